@@ -1,0 +1,95 @@
+# ngx_http_llm_module
+#
+#   make            build build/ngx_http_llm_module.so
+#   make run        set up and run the gateway on 127.0.0.1:$(PORT)
+#   make test       set up and run the whole test suite
+#   make test-asan  the suite with the module built under ASan and UBSan
+#   make valgrind   the suite with nginx under valgrind memcheck
+#   make bench      side-by-side benchmark, written to bench/RESULTS.md
+#   make prove T=t/010-chat.t   some test files only
+#
+# NGINX_SRC=/path/to/nginx-src builds against another nginx source tree.
+
+NGINX_SRC ?= /usr/share/nginx/src
+NGINX     ?= /usr/sbin/nginx
+PORT      ?= 8080
+BUILD     ?= build
+
+MODULE    := $(BUILD)/ngx_http_llm_module.so
+ASAN_MOD  := $(BUILD)/asan/ngx_http_llm_module.so
+SOURCES   := config $(wildcard ngx_http_llm_module/*.c ngx_http_llm_module/*.h)
+MODDIR    := /usr/lib/nginx/modules
+
+# what the test harness loads into every nginx it starts
+TEST_MODULES = $(MODDIR)/ngx_http_echo_module.so \
+               $(MODDIR)/ngx_http_js_module.so
+
+TEST_ENV = TEST_NGINX_BINARY=$(NGINX)
+
+.PHONY: all deps run test test-deps prove client-test test-asan valgrind \
+        bench clean
+
+all: $(MODULE)
+
+deps:
+	@scripts/deps.sh build
+
+$(BUILD)/nginx/objs/Makefile: config $(BUILD)/.deps
+	scripts/build.sh $(NGINX_SRC) $(BUILD)/nginx
+
+$(BUILD)/.deps: scripts/deps.sh
+	@scripts/deps.sh build
+	@mkdir -p $(BUILD) && touch $@
+
+$(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
+	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+	cp $(BUILD)/nginx/objs/ngx_http_llm_module.so $@
+
+# --- run -------------------------------------------------------------------
+
+run: $(MODULE)
+	@scripts/deps.sh run
+	@scripts/run.sh $(PORT)
+
+# --- tests -----------------------------------------------------------------
+
+test-deps:
+	@scripts/deps.sh test
+
+test: $(MODULE) test-deps
+	$(MAKE) prove client-test
+
+prove: $(MODULE)
+	$(TEST_ENV) TEST_NGINX_LOAD_MODULES="$(TEST_MODULES) $(CURDIR)/$(MODULE)" \
+	    prove $(if $(T),$(T),-r t/)
+
+client-test: $(MODULE)
+	@scripts/client-test.sh $(CURDIR)/$(MODULE)
+
+$(BUILD)/asan/nginx/objs/Makefile: config $(BUILD)/.deps
+	scripts/build.sh $(NGINX_SRC) $(BUILD)/asan/nginx \
+	    --with-cc-opt="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    --with-ld-opt="-fsanitize=address,undefined"
+
+$(ASAN_MOD): $(BUILD)/asan/nginx/objs/Makefile $(SOURCES)
+	$(MAKE) -C $(BUILD)/asan/nginx -f objs/Makefile modules
+	cp $(BUILD)/asan/nginx/objs/ngx_http_llm_module.so $@
+
+test-asan: $(ASAN_MOD) test-deps
+	$(TEST_ENV) TEST_NGINX_LOAD_MODULES="$(TEST_MODULES) $(CURDIR)/$(ASAN_MOD)" \
+	    TEST_NGINX_USE_ASAN="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	    prove $(if $(T),$(T),-r t/)
+
+valgrind: $(MODULE) test-deps
+	@scripts/deps.sh asan
+	$(TEST_ENV) TEST_NGINX_LOAD_MODULES="$(TEST_MODULES) $(CURDIR)/$(MODULE)" \
+	    TEST_NGINX_USE_VALGRIND=1 prove $(if $(T),$(T),-r t/)
+
+# --- bench -----------------------------------------------------------------
+
+bench: $(MODULE)
+	@scripts/deps.sh bench
+	@bench/run.sh $(CURDIR)/$(MODULE)
+
+clean:
+	rm -rf $(BUILD) t/servroot*

@@ -1,0 +1,281 @@
+/*
+ * A mock OpenAI-compatible provider for njs (ngx_http_js_module), used by
+ * the quickstart, the tests and the benchmark. It answers
+ * POST .../chat/completions like the real API, streaming included, and
+ * reports what it received in an extra "mock" member of its answers (and,
+ * for streams, in the first event).
+ *
+ * Behaviour is steered by the path before /v1 (the provider's url in the
+ * gateway configuration) and by a "mock" member of the request body:
+ *
+ *   status=503        answer with this error status (OpenAI error body)
+ *   retry_after=2     send Retry-After with an error
+ *   delay=300         milliseconds before the response starts
+ *   gap=100           milliseconds between stream events
+ *   chunks=5          number of content chunks in a stream
+ *   reply=text        the assistant's answer
+ *   prompt_tokens=N, completion_tokens=N   usage reported
+ *   error_body=1      answer 200 with an error body
+ *
+ *   location / {
+ *       postpone_output 0;               # every event leaves at once
+ *       client_body_buffer_size 16m;     # njs reads bodies from memory
+ *       js_content openai.chat;
+ *   }
+ */
+
+
+import crypto from 'crypto';
+
+
+function controls(r, body) {
+    var c = {};
+    var parts = r.uri.split('/v1/')[0].split('/');
+
+    parts.forEach(function (part) {
+        part.split(',').forEach(function (kv) {
+            var i = kv.indexOf('=');
+            if (i > 0) {
+                c[kv.slice(0, i)] = decodeURIComponent(kv.slice(i + 1));
+            }
+        });
+    });
+
+    if (body && typeof body.mock === 'object' && body.mock !== null) {
+        Object.keys(body.mock).forEach(function (k) {
+            c[k] = String(body.mock[k]);
+        });
+    }
+
+    return c;
+}
+
+
+function lastUserText(messages) {
+    var i, m;
+
+    for (i = messages.length - 1; i >= 0; i--) {
+        m = messages[i];
+
+        if (m && m.role === 'user') {
+            if (typeof m.content === 'string') {
+                return m.content;
+            }
+
+            if (Array.isArray(m.content)) {
+                return m.content.filter(function (p) {
+                    return p && p.type === 'text';
+                }).map(function (p) { return p.text; }).join(' ');
+            }
+        }
+    }
+
+    return '';
+}
+
+
+function promptChars(messages) {
+    return messages.reduce(function (n, m) {
+        return n + (m && typeof m.content === 'string'
+                    ? m.content.length : JSON.stringify(m || '').length);
+    }, 0);
+}
+
+
+function words(text) {
+    return text.split(/(\s+)/).filter(function (w) { return w.length; });
+}
+
+
+function seen(r, body, raw) {
+    return {
+        path: r.uri,
+        method: r.method,
+        model: body.model,
+        authorization: r.headersIn['Authorization'] || null,
+        x_api_key: r.headersIn['x-api-key'] || null,
+        host: r.headersIn['Host'] || null,
+        content_type: r.headersIn['Content-Type'] || null,
+        extra: r.headersIn['X-Extra'] || null,
+        body_bytes: r.requestBuffer ? r.requestBuffer.length : 0,
+        body_sha256: crypto.createHash('sha256')
+                     .update(r.requestBuffer || '').digest('hex'),
+        stream: body.stream === true,
+        include_usage: !!(body.stream_options
+                          && body.stream_options.include_usage),
+        messages: Array.isArray(body.messages) ? body.messages.length : 0,
+        last_user: lastUserText(body.messages || []).slice(0, 200)
+    };
+}
+
+
+function later(ms, fn) {
+    if (ms > 0) {
+        setTimeout(fn, ms);
+    } else {
+        fn();
+    }
+}
+
+
+function fail(r, status, c, message) {
+    var code = status === 429 ? 'rate_limit_exceeded' : null;
+
+    if (c.retry_after) {
+        r.headersOut['Retry-After'] = c.retry_after;
+    }
+
+    r.headersOut['Content-Type'] = 'application/json';
+    r.return(status, JSON.stringify({
+        error: {
+            message: message || ('mock provider error ' + status),
+            type: status === 429 ? 'requests'
+                  : status >= 500 ? 'server_error' : 'invalid_request_error',
+            param: null,
+            code: code
+        }
+    }));
+}
+
+
+function chat(r) {
+    var raw = r.requestText || '';
+    var body, c, reply, usage, id, created, pieces;
+
+    try {
+        body = JSON.parse(raw);
+    } catch (e) {
+        return fail(r, 400, {}, 'mock provider: invalid JSON: ' + e.message);
+    }
+
+    c = controls(r, body);
+
+    r.log('mock received ' + r.uri + ' model=' + body.model
+          + ' auth=' + (r.headersIn['Authorization'] || '-'));
+
+    if (!/\/chat\/completions\/?$/.test(r.uri)) {
+        return fail(r, 404, c, 'mock provider: unknown path ' + r.uri);
+    }
+
+    if (c.status && c.status !== '200') {
+        return later(Number(c.delay || 0), function () {
+            fail(r, Number(c.status), c);
+        });
+    }
+
+    if (!body.model || !Array.isArray(body.messages)) {
+        return fail(r, 400, c, 'mock provider: model and messages required');
+    }
+
+    reply = c.reply
+            || ('Hello from the mock provider. You said: '
+                + lastUserText(body.messages).slice(0, 200));
+
+    usage = {
+        prompt_tokens: Number(c.prompt_tokens
+                              || Math.ceil(promptChars(body.messages) / 4)),
+        completion_tokens: Number(c.completion_tokens
+                                  || words(reply).length)
+    };
+    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+
+    id = 'chatcmpl-mock-' + Math.floor(Math.random() * 1e12).toString(36);
+    created = Math.floor(Date.now() / 1000);
+
+    if (c.error_body) {
+        r.headersOut['Content-Type'] = 'application/json';
+        return r.return(200, JSON.stringify({
+            error: { message: 'mock provider: error in a 200',
+                     type: 'server_error', param: null, code: null }
+        }));
+    }
+
+    if (body.stream !== true) {
+        return later(Number(c.delay || 0), function () {
+            r.headersOut['Content-Type'] = 'application/json';
+            r.return(200, JSON.stringify({
+                id: id,
+                object: 'chat.completion',
+                created: created,
+                model: body.model,
+                choices: [{
+                    index: 0,
+                    message: { role: 'assistant', content: reply,
+                               refusal: null },
+                    logprobs: null,
+                    finish_reason: 'stop'
+                }],
+                usage: usage,
+                system_fingerprint: 'fp_mock',
+                mock: seen(r, body, raw)
+            }));
+        });
+    }
+
+    /* a stream: role, content chunks, finish, usage if asked, [DONE] */
+
+    pieces = words(reply);
+
+    var n = Number(c.chunks || pieces.length);
+    var chunks = [], i, per = Math.ceil(pieces.length / Math.max(n, 1));
+
+    for (i = 0; i < pieces.length; i += per) {
+        chunks.push(pieces.slice(i, i + per).join(''));
+    }
+
+    function event(delta, finish, extra) {
+        var e = {
+            id: id, object: 'chat.completion.chunk', created: created,
+            model: body.model, system_fingerprint: 'fp_mock',
+            choices: [{ index: 0, delta: delta, logprobs: null,
+                        finish_reason: finish }]
+        };
+
+        if (extra) {
+            Object.keys(extra).forEach(function (k) { e[k] = extra[k]; });
+        }
+
+        return 'data: ' + JSON.stringify(e) + '\n\n';
+    }
+
+    var events = [event({ role: 'assistant', content: '', refusal: null },
+                        null, { mock: seen(r, body, raw) })];
+
+    chunks.forEach(function (text) { events.push(event({ content: text },
+                                                        null)); });
+    events.push(event({}, 'stop'));
+
+    if (body.stream_options && body.stream_options.include_usage) {
+        events.push('data: ' + JSON.stringify({
+            id: id, object: 'chat.completion.chunk', created: created,
+            model: body.model, system_fingerprint: 'fp_mock',
+            choices: [], usage: usage
+        }) + '\n\n');
+    }
+
+    events.push('data: [DONE]\n\n');
+
+    later(Number(c.delay || 0), function () {
+        var gap = Number(c.gap || 0), k = 0;
+
+        r.status = 200;
+        r.headersOut['Content-Type'] = 'text/event-stream';
+        r.headersOut['Cache-Control'] = 'no-cache';
+        r.sendHeader();
+
+        function next() {
+            r.send(events[k++]);
+
+            if (k < events.length) {
+                later(gap, next);
+            } else {
+                r.finish();
+            }
+        }
+
+        next();
+    });
+}
+
+
+export default { chat };

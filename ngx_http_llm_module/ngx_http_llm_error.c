@@ -1,0 +1,169 @@
+
+/*
+ * OpenAI-shaped error responses.
+ */
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_error.h"
+#include "ngx_http_llm_json.h"
+
+
+#define NGX_HTTP_LLM_MAX_MESSAGE  1024
+
+
+static const char *
+ngx_http_llm_error_type(ngx_uint_t status)
+{
+    switch (status) {
+    case NGX_HTTP_UNAUTHORIZED:
+        return "authentication_error";
+    case NGX_HTTP_FORBIDDEN:
+        return "permission_error";
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return "rate_limit_error";
+    default:
+        return (status >= 500) ? "server_error" : "invalid_request_error";
+    }
+}
+
+
+ngx_int_t
+ngx_http_llm_error_json(ngx_pool_t *pool, ngx_uint_t status, const char *code,
+    const char *param, ngx_str_t *message, ngx_str_t *out)
+{
+    size_t       len;
+    u_char      *p;
+    const char  *type;
+
+    type = ngx_http_llm_error_type(status);
+
+    len = sizeof("{\"error\":{\"message\":\"\",\"type\":\"\",\"param\":,"
+                 "\"code\":}}") - 1
+          + ngx_http_llm_json_escaped_len(message->data, message->len)
+          + ngx_strlen(type)
+          + (param ? ngx_strlen(param) + 2 : 4)
+          + (code ? ngx_strlen(code) + 2 : 4);
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+    p = ngx_cpymem(p, "{\"error\":{\"message\":\"",
+                   sizeof("{\"error\":{\"message\":\"") - 1);
+    p = ngx_http_llm_json_escape(p, message->data, message->len);
+    p = ngx_sprintf(p, "\",\"type\":\"%s\",\"param\":", type);
+
+    /* param and code are fixed identifiers chosen by the module */
+
+    p = param ? ngx_sprintf(p, "\"%s\"", param) : ngx_cpymem(p, "null", 4);
+    p = ngx_cpymem(p, ",\"code\":", sizeof(",\"code\":") - 1);
+    p = code ? ngx_sprintf(p, "\"%s\"", code) : ngx_cpymem(p, "null", 4);
+    *p++ = '}';
+    *p++ = '}';
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *json)
+{
+    ngx_int_t            rc;
+    ngx_buf_t           *b;
+    ngx_chain_t          out;
+    ngx_http_llm_ctx_t  *ctx;
+
+    ctx = ngx_http_llm_get_ctx(r);
+    if (ctx) {
+        ctx->own_response = 1;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = json->len;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = json->data;
+    b->last = json->data + json->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_llm_fail(ngx_http_request_t *r, ngx_uint_t status, const char *code,
+    const char *param, const char *fmt, ...)
+{
+    u_char     *p;
+    va_list     args;
+    ngx_int_t   rc;
+    ngx_str_t   message, json;
+    u_char      buf[NGX_HTTP_LLM_MAX_MESSAGE];
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
+    va_end(args);
+
+    if (p == buf + sizeof(buf)) {
+
+        /* truncated: do not leave half a UTF-8 sequence behind */
+
+        while (p > buf && (p[-1] & 0xc0) == 0x80) {
+            p--;
+        }
+
+        if (p > buf && p[-1] >= 0xc0) {
+            p--;
+        }
+    }
+
+    message.data = buf;
+    message.len = p - buf;
+
+    if (ngx_http_llm_error_json(r->pool, status, code, param, &message, &json)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_llm_send_json(r, status, &json);
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}

@@ -1,0 +1,31 @@
+
+/*
+ * Errors the client sees: always OpenAI-shaped JSON,
+ * {"error":{"message":...,"type":...,"param":...,"code":...}}.
+ */
+
+
+#ifndef _NGX_HTTP_LLM_ERROR_H_INCLUDED_
+#define _NGX_HTTP_LLM_ERROR_H_INCLUDED_
+
+
+#include "ngx_http_llm_module.h"
+
+
+/* the error body for a status; code and param may be NULL (JSON null) */
+ngx_int_t ngx_http_llm_error_json(ngx_pool_t *pool, ngx_uint_t status,
+    const char *code, const char *param, ngx_str_t *message, ngx_str_t *out);
+
+/* sends a JSON body the module produced */
+ngx_int_t ngx_http_llm_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *json);
+
+/*
+ * sends an error and finalizes the request; for phase handlers, which
+ * return what this returns (NGX_DONE)
+ */
+ngx_int_t ngx_http_llm_fail(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *param, const char *fmt, ...);
+
+
+#endif /* _NGX_HTTP_LLM_ERROR_H_INCLUDED_ */

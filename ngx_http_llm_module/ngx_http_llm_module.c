@@ -1,0 +1,386 @@
+
+/*
+ * ngx_http_llm_module: module definition, directives, configuration
+ * lifecycle and the request context.
+ */
+
+
+#include "ngx_http_llm_module.h"
+
+
+static ngx_int_t ngx_http_llm_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_llm_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_llm_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_llm_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_llm_gateway(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_llm_check_gateways(ngx_conf_t *cf,
+    ngx_http_llm_main_conf_t *lmcf);
+static void ngx_http_llm_ctx_cleanup(void *data);
+
+
+static ngx_command_t  ngx_http_llm_commands[] = {
+
+    { ngx_string("llm_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_llm_provider_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_route"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_llm_route_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_gateway"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_llm_gateway,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_llm_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_llm_postconfiguration,        /* postconfiguration */
+
+    ngx_http_llm_create_main_conf,         /* create main configuration */
+    ngx_http_llm_init_main_conf,           /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_llm_create_loc_conf,          /* create location configuration */
+    ngx_http_llm_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_llm_module = {
+    NGX_MODULE_V1,
+    &ngx_http_llm_module_ctx,              /* module context */
+    ngx_http_llm_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_llm_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_llm_main_conf_t  *lmcf;
+
+    lmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_main_conf_t));
+    if (lmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&lmcf->providers, cf->pool, 4,
+                       sizeof(ngx_http_llm_provider_t *))
+        != NGX_OK
+        || ngx_array_init(&lmcf->routes, cf->pool, 8,
+                          sizeof(ngx_http_llm_route_t *))
+           != NGX_OK
+        || ngx_array_init(&lmcf->globs, cf->pool, 4,
+                          sizeof(ngx_http_llm_route_t *))
+           != NGX_OK
+        || ngx_array_init(&lmcf->header_slots, cf->pool, 16,
+                          sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&lmcf->gateways, cf->pool, 4,
+                          sizeof(ngx_http_core_loc_conf_t *))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return lmcf;
+}
+
+
+static char *
+ngx_http_llm_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_llm_main_conf_t *lmcf = conf;
+
+    lmcf->created = ngx_time();
+
+    if (ngx_http_llm_init_routes(cf, lmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_llm_init_models(cf, lmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_llm_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_llm_loc_conf_t  *llcf;
+
+    llcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_loc_conf_t));
+    if (llcf == NULL) {
+        return NULL;
+    }
+
+    llcf->enable = NGX_CONF_UNSET;
+
+    return llcf;
+}
+
+
+static char *
+ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_llm_loc_conf_t *prev = parent;
+    ngx_http_llm_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t   *clcf, **gw;
+    ngx_http_llm_main_conf_t   *lmcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    if (conf->enable) {
+        lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llm_module);
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        gw = ngx_array_push(&lmcf->gateways);
+        if (gw == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *gw = clcf;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_llm_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llm_loc_conf_t *llcf = conf;
+
+    ngx_str_t  *value;
+
+    if (llcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    if (cf->args->nelts == 1) {
+        llcf->enable = 1;
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        llcf->enable = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        llcf->enable = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be \"on\" or \"off\"",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_llm_main_conf_t   *lmcf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llm_module);
+
+    if (ngx_http_llm_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_llm_collect_header_slots(cf, lmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_llm_check_gateways(cf, lmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_llm_check_providers(cf, lmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * The gateway runs in the precontent phase, after allow/deny and
+     * auth modules had their say, like the mirror module: it reads the
+     * body there and hands the request to proxy_pass.
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_llm_handler;
+
+    /*
+     * A failover re-enters the location through error_page, which turns
+     * the method into GET; the server rewrite phase is the first to run
+     * after that, so the original request is restored there.
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_SERVER_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_llm_retry_handler;
+
+    return ngx_http_llm_filter_init(cf);
+}
+
+
+/*
+ * A gateway location hands attempts to a content handler (proxy_pass) and
+ * needs error_page for 502 and 504 to fail over; without them requests
+ * would fail in ways nginx -t can tell now.
+ */
+
+static ngx_int_t
+ngx_http_llm_check_gateways(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
+{
+    ngx_uint_t                  i, j, found;
+    ngx_http_err_page_t        *ep;
+    ngx_http_core_loc_conf_t  **gw, *clcf;
+
+    gw = lmcf->gateways.elts;
+
+    for (i = 0; i < lmcf->gateways.nelts; i++) {
+        clcf = gw[i];
+
+        if (clcf->noname) {
+            /* "if" and "limit_except" blocks inherit from their location */
+            continue;
+        }
+
+        if (clcf->handler == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "llm_gateway location \"%V\" has no proxy_pass: "
+                          "include llm_proxy_params in it", &clcf->name);
+            return NGX_ERROR;
+        }
+
+        found = 0;
+
+        if (clcf->error_pages) {
+            ep = clcf->error_pages->elts;
+
+            for (j = 0; j < clcf->error_pages->nelts; j++) {
+                if (ep[j].status == NGX_HTTP_BAD_GATEWAY) {
+                    found |= 1;
+
+                } else if (ep[j].status == NGX_HTTP_GATEWAY_TIME_OUT) {
+                    found |= 2;
+                }
+            }
+        }
+
+        if (found != 3 || !clcf->recursive_error_pages) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "llm_gateway location \"%V\" needs \"error_page "
+                          "502 504 = $uri$is_args$args;\" and "
+                          "\"recursive_error_pages on;\" to fail over: "
+                          "include llm_proxy_params in it", &clcf->name);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_http_llm_ctx_t *
+ngx_http_llm_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_llm_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_llm_module);
+
+    if (ctx == NULL && (r->internal || r->filter_finalize)) {
+
+        /*
+         * internal redirects wipe module contexts; ours lives on in the
+         * pool cleanup that was registered with it
+         */
+
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_llm_ctx_cleanup) {
+                ctx = cln->data;
+                ngx_http_set_ctx(r, ctx, ngx_http_llm_module);
+                break;
+            }
+        }
+    }
+
+    return ctx;
+}
+
+
+ngx_http_llm_ctx_t *
+ngx_http_llm_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_llm_ctx_t  *ctx;
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_llm_ctx_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_llm_ctx_t));
+
+    ctx->chat.max_tokens = -1;
+
+    cln->handler = ngx_http_llm_ctx_cleanup;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_llm_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_llm_ctx_cleanup(void *data)
+{
+    ngx_http_llm_ctx_t  *ctx = data;
+
+    ngx_http_llm_unmute_debug(ctx);
+}

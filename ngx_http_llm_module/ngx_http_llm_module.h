@@ -1,0 +1,304 @@
+
+/*
+ * ngx_http_llm_module: an LLM gateway inside nginx.
+ *
+ * Types shared by every concern of the module: configuration (providers,
+ * routes, targets), the per-request context, and the entry points each
+ * concern file exports.
+ */
+
+
+#ifndef _NGX_HTTP_LLM_MODULE_H_INCLUDED_
+#define _NGX_HTTP_LLM_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/*
+ * nginx allows 10 internal redirects per request (NGX_HTTP_MAX_URI_CHANGES);
+ * every failover is one, so a request makes at most this many attempts.
+ */
+#define NGX_HTTP_LLM_MAX_ATTEMPTS      8
+
+/* targets are remembered as tried in a 64-bit mask */
+#define NGX_HTTP_LLM_MAX_TARGETS       64
+
+/* upstream header slots one attempt may fill */
+#define NGX_HTTP_LLM_MAX_HEADERS       16
+
+/* nesting a request body may have; deeper is refused with 400 */
+#define NGX_HTTP_LLM_MAX_JSON_DEPTH    128
+
+
+typedef struct ngx_http_llm_dialect_s   ngx_http_llm_dialect_t;
+typedef struct ngx_http_llm_provider_s  ngx_http_llm_provider_t;
+typedef struct ngx_http_llm_target_s    ngx_http_llm_target_t;
+typedef struct ngx_http_llm_route_s     ngx_http_llm_route_t;
+typedef struct ngx_http_llm_ctx_s       ngx_http_llm_ctx_t;
+
+
+typedef enum {
+    NGX_HTTP_LLM_EP_UNKNOWN = 0,
+    NGX_HTTP_LLM_EP_CHAT,
+    NGX_HTTP_LLM_EP_MODELS,
+    NGX_HTTP_LLM_EP_MODEL
+} ngx_http_llm_endpoint_e;
+
+
+/* a header sent to a provider: lowercase name, value, and whether secret */
+typedef struct {
+    ngx_str_t                      name;
+    ngx_str_t                      value;
+    ngx_uint_t                     secret;
+} ngx_http_llm_header_t;
+
+
+struct ngx_http_llm_provider_s {
+    ngx_str_t                      name;
+    ngx_http_llm_dialect_t        *dialect;
+
+    /* "https://api.openai.com" or "http://pool": what $llm_upstream starts with */
+    ngx_str_t                      origin;
+    /* host[:port] of the url: a DNS name, an address or an upstream block */
+    ngx_str_t                      authority;
+    /* URL path prefix without the trailing slash: "/v1" */
+    ngx_str_t                      base_path;
+    /* Host header and TLS server name */
+    ngx_str_t                      host;
+
+    ngx_str_t                      key;            /* secret */
+    ngx_array_t                   *headers;        /* ngx_http_llm_header_t */
+
+    /* the chat endpoint, when the dialect's URL does not vary per model */
+    ngx_str_t                      chat_url;
+
+    /* an env: key that is not set disables the provider when optional */
+    unsigned                       disabled:1;
+    unsigned                       needs_resolver:1;
+
+    u_char                        *file_name;
+    ngx_uint_t                     line;
+};
+
+
+struct ngx_http_llm_target_s {
+    ngx_str_t                      provider_name;
+    ngx_http_llm_provider_t       *provider;
+    ngx_http_llm_route_t          *route;
+
+    /* provider-side model; empty: the client's; one '*': the glob capture */
+    ngx_str_t                      model;
+    ngx_uint_t                     model_star;     /* position of '*' + 1 */
+    /* a fixed model as the text after the "model" key: :"gpt-4o" */
+    ngx_str_t                      model_edit;
+
+    ngx_uint_t                     weight;
+    ngx_uint_t                     index;          /* within the route */
+};
+
+
+struct ngx_http_llm_route_s {
+    ngx_str_t                      name;
+
+    /* a glob has one '*': name = prefix '*' suffix */
+    ngx_str_t                      prefix;
+    ngx_str_t                      suffix;
+    unsigned                       glob:1;
+
+    ngx_array_t                    targets;        /* ngx_http_llm_target_t */
+    ngx_uint_t                     attempts;
+
+    u_char                        *file_name;
+    ngx_uint_t                     line;
+};
+
+
+typedef struct {
+    ngx_array_t                    providers;      /* ngx_http_llm_provider_t * */
+    ngx_array_t                    routes;         /* ngx_http_llm_route_t * */
+    ngx_array_t                    globs;          /* ngx_http_llm_route_t * */
+    ngx_hash_t                     routes_hash;    /* exact names */
+
+    /* header slots the configuration reads through $llm_header_<name> */
+    ngx_array_t                    header_slots;   /* ngx_str_t */
+
+    /* gateway locations, checked once the whole http block is known */
+    ngx_array_t                    gateways;       /* ngx_http_core_loc_conf_t * */
+
+    ngx_str_t                      models_json;    /* GET /v1/models body */
+    time_t                         created;
+} ngx_http_llm_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                     enable;
+} ngx_http_llm_loc_conf_t;
+
+
+/* one region of the client body as received: memory or temp file */
+typedef struct {
+    off_t                          start;          /* offset in the body */
+    off_t                          end;
+    u_char                        *pos;            /* memory, or NULL */
+    ngx_file_t                    *file;
+    off_t                          file_pos;
+} ngx_http_llm_segment_t;
+
+
+/* a region of the client body replaced when a request is rebuilt */
+typedef struct {
+    off_t                          start;
+    off_t                          end;
+    ngx_str_t                      text;
+} ngx_http_llm_edit_t;
+
+
+/* why a client request is refused: the status and OpenAI error fields */
+typedef struct {
+    ngx_uint_t                     status;
+    const char                    *code;
+    const char                    *param;
+    size_t                         len;
+    u_char                         message[256];
+} ngx_http_llm_problem_t;
+
+
+/* what the request parser extracts from a chat completion body */
+typedef struct {
+    ngx_str_t                      model;
+    off_t                          model_key_end;  /* after the key's quote */
+    off_t                          model_end;      /* after the value */
+
+    int64_t                        max_tokens;     /* -1: not given */
+    ngx_uint_t                     messages;
+    size_t                         message_bytes;  /* text in messages */
+    ngx_str_t                      user;
+
+    unsigned                       stream:1;
+    unsigned                       tools:1;
+    unsigned                       include_usage:1;
+} ngx_http_llm_chat_t;
+
+
+struct ngx_http_llm_ctx_s {
+    ngx_http_llm_endpoint_e        endpoint;
+
+    /* the client request as received, restored before every attempt */
+    ngx_uint_t                     method;
+    ngx_str_t                      method_name;
+    off_t                          content_length;
+    ngx_chain_t                   *client_body;
+    ngx_array_t                   *segments;       /* ngx_http_llm_segment_t */
+    off_t                          body_length;
+
+    ngx_http_llm_chat_t            chat;
+
+    ngx_http_llm_route_t          *route;
+    ngx_str_t                      glob_capture;
+
+    /* attempts */
+    ngx_uint_t                     attempts;
+    uint64_t                       tried;
+    ngx_http_llm_target_t         *target;
+    ngx_str_t                      target_model;
+    ngx_str_t                      upstream_url;
+    ngx_http_llm_header_t          headers[NGX_HTTP_LLM_MAX_HEADERS];
+    ngx_uint_t                     nheaders;
+
+    /* why the last attempt failed: status from the provider or nginx */
+    ngx_uint_t                     failed_status;
+    ngx_http_llm_provider_t       *failed_provider;
+
+    /* the response */
+    ngx_str_t                      replacement;    /* body replacing nginx's */
+
+    /* keeps provider keys out of the debug log while proxy builds headers */
+    ngx_event_t                    unmute;
+    ngx_uint_t                     log_level;
+    ngx_log_t                     *muted_log;
+
+    unsigned                       body_requested:1;
+    unsigned                       body_waiting:1;
+    unsigned                       body_ready:1;
+    unsigned                       prepared:1;
+    unsigned                       proxying:1;
+    unsigned                       retrying:1;
+    unsigned                       failover:1;
+    unsigned                       own_response:1;
+    unsigned                       replace_body:1;
+    unsigned                       replaced:1;
+};
+
+
+/* ngx_http_llm_module.c */
+extern ngx_module_t  ngx_http_llm_module;
+
+ngx_http_llm_ctx_t *ngx_http_llm_get_ctx(ngx_http_request_t *r);
+ngx_http_llm_ctx_t *ngx_http_llm_create_ctx(ngx_http_request_t *r);
+
+/* ngx_http_llm_provider.c */
+char *ngx_http_llm_provider_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_llm_provider_t *ngx_http_llm_find_provider(
+    ngx_http_llm_main_conf_t *lmcf, ngx_str_t *name);
+ngx_int_t ngx_http_llm_check_providers(ngx_conf_t *cf,
+    ngx_http_llm_main_conf_t *lmcf);
+ngx_uint_t ngx_http_llm_secret_header(ngx_str_t *name);
+
+/* ngx_http_llm_route.c */
+char *ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_llm_init_routes(ngx_conf_t *cf,
+    ngx_http_llm_main_conf_t *lmcf);
+ngx_http_llm_route_t *ngx_http_llm_find_route(ngx_http_llm_main_conf_t *lmcf,
+    ngx_str_t *model, ngx_str_t *capture);
+ngx_http_llm_target_t *ngx_http_llm_next_target(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+ngx_int_t ngx_http_llm_model_edit(ngx_pool_t *pool, ngx_str_t *model,
+    ngx_str_t *edit);
+ngx_int_t ngx_http_llm_target_model(ngx_pool_t *pool,
+    ngx_http_llm_target_t *t, ngx_str_t *client_model, ngx_str_t *capture,
+    ngx_str_t *out);
+
+/* ngx_http_llm_handler.c */
+ngx_int_t ngx_http_llm_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_llm_retry_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_llm_can_retry(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+
+/* ngx_http_llm_request.c */
+ngx_int_t ngx_http_llm_read_segments(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+ngx_int_t ngx_http_llm_parse_chat(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_problem_t *problem);
+
+/* ngx_http_llm_upstream.c */
+ngx_int_t ngx_http_llm_prepare_attempt(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+void ngx_http_llm_restore_request(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+ngx_int_t ngx_http_llm_splice_body(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_edit_t *edits, ngx_uint_t nedits);
+ngx_int_t ngx_http_llm_add_header(ngx_http_llm_ctx_t *ctx, char *name,
+    ngx_str_t *value, ngx_uint_t secret);
+
+/* ngx_http_llm_filter.c */
+ngx_int_t ngx_http_llm_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_llm_models.c */
+ngx_int_t ngx_http_llm_init_models(ngx_conf_t *cf,
+    ngx_http_llm_main_conf_t *lmcf);
+ngx_int_t ngx_http_llm_send_models(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+
+/* ngx_http_llm_variables.c */
+ngx_int_t ngx_http_llm_add_variables(ngx_conf_t *cf);
+void ngx_http_llm_unmute_debug(ngx_http_llm_ctx_t *ctx);
+ngx_int_t ngx_http_llm_collect_header_slots(ngx_conf_t *cf,
+    ngx_http_llm_main_conf_t *lmcf);
+
+
+#endif /* _NGX_HTTP_LLM_MODULE_H_INCLUDED_ */

@@ -1,0 +1,796 @@
+
+/*
+ * llm_provider blocks: where a provider is, how to authenticate to it and
+ * which dialect it speaks. Keys are read once, at configuration time.
+ */
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_dialect.h"
+
+
+static char *ngx_http_llm_provider_directive(ngx_conf_t *cf,
+    ngx_command_t *dummy, void *conf);
+static char *ngx_http_llm_provider_url(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p, ngx_str_t *url);
+static char *ngx_http_llm_provider_key(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p, ngx_str_t *value, ngx_uint_t nargs);
+static char *ngx_http_llm_provider_header(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p, ngx_str_t *name, ngx_str_t *value);
+static ngx_int_t ngx_http_llm_valid_header_value(ngx_str_t *value);
+static ngx_int_t ngx_http_llm_host_is_upstream(ngx_conf_t *cf,
+    ngx_str_t *host);
+static ngx_int_t ngx_http_llm_has_slot(ngx_http_llm_main_conf_t *lmcf,
+    ngx_str_t *header);
+
+
+static ngx_http_llm_dialect_t  *ngx_http_llm_dialects[] = {
+    &ngx_http_llm_openai_dialect,
+    NULL
+};
+
+
+char *
+ngx_http_llm_provider_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llm_main_conf_t *lmcf = conf;
+
+    char                      *rv;
+    ngx_str_t                 *value;
+    ngx_conf_t                 save;
+    ngx_http_llm_provider_t   *p, **pp;
+
+    value = cf->args->elts;
+
+    if (ngx_http_llm_find_provider(lmcf, &value[1]) != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate llm_provider \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_provider_t));
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p->name = value[1];
+    p->file_name = cf->conf_file->file.name.data;
+    p->line = cf->conf_file->line;
+
+    p->headers = ngx_array_create(cf->pool, 4, sizeof(ngx_http_llm_header_t));
+    if (p->headers == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    save = *cf;
+    cf->handler = ngx_http_llm_provider_directive;
+    cf->handler_conf = (char *) p;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (p->origin.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "llm_provider \"%V\" has no \"url\"", &p->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (p->host.len == 0) {
+        if (ngx_strncmp(p->authority.data, "unix:", 5) == 0) {
+            ngx_str_set(&p->host, "localhost");
+
+        } else {
+            p->host = p->authority;
+        }
+    }
+
+    if (p->dialect == NULL) {
+        p->dialect = &ngx_http_llm_openai_dialect;
+    }
+
+    if (p->dialect->init_provider) {
+        rv = p->dialect->init_provider(cf, p);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
+    pp = ngx_array_push(&lmcf->providers);
+    if (pp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *pp = p;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_llm_provider_directive(ngx_conf_t *cf, ngx_command_t *dummy,
+    void *conf)
+{
+    ngx_http_llm_provider_t  *p = (ngx_http_llm_provider_t *) conf;
+
+    ngx_str_t                *value;
+    ngx_uint_t                i, n;
+    ngx_http_llm_dialect_t   *d;
+
+    value = cf->args->elts;
+    n = cf->args->nelts;
+
+    if (value[0].len == 3 && ngx_strncmp(value[0].data, "url", 3) == 0) {
+        if (n != 2) {
+            goto invalid_args;
+        }
+
+        if (p->origin.len) {
+            goto duplicate;
+        }
+
+        return ngx_http_llm_provider_url(cf, p, &value[1]);
+    }
+
+    if (value[0].len == 3 && ngx_strncmp(value[0].data, "key", 3) == 0) {
+        if (n != 2 && n != 3) {
+            goto invalid_args;
+        }
+
+        if (p->key.len || p->disabled) {
+            goto duplicate;
+        }
+
+        return ngx_http_llm_provider_key(cf, p, &value[1], n - 1);
+    }
+
+    if (value[0].len == 6 && ngx_strncmp(value[0].data, "format", 6) == 0) {
+        if (n != 2) {
+            goto invalid_args;
+        }
+
+        if (p->dialect) {
+            goto duplicate;
+        }
+
+        for (i = 0; ngx_http_llm_dialects[i]; i++) {
+            d = ngx_http_llm_dialects[i];
+
+            if (d->name.len == value[1].len
+                && ngx_strncmp(d->name.data, value[1].data, value[1].len) == 0)
+            {
+                p->dialect = d;
+                return NGX_CONF_OK;
+            }
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown provider format \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[0].len == 6 && ngx_strncmp(value[0].data, "header", 6) == 0) {
+        if (n != 3) {
+            goto invalid_args;
+        }
+
+        return ngx_http_llm_provider_header(cf, p, &value[1], &value[2]);
+    }
+
+    if (value[0].len == 4 && ngx_strncmp(value[0].data, "host", 4) == 0) {
+        if (n != 2) {
+            goto invalid_args;
+        }
+
+        if (p->host.len) {
+            goto duplicate;
+        }
+
+        if (value[1].len == 0
+            || ngx_http_llm_valid_header_value(&value[1]) != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid host \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        p->host = value[1];
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unknown directive \"%V\" in llm_provider", &value[0]);
+    return NGX_CONF_ERROR;
+
+invalid_args:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid number of arguments in \"%V\" of "
+                       "llm_provider \"%V\"", &value[0], &p->name);
+    return NGX_CONF_ERROR;
+
+duplicate:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" is duplicate in llm_provider \"%V\"",
+                       &value[0], &p->name);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_llm_provider_url(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
+    ngx_str_t *url)
+{
+    size_t      scheme;
+    u_char     *authority, *path, *last, *host_end;
+    ngx_str_t   host;
+
+    if (url->len > 7 && ngx_strncasecmp(url->data, (u_char *) "http://", 7)
+                        == 0)
+    {
+        scheme = 7;
+
+    } else if (url->len > 8
+               && ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0)
+    {
+#if (NGX_HTTP_SSL)
+        scheme = 8;
+#else
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "https in \"%V\" requires nginx built with SSL",
+                           url);
+        return NGX_CONF_ERROR;
+#endif
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid url \"%V\": it must start with "
+                           "\"http://\" or \"https://\"", url);
+        return NGX_CONF_ERROR;
+    }
+
+    authority = url->data + scheme;
+    last = url->data + url->len;
+
+    if (ngx_strlchr(authority, last, '?') || ngx_strlchr(authority, last, '#'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid url \"%V\": query strings and fragments "
+                           "are not allowed", url);
+        return NGX_CONF_ERROR;
+    }
+
+    if (last - authority > 5 && ngx_strncmp(authority, "unix:", 5) == 0) {
+
+        /* http://unix:/path/to/socket:/v1, as proxy_pass writes it */
+
+        path = ngx_strlchr(authority + 5, last, ':');
+        if (path == NULL || path == authority + 5) {
+            goto invalid;
+        }
+
+        p->origin.data = url->data;
+        p->origin.len = path + 1 - url->data;
+        p->authority.data = authority;
+        p->authority.len = path - authority;
+        path++;
+
+        if (path == last || *path != '/') {
+            goto invalid;
+        }
+
+        goto base_path;
+    }
+
+    for (path = authority; path < last; path++) {
+        if (*path == '/') {
+            break;
+        }
+
+        if (*path <= ' ' || *path == 0x7f) {
+            goto invalid;
+        }
+    }
+
+    if (path == authority) {
+        goto invalid;
+    }
+
+    p->origin.data = url->data;
+    p->origin.len = path - url->data;
+
+    p->authority.data = authority;
+    p->authority.len = path - authority;
+
+    /* a name that is not an IP address needs DNS at run time */
+
+    if (*authority != '[') {
+        for (host_end = authority;
+             host_end < authority + p->authority.len;
+             host_end++)
+        {
+            if (*host_end == ':') {
+                break;
+            }
+        }
+
+        host.data = authority;
+        host.len = host_end - authority;
+
+        if (ngx_inet_addr(host.data, host.len) == INADDR_NONE) {
+            p->needs_resolver = 1;
+        }
+    }
+
+base_path:
+
+    /* the path is used as given, without a trailing slash */
+
+    while (last > path && last[-1] == '/') {
+        last--;
+    }
+
+    p->base_path.data = path;
+    p->base_path.len = last - path;
+
+    for (; path < last; path++) {
+        if (*path <= ' ' || *path == 0x7f) {
+            goto invalid;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid url \"%V\"", url);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_llm_provider_key(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
+    ngx_str_t *value, ngx_uint_t nargs)
+{
+    char        *env;
+    size_t       len;
+    ssize_t      n;
+    u_char      *s;
+    ngx_str_t    name, key;
+    ngx_file_t   file;
+    ngx_uint_t   optional;
+    ngx_file_info_t  fi;
+
+    optional = 0;
+
+    if (nargs == 2) {
+        if (value[1].len == 8
+            && ngx_strncmp(value[1].data, "optional", 8) == 0)
+        {
+            optional = 1;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" of \"key\"",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[0].len > 4 && ngx_strncmp(value[0].data, "env:", 4) == 0) {
+
+        name.len = value[0].len - 4;
+        name.data = ngx_pnalloc(cf->pool, name.len + 1);
+        if (name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(name.data, value[0].data + 4, name.len + 1);
+
+        env = getenv((char *) name.data);
+
+        if (env == NULL || *env == '\0') {
+            if (optional) {
+                ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                                   "llm_provider \"%V\" is disabled: "
+                                   "environment variable \"%V\" is not set",
+                                   &p->name, &name);
+                p->disabled = 1;
+                return NGX_CONF_OK;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "environment variable \"%V\" of llm_provider "
+                               "\"%V\" is not set", &name, &p->name);
+            return NGX_CONF_ERROR;
+        }
+
+        len = ngx_strlen(env);
+
+        key.data = ngx_pnalloc(cf->pool, len);
+        if (key.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        key.len = len;
+        ngx_memcpy(key.data, env, len);
+
+    } else if (value[0].len > 5
+               && ngx_strncmp(value[0].data, "file:", 5) == 0)
+    {
+        name.len = value[0].len - 5;
+        name.data = value[0].data + 5;
+
+        if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&file, sizeof(ngx_file_t));
+        file.name = name;
+        file.log = cf->log;
+
+        file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+        if (file.fd == NGX_INVALID_FILE) {
+            if (optional) {
+                ngx_conf_log_error(NGX_LOG_WARN, cf, ngx_errno,
+                                   "llm_provider \"%V\" is disabled: "
+                                   "key file \"%V\" cannot be opened",
+                                   &p->name, &name);
+                p->disabled = 1;
+                return NGX_CONF_OK;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               ngx_open_file_n " \"%V\" failed", &name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
+            || ngx_file_size(&fi) > 16384)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "key file \"%V\" is not a small regular file",
+                               &name);
+            (void) ngx_close_file(file.fd);
+            return NGX_CONF_ERROR;
+        }
+
+        len = (size_t) ngx_file_size(&fi);
+
+        key.data = ngx_pnalloc(cf->pool, len + 1);
+        if (key.data == NULL) {
+            (void) ngx_close_file(file.fd);
+            return NGX_CONF_ERROR;
+        }
+
+        n = ngx_read_file(&file, key.data, len, 0);
+
+        (void) ngx_close_file(file.fd);
+
+        if (n != (ssize_t) len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "key file \"%V\" could not be read", &name);
+            return NGX_CONF_ERROR;
+        }
+
+        /* a trailing newline is the norm in key files */
+
+        while (len && (key.data[len - 1] == '\n' || key.data[len - 1] == '\r'
+                       || key.data[len - 1] == ' '
+                       || key.data[len - 1] == '\t'))
+        {
+            len--;
+        }
+
+        key.len = len;
+
+    } else {
+        if (optional) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"optional\" applies to env: and file: keys");
+            return NGX_CONF_ERROR;
+        }
+
+        key = value[0];
+    }
+
+    if (key.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty key for llm_provider \"%V\"", &p->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the key ends up in a request header: no control characters */
+
+    for (s = key.data; s < key.data + key.len; s++) {
+        if (*s < 0x20 || *s == 0x7f) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the key of llm_provider \"%V\" contains "
+                               "control characters", &p->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    p->key = key;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_llm_provider_header(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
+    ngx_str_t *name, ngx_str_t *value)
+{
+    u_char                 *s;
+    ngx_http_llm_header_t  *h;
+
+    if (name->len == 0) {
+        goto invalid;
+    }
+
+    for (s = name->data; s < name->data + name->len; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
+              || (*s >= '0' && *s <= '9') || *s == '-'))
+        {
+            goto invalid;
+        }
+    }
+
+    if (ngx_http_llm_valid_header_value(value) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value of header \"%V\"", name);
+        return NGX_CONF_ERROR;
+    }
+
+    h = ngx_array_push(p->headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    h->name.len = name->len;
+    h->name.data = ngx_pnalloc(cf->pool, name->len);
+    if (h->name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_strlow(h->name.data, name->data, name->len);
+
+    h->value = *value;
+    h->secret = ngx_http_llm_secret_header(&h->name);
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid header name \"%V\"",
+                       name);
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_llm_valid_header_value(ngx_str_t *value)
+{
+    u_char  *s;
+
+    for (s = value->data; s < value->data + value->len; s++) {
+        if ((*s < 0x20 && *s != '\t') || *s == 0x7f) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* headers that carry credentials, whatever sets them */
+
+ngx_uint_t
+ngx_http_llm_secret_header(ngx_str_t *name)
+{
+    static ngx_str_t  secret[] = {
+        ngx_string("authorization"),
+        ngx_string("x-api-key"),
+        ngx_string("api-key"),
+        ngx_string("x-goog-api-key"),
+        ngx_string("x-amz-security-token"),
+        ngx_string("proxy-authorization"),
+        ngx_string("cookie"),
+        ngx_null_string
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; secret[i].len; i++) {
+        if (secret[i].len == name->len
+            && ngx_strncmp(secret[i].data, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_http_llm_provider_t *
+ngx_http_llm_find_provider(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *name)
+{
+    ngx_uint_t                 i;
+    ngx_http_llm_provider_t  **pp;
+
+    pp = lmcf->providers.elts;
+
+    for (i = 0; i < lmcf->providers.nelts; i++) {
+        if (pp[i]->name.len == name->len
+            && ngx_strncmp(pp[i]->name.data, name->data, name->len) == 0)
+        {
+            return pp[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Checks that need the whole http block: a provider named by hostname
+ * needs a resolver where requests are proxied, and every header a provider
+ * sends needs a proxy_set_header slot that reads $llm_header_<name>.
+ */
+
+ngx_int_t
+ngx_http_llm_check_providers(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
+{
+    u_char                     *colon;
+    ngx_str_t                   host, name;
+    ngx_uint_t                  i, j, k;
+    ngx_resolver_t             *resolver;
+    ngx_http_llm_header_t      *h;
+    ngx_http_llm_provider_t   **pp, *p;
+    ngx_http_core_loc_conf_t  **gw;
+
+    pp = lmcf->providers.elts;
+    gw = lmcf->gateways.elts;
+
+    for (i = 0; i < lmcf->providers.nelts; i++) {
+        p = pp[i];
+
+        if (p->disabled || lmcf->gateways.nelts == 0) {
+            continue;
+        }
+
+        if (p->needs_resolver) {
+            host = p->authority;
+
+            colon = ngx_strlchr(host.data, host.data + host.len, ':');
+            if (colon) {
+                host.len = colon - host.data;
+            }
+
+            if (ngx_http_llm_host_is_upstream(cf, &host)) {
+                p->needs_resolver = 0;
+
+            } else {
+                for (j = 0; j < lmcf->gateways.nelts; j++) {
+                    resolver = gw[j]->resolver;
+
+                    if (resolver == NULL || resolver->connections.nelts == 0) {
+                        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                                      "llm_provider \"%V\" in %s:%ui names "
+                                      "host \"%V\", which needs a "
+                                      "\"resolver\" in the gateway location "
+                                      "\"%V\"; or name an upstream block or "
+                                      "an IP address in its url",
+                                      &p->name, p->file_name, p->line, &host,
+                                      &gw[j]->name);
+                        return NGX_ERROR;
+                    }
+                }
+            }
+        }
+
+        h = p->headers->elts;
+
+        for (k = 0; k < p->headers->nelts; k++) {
+            if (!ngx_http_llm_has_slot(lmcf, &h[k].name)) {
+                goto no_slot;
+            }
+        }
+
+        if (p->dialect->dynamic_headers) {
+            for (k = 0; p->dialect->dynamic_headers[k]; k++) {
+                name.data = (u_char *) p->dialect->dynamic_headers[k];
+                name.len = ngx_strlen(name.data);
+
+                if (!ngx_http_llm_has_slot(lmcf, &name)) {
+                    h = NULL;
+                    goto no_slot;
+                }
+            }
+        }
+
+        continue;
+
+    no_slot:
+
+        if (h) {
+            name = h[k].name;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "llm_provider \"%V\" in %s:%ui sends header \"%V\", "
+                      "but no proxy_set_header reads $llm_header_%V: include "
+                      "llm_proxy_params in the gateway location or add "
+                      "\"proxy_set_header %V $llm_header_%V;\"",
+                      &p->name, p->file_name, p->line, &name, &name, &name,
+                      &name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_host_is_upstream(ngx_conf_t *cf, ngx_str_t *host)
+{
+    ngx_uint_t                      i;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if ((uscfp[i]->flags & NGX_HTTP_UPSTREAM_CREATE)
+            && uscfp[i]->host.len == host->len
+            && ngx_strncasecmp(uscfp[i]->host.data, host->data, host->len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_llm_has_slot(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *header)
+{
+    u_char      c;
+    ngx_uint_t  i, k;
+    ngx_str_t  *slot;
+
+    slot = lmcf->header_slots.elts;
+
+    for (i = 0; i < lmcf->header_slots.nelts; i++) {
+        if (slot[i].len != header->len) {
+            continue;
+        }
+
+        for (k = 0; k < header->len; k++) {
+            c = ngx_tolower(header->data[k]);
+            if (c == '-') {
+                c = '_';
+            }
+
+            if (slot[i].data[k] != c) {
+                break;
+            }
+        }
+
+        if (k == header->len) {
+            return 1;
+        }
+    }
+
+    return 0;
+}

@@ -1,0 +1,754 @@
+
+/*
+ * Client request bodies: the body is fed to a yajl handle buffer by buffer,
+ * whether nginx kept it in memory or spilled it to a temporary file, and
+ * parsed once. The parser validates the whole document and records what
+ * routing and accounting need, with the byte offsets of the "model" value
+ * so that every attempt can splice in its own model name without copying
+ * the rest of the body.
+ */
+
+
+#include <yajl/yajl_parse.h>
+
+#include "ngx_http_llm_module.h"
+
+
+#define NGX_HTTP_LLM_READ_CHUNK  65536
+
+
+typedef enum {
+    NGX_HTTP_LLM_KEY_NONE = 0,
+    NGX_HTTP_LLM_KEY_OTHER,
+    NGX_HTTP_LLM_KEY_MODEL,
+    NGX_HTTP_LLM_KEY_MESSAGES,
+    NGX_HTTP_LLM_KEY_STREAM,
+    NGX_HTTP_LLM_KEY_STREAM_OPTIONS,
+    NGX_HTTP_LLM_KEY_MAX_TOKENS,
+    NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS,
+    NGX_HTTP_LLM_KEY_USER,
+    NGX_HTTP_LLM_KEY_TOOLS,
+    NGX_HTTP_LLM_KEY_INCLUDE_USAGE
+} ngx_http_llm_key_e;
+
+
+typedef struct {
+    const char                *name;
+    size_t                     len;
+    ngx_http_llm_key_e         key;
+} ngx_http_llm_key_name_t;
+
+
+typedef struct {
+    yajl_handle                yajl;
+    off_t                      base;          /* offset of current chunk */
+    ngx_uint_t                 depth;
+    ngx_http_llm_key_e         key;           /* key of a depth-1 value */
+    ngx_http_llm_key_e         container;     /* depth-1 key we are inside */
+    ngx_http_llm_key_e         sub_key;       /* key in stream_options */
+    ngx_uint_t                 seen;          /* known keys seen, a bit each */
+    ngx_pool_t                *pool;
+    ngx_http_llm_chat_t       *chat;
+    ngx_http_llm_problem_t    *problem;
+    unsigned                   root:1;
+    unsigned                   messages:1;
+} ngx_http_llm_parser_t;
+
+
+static ngx_int_t ngx_http_llm_feed(ngx_http_llm_parser_t *p, u_char *data,
+    size_t len);
+static ngx_int_t ngx_http_llm_problem(ngx_http_llm_problem_t *problem,
+    const char *param, const char *code, const char *fmt, ...);
+static int ngx_http_llm_refuse(ngx_http_llm_parser_t *p, const char *param,
+    const char *fmt, ...);
+static int ngx_http_llm_scalar(ngx_http_llm_parser_t *p, const char *type);
+static int ngx_http_llm_json_null(void *data);
+static int ngx_http_llm_json_boolean(void *data, int value);
+static int ngx_http_llm_json_number(void *data, const char *s, size_t len);
+static int ngx_http_llm_json_string(void *data, const unsigned char *s,
+    size_t len);
+static int ngx_http_llm_json_start_map(void *data);
+static int ngx_http_llm_json_map_key(void *data, const unsigned char *s,
+    size_t len);
+static int ngx_http_llm_json_end_map(void *data);
+static int ngx_http_llm_json_start_array(void *data);
+static int ngx_http_llm_json_end_array(void *data);
+
+
+static ngx_http_llm_key_name_t  ngx_http_llm_chat_keys[] = {
+    { "model", 5, NGX_HTTP_LLM_KEY_MODEL },
+    { "messages", 8, NGX_HTTP_LLM_KEY_MESSAGES },
+    { "stream", 6, NGX_HTTP_LLM_KEY_STREAM },
+    { "stream_options", 14, NGX_HTTP_LLM_KEY_STREAM_OPTIONS },
+    { "max_tokens", 10, NGX_HTTP_LLM_KEY_MAX_TOKENS },
+    { "max_completion_tokens", 21, NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS },
+    { "user", 4, NGX_HTTP_LLM_KEY_USER },
+    { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
+    { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
+};
+
+
+static yajl_callbacks  ngx_http_llm_json_callbacks = {
+    ngx_http_llm_json_null,
+    ngx_http_llm_json_boolean,
+    NULL,
+    NULL,
+    ngx_http_llm_json_number,
+    ngx_http_llm_json_string,
+    ngx_http_llm_json_start_map,
+    ngx_http_llm_json_map_key,
+    ngx_http_llm_json_end_map,
+    ngx_http_llm_json_start_array,
+    ngx_http_llm_json_end_array
+};
+
+
+/*
+ * Records the body as received, region by region, before proxying
+ * consumes its buffers: every attempt is built from these regions.
+ */
+
+ngx_int_t
+ngx_http_llm_read_segments(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    off_t                    offset;
+    ngx_buf_t               *b;
+    ngx_chain_t             *cl;
+    ngx_http_llm_segment_t  *s;
+
+    ctx->segments = ngx_array_create(r->pool, 2,
+                                     sizeof(ngx_http_llm_segment_t));
+    if (ctx->segments == NULL) {
+        return NGX_ERROR;
+    }
+
+    offset = 0;
+    ctx->client_body = r->request_body ? r->request_body->bufs : NULL;
+
+    for (cl = ctx->client_body; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_special(b)) {
+            continue;
+        }
+
+        s = ngx_array_push(ctx->segments);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s->start = offset;
+
+        if (b->in_file) {
+            s->pos = NULL;
+            s->file = b->file;
+            s->file_pos = b->file_pos;
+            offset += b->file_last - b->file_pos;
+
+        } else {
+            s->pos = b->pos;
+            s->file = NULL;
+            s->file_pos = 0;
+            offset += b->last - b->pos;
+        }
+
+        s->end = offset;
+    }
+
+    ctx->body_length = offset;
+    ctx->content_length = r->headers_in.content_length_n;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "llm body: %O bytes in %ui segments, file: %s",
+                   offset, ctx->segments->nelts,
+                   (r->request_body && r->request_body->temp_file)
+                   ? "yes" : "no");
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_problem_t *problem)
+{
+    off_t                    offset;
+    size_t                   size, len;
+    ssize_t                  n;
+    u_char                  *buf, *msg;
+    ngx_int_t                rc;
+    ngx_uint_t               i;
+    yajl_status              status;
+    ngx_http_llm_parser_t    p;
+    ngx_http_llm_segment_t  *s;
+
+    if (ctx->body_length == 0) {
+        return ngx_http_llm_problem(problem, NULL, NULL,
+                                    "The request body is empty: a JSON "
+                                    "object with \"model\" and \"messages\" "
+                                    "is expected.");
+    }
+
+    ngx_memzero(&p, sizeof(ngx_http_llm_parser_t));
+
+    p.pool = r->pool;
+    p.chat = &ctx->chat;
+    p.problem = problem;
+
+    p.yajl = yajl_alloc(&ngx_http_llm_json_callbacks, NULL, &p);
+    if (p.yajl == NULL) {
+        return NGX_ERROR;
+    }
+
+    buf = NULL;
+    rc = NGX_OK;
+    s = ctx->segments->elts;
+
+    for (i = 0; i < ctx->segments->nelts && rc == NGX_OK; i++) {
+
+        if (s[i].pos) {
+            p.base = s[i].start;
+            rc = ngx_http_llm_feed(&p, s[i].pos, s[i].end - s[i].start);
+            continue;
+        }
+
+        if (buf == NULL) {
+            buf = ngx_palloc(r->pool, NGX_HTTP_LLM_READ_CHUNK);
+            if (buf == NULL) {
+                rc = NGX_ERROR;
+                break;
+            }
+        }
+
+        for (offset = s[i].start; offset < s[i].end; offset += n) {
+            size = (size_t) ngx_min(s[i].end - offset,
+                                    NGX_HTTP_LLM_READ_CHUNK);
+
+            n = ngx_read_file(s[i].file, buf, size,
+                              s[i].file_pos + offset - s[i].start);
+
+            if (n != (ssize_t) size) {
+                rc = NGX_ERROR;
+                break;
+            }
+
+            p.base = offset;
+            rc = ngx_http_llm_feed(&p, buf, size);
+
+            if (rc != NGX_OK) {
+                break;
+            }
+        }
+    }
+
+    if (rc == NGX_OK) {
+        p.base = ctx->body_length;
+        status = yajl_complete_parse(p.yajl);
+
+        if (status != yajl_status_ok) {
+            rc = NGX_DECLINED;
+        }
+    }
+
+    if (rc == NGX_DECLINED && problem->status == 0) {
+
+        /* yajl refused the document itself */
+
+        msg = yajl_get_error(p.yajl, 0, NULL, 0);
+
+        if (msg) {
+            /* yajl ends its message with a newline */
+            len = ngx_strlen(msg);
+
+            while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '
+                           || msg[len - 1] == '.'))
+            {
+                msg[--len] = '\0';
+            }
+        }
+
+        problem->status = NGX_HTTP_BAD_REQUEST;
+        problem->len = ngx_snprintf(problem->message,
+                                    sizeof(problem->message),
+                                    "We could not parse the JSON body of "
+                                    "your request: %s (at byte %O).",
+                                    msg ? (char *) msg : "invalid JSON",
+                                    p.base
+                                    + (off_t) yajl_get_bytes_consumed(p.yajl))
+                       - problem->message;
+
+        if (msg) {
+            yajl_free_error(p.yajl, msg);
+        }
+    }
+
+    yajl_free(p.yajl);
+
+    if (buf) {
+        ngx_pfree(r->pool, buf);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ctx->chat.model.data == NULL) {
+        return ngx_http_llm_problem(problem, "model",
+                                    "missing_required_parameter",
+                                    "you must provide a model parameter");
+    }
+
+    if (ctx->chat.model.len == 0) {
+        return ngx_http_llm_problem(problem, "model", NULL,
+                                    "'model' must not be empty");
+    }
+
+    if (!p.messages) {
+        return ngx_http_llm_problem(problem, "messages",
+                                    "missing_required_parameter",
+                                    "Missing required parameter: "
+                                    "'messages'.");
+    }
+
+    if (ctx->chat.messages == 0) {
+        return ngx_http_llm_problem(problem, "messages", NULL,
+                                    "'messages' must contain at least one "
+                                    "message");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_feed(ngx_http_llm_parser_t *p, u_char *data, size_t len)
+{
+    yajl_status  status;
+
+    status = yajl_parse(p->yajl, data, len);
+
+    if (status == yajl_status_ok) {
+        return NGX_OK;
+    }
+
+    return (status == yajl_status_error || p->problem->status)
+           ? NGX_DECLINED : NGX_ERROR;
+}
+
+
+/* a 400 for the client */
+
+static void
+ngx_http_llm_vproblem(ngx_http_llm_problem_t *problem, const char *param,
+    const char *code, const char *fmt, va_list args)
+{
+    problem->len = ngx_vslprintf(problem->message,
+                                 problem->message + sizeof(problem->message),
+                                 fmt, args)
+                   - problem->message;
+
+    problem->status = NGX_HTTP_BAD_REQUEST;
+    problem->param = param;
+    problem->code = code;
+}
+
+
+/* after parsing: returns NGX_DECLINED, the body is refused */
+
+static ngx_int_t
+ngx_http_llm_problem(ngx_http_llm_problem_t *problem, const char *param,
+    const char *code, const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    ngx_http_llm_vproblem(problem, param, code, fmt, args);
+    va_end(args);
+
+    return NGX_DECLINED;
+}
+
+
+/* in a yajl callback: returns 0, which stops yajl */
+
+static int
+ngx_http_llm_refuse(ngx_http_llm_parser_t *p, const char *param,
+    const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    ngx_http_llm_vproblem(p->problem, param, NULL, fmt, args);
+    va_end(args);
+
+    return 0;
+}
+
+
+static const char *
+ngx_http_llm_key_param(ngx_http_llm_key_e key)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_http_llm_chat_keys[i].name; i++) {
+        if (ngx_http_llm_chat_keys[i].key == key) {
+            return ngx_http_llm_chat_keys[i].name;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A value other than the one expected for a known key: type is what the
+ * value is; only the keys the gateway reads are checked.
+ */
+
+static int
+ngx_http_llm_scalar(ngx_http_llm_parser_t *p, const char *type)
+{
+    const char  *param;
+
+    if (p->depth == 0) {
+        return ngx_http_llm_refuse(p, NULL, "The request body must be a "
+                                   "JSON object, not %s.", type);
+    }
+
+    if (p->depth == 1) {
+        if (p->key == NGX_HTTP_LLM_KEY_OTHER) {
+            p->key = NGX_HTTP_LLM_KEY_NONE;
+            return 1;
+        }
+
+        param = ngx_http_llm_key_param(p->key);
+
+        return ngx_http_llm_refuse(p, param, "Invalid type for '%s': "
+                                   "got %s.", param, type);
+    }
+
+    if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_MESSAGES) {
+        return ngx_http_llm_refuse(p, "messages", "Invalid type for "
+                                   "'messages[%ui]': expected an object, "
+                                   "but got %s.", p->chat->messages, type);
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_llm_json_null(void *data)
+{
+    ngx_http_llm_parser_t  *p = data;
+
+    if (p->depth == 1) {
+        switch (p->key) {
+
+        /* an explicit null is the same as an absent optional parameter */
+
+        case NGX_HTTP_LLM_KEY_STREAM:
+        case NGX_HTTP_LLM_KEY_STREAM_OPTIONS:
+        case NGX_HTTP_LLM_KEY_MAX_TOKENS:
+        case NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS:
+        case NGX_HTTP_LLM_KEY_USER:
+        case NGX_HTTP_LLM_KEY_TOOLS:
+            p->key = NGX_HTTP_LLM_KEY_NONE;
+            return 1;
+
+        default:
+            break;
+        }
+    }
+
+    return ngx_http_llm_scalar(p, "null");
+}
+
+
+static int
+ngx_http_llm_json_boolean(void *data, int value)
+{
+    ngx_http_llm_parser_t  *p = data;
+
+    if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_STREAM) {
+        p->chat->stream = value ? 1 : 0;
+        p->key = NGX_HTTP_LLM_KEY_NONE;
+        return 1;
+    }
+
+    if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_STREAM_OPTIONS
+        && p->sub_key == NGX_HTTP_LLM_KEY_INCLUDE_USAGE)
+    {
+        p->chat->include_usage = value ? 1 : 0;
+        return 1;
+    }
+
+    return ngx_http_llm_scalar(p, "a boolean");
+}
+
+
+static int
+ngx_http_llm_json_number(void *data, const char *s, size_t len)
+{
+    ngx_http_llm_parser_t  *p = data;
+
+    size_t   i;
+    int64_t  n;
+
+    if (p->depth == 1
+        && (p->key == NGX_HTTP_LLM_KEY_MAX_TOKENS
+            || p->key == NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS))
+    {
+        n = 0;
+
+        for (i = 0; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9' || n > 1000000000) {
+                return ngx_http_llm_refuse(p, ngx_http_llm_key_param(p->key),
+                                           "Invalid '%s': expected an "
+                                           "integer from 1 to 1000000000, "
+                                           "got %*s.",
+                                           ngx_http_llm_key_param(p->key),
+                                           ngx_min(len, 32), s);
+            }
+
+            n = n * 10 + (s[i] - '0');
+        }
+
+        if (n == 0 || n > 1000000000) {
+            return ngx_http_llm_refuse(p, ngx_http_llm_key_param(p->key),
+                                       "Invalid '%s': expected an integer "
+                                       "from 1 to 1000000000, got %*s.",
+                                       ngx_http_llm_key_param(p->key),
+                                       ngx_min(len, 32), s);
+        }
+
+        /* max_completion_tokens supersedes the older max_tokens */
+
+        if (p->key == NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS
+            || p->chat->max_tokens == -1)
+        {
+            p->chat->max_tokens = n;
+        }
+
+        p->key = NGX_HTTP_LLM_KEY_NONE;
+        return 1;
+    }
+
+    return ngx_http_llm_scalar(p, "a number");
+}
+
+
+static int
+ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
+{
+    ngx_http_llm_parser_t  *p = data;
+
+    ngx_str_t  *dst;
+
+    if (p->depth > 2 && p->container == NGX_HTTP_LLM_KEY_MESSAGES) {
+        p->chat->message_bytes += len;
+        return 1;
+    }
+
+    if (p->depth == 1) {
+        switch (p->key) {
+
+        case NGX_HTTP_LLM_KEY_MODEL:
+            dst = &p->chat->model;
+            p->chat->model_end = p->base
+                                 + (off_t) yajl_get_bytes_consumed(p->yajl);
+            break;
+
+        case NGX_HTTP_LLM_KEY_USER:
+            dst = &p->chat->user;
+            break;
+
+        default:
+            return ngx_http_llm_scalar(p, "a string");
+        }
+
+        /* yajl's buffer is gone after the callback */
+
+        dst->data = ngx_pnalloc(p->pool, len + 1);
+        if (dst->data == NULL) {
+            return 0;
+        }
+
+        ngx_memcpy(dst->data, s, len);
+        dst->data[len] = '\0';
+        dst->len = len;
+
+        p->key = NGX_HTTP_LLM_KEY_NONE;
+        return 1;
+    }
+
+    return ngx_http_llm_scalar(p, "a string");
+}
+
+
+static int
+ngx_http_llm_json_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
+{
+    if (p->depth == NGX_HTTP_LLM_MAX_JSON_DEPTH) {
+        return ngx_http_llm_refuse(p, NULL, "The request body is nested "
+                                   "more than %d levels deep.",
+                                   NGX_HTTP_LLM_MAX_JSON_DEPTH);
+    }
+
+    if (p->depth == 0) {
+        if (!map) {
+            return ngx_http_llm_scalar(p, "an array");
+        }
+
+        p->root = 1;
+        p->depth = 1;
+        return 1;
+    }
+
+    if (p->depth == 1) {
+        switch (p->key) {
+
+        case NGX_HTTP_LLM_KEY_MESSAGES:
+        case NGX_HTTP_LLM_KEY_TOOLS:
+            if (map) {
+                return ngx_http_llm_scalar(p, "an object");
+            }
+
+            if (p->key == NGX_HTTP_LLM_KEY_MESSAGES) {
+                p->messages = 1;
+            }
+
+            break;
+
+        case NGX_HTTP_LLM_KEY_STREAM_OPTIONS:
+            if (!map) {
+                return ngx_http_llm_scalar(p, "an array");
+            }
+
+            break;
+
+        case NGX_HTTP_LLM_KEY_OTHER:
+            break;
+
+        default:
+            return ngx_http_llm_scalar(p, map ? "an object" : "an array");
+        }
+
+        p->container = p->key;
+        p->key = NGX_HTTP_LLM_KEY_NONE;
+
+    } else if (p->depth == 2) {
+
+        if (p->container == NGX_HTTP_LLM_KEY_MESSAGES) {
+            if (!map) {
+                return ngx_http_llm_scalar(p, "an array");
+            }
+
+            p->chat->messages++;
+
+        } else if (p->container == NGX_HTTP_LLM_KEY_TOOLS) {
+            p->chat->tools = 1;
+        }
+    }
+
+    p->depth++;
+
+    return 1;
+}
+
+
+static int
+ngx_http_llm_json_start_map(void *data)
+{
+    return ngx_http_llm_json_open(data, 1);
+}
+
+
+static int
+ngx_http_llm_json_start_array(void *data)
+{
+    return ngx_http_llm_json_open(data, 0);
+}
+
+
+static int
+ngx_http_llm_json_close(void *data)
+{
+    ngx_http_llm_parser_t  *p = data;
+
+    p->depth--;
+
+    if (p->depth == 1) {
+        p->container = NGX_HTTP_LLM_KEY_NONE;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_llm_json_end_map(void *data)
+{
+    return ngx_http_llm_json_close(data);
+}
+
+
+static int
+ngx_http_llm_json_end_array(void *data)
+{
+    return ngx_http_llm_json_close(data);
+}
+
+
+static int
+ngx_http_llm_json_map_key(void *data, const unsigned char *s, size_t len)
+{
+    ngx_http_llm_parser_t  *p = data;
+
+    ngx_uint_t  i;
+
+    if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
+        p->sub_key = (len == 13 && ngx_strncmp(s, "include_usage", 13) == 0)
+                     ? NGX_HTTP_LLM_KEY_INCLUDE_USAGE : NGX_HTTP_LLM_KEY_OTHER;
+        return 1;
+    }
+
+    if (p->depth != 1) {
+        return 1;
+    }
+
+    p->key = NGX_HTTP_LLM_KEY_OTHER;
+
+    for (i = 0; ngx_http_llm_chat_keys[i].name; i++) {
+        if (ngx_http_llm_chat_keys[i].len == len
+            && ngx_strncmp(ngx_http_llm_chat_keys[i].name, s, len) == 0)
+        {
+            p->key = ngx_http_llm_chat_keys[i].key;
+            break;
+        }
+    }
+
+    if (p->key == NGX_HTTP_LLM_KEY_OTHER) {
+        return 1;
+    }
+
+    /*
+     * A key the gateway interprets may appear once: otherwise the gateway
+     * could route on one value while the provider acts on another.
+     */
+
+    if (p->seen & ((ngx_uint_t) 1 << p->key)) {
+        return ngx_http_llm_refuse(p, ngx_http_llm_chat_keys[i].name,
+                                   "Duplicate key '%s' in the request body.",
+                                   ngx_http_llm_chat_keys[i].name);
+    }
+
+    p->seen |= (ngx_uint_t) 1 << p->key;
+
+    if (p->key == NGX_HTTP_LLM_KEY_MODEL) {
+        p->chat->model_key_end = p->base
+                                 + (off_t) yajl_get_bytes_consumed(p->yajl);
+    }
+
+    return 1;
+}

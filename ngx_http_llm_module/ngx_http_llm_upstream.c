@@ -1,0 +1,209 @@
+
+/*
+ * One attempt's upstream request, as proxy_pass consumes it: the URL in
+ * $llm_upstream, provider headers in $llm_header_<name>, and the body
+ * installed as the request body. Bodies are spliced from the regions the
+ * client sent, so an attempt copies only the bytes it changes.
+ */
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_dialect.h"
+
+
+static ngx_int_t ngx_http_llm_add_range(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, off_t from, off_t to, ngx_chain_t ***ll);
+
+
+ngx_int_t
+ngx_http_llm_prepare_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    ngx_uint_t                i;
+    ngx_http_llm_header_t    *h;
+    ngx_http_llm_provider_t  *provider;
+
+    provider = ctx->target->provider;
+
+    ngx_http_llm_restore_request(r, ctx);
+
+    if (ngx_http_llm_target_model(r->pool, ctx->target, &ctx->chat.model,
+                                  &ctx->glob_capture, &ctx->target_model)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->nheaders = 0;
+
+    h = provider->headers->elts;
+
+    for (i = 0; i < provider->headers->nelts; i++) {
+        ctx->headers[ctx->nheaders++] = h[i];
+    }
+
+    return provider->dialect->create_request(r, ctx);
+}
+
+
+/* the client's request as received: the state every attempt starts from */
+
+void
+ngx_http_llm_restore_request(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    r->method = ctx->method;
+    r->method_name = ctx->method_name;
+
+    if (r->request_body && ctx->segments) {
+        r->request_body->bufs = ctx->client_body;
+        r->headers_in.content_length_n = ctx->content_length;
+    }
+}
+
+
+ngx_int_t
+ngx_http_llm_add_header(ngx_http_llm_ctx_t *ctx, char *name,
+    ngx_str_t *value, ngx_uint_t secret)
+{
+    ngx_http_llm_header_t  *h;
+
+    if (ctx->nheaders == NGX_HTTP_LLM_MAX_HEADERS) {
+        return NGX_ERROR;
+    }
+
+    h = &ctx->headers[ctx->nheaders++];
+
+    h->name.data = (u_char *) name;
+    h->name.len = ngx_strlen(name);
+    h->value = *value;
+    h->secret = secret;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Installs the client body with edits applied (sorted, not overlapping)
+ * as the request body proxy_pass sends. No edits: the body as received.
+ */
+
+ngx_int_t
+ngx_http_llm_splice_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_edit_t *edits, ngx_uint_t nedits)
+{
+    off_t         cursor, end, length;
+    ngx_buf_t    *b;
+    ngx_uint_t    i;
+    ngx_chain_t  *out, **ll, *cl;
+
+    if (nedits == 0) {
+        r->request_body->bufs = ctx->client_body;
+        r->headers_in.content_length_n = ctx->body_length;
+        return NGX_OK;
+    }
+
+    out = NULL;
+    ll = &out;
+    cl = NULL;
+    cursor = 0;
+    length = 0;
+
+    for (i = 0; i <= nedits; i++) {
+        end = (i < nedits) ? edits[i].start : ctx->body_length;
+
+        if (ngx_http_llm_add_range(r, ctx, cursor, end, &ll) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        length += end - cursor;
+
+        if (i == nedits) {
+            break;
+        }
+
+        if (edits[i].text.len) {
+            b = ngx_calloc_buf(r->pool);
+            cl = ngx_alloc_chain_link(r->pool);
+            if (b == NULL || cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            b->start = edits[i].text.data;
+            b->pos = b->start;
+            b->last = b->start + edits[i].text.len;
+            b->end = b->last;
+            b->memory = 1;
+
+            cl->buf = b;
+            cl->next = NULL;
+            *ll = cl;
+            ll = &cl->next;
+
+            length += edits[i].text.len;
+        }
+
+        cursor = edits[i].end;
+    }
+
+    for (cl = out; cl && cl->next; cl = cl->next) { /* void */ }
+
+    if (cl) {
+        cl->buf->last_buf = 1;
+    }
+
+    r->request_body->bufs = out;
+    r->headers_in.content_length_n = length;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_add_range(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    off_t from, off_t to, ngx_chain_t ***ll)
+{
+    off_t                    lo, hi;
+    ngx_buf_t               *b;
+    ngx_uint_t               i;
+    ngx_chain_t             *cl;
+    ngx_http_llm_segment_t  *s;
+
+    s = ctx->segments->elts;
+
+    for (i = 0; i < ctx->segments->nelts && from < to; i++) {
+
+        if (s[i].end <= from || s[i].start >= to) {
+            continue;
+        }
+
+        lo = ngx_max(from, s[i].start);
+        hi = ngx_min(to, s[i].end);
+
+        b = ngx_calloc_buf(r->pool);
+        cl = ngx_alloc_chain_link(r->pool);
+        if (b == NULL || cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (s[i].pos) {
+            /* start = pos: upstream reinit rewinds buffers to start */
+            b->start = s[i].pos + (lo - s[i].start);
+            b->pos = b->start;
+            b->last = s[i].pos + (hi - s[i].start);
+            b->end = b->last;
+            b->memory = 1;
+
+        } else {
+            b->in_file = 1;
+            b->file = s[i].file;
+            b->file_pos = s[i].file_pos + (lo - s[i].start);
+            b->file_last = s[i].file_pos + (hi - s[i].start);
+        }
+
+        cl->buf = b;
+        cl->next = NULL;
+        **ll = cl;
+        *ll = &cl->next;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,331 @@
+
+/*
+ * Variables: what proxy_pass consumes for each attempt ($llm_upstream,
+ * $llm_upstream_host, $llm_header_<name>) and what logs may show
+ * ($llm_model, $llm_provider, ...). All change between attempts, so none
+ * is cached.
+ */
+
+
+#include "ngx_http_llm_module.h"
+
+
+#define NGX_HTTP_LLM_HEADER_PREFIX  "llm_header_"
+
+
+typedef enum {
+    NGX_HTTP_LLM_VAR_UPSTREAM = 0,
+    NGX_HTTP_LLM_VAR_UPSTREAM_HOST,
+    NGX_HTTP_LLM_VAR_MODEL,
+    NGX_HTTP_LLM_VAR_ROUTE,
+    NGX_HTTP_LLM_VAR_PROVIDER,
+    NGX_HTTP_LLM_VAR_TARGET_MODEL,
+    NGX_HTTP_LLM_VAR_ATTEMPTS,
+    NGX_HTTP_LLM_VAR_STREAM
+} ngx_http_llm_var_e;
+
+
+static ngx_int_t ngx_http_llm_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_llm_header_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_http_llm_mute_debug(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+static void ngx_http_llm_unmute_handler(ngx_event_t *ev);
+
+
+static ngx_http_variable_t  ngx_http_llm_vars[] = {
+
+    { ngx_string("llm_upstream"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_UPSTREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_upstream_host"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_UPSTREAM_HOST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_model"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_MODEL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_route"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_ROUTE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_provider"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_PROVIDER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_target_model"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_TARGET_MODEL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_attempts"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_ATTEMPTS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_stream"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_STREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string(NGX_HTTP_LLM_HEADER_PREFIX), NULL,
+      ngx_http_llm_header_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_llm_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_llm_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Which $llm_header_<name> variables the configuration reads: only those
+ * headers can reach a provider, which the provider check relies on.
+ */
+
+ngx_int_t
+ngx_http_llm_collect_header_slots(ngx_conf_t *cf,
+    ngx_http_llm_main_conf_t *lmcf)
+{
+    size_t                      prefix;
+    ngx_str_t                  *slot;
+    ngx_uint_t                  i;
+    ngx_http_variable_t        *v;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    prefix = sizeof(NGX_HTTP_LLM_HEADER_PREFIX) - 1;
+    v = cmcf->variables.elts;
+
+    for (i = 0; i < cmcf->variables.nelts; i++) {
+        if (v[i].name.len > prefix
+            && ngx_strncmp(v[i].name.data, NGX_HTTP_LLM_HEADER_PREFIX,
+                           prefix) == 0)
+        {
+            slot = ngx_array_push(&lmcf->header_slots);
+            if (slot == NULL) {
+                return NGX_ERROR;
+            }
+
+            slot->data = v[i].name.data + prefix;
+            slot->len = v[i].name.len - prefix;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char              *p;
+    ngx_str_t            value;
+    ngx_http_llm_ctx_t  *ctx;
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_str_null(&value);
+
+    switch (data) {
+
+    case NGX_HTTP_LLM_VAR_UPSTREAM:
+        value = ctx->upstream_url;
+        break;
+
+    case NGX_HTTP_LLM_VAR_UPSTREAM_HOST:
+        if (ctx->target) {
+            value = ctx->target->provider->host;
+        }
+        break;
+
+    case NGX_HTTP_LLM_VAR_MODEL:
+        value = ctx->chat.model;
+        break;
+
+    case NGX_HTTP_LLM_VAR_ROUTE:
+        if (ctx->route) {
+            value = ctx->route->name;
+        }
+        break;
+
+    case NGX_HTTP_LLM_VAR_PROVIDER:
+        if (ctx->target) {
+            value = ctx->target->provider->name;
+        }
+        break;
+
+    case NGX_HTTP_LLM_VAR_TARGET_MODEL:
+        value = ctx->target_model;
+        break;
+
+    case NGX_HTTP_LLM_VAR_ATTEMPTS:
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        value.data = p;
+        value.len = ngx_sprintf(p, "%ui", ctx->attempts) - p;
+        break;
+
+    case NGX_HTTP_LLM_VAR_STREAM:
+        if (ctx->endpoint == NGX_HTTP_LLM_EP_CHAT && ctx->prepared) {
+            value.len = 1;
+            value.data = (u_char *) (ctx->chat.stream ? "1" : "0");
+        }
+        break;
+    }
+
+    if (value.data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * $llm_header_<name>: the value the current attempt sends in header
+ * <name> ('_' matches '-'). Provider keys are secret: they are given out
+ * only while proxy builds the upstream request (the upstream exists and
+ * has no state yet), never to log_format, add_header or anything else.
+ */
+
+static ngx_int_t
+ngx_http_llm_header_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t *name = (ngx_str_t *) data;
+
+    u_char                  c;
+    ngx_uint_t              i, k, len;
+    ngx_http_llm_ctx_t     *ctx;
+    ngx_http_llm_header_t  *h;
+
+    v->not_found = 1;
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    if (ctx == NULL || ctx->target == NULL) {
+        return NGX_OK;
+    }
+
+    len = name->len - (sizeof(NGX_HTTP_LLM_HEADER_PREFIX) - 1);
+
+    for (i = 0; i < ctx->nheaders; i++) {
+        h = &ctx->headers[i];
+
+        if (h->name.len != len) {
+            continue;
+        }
+
+        for (k = 0; k < len; k++) {
+            c = h->name.data[k];
+            if (c == '-') {
+                c = '_';
+            }
+
+            if (name->data[name->len - len + k] != c) {
+                break;
+            }
+        }
+
+        if (k < len) {
+            continue;
+        }
+
+        if (h->secret) {
+            if (r->upstream == NULL || r->upstream->state != NULL) {
+                return NGX_OK;
+            }
+
+            ngx_http_llm_mute_debug(r, ctx);
+        }
+
+        v->data = h->value.data;
+        v->len = h->value.len;
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
+
+        return NGX_OK;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * proxy_pass writes the upstream request headers, keys included, to the
+ * debug log. While it builds them, debug logging of this connection is
+ * paused; a posted event resumes it once the current handler returns.
+ */
+
+static void
+ngx_http_llm_mute_debug(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+#if (NGX_DEBUG)
+    ngx_log_t  *log;
+
+    log = r->connection->log;
+
+    if (ctx->muted_log || !(log->log_level & NGX_LOG_DEBUG_ALL)) {
+        return;
+    }
+
+    ctx->muted_log = log;
+    ctx->log_level = log->log_level;
+    log->log_level &= ~NGX_LOG_DEBUG_ALL;
+
+    ctx->unmute.handler = ngx_http_llm_unmute_handler;
+    ctx->unmute.data = ctx;
+    ctx->unmute.log = log;
+
+    ngx_post_event(&ctx->unmute, &ngx_posted_events);
+#endif
+}
+
+
+static void
+ngx_http_llm_unmute_handler(ngx_event_t *ev)
+{
+    ngx_http_llm_unmute_debug(ev->data);
+}
+
+
+void
+ngx_http_llm_unmute_debug(ngx_http_llm_ctx_t *ctx)
+{
+    if (ctx->unmute.posted) {
+        ngx_delete_posted_event(&ctx->unmute);
+    }
+
+    if (ctx->muted_log) {
+        ctx->muted_log->log_level = ctx->log_level;
+        ctx->muted_log = NULL;
+    }
+}

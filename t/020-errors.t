@@ -1,0 +1,416 @@
+# Every error a client sees is OpenAI-shaped JSON with the right status,
+# including the ones nginx itself produces; an unreachable provider is
+# answered fast, never with an HTML page.
+
+use Test::Nginx::Socket 'no_plan';
+use LLM::Fixtures;
+
+no_shuffle();
+
+LLM::Fixtures::defaults(
+    config => $LLM::Fixtures::GATEWAY_CONFIG,
+    http_config => <<'CONF',
+    llm_provider mock {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        key sk-provider-secret;
+    }
+    llm_route gpt-4o {
+        target mock;
+    }
+CONF
+    response_headers => "Content-Type: application/json",
+);
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: invalid JSON
+--- request
+POST /v1/chat/completions
+{"model": "gpt-4o", "messages": [}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"We could not parse the JSON body of your request: parse error: unallowed token at this point in JSON text (at byte 34).","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 2: truncated JSON
+--- request
+POST /v1/chat/completions
+{"model": "gpt-4o", "messages": [{"role":"user"
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"message":"We could not parse the JSON body of your request: .*premature EOF.*","type":"invalid_request_error","param":null,"code":null\}\}$
+
+
+
+=== TEST 3: an empty body
+--- raw_request eval
+"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+--- error_code: 400
+--- response_body_like: "message":"The request body is empty
+
+
+
+=== TEST 4: a body that is not an object
+--- request
+POST /v1/chat/completions
+[{"model":"gpt-4o"}]
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"The request body must be a JSON object, not an array.","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 5: model missing
+--- request
+POST /v1/chat/completions
+{"messages":[{"role":"user","content":"x"}]}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"you must provide a model parameter","type":"invalid_request_error","param":"model","code":"missing_required_parameter"}}
+
+
+
+=== TEST 6: model of the wrong type
+--- request
+POST /v1/chat/completions
+{"model":["gpt-4o"],"messages":[{"role":"user","content":"x"}]}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"Invalid type for 'model': got an array.","type":"invalid_request_error","param":"model","code":null}}
+
+
+
+=== TEST 7: model empty
+--- request
+POST /v1/chat/completions
+{"model":"","messages":[{"role":"user","content":"x"}]}
+--- error_code: 400
+--- response_body_like: "param":"model"
+
+
+
+=== TEST 8: messages missing
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o"}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"Missing required parameter: 'messages'.","type":"invalid_request_error","param":"messages","code":"missing_required_parameter"}}
+
+
+
+=== TEST 9: messages not an array
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":"hello"}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"Invalid type for 'messages': got a string.","type":"invalid_request_error","param":"messages","code":null}}
+
+
+
+=== TEST 10: a message that is not an object
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"},"hello"]}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"Invalid type for 'messages[1]': expected an object, but got a string.","type":"invalid_request_error","param":"messages","code":null}}
+
+
+
+=== TEST 11: no messages
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[]}
+--- error_code: 400
+--- response_body_like: "message":"'messages' must contain at least one message"
+
+
+
+=== TEST 12: stream of the wrong type
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","stream":"yes","messages":[{"role":"user","content":"x"}]}
+--- error_code: 400
+--- response_body_like: "param":"stream"
+
+
+
+=== TEST 13: max_tokens out of range
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","max_tokens":-5,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 400
+--- response_body_like: "message":"Invalid 'max_tokens': expected an integer from 1 to 1000000000, got -5\.","type":"invalid_request_error","param":"max_tokens"
+
+
+
+=== TEST 14: a huge max_tokens is refused, not wrapped
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","max_completion_tokens":99999999999999999999999,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 400
+--- response_body_like: "param":"max_completion_tokens"
+
+
+
+=== TEST 15: null optional parameters are accepted
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","stream":null,"max_tokens":null,"user":null,"tools":null,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "object":"chat.completion"
+
+
+
+=== TEST 16: a duplicate model key is refused
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}],"model":"other"}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"Duplicate key 'model' in the request body.","type":"invalid_request_error","param":"model","code":null}}
+
+
+
+=== TEST 17: duplicate keys the gateway does not read are passed on
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","temperature":1,"temperature":0,"messages":[{"role":"user","content":"x","name":"a","name":"b"}]}
+--- response_body_like: "object":"chat.completion"
+
+
+
+=== TEST 18: nesting beyond 128 levels
+--- request eval
+"POST /v1/chat/completions\n"
+. '{"model":"gpt-4o","messages":[{"role":"user","content":"x"}],"metadata":'
+. ('[' x 10000) . (']' x 10000) . '}'
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"The request body is nested more than 128 levels deep.","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 19: invalid UTF-8 in a string
+--- raw_request eval
+my $body = qq({"model":"gpt-4o","messages":[{"role":"user","content":"\xff\xfe"}]});
+"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+. "Content-Length: " . length($body) . "\r\n\r\n" . $body
+--- error_code: 400
+--- response_body_like: invalid bytes in UTF8 string
+
+
+
+=== TEST 20: trailing garbage after the object
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]} {"second":1}
+--- error_code: 400
+--- response_body_like: trailing garbage
+
+
+
+=== TEST 21: an unknown model
+--- request
+POST /v1/chat/completions
+{"model":"gpt-5-nonexistent","messages":[{"role":"user","content":"x"}]}
+--- error_code: 404
+--- response_body chomp
+{"error":{"message":"The model `gpt-5-nonexistent` does not exist or you do not have access to it.","type":"invalid_request_error","param":"model","code":"model_not_found"}}
+
+
+
+=== TEST 22: the wrong method
+--- request
+GET /v1/chat/completions
+--- error_code: 405
+--- response_body chomp
+{"error":{"message":"Method GET is not allowed for /v1/chat/completions; use POST.","type":"invalid_request_error","param":null,"code":"method_not_allowed"}}
+
+
+
+=== TEST 23: an unknown endpoint
+--- request
+POST /v1/completions-of-some-kind
+{}
+--- error_code: 404
+--- response_body chomp
+{"error":{"message":"Unknown request URL: POST /v1/completions-of-some-kind.","type":"invalid_request_error","param":null,"code":"unknown_url"}}
+
+
+
+=== TEST 24: a body over client_max_body_size (Content-Length)
+--- config
+    location /v1/ {
+        client_max_body_size 1k;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+"POST /v1/chat/completions\n"
+. '{"model":"gpt-4o","messages":[{"role":"user","content":"' . ('a' x 2000) . '"}]}'
+--- error_code: 413
+--- response_body chomp
+{"error":{"message":"The request body is larger than the gateway accepts (1024 bytes).","type":"invalid_request_error","param":null,"code":"request_too_large"}}
+
+
+
+=== TEST 25: a chunked body over client_max_body_size
+--- config
+    location /v1/ {
+        client_max_body_size 1k;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- more_headers
+Transfer-Encoding: chunked
+--- request eval
+"POST /v1/chat/completions\n"
+. '{"model":"gpt-4o","messages":[{"role":"user","content":"' . ('a' x 2000) . '"}]}'
+--- error_code: 413
+--- response_body_like: "code":"request_too_large"
+
+
+
+=== TEST 26: an unreachable provider gives 502 JSON at once
+--- http_config
+    llm_provider dead {
+        url http://127.0.0.1:$TEST_NGINX_DEAD_PORT/v1;
+        key sk-dead-secret;
+    }
+    llm_route gpt-4o {
+        target dead;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- timeout: 5
+--- error_code: 502
+--- response_body chomp
+{"error":{"message":"Model `gpt-4o` failed after 1 attempt; the last attempt, to provider `dead`, ended with status 502.","type":"server_error","param":null,"code":"upstream_error"}}
+--- error_log
+connect() failed (111: Connection refused)
+--- no_error_log
+sk-dead-secret
+
+
+
+=== TEST 27: a provider that does not answer in time gives 504 JSON
+--- http_config
+    llm_provider slow {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/delay=3000/v1;
+    }
+    llm_route gpt-4o {
+        target slow;
+    }
+--- config
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        proxy_read_timeout 200ms;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- timeout: 5
+--- error_code: 504
+--- response_body_like: ^\{"error":\{"message":"Model `gpt-4o` failed after 1 attempt; the last attempt, to provider `slow`, ended with status 504\.","type":"server_error","param":null,"code":"upstream_timeout"\}\}$
+--- error_log
+upstream timed out
+
+
+
+=== TEST 28: a provider's own error passes through with its status
+--- http_config
+    llm_provider picky {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/status=400/v1;
+    }
+    llm_route gpt-4o {
+        target picky;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"mock provider error 400","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 29: a route whose providers are all disabled answers 503
+--- http_config
+    llm_provider absent {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        key env:LLM_TEST_SURELY_UNSET_VARIABLE optional;
+    }
+    llm_route gpt-4o {
+        target absent;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 503
+--- response_body chomp
+{"error":{"message":"No provider is available for model `gpt-4o`.","type":"server_error","param":"model","code":"no_provider_available"}}
+--- error_log
+llm_provider "absent" is disabled: environment variable "LLM_TEST_SURELY_UNSET_VARIABLE" is not set
+
+
+
+=== TEST 30: nginx's own errors in a gateway location are JSON too
+--- config
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+
+        if ($http_x_block) {
+            return 403;
+        }
+    }
+--- more_headers
+X-Block: 1
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 403
+--- response_body chomp
+{"error":{"message":"The gateway answered HTTP 403.","type":"permission_error","param":null,"code":null}}
+
+
+
+=== TEST 31: HEAD of an error has the headers and no body
+--- request
+HEAD /v1/chat/completions
+--- error_code: 405
+--- response_body chomp
+
+
+
+=== TEST 32: a provider's HTML error page becomes OpenAI-shaped JSON
+--- http_config
+    llm_provider cdn {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+    }
+    llm_route gpt-4o {
+        target cdn;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        location / {
+            add_header Retry-After 12 always;
+            default_type text/html;
+            return 503 "<html><body>Service Temporarily Unavailable</body></html>";
+        }
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 503
+--- response_headers
+Content-Type: application/json
+Retry-After: 12
+--- response_body chomp
+{"error":{"message":"Provider `cdn` answered HTTP 503 without a JSON error.","type":"server_error","param":null,"code":"upstream_error"}}

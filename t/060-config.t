@@ -1,0 +1,350 @@
+# Misconfiguration stops nginx at start (as nginx -t would), naming the
+# file and line.
+
+use Test::Nginx::Socket 'no_plan';
+use LLM::Fixtures;
+
+no_shuffle();
+
+LLM::Fixtures::defaults(
+    config => $LLM::Fixtures::GATEWAY_CONFIG,
+);
+
+$ENV{LLM_TEST_KEY_FROM_ENV} = 'sk-from-env-1234';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a route names an unknown provider
+--- http_config
+    llm_route m {
+        target nobody;
+    }
+--- must_die
+--- error_log eval
+qr/llm_route "m" in \S+nginx\.conf:\d+ names unknown llm_provider "nobody"/
+
+
+
+=== TEST 2: a provider without url
+--- http_config
+    llm_provider p {
+        key abc;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*llm_provider "p" has no "url" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 3: a url without scheme
+--- http_config
+    llm_provider p {
+        url api.openai.com/v1;
+    }
+--- must_die
+--- error_log eval
+qr/invalid url "api.openai.com\/v1": it must start with "http:\/\/" or "https:\/\/" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 4: a url with a query string
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1/v1?key=x;
+    }
+--- must_die
+--- error_log
+query strings and fragments are not allowed
+
+
+
+=== TEST 5: an unknown format
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1/v1;
+        format cohere-v9;
+    }
+--- must_die
+--- error_log
+unknown provider format "cohere-v9"
+
+
+
+=== TEST 6: an unknown directive in a provider
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1/v1;
+        model gpt-4o;
+    }
+--- must_die
+--- error_log
+unknown directive "model" in llm_provider
+
+
+
+=== TEST 7: a duplicate provider
+--- http_config
+    llm_provider p { url http://127.0.0.1/v1; }
+    llm_provider p { url http://127.0.0.1/v2; }
+--- must_die
+--- error_log
+duplicate llm_provider "p"
+
+
+
+=== TEST 8: a key from an unset variable
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1/v1;
+        key env:LLM_TEST_SURELY_UNSET_VARIABLE;
+    }
+--- must_die
+--- error_log
+environment variable "LLM_TEST_SURELY_UNSET_VARIABLE" of llm_provider "p" is not set
+
+
+
+=== TEST 9: a key from a missing file
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1/v1;
+        key file:/nonexistent/key.txt;
+    }
+--- must_die
+--- error_log
+open() "/nonexistent/key.txt" failed
+
+
+
+=== TEST 10: a provider named by hostname needs a resolver
+--- http_config
+    llm_provider p {
+        url https://api.example.invalid/v1;
+    }
+--- must_die
+--- error_log eval
+qr/llm_provider "p" in \S+nginx\.conf:\d+ names host "api\.example\.invalid", which needs a "resolver" in the gateway location "\/v1\/"/
+
+
+
+=== TEST 11: with a resolver it starts
+--- http_config
+    llm_provider p {
+        url https://api.example.invalid/v1;
+    }
+    llm_route m { target p; }
+--- config
+    resolver 127.0.0.1:1 ipv6=off;
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request
+GET /v1/models
+--- response_body_like: "id":"m"
+
+
+
+=== TEST 12: a host that is an upstream block needs no resolver
+--- http_config
+    upstream pool { server 127.0.0.1:$TEST_NGINX_MOCK_PORT; }
+    llm_provider p { url http://pool/v1; }
+    llm_route m { target p; }
+--- request
+GET /v1/models
+--- response_body_like: "id":"m"
+
+
+
+=== TEST 13: a header without a proxy_set_header slot
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1/v1;
+        header X-Custom-Thing yes;
+    }
+--- must_die
+--- error_log
+llm_provider "p" in
+sends header "x-custom-thing", but no proxy_set_header reads $llm_header_x-custom-thing
+
+
+
+=== TEST 14: a gateway without the snippet
+--- http_config
+    llm_provider p { url http://127.0.0.1/v1; }
+--- config
+    location /v1/ {
+        llm_gateway;
+    }
+--- must_die
+--- error_log
+llm_gateway location "/v1/" has no proxy_pass: include llm_proxy_params in it
+
+
+
+=== TEST 15: a gateway without the failover error_page
+--- http_config
+    llm_provider p { url http://127.0.0.1/v1; }
+--- config
+    location /v1/ {
+        llm_gateway;
+        proxy_pass $llm_upstream;
+    }
+--- must_die
+--- error_log
+needs "error_page 502 504 = $uri$is_args$args;" and "recursive_error_pages on;"
+
+
+
+=== TEST 16: a provider key without the authorization slot
+--- http_config
+    llm_provider p { url http://127.0.0.1/v1; key sk-1; }
+--- config
+    location /v1/ {
+        llm_gateway;
+        proxy_pass $llm_upstream;
+        recursive_error_pages on;
+        error_page 502 504 = $uri$is_args$args;
+    }
+--- must_die
+--- error_log
+sends header "authorization", but no proxy_set_header reads $llm_header_authorization
+
+
+
+=== TEST 17: a route with two stars
+--- http_config
+    llm_provider p { url http://127.0.0.1/v1; }
+    llm_route "a*b*" { target p; }
+--- must_die
+--- error_log
+llm_route "a*b*" has more than one "*"
+
+
+
+=== TEST 18: a star in the target of an exact route
+--- http_config
+    llm_provider p { url http://127.0.0.1/v1; }
+    llm_route exact { target p "x-*"; }
+--- must_die
+--- error_log
+target model "x-*" may have one "*", and only in a route whose name has one
+
+
+
+=== TEST 19: a route without targets
+--- http_config
+    llm_route empty { }
+--- must_die
+--- error_log
+llm_route "empty" has no "target"
+
+
+
+=== TEST 20: retries out of range
+--- http_config
+    llm_provider p { url http://127.0.0.1/v1; }
+    llm_route m { target p; retries 20; }
+--- must_die
+--- error_log
+invalid "retries" value "20": it must be 0 to 7
+
+
+
+=== TEST 21: a bad weight
+--- http_config
+    llm_provider p { url http://127.0.0.1/v1; }
+    llm_route m { target p weight=0; }
+--- must_die
+--- error_log
+invalid weight "weight=0": it must be 1 to 1000
+
+
+
+=== TEST 22: a duplicate route
+--- http_config
+    llm_provider p { url http://127.0.0.1/v1; }
+    llm_route m { target p; }
+    llm_route m { target p; }
+--- must_die
+--- error_log
+duplicate llm_route "m"
+
+
+
+=== TEST 23: llm_gateway takes on or off
+--- http_config
+--- config
+    location /v1/ {
+        llm_gateway maybe;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- must_die
+--- error_log
+invalid value "maybe" in "llm_gateway" directive, it must be "on" or "off"
+
+
+
+=== TEST 24: llm_gateway off leaves a location alone
+--- http_config
+--- config
+    location /v1/ {
+        llm_gateway off;
+        return 200 "plain\n";
+    }
+--- request
+POST /v1/chat/completions
+{}
+--- response_body
+plain
+
+
+
+=== TEST 25: keys from the environment and from a file, and a literal key
+--- user_files
+>>> key.txt
+sk-from-file-5678
+
+--- http_config
+    llm_provider from_env {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        key env:LLM_TEST_KEY_FROM_ENV;
+    }
+    llm_provider from_file {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        key file:$TEST_NGINX_HTML_DIR/key.txt;
+    }
+    llm_route env { target from_env; }
+    llm_route file { target from_file; }
+--- request
+POST /v1/chat/completions
+{"model":"file","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "authorization":"Bearer sk-from-file-5678"
+
+
+
+=== TEST 26: a key from the environment
+--- http_config
+    llm_provider from_env {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        key env:LLM_TEST_KEY_FROM_ENV;
+    }
+    llm_route env { target from_env; }
+--- request
+POST /v1/chat/completions
+{"model":"env","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "authorization":"Bearer sk-from-env-1234"
+
+
+
+=== TEST 27: a key with a control character
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1/v1;
+        key "sk-abc\r\nX-Injected: 1";
+    }
+--- must_die
+--- error_log
+the key of llm_provider "p" contains control characters

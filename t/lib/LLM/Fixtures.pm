@@ -1,0 +1,136 @@
+package LLM::Fixtures;
+
+=head1 NAME
+
+LLM::Fixtures - what every gateway test shares: ports, paths, the mock
+provider
+
+=head1 SYNOPSIS
+
+    use Test::Nginx::Socket 'no_plan';
+    use LLM::Fixtures;
+
+    run_tests();
+
+    __DATA__
+
+    === TEST 1: a completion
+    --- http_config
+        llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+        llm_route m { target mock; }
+    --- config
+        location /v1/ {
+            llm_gateway;
+            include $TEST_NGINX_LLM_PARAMS;
+        }
+
+=head1 DESCRIPTION
+
+Loading this module sets the environment variables the tests' nginx
+configurations use (when they are not set already) and adds a block
+preprocessor that puts the mock OpenAI provider (conf.examples/mock/openai.js
+under njs) in every block's C<http_config>, listening on
+C<$TEST_NGINX_MOCK_PORT>. The mock logs to logs/mock.log, so what it
+receives (provider keys included) never lands in the gateway's error.log.
+A block with a C<--- no_mock> section gets no mock.
+
+It only uses Test::Nginx::Socket's public API, so it works with the real
+Test::Nginx too (given the same environment).
+
+=over
+
+=item TEST_NGINX_MOCK_PORT (1985), TEST_NGINX_MOCK2_PORT (1986)
+
+Where the mock listens; the second port is free for tests' own servers.
+
+=item TEST_NGINX_DEAD_PORT (1989)
+
+A port nothing listens on: connections are refused.
+
+=item TEST_NGINX_LLM_PARAMS, TEST_NGINX_MOCK_DIR
+
+The shipped llm_proxy_params snippet and the mock's directory.
+
+=back
+
+=cut
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use Test::Nginx::Socket ();
+
+my $top = abs_path(dirname(__FILE__) . '/../../..');
+
+$ENV{TEST_NGINX_MOCK_PORT}  //= 1985;
+$ENV{TEST_NGINX_MOCK2_PORT} //= 1986;
+$ENV{TEST_NGINX_DEAD_PORT}  //= 1989;
+$ENV{TEST_NGINX_LLM_PARAMS} //= "$top/conf.examples/llm_proxy_params";
+$ENV{TEST_NGINX_MOCK_DIR}   //= "$top/conf.examples/mock";
+
+# the usual gateway location, for LLM::Fixtures::defaults(config => ...)
+our $GATEWAY_CONFIG = <<'CONF';
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+CONF
+
+our $MOCK_HTTP_CONFIG = <<'CONF';
+    js_path "$TEST_NGINX_MOCK_DIR";
+    js_import openai.js;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK_PORT;
+        error_log logs/mock.log info;
+        access_log logs/mock_access.log;
+
+        location / {
+            postpone_output 0;
+            client_body_buffer_size 16m;
+            client_max_body_size 64m;
+            js_content openai.chat;
+        }
+    }
+
+CONF
+
+my %Defaults;
+
+=head2 defaults(section => text, ...)
+
+Sections a block gets when it has none of its own (before the mock is
+added to http_config): a test file's common gateway configuration.
+
+=cut
+
+sub defaults {
+    %Defaults = @_;
+}
+
+# a block's section, or undef (Test::Base makes accessors only for the
+# sections some block of the file has)
+sub section {
+    my ($block, $name) = @_;
+    return $block->can($name) ? scalar $block->$name : undef;
+}
+
+Test::Nginx::Socket::add_block_preprocessor(sub {
+    my $block = shift;
+
+    for my $name (sort keys %Defaults) {
+        if (!defined section($block, $name)) {
+            $block->set_value($name => $Defaults{$name});
+        }
+    }
+
+    return if defined section($block, 'no_mock')
+              || defined section($block, 'must_die');
+
+    my $http = section($block, 'http_config') // '';
+    $block->set_value(http_config => $MOCK_HTTP_CONFIG . $http);
+});
+
+1;
