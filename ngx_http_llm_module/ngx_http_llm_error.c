@@ -83,6 +83,10 @@ ngx_http_llm_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ctx = ngx_http_llm_get_ctx(r);
     if (ctx) {
         ctx->own_response = 1;
+
+        if (ngx_http_llm_response_headers(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {

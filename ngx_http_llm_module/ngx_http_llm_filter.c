@@ -13,6 +13,8 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_error.h"
+#include "ngx_http_llm_balancer.h"
+#include "ngx_http_llm_response.h"
 
 
 static ngx_int_t ngx_http_llm_header_filter(ngx_http_request_t *r);
@@ -24,7 +26,10 @@ static ngx_int_t ngx_http_llm_replace_body(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_uint_t status, const char *code,
     ngx_str_t *message);
 static ngx_int_t ngx_http_llm_is_json(ngx_http_request_t *r);
-static ngx_int_t ngx_http_llm_failover_status(ngx_uint_t status);
+static ngx_uint_t ngx_http_llm_failover_reason(ngx_uint_t status);
+static ngx_msec_t ngx_http_llm_retry_after(ngx_http_request_t *r);
+static ngx_int_t ngx_http_llm_header_out(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
 static void ngx_http_llm_clear_headers_out(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llm_provider_error_page(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_uint_t status);
@@ -50,9 +55,10 @@ ngx_http_llm_filter_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_llm_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                status;
-    ngx_table_elt_t          *h;
+    ngx_str_t                 value;
+    ngx_uint_t                status, reason;
     ngx_http_llm_ctx_t       *ctx;
+    ngx_http_llm_outcome_t    o;
     ngx_http_llm_loc_conf_t  *llcf;
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
@@ -79,17 +85,41 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
     /* a provider's response; nothing has been sent to the client yet */
 
     status = r->headers_out.status;
+    reason = ngx_http_llm_failover_reason(status);
 
-    if (ngx_http_llm_failover_status(status) && ngx_http_llm_can_retry(r, ctx))
-    {
-        ctx->failover = 1;
-        ctx->failed_status = status;
-        ctx->failed_provider = ctx->target->provider;
+    if (reason) {
+        o.result = (status == NGX_HTTP_TOO_MANY_REQUESTS)
+                   ? NGX_HTTP_LLM_RATE_LIMITED
+                   : (status == NGX_HTTP_GATEWAY_TIME_OUT)
+                     ? NGX_HTTP_LLM_TIMED_OUT : NGX_HTTP_LLM_FAILED;
+        o.status = status;
+        o.retry_after = ngx_http_llm_retry_after(r);
+        o.ttfb = (ngx_msec_t) -1;
+        o.latency = (ngx_msec_t) -1;
+        o.output_tokens = 0;
 
-        /* the next attempt's response must not inherit these headers */
-        ngx_http_llm_clear_headers_out(r);
+        if (ngx_http_llm_plan_next(r, ctx, &o, reason)) {
+            ctx->failover = 1;
 
-        return NGX_HTTP_BAD_GATEWAY;
+            /* the next attempt's response must not inherit these headers */
+            ngx_http_llm_clear_headers_out(r);
+
+            return NGX_HTTP_BAD_GATEWAY;
+        }
+
+        /* no other attempt: the client gets this one, recorded already */
+    }
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    if (ngx_http_llm_response_headers(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_llm_response_start(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (status >= NGX_HTTP_BAD_REQUEST && !ngx_http_llm_is_json(r)) {
@@ -106,33 +136,157 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
 
         r->upstream->buffering = 0;
 
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
         /* and so do nginx instances in front of this one */
 
-        h->hash = 1;
-        ngx_str_set(&h->key, "X-Accel-Buffering");
-        ngx_str_set(&h->value, "no");
+        ngx_str_set(&value, "no");
+
+        if (ngx_http_llm_header_out(r, "X-Accel-Buffering", &value)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return ngx_http_next_header_filter(r);
 }
 
 
+/*
+ * Which attempt served, after how many, and the time the gateway itself
+ * spent on the request before the response (in milliseconds, with
+ * microseconds), as LiteLLM's x-litellm-overhead-duration-ms.
+ */
+
+ngx_int_t
+ngx_http_llm_response_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    u_char     *p;
+    ngx_str_t   value;
+
+    if (ctx->attempts == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_llm_header_out(r, "x-llm-provider",
+                                &ctx->target->provider->name)
+           != NGX_OK
+        || ngx_http_llm_header_out(r, "x-llm-model", &ctx->target_model)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + sizeof(".000") - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.data = p;
+    value.len = ngx_sprintf(p, "%ui", ctx->attempts) - p;
+
+    if (ngx_http_llm_header_out(r, "x-llm-attempts", &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + sizeof(".000") - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.data = p;
+    value.len = ngx_sprintf(p, "%uL.%03uL", ctx->overhead / 1000,
+                            ctx->overhead % 1000)
+                - p;
+
+    return ngx_http_llm_header_out(r, "x-llm-overhead-ms", &value);
+}
+
+
 static ngx_int_t
-ngx_http_llm_failover_status(ngx_uint_t status)
+ngx_http_llm_header_out(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+/* Retry-After: seconds, or an HTTP date; in milliseconds, 0 if none */
+
+static ngx_msec_t
+ngx_http_llm_retry_after(ngx_http_request_t *r)
+{
+    time_t            t;
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0 || h[i].key.len != sizeof("Retry-After") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                               sizeof("Retry-After") - 1) != 0)
+        {
+            continue;
+        }
+
+        n = ngx_atoi(h[i].value.data, h[i].value.len);
+
+        if (n == NGX_ERROR) {
+            t = ngx_parse_http_time(h[i].value.data, h[i].value.len);
+            if (t == NGX_ERROR) {
+                return 0;
+            }
+
+            n = (t > ngx_time()) ? t - ngx_time() : 0;
+        }
+
+        /* an hour at most: a provider's word is not forever */
+        return (ngx_msec_t) ngx_min(n, 3600) * 1000;
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_llm_failover_reason(ngx_uint_t status)
 {
     switch (status) {
     case NGX_HTTP_TOO_MANY_REQUESTS:
+        return NGX_HTTP_LLM_FO_429;
     case NGX_HTTP_INTERNAL_SERVER_ERROR:
+        return NGX_HTTP_LLM_FO_500;
     case NGX_HTTP_BAD_GATEWAY:
+        return NGX_HTTP_LLM_FO_502;
     case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return NGX_HTTP_LLM_FO_503;
     case NGX_HTTP_GATEWAY_TIME_OUT:
+        return NGX_HTTP_LLM_FO_504;
     case 529:  /* Anthropic: overloaded */
-        return 1;
+        return NGX_HTTP_LLM_FO_529;
     default:
         return 0;
     }
@@ -298,14 +452,35 @@ ngx_http_llm_replace_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 static ngx_int_t
 ngx_http_llm_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
+    ngx_int_t            rc;
     ngx_buf_t           *b;
     ngx_uint_t           last;
-    ngx_chain_t         *cl, out;
+    ngx_chain_t         *cl, out, *chain;
     ngx_http_llm_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_llm_module);
 
-    if (ctx == NULL || !ctx->replace_body || in == NULL) {
+    if (ctx == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (!ctx->replace_body) {
+        if (ctx->resp == NULL) {
+            return ngx_http_next_body_filter(r, in);
+        }
+
+        if (ngx_http_llm_response_body(r, ctx, in, &chain) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_http_next_body_filter(r, chain);
+
+        ngx_http_llm_response_sent(r, ctx, &chain);
+
+        return rc;
+    }
+
+    if (in == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
 

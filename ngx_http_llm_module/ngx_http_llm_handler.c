@@ -3,27 +3,35 @@
  * The request path: the precontent phase handler reads and parses the
  * body, picks a target and prepares the attempt that proxy_pass carries
  * out. A failed attempt comes back here through error_page; the next one
- * is built for its own target.
+ * is built for its own target, after a backoff when it retries the same.
  */
 
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_error.h"
+#include "ngx_http_llm_balancer.h"
+#include "ngx_http_llm_response.h"
 
 
 static ngx_http_llm_endpoint_e ngx_http_llm_endpoint(ngx_http_request_t *r);
 static void ngx_http_llm_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llm_prepare(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
+static ngx_int_t ngx_http_llm_after_failure(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
 static ngx_int_t ngx_http_llm_attempt(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 static ngx_int_t ngx_http_llm_all_failed(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
+static void ngx_http_llm_backoff_handler(ngx_event_t *ev);
+static void ngx_http_llm_resume(ngx_http_request_t *r);
+static void ngx_http_llm_deadline_handler(ngx_event_t *ev);
 
 
 ngx_int_t
 ngx_http_llm_handler(ngx_http_request_t *r)
 {
+    uint64_t                  t0;
     ngx_int_t                 rc;
     ngx_http_llm_ctx_t       *ctx;
     ngx_http_llm_loc_conf_t  *llcf;
@@ -78,29 +86,9 @@ ngx_http_llm_handler(ngx_http_request_t *r)
         }
     }
 
-    if (ctx->proxying) {
-
-        /* error_page brought a failed attempt back */
-
-        ctx->proxying = 0;
-
-        if (!ctx->failover) {
-            /* nginx could not get a response: connect error or timeout */
-            ctx->failed_status = (r->upstream && r->upstream->state
-                                  && r->upstream->state->status)
-                                 ? r->upstream->state->status
-                                 : NGX_HTTP_BAD_GATEWAY;
-            ctx->failed_provider = ctx->target->provider;
-        }
-
-        ctx->failover = 0;
-
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "llm: provider \"%V\" failed with %ui for model "
-                      "\"%V\" (attempt %ui)", &ctx->target->provider->name,
-                      ctx->failed_status, &ctx->chat.model, ctx->attempts);
-
-        return ngx_http_llm_attempt(r, ctx);
+    if (ctx->waiting) {
+        /* the backoff timer resumes the phases */
+        return NGX_AGAIN;
     }
 
     if (!ctx->body_ready) {
@@ -128,16 +116,29 @@ ngx_http_llm_handler(ngx_http_request_t *r)
         }
     }
 
-    if (!ctx->prepared) {
+    t0 = ngx_http_llm_usec();
+
+    if (ctx->proxying) {
+        /* error_page brought a failed attempt back */
+        ctx->proxying = 0;
+        rc = ngx_http_llm_after_failure(r, ctx);
+
+    } else if (!ctx->prepared) {
         ctx->prepared = 1;
 
         rc = ngx_http_llm_prepare(r, ctx);
-        if (rc != NGX_OK) {
-            return rc;
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_llm_attempt(r, ctx);
         }
+
+    } else {
+        rc = ngx_http_llm_attempt(r, ctx);
     }
 
-    return ngx_http_llm_attempt(r, ctx);
+    ctx->overhead += ngx_http_llm_usec() - t0;
+
+    return rc;
 }
 
 
@@ -202,7 +203,7 @@ ngx_http_llm_body_handler(ngx_http_request_t *r)
 }
 
 
-/* once per request: parse, validate and find the route */
+/* once per request: parse, validate, find the route, start the clock */
 
 static ngx_int_t
 ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
@@ -241,36 +242,213 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                  &ctx->chat.model);
     }
 
+    ctx->start = ngx_current_msec;
+
+    if (ctx->route->deadline) {
+        ctx->deadline.handler = ngx_http_llm_deadline_handler;
+        ctx->deadline.data = r;
+        ctx->deadline.log = r->connection->log;
+
+        ngx_add_timer(&ctx->deadline, ctx->route->deadline);
+    }
+
     return NGX_OK;
 }
 
 
 /*
- * One attempt: the next target, and the upstream request built for it.
- * NGX_DECLINED lets the content handler, proxy_pass, carry it out.
+ * An attempt failed after the header filter or nginx gave up on it. The
+ * filter has recorded a provider's failure already; nginx's own (connect
+ * error, timeout) is recorded here.
+ */
+
+static ngx_int_t
+ngx_http_llm_after_failure(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    ngx_uint_t              status, next;
+    ngx_msec_t              delay, max;
+    ngx_http_llm_outcome_t  o;
+
+    if (ctx->failover) {
+        ctx->failover = 0;
+        next = 1;
+
+    } else {
+        status = (r->upstream && r->upstream->state
+                  && r->upstream->state->status)
+                 ? r->upstream->state->status : NGX_HTTP_BAD_GATEWAY;
+
+        o.result = (status == NGX_HTTP_GATEWAY_TIME_OUT)
+                   ? NGX_HTTP_LLM_TIMED_OUT : NGX_HTTP_LLM_FAILED;
+        o.status = status;
+        o.retry_after = 0;
+        o.ttfb = (ngx_msec_t) -1;
+        o.latency = (ngx_msec_t) -1;
+        o.output_tokens = 0;
+
+        next = ngx_http_llm_plan_next(r, ctx, &o,
+                                      (status == NGX_HTTP_GATEWAY_TIME_OUT)
+                                      ? NGX_HTTP_LLM_FO_TIMEOUT
+                                      : NGX_HTTP_LLM_FO_ERROR);
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "llm: provider \"%V\" failed with %ui for model \"%V\" "
+                  "(attempt %ui)%s", &ctx->failed_provider->name,
+                  ctx->failed_status, &ctx->chat.model, ctx->attempts,
+                  next ? (ctx->retry_same ? ", retrying it"
+                                          : ", failing over") : "");
+
+    if (!next) {
+        return ngx_http_llm_all_failed(r, ctx);
+    }
+
+    if (!ctx->retry_same) {
+        return ngx_http_llm_attempt(r, ctx);
+    }
+
+    /* the same target again, after an exponential backoff with jitter */
+
+    max = ctx->route->max_backoff;
+    delay = ctx->route->backoff;
+
+    for (next = 1; next < ctx->same[ctx->target->index] && delay < max; next++)
+    {
+        delay *= 2;
+    }
+
+    delay = ngx_min(delay, max);
+    delay = delay / 2 + ngx_random() % (delay / 2 + 1);
+
+    if (delay == 0) {
+        return ngx_http_llm_attempt(r, ctx);
+    }
+
+    ctx->waiting = 1;
+
+    ctx->timer.handler = ngx_http_llm_backoff_handler;
+    ctx->timer.data = r;
+    ctx->timer.log = r->connection->log;
+
+    ngx_add_timer(&ctx->timer, delay);
+
+    /* a client that goes away ends the wait */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_llm_backoff_handler(ngx_event_t *ev)
+{
+    ngx_http_llm_resume(ev->data);
+}
+
+
+/* the wait is over: the phases go on, and with them the next attempt */
+
+static void
+ngx_http_llm_resume(ngx_http_request_t *r)
+{
+    ngx_connection_t    *c;
+    ngx_http_llm_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_llm_get_ctx(r);
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+
+    ctx->waiting = 0;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The request's deadline passed before a response started. An attempt in
+ * progress is ended the way nginx ends one that timed out, so the upstream
+ * cleans up as usual and error_page brings the request back here.
+ */
+
+static void
+ngx_http_llm_deadline_handler(ngx_event_t *ev)
+{
+    ngx_connection_t     *c, *pc;
+    ngx_http_request_t   *r;
+    ngx_http_llm_ctx_t   *ctx;
+    ngx_http_upstream_t  *u;
+
+    r = ev->data;
+    c = r->connection;
+    ctx = ngx_http_llm_get_ctx(r);
+
+    ctx->deadline_hit = 1;
+
+    ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                  "llm: deadline of %M ms for model \"%V\" passed",
+                  ctx->route->deadline, &ctx->chat.model);
+
+    if (ctx->waiting) {
+        ngx_http_llm_resume(r);
+        return;
+    }
+
+    u = r->upstream;
+
+    if (!ctx->proxying || u == NULL || u->peer.connection == NULL
+        || r->header_sent)
+    {
+        /* resolving, or already answering: the attempt ends on its own */
+        return;
+    }
+
+    pc = u->peer.connection;
+    pc->read->timedout = 1;
+    pc->read->handler(pc->read);
+}
+
+
+/*
+ * One attempt: the target the balancer chooses (or the same again), and
+ * the upstream request built for it. NGX_DECLINED lets the content
+ * handler, proxy_pass, carry it out.
  */
 
 static ngx_int_t
 ngx_http_llm_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    ngx_int_t               rc;
     ngx_http_llm_target_t  *t;
 
-    if (ctx->attempts >= ctx->route->attempts) {
+    if (ctx->deadline_hit || ctx->attempts >= ctx->route->attempts) {
         return ngx_http_llm_all_failed(r, ctx);
     }
 
-    t = ngx_http_llm_next_target(r, ctx);
+    t = ngx_http_llm_choose(r, ctx);
     if (t == NULL) {
         return ngx_http_llm_all_failed(r, ctx);
     }
 
-    ctx->target = t;
-    ctx->tried |= (uint64_t) 1 << t->index;
-    ctx->attempts++;
+    if (ctx->retry_same) {
+        ctx->retry_same = 0;
 
-    rc = ngx_http_llm_prepare_attempt(r, ctx);
-    if (rc != NGX_OK) {
+    } else {
+        ctx->target = t;
+    }
+
+    ctx->attempts++;
+    ctx->same[t->index]++;
+    ctx->attempt_start = ngx_current_msec;
+    ctx->ttfb = (ngx_msec_t) -1;
+
+    if (ngx_http_llm_prepare_attempt(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -280,17 +458,44 @@ ngx_http_llm_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 }
 
 
-/* whether a failed attempt may be followed by another */
+/*
+ * An attempt failed: its outcome goes into the target's health, and the
+ * next attempt is planned. Returns 1 if there is one: the same target
+ * again (ctx->retry_same) while it has retries left and is still in
+ * service, or else another target.
+ */
 
-ngx_int_t
-ngx_http_llm_can_retry(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+ngx_uint_t
+ngx_http_llm_plan_next(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_outcome_t *o, ngx_uint_t reason)
 {
-    ngx_uint_t              i;
+    ngx_uint_t              i, out, idx;
     ngx_http_llm_target_t  *t;
 
-    if (ctx->attempts >= ctx->route->attempts) {
+    out = ngx_http_llm_release(r, ctx, o);
+
+    ctx->failed_status = o->status;
+    ctx->retry_after = o->retry_after;
+    ctx->failed_provider = ctx->target->provider;
+    ctx->retry_same = 0;
+
+    idx = ctx->target->index;
+
+    if (!(ctx->route->failover & reason)
+        || ctx->deadline_hit
+        || ctx->attempts >= ctx->route->attempts)
+    {
         return 0;
     }
+
+    if (o->result != NGX_HTTP_LLM_RATE_LIMITED && !out
+        && ctx->same[idx] <= ctx->route->retries)
+    {
+        ctx->retry_same = 1;
+        return 1;
+    }
+
+    ctx->tried |= (uint64_t) 1 << idx;
 
     t = ctx->route->targets.elts;
 
@@ -316,6 +521,16 @@ ngx_http_llm_all_failed(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                  "no_provider_available", "model",
                                  "No provider is available for model `%V`.",
                                  &ctx->chat.model);
+    }
+
+    if (ctx->deadline_hit) {
+        return ngx_http_llm_fail(r, NGX_HTTP_GATEWAY_TIME_OUT,
+                                 "deadline_exceeded", NULL,
+                                 "Model `%V` did not answer within the "
+                                 "deadline of %M ms (%ui attempt%s).",
+                                 &ctx->chat.model, ctx->route->deadline,
+                                 ctx->attempts,
+                                 ctx->attempts == 1 ? "" : "s");
     }
 
     switch (ctx->failed_status) {
@@ -364,4 +579,86 @@ ngx_http_llm_retry_handler(ngx_http_request_t *r)
     }
 
     return NGX_DECLINED;
+}
+
+
+uint64_t
+ngx_http_llm_usec(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
+/*
+ * Log phase: the attempt that answered is over. Its outcome goes into the
+ * target's health: a stream that broke, a 429 or a 5xx passed on to the
+ * client count against it; the time to first event (streams) or the
+ * upstream's response time (others) are its latency samples.
+ */
+
+ngx_int_t
+ngx_http_llm_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t              status;
+    ngx_http_llm_ctx_t     *ctx;
+    ngx_http_llm_outcome_t  o;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    if (ctx == NULL || ctx->node == NULL) {
+        return NGX_OK;
+    }
+
+    status = r->headers_out.status;
+
+    if (status == 0 || status == NGX_HTTP_CLIENT_CLOSED_REQUEST
+        || (r->connection->error && !(ctx->resp && ctx->resp->broken)))
+    {
+        /* the client went away: nothing to learn about the provider */
+        ngx_http_llm_release_abandoned(ctx, ctx->zone);
+        return NGX_OK;
+    }
+
+    o.status = status;
+    o.retry_after = ctx->retry_after;
+    o.ttfb = (ngx_msec_t) -1;
+    o.latency = (ngx_msec_t) -1;
+    o.output_tokens = 0;
+
+    if (ctx->resp && ctx->resp->broken) {
+        o.result = NGX_HTTP_LLM_FAILED;
+
+    } else if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        o.result = NGX_HTTP_LLM_RATE_LIMITED;
+
+    } else if (status == NGX_HTTP_GATEWAY_TIME_OUT) {
+        o.result = NGX_HTTP_LLM_TIMED_OUT;
+
+    } else if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        o.result = NGX_HTTP_LLM_FAILED;
+
+    } else {
+        o.result = NGX_HTTP_LLM_OK;
+
+        if (ctx->chat.stream) {
+            o.ttfb = ctx->ttfb;
+
+        } else if (r->upstream && r->upstream->state
+                   && r->upstream->state->response_time != (ngx_msec_t) -1)
+        {
+            o.latency = r->upstream->state->response_time;
+        }
+    }
+
+    (void) ngx_http_llm_release(r, ctx, &o);
+
+    return NGX_OK;
 }

@@ -6,6 +6,8 @@
 
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_zone.h"
+#include "ngx_http_llm_balancer.h"
 
 
 static ngx_int_t ngx_http_llm_postconfiguration(ngx_conf_t *cf);
@@ -34,6 +36,20 @@ static ngx_command_t  ngx_http_llm_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
       ngx_http_llm_route_block,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_llm_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_llm_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -262,6 +278,19 @@ ngx_http_llm_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_llm_retry_handler;
 
+    /* the attempt that answered is recorded once the response is done */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_llm_log_handler;
+
+    if (lmcf->routes.nelts && ngx_http_llm_zone_default(cf, lmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_llm_filter_init(cf);
 }
 
@@ -383,4 +412,17 @@ ngx_http_llm_ctx_cleanup(void *data)
     ngx_http_llm_ctx_t  *ctx = data;
 
     ngx_http_llm_unmute_debug(ctx);
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    if (ctx->node) {
+        /* the request ended without the log phase recording its attempt */
+        ngx_http_llm_release_abandoned(ctx, ctx->zone);
+    }
 }

@@ -38,6 +38,19 @@ typedef struct ngx_http_llm_provider_s  ngx_http_llm_provider_t;
 typedef struct ngx_http_llm_target_s    ngx_http_llm_target_t;
 typedef struct ngx_http_llm_route_s     ngx_http_llm_route_t;
 typedef struct ngx_http_llm_ctx_s       ngx_http_llm_ctx_t;
+typedef struct ngx_http_llm_zone_s      ngx_http_llm_zone_t;
+typedef struct ngx_http_llm_response_s  ngx_http_llm_response_t;
+
+
+/* when a provider's targets are taken out of service (provider "health") */
+typedef struct {
+    ngx_uint_t                     failure_ratio;       /* percent */
+    ngx_uint_t                     min_requests;
+    ngx_msec_t                     window;
+    ngx_msec_t                     cooldown;
+    ngx_msec_t                     max_cooldown;
+    ngx_msec_t                     rate_limit_cooldown; /* 429, no Retry-After */
+} ngx_http_llm_health_conf_t;
 
 
 typedef enum {
@@ -72,6 +85,9 @@ struct ngx_http_llm_provider_s {
     ngx_str_t                      key;            /* secret */
     ngx_array_t                   *headers;        /* ngx_http_llm_header_t */
 
+    ngx_http_llm_health_conf_t     health;
+    unsigned                       health_set:1;
+
     /* the chat endpoint, when the dialect's URL does not vary per model */
     ngx_str_t                      chat_url;
 
@@ -97,7 +113,35 @@ struct ngx_http_llm_target_s {
 
     ngx_uint_t                     weight;
     ngx_uint_t                     index;          /* within the route */
+
+    /* USD per million tokens; negative when not configured */
+    double                         input_price;
+    double                         cached_price;
+    double                         output_price;
+
+    /* its health node, "provider\0model", when the model is fixed */
+    ngx_str_t                      stats_name;
+    uint32_t                       stats_hash;
 };
+
+
+typedef enum {
+    NGX_HTTP_LLM_ORDERED = 0,
+    NGX_HTTP_LLM_WEIGHTED,
+    NGX_HTTP_LLM_LATENCY,
+    NGX_HTTP_LLM_COST
+} ngx_http_llm_strategy_e;
+
+
+/* what makes an attempt fail over (route "failover") */
+#define NGX_HTTP_LLM_FO_ERROR     0x0001
+#define NGX_HTTP_LLM_FO_TIMEOUT   0x0002
+#define NGX_HTTP_LLM_FO_429       0x0004
+#define NGX_HTTP_LLM_FO_500       0x0008
+#define NGX_HTTP_LLM_FO_502       0x0010
+#define NGX_HTTP_LLM_FO_503       0x0020
+#define NGX_HTTP_LLM_FO_504       0x0040
+#define NGX_HTTP_LLM_FO_529       0x0080
 
 
 struct ngx_http_llm_route_s {
@@ -109,7 +153,16 @@ struct ngx_http_llm_route_s {
     unsigned                       glob:1;
 
     ngx_array_t                    targets;        /* ngx_http_llm_target_t */
-    ngx_uint_t                     attempts;
+
+    ngx_uint_t                     strategy;
+    ngx_uint_t                     attempts;       /* in all */
+    ngx_uint_t                     retries;        /* on the same target */
+    ngx_msec_t                     backoff;
+    ngx_msec_t                     max_backoff;
+    ngx_msec_t                     deadline;       /* 0: none */
+    ngx_uint_t                     failover;       /* NGX_HTTP_LLM_FO_* */
+    ngx_uint_t                     explore;        /* percent */
+    uint32_t                       hash;           /* of its zone node */
 
     u_char                        *file_name;
     ngx_uint_t                     line;
@@ -117,6 +170,7 @@ struct ngx_http_llm_route_s {
 
 
 typedef struct {
+    ngx_http_llm_zone_t           *zone;
     ngx_array_t                    providers;      /* ngx_http_llm_provider_t * */
     ngx_array_t                    routes;         /* ngx_http_llm_route_t * */
     ngx_array_t                    globs;          /* ngx_http_llm_route_t * */
@@ -202,7 +256,15 @@ struct ngx_http_llm_ctx_s {
     /* attempts */
     ngx_uint_t                     attempts;
     uint64_t                       tried;
+    uint8_t                        same[NGX_HTTP_LLM_MAX_TARGETS];
     ngx_http_llm_target_t         *target;
+    void                          *node;           /* its health, held */
+    ngx_msec_t                     start;
+    ngx_msec_t                     attempt_start;
+    ngx_msec_t                     ttfb;
+    ngx_event_t                    timer;          /* backoff */
+    ngx_event_t                    deadline;
+    ngx_http_llm_zone_t           *zone;
     ngx_str_t                      target_model;
     ngx_str_t                      upstream_url;
     ngx_http_llm_header_t          headers[NGX_HTTP_LLM_MAX_HEADERS];
@@ -210,9 +272,14 @@ struct ngx_http_llm_ctx_s {
 
     /* why the last attempt failed: status from the provider or nginx */
     ngx_uint_t                     failed_status;
+    ngx_msec_t                     retry_after;
     ngx_http_llm_provider_t       *failed_provider;
 
+    /* time spent in the module before the response, in microseconds */
+    uint64_t                       overhead;
+
     /* the response */
+    ngx_http_llm_response_t       *resp;
     ngx_str_t                      replacement;    /* body replacing nginx's */
 
     /* keeps provider keys out of the debug log while proxy builds headers */
@@ -230,11 +297,17 @@ struct ngx_http_llm_ctx_s {
     unsigned                       own_response:1;
     unsigned                       replace_body:1;
     unsigned                       replaced:1;
+    unsigned                       probe:1;
+    unsigned                       retry_same:1;
+    unsigned                       waiting:1;       /* backoff timer */
+    unsigned                       deadline_hit:1;
 };
 
 
 /* ngx_http_llm_module.c */
 extern ngx_module_t  ngx_http_llm_module;
+
+char *ngx_http_llm_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 ngx_http_llm_ctx_t *ngx_http_llm_get_ctx(ngx_http_request_t *r);
 ngx_http_llm_ctx_t *ngx_http_llm_create_ctx(ngx_http_request_t *r);
@@ -255,8 +328,6 @@ ngx_int_t ngx_http_llm_init_routes(ngx_conf_t *cf,
     ngx_http_llm_main_conf_t *lmcf);
 ngx_http_llm_route_t *ngx_http_llm_find_route(ngx_http_llm_main_conf_t *lmcf,
     ngx_str_t *model, ngx_str_t *capture);
-ngx_http_llm_target_t *ngx_http_llm_next_target(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx);
 ngx_int_t ngx_http_llm_model_edit(ngx_pool_t *pool, ngx_str_t *model,
     ngx_str_t *edit);
 ngx_int_t ngx_http_llm_target_model(ngx_pool_t *pool,
@@ -266,8 +337,8 @@ ngx_int_t ngx_http_llm_target_model(ngx_pool_t *pool,
 /* ngx_http_llm_handler.c */
 ngx_int_t ngx_http_llm_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_llm_retry_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_llm_can_retry(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx);
+ngx_int_t ngx_http_llm_log_handler(ngx_http_request_t *r);
+uint64_t ngx_http_llm_usec(void);
 
 /* ngx_http_llm_request.c */
 ngx_int_t ngx_http_llm_read_segments(ngx_http_request_t *r,
@@ -287,6 +358,8 @@ ngx_int_t ngx_http_llm_add_header(ngx_http_llm_ctx_t *ctx, char *name,
 
 /* ngx_http_llm_filter.c */
 ngx_int_t ngx_http_llm_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_llm_response_headers(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
 
 /* ngx_http_llm_models.c */
 ngx_int_t ngx_http_llm_init_models(ngx_conf_t *cf,

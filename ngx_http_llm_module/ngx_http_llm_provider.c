@@ -7,6 +7,7 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_dialect.h"
+#include "ngx_http_llm_health.h"
 
 
 static char *ngx_http_llm_provider_directive(ngx_conf_t *cf,
@@ -61,6 +62,8 @@ ngx_http_llm_provider_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (p->headers == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    ngx_http_llm_health_defaults(&p->health);
 
     save = *cf;
     cf->handler = ngx_http_llm_provider_directive;
@@ -179,6 +182,21 @@ ngx_http_llm_provider_directive(ngx_conf_t *cf, ngx_command_t *dummy,
         }
 
         return ngx_http_llm_provider_header(cf, p, &value[1], &value[2]);
+    }
+
+    if (value[0].len == 6 && ngx_strncmp(value[0].data, "health", 6) == 0) {
+        if (n < 2) {
+            goto invalid_args;
+        }
+
+        if (p->health_set) {
+            goto duplicate;
+        }
+
+        p->health_set = 1;
+
+        return ngx_http_llm_health_directive(cf, &p->health, &value[1],
+                                             n - 1);
     }
 
     if (value[0].len == 4 && ngx_strncmp(value[0].data, "host", 4) == 0) {

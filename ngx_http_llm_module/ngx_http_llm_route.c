@@ -8,12 +8,52 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_json.h"
+#include "ngx_http_llm_zone.h"
+
+
+typedef struct {
+    ngx_str_t     name;
+    ngx_uint_t    value;
+} ngx_http_llm_name_value_t;
+
+
+static ngx_http_llm_name_value_t  ngx_http_llm_strategies[] = {
+    { ngx_string("ordered"), NGX_HTTP_LLM_ORDERED },
+    { ngx_string("weighted"), NGX_HTTP_LLM_WEIGHTED },
+    { ngx_string("latency"), NGX_HTTP_LLM_LATENCY },
+    { ngx_string("cost"), NGX_HTTP_LLM_COST },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_http_llm_name_value_t  ngx_http_llm_failovers[] = {
+    { ngx_string("error"), NGX_HTTP_LLM_FO_ERROR },
+    { ngx_string("timeout"), NGX_HTTP_LLM_FO_TIMEOUT },
+    { ngx_string("http_429"), NGX_HTTP_LLM_FO_429 },
+    { ngx_string("http_500"), NGX_HTTP_LLM_FO_500 },
+    { ngx_string("http_502"), NGX_HTTP_LLM_FO_502 },
+    { ngx_string("http_503"), NGX_HTTP_LLM_FO_503 },
+    { ngx_string("http_504"), NGX_HTTP_LLM_FO_504 },
+    { ngx_string("http_529"), NGX_HTTP_LLM_FO_529 },
+    { ngx_null_string, 0 }
+};
+
+
+#define NGX_HTTP_LLM_FO_ALL  0x00ff
 
 
 static char *ngx_http_llm_route_directive(ngx_conf_t *cf,
     ngx_command_t *dummy, void *conf);
 static char *ngx_http_llm_route_target(ngx_conf_t *cf,
     ngx_http_llm_route_t *route, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_llm_route_retries(ngx_conf_t *cf,
+    ngx_http_llm_route_t *route, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_llm_route_failover(ngx_conf_t *cf,
+    ngx_http_llm_route_t *route, ngx_str_t *value, ngx_uint_t n);
+static ngx_int_t ngx_http_llm_price(ngx_str_t *value, size_t skip,
+    double *price);
+static ngx_int_t ngx_http_llm_stats_name(ngx_pool_t *pool,
+    ngx_http_llm_target_t *t);
 
 
 char *
@@ -54,7 +94,14 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     route->name = value[1];
+    route->strategy = NGX_CONF_UNSET_UINT;
     route->attempts = NGX_CONF_UNSET_UINT;
+    route->retries = NGX_CONF_UNSET_UINT;
+    route->deadline = NGX_CONF_UNSET_MSEC;
+    route->failover = NGX_CONF_UNSET_UINT;
+    route->explore = NGX_CONF_UNSET_UINT;
+    route->backoff = NGX_CONF_UNSET_MSEC;
+    route->max_backoff = NGX_CONF_UNSET_MSEC;
     route->file_name = cf->conf_file->file.name.data;
     route->line = cf->conf_file->line;
 
@@ -100,10 +147,27 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_conf_init_uint_value(route->strategy, NGX_HTTP_LLM_ORDERED);
+    ngx_conf_init_uint_value(route->retries, 0);
+    ngx_conf_init_msec_value(route->deadline, 0);
+    ngx_conf_init_uint_value(route->failover, NGX_HTTP_LLM_FO_ALL);
+    ngx_conf_init_uint_value(route->explore, 5);
+
+    ngx_conf_init_msec_value(route->backoff, 100);
+    ngx_conf_init_msec_value(route->max_backoff,
+                             ngx_max(route->backoff * 16, 2000));
+
+    if (route->max_backoff < route->backoff) {
+        route->max_backoff = route->backoff;
+    }
+
     if (route->attempts == NGX_CONF_UNSET_UINT) {
-        route->attempts = ngx_min(route->targets.nelts,
+        route->attempts = ngx_min(route->targets.nelts * (route->retries + 1),
                                   NGX_HTTP_LLM_MAX_ATTEMPTS);
     }
+
+    route->hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_ROUTE,
+                                         &route->name);
 
     rr = ngx_array_push(route->glob ? &lmcf->globs : &lmcf->routes);
     if (rr == NULL) {
@@ -132,8 +196,9 @@ ngx_http_llm_route_directive(ngx_conf_t *cf, ngx_command_t *dummy,
 {
     ngx_http_llm_route_t  *route = (ngx_http_llm_route_t *) conf;
 
-    ngx_int_t   n;
-    ngx_str_t  *value;
+    ngx_int_t                   n;
+    ngx_str_t                  *value;
+    ngx_http_llm_name_value_t  *nv;
 
     value = cf->args->elts;
 
@@ -142,29 +207,103 @@ ngx_http_llm_route_directive(ngx_conf_t *cf, ngx_command_t *dummy,
     }
 
     if (value[0].len == 7 && ngx_strncmp(value[0].data, "retries", 7) == 0) {
-
-        if (cf->args->nelts != 2) {
-            goto invalid_args;
+        if (route->retries != NGX_CONF_UNSET_UINT) {
+            goto duplicate;
         }
 
+        return ngx_http_llm_route_retries(cf, route, value, cf->args->nelts);
+    }
+
+    if (value[0].len == 8 && ngx_strncmp(value[0].data, "failover", 8) == 0) {
+        if (route->failover != NGX_CONF_UNSET_UINT) {
+            goto duplicate;
+        }
+
+        return ngx_http_llm_route_failover(cf, route, value, cf->args->nelts);
+    }
+
+    if (cf->args->nelts != 2) {
+        goto invalid_args;
+    }
+
+    if (value[0].len == 8 && ngx_strncmp(value[0].data, "strategy", 8) == 0) {
+        if (route->strategy != NGX_CONF_UNSET_UINT) {
+            goto duplicate;
+        }
+
+        for (nv = ngx_http_llm_strategies; nv->name.len; nv++) {
+            if (nv->name.len == value[1].len
+                && ngx_strncmp(nv->name.data, value[1].data, value[1].len)
+                   == 0)
+            {
+                route->strategy = nv->value;
+                return NGX_CONF_OK;
+            }
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid strategy \"%V\": it must be \"ordered\", "
+                           "\"weighted\", \"latency\" or \"cost\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[0].len == 8 && ngx_strncmp(value[0].data, "attempts", 8) == 0) {
         if (route->attempts != NGX_CONF_UNSET_UINT) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"retries\" is duplicate in llm_route \"%V\"",
-                               &route->name);
-            return NGX_CONF_ERROR;
+            goto duplicate;
         }
 
         n = ngx_atoi(value[1].data, value[1].len);
 
-        if (n == NGX_ERROR || n >= NGX_HTTP_LLM_MAX_ATTEMPTS) {
+        if (n == NGX_ERROR || n == 0 || n > NGX_HTTP_LLM_MAX_ATTEMPTS) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid \"retries\" value \"%V\": "
-                               "it must be 0 to %d", &value[1],
-                               NGX_HTTP_LLM_MAX_ATTEMPTS - 1);
+                               "invalid \"attempts\" value \"%V\": "
+                               "it must be 1 to %d", &value[1],
+                               NGX_HTTP_LLM_MAX_ATTEMPTS);
             return NGX_CONF_ERROR;
         }
 
-        route->attempts = n + 1;
+        route->attempts = n;
+        return NGX_CONF_OK;
+    }
+
+    if (value[0].len == 8 && ngx_strncmp(value[0].data, "deadline", 8) == 0) {
+        if (route->deadline != NGX_CONF_UNSET_MSEC) {
+            goto duplicate;
+        }
+
+        n = ngx_parse_time(&value[1], 0);
+
+        if (n == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"deadline\" value \"%V\"",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        route->deadline = (ngx_msec_t) n;
+        return NGX_CONF_OK;
+    }
+
+    if (value[0].len == 7 && ngx_strncmp(value[0].data, "explore", 7) == 0) {
+        if (route->explore != NGX_CONF_UNSET_UINT) {
+            goto duplicate;
+        }
+
+        if (value[1].len && value[1].data[value[1].len - 1] == '%') {
+            value[1].len--;
+        }
+
+        n = ngx_atoi(value[1].data, value[1].len);
+
+        if (n == NGX_ERROR || n > 100) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"explore\" value: it must be a "
+                               "percentage from 0%% to 100%%");
+            return NGX_CONF_ERROR;
+        }
+
+        route->explore = n;
         return NGX_CONF_OK;
     }
 
@@ -178,6 +317,128 @@ invalid_args:
                        "invalid number of arguments in \"%V\" of "
                        "llm_route \"%V\"", &value[0], &route->name);
     return NGX_CONF_ERROR;
+
+duplicate:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" is duplicate in llm_route \"%V\"",
+                       &value[0], &route->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* retries number [backoff=time] [max_backoff=time] */
+
+static char *
+ngx_http_llm_route_retries(ngx_conf_t *cf, ngx_http_llm_route_t *route,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_int_t   num;
+    ngx_str_t   s;
+    ngx_uint_t  i;
+
+    if (n < 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"retries\" needs a number");
+        return NGX_CONF_ERROR;
+    }
+
+    num = ngx_atoi(value[1].data, value[1].len);
+
+    if (num == NGX_ERROR || num >= NGX_HTTP_LLM_MAX_ATTEMPTS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"retries\" value \"%V\": "
+                           "it must be 0 to %d", &value[1],
+                           NGX_HTTP_LLM_MAX_ATTEMPTS - 1);
+        return NGX_CONF_ERROR;
+    }
+
+    route->retries = num;
+
+    for (i = 2; i < n; i++) {
+
+        if (ngx_strncmp(value[i].data, "backoff=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            num = ngx_parse_time(&s, 0);
+            if (num == NGX_ERROR) {
+                goto invalid;
+            }
+
+            route->backoff = num;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_backoff=", 12) == 0) {
+            s.data = value[i].data + 12;
+            s.len = value[i].len - 12;
+
+            num = ngx_parse_time(&s, 0);
+            if (num == NGX_ERROR) {
+                goto invalid;
+            }
+
+            route->max_backoff = num;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid \"retries\" parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/* failover off | error | timeout | http_429 | http_500 ... */
+
+static char *
+ngx_http_llm_route_failover(ngx_conf_t *cf, ngx_http_llm_route_t *route,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_uint_t                  i;
+    ngx_http_llm_name_value_t  *nv;
+
+    route->failover = 0;
+
+    if (n == 2 && value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3)
+                                       == 0)
+    {
+        return NGX_CONF_OK;
+    }
+
+    for (i = 1; i < n; i++) {
+        for (nv = ngx_http_llm_failovers; nv->name.len; nv++) {
+            if (nv->name.len == value[i].len
+                && ngx_strncmp(nv->name.data, value[i].data, value[i].len)
+                   == 0)
+            {
+                route->failover |= nv->value;
+                break;
+            }
+        }
+
+        if (nv->name.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"failover\" value \"%V\"",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (route->failover == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"failover\" needs a value");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -215,8 +476,35 @@ ngx_http_llm_route_target(ngx_conf_t *cf, ngx_http_llm_route_t *route,
     t->route = route;
     t->index = route->targets.nelts - 1;
     t->weight = 1;
+    t->input_price = -1;
+    t->cached_price = -1;
+    t->output_price = -1;
 
     for (i = 2; i < n; i++) {
+
+        if (ngx_strncmp(value[i].data, "input=", 6) == 0) {
+            if (ngx_http_llm_price(&value[i], 6, &t->input_price) != NGX_OK) {
+                goto invalid_price;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "output=", 7) == 0) {
+            if (ngx_http_llm_price(&value[i], 7, &t->output_price) != NGX_OK) {
+                goto invalid_price;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "cached=", 7) == 0) {
+            if (ngx_http_llm_price(&value[i], 7, &t->cached_price) != NGX_OK) {
+                goto invalid_price;
+            }
+
+            continue;
+        }
 
         if (ngx_strncmp(value[i].data, "weight=", 7) == 0) {
             weight = ngx_atoi(value[i].data + 7, value[i].len - 7);
@@ -267,7 +555,43 @@ ngx_http_llm_route_target(ngx_conf_t *cf, ngx_http_llm_route_t *route,
         }
     }
 
+    if (t->cached_price < 0) {
+        t->cached_price = t->input_price;
+    }
+
     return NGX_CONF_OK;
+
+invalid_price:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid price \"%V\": USD per million tokens, "
+                       "like input=2.50", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/* "input=2.50": a price in USD per million tokens */
+
+static ngx_int_t
+ngx_http_llm_price(ngx_str_t *value, size_t skip, double *price)
+{
+    char  *end;
+
+    /* configuration words end with a NUL */
+
+    if (value->len == skip) {
+        return NGX_ERROR;
+    }
+
+    *price = strtod((char *) value->data + skip, &end);
+
+    if (end != (char *) value->data + value->len || *price < 0
+        || *price > 1e6 || *price != *price)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -307,6 +631,12 @@ ngx_http_llm_init_routes(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
                               rr[i]->file_name, rr[i]->line,
                               &t[j].provider_name);
                 return NGX_ERROR;
+            }
+
+            if (t[j].model.len && !t[j].model_star) {
+                if (ngx_http_llm_stats_name(cf->pool, &t[j]) != NGX_OK) {
+                    return NGX_ERROR;
+                }
             }
         }
 
@@ -381,32 +711,28 @@ ngx_http_llm_find_route(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *model,
 }
 
 
-/*
- * The next target to try: the first in configuration order that this
- * request has not tried and whose provider is enabled.
- */
+/* a target's health node: "provider\0model" */
 
-ngx_http_llm_target_t *
-ngx_http_llm_next_target(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+static ngx_int_t
+ngx_http_llm_stats_name(ngx_pool_t *pool, ngx_http_llm_target_t *t)
 {
-    ngx_uint_t              i;
-    ngx_http_llm_target_t  *t;
+    u_char  *p;
 
-    t = ctx->route->targets.elts;
-
-    for (i = 0; i < ctx->route->targets.nelts; i++) {
-        if (ctx->tried & ((uint64_t) 1 << i)) {
-            continue;
-        }
-
-        if (t[i].provider->disabled) {
-            continue;
-        }
-
-        return &t[i];
+    t->stats_name.len = t->provider->name.len + 1 + t->model.len;
+    t->stats_name.data = ngx_pnalloc(pool, t->stats_name.len);
+    if (t->stats_name.data == NULL) {
+        return NGX_ERROR;
     }
 
-    return NULL;
+    p = ngx_cpymem(t->stats_name.data, t->provider->name.data,
+                   t->provider->name.len);
+    *p++ = '\0';
+    ngx_memcpy(p, t->model.data, t->model.len);
+
+    t->stats_hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_TARGET,
+                                           &t->stats_name);
+
+    return NGX_OK;
 }
 
 

@@ -21,7 +21,10 @@ typedef enum {
     NGX_HTTP_LLM_VAR_PROVIDER,
     NGX_HTTP_LLM_VAR_TARGET_MODEL,
     NGX_HTTP_LLM_VAR_ATTEMPTS,
-    NGX_HTTP_LLM_VAR_STREAM
+    NGX_HTTP_LLM_VAR_STREAM,
+    NGX_HTTP_LLM_VAR_TTFB,
+    NGX_HTTP_LLM_VAR_UPSTREAM_LATENCY,
+    NGX_HTTP_LLM_VAR_OVERHEAD
 } ngx_http_llm_var_e;
 
 
@@ -29,6 +32,8 @@ static ngx_int_t ngx_http_llm_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_llm_header_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_llm_seconds(ngx_pool_t *pool, ngx_msec_t ms,
+    ngx_str_t *value);
 static void ngx_http_llm_mute_debug(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 static void ngx_http_llm_unmute_handler(ngx_event_t *ev);
@@ -59,6 +64,15 @@ static ngx_http_variable_t  ngx_http_llm_vars[] = {
 
     { ngx_string("llm_stream"), NULL, ngx_http_llm_variable,
       NGX_HTTP_LLM_VAR_STREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_ttfb"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_TTFB, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_upstream_latency"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_UPSTREAM_LATENCY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_overhead"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_OVERHEAD, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string(NGX_HTTP_LLM_HEADER_PREFIX), NULL,
       ngx_http_llm_header_variable, 0,
@@ -191,7 +205,44 @@ ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             value.data = (u_char *) (ctx->chat.stream ? "1" : "0");
         }
         break;
+
+    case NGX_HTTP_LLM_VAR_TTFB:
+        if (ctx->attempts && ctx->ttfb != (ngx_msec_t) -1
+            && ngx_http_llm_seconds(r->pool, ctx->ttfb, &value) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+        break;
+
+    case NGX_HTTP_LLM_VAR_UPSTREAM_LATENCY:
+        if (ctx->attempts && r->upstream && r->upstream->state
+            && r->upstream->state->response_time != (ngx_msec_t) -1
+            && ngx_http_llm_seconds(r->pool,
+                                    r->upstream->state->response_time,
+                                    &value)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+        break;
+
+    case NGX_HTTP_LLM_VAR_OVERHEAD:
+        if (ctx->endpoint == NGX_HTTP_LLM_EP_CHAT) {
+            p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 4);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            value.data = p;
+            /* seconds, with microseconds */
+            value.len = ngx_sprintf(p, "%uL.%06uL", ctx->overhead / 1000000,
+                                    ctx->overhead % 1000000)
+                        - p;
+        }
+        break;
     }
+
+
 
     if (value.data == NULL) {
         v->not_found = 1;
@@ -203,6 +254,23 @@ ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* milliseconds written as seconds, like $upstream_response_time */
+
+static ngx_int_t
+ngx_http_llm_seconds(ngx_pool_t *pool, ngx_msec_t ms, ngx_str_t *value)
+{
+    value->data = ngx_pnalloc(pool, NGX_INT_T_LEN + 4);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->len = ngx_sprintf(value->data, "%ui.%03ui", ms / 1000, ms % 1000)
+                 - value->data;
 
     return NGX_OK;
 }

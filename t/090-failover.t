@@ -137,7 +137,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 4: retries 0 makes one attempt
+=== TEST 4: attempts 1 makes one attempt
 --- http_config
     llm_provider err503 {
         url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/status=503/v1;
@@ -148,7 +148,7 @@ POST /v1/chat/completions
     llm_route chain {
         target err503;
         target healthy;
-        retries 0;
+        attempts 1;
     }
 --- request
 POST /v1/chat/completions
@@ -160,7 +160,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 5: retries bounds the attempts
+=== TEST 5: attempts bounds the attempts
 --- http_config
     llm_provider a { url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/status=500/v1; }
     llm_provider b { url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/status=502/v1; }
@@ -169,7 +169,7 @@ POST /v1/chat/completions
         target a;
         target b;
         target c;
-        retries 1;
+        attempts 2;
     }
 --- request
 POST /v1/chat/completions

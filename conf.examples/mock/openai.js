@@ -16,6 +16,9 @@
  *   reply=text        the assistant's answer
  *   prompt_tokens=N, completion_tokens=N   usage reported
  *   error_body=1      answer 200 with an error body
+ *   fail_times=N,counter=name   answer status= (default 503) to the first
+ *                     N requests counted in file <$mock_state_dir>/name,
+ *                     then normally ($mock_state_dir: an nginx variable)
  *
  *   location / {
  *       postpone_output 0;               # every event leaves at once
@@ -26,6 +29,7 @@
 
 
 import crypto from 'crypto';
+import fs from 'fs';
 
 
 function controls(r, body) {
@@ -155,6 +159,26 @@ function chat(r) {
 
     if (!/\/chat\/completions\/?$/.test(r.uri)) {
         return fail(r, 404, c, 'mock provider: unknown path ' + r.uri);
+    }
+
+    if (c.fail_times && c.counter && r.variables.mock_state_dir) {
+        var file = r.variables.mock_state_dir + '/'
+                   + c.counter.replace(/[^A-Za-z0-9_-]/g, '_');
+        var count = 0;
+
+        try {
+            count = Number(fs.readFileSync(file)) || 0;
+        } catch (e) {
+            count = 0;
+        }
+
+        fs.writeFileSync(file, String(count + 1));
+
+        if (count < Number(c.fail_times)) {
+            c.status = c.status || '503';
+        } else {
+            delete c.status;
+        }
     }
 
     if (c.status && c.status !== '200') {

@@ -1,0 +1,56 @@
+
+/*
+ * A provider's response on its way to the client: a JSON body passes as
+ * it is; a stream is framed into events, each passed on as soon as it is
+ * whole, and a stream that breaks off ends with an SSE error event that
+ * the OpenAI SDKs raise as an error.
+ */
+
+
+#ifndef _NGX_HTTP_LLM_RESPONSE_H_INCLUDED_
+#define _NGX_HTTP_LLM_RESPONSE_H_INCLUDED_
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_sse.h"
+
+
+typedef enum {
+    NGX_HTTP_LLM_RESP_PASS = 0,
+    NGX_HTTP_LLM_RESP_SSE
+} ngx_http_llm_resp_mode_e;
+
+
+struct ngx_http_llm_response_s {
+    ngx_http_llm_resp_mode_e       mode;
+    ngx_http_llm_sse_t             sse;
+
+    /* output being built for one call of the body filter */
+    ngx_chain_t                   *out;
+    ngx_chain_t                  **last_out;
+    ngx_buf_t                     *buf;
+
+    ngx_chain_t                   *free;
+    ngx_chain_t                   *busy;
+
+    unsigned                       done:1;      /* the final event came */
+    unsigned                       events:1;    /* an event went out */
+    unsigned                       ended:1;     /* last_buf sent */
+    unsigned                       broken:1;    /* ended by an error */
+};
+
+
+/* the header filter passes a provider's response */
+ngx_int_t ngx_http_llm_response_start(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+
+/* the body filter: what goes on to the next filter, in *out */
+ngx_int_t ngx_http_llm_response_body(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
+
+/* after the next filter took *out: buffers sent are reused */
+void ngx_http_llm_response_sent(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_chain_t **out);
+
+
+#endif /* _NGX_HTTP_LLM_RESPONSE_H_INCLUDED_ */

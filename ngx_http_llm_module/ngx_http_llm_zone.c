@@ -1,0 +1,365 @@
+
+/*
+ * The shared memory zone, modelled on limit_req's: new, existing and
+ * reloaded zones, an rbtree of named nodes, expiry of idle nodes.
+ */
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_zone.h"
+
+
+/* nodes unused this long are expired as new ones are created */
+#define NGX_HTTP_LLM_NODE_IDLE  (3600 * 1000)
+
+
+static ngx_int_t ngx_http_llm_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_llm_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_uint_t ngx_http_llm_expire(ngx_http_llm_zone_t *zone,
+    ngx_uint_t force);
+
+
+char *
+ngx_http_llm_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llm_main_conf_t *lmcf = conf;
+
+    u_char               *p;
+    ssize_t               size;
+    ngx_str_t            *value, name, s;
+    ngx_http_llm_zone_t  *zone;
+
+    if (lmcf->zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\": it must be name:size",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_http_llm_module);
+    if (zone->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->shm_zone->init = ngx_http_llm_init_zone;
+    zone->shm_zone->data = zone;
+
+    lmcf->zone = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+/* without llm_zone: a small zone of its own, so workers still share */
+
+ngx_int_t
+ngx_http_llm_zone_default(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
+{
+    ngx_str_t             name = ngx_string("llm_default");
+    ngx_http_llm_zone_t  *zone;
+
+    if (lmcf->zone) {
+        return NGX_OK;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_zone_t));
+    if (zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shm_zone = ngx_shared_memory_add(cf, &name, 4 * 1024 * 1024,
+                                           &ngx_http_llm_module);
+    if (zone->shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shm_zone->init = ngx_http_llm_init_zone;
+    zone->shm_zone->data = zone;
+
+    lmcf->zone = zone;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_llm_zone_t  *ozone = data;
+
+    size_t                len;
+    ngx_http_llm_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* a reload: the state lives on */
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_llm_shctx_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_http_llm_rbtree_insert_value);
+
+    ngx_queue_init(&zone->sh->queue);
+
+    len = sizeof(" in llm_zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in llm_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* running out is expected: idle nodes are expired then */
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+uint32_t
+ngx_http_llm_node_hash(ngx_uint_t kind, ngx_str_t *name)
+{
+    u_char    k;
+    uint32_t  hash;
+
+    k = (u_char) kind;
+
+    ngx_crc32_init(hash);
+    ngx_crc32_update(&hash, &k, 1);
+    ngx_crc32_update(&hash, name->data, name->len);
+    ngx_crc32_final(hash);
+
+    return hash;
+}
+
+
+ngx_http_llm_node_t *
+ngx_http_llm_node(ngx_http_llm_zone_t *zone, ngx_uint_t kind, ngx_str_t *name,
+    uint32_t hash, size_t size, ngx_uint_t create)
+{
+    size_t                n;
+    ngx_int_t             rc;
+    ngx_rbtree_node_t    *node, *sentinel;
+    ngx_http_llm_node_t  *ln;
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        ln = (ngx_http_llm_node_t *) node;
+
+        rc = (ngx_int_t) kind - ln->kind;
+
+        if (rc == 0) {
+            rc = ngx_memn2cmp(name->data, ln->name, name->len, ln->len);
+        }
+
+        if (rc == 0) {
+            ngx_queue_remove(&ln->queue);
+            ngx_queue_insert_head(&zone->sh->queue, &ln->queue);
+            ln->used = ngx_current_msec;
+            return ln;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    if (!create || name->len > 0xffff) {
+        return NULL;
+    }
+
+    (void) ngx_http_llm_expire(zone, 0);
+
+    n = ngx_align(offsetof(ngx_http_llm_node_t, name) + name->len,
+                  NGX_ALIGNMENT)
+        + size;
+
+    ln = ngx_slab_alloc_locked(zone->shpool, n);
+
+    if (ln == NULL) {
+        if (ngx_http_llm_expire(zone, 1) == 0) {
+            return NULL;
+        }
+
+        ln = ngx_slab_alloc_locked(zone->shpool, n);
+        if (ln == NULL) {
+            return NULL;
+        }
+    }
+
+    ngx_memzero(ln, n);
+
+    ln->node.key = hash;
+    ln->kind = (uint8_t) kind;
+    ln->len = (uint16_t) name->len;
+    ln->used = ngx_current_msec;
+    ngx_memcpy(ln->name, name->data, name->len);
+
+    ln->data = (u_char *) ln + n - size;
+
+    ngx_rbtree_insert(&zone->sh->rbtree, &ln->node);
+    ngx_queue_insert_head(&zone->sh->queue, &ln->queue);
+
+    return ln;
+}
+
+
+/*
+ * Removes nodes no request holds, oldest first: one or two idle ones on
+ * every creation, and when memory ran out (force) up to ten of any age.
+ */
+
+static ngx_uint_t
+ngx_http_llm_expire(ngx_http_llm_zone_t *zone, ngx_uint_t force)
+{
+    ngx_uint_t            n, freed;
+    ngx_queue_t          *q, *prev;
+    ngx_http_llm_node_t  *ln;
+
+    freed = 0;
+    q = ngx_queue_last(&zone->sh->queue);
+
+    for (n = 0; n < (force ? 64 : 3); n++) {
+
+        if (q == ngx_queue_sentinel(&zone->sh->queue)) {
+            break;
+        }
+
+        prev = ngx_queue_prev(q);
+        ln = ngx_queue_data(q, ngx_http_llm_node_t, queue);
+
+        if (!force && ngx_current_msec - ln->used < NGX_HTTP_LLM_NODE_IDLE) {
+            break;
+        }
+
+        if (ln->refs == 0) {
+            ngx_queue_remove(q);
+            ngx_rbtree_delete(&zone->sh->rbtree, &ln->node);
+            ngx_slab_free_locked(zone->shpool, ln);
+
+            if (++freed == (force ? 10 : 2)) {
+                break;
+            }
+        }
+
+        q = prev;
+    }
+
+    return freed;
+}
+
+
+static void
+ngx_http_llm_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_int_t             rc;
+    ngx_rbtree_node_t   **p;
+    ngx_http_llm_node_t  *ln, *lnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            ln = (ngx_http_llm_node_t *) node;
+            lnt = (ngx_http_llm_node_t *) temp;
+
+            rc = (ngx_int_t) ln->kind - lnt->kind;
+
+            if (rc == 0) {
+                rc = ngx_memn2cmp(ln->name, lnt->name, ln->len, lnt->len);
+            }
+
+            p = (rc < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}

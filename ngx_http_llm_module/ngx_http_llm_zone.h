@@ -1,0 +1,69 @@
+
+/*
+ * The shared memory zone (llm_zone): state every worker sees and that
+ * survives "nginx -s reload". Nodes are found by kind and name in an
+ * rbtree (crc32, then the name); idle ones are expired when memory runs
+ * short. All node access happens under the zone's mutex, briefly.
+ */
+
+
+#ifndef _NGX_HTTP_LLM_ZONE_H_INCLUDED_
+#define _NGX_HTTP_LLM_ZONE_H_INCLUDED_
+
+
+#include "ngx_http_llm_module.h"
+
+
+typedef enum {
+    NGX_HTTP_LLM_NODE_TARGET = 1,
+    NGX_HTTP_LLM_NODE_ROUTE,
+    NGX_HTTP_LLM_NODE_COUNTER
+} ngx_http_llm_node_kind_e;
+
+
+typedef struct {
+    ngx_rbtree_node_t              node;        /* key: crc32 of the name */
+    ngx_queue_t                    queue;       /* most recently used first */
+    ngx_msec_t                     used;
+    uint32_t                       refs;        /* requests holding it */
+    uint16_t                       len;
+    uint8_t                        kind;
+    void                          *data;        /* the kind's payload */
+    u_char                         name[1];
+} ngx_http_llm_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                   rbtree;
+    ngx_rbtree_node_t              sentinel;
+    ngx_queue_t                    queue;
+} ngx_http_llm_shctx_t;
+
+
+struct ngx_http_llm_zone_s {
+    ngx_shm_zone_t                *shm_zone;
+    ngx_slab_pool_t               *shpool;
+    ngx_http_llm_shctx_t          *sh;
+};
+
+
+char *ngx_http_llm_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_llm_zone_default(ngx_conf_t *cf,
+    ngx_http_llm_main_conf_t *lmcf);
+
+/*
+ * with the mutex held: the node of kind and name, created with a zeroed
+ * payload of size bytes when absent and create is set; NULL when absent
+ * or when memory ran out
+ */
+ngx_http_llm_node_t *ngx_http_llm_node(ngx_http_llm_zone_t *zone,
+    ngx_uint_t kind, ngx_str_t *name, uint32_t hash, size_t size,
+    ngx_uint_t create);
+
+uint32_t ngx_http_llm_node_hash(ngx_uint_t kind, ngx_str_t *name);
+
+#define ngx_http_llm_zone_lock(zone)    ngx_shmtx_lock(&(zone)->shpool->mutex)
+#define ngx_http_llm_zone_unlock(zone)  ngx_shmtx_unlock(&(zone)->shpool->mutex)
+
+
+#endif /* _NGX_HTTP_LLM_ZONE_H_INCLUDED_ */
