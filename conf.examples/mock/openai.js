@@ -16,6 +16,8 @@
  *   reply=text        the assistant's answer
  *   prompt_tokens=N, completion_tokens=N   usage reported
  *   error_body=1      answer 200 with an error body
+ *   delay_file=name   like delay, read from <$mock_state_dir>/name on each
+ *                     request (a test changes it while nginx runs)
  *   fail_times=N,counter=name   answer status= (default 503) to the first
  *                     N requests counted in file <$mock_state_dir>/name,
  *                     then normally ($mock_state_dir: an nginx variable)
@@ -159,6 +161,17 @@ function chat(r) {
 
     if (!/\/chat\/completions\/?$/.test(r.uri)) {
         return fail(r, 404, c, 'mock provider: unknown path ' + r.uri);
+    }
+
+    if (c.delay_file && r.variables.mock_state_dir) {
+        try {
+            c.delay = String(Number(fs.readFileSync(
+                          r.variables.mock_state_dir + '/'
+                          + c.delay_file.replace(/[^A-Za-z0-9_-]/g, '_')))
+                      || 0);
+        } catch (e) {
+            c.delay = '0';
+        }
     }
 
     if (c.fail_times && c.counter && r.variables.mock_state_dir) {

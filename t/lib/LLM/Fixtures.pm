@@ -88,6 +88,7 @@ our $MOCK_HTTP_CONFIG = <<'CONF';
         access_log logs/mock_access.log;
 
         location / {
+            set $mock_state_dir $TEST_NGINX_SERVROOT;
             postpone_output 0;
             client_body_buffer_size 16m;
             client_max_body_size 64m;
