@@ -10,6 +10,7 @@
 
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_sse.h"
 
 
 struct ngx_http_llm_dialect_s {
@@ -30,6 +31,19 @@ struct ngx_http_llm_dialect_s {
 
     /* names of headers added per attempt, for the slot check */
     char         **dynamic_headers;
+
+    /*
+     * a successful response that is not a stream: its bytes as they come
+     * (p, len), then last; read to account for usage
+     */
+    ngx_int_t    (*response_json)(ngx_http_request_t *r,
+                                  ngx_http_llm_ctx_t *ctx, u_char *p,
+                                  size_t len, ngx_uint_t last);
+
+    /* one event of a stream: NGX_OK passes it on, NGX_DECLINED drops it */
+    ngx_int_t    (*response_event)(ngx_http_request_t *r,
+                                   ngx_http_llm_ctx_t *ctx,
+                                   ngx_http_llm_sse_event_t *ev);
 };
 
 

@@ -15,6 +15,7 @@
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_response.h"
+#include "ngx_http_llm_limits.h"
 
 
 static ngx_int_t ngx_http_llm_header_filter(ngx_http_request_t *r);
@@ -162,6 +163,10 @@ ngx_http_llm_response_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     u_char     *p;
     ngx_str_t   value;
+
+    if (ngx_http_llm_ratelimit_headers(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ctx->attempts == 0) {
         return NGX_OK;

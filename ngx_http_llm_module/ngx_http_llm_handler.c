@@ -11,6 +11,7 @@
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_response.h"
+#include "ngx_http_llm_limits.h"
 
 
 static ngx_http_llm_endpoint_e ngx_http_llm_endpoint(ngx_http_request_t *r);
@@ -26,6 +27,7 @@ static ngx_int_t ngx_http_llm_all_failed(ngx_http_request_t *r,
 static void ngx_http_llm_backoff_handler(ngx_event_t *ev);
 static void ngx_http_llm_resume(ngx_http_request_t *r);
 static void ngx_http_llm_deadline_handler(ngx_event_t *ev);
+
 
 
 ngx_int_t
@@ -53,6 +55,14 @@ ngx_http_llm_handler(ngx_http_request_t *r)
         ctx->method = r->method;
         ctx->method_name = r->method_name;
         ctx->endpoint = ngx_http_llm_endpoint(r);
+
+        /* a client without a valid key is refused before its body is read */
+
+        if (llcf->auth && ctx->endpoint != NGX_HTTP_LLM_EP_UNKNOWN
+            && ngx_http_llm_authenticate(r, ctx) != NGX_OK)
+        {
+            return NGX_DONE;
+        }
 
         switch (ctx->endpoint) {
 
@@ -240,6 +250,20 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                  "model", "The model `%V` does not exist or "
                                  "you do not have access to it.",
                                  &ctx->chat.model);
+    }
+
+    if (ctx->key && !ngx_http_llm_model_allowed(ctx->key, &ctx->chat.model)) {
+        return ngx_http_llm_fail(r, NGX_HTTP_FORBIDDEN, "model_not_allowed",
+                                 "model", "The key `%V` may not use model "
+                                 "`%V`.", &ctx->key->name, &ctx->chat.model);
+    }
+
+    ctx->zone = lmcf->zone;
+
+    rc = ngx_http_llm_reserve(r, ctx);
+
+    if (rc != NGX_OK) {
+        return (rc == NGX_ERROR) ? NGX_HTTP_INTERNAL_SERVER_ERROR : rc;
     }
 
     ctx->start = ngx_current_msec;
@@ -613,7 +637,15 @@ ngx_http_llm_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_llm_get_ctx(r);
 
-    if (ctx == NULL || ctx->node == NULL) {
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_llm_account(r, ctx);
+
+    ngx_http_llm_settle(r, ctx);
+
+    if (ctx->node == NULL) {
         return NGX_OK;
     }
 
@@ -631,7 +663,7 @@ ngx_http_llm_log_handler(ngx_http_request_t *r)
     o.retry_after = ctx->retry_after;
     o.ttfb = (ngx_msec_t) -1;
     o.latency = (ngx_msec_t) -1;
-    o.output_tokens = 0;
+    o.output_tokens = ctx->usage.reported ? ctx->usage.completion : 0;
 
     if (ctx->resp && ctx->resp->broken) {
         o.result = NGX_HTTP_LLM_FAILED;
@@ -661,4 +693,42 @@ ngx_http_llm_log_handler(ngx_http_request_t *r)
     (void) ngx_http_llm_release(r, ctx, &o);
 
     return NGX_OK;
+}
+
+
+
+/*
+ * What the request used: the provider's report, or for an answer that
+ * came without one (a stream cut short, say) an estimate from the prompt
+ * and the text received, at four bytes a token; then its cost at the
+ * serving target's prices.
+ */
+
+void
+ngx_http_llm_account(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    /* the access log may ask first: it runs before this module's log
+       handler */
+
+    if (ctx->accounted) {
+        return;
+    }
+
+    ctx->accounted = 1;
+
+    if (ctx->resp == NULL || ctx->target == NULL
+        || r->headers_out.status / 100 != 2)
+    {
+        /* no answer: nothing was used */
+        return;
+    }
+
+    if (!ctx->usage.reported) {
+        ctx->usage.prompt = (ctx->chat.message_bytes + 3) / 4
+                            + 4 * ctx->chat.messages;
+        ctx->usage.completion = (ctx->content_bytes + 3) / 4;
+        ctx->usage.cached = 0;
+    }
+
+    ctx->cost = ngx_http_llm_cost(ctx->target, &ctx->usage);
 }

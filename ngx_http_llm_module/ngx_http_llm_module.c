@@ -8,6 +8,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_zone.h"
 #include "ngx_http_llm_balancer.h"
+#include "ngx_http_llm_limits.h"
 
 
 static ngx_int_t ngx_http_llm_postconfiguration(ngx_conf_t *cf);
@@ -37,6 +38,48 @@ static ngx_command_t  ngx_http_llm_commands[] = {
       ngx_http_llm_route_block,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("llm_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_llm_entity_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_team"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_llm_entity_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_org"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_llm_entity_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_keys_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_llm_keys_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_default_max_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_llm_default_max_tokens,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_llm_loc_conf_t, auth),
       NULL },
 
     { ngx_string("llm_zone"),
@@ -119,10 +162,21 @@ ngx_http_llm_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&lmcf->gateways, cf->pool, 4,
                           sizeof(ngx_http_core_loc_conf_t *))
+           != NGX_OK
+        || ngx_array_init(&lmcf->keys, cf->pool, 4,
+                          sizeof(ngx_http_llm_entity_t *))
+           != NGX_OK
+        || ngx_array_init(&lmcf->teams, cf->pool, 4,
+                          sizeof(ngx_http_llm_entity_t *))
+           != NGX_OK
+        || ngx_array_init(&lmcf->orgs, cf->pool, 4,
+                          sizeof(ngx_http_llm_entity_t *))
            != NGX_OK)
     {
         return NULL;
     }
+
+    lmcf->default_max_tokens = NGX_CONF_UNSET;
 
     return lmcf;
 }
@@ -135,7 +189,15 @@ ngx_http_llm_init_main_conf(ngx_conf_t *cf, void *conf)
 
     lmcf->created = ngx_time();
 
+    if (lmcf->default_max_tokens == NGX_CONF_UNSET) {
+        lmcf->default_max_tokens = 1024;
+    }
+
     if (ngx_http_llm_init_routes(cf, lmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_llm_init_keys(cf, lmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -158,6 +220,7 @@ ngx_http_llm_create_loc_conf(ngx_conf_t *cf)
     }
 
     llcf->enable = NGX_CONF_UNSET;
+    llcf->auth = NGX_CONF_UNSET;
 
     return llcf;
 }
@@ -172,10 +235,14 @@ ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_core_loc_conf_t   *clcf, **gw;
     ngx_http_llm_main_conf_t   *lmcf;
 
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llm_module);
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
 
+    /* gateways with keys declared require them, unless told otherwise */
+    ngx_conf_merge_value(conf->auth, prev->auth, lmcf->keys.nelts > 0);
+
     if (conf->enable) {
-        lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llm_module);
         clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
         gw = ngx_array_push(&lmcf->gateways);
@@ -425,4 +492,6 @@ ngx_http_llm_ctx_cleanup(void *data)
         /* the request ended without the log phase recording its attempt */
         ngx_http_llm_release_abandoned(ctx, ctx->zone);
     }
+
+    ngx_http_llm_unhold(ctx);
 }

@@ -40,6 +40,17 @@ typedef struct ngx_http_llm_route_s     ngx_http_llm_route_t;
 typedef struct ngx_http_llm_ctx_s       ngx_http_llm_ctx_t;
 typedef struct ngx_http_llm_zone_s      ngx_http_llm_zone_t;
 typedef struct ngx_http_llm_response_s  ngx_http_llm_response_t;
+typedef struct ngx_http_llm_entity_s    ngx_http_llm_entity_t;
+typedef struct ngx_http_llm_redis_s     ngx_http_llm_redis_t;
+
+
+/* tokens a response used, as the provider reported or as estimated */
+typedef struct {
+    int64_t                        prompt;
+    int64_t                        completion;
+    int64_t                        cached;          /* of prompt */
+    unsigned                       reported:1;      /* by the provider */
+} ngx_http_llm_usage_t;
 
 
 /* when a provider's targets are taken out of service (provider "health") */
@@ -184,11 +195,22 @@ typedef struct {
 
     ngx_str_t                      models_json;    /* GET /v1/models body */
     time_t                         created;
+
+    /* gateway keys: digests (hex) to ngx_http_llm_entity_t */
+    ngx_array_t                    keys;           /* ngx_http_llm_entity_t * */
+    ngx_array_t                    teams;          /* ngx_http_llm_entity_t * */
+    ngx_array_t                    orgs;           /* ngx_http_llm_entity_t * */
+    ngx_hash_t                     keys_hash;
+    ngx_array_t                    keys_files;     /* ngx_str_t, with lines */
+    ngx_int_t                      default_max_tokens;
+
+    ngx_http_llm_redis_t          *redis;
 } ngx_http_llm_main_conf_t;
 
 
 typedef struct {
     ngx_flag_t                     enable;
+    ngx_flag_t                     auth;           /* gateway keys required */
 } ngx_http_llm_loc_conf_t;
 
 
@@ -225,6 +247,18 @@ typedef struct {
     ngx_str_t                      model;
     off_t                          model_key_end;  /* after the key's quote */
     off_t                          model_end;      /* after the value */
+
+    /* where stream_options is, to ask providers for usage in streams */
+    off_t                          root_start;     /* after the first '{' */
+    off_t                          options_key_end;
+    off_t                          options_start;  /* after its '{' */
+    off_t                          options_end;
+    off_t                          usage_key_end;  /* include_usage */
+    off_t                          usage_end;
+    ngx_uint_t                     options_members;
+    unsigned                       has_options:1;
+    unsigned                       options_object:1;
+    unsigned                       has_include_usage:1;
 
     int64_t                        max_tokens;     /* -1: not given */
     ngx_uint_t                     messages;
@@ -278,6 +312,13 @@ struct ngx_http_llm_ctx_s {
     /* time spent in the module before the response, in microseconds */
     uint64_t                       overhead;
 
+    /* the client: its key, and what it holds against its limits */
+    ngx_http_llm_entity_t         *key;
+    void                          *hold;           /* ngx_http_llm_hold_t */
+    ngx_http_llm_usage_t           usage;
+    int64_t                        content_bytes;  /* of the answer */
+    int64_t                        cost;           /* nano-USD */
+
     /* the response */
     ngx_http_llm_response_t       *resp;
     ngx_str_t                      replacement;    /* body replacing nginx's */
@@ -301,6 +342,7 @@ struct ngx_http_llm_ctx_s {
     unsigned                       retry_same:1;
     unsigned                       waiting:1;       /* backoff timer */
     unsigned                       deadline_hit:1;
+    unsigned                       accounted:1;
 };
 
 
@@ -338,6 +380,7 @@ ngx_int_t ngx_http_llm_target_model(ngx_pool_t *pool,
 ngx_int_t ngx_http_llm_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_llm_retry_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_llm_log_handler(ngx_http_request_t *r);
+void ngx_http_llm_account(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx);
 uint64_t ngx_http_llm_usec(void);
 
 /* ngx_http_llm_request.c */

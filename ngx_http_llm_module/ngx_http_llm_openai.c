@@ -1,25 +1,70 @@
 
 /*
  * The OpenAI dialect: the client's request goes out as it came, with the
- * provider's model name spliced in and the provider's bearer key.
+ * provider's model name spliced in, the provider's bearer key, and, for
+ * streams, a request for the usage chunk. Responses pass as they are;
+ * their usage is read on the way, and a usage chunk the client did not
+ * ask for is taken out again.
  */
 
 
+#include <yajl/yajl_parse.h>
+
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_dialect.h"
+#include "ngx_http_llm_response.h"
+
+
+typedef enum {
+    NGX_HTTP_LLM_OA_OTHER = 0,
+    NGX_HTTP_LLM_OA_USAGE,
+    NGX_HTTP_LLM_OA_CHOICES,
+    NGX_HTTP_LLM_OA_ERROR,
+    NGX_HTTP_LLM_OA_PROMPT,
+    NGX_HTTP_LLM_OA_COMPLETION,
+    NGX_HTTP_LLM_OA_DETAILS,
+    NGX_HTTP_LLM_OA_CACHED
+} ngx_http_llm_openai_key_e;
+
+
+/* what a completion or a chunk says about usage, read incrementally */
+typedef struct {
+    yajl_handle                    yajl;
+    ngx_uint_t                     depth;
+    ngx_uint_t                     key;          /* depth 1 */
+    ngx_uint_t                     usage_key;    /* depth 2, in usage */
+    ngx_uint_t                     details_key;  /* depth 3, in details */
+    ngx_uint_t                     in;           /* the depth-1 value */
+    unsigned                       in_details:1;
+    ngx_uint_t                     choices;
+    int64_t                        content;
+    ngx_http_llm_usage_t           usage;
+    unsigned                       has_usage:1;
+    unsigned                       has_error:1;
+} ngx_http_llm_openai_scan_t;
 
 
 static char *ngx_http_llm_openai_init_provider(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_openai_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
+static ngx_int_t ngx_http_llm_openai_response_json(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, u_char *p, size_t len, ngx_uint_t last);
+static ngx_int_t ngx_http_llm_openai_response_event(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev);
+static ngx_int_t ngx_http_llm_openai_scan_init(
+    ngx_http_llm_openai_scan_t *scan);
+static ngx_int_t ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_openai_scan_t *scan);
 
 
 ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
     ngx_string("openai"),
     ngx_http_llm_openai_init_provider,
     ngx_http_llm_openai_create_request,
-    NULL
+    NULL,
+    ngx_http_llm_openai_response_json,
+    ngx_http_llm_openai_response_event
 };
 
 
@@ -85,32 +130,370 @@ static ngx_int_t
 ngx_http_llm_openai_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx)
 {
-    ngx_http_llm_edit_t     edit;
+    ngx_uint_t              n;
+    ngx_http_llm_chat_t    *chat;
+    ngx_http_llm_edit_t     edits[2], tmp;
     ngx_http_llm_target_t  *t;
 
     t = ctx->target;
+    chat = &ctx->chat;
+    n = 0;
 
     ctx->upstream_url = t->provider->chat_url;
 
-    if (ctx->target_model.len == ctx->chat.model.len
-        && ngx_strncmp(ctx->target_model.data, ctx->chat.model.data,
-                       ctx->chat.model.len) == 0)
+    if (ctx->target_model.len != chat->model.len
+        || ngx_strncmp(ctx->target_model.data, chat->model.data,
+                       chat->model.len) != 0)
     {
-        return ngx_http_llm_splice_body(r, ctx, NULL, 0);
+        edits[n].start = chat->model_key_end;
+        edits[n].end = chat->model_end;
+
+        if (t->model_edit.len) {
+            edits[n].text = t->model_edit;
+
+        } else if (ngx_http_llm_model_edit(r->pool, &ctx->target_model,
+                                           &edits[n].text)
+                   != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        n++;
     }
 
-    edit.start = ctx->chat.model_key_end;
-    edit.end = ctx->chat.model_end;
+    /* streams: the provider is asked for the usage chunk, for accounting */
 
-    if (t->model_edit.len) {
-        edit.text = t->model_edit;
+    if (chat->stream && !chat->include_usage) {
 
-    } else if (ngx_http_llm_model_edit(r->pool, &ctx->target_model,
-                                       &edit.text)
-               != NGX_OK)
-    {
+        if (!chat->has_options) {
+            edits[n].start = chat->root_start;
+            edits[n].end = chat->root_start;
+            ngx_str_set(&edits[n].text,
+                        "\"stream_options\":{\"include_usage\":true},");
+
+        } else if (!chat->options_object) {
+            /* "stream_options": null */
+            edits[n].start = chat->options_key_end;
+            edits[n].end = chat->options_end;
+            ngx_str_set(&edits[n].text, ":{\"include_usage\":true}");
+
+        } else if (chat->has_include_usage) {
+            edits[n].start = chat->usage_key_end;
+            edits[n].end = chat->usage_end;
+            ngx_str_set(&edits[n].text, ":true");
+
+        } else {
+            edits[n].start = chat->options_start;
+            edits[n].end = chat->options_start;
+
+            if (chat->options_members) {
+                ngx_str_set(&edits[n].text, "\"include_usage\":true,");
+
+            } else {
+                ngx_str_set(&edits[n].text, "\"include_usage\":true");
+            }
+        }
+
+        n++;
+    }
+
+    if (n == 2 && edits[1].start < edits[0].start) {
+        tmp = edits[0];
+        edits[0] = edits[1];
+        edits[1] = tmp;
+    }
+
+    return ngx_http_llm_splice_body(r, ctx, edits, n);
+}
+
+
+/* a completion: usage is read as the body goes by */
+
+static ngx_int_t
+ngx_http_llm_openai_response_json(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, u_char *p, size_t len, ngx_uint_t last)
+{
+    ngx_http_llm_openai_scan_t  *scan;
+
+    scan = ctx->resp->dialect;
+
+    if (scan == NULL) {
+        scan = ngx_pcalloc(r->pool, sizeof(ngx_http_llm_openai_scan_t));
+        if (scan == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_llm_openai_scan_init(scan) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx->resp->dialect = scan;
+    }
+
+    if (scan->yajl == NULL) {
+        /* not JSON after all: nothing more to learn */
+        return NGX_OK;
+    }
+
+    if (len && yajl_parse(scan->yajl, p, len) != yajl_status_ok) {
+        yajl_free(scan->yajl);
+        scan->yajl = NULL;
+        return NGX_OK;
+    }
+
+    if (last) {
+        (void) ngx_http_llm_openai_scan_done(ctx, scan);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A chunk of a stream: its content is counted (usage is estimated from
+ * it if the stream breaks off), its usage read; the usage chunk, which
+ * has no choices, goes to the client only if the client asked for it.
+ */
+
+static ngx_int_t
+ngx_http_llm_openai_response_event(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev)
+{
+    ngx_http_llm_openai_scan_t  scan;
+
+    if (ev->data.len == 0 || ev->data.data[0] != '{') {
+        return NGX_OK;
+    }
+
+    if (ngx_http_llm_openai_scan_init(&scan) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_llm_splice_body(r, ctx, &edit, 1);
+    if (yajl_parse(scan.yajl, ev->data.data, ev->data.len) != yajl_status_ok
+        || ngx_http_llm_openai_scan_done(ctx, &scan) != NGX_OK)
+    {
+        if (scan.yajl) {
+            yajl_free(scan.yajl);
+        }
+
+        return NGX_OK;
+    }
+
+    if (scan.has_usage && scan.choices == 0 && !ctx->chat.include_usage) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_llm_openai_number(void *data, const char *s, size_t len)
+{
+    ngx_http_llm_openai_scan_t  *scan = data;
+
+    size_t    i;
+    int64_t   n, *dst;
+
+    if (scan->in != NGX_HTTP_LLM_OA_USAGE) {
+        return 1;
+    }
+
+    if (scan->depth == 2) {
+        dst = (scan->usage_key == NGX_HTTP_LLM_OA_PROMPT)
+              ? &scan->usage.prompt
+              : (scan->usage_key == NGX_HTTP_LLM_OA_COMPLETION)
+                ? &scan->usage.completion : NULL;
+
+    } else if (scan->depth == 3 && scan->in_details
+               && scan->details_key == NGX_HTTP_LLM_OA_CACHED)
+    {
+        dst = &scan->usage.cached;
+
+    } else {
+        return 1;
+    }
+
+    if (dst == NULL) {
+        return 1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < len && i < 12; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 1;
+        }
+
+        n = n * 10 + (s[i] - '0');
+    }
+
+    if (i == len) {
+        *dst = n;
+        scan->has_usage = 1;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_llm_openai_string(void *data, const unsigned char *s, size_t len)
+{
+    ngx_http_llm_openai_scan_t  *scan = data;
+
+    if (scan->in == NGX_HTTP_LLM_OA_CHOICES && scan->depth > 2) {
+        scan->content += len;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_llm_openai_scalar(void *data)
+{
+    return 1;
+}
+
+
+static int
+ngx_http_llm_openai_boolean(void *data, int value)
+{
+    return 1;
+}
+
+
+static int
+ngx_http_llm_openai_open(void *data)
+{
+    ngx_http_llm_openai_scan_t  *scan = data;
+
+    if (scan->depth == 1) {
+        scan->in = scan->key;
+
+    } else if (scan->depth == 2) {
+        if (scan->in == NGX_HTTP_LLM_OA_CHOICES) {
+            scan->choices++;
+
+        } else if (scan->in == NGX_HTTP_LLM_OA_USAGE
+                   && scan->usage_key == NGX_HTTP_LLM_OA_DETAILS)
+        {
+            scan->in_details = 1;
+        }
+    }
+
+    scan->depth++;
+
+    return 1;
+}
+
+
+static int
+ngx_http_llm_openai_close(void *data)
+{
+    ngx_http_llm_openai_scan_t  *scan = data;
+
+    scan->depth--;
+
+    if (scan->depth == 1) {
+        scan->in = NGX_HTTP_LLM_OA_OTHER;
+
+    } else if (scan->depth == 2) {
+        scan->in_details = 0;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_llm_openai_key(void *data, const unsigned char *s, size_t len)
+{
+    ngx_http_llm_openai_scan_t  *scan = data;
+
+#define ngx_http_llm_oa_is(k)                                                \
+    (len == sizeof(k) - 1 && ngx_strncmp(s, k, len) == 0)
+
+    if (scan->depth == 1) {
+        scan->key = ngx_http_llm_oa_is("usage") ? NGX_HTTP_LLM_OA_USAGE
+                    : ngx_http_llm_oa_is("choices") ? NGX_HTTP_LLM_OA_CHOICES
+                    : ngx_http_llm_oa_is("error") ? NGX_HTTP_LLM_OA_ERROR
+                    : NGX_HTTP_LLM_OA_OTHER;
+
+        if (scan->key == NGX_HTTP_LLM_OA_ERROR) {
+            scan->has_error = 1;
+        }
+
+    } else if (scan->depth == 2 && scan->in == NGX_HTTP_LLM_OA_USAGE) {
+        scan->usage_key =
+            ngx_http_llm_oa_is("prompt_tokens") ? NGX_HTTP_LLM_OA_PROMPT
+            : ngx_http_llm_oa_is("completion_tokens")
+              ? NGX_HTTP_LLM_OA_COMPLETION
+            : ngx_http_llm_oa_is("prompt_tokens_details")
+              ? NGX_HTTP_LLM_OA_DETAILS
+            : NGX_HTTP_LLM_OA_OTHER;
+
+    } else if (scan->depth == 3 && scan->in_details) {
+        scan->details_key = ngx_http_llm_oa_is("cached_tokens")
+                            ? NGX_HTTP_LLM_OA_CACHED : NGX_HTTP_LLM_OA_OTHER;
+    }
+
+#undef ngx_http_llm_oa_is
+
+    return 1;
+}
+
+
+static yajl_callbacks  ngx_http_llm_openai_callbacks = {
+    ngx_http_llm_openai_scalar,
+    ngx_http_llm_openai_boolean,
+    NULL,
+    NULL,
+    ngx_http_llm_openai_number,
+    ngx_http_llm_openai_string,
+    ngx_http_llm_openai_open,
+    ngx_http_llm_openai_key,
+    ngx_http_llm_openai_close,
+    ngx_http_llm_openai_open,
+    ngx_http_llm_openai_close
+};
+
+
+static ngx_int_t
+ngx_http_llm_openai_scan_init(ngx_http_llm_openai_scan_t *scan)
+{
+    ngx_memzero(scan, sizeof(ngx_http_llm_openai_scan_t));
+
+    scan->yajl = yajl_alloc(&ngx_http_llm_openai_callbacks, NULL, scan);
+
+    return scan->yajl ? NGX_OK : NGX_ERROR;
+}
+
+
+/* the document is complete: what it told goes into the request */
+
+static ngx_int_t
+ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_openai_scan_t *scan)
+{
+    yajl_status  status;
+
+    status = yajl_complete_parse(scan->yajl);
+
+    yajl_free(scan->yajl);
+    scan->yajl = NULL;
+
+    if (status != yajl_status_ok) {
+        return NGX_ERROR;
+    }
+
+    ctx->content_bytes += scan->content;
+
+    if (scan->has_usage) {
+        ctx->usage = scan->usage;
+        ctx->usage.reported = 1;
+    }
+
+    return NGX_OK;
 }

@@ -57,6 +57,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_llm_feed(ngx_http_llm_parser_t *p, u_char *data,
     size_t len);
+static off_t ngx_http_llm_offset(ngx_http_llm_parser_t *p);
 static ngx_int_t ngx_http_llm_problem(ngx_http_llm_problem_t *problem,
     const char *param, const char *code, const char *fmt, ...);
 static int ngx_http_llm_refuse(ngx_http_llm_parser_t *p, const char *param,
@@ -427,6 +428,14 @@ ngx_http_llm_scalar(ngx_http_llm_parser_t *p, const char *type)
                                    "got %s.", param, type);
     }
 
+    if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_STREAM_OPTIONS
+        && p->sub_key == NGX_HTTP_LLM_KEY_INCLUDE_USAGE)
+    {
+        return ngx_http_llm_refuse(p, "stream_options", "Invalid type for "
+                                   "'stream_options.include_usage': got %s.",
+                                   type);
+    }
+
     if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_MESSAGES) {
         return ngx_http_llm_refuse(p, "messages", "Invalid type for "
                                    "'messages[%ui]': expected an object, "
@@ -437,10 +446,25 @@ ngx_http_llm_scalar(ngx_http_llm_parser_t *p, const char *type)
 }
 
 
+/* the offset in the body just after the token being reported */
+
+static off_t
+ngx_http_llm_offset(ngx_http_llm_parser_t *p)
+{
+    return p->base + (off_t) yajl_get_bytes_consumed(p->yajl);
+}
+
+
 static int
 ngx_http_llm_json_null(void *data)
 {
     ngx_http_llm_parser_t  *p = data;
+
+    if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
+        p->chat->options_end = ngx_http_llm_offset(p);
+        p->key = NGX_HTTP_LLM_KEY_NONE;
+        return 1;
+    }
 
     if (p->depth == 1) {
         switch (p->key) {
@@ -448,7 +472,6 @@ ngx_http_llm_json_null(void *data)
         /* an explicit null is the same as an absent optional parameter */
 
         case NGX_HTTP_LLM_KEY_STREAM:
-        case NGX_HTTP_LLM_KEY_STREAM_OPTIONS:
         case NGX_HTTP_LLM_KEY_MAX_TOKENS:
         case NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS:
         case NGX_HTTP_LLM_KEY_USER:
@@ -480,6 +503,7 @@ ngx_http_llm_json_boolean(void *data, int value)
         && p->sub_key == NGX_HTTP_LLM_KEY_INCLUDE_USAGE)
     {
         p->chat->include_usage = value ? 1 : 0;
+        p->chat->usage_end = ngx_http_llm_offset(p);
         return 1;
     }
 
@@ -555,8 +579,7 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
 
         case NGX_HTTP_LLM_KEY_MODEL:
             dst = &p->chat->model;
-            p->chat->model_end = p->base
-                                 + (off_t) yajl_get_bytes_consumed(p->yajl);
+            p->chat->model_end = ngx_http_llm_offset(p);
             break;
 
         case NGX_HTTP_LLM_KEY_USER:
@@ -602,6 +625,7 @@ ngx_http_llm_json_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
 
         p->root = 1;
         p->depth = 1;
+        p->chat->root_start = ngx_http_llm_offset(p);
         return 1;
     }
 
@@ -625,6 +649,8 @@ ngx_http_llm_json_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
                 return ngx_http_llm_scalar(p, "an array");
             }
 
+            p->chat->options_object = 1;
+            p->chat->options_start = ngx_http_llm_offset(p);
             break;
 
         case NGX_HTTP_LLM_KEY_OTHER:
@@ -638,6 +664,12 @@ ngx_http_llm_json_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
         p->key = NGX_HTTP_LLM_KEY_NONE;
 
     } else if (p->depth == 2) {
+
+        if (p->container == NGX_HTTP_LLM_KEY_STREAM_OPTIONS
+            && p->sub_key == NGX_HTTP_LLM_KEY_INCLUDE_USAGE)
+        {
+            return ngx_http_llm_scalar(p, map ? "an object" : "an array");
+        }
 
         if (p->container == NGX_HTTP_LLM_KEY_MESSAGES) {
             if (!map) {
@@ -679,6 +711,10 @@ ngx_http_llm_json_close(void *data)
     p->depth--;
 
     if (p->depth == 1) {
+        if (p->container == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
+            p->chat->options_end = ngx_http_llm_offset(p);
+        }
+
         p->container = NGX_HTTP_LLM_KEY_NONE;
     }
 
@@ -708,8 +744,23 @@ ngx_http_llm_json_map_key(void *data, const unsigned char *s, size_t len)
     ngx_uint_t  i;
 
     if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
-        p->sub_key = (len == 13 && ngx_strncmp(s, "include_usage", 13) == 0)
-                     ? NGX_HTTP_LLM_KEY_INCLUDE_USAGE : NGX_HTTP_LLM_KEY_OTHER;
+        p->chat->options_members++;
+
+        if (len == 13 && ngx_strncmp(s, "include_usage", 13) == 0) {
+            if (p->chat->has_include_usage) {
+                return ngx_http_llm_refuse(p, "stream_options",
+                                           "Duplicate key 'include_usage' "
+                                           "in 'stream_options'.");
+            }
+
+            p->sub_key = NGX_HTTP_LLM_KEY_INCLUDE_USAGE;
+            p->chat->has_include_usage = 1;
+            p->chat->usage_key_end = ngx_http_llm_offset(p);
+
+        } else {
+            p->sub_key = NGX_HTTP_LLM_KEY_OTHER;
+        }
+
         return 1;
     }
 
@@ -746,8 +797,11 @@ ngx_http_llm_json_map_key(void *data, const unsigned char *s, size_t len)
     p->seen |= (ngx_uint_t) 1 << p->key;
 
     if (p->key == NGX_HTTP_LLM_KEY_MODEL) {
-        p->chat->model_key_end = p->base
-                                 + (off_t) yajl_get_bytes_consumed(p->yajl);
+        p->chat->model_key_end = ngx_http_llm_offset(p);
+
+    } else if (p->key == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
+        p->chat->has_options = 1;
+        p->chat->options_key_end = ngx_http_llm_offset(p);
     }
 
     return 1;

@@ -17,6 +17,7 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_response.h"
+#include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_error.h"
 
 
@@ -38,7 +39,10 @@ ngx_int_t
 ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     ngx_str_t                *type;
+    ngx_http_llm_dialect_t   *dialect;
     ngx_http_llm_response_t  *resp;
+
+    dialect = ctx->target->provider->dialect;
 
     resp = ngx_pcalloc(r->pool, sizeof(ngx_http_llm_response_t));
     if (resp == NULL) {
@@ -59,6 +63,10 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         resp->sse.max = NGX_HTTP_LLM_MAX_EVENT;
 
         r->filter_need_in_memory = 1;
+
+    } else if (r->headers_out.status / 100 == 2 && dialect->response_json) {
+        resp->mode = NGX_HTTP_LLM_RESP_SCAN;
+        r->filter_need_in_memory = 1;
     }
 
     return NGX_OK;
@@ -73,6 +81,7 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_buf_t                *b;
     ngx_uint_t                last, broken;
     ngx_chain_t              *cl;
+    ngx_http_llm_dialect_t   *dialect;
     ngx_http_llm_response_t  *resp;
 
     resp = ctx->resp;
@@ -93,6 +102,38 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     }
 
     if (resp->mode == NGX_HTTP_LLM_RESP_PASS) {
+        for (cl = in; cl; cl = cl->next) {
+            if (cl->buf->last_buf) {
+                resp->ended = 1;
+            }
+        }
+
+        *out = in;
+        return NGX_OK;
+    }
+
+    if (resp->mode == NGX_HTTP_LLM_RESP_SCAN) {
+        dialect = ctx->target->provider->dialect;
+
+        for (cl = in; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (ngx_buf_in_memory(b) && b->pos < b->last
+                && dialect->response_json(r, ctx, b->pos, b->last - b->pos, 0)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            if (b->last_buf && !resp->ended) {
+                resp->ended = 1;
+
+                if (dialect->response_json(r, ctx, NULL, 0, 1) != NGX_OK) {
+                    return NGX_ERROR;
+                }
+            }
+        }
+
         *out = in;
         return NGX_OK;
     }
@@ -199,7 +240,9 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
 {
     ngx_http_request_t *r = data;
 
+    ngx_int_t                 rc;
     ngx_http_llm_ctx_t       *ctx;
+    ngx_http_llm_dialect_t   *dialect;
     ngx_http_llm_response_t  *resp;
 
     ctx = ngx_http_llm_get_ctx(r);
@@ -216,6 +259,20 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
     }
 
     resp->events = 1;
+
+    dialect = ctx->target->provider->dialect;
+
+    if (dialect->response_event && ev->data.data) {
+        rc = dialect->response_event(r, ctx, ev);
+
+        if (rc == NGX_DECLINED) {
+            return NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
 
     return ngx_http_llm_response_write(r, resp, ev->raw.data, ev->raw.len);
 }

@@ -17,6 +17,7 @@
 
 typedef enum {
     NGX_HTTP_LLM_RESP_PASS = 0,
+    NGX_HTTP_LLM_RESP_SCAN,             /* passed on, read by the dialect */
     NGX_HTTP_LLM_RESP_SSE
 } ngx_http_llm_resp_mode_e;
 
@@ -32,6 +33,8 @@ struct ngx_http_llm_response_s {
 
     ngx_chain_t                   *free;
     ngx_chain_t                   *busy;
+
+    void                          *dialect;     /* the dialect's state */
 
     unsigned                       done:1;      /* the final event came */
     unsigned                       events:1;    /* an event went out */

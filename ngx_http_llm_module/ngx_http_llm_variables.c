@@ -8,6 +8,8 @@
 
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_limits.h"
+#include "ngx_http_llm_response.h"
 
 
 #define NGX_HTTP_LLM_HEADER_PREFIX  "llm_header_"
@@ -24,7 +26,13 @@ typedef enum {
     NGX_HTTP_LLM_VAR_STREAM,
     NGX_HTTP_LLM_VAR_TTFB,
     NGX_HTTP_LLM_VAR_UPSTREAM_LATENCY,
-    NGX_HTTP_LLM_VAR_OVERHEAD
+    NGX_HTTP_LLM_VAR_OVERHEAD,
+    NGX_HTTP_LLM_VAR_KEY,
+    NGX_HTTP_LLM_VAR_TEAM,
+    NGX_HTTP_LLM_VAR_PROMPT_TOKENS,
+    NGX_HTTP_LLM_VAR_COMPLETION_TOKENS,
+    NGX_HTTP_LLM_VAR_CACHED_TOKENS,
+    NGX_HTTP_LLM_VAR_COST
 } ngx_http_llm_var_e;
 
 
@@ -73,6 +81,24 @@ static ngx_http_variable_t  ngx_http_llm_vars[] = {
 
     { ngx_string("llm_overhead"), NULL, ngx_http_llm_variable,
       NGX_HTTP_LLM_VAR_OVERHEAD, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_key"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_KEY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_team"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_TEAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_prompt_tokens"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_PROMPT_TOKENS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_completion_tokens"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_COMPLETION_TOKENS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_cached_tokens"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_CACHED_TOKENS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_cost"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_COST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string(NGX_HTTP_LLM_HEADER_PREFIX), NULL,
       ngx_http_llm_header_variable, 0,
@@ -239,6 +265,57 @@ ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
                                     ctx->overhead % 1000000)
                         - p;
         }
+        break;
+
+    case NGX_HTTP_LLM_VAR_KEY:
+        if (ctx->key) {
+            value = ctx->key->name;
+        }
+        break;
+
+    case NGX_HTTP_LLM_VAR_TEAM:
+        if (ctx->key && ctx->key->parent) {
+            value = ctx->key->parent->name;
+        }
+        break;
+
+    case NGX_HTTP_LLM_VAR_PROMPT_TOKENS:
+    case NGX_HTTP_LLM_VAR_COMPLETION_TOKENS:
+    case NGX_HTTP_LLM_VAR_CACHED_TOKENS:
+    case NGX_HTTP_LLM_VAR_COST:
+        if (ctx->endpoint != NGX_HTTP_LLM_EP_CHAT || !ctx->prepared) {
+            break;
+        }
+
+        /* once the answer is complete: its usage is known then */
+
+        if (ctx->resp == NULL || ctx->resp->ended) {
+            ngx_http_llm_account(r, ctx);
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 8);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        value.data = p;
+
+        if (data == NGX_HTTP_LLM_VAR_COST) {
+            /* USD, with the nano-dollars the module counts */
+            value.len = ngx_sprintf(p, "%L.%09L",
+                                    ctx->cost / NGX_HTTP_LLM_NANO,
+                                    ctx->cost % NGX_HTTP_LLM_NANO)
+                        - p;
+            break;
+        }
+
+        value.len = ngx_sprintf(p, "%L",
+                                (data == NGX_HTTP_LLM_VAR_PROMPT_TOKENS)
+                                ? ctx->usage.prompt
+                                : (data == NGX_HTTP_LLM_VAR_CACHED_TOKENS)
+                                  ? ctx->usage.cached
+                                  : ctx->usage.completion)
+                    - p;
         break;
     }
 

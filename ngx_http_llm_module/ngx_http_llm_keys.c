@@ -1,0 +1,748 @@
+
+/*
+ * Gateway keys, teams and organisations: llm_key, llm_team and llm_org
+ * blocks, and keys files an operator can change without touching
+ * nginx.conf (read again on reload).
+ *
+ * Keys are kept only as SHA-256 digests: a client's key is hashed, looked
+ * up by its hex digest, and the digests compared in constant time. The
+ * plain key is never stored, logged or shown.
+ */
+
+
+#include <openssl/sha.h>
+#include <openssl/crypto.h>
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_limits.h"
+#include "ngx_http_llm_error.h"
+
+
+static char *ngx_http_llm_entity_directive(ngx_conf_t *cf,
+    ngx_command_t *dummy, void *conf);
+static char *ngx_http_llm_keys_file_line(ngx_conf_t *cf,
+    ngx_command_t *dummy, void *conf);
+static char *ngx_http_llm_entity_attr(ngx_conf_t *cf,
+    ngx_http_llm_entity_t *e, ngx_str_t *name, ngx_str_t *values,
+    ngx_uint_t n, ngx_uint_t split);
+static char *ngx_http_llm_entity_key(ngx_conf_t *cf,
+    ngx_http_llm_entity_t *e, ngx_str_t *key);
+static ngx_int_t ngx_http_llm_entity_add(ngx_conf_t *cf,
+    ngx_http_llm_main_conf_t *lmcf, ngx_http_llm_entity_t *e);
+static ngx_http_llm_entity_t *ngx_http_llm_entity_find(ngx_array_t *a,
+    ngx_str_t *name);
+static ngx_uint_t ngx_http_llm_glob(ngx_str_t *pattern, ngx_str_t *s);
+static void ngx_http_llm_hex(u_char *dst, u_char *digest);
+
+
+static ngx_str_t  ngx_http_llm_entity_prefix[] = {
+    ngx_string("key:"),
+    ngx_string("team:"),
+    ngx_string("org:")
+};
+
+
+typedef struct {
+    ngx_http_llm_main_conf_t      *lmcf;
+} ngx_http_llm_keys_file_ctx_t;
+
+
+/* llm_key name { ... }, llm_team name { ... }, llm_org name { ... } */
+
+char *
+ngx_http_llm_entity_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llm_main_conf_t *lmcf = conf;
+
+    char                   *rv;
+    ngx_str_t              *value;
+    ngx_conf_t              save;
+    ngx_http_llm_entity_t  *e;
+
+    value = cf->args->elts;
+
+    e = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_entity_t));
+    if (e == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    e->kind = (cmd->name.data[4] == 'k') ? NGX_HTTP_LLM_KEY
+              : (cmd->name.data[4] == 't') ? NGX_HTTP_LLM_TEAM
+                                           : NGX_HTTP_LLM_ORG;
+    e->name = value[1];
+    e->file_name = cf->conf_file->file.name.data;
+    e->line = cf->conf_file->line;
+
+    save = *cf;
+    cf->handler = ngx_http_llm_entity_directive;
+    cf->handler_conf = (char *) e;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (ngx_http_llm_entity_add(cf, lmcf, e) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_llm_entity_directive(ngx_conf_t *cf, ngx_command_t *dummy,
+    void *conf)
+{
+    ngx_http_llm_entity_t  *e = (ngx_http_llm_entity_t *) conf;
+
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts < 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs a value", &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_llm_entity_attr(cf, e, &value[0], &value[1],
+                                    cf->args->nelts - 1, 0);
+}
+
+
+/*
+ * llm_keys_file path: one key a line, nginx syntax,
+ *
+ *     alice  sha256:2c26b4...  team=eng rpm=60 budget=10usd/day;
+ *     bob    sk-plain-key      models=gpt-4o,claude-sonnet-4-5;
+ */
+
+char *
+ngx_http_llm_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llm_main_conf_t *lmcf = conf;
+
+    char                          *rv;
+    ngx_str_t                     *value, file;
+    ngx_conf_t                     save;
+    ngx_http_llm_keys_file_ctx_t   fctx;
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fctx.lmcf = lmcf;
+
+    save = *cf;
+    cf->handler = ngx_http_llm_keys_file_line;
+    cf->handler_conf = (char *) &fctx;
+
+    rv = ngx_conf_parse(cf, &file);
+
+    *cf = save;
+
+    return rv;
+}
+
+
+static char *
+ngx_http_llm_keys_file_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
+{
+    ngx_http_llm_keys_file_ctx_t  *fctx = (ngx_http_llm_keys_file_ctx_t *)
+                                          conf;
+
+    char                   *rv;
+    u_char                 *eq;
+    ngx_str_t              *value, name;
+    ngx_uint_t              i;
+    ngx_http_llm_entity_t  *e;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts < 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "a key line needs a name and a key");
+        return NGX_CONF_ERROR;
+    }
+
+    e = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_entity_t));
+    if (e == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    e->kind = NGX_HTTP_LLM_KEY;
+    e->name = value[0];
+    e->file_name = cf->conf_file->file.name.data;
+    e->line = cf->conf_file->line;
+
+    rv = ngx_http_llm_entity_key(cf, e, &value[1]);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        eq = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+
+        if (eq == NULL || eq == value[i].data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid key attribute \"%V\": "
+                               "it must be name=value", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        name.data = value[i].data;
+        name.len = eq - value[i].data;
+
+        value[i].len -= name.len + 1;
+        value[i].data = eq + 1;
+
+        rv = ngx_http_llm_entity_attr(cf, e, &name, &value[i], 1, 1);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
+    if (ngx_http_llm_entity_add(cf, fctx->lmcf, e) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* split: a single value with commas (keys files) instead of several */
+
+static char *
+ngx_http_llm_entity_attr(ngx_conf_t *cf, ngx_http_llm_entity_t *e,
+    ngx_str_t *name, ngx_str_t *values, ngx_uint_t n, ngx_uint_t split)
+{
+    char        *rv;
+    u_char      *p, *comma, *last;
+    ngx_int_t    num;
+    ngx_str_t   *glob;
+    ngx_uint_t   i, *limit;
+
+#define ngx_http_llm_is(s)                                                   \
+    (name->len == sizeof(s) - 1 && ngx_strncmp(name->data, s, name->len) == 0)
+
+    if (ngx_http_llm_is("key") && e->kind == NGX_HTTP_LLM_KEY && !split) {
+        if (n != 1) {
+            goto one_value;
+        }
+
+        if (e->has_digest) {
+            goto duplicate;
+        }
+
+        return ngx_http_llm_entity_key(cf, e, &values[0]);
+    }
+
+    if ((ngx_http_llm_is("team") && e->kind == NGX_HTTP_LLM_KEY)
+        || (ngx_http_llm_is("org") && e->kind == NGX_HTTP_LLM_TEAM))
+    {
+        if (n != 1) {
+            goto one_value;
+        }
+
+        if (e->parent_name.len) {
+            goto duplicate;
+        }
+
+        e->parent_name = values[0];
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_llm_is("models")) {
+        if (e->models) {
+            goto duplicate;
+        }
+
+        e->models = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (e->models == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (i = 0; i < n; i++) {
+            p = values[i].data;
+            last = p + values[i].len;
+
+            while (p < last) {
+                comma = split ? ngx_strlchr(p, last, ',') : NULL;
+                if (comma == NULL) {
+                    comma = last;
+                }
+
+                if (comma > p) {
+                    glob = ngx_array_push(e->models);
+                    if (glob == NULL) {
+                        return NGX_CONF_ERROR;
+                    }
+
+                    glob->data = p;
+                    glob->len = comma - p;
+                }
+
+                p = comma + 1;
+            }
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_llm_is("budget")) {
+        if (n != 1) {
+            goto one_value;
+        }
+
+        if (e->nbudgets == NGX_HTTP_LLM_MAX_BUDGETS) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "more than %d budgets for \"%V\"",
+                               NGX_HTTP_LLM_MAX_BUDGETS, &e->name);
+            return NGX_CONF_ERROR;
+        }
+
+        rv = ngx_http_llm_parse_budget(&values[0], &e->budgets[e->nbudgets]);
+        if (rv != NGX_CONF_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid budget \"%V\": %s", &values[0], rv);
+            return NGX_CONF_ERROR;
+        }
+
+        e->nbudgets++;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_llm_is("rpm")) {
+        limit = &e->rpm;
+
+    } else if (ngx_http_llm_is("tpm")) {
+        limit = &e->tpm;
+
+    } else if (ngx_http_llm_is("parallel")) {
+        limit = &e->parallel;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown attribute \"%V\" of \"%V\"", name,
+                           &e->name);
+        return NGX_CONF_ERROR;
+    }
+
+#undef ngx_http_llm_is
+
+    if (n != 1) {
+        goto one_value;
+    }
+
+    if (*limit) {
+        goto duplicate;
+    }
+
+    num = ngx_atoi(values[0].data, values[0].len);
+
+    if (num == NGX_ERROR || num == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid %V \"%V\": it must be a positive "
+                           "number", name, &values[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    *limit = num;
+
+    return NGX_CONF_OK;
+
+one_value:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" takes one value", name);
+    return NGX_CONF_ERROR;
+
+duplicate:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" is duplicate for \"%V\"", name, &e->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* the key as its digest: "sha256:<64 hex digits>", or the key itself */
+
+static char *
+ngx_http_llm_entity_key(ngx_conf_t *cf, ngx_http_llm_entity_t *e,
+    ngx_str_t *key)
+{
+    ngx_int_t   hi, lo;
+    ngx_uint_t  i;
+
+    if (key->len > 7 && ngx_strncmp(key->data, "sha256:", 7) == 0) {
+
+        if (key->len != 7 + 64) {
+            goto invalid;
+        }
+
+        for (i = 0; i < 32; i++) {
+            hi = ngx_hextoi(key->data + 7 + 2 * i, 1);
+            lo = ngx_hextoi(key->data + 8 + 2 * i, 1);
+
+            if (hi == NGX_ERROR || lo == NGX_ERROR) {
+                goto invalid;
+            }
+
+            e->digest[i] = (u_char) (hi << 4 | lo);
+        }
+
+    } else {
+        if (key->len < 8) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the key of \"%V\" is shorter than 8 "
+                               "characters", &e->name);
+            return NGX_CONF_ERROR;
+        }
+
+        SHA256(key->data, key->len, e->digest);
+
+        /* the plain key is not kept: wipe it from the configuration */
+        OPENSSL_cleanse(key->data, key->len);
+    }
+
+    e->has_digest = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid key digest for \"%V\": it must be "
+                       "sha256: and 64 hex digits", &e->name);
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_llm_entity_add(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf,
+    ngx_http_llm_entity_t *e)
+{
+    u_char                  *p;
+    ngx_str_t               *prefix;
+    ngx_array_t             *a;
+    ngx_http_llm_entity_t  **pe;
+
+    a = (e->kind == NGX_HTTP_LLM_KEY) ? &lmcf->keys
+        : (e->kind == NGX_HTTP_LLM_TEAM) ? &lmcf->teams : &lmcf->orgs;
+
+    if (ngx_http_llm_entity_find(a, &e->name)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate %s \"%V\"",
+                           e->kind == NGX_HTTP_LLM_KEY ? "key"
+                           : e->kind == NGX_HTTP_LLM_TEAM ? "team" : "org",
+                           &e->name);
+        return NGX_ERROR;
+    }
+
+    if (e->kind == NGX_HTTP_LLM_KEY && !e->has_digest) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "llm_key \"%V\" has no \"key\"", &e->name);
+        return NGX_ERROR;
+    }
+
+    prefix = &ngx_http_llm_entity_prefix[e->kind];
+
+    e->node_name.len = prefix->len + e->name.len;
+    e->node_name.data = ngx_pnalloc(cf->pool, e->node_name.len);
+    if (e->node_name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(e->node_name.data, prefix->data, prefix->len);
+    ngx_memcpy(p, e->name.data, e->name.len);
+
+    e->node_hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_COUNTER,
+                                          &e->node_name);
+
+    pe = ngx_array_push(a);
+    if (pe == NULL) {
+        return NGX_ERROR;
+    }
+
+    *pe = e;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_llm_entity_t *
+ngx_http_llm_entity_find(ngx_array_t *a, ngx_str_t *name)
+{
+    ngx_uint_t               i;
+    ngx_http_llm_entity_t  **e;
+
+    e = a->elts;
+
+    for (i = 0; i < a->nelts; i++) {
+        if (e[i]->name.len == name->len
+            && ngx_strncmp(e[i]->name.data, name->data, name->len) == 0)
+        {
+            return e[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* after the http block: teams and organisations, the hash of digests */
+
+ngx_int_t
+ngx_http_llm_init_keys(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
+{
+    u_char                   *hex;
+    ngx_str_t                 name;
+    ngx_uint_t                i, k;
+    ngx_array_t              *parents;
+    ngx_hash_init_t           hash;
+    ngx_hash_keys_arrays_t    keys;
+    ngx_http_llm_entity_t   **e;
+    ngx_array_t              *lists[2];
+
+    lists[0] = &lmcf->keys;
+    lists[1] = &lmcf->teams;
+
+    for (k = 0; k < 2; k++) {
+        parents = (k == 0) ? &lmcf->teams : &lmcf->orgs;
+        e = lists[k]->elts;
+
+        for (i = 0; i < lists[k]->nelts; i++) {
+            if (e[i]->parent_name.len == 0) {
+                continue;
+            }
+
+            e[i]->parent = ngx_http_llm_entity_find(parents,
+                                                    &e[i]->parent_name);
+            if (e[i]->parent == NULL) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"%V\" in %s:%ui names unknown %s \"%V\"",
+                              &e[i]->name, e[i]->file_name, e[i]->line,
+                              k == 0 ? "llm_team" : "llm_org",
+                              &e[i]->parent_name);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    keys.pool = cf->pool;
+    keys.temp_pool = cf->temp_pool;
+
+    if (ngx_hash_keys_array_init(&keys, NGX_HASH_SMALL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    e = lmcf->keys.elts;
+
+    for (i = 0; i < lmcf->keys.nelts; i++) {
+        hex = ngx_pnalloc(cf->pool, 64);
+        if (hex == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_llm_hex(hex, e[i]->digest);
+
+        name.data = hex;
+        name.len = 64;
+
+        switch (ngx_hash_add_key(&keys, &name, e[i], NGX_HASH_READONLY_KEY)) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_BUSY:
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "key \"%V\" in %s:%ui is the same as another key",
+                          &e[i]->name, e[i]->file_name, e[i]->line);
+            return NGX_ERROR;
+
+        default:
+            return NGX_ERROR;
+        }
+    }
+
+    hash.hash = &lmcf->keys_hash;
+    hash.key = ngx_hash_key;
+    hash.max_size = 1048576;
+    hash.bucket_size = ngx_align(128, ngx_cacheline_size);
+    hash.name = "llm_keys_hash";
+    hash.pool = cf->pool;
+    hash.temp_pool = NULL;
+
+    return ngx_hash_init(&hash, keys.keys.elts, keys.keys.nelts);
+}
+
+
+/*
+ * The client's key, from "Authorization: Bearer" as OpenAI clients send
+ * it, or "x-api-key" as Anthropic clients may: the entity it belongs to,
+ * in ctx->key. NGX_DECLINED: the request has been answered with 401.
+ */
+
+ngx_int_t
+ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    u_char                     *p, *last;
+    ngx_str_t                   key;
+    ngx_uint_t                  i;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h;
+    ngx_http_llm_entity_t      *e;
+    ngx_http_llm_main_conf_t   *lmcf;
+    u_char                      digest[32], hex[64];
+
+    ngx_str_null(&key);
+
+    if (r->headers_in.authorization) {
+        p = r->headers_in.authorization->value.data;
+        last = p + r->headers_in.authorization->value.len;
+
+        if (last - p > 7 && ngx_strncasecmp(p, (u_char *) "Bearer ", 7) == 0)
+        {
+            for (p += 7; p < last && *p == ' '; p++) { /* void */ }
+
+            key.data = p;
+            key.len = last - p;
+        }
+    }
+
+    if (key.len == 0) {
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].key.len == sizeof("x-api-key") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "x-api-key",
+                                   sizeof("x-api-key") - 1) == 0)
+            {
+                key = h[i].value;
+                break;
+            }
+        }
+    }
+
+    if (key.len == 0) {
+        (void) ngx_http_llm_fail(r, NGX_HTTP_UNAUTHORIZED, "missing_api_key",
+                                 NULL, "You didn't provide an API key. "
+                                 "Send it in an Authorization header using "
+                                 "Bearer auth (Authorization: Bearer "
+                                 "YOUR_KEY), or in an x-api-key header.");
+        return NGX_DECLINED;
+    }
+
+    SHA256(key.data, key.len, digest);
+    ngx_http_llm_hex(hex, digest);
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    e = ngx_hash_find(&lmcf->keys_hash, ngx_hash_key(hex, 64), hex, 64);
+
+    if (e == NULL || CRYPTO_memcmp(e->digest, digest, 32) != 0) {
+        (void) ngx_http_llm_fail(r, NGX_HTTP_UNAUTHORIZED, "invalid_api_key",
+                                 NULL, "Incorrect API key provided.");
+        return NGX_DECLINED;
+    }
+
+    ctx->key = e;
+
+    return NGX_OK;
+}
+
+
+/* a key may use a model if its own list and its team's allow it */
+
+ngx_int_t
+ngx_http_llm_model_allowed(ngx_http_llm_entity_t *e, ngx_str_t *model)
+{
+    ngx_str_t   *glob;
+    ngx_uint_t   i;
+
+    for ( /* void */ ; e; e = e->parent) {
+
+        if (e->models == NULL) {
+            continue;
+        }
+
+        glob = e->models->elts;
+
+        for (i = 0; i < e->models->nelts; i++) {
+            if (ngx_http_llm_glob(&glob[i], model)) {
+                break;
+            }
+        }
+
+        if (i == e->models->nelts) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* '*' matches any text, everything else itself */
+
+static ngx_uint_t
+ngx_http_llm_glob(ngx_str_t *pattern, ngx_str_t *s)
+{
+    u_char  *p, *pe, *q, *qe, *star_p, *star_q;
+
+    p = pattern->data;
+    pe = p + pattern->len;
+    q = s->data;
+    qe = q + s->len;
+    star_p = NULL;
+    star_q = NULL;
+
+    while (q < qe) {
+        if (p < pe && *p == '*') {
+            star_p = ++p;
+            star_q = q;
+
+        } else if (p < pe && *p == *q) {
+            p++;
+            q++;
+
+        } else if (star_p) {
+            p = star_p;
+            q = ++star_q;
+
+        } else {
+            return 0;
+        }
+    }
+
+    while (p < pe && *p == '*') {
+        p++;
+    }
+
+    return p == pe;
+}
+
+
+static void
+ngx_http_llm_hex(u_char *dst, u_char *digest)
+{
+    (void) ngx_hex_dump(dst, digest, 32);
+}

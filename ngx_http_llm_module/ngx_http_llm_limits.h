@@ -1,0 +1,133 @@
+
+/*
+ * Clients and their limits: gateway keys, the teams and organisations
+ * they belong to, and what each may spend. Usage is metered in the
+ * llm_zone per entity; a request reserves its estimate against every
+ * limit that applies, atomically, and settles the actual numbers in the
+ * log phase.
+ */
+
+
+#ifndef _NGX_HTTP_LLM_LIMITS_H_INCLUDED_
+#define _NGX_HTTP_LLM_LIMITS_H_INCLUDED_
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_zone.h"
+
+
+#define NGX_HTTP_LLM_MAX_BUDGETS    4
+
+/* money is counted in nano-dollars: prices per million tokens in USD are
+   micro-dollars per token, and some are fractions of that */
+#define NGX_HTTP_LLM_NANO           1000000000LL
+
+
+typedef enum {
+    NGX_HTTP_LLM_KEY = 0,
+    NGX_HTTP_LLM_TEAM,
+    NGX_HTTP_LLM_ORG
+} ngx_http_llm_entity_kind_e;
+
+
+typedef enum {
+    NGX_HTTP_LLM_USD = 0,
+    NGX_HTTP_LLM_TOKENS
+} ngx_http_llm_unit_e;
+
+
+typedef enum {
+    NGX_HTTP_LLM_MINUTE = 0,
+    NGX_HTTP_LLM_HOUR,
+    NGX_HTTP_LLM_DAY,
+    NGX_HTTP_LLM_MONTH
+} ngx_http_llm_period_e;
+
+
+typedef struct {
+    uint8_t                        unit;
+    uint8_t                        period;
+    int64_t                        amount;          /* nano-USD or tokens */
+} ngx_http_llm_budget_t;
+
+
+struct ngx_http_llm_entity_s {
+    ngx_uint_t                     kind;
+    ngx_str_t                      name;
+
+    /* its meters in the zone: "key:alice", "team:eng", "org:acme" */
+    ngx_str_t                      node_name;
+    uint32_t                       node_hash;
+
+    u_char                         digest[32];      /* keys */
+    unsigned                       has_digest:1;
+
+    /* a key's team, a team's organisation */
+    ngx_str_t                      parent_name;
+    ngx_http_llm_entity_t         *parent;
+
+    ngx_array_t                   *models;          /* ngx_str_t globs */
+
+    ngx_uint_t                     rpm;
+    ngx_uint_t                     tpm;
+    ngx_uint_t                     parallel;
+    ngx_uint_t                     nbudgets;
+    ngx_http_llm_budget_t          budgets[NGX_HTTP_LLM_MAX_BUDGETS];
+
+    u_char                        *file_name;
+    ngx_uint_t                     line;
+};
+
+
+/* one meter of an entity, for the current window of its period */
+typedef struct {
+    int64_t                        window;
+    int64_t                        used;            /* settled, this node */
+    int64_t                        reserved;        /* requests in flight */
+    int64_t                        fleet;           /* other nodes (Redis) */
+    int64_t                        prev;            /* previous window */
+    int64_t                        synced;          /* used, as in Redis */
+} ngx_http_llm_meter_t;
+
+
+/* an entity's state in the zone */
+typedef struct {
+    uint32_t                       parallel;
+    uint32_t                       nbudgets;
+    ngx_http_llm_meter_t           requests;        /* rpm */
+    ngx_http_llm_meter_t           tokens;          /* tpm */
+    ngx_http_llm_meter_t           budgets[NGX_HTTP_LLM_MAX_BUDGETS];
+    uint8_t                        unit[NGX_HTTP_LLM_MAX_BUDGETS];
+    uint8_t                        period[NGX_HTTP_LLM_MAX_BUDGETS];
+} ngx_http_llm_account_t;
+
+
+/* ngx_http_llm_keys.c */
+char *ngx_http_llm_entity_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_llm_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_llm_init_keys(ngx_conf_t *cf,
+    ngx_http_llm_main_conf_t *lmcf);
+ngx_int_t ngx_http_llm_authenticate(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+ngx_int_t ngx_http_llm_model_allowed(ngx_http_llm_entity_t *key,
+    ngx_str_t *model);
+
+/* ngx_http_llm_limits.c */
+ngx_int_t ngx_http_llm_reserve(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+void ngx_http_llm_settle(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx);
+void ngx_http_llm_unhold(ngx_http_llm_ctx_t *ctx);
+ngx_int_t ngx_http_llm_ratelimit_headers(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+int64_t ngx_http_llm_cost(ngx_http_llm_target_t *t,
+    ngx_http_llm_usage_t *usage);
+int64_t ngx_http_llm_window(ngx_uint_t period, time_t now);
+void ngx_http_llm_meter_advance(ngx_http_llm_meter_t *m, int64_t window);
+char *ngx_http_llm_parse_budget(ngx_str_t *value,
+    ngx_http_llm_budget_t *budget);
+char *ngx_http_llm_default_max_tokens(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+#endif /* _NGX_HTTP_LLM_LIMITS_H_INCLUDED_ */
