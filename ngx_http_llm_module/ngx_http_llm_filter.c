@@ -454,6 +454,21 @@ ngx_http_llm_replace_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 }
 
 
+/* whether the response ends with this chain */
+
+static ngx_uint_t
+ngx_http_llm_chain_ends(ngx_chain_t *cl)
+{
+    for ( /* void */ ; cl; cl = cl->next) {
+        if (cl->buf->last_buf) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static ngx_int_t
 ngx_http_llm_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
@@ -471,16 +486,22 @@ ngx_http_llm_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (!ctx->replace_body) {
         if (ctx->resp == NULL) {
-            return ngx_http_next_body_filter(r, in);
+            chain = in;
+            rc = ngx_http_next_body_filter(r, in);
+
+        } else {
+            if (ngx_http_llm_response_body(r, ctx, in, &chain) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            rc = ngx_http_next_body_filter(r, chain);
+
+            ngx_http_llm_response_sent(r, ctx, &chain);
         }
 
-        if (ngx_http_llm_response_body(r, ctx, in, &chain) != NGX_OK) {
-            return NGX_ERROR;
+        if (r == r->main && ngx_http_llm_chain_ends(chain)) {
+            ngx_http_llm_complete(r, ctx);
         }
-
-        rc = ngx_http_next_body_filter(r, chain);
-
-        ngx_http_llm_response_sent(r, ctx, &chain);
 
         return rc;
     }

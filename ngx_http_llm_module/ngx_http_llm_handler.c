@@ -618,35 +618,33 @@ ngx_http_llm_usec(void)
 
 
 /*
- * Log phase: the attempt that answered is over. Its outcome goes into the
- * target's health: a stream that broke, a 429 or a 5xx passed on to the
- * client count against it; the time to first event (streams) or the
- * upstream's response time (others) are its latency samples.
+ * The response is complete (its last buffer went out), or the request
+ * ends without one: what it used is settled against its limits, and the
+ * attempt that answered goes into the target's health. A stream that
+ * broke, a 429 or a 5xx passed on count against the target; the time to
+ * first event (streams) or the upstream's response time (others) are its
+ * latency samples. Done once, as soon as possible: the log phase may
+ * come much later, after a lingering close.
  */
 
-ngx_int_t
-ngx_http_llm_log_handler(ngx_http_request_t *r)
+void
+ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     ngx_uint_t              status;
-    ngx_http_llm_ctx_t     *ctx;
     ngx_http_llm_outcome_t  o;
 
-    if (r != r->main) {
-        return NGX_OK;
+    if (ctx->completed) {
+        return;
     }
 
-    ctx = ngx_http_llm_get_ctx(r);
-
-    if (ctx == NULL) {
-        return NGX_OK;
-    }
+    ctx->completed = 1;
 
     ngx_http_llm_account(r, ctx);
 
     ngx_http_llm_settle(r, ctx);
 
     if (ctx->node == NULL) {
-        return NGX_OK;
+        return;
     }
 
     status = r->headers_out.status;
@@ -656,7 +654,7 @@ ngx_http_llm_log_handler(ngx_http_request_t *r)
     {
         /* the client went away: nothing to learn about the provider */
         ngx_http_llm_release_abandoned(ctx, ctx->zone);
-        return NGX_OK;
+        return;
     }
 
     o.status = status;
@@ -691,10 +689,28 @@ ngx_http_llm_log_handler(ngx_http_request_t *r)
     }
 
     (void) ngx_http_llm_release(r, ctx, &o);
+}
+
+
+/* log phase: for requests whose end the body filter did not see */
+
+ngx_int_t
+ngx_http_llm_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_llm_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    if (ctx) {
+        ngx_http_llm_complete(r, ctx);
+    }
 
     return NGX_OK;
 }
-
 
 
 /*

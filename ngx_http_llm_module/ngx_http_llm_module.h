@@ -343,6 +343,7 @@ struct ngx_http_llm_ctx_s {
     unsigned                       waiting:1;       /* backoff timer */
     unsigned                       deadline_hit:1;
     unsigned                       accounted:1;
+    unsigned                       completed:1;
 };
 
 
@@ -380,6 +381,7 @@ ngx_int_t ngx_http_llm_target_model(ngx_pool_t *pool,
 ngx_int_t ngx_http_llm_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_llm_retry_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_llm_log_handler(ngx_http_request_t *r);
+void ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx);
 void ngx_http_llm_account(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx);
 uint64_t ngx_http_llm_usec(void);
 

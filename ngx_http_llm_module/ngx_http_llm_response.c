@@ -64,6 +64,10 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
         r->filter_need_in_memory = 1;
 
+        /* events may be dropped or added: the length is not known */
+        ngx_http_clear_content_length(r);
+        ngx_http_clear_accept_ranges(r);
+
     } else if (r->headers_out.status / 100 == 2 && dialect->response_json) {
         resp->mode = NGX_HTTP_LLM_RESP_SCAN;
         r->filter_need_in_memory = 1;

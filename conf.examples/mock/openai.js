@@ -14,7 +14,8 @@
  *   gap=100           milliseconds between stream events
  *   chunks=5          number of content chunks in a stream
  *   reply=text        the assistant's answer
- *   prompt_tokens=N, completion_tokens=N   usage reported
+ *   prompt_tokens=N, completion_tokens=N, cached_tokens=N   usage reported
+ *   no_usage=1        report no usage at all
  *   error_body=1      answer 200 with an error body
  *   delay_file=name   like delay, read from <$mock_state_dir>/name on each
  *                     request (a test changes it while nginx runs)
@@ -216,6 +217,17 @@ function chat(r) {
     };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
 
+    if (c.cached_tokens) {
+        usage.prompt_tokens_details = {
+            cached_tokens: Number(c.cached_tokens),
+            audio_tokens: 0
+        };
+    }
+
+    if (c.no_usage) {
+        usage = undefined;
+    }
+
     id = 'chatcmpl-mock-' + Math.floor(Math.random() * 1e12).toString(36);
     created = Math.floor(Date.now() / 1000);
 
@@ -282,7 +294,7 @@ function chat(r) {
                                                         null)); });
     events.push(event({}, 'stop'));
 
-    if (body.stream_options && body.stream_options.include_usage) {
+    if (usage && body.stream_options && body.stream_options.include_usage) {
         events.push('data: ' + JSON.stringify({
             id: id, object: 'chat.completion.chunk', created: created,
             model: body.model, system_fingerprint: 'fp_mock',

@@ -1,0 +1,236 @@
+# Gateway keys: Bearer or x-api-key, kept as SHA-256 digests, from
+# nginx.conf or a keys file; teams and organisations; model allowlists;
+# gateways without keys stay open.
+
+use Test::Nginx::Socket 'no_plan';
+use LLM::Fixtures;
+
+no_shuffle();
+
+LLM::Fixtures::defaults(
+    config => $LLM::Fixtures::GATEWAY_CONFIG,
+    http_config => <<'CONF',
+    llm_provider mock {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        key sk-provider-key;
+    }
+    llm_route gpt-4o { target mock; }
+    llm_route gpt-4o-mini { target mock; }
+    llm_route claude-haiku { target mock; }
+
+    llm_org acme { }
+    llm_team eng {
+        org acme;
+        models "gpt-*" claude-haiku;
+    }
+
+    llm_key alice {
+        key sk-alice-0123456789;
+        team eng;
+        models gpt-4o claude-haiku;
+    }
+
+    # bob's key given as its digest: sha256("sk-bob-0123456789")
+    llm_key bob {
+        key sha256:7abecd79d98aa79deaacf9745bb505d7d72abe4dd36edc1b977d1345863ad3b5;
+    }
+CONF
+);
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: no key
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body chomp
+{"error":{"message":"You didn't provide an API key. Send it in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY), or in an x-api-key header.","type":"authentication_error","param":null,"code":"missing_api_key"}}
+
+
+
+=== TEST 2: a wrong key
+--- log_level: info
+--- more_headers
+Authorization: Bearer sk-alice-0123456780
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body chomp
+{"error":{"message":"Incorrect API key provided.","type":"authentication_error","param":null,"code":"invalid_api_key"}}
+--- no_error_log
+sk-alice-0123456780
+
+
+
+=== TEST 3: a Bearer key, and the provider gets its own key only
+--- more_headers
+Authorization: Bearer sk-alice-0123456789
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- response_body_like eval
+qr/(?=.*"authorization":"Bearer sk-provider-key")(?=.*"x_api_key":null)/s
+
+
+
+=== TEST 4: an x-api-key, as Anthropic clients send
+--- more_headers
+x-api-key: sk-alice-0123456789
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "object":"chat.completion"
+
+
+
+=== TEST 5: the key's model list refuses others
+--- more_headers
+Authorization: Bearer sk-alice-0123456789
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}
+--- error_code: 403
+--- response_body chomp
+{"error":{"message":"The key `alice` may not use model `gpt-4o-mini`.","type":"permission_error","param":"model","code":"model_not_allowed"}}
+
+
+
+=== TEST 6: the team's model list applies too
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route gpt-4o { target mock; }
+    llm_route claude-haiku { target mock; }
+    llm_team eng { models "gpt-*"; }
+    llm_key carol { key sk-carol-0123456789; team eng; }
+--- more_headers
+Authorization: Bearer sk-carol-0123456789
+--- request
+POST /v1/chat/completions
+{"model":"claude-haiku","messages":[{"role":"user","content":"x"}]}
+--- error_code: 403
+--- response_body_like: "code":"model_not_allowed"
+
+
+
+=== TEST 7: a key configured by its digest
+--- more_headers
+Authorization: Bearer sk-bob-0123456789
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "object":"chat.completion"
+
+
+
+=== TEST 8: the models list needs a key too
+--- request
+GET /v1/models
+--- error_code: 401
+--- response_body_like: "code":"missing_api_key"
+
+
+
+=== TEST 9: llm_auth off opens a location
+--- config
+    location /v1/ {
+        llm_auth off;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "object":"chat.completion"
+
+
+
+=== TEST 10: keys from a keys file, with attributes
+--- user_files
+>>> keys
+# name   key                      attributes
+dave     sk-dave-0123456789       team=eng models=gpt-4o,claude-*;
+erin     sha256:a4e6316e7a5a3d3f5c48543c6b6e83db2d6bd4b08b2f28e8d1a04eb2e9aa6d22 rpm=5;
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route gpt-4o { target mock; }
+    llm_route claude-haiku { target mock; }
+    llm_route other { target mock; }
+    llm_team eng { }
+    llm_keys_file $TEST_NGINX_HTML_DIR/keys;
+    log_format keys 'key=$llm_key team=$llm_team';
+--- config
+    location /v1/ {
+        access_log logs/access.log keys;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- more_headers
+Authorization: Bearer sk-dave-0123456789
+--- request
+POST /v1/chat/completions
+{"model":"claude-haiku","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "object":"chat.completion"
+--- access_log
+key=dave team=eng
+
+
+
+=== TEST 11: a keys file entry's allowlist
+--- user_files
+>>> keys
+dave     sk-dave-0123456789       models=gpt-4o,claude-*;
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route other { target mock; }
+    llm_keys_file $TEST_NGINX_HTML_DIR/keys;
+--- more_headers
+Authorization: Bearer sk-dave-0123456789
+--- request
+POST /v1/chat/completions
+{"model":"other","messages":[{"role":"user","content":"x"}]}
+--- error_code: 403
+
+
+
+=== TEST 12: a keys file error names its file and line
+--- user_files
+>>> keys
+dave     sk-dave-0123456789;
+erin     sk-erin-0123456789   speed=fast;
+--- http_config
+    llm_keys_file $TEST_NGINX_HTML_DIR/keys;
+--- must_die
+--- error_log eval
+qr/unknown attribute "speed" of "erin" in \S+\/html\/keys:2/
+
+
+
+=== TEST 13: two keys with the same key
+--- http_config
+    llm_key a { key sk-same-0123456789; }
+    llm_key b { key sk-same-0123456789; }
+--- must_die
+--- error_log eval
+qr/key "b" in \S+nginx\.conf:\d+ is the same as another key/
+
+
+
+=== TEST 14: a key naming an unknown team
+--- http_config
+    llm_key a { key sk-a-0123456789; team nobody; }
+--- must_die
+--- error_log eval
+qr/"a" in \S+nginx\.conf:\d+ names unknown llm_team "nobody"/
+
+
+
+=== TEST 15: a short key
+--- http_config
+    llm_key a { key short; }
+--- must_die
+--- error_log
+the key of "a" is shorter than 8 characters

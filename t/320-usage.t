@@ -1,0 +1,187 @@
+# Usage and cost: from the provider's usage object, from the usage chunk
+# of a stream (asked for on the client's behalf, and taken out again when
+# the client did not ask), estimated when a stream breaks off or a
+# provider reports none; priced at the serving target's prices.
+
+use Test::Nginx::Socket 'no_plan';
+use LLM::Fixtures;
+use Digest::SHA ();
+
+no_shuffle();
+
+LLM::Fixtures::defaults(
+    http_config => <<'CONF',
+    log_format usage '$llm_key p=$llm_prompt_tokens c=$llm_completion_tokens '
+                     'cached=$llm_cached_tokens cost=$llm_cost';
+    llm_provider mock {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    llm_route m {
+        target mock input=2.50 output=10.00 cached=1.25;
+    }
+    llm_key alice { key sk-alice-0123456789; }
+CONF
+    config => <<'CONF',
+    location /v1/ {
+        access_log logs/access.log usage;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+CONF
+    more_headers => 'Authorization: Bearer sk-alice-0123456789',
+);
+
+sub digest_re {
+    return qr/"body_sha256":"${\ Digest::SHA::sha256_hex(shift)}"/;
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a completion's usage and cost, cached tokens at their price
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"x"}],"mock":{"prompt_tokens":1000,"completion_tokens":200,"cached_tokens":400}}
+--- response_body_like: "usage":\{"prompt_tokens":1000,"completion_tokens":200
+--- access_log
+alice p=1000 c=200 cached=400 cost=0.004000000
+
+
+
+=== TEST 2: a stream's usage, asked of the provider, not shown to the client
+--- request
+POST /v1/chat/completions
+{"model":"m","stream":true,"messages":[{"role":"user","content":"x"}],"mock":{"prompt_tokens":30,"completion_tokens":12}}
+--- response_body_like eval
+qr/\A(?!.*"usage")(?=.*"include_usage":true).*data: \[DONE\]\n\n\z/s
+--- access_log
+alice p=30 c=12 cached=0 cost=0.000195000
+
+
+
+=== TEST 3: the client that asks for usage gets the chunk
+--- request
+POST /v1/chat/completions
+{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}],"mock":{"prompt_tokens":30,"completion_tokens":12}}
+--- response_body_like: "choices":\[\],"usage":\{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42\}\}\n\ndata: \[DONE\]\n\n$
+--- access_log
+alice p=30 c=12 cached=0 cost=0.000195000
+
+
+
+=== TEST 4: stream_options without include_usage gets it, the rest kept
+--- request eval
+"POST /v1/chat/completions\n"
+. '{"model":"m","stream":true,"stream_options":{"include_obfuscation":false},"messages":[{"role":"user","content":"x"}]}'
+--- response_body_like eval
+main::digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true,"include_obfuscation":false},"messages":[{"role":"user","content":"x"}]}')
+
+
+
+=== TEST 5: empty stream_options
+--- request eval
+"POST /v1/chat/completions\n"
+. '{"model":"m","stream":true,"stream_options":{},"messages":[{"role":"user","content":"x"}]}'
+--- response_body_like eval
+main::digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}')
+
+
+
+=== TEST 6: include_usage false becomes true for the provider only
+--- request eval
+"POST /v1/chat/completions\n"
+. '{"model":"m","stream":true,"stream_options":{"include_usage" : false},"messages":[{"role":"user","content":"x"}]}'
+--- response_body_like eval
+qr/(?!.*"usage")${\ main::digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}')}/s
+
+
+
+=== TEST 7: stream_options null
+--- request eval
+"POST /v1/chat/completions\n"
+. '{"model":"m","stream":true,"stream_options":null,"messages":[{"role":"user","content":"x"}]}'
+--- response_body_like eval
+main::digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}')
+
+
+
+=== TEST 8: no stream_options at all
+--- request eval
+"POST /v1/chat/completions\n"
+. '{"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]}'
+--- response_body_like eval
+main::digest_re('{"stream_options":{"include_usage":true},"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]}')
+
+
+
+=== TEST 9: a non-boolean include_usage is refused
+--- request
+POST /v1/chat/completions
+{"model":"m","stream":true,"stream_options":{"include_usage":"yes"},"messages":[{"role":"user","content":"x"}]}
+--- error_code: 400
+--- response_body_like: "param":"stream_options"
+
+
+
+=== TEST 10: a provider that reports no usage: estimated from the text
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"0123456789abcdef"}],"mock":{"no_usage":1,"reply":"abcdefghijklmnopqrstuvwxyz"}}
+--- response_body_unlike: "usage"
+--- access_log eval
+# prompt: "user" and the 16 bytes, 20 bytes or 5 tokens, and 4 a message;
+# completion: "assistant", the 26-byte reply, "stop": 39 bytes, 10 tokens
+[qr/^alice p=9 c=10 cached=0 cost=0\.000122500$/m]
+
+
+
+=== TEST 11: a stream cut short is charged for what arrived
+--- http_config
+    log_format usage '$llm_key p=$llm_prompt_tokens c=$llm_completion_tokens '
+                     'cost=$llm_cost';
+    llm_provider cut {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+    }
+    llm_route m {
+        target cut input=2.50 output=10.00;
+    }
+    llm_key alice { key sk-alice-0123456789; }
+    # a stream that ends before its last chunk, its usage and [DONE]
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        location / {
+            default_type text/event-stream;
+            return 200 'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}
+
+data: {"choices":[{"index":0,"delta":{"content":"0123456789abcdef0123456789abcdef"}}]}
+
+';
+        }
+    }
+--- request
+POST /v1/chat/completions
+{"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "code":"stream_interrupted"
+--- access_log eval
+# prompt: 5 bytes, 2 tokens, and 4; completion: "assistant", "" and 32
+# bytes of content: 41 bytes, 11 tokens
+[qr/^alice p=6 c=11 cost=0\.000125000$/m]
+
+
+
+=== TEST 12: a failed request costs nothing
+--- http_config
+    log_format usage '$llm_key p=$llm_prompt_tokens c=$llm_completion_tokens '
+                     'cost=$llm_cost';
+    llm_provider busy {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/status=503/v1;
+    }
+    llm_route m { target busy input=2.50 output=10.00; }
+    llm_key alice { key sk-alice-0123456789; }
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"x"}]}
+--- error_code: 503
+--- access_log
+alice p=0 c=0 cost=0.000000000
