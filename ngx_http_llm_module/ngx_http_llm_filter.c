@@ -16,6 +16,7 @@
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_limits.h"
+#include "ngx_http_llm_cache.h"
 
 
 static ngx_int_t ngx_http_llm_header_filter(ngx_http_request_t *r);
@@ -115,6 +116,8 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
         ngx_del_timer(&ctx->deadline);
     }
 
+    ngx_http_llm_cache_response(r, ctx);
+
     if (ngx_http_llm_response_headers(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -132,10 +135,15 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
         /*
          * Server-sent events go out as they arrive. The upstream reads
          * u->buffering after this filter returns, as it would after an
-         * "X-Accel-Buffering: no" from the provider.
+         * "X-Accel-Buffering: no" from the provider. A stream on its way
+         * into the cache stays buffered, which caching needs: buffered,
+         * nginx still passes on each piece of a chunked response as it
+         * comes, and the response filter flushes every event.
          */
 
-        r->upstream->buffering = 0;
+        if (!(r->cache && ctx->cache_eligible && !ctx->cache_no_store)) {
+            r->upstream->buffering = 0;
+        }
 
         /* and so do nginx instances in front of this one */
 
@@ -166,6 +174,22 @@ ngx_http_llm_response_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     if (ngx_http_llm_ratelimit_headers(r, ctx) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    if (ctx->digest && ctx->attempts) {
+        /* HIT, MISS, BYPASS, EXPIRED ..., as $llm_cache_status */
+
+        value.data = (u_char *) (ctx->cache_hit ? "HIT"
+                     : !ctx->cache_eligible || ctx->cache_no_lookup
+                       ? "BYPASS"
+                     : ctx->cache_status == NGX_HTTP_CACHE_EXPIRED ? "EXPIRED"
+                     : ctx->cache_status == NGX_HTTP_CACHE_STALE ? "STALE"
+                     : "MISS");
+        value.len = ngx_strlen(value.data);
+
+        if (ngx_http_llm_header_out(r, "x-llm-cache", &value) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (ctx->attempts == 0) {

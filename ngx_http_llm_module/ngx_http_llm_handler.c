@@ -12,6 +12,7 @@
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_limits.h"
+#include "ngx_http_llm_cache.h"
 
 
 static ngx_http_llm_endpoint_e ngx_http_llm_endpoint(ngx_http_request_t *r);
@@ -220,6 +221,7 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     ngx_int_t                  rc;
     ngx_http_llm_problem_t     problem;
+    ngx_http_llm_loc_conf_t   *llcf;
     ngx_http_llm_main_conf_t  *lmcf;
 
     if (ngx_http_llm_read_segments(r, ctx) != NGX_OK) {
@@ -227,6 +229,17 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     ngx_memzero(&problem, offsetof(ngx_http_llm_problem_t, message));
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    if (llcf->cache != NGX_HTTP_LLM_CACHE_OFF || lmcf->route_cache) {
+        /* the cache key is computed in the same pass */
+        ctx->digest = ngx_http_llm_digest_create(r->pool);
+        if (ctx->digest == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
 
     rc = ngx_http_llm_parse_chat(r, ctx, &problem);
 
@@ -239,8 +252,6 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                  problem.param, "%*s", problem.len,
                                  problem.message);
     }
-
-    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
     ctx->route = ngx_http_llm_find_route(lmcf, &ctx->chat.model,
                                          &ctx->glob_capture);
@@ -472,6 +483,9 @@ ngx_http_llm_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     ctx->attempt_start = ngx_current_msec;
     ctx->ttfb = (ngx_msec_t) -1;
 
+    /* the key names the target's dialect: decided per attempt */
+    ngx_http_llm_cache_decide(r, ctx);
+
     if (ngx_http_llm_prepare_attempt(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -649,10 +663,11 @@ ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     status = r->headers_out.status;
 
-    if (status == 0 || status == NGX_HTTP_CLIENT_CLOSED_REQUEST
+    if (ctx->cache_hit
+        || status == 0 || status == NGX_HTTP_CLIENT_CLOSED_REQUEST
         || (r->connection->error && !(ctx->resp && ctx->resp->broken)))
     {
-        /* the client went away: nothing to learn about the provider */
+        /* no provider was asked, or the client went away */
         ngx_http_llm_release_abandoned(ctx, ctx->zone);
         return;
     }
@@ -723,6 +738,8 @@ ngx_http_llm_log_handler(ngx_http_request_t *r)
 void
 ngx_http_llm_account(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
+    ngx_http_llm_main_conf_t  *lmcf;
+
     /* the access log may ask first: it runs before this module's log
        handler */
 
@@ -747,4 +764,16 @@ ngx_http_llm_account(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     ctx->cost = ngx_http_llm_cost(ctx->target, &ctx->usage);
+
+    if (ctx->cache_hit) {
+        /* no provider was paid: a hit costs the configured share */
+
+        lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+        ctx->usage.prompt = ctx->usage.prompt * lmcf->cache_charge / 100;
+        ctx->usage.completion = ctx->usage.completion * lmcf->cache_charge
+                                / 100;
+        ctx->usage.cached = ctx->usage.cached * lmcf->cache_charge / 100;
+        ctx->cost = ctx->cost * lmcf->cache_charge / 100;
+    }
 }

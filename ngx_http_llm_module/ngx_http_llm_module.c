@@ -9,6 +9,7 @@
 #include "ngx_http_llm_zone.h"
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_limits.h"
+#include "ngx_http_llm_cache.h"
 
 
 static ngx_int_t ngx_http_llm_postconfiguration(ngx_conf_t *cf);
@@ -18,6 +19,8 @@ static void *ngx_http_llm_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_llm_gateway(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_llm_cache_charge(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_llm_check_gateways(ngx_conf_t *cf,
     ngx_http_llm_main_conf_t *lmcf);
@@ -80,6 +83,28 @@ static ngx_command_t  ngx_http_llm_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_llm_loc_conf_t, auth),
+      NULL },
+
+    { ngx_string("llm_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_llm_cache_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_cache_scope"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+                        |NGX_CONF_TAKE12,
+      ngx_http_llm_cache_scope_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_cache_charge"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_llm_cache_charge,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("llm_zone"),
@@ -177,6 +202,7 @@ ngx_http_llm_create_main_conf(ngx_conf_t *cf)
     }
 
     lmcf->default_max_tokens = NGX_CONF_UNSET;
+    lmcf->cache_charge = NGX_CONF_UNSET;
 
     return lmcf;
 }
@@ -191,6 +217,10 @@ ngx_http_llm_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (lmcf->default_max_tokens == NGX_CONF_UNSET) {
         lmcf->default_max_tokens = 1024;
+    }
+
+    if (lmcf->cache_charge == NGX_CONF_UNSET) {
+        lmcf->cache_charge = 0;
     }
 
     if (ngx_http_llm_init_routes(cf, lmcf) != NGX_OK) {
@@ -221,6 +251,8 @@ ngx_http_llm_create_loc_conf(ngx_conf_t *cf)
 
     llcf->enable = NGX_CONF_UNSET;
     llcf->auth = NGX_CONF_UNSET;
+    llcf->cache = NGX_CONF_UNSET_UINT;
+    llcf->cache_scope = NGX_CONF_UNSET_UINT;
 
     return llcf;
 }
@@ -242,6 +274,13 @@ ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* gateways with keys declared require them, unless told otherwise */
     ngx_conf_merge_value(conf->auth, prev->auth, lmcf->keys.nelts > 0);
 
+    ngx_conf_merge_uint_value(conf->cache, prev->cache,
+                              NGX_HTTP_LLM_CACHE_OFF);
+    ngx_conf_merge_uint_value(conf->cache_scope, prev->cache_scope,
+                              NGX_HTTP_LLM_SCOPE_TEAM);
+    ngx_conf_merge_str_value(conf->cache_namespace, prev->cache_namespace,
+                             "");
+
     if (conf->enable) {
         clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -251,6 +290,36 @@ ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
 
         *gw = clcf;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* llm_cache_charge 0%: what a cache hit costs, of what it would have */
+
+static char *
+ngx_http_llm_cache_charge(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llm_main_conf_t *lmcf = conf;
+
+    ngx_str_t  *value, s;
+
+    if (lmcf->cache_charge != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    s = value[1];
+
+    if (s.len && s.data[s.len - 1] == '%') {
+        s.len--;
+    }
+
+    lmcf->cache_charge = ngx_atoi(s.data, s.len);
+
+    if (lmcf->cache_charge == NGX_ERROR || lmcf->cache_charge > 100) {
+        return "must be a percentage from 0% to 100%";
     }
 
     return NGX_CONF_OK;
@@ -303,7 +372,9 @@ ngx_http_llm_postconfiguration(ngx_conf_t *cf)
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
     lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llm_module);
 
-    if (ngx_http_llm_add_variables(cf) != NGX_OK) {
+    if (ngx_http_llm_add_variables(cf) != NGX_OK
+        || ngx_http_llm_cache_variables(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

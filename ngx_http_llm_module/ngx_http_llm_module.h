@@ -173,6 +173,7 @@ struct ngx_http_llm_route_s {
     ngx_msec_t                     deadline;       /* 0: none */
     ngx_uint_t                     failover;       /* NGX_HTTP_LLM_FO_* */
     ngx_uint_t                     explore;        /* percent */
+    ngx_uint_t                     cache;          /* ngx_http_llm_cache_mode_e */
     uint32_t                       hash;           /* of its zone node */
 
     u_char                        *file_name;
@@ -203,6 +204,8 @@ typedef struct {
     ngx_hash_t                     keys_hash;
     ngx_array_t                    keys_files;     /* ngx_str_t, with lines */
     ngx_int_t                      default_max_tokens;
+    ngx_int_t                      cache_charge;   /* percent, for hits */
+    ngx_uint_t                     route_cache;    /* a route sets "cache" */
 
     ngx_http_llm_redis_t          *redis;
 } ngx_http_llm_main_conf_t;
@@ -211,6 +214,9 @@ typedef struct {
 typedef struct {
     ngx_flag_t                     enable;
     ngx_flag_t                     auth;           /* gateway keys required */
+    ngx_uint_t                     cache;          /* ngx_http_llm_cache_mode_e */
+    ngx_uint_t                     cache_scope;
+    ngx_str_t                      cache_namespace;
 } ngx_http_llm_loc_conf_t;
 
 
@@ -259,6 +265,9 @@ typedef struct {
     unsigned                       has_options:1;
     unsigned                       options_object:1;
     unsigned                       has_include_usage:1;
+
+    double                         temperature;
+    unsigned                       has_temperature:1;
 
     int64_t                        max_tokens;     /* -1: not given */
     ngx_uint_t                     messages;
@@ -319,6 +328,11 @@ struct ngx_http_llm_ctx_s {
     int64_t                        content_bytes;  /* of the answer */
     int64_t                        cost;           /* nano-USD */
 
+    /* the cache */
+    void                          *digest;         /* ngx_http_llm_digest_t */
+    ngx_str_t                      cache_key;
+    ngx_uint_t                     cache_status;   /* NGX_HTTP_CACHE_* */
+
     /* the response */
     ngx_http_llm_response_t       *resp;
     ngx_str_t                      replacement;    /* body replacing nginx's */
@@ -344,6 +358,11 @@ struct ngx_http_llm_ctx_s {
     unsigned                       deadline_hit:1;
     unsigned                       accounted:1;
     unsigned                       completed:1;
+    unsigned                       cache_eligible:1;
+    unsigned                       cache_no_lookup:1;
+    unsigned                       cache_no_store:1;
+    unsigned                       cache_hit:1;
+    unsigned                       cache_storing:1;
 };
 
 

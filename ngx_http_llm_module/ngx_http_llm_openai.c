@@ -41,6 +41,7 @@ typedef struct {
     ngx_http_llm_usage_t           usage;
     unsigned                       has_usage:1;
     unsigned                       has_error:1;
+    unsigned                       closed:1;     /* the root ended */
 } ngx_http_llm_openai_scan_t;
 
 
@@ -241,6 +242,11 @@ ngx_http_llm_openai_response_json(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    if (scan->closed && !scan->has_error) {
+        /* the whole document, and not an error: complete */
+        ctx->resp->done = 1;
+    }
+
     if (last) {
         (void) ngx_http_llm_openai_scan_done(ctx, scan);
     }
@@ -396,7 +402,10 @@ ngx_http_llm_openai_close(void *data)
 
     scan->depth--;
 
-    if (scan->depth == 1) {
+    if (scan->depth == 0) {
+        scan->closed = 1;
+
+    } else if (scan->depth == 1) {
         scan->in = NGX_HTTP_LLM_OA_OTHER;
 
     } else if (scan->depth == 2) {

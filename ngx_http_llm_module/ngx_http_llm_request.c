@@ -12,6 +12,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_cache.h"
 
 
 #define NGX_HTTP_LLM_READ_CHUNK  65536
@@ -28,6 +29,7 @@ typedef enum {
     NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS,
     NGX_HTTP_LLM_KEY_USER,
     NGX_HTTP_LLM_KEY_TOOLS,
+    NGX_HTTP_LLM_KEY_TEMPERATURE,
     NGX_HTTP_LLM_KEY_INCLUDE_USAGE
 } ngx_http_llm_key_e;
 
@@ -50,6 +52,7 @@ typedef struct {
     ngx_pool_t                *pool;
     ngx_http_llm_chat_t       *chat;
     ngx_http_llm_problem_t    *problem;
+    ngx_http_llm_digest_t     *digest;       /* the cache key's, or NULL */
     unsigned                   root:1;
     unsigned                   messages:1;
 } ngx_http_llm_parser_t;
@@ -85,6 +88,7 @@ static ngx_http_llm_key_name_t  ngx_http_llm_chat_keys[] = {
     { "max_completion_tokens", 21, NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS },
     { "user", 4, NGX_HTTP_LLM_KEY_USER },
     { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
+    { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
     { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
 };
 
@@ -195,6 +199,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     p.pool = r->pool;
     p.chat = &ctx->chat;
     p.problem = problem;
+    p.digest = ctx->digest;
 
     p.yajl = yajl_alloc(&ngx_http_llm_json_callbacks, NULL, &p);
     if (p.yajl == NULL) {
@@ -460,6 +465,12 @@ ngx_http_llm_json_null(void *data)
 {
     ngx_http_llm_parser_t  *p = data;
 
+    if (p->digest
+        && ngx_http_llm_digest_scalar(p->digest, 'z', NULL, 0) != NGX_OK)
+    {
+        return 0;
+    }
+
     if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
         p->chat->options_end = ngx_http_llm_offset(p);
         p->key = NGX_HTTP_LLM_KEY_NONE;
@@ -476,6 +487,7 @@ ngx_http_llm_json_null(void *data)
         case NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS:
         case NGX_HTTP_LLM_KEY_USER:
         case NGX_HTTP_LLM_KEY_TOOLS:
+        case NGX_HTTP_LLM_KEY_TEMPERATURE:
             p->key = NGX_HTTP_LLM_KEY_NONE;
             return 1;
 
@@ -492,6 +504,13 @@ static int
 ngx_http_llm_json_boolean(void *data, int value)
 {
     ngx_http_llm_parser_t  *p = data;
+
+    if (p->digest
+        && ngx_http_llm_digest_scalar(p->digest, value ? 't' : 'f', NULL, 0)
+           != NGX_OK)
+    {
+        return 0;
+    }
 
     if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_STREAM) {
         p->chat->stream = value ? 1 : 0;
@@ -517,7 +536,29 @@ ngx_http_llm_json_number(void *data, const char *s, size_t len)
     ngx_http_llm_parser_t  *p = data;
 
     size_t   i;
+    char     number[32], *end;
     int64_t  n;
+
+    if (p->digest
+        && ngx_http_llm_digest_scalar(p->digest, 'n', (u_char *) s, len)
+           != NGX_OK)
+    {
+        return 0;
+    }
+
+    if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_TEMPERATURE) {
+        p->key = NGX_HTTP_LLM_KEY_NONE;
+
+        if (len < sizeof(number)) {
+            ngx_memcpy(number, s, len);
+            number[len] = '\0';
+
+            p->chat->temperature = strtod(number, &end);
+            p->chat->has_temperature = (*end == '\0');
+        }
+
+        return 1;
+    }
 
     if (p->depth == 1
         && (p->key == NGX_HTTP_LLM_KEY_MAX_TOKENS
@@ -568,6 +609,13 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
     ngx_http_llm_parser_t  *p = data;
 
     ngx_str_t  *dst;
+
+    if (p->digest
+        && ngx_http_llm_digest_scalar(p->digest, 's', (u_char *) s, len)
+           != NGX_OK)
+    {
+        return 0;
+    }
 
     if (p->depth > 2 && p->container == NGX_HTTP_LLM_KEY_MESSAGES) {
         p->chat->message_bytes += len;
@@ -626,6 +674,11 @@ ngx_http_llm_json_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
         p->root = 1;
         p->depth = 1;
         p->chat->root_start = ngx_http_llm_offset(p);
+
+        if (p->digest && ngx_http_llm_digest_open(p->digest, 1) != NGX_OK) {
+            return 0;
+        }
+
         return 1;
     }
 
@@ -685,6 +738,10 @@ ngx_http_llm_json_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
 
     p->depth++;
 
+    if (p->digest && ngx_http_llm_digest_open(p->digest, map) != NGX_OK) {
+        return 0;
+    }
+
     return 1;
 }
 
@@ -707,6 +764,10 @@ static int
 ngx_http_llm_json_close(void *data)
 {
     ngx_http_llm_parser_t  *p = data;
+
+    if (p->digest && ngx_http_llm_digest_close(p->digest) != NGX_OK) {
+        return 0;
+    }
 
     p->depth--;
 
@@ -742,6 +803,12 @@ ngx_http_llm_json_map_key(void *data, const unsigned char *s, size_t len)
     ngx_http_llm_parser_t  *p = data;
 
     ngx_uint_t  i;
+
+    if (p->digest
+        && ngx_http_llm_digest_key(p->digest, (u_char *) s, len) != NGX_OK)
+    {
+        return 0;
+    }
 
     if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
         p->chat->options_members++;

@@ -19,6 +19,7 @@
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_error.h"
+#include "ngx_http_llm_cache.h"
 
 
 /* an event longer than this is not an LLM stream event */
@@ -95,6 +96,22 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         return NGX_OK;
     }
 
+    if (!resp->cache_held) {
+        /*
+         * Now that nginx decided whether it stores the response: it is
+         * not to be stored until it is complete.
+         */
+
+        resp->cache_held = 1;
+
+        if (r->upstream && r->upstream->cacheable && !r->cached
+            && r->headers_out.status / 100 == 2)
+        {
+            ctx->cache_storing = 1;
+            ngx_http_llm_cache_complete(r, ctx, 0);
+        }
+    }
+
     if (ctx->ttfb == (ngx_msec_t) -1 && resp->mode == NGX_HTTP_LLM_RESP_PASS)
     {
         for (cl = in; cl; cl = cl->next) {
@@ -127,6 +144,10 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                    != NGX_OK)
             {
                 return NGX_ERROR;
+            }
+
+            if (resp->done) {
+                ngx_http_llm_cache_complete(r, ctx, 1);
             }
 
             if (b->last_buf && !resp->ended) {
@@ -256,6 +277,7 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
         && ngx_strncmp(ev->data.data, "[DONE]", sizeof("[DONE]") - 1) == 0)
     {
         resp->done = 1;
+        ngx_http_llm_cache_complete(r, ctx, !resp->broken);
     }
 
     if (ctx->ttfb == (ngx_msec_t) -1 && ev->data.data) {

@@ -40,6 +40,7 @@ struct ngx_http_llm_response_s {
     unsigned                       events:1;    /* an event went out */
     unsigned                       ended:1;     /* last_buf sent */
     unsigned                       broken:1;    /* ended by an error */
+    unsigned                       cache_held:1;
 };
 
 

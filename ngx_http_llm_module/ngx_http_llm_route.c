@@ -9,6 +9,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_json.h"
 #include "ngx_http_llm_zone.h"
+#include "ngx_http_llm_cache.h"
 
 
 typedef struct {
@@ -102,6 +103,7 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     route->explore = NGX_CONF_UNSET_UINT;
     route->backoff = NGX_CONF_UNSET_MSEC;
     route->max_backoff = NGX_CONF_UNSET_MSEC;
+    route->cache = NGX_CONF_UNSET_UINT;
     route->file_name = cf->conf_file->file.name.data;
     route->line = cf->conf_file->line;
 
@@ -168,6 +170,11 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     route->hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_ROUTE,
                                          &route->name);
+
+    if (route->cache != NGX_CONF_UNSET_UINT) {
+        /* its requests' cache keys are needed whatever the location says */
+        lmcf->route_cache = 1;
+    }
 
     rr = ngx_array_push(route->glob ? &lmcf->globs : &lmcf->routes);
     if (rr == NULL) {
@@ -282,6 +289,31 @@ ngx_http_llm_route_directive(ngx_conf_t *cf, ngx_command_t *dummy,
         }
 
         route->deadline = (ngx_msec_t) n;
+        return NGX_CONF_OK;
+    }
+
+    if (value[0].len == 5 && ngx_strncmp(value[0].data, "cache", 5) == 0) {
+        if (route->cache != NGX_CONF_UNSET_UINT) {
+            goto duplicate;
+        }
+
+        if (ngx_strcmp(value[1].data, "off") == 0) {
+            route->cache = NGX_HTTP_LLM_CACHE_OFF;
+
+        } else if (ngx_strcmp(value[1].data, "deterministic") == 0) {
+            route->cache = NGX_HTTP_LLM_CACHE_DETERMINISTIC;
+
+        } else if (ngx_strcmp(value[1].data, "on") == 0) {
+            route->cache = NGX_HTTP_LLM_CACHE_ON;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"cache\" value \"%V\": it must be "
+                               "\"off\", \"deterministic\" or \"on\"",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
         return NGX_CONF_OK;
     }
 

@@ -178,7 +178,7 @@ POST /v1/chat/completions
 === TEST 17: duplicate keys the gateway does not read are passed on
 --- request
 POST /v1/chat/completions
-{"model":"gpt-4o","temperature":1,"temperature":0,"messages":[{"role":"user","content":"x","name":"a","name":"b"}]}
+{"model":"gpt-4o","top_p":1,"top_p":0.5,"messages":[{"role":"user","content":"x","name":"a","name":"b"}]}
 --- response_body_like: "object":"chat.completion"
 
 

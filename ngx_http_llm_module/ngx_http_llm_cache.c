@@ -1,0 +1,690 @@
+
+/*
+ * Response caching on nginx's proxy cache.
+ *
+ * The key. While the request body is parsed, a digest of its canonical
+ * form is built: every value is hashed with its type (strings decoded,
+ * numbers normalised), an array hashes its elements in order, an object
+ * hashes its members (key and value) sorted, so neither the order of keys
+ * nor whitespace nor escapes split entries. Members that do not change
+ * the answer (user, metadata, stream, stream_options, store,
+ * service_tier) are left out. The key is the digest of this with the
+ * tenant, the route, the target's dialect (a stored answer is always read
+ * in the dialect it was written in) and whether it is a stream.
+ *
+ * What is cached. By default only deterministic requests (temperature 0);
+ * "llm_cache on", a route's "cache on" or the client's "X-LLM-Cache: on"
+ * opt in, and "off" opts out; a client's Cache-Control: no-cache skips the
+ * lookup, no-store the storing too.
+ *
+ * Only complete answers are stored: nginx is told a response is not
+ * cacheable from its first byte until its end arrives whole (the final
+ * event of a stream, the end of a JSON document without an error), which
+ * it checks only when the upstream is done.
+ */
+
+
+#include <openssl/sha.h>
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_cache.h"
+#include "ngx_http_llm_dialect.h"
+#include "ngx_http_llm_response.h"
+#include "ngx_http_llm_limits.h"
+
+
+#define NGX_HTTP_LLM_DIGEST  32
+
+
+typedef struct {
+    ngx_array_t                    items;       /* digests */
+    u_char                         key[NGX_HTTP_LLM_DIGEST];
+    unsigned                       map:1;
+    unsigned                       skip:1;      /* the next value is left out */
+} ngx_http_llm_digest_frame_t;
+
+
+struct ngx_http_llm_digest_s {
+    ngx_pool_t                    *pool;
+    ngx_uint_t                     depth;
+    ngx_uint_t                     skipping;    /* inside a left-out value */
+    u_char                         result[NGX_HTTP_LLM_DIGEST];
+    ngx_http_llm_digest_frame_t    frames[NGX_HTTP_LLM_MAX_JSON_DEPTH + 1];
+};
+
+
+static ngx_int_t ngx_http_llm_digest_value(ngx_http_llm_digest_t *d,
+    u_char *digest);
+static int ngx_http_llm_digest_cmp(const void *a, const void *b);
+static ngx_int_t ngx_http_llm_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_llm_cache_control(ngx_http_request_t *r,
+    char *directive);
+static ngx_table_elt_t *ngx_http_llm_request_header(ngx_http_request_t *r,
+    char *name);
+
+
+static ngx_str_t  ngx_http_llm_uncached_members[] = {
+    ngx_string("user"),
+    ngx_string("metadata"),
+    ngx_string("stream"),
+    ngx_string("stream_options"),
+    ngx_string("store"),
+    ngx_string("service_tier"),
+    ngx_null_string
+};
+
+
+typedef enum {
+    NGX_HTTP_LLM_CACHE_KEY = 0,
+    NGX_HTTP_LLM_CACHE_BYPASS,
+    NGX_HTTP_LLM_CACHE_NO_STORE,
+    NGX_HTTP_LLM_CACHE_STATUS
+} ngx_http_llm_cache_var_e;
+
+
+static ngx_http_variable_t  ngx_http_llm_cache_vars[] = {
+
+    { ngx_string("llm_cache_key"), NULL, ngx_http_llm_cache_variable,
+      NGX_HTTP_LLM_CACHE_KEY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_cache_bypass"), NULL, ngx_http_llm_cache_variable,
+      NGX_HTTP_LLM_CACHE_BYPASS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_no_cache"), NULL, ngx_http_llm_cache_variable,
+      NGX_HTTP_LLM_CACHE_NO_STORE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_cache_status"), NULL, ngx_http_llm_cache_variable,
+      NGX_HTTP_LLM_CACHE_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/* the digest */
+
+ngx_http_llm_digest_t *
+ngx_http_llm_digest_create(ngx_pool_t *pool)
+{
+    ngx_http_llm_digest_t  *d;
+
+    d = ngx_palloc(pool, sizeof(ngx_http_llm_digest_t));
+    if (d == NULL) {
+        return NULL;
+    }
+
+    d->pool = pool;
+    d->depth = 0;
+    d->skipping = 0;
+
+    return d;
+}
+
+
+ngx_int_t
+ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map)
+{
+    ngx_http_llm_digest_frame_t  *f;
+
+    if (d->skipping || (d->depth && d->frames[d->depth - 1].skip)) {
+        d->skipping++;
+        return NGX_OK;
+    }
+
+    if (d->depth > NGX_HTTP_LLM_MAX_JSON_DEPTH) {
+        return NGX_ERROR;
+    }
+
+    f = &d->frames[d->depth++];
+
+    f->map = map ? 1 : 0;
+    f->skip = 0;
+
+    return ngx_array_init(&f->items, d->pool, 8, NGX_HTTP_LLM_DIGEST);
+}
+
+
+ngx_int_t
+ngx_http_llm_digest_close(ngx_http_llm_digest_t *d)
+{
+    size_t                        len;
+    u_char                       *buf, *p, digest[NGX_HTTP_LLM_DIGEST];
+    ngx_http_llm_digest_frame_t  *f;
+
+    if (d->skipping) {
+        if (--d->skipping == 0) {
+            d->frames[d->depth - 1].skip = 0;
+        }
+
+        return NGX_OK;
+    }
+
+    f = &d->frames[--d->depth];
+
+    /* an object's members in a fixed order: sorted by their digests */
+
+    if (f->map && f->items.nelts > 1) {
+        ngx_qsort(f->items.elts, f->items.nelts, NGX_HTTP_LLM_DIGEST,
+                  ngx_http_llm_digest_cmp);
+    }
+
+    len = 1 + f->items.nelts * NGX_HTTP_LLM_DIGEST;
+
+    buf = ngx_pnalloc(d->pool, len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = buf;
+    *p++ = f->map ? 'o' : 'a';
+    ngx_memcpy(p, f->items.elts, f->items.nelts * NGX_HTTP_LLM_DIGEST);
+
+    SHA256(buf, len, digest);
+
+    return ngx_http_llm_digest_value(d, digest);
+}
+
+
+ngx_int_t
+ngx_http_llm_digest_key(ngx_http_llm_digest_t *d, u_char *key, size_t len)
+{
+    u_char                       *buf;
+    ngx_str_t                    *name;
+    ngx_http_llm_digest_frame_t  *f;
+
+    if (d->skipping || d->depth == 0) {
+        return NGX_OK;
+    }
+
+    f = &d->frames[d->depth - 1];
+
+    if (d->depth == 1) {
+        for (name = ngx_http_llm_uncached_members; name->len; name++) {
+            if (name->len == len && ngx_strncmp(name->data, key, len) == 0) {
+                f->skip = 1;
+                return NGX_OK;
+            }
+        }
+    }
+
+    buf = ngx_pnalloc(d->pool, len + 1);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    buf[0] = 'k';
+    ngx_memcpy(buf + 1, key, len);
+
+    SHA256(buf, len + 1, f->key);
+
+    return NGX_OK;
+}
+
+
+/* type: 's' string (decoded), 'n' number, 't' true, 'f' false, 'z' null */
+
+ngx_int_t
+ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
+    u_char *value, size_t len)
+{
+    int      n;
+    char    *end, number[64];
+    u_char  *buf, digest[NGX_HTTP_LLM_DIGEST];
+    double   x;
+
+    if (d->skipping) {
+        return NGX_OK;
+    }
+
+    if (d->depth && d->frames[d->depth - 1].skip) {
+        d->frames[d->depth - 1].skip = 0;
+        return NGX_OK;
+    }
+
+    if (type == 'n' && len < sizeof(number)) {
+
+        /* 1, 1.0 and 1e0 are the same number */
+
+        ngx_memcpy(number, value, len);
+        number[len] = '\0';
+
+        x = strtod(number, &end);
+
+        if (*end == '\0' && x == x) {
+            n = snprintf(number, sizeof(number), "%.17g", x);
+
+            if (n > 0 && (size_t) n < sizeof(number)) {
+                value = (u_char *) number;
+                len = n;
+            }
+        }
+    }
+
+    buf = ngx_pnalloc(d->pool, len + 1);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    buf[0] = type;
+    ngx_memcpy(buf + 1, value, len);
+
+    SHA256(buf, len + 1, digest);
+
+    return ngx_http_llm_digest_value(d, digest);
+}
+
+
+/* a value is complete: into its array or object, or the result */
+
+static ngx_int_t
+ngx_http_llm_digest_value(ngx_http_llm_digest_t *d, u_char *digest)
+{
+    u_char                       *item, member[2 * NGX_HTTP_LLM_DIGEST];
+    ngx_http_llm_digest_frame_t  *f;
+
+    if (d->depth == 0) {
+        ngx_memcpy(d->result, digest, NGX_HTTP_LLM_DIGEST);
+        return NGX_OK;
+    }
+
+    f = &d->frames[d->depth - 1];
+
+    item = ngx_array_push(&f->items);
+    if (item == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (!f->map) {
+        ngx_memcpy(item, digest, NGX_HTTP_LLM_DIGEST);
+        return NGX_OK;
+    }
+
+    ngx_memcpy(member, f->key, NGX_HTTP_LLM_DIGEST);
+    ngx_memcpy(member + NGX_HTTP_LLM_DIGEST, digest, NGX_HTTP_LLM_DIGEST);
+
+    SHA256(member, sizeof(member), item);
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_llm_digest_cmp(const void *a, const void *b)
+{
+    return ngx_memcmp(a, b, NGX_HTTP_LLM_DIGEST);
+}
+
+
+u_char *
+ngx_http_llm_digest_result(ngx_http_llm_digest_t *d)
+{
+    return d->result;
+}
+
+
+/*
+ * Once the request is parsed and routed, and before each attempt (the
+ * key names the attempt's dialect): is it cacheable, and its key.
+ */
+
+void
+ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    size_t                    len;
+    u_char                   *p, *buf, digest[NGX_HTTP_LLM_DIGEST];
+    ngx_str_t                 scope, dialect;
+    ngx_uint_t                mode;
+    ngx_table_elt_t          *h;
+    ngx_http_llm_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
+
+    mode = (ctx->route->cache != NGX_CONF_UNSET_UINT) ? ctx->route->cache
+                                                      : llcf->cache;
+
+    ctx->cache_eligible = 0;
+
+    if (mode == NGX_HTTP_LLM_CACHE_OFF || ctx->digest == NULL) {
+        return;
+    }
+
+    if (mode == NGX_HTTP_LLM_CACHE_ON) {
+        ctx->cache_eligible = 1;
+
+    } else {
+        ctx->cache_eligible = ctx->chat.has_temperature
+                              && ctx->chat.temperature == 0;
+    }
+
+    h = ngx_http_llm_request_header(r, "x-llm-cache");
+
+    if (h) {
+        if (h->value.len == 2 && ngx_strncasecmp(h->value.data,
+                                                 (u_char *) "on", 2) == 0)
+        {
+            ctx->cache_eligible = 1;
+
+        } else if (h->value.len == 3
+                   && ngx_strncasecmp(h->value.data, (u_char *) "off", 3)
+                      == 0)
+        {
+            ctx->cache_eligible = 0;
+        }
+    }
+
+    ctx->cache_no_lookup = ngx_http_llm_cache_control(r, "no-cache")
+                           || ngx_http_llm_cache_control(r, "no-store");
+    ctx->cache_no_store = ngx_http_llm_cache_control(r, "no-store");
+
+    /* the tenant: one never reads another's answers */
+
+    if (llcf->cache_scope == NGX_HTTP_LLM_SCOPE_GLOBAL || ctx->key == NULL) {
+        ngx_str_set(&scope, "*");
+
+    } else if (llcf->cache_scope == NGX_HTTP_LLM_SCOPE_TEAM
+               && ctx->key->parent)
+    {
+        scope = ctx->key->parent->node_name;
+
+    } else {
+        scope = ctx->key->node_name;
+    }
+
+    dialect = ctx->target->provider->dialect->name;
+
+    len = sizeof("llm-cache-1") + scope.len + 1 + llcf->cache_namespace.len
+          + 1 + ctx->route->name.len + 1 + dialect.len + 2
+          + NGX_HTTP_LLM_DIGEST;
+
+    buf = ngx_pnalloc(r->pool, len);
+    if (buf == NULL) {
+        ctx->cache_eligible = 0;
+        return;
+    }
+
+    p = ngx_cpymem(buf, "llm-cache-1", sizeof("llm-cache-1"));
+    p = ngx_cpymem(p, scope.data, scope.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, llcf->cache_namespace.data, llcf->cache_namespace.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, ctx->route->name.data, ctx->route->name.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, dialect.data, dialect.len);
+    *p++ = '\0';
+    *p++ = ctx->chat.stream ? 's' : 'j';
+    p = ngx_cpymem(p, ngx_http_llm_digest_result(ctx->digest),
+                   NGX_HTTP_LLM_DIGEST);
+
+    SHA256(buf, p - buf, digest);
+
+    ctx->cache_key.data = ngx_pnalloc(r->pool, 2 * NGX_HTTP_LLM_DIGEST);
+    if (ctx->cache_key.data == NULL) {
+        ctx->cache_eligible = 0;
+        return;
+    }
+
+    ctx->cache_key.len = ngx_hex_dump(ctx->cache_key.data, digest,
+                                      NGX_HTTP_LLM_DIGEST)
+                         - ctx->cache_key.data;
+}
+
+
+/*
+ * The header filter passes a response: from the cache, or not. A hit
+ * asked no provider: its target's health is left alone. (Whether nginx
+ * will store a response is settled only after this filter, with
+ * proxy_no_cache: the response filter sees to that.)
+ */
+
+void
+ngx_http_llm_cache_response(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    if (r->upstream == NULL) {
+        return;
+    }
+
+    ctx->cache_status = r->upstream->cache_status;
+
+    if (r->cached) {
+        ctx->cache_hit = 1;
+    }
+}
+
+
+/*
+ * The response filter: a response nginx is storing is held "not
+ * cacheable" until it is complete. Only a response nginx decided to store
+ * (ctx->cache_storing, set by the response filter when it saw
+ * u->cacheable on the first body buffer) is ever made cacheable again.
+ */
+
+void
+ngx_http_llm_cache_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_uint_t complete)
+{
+    if (!ctx->cache_storing || r->upstream == NULL) {
+        return;
+    }
+
+    r->upstream->cacheable = complete ? 1 : 0;
+}
+
+
+ngx_int_t
+ngx_http_llm_cache_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_llm_cache_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t            value;
+    ngx_http_llm_ctx_t  *ctx;
+
+    static ngx_str_t  statuses[] = {
+        ngx_null_string,
+        ngx_string("MISS"),
+        ngx_string("BYPASS"),
+        ngx_string("EXPIRED"),
+        ngx_string("STALE"),
+        ngx_string("UPDATING"),
+        ngx_string("REVALIDATED"),
+        ngx_string("HIT")
+    };
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    ngx_str_null(&value);
+
+    switch (data) {
+
+    case NGX_HTTP_LLM_CACHE_KEY:
+        if (ctx && ctx->cache_eligible) {
+            value = ctx->cache_key;
+
+        } else {
+            /* never looked up nor stored (see the other two) */
+            ngx_str_set(&value, "-");
+        }
+
+        break;
+
+    case NGX_HTTP_LLM_CACHE_BYPASS:
+        if (ctx == NULL || !ctx->cache_eligible || ctx->cache_no_lookup) {
+            ngx_str_set(&value, "1");
+        }
+
+        break;
+
+    case NGX_HTTP_LLM_CACHE_NO_STORE:
+        if (ctx == NULL || !ctx->cache_eligible || ctx->cache_no_store) {
+            ngx_str_set(&value, "1");
+        }
+
+        break;
+
+    default: /* NGX_HTTP_LLM_CACHE_STATUS */
+        if (ctx && ctx->cache_status
+            && ctx->cache_status < sizeof(statuses) / sizeof(ngx_str_t))
+        {
+            value = statuses[ctx->cache_status];
+
+        } else if (ctx && ctx->endpoint == NGX_HTTP_LLM_EP_CHAT
+                   && ctx->prepared)
+        {
+            ngx_str_set(&value, "BYPASS");
+        }
+    }
+
+    if (value.data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* whether the client's Cache-Control has this directive */
+
+static ngx_int_t
+ngx_http_llm_cache_control(ngx_http_request_t *r, char *directive)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_llm_request_header(r, "cache-control");
+
+    if (h == NULL) {
+        return 0;
+    }
+
+    len = ngx_strlen(directive);
+
+    return ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
+                            (u_char *) directive, len - 1)
+           != NULL;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_llm_request_header(ngx_http_request_t *r, char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/* llm_cache off | deterministic | on */
+
+char *
+ngx_http_llm_cache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llm_loc_conf_t *llcf = conf;
+
+    ngx_str_t  *value;
+
+    if (llcf->cache != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        llcf->cache = NGX_HTTP_LLM_CACHE_OFF;
+
+    } else if (ngx_strcmp(value[1].data, "deterministic") == 0) {
+        llcf->cache = NGX_HTTP_LLM_CACHE_DETERMINISTIC;
+
+    } else if (ngx_strcmp(value[1].data, "on") == 0) {
+        llcf->cache = NGX_HTTP_LLM_CACHE_ON;
+
+    } else {
+        return "must be \"off\", \"deterministic\" or \"on\"";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* llm_cache_scope team | key | global [namespace] */
+
+char *
+ngx_http_llm_cache_scope_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_llm_loc_conf_t *llcf = conf;
+
+    ngx_str_t  *value;
+
+    if (llcf->cache_scope != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "team") == 0) {
+        llcf->cache_scope = NGX_HTTP_LLM_SCOPE_TEAM;
+
+    } else if (ngx_strcmp(value[1].data, "key") == 0) {
+        llcf->cache_scope = NGX_HTTP_LLM_SCOPE_KEY;
+
+    } else if (ngx_strcmp(value[1].data, "global") == 0) {
+        llcf->cache_scope = NGX_HTTP_LLM_SCOPE_GLOBAL;
+
+    } else {
+        return "must be \"team\", \"key\" or \"global\"";
+    }
+
+    if (cf->args->nelts == 3) {
+        llcf->cache_namespace = value[2];
+    }
+
+    return NGX_CONF_OK;
+}
