@@ -110,6 +110,11 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
         }
 
         /* no other attempt: the client gets this one, recorded already */
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "llm: provider \"%V\" failed with %ui for model \"%V\" "
+                      "(attempt %ui), passed on", &ctx->target->provider->name,
+                      status, &ctx->chat.model, ctx->attempts);
     }
 
     if (ctx->deadline.timer_set) {

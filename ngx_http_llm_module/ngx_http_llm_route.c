@@ -155,13 +155,9 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_conf_init_uint_value(route->failover, NGX_HTTP_LLM_FO_ALL);
     ngx_conf_init_uint_value(route->explore, 5);
 
+    /* max_backoff caps every wait, the first included */
     ngx_conf_init_msec_value(route->backoff, 100);
-    ngx_conf_init_msec_value(route->max_backoff,
-                             ngx_max(route->backoff * 16, 2000));
-
-    if (route->max_backoff < route->backoff) {
-        route->max_backoff = route->backoff;
-    }
+    ngx_conf_init_msec_value(route->max_backoff, 2000);
 
     if (route->attempts == NGX_CONF_UNSET_UINT) {
         route->attempts = ngx_min(route->targets.nelts * (route->retries + 1),
