@@ -112,7 +112,7 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         }
     }
 
-    if (ctx->ttfb == (ngx_msec_t) -1 && resp->mode == NGX_HTTP_LLM_RESP_PASS)
+    if (ctx->ttfb == (ngx_msec_t) -1 && resp->mode != NGX_HTTP_LLM_RESP_SSE)
     {
         for (cl = in; cl; cl = cl->next) {
             if (ngx_buf_size(cl->buf)) {

@@ -61,7 +61,7 @@ x-llm-attempts: 3
 --- access_log eval
 [qr/^200 attempts=3 provider=flaky upstream=\[503 : 503 : 200\]$/m]
 --- grep_error_log eval
-qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)[^,\n]*(?:, [a-z ]+)?/
+qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)(?:, (?:retrying it|failing over|passed on))?/
 --- grep_error_log_out
 llm: provider "flaky" failed with 503 for model "m" (attempt 1), retrying it
 llm: provider "flaky" failed with 503 for model "m" (attempt 2), retrying it
@@ -86,7 +86,7 @@ x-llm-attempts: 3
 --- access_log eval
 [qr/^200 attempts=3 provider=backup upstream=\[500 : 500 : 200\]$/m]
 --- grep_error_log eval
-qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)[^,\n]*(?:, [a-z ]+)?/
+qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)(?:, (?:retrying it|failing over|passed on))?/
 --- grep_error_log_out
 llm: provider "broken" failed with 500 for model "m" (attempt 1), retrying it
 llm: provider "broken" failed with 500 for model "m" (attempt 2), failing over
@@ -115,13 +115,14 @@ x-llm-attempts: 6
 --- access_log eval
 [qr/^503 attempts=6 provider=c upstream=\[500 : 500 : 502 : 502 : 503 : 503\]$/m]
 --- grep_error_log eval
-qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)[^,\n]*(?:, [a-z ]+)?/
+qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)(?:, (?:retrying it|failing over|passed on))?/
 --- grep_error_log_out
 llm: provider "a" failed with 500 for model "m" (attempt 1), retrying it
 llm: provider "a" failed with 500 for model "m" (attempt 2), failing over
 llm: provider "b" failed with 502 for model "m" (attempt 3), retrying it
 llm: provider "b" failed with 502 for model "m" (attempt 4), failing over
 llm: provider "c" failed with 503 for model "m" (attempt 5), retrying it
+llm: provider "c" failed with 503 for model "m" (attempt 6), passed on
 
 
 
@@ -162,7 +163,7 @@ POST /v1/chat/completions
 x-llm-provider: backup
 x-llm-attempts: 3
 --- grep_error_log eval
-qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)[^,\n]*(?:, [a-z ]+)?/
+qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)(?:, (?:retrying it|failing over|passed on))?/
 --- grep_error_log_out
 llm: provider "dead" failed with 502 for model "m" (attempt 1), retrying it
 llm: provider "dead" failed with 502 for model "m" (attempt 2), failing over
@@ -187,7 +188,7 @@ x-llm-attempts: 2
 --- access_log eval
 [qr/^200 attempts=2 provider=backup upstream=\[429 : 200\]$/m]
 --- grep_error_log eval
-qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)[^,\n]*(?:, [a-z ]+)?/
+qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)(?:, (?:retrying it|failing over|passed on))?/
 --- grep_error_log_out
 llm: provider "limited" failed with 429 for model "m" (attempt 1), failing over
 
@@ -212,7 +213,7 @@ POST /v1/chat/completions
 x-llm-provider: backup
 x-llm-attempts: 2
 --- grep_error_log eval
-qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)[^,\n]*(?:, [a-z ]+)?/
+qr/llm: provider "\w+" failed with \d+ for model "\w+" \(attempt \d+\)(?:, (?:retrying it|failing over|passed on))?/
 --- grep_error_log_out
 llm: provider "fragile" failed with 500 for model "m" (attempt 1), failing over
 
