@@ -2,6 +2,7 @@
 #
 #   make            build build/ngx_http_llm_module.so
 #   make run        set up and run the gateway on 127.0.0.1:$(PORT)
+#                   (EXAMPLE=keys: another example of conf.examples/)
 #   make test       set up and run the whole test suite
 #   make test-asan  the suite with the module built under ASan and UBSan
 #   make valgrind   the suite with nginx under valgrind memcheck
@@ -13,11 +14,13 @@
 NGINX_SRC ?= /usr/share/nginx/src
 NGINX     ?= /usr/sbin/nginx
 PORT      ?= 8080
+EXAMPLE   ?= quickstart
 BUILD     ?= build
 
 MODULE    := $(BUILD)/ngx_http_llm_module.so
 ASAN_MOD  := $(BUILD)/asan/ngx_http_llm_module.so
-SOURCES   := config $(wildcard ngx_http_llm_module/*.c ngx_http_llm_module/*.h)
+SOURCES   := config $(wildcard ngx_http_llm_module/*.c ngx_http_llm_module/*.h) \
+             ngx_http_llm_module/ngx_http_llm_page.c
 MODDIR    := /usr/lib/nginx/modules
 
 # what the test harness loads into every nginx it starts
@@ -27,9 +30,17 @@ TEST_MODULES = $(MODDIR)/ngx_http_echo_module.so \
 TEST_ENV = TEST_NGINX_BINARY=$(NGINX)
 
 .PHONY: all deps run test test-deps prove client-test test-asan valgrind \
-        bench clean
+        bench page clean
 
 all: $(MODULE)
+
+# the status page is served from a C string made from its HTML
+PAGE := ngx_http_llm_module/ngx_http_llm_page
+
+page: $(PAGE).c
+
+$(PAGE).c: $(PAGE).html scripts/page2c
+	scripts/page2c $(PAGE).html > $@.tmp && mv $@.tmp $@
 
 deps:
 	@scripts/deps.sh build
@@ -49,7 +60,7 @@ $(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
 
 run: $(MODULE)
 	@scripts/deps.sh run
-	@scripts/run.sh $(PORT)
+	@NGINX_BIN=$(NGINX) scripts/run.sh $(PORT) $(EXAMPLE)
 
 # --- tests -----------------------------------------------------------------
 
@@ -64,7 +75,7 @@ prove: $(MODULE)
 	    prove $(if $(T),$(T),-r t/)
 
 client-test: $(MODULE)
-	@scripts/client-test.sh $(CURDIR)/$(MODULE)
+	@NGINX_BIN=$(NGINX) scripts/client-test.sh $(CURDIR)/$(MODULE)
 
 $(BUILD)/asan/nginx/objs/Makefile: config $(BUILD)/.deps
 	scripts/build.sh $(NGINX_SRC) $(BUILD)/asan/nginx \
@@ -89,7 +100,7 @@ valgrind: $(MODULE) test-deps
 
 bench: $(MODULE)
 	@scripts/deps.sh bench
-	@bench/run.sh $(CURDIR)/$(MODULE)
+	@NGINX_BIN=$(NGINX) bench/run.sh $(CURDIR)/$(MODULE)
 
 clean:
 	rm -rf $(BUILD) t/servroot*

@@ -11,7 +11,9 @@ set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 module=$1
-nginx=${NGINX:-/usr/sbin/nginx}
+nginx=${NGINX_BIN:-/usr/sbin/nginx}
+# nginx reads $NGINX as sockets to inherit: it must not be set
+unset NGINX
 prefix=$top/build/bench
 secs=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNECTIONS:-64}

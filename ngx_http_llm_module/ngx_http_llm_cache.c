@@ -544,9 +544,10 @@ ngx_http_llm_cache_variable(ngx_http_request_t *r,
         {
             value = statuses[ctx->cache_status];
 
-        } else if (ctx && ctx->endpoint == NGX_HTTP_LLM_EP_CHAT
+        } else if (ctx && ctx->digest && ctx->endpoint == NGX_HTTP_LLM_EP_CHAT
                    && ctx->prepared)
         {
+            /* caching is configured, and this request was not looked up */
             ngx_str_set(&value, "BYPASS");
         }
     }

@@ -75,6 +75,16 @@ ngx_int_t
 ngx_http_llm_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *json)
 {
+    static ngx_str_t  type = ngx_string("application/json");
+
+    return ngx_http_llm_send_body(r, status, &type, json);
+}
+
+
+ngx_int_t
+ngx_http_llm_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body)
+{
     ngx_int_t            rc;
     ngx_buf_t           *b;
     ngx_chain_t          out;
@@ -94,9 +104,9 @@ ngx_http_llm_send_json(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     r->headers_out.status = status;
-    r->headers_out.content_length_n = json->len;
+    r->headers_out.content_length_n = body->len;
 
-    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type = *type;
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
@@ -115,8 +125,8 @@ ngx_http_llm_send_json(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_ERROR;
     }
 
-    b->pos = json->data;
-    b->last = json->data + json->len;
+    b->pos = body->data;
+    b->last = body->data + body->len;
     b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;

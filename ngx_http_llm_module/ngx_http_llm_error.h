@@ -20,6 +20,10 @@ ngx_int_t ngx_http_llm_error_json(ngx_pool_t *pool, ngx_uint_t status,
 ngx_int_t ngx_http_llm_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *json);
 
+/* sends a body of that type the module produced */
+ngx_int_t ngx_http_llm_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body);
+
 /*
  * sends an error and finalizes the request; for phase handlers, which
  * return what this returns (NGX_DONE)

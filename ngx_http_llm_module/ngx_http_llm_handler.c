@@ -13,6 +13,7 @@
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_cache.h"
+#include "ngx_http_llm_metrics.h"
 
 
 static ngx_http_llm_endpoint_e ngx_http_llm_endpoint(ngx_http_request_t *r);
@@ -654,6 +655,8 @@ ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     ctx->completed = 1;
 
     ngx_http_llm_account(r, ctx);
+
+    ngx_http_llm_metrics_record(r, ctx);
 
     ngx_http_llm_settle(r, ctx);
 

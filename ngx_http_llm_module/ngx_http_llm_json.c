@@ -1,6 +1,6 @@
 
 /*
- * JSON output helpers.
+ * Output helpers.
  */
 
 
@@ -107,4 +107,104 @@ ngx_http_llm_json_quote(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
     dst->len = p - dst->data;
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_text_init(ngx_http_llm_text_t *t, ngx_pool_t *pool, size_t size)
+{
+    t->pool = pool;
+    t->len = 0;
+    t->size = size;
+    t->failed = 0;
+
+    t->data = ngx_pnalloc(pool, size);
+
+    return (t->data == NULL) ? NGX_ERROR : NGX_OK;
+}
+
+
+/* grows the buffer, doubling it, until n more bytes fit */
+
+static ngx_int_t
+ngx_http_llm_text_reserve(ngx_http_llm_text_t *t, size_t n)
+{
+    size_t   size;
+    u_char  *data;
+
+    if (t->failed) {
+        return NGX_ERROR;
+    }
+
+    if (t->size - t->len > n) {
+        return NGX_OK;
+    }
+
+    for (size = t->size * 2; size - t->len <= n; size *= 2) { /* void */ }
+
+    data = ngx_pnalloc(t->pool, size);
+    if (data == NULL) {
+        t->failed = 1;
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(data, t->data, t->len);
+    t->data = data;
+    t->size = size;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_llm_text(ngx_http_llm_text_t *t, const char *fmt, ...)
+{
+    u_char   *p, *last;
+    va_list   args;
+
+    for ( ;; ) {
+        if (ngx_http_llm_text_reserve(t, 0) != NGX_OK) {
+            return;
+        }
+
+        last = t->data + t->size;
+
+        va_start(args, fmt);
+        p = ngx_vslprintf(t->data + t->len, last, fmt, args);
+        va_end(args);
+
+        /* output that stops short of the end was not truncated */
+
+        if (p < last) {
+            t->len = p - t->data;
+            return;
+        }
+
+        if (ngx_http_llm_text_reserve(t, t->size) != NGX_OK) {
+            return;
+        }
+    }
+}
+
+
+void
+ngx_http_llm_text_str(ngx_http_llm_text_t *t, ngx_str_t *s)
+{
+    u_char  *p;
+
+    if (ngx_http_llm_text_reserve(t, ngx_http_llm_json_escaped_len(s->data,
+                                                                   s->len)
+                                     + 2)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    p = t->data + t->len;
+
+    *p++ = '"';
+    p = ngx_http_llm_json_escape(p, s->data, s->len);
+    *p++ = '"';
+
+    t->len = p - t->data;
 }

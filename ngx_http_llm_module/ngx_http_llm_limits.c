@@ -63,8 +63,8 @@ static ngx_int_t ngx_http_llm_refuse_request(ngx_http_request_t *r,
     ngx_http_llm_refusal_t *no);
 
 
-static const char  *ngx_http_llm_kinds[] = { "key", "team", "org" };
-static const char  *ngx_http_llm_periods[] = {
+const char  *ngx_http_llm_entity_kinds[] = { "key", "team", "org" };
+const char  *ngx_http_llm_period_names[] = {
     "minute", "hour", "day", "month"
 };
 
@@ -147,8 +147,8 @@ ngx_http_llm_parse_budget(ngx_str_t *value, ngx_http_llm_budget_t *budget)
     period.len = value->data + value->len - period.data;
 
     for (i = 0; i < 4; i++) {
-        if (ngx_strlen(ngx_http_llm_periods[i]) == period.len
-            && ngx_strncmp(ngx_http_llm_periods[i], period.data, period.len)
+        if (ngx_strlen(ngx_http_llm_period_names[i]) == period.len
+            && ngx_strncmp(ngx_http_llm_period_names[i], period.data, period.len)
                == 0)
         {
             budget->period = (uint8_t) i;
@@ -479,26 +479,26 @@ ngx_http_llm_refuse_request(ngx_http_request_t *r, ngx_http_llm_refusal_t *no)
                                      NULL, "Budget exhausted for %s `%V`: "
                                      "%L.%06L USD per %s. It resets in "
                                      "%T s.",
-                                     ngx_http_llm_kinds[no->entity->kind],
+                                     ngx_http_llm_entity_kinds[no->entity->kind],
                                      &no->entity->name,
                                      no->limit / NGX_HTTP_LLM_NANO,
                                      no->limit % NGX_HTTP_LLM_NANO / 1000,
-                                     ngx_http_llm_periods[no->period],
+                                     ngx_http_llm_period_names[no->period],
                                      no->retry);
         }
 
         return ngx_http_llm_fail(r, NGX_HTTP_TOO_MANY_REQUESTS, no->code,
                                  NULL, "Budget exhausted for %s `%V`: %L "
                                  "tokens per %s. It resets in %T s.",
-                                 ngx_http_llm_kinds[no->entity->kind],
+                                 ngx_http_llm_entity_kinds[no->entity->kind],
                                  &no->entity->name, no->limit,
-                                 ngx_http_llm_periods[no->period], no->retry);
+                                 ngx_http_llm_period_names[no->period], no->retry);
     }
 
     return ngx_http_llm_fail(r, NGX_HTTP_TOO_MANY_REQUESTS, no->code, NULL,
                              "Rate limit reached for %s `%V`: %L %s. "
                              "Retry after %T s.",
-                             ngx_http_llm_kinds[no->entity->kind],
+                             ngx_http_llm_entity_kinds[no->entity->kind],
                              &no->entity->name, no->limit, no->what,
                              ngx_max(no->retry, 1));
 }

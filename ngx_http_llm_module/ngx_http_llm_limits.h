@@ -102,6 +102,11 @@ typedef struct {
 } ngx_http_llm_account_t;
 
 
+/* "key", "team", "org"; "minute" .. "month" */
+extern const char  *ngx_http_llm_entity_kinds[];
+extern const char  *ngx_http_llm_period_names[];
+
+
 /* ngx_http_llm_keys.c */
 char *ngx_http_llm_entity_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

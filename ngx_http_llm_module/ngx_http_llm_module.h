@@ -217,6 +217,7 @@ typedef struct {
     ngx_uint_t                     cache;          /* ngx_http_llm_cache_mode_e */
     ngx_uint_t                     cache_scope;
     ngx_str_t                      cache_namespace;
+    ngx_uint_t                     status_format;  /* llm_status's default */
 } ngx_http_llm_loc_conf_t;
 
 

@@ -1,45 +1,80 @@
 
 /*
- * llm_status: the gateway's state as JSON. Routes as configured, and every
- * target the shared zone knows (a glob route's targets appear per model
- * actually requested) with its latency, load, counters and breaker.
- *
- * The zone is copied under its lock, then formatted without it.
+ * llm_status: the gateway's state, in three formats from one snapshot of
+ * the zone. JSON (the default): routes as configured, every target the
+ * zone knows (a glob route's targets appear per model actually
+ * requested) with its latency, load, counters and breaker, the metrics of
+ * every route and target, and what every key, team and organisation spent
+ * and has left. Prometheus' text format (?format=prometheus). And a page
+ * for people (?format=html) that draws itself from the JSON.
  */
 
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_zone.h"
-#include "ngx_http_llm_health.h"
 #include "ngx_http_llm_error.h"
-#include "ngx_http_llm_json.h"
+#include "ngx_http_llm_metrics.h"
+#include "ngx_http_llm_page.h"
 
 
-typedef struct {
-    ngx_str_t                      provider;
-    ngx_str_t                      model;
-    ngx_http_llm_stats_t           stats;
-} ngx_http_llm_target_snapshot_t;
+typedef enum {
+    NGX_HTTP_LLM_STATUS_JSON = 0,
+    NGX_HTTP_LLM_STATUS_PROMETHEUS,
+    NGX_HTTP_LLM_STATUS_HTML
+} ngx_http_llm_status_format_e;
 
 
 static ngx_int_t ngx_http_llm_status_handler(ngx_http_request_t *r);
-static ngx_array_t *ngx_http_llm_snapshot(ngx_http_request_t *r,
-    ngx_http_llm_zone_t *zone);
-static u_char *ngx_http_llm_json_str(u_char *p, ngx_str_t *s);
-static size_t ngx_http_llm_json_str_len(ngx_str_t *s);
-static u_char *ngx_http_llm_json_ewma(u_char *p, const char *name,
+static ngx_int_t ngx_http_llm_status_format(ngx_str_t *value);
+static void ngx_http_llm_status_json(ngx_http_request_t *r,
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_text_t *t);
+static void ngx_http_llm_json_targets(ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_text_t *t);
+static void ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_text_t *t);
+static void ngx_http_llm_json_spend(ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_text_t *t);
+static void ngx_http_llm_json_ewma(ngx_http_llm_text_t *t, const char *name,
     ngx_http_llm_ewma_t *e, ngx_msec_t now);
+static ngx_int_t ngx_http_llm_no_store(ngx_http_request_t *r);
 
 
 static const char  *ngx_http_llm_strategy_names[] = {
     "ordered", "weighted", "latency", "cost"
 };
 
+static ngx_str_t  ngx_http_llm_status_types[] = {
+    ngx_string("application/json"),
+    ngx_string("text/plain; version=0.0.4; charset=utf-8"),
+    ngx_string("text/html; charset=utf-8")
+};
+
+
+/* llm_status [json|prometheus|html]: the format without ?format= */
 
 char *
 ngx_http_llm_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_llm_loc_conf_t *llcf = conf;
+
+    ngx_int_t                  format;
+    ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+        format = ngx_http_llm_status_format(&value[1]);
+
+        if (format == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown llm_status format \"%V\": json, "
+                               "prometheus or html", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        llcf->status_format = format;
+    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_llm_status_handler;
@@ -49,239 +84,339 @@ ngx_http_llm_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_int_t
+ngx_http_llm_status_format(ngx_str_t *value)
+{
+    if (value->len == 4 && ngx_strncmp(value->data, "json", 4) == 0) {
+        return NGX_HTTP_LLM_STATUS_JSON;
+    }
+
+    if (value->len == 10 && ngx_strncmp(value->data, "prometheus", 10) == 0)
+    {
+        return NGX_HTTP_LLM_STATUS_PROMETHEUS;
+    }
+
+    if (value->len == 4 && ngx_strncmp(value->data, "html", 4) == 0) {
+        return NGX_HTTP_LLM_STATUS_HTML;
+    }
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
 ngx_http_llm_status_handler(ngx_http_request_t *r)
 {
-    size_t                           len;
-    u_char                          *p;
-    ngx_str_t                        json;
-    ngx_uint_t                       i, j;
-    ngx_msec_t                       now;
-    ngx_array_t                     *snap;
-    ngx_http_llm_stats_t            *st;
-    ngx_http_llm_route_t           **rr;
-    ngx_http_llm_target_t           *t;
-    ngx_http_llm_main_conf_t        *lmcf;
-    ngx_http_llm_target_snapshot_t  *ts;
+    ngx_int_t                 format;
+    ngx_str_t                 arg, body;
+    ngx_http_llm_text_t       t;
+    ngx_http_llm_snapshot_t   snap;
+    ngx_http_llm_loc_conf_t  *llcf;
+
+    static ngx_str_t  unknown = ngx_string("Unknown format: json, "
+                                           "prometheus or html.");
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
     }
 
-    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
 
-    snap = NULL;
+    format = llcf->status_format;
 
-    if (lmcf->zone) {
-        snap = ngx_http_llm_snapshot(r, lmcf->zone);
-        if (snap == NULL) {
+    if (ngx_http_arg(r, (u_char *) "format", 6, &arg) == NGX_OK) {
+        format = ngx_http_llm_status_format(&arg);
+
+        if (format == NGX_ERROR) {
+            if (ngx_http_llm_error_json(r->pool, NGX_HTTP_BAD_REQUEST, NULL,
+                                        "format", &unknown, &body)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_llm_send_json(r, NGX_HTTP_BAD_REQUEST, &body);
+        }
+    }
+
+    if (format == NGX_HTTP_LLM_STATUS_HTML) {
+        body = ngx_http_llm_status_page;
+
+    } else {
+        if (ngx_http_llm_metrics_snapshot(r, &snap) != NGX_OK
+            || ngx_http_llm_text_init(&t, r->pool, 16384) != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-    }
 
-    now = ngx_current_msec;
+        if (format == NGX_HTTP_LLM_STATUS_PROMETHEUS) {
+            ngx_http_llm_metrics_prometheus(r, &snap, &t);
 
-    /* sizes first: names escaped, numbers at their widest */
-
-    len = sizeof("{\"time\":,\"routes\":[],\"targets\":[]}") + NGX_TIME_T_LEN;
-    rr = lmcf->routes.elts;
-
-    for (i = 0; i < lmcf->routes.nelts; i++) {
-        len += 160 + ngx_http_llm_json_str_len(&rr[i]->name);
-
-        t = rr[i]->targets.elts;
-
-        for (j = 0; j < rr[i]->targets.nelts; j++) {
-            len += 80 + ngx_http_llm_json_str_len(&t[j].provider->name)
-                   + ngx_http_llm_json_str_len(&t[j].model);
+        } else {
+            ngx_http_llm_status_json(r, &snap, &t);
         }
+
+        if (t.failed) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        body.data = t.data;
+        body.len = t.len;
     }
 
-    ts = snap ? snap->elts : NULL;
-
-    for (i = 0; snap && i < snap->nelts; i++) {
-        len += 700 + ngx_http_llm_json_str_len(&ts[i].provider)
-               + ngx_http_llm_json_str_len(&ts[i].model);
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    if (ngx_http_llm_no_store(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    json.data = p;
+    return ngx_http_llm_send_body(r, NGX_HTTP_OK,
+                                  &ngx_http_llm_status_types[format], &body);
+}
 
-    p = ngx_sprintf(p, "{\"time\":%T,\"routes\":[", ngx_time());
+
+static void
+ngx_http_llm_status_json(ngx_http_request_t *r, ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_text_t *t)
+{
+    ngx_uint_t                  i, j;
+    ngx_http_llm_route_t      **rr;
+    ngx_http_llm_target_t      *target;
+    ngx_http_llm_main_conf_t   *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    ngx_http_llm_text(t, "{\"time\":%T,\"routes\":[", snap->time);
+
+    rr = lmcf->routes.elts;
 
     for (i = 0; i < lmcf->routes.nelts; i++) {
-        if (i) {
-            *p++ = ',';
-        }
+        ngx_http_llm_text(t, "%s{\"name\":", i ? "," : "");
+        ngx_http_llm_text_str(t, &rr[i]->name);
+        ngx_http_llm_text(t, ",\"strategy\":\"%s\",\"attempts\":%ui,"
+                          "\"retries\":%ui,\"deadline_ms\":%M,\"targets\":[",
+                          ngx_http_llm_strategy_names[rr[i]->strategy],
+                          rr[i]->attempts, rr[i]->retries, rr[i]->deadline);
 
-        p = ngx_cpymem(p, "{\"name\":", sizeof("{\"name\":") - 1);
-        p = ngx_http_llm_json_str(p, &rr[i]->name);
-        p = ngx_sprintf(p, ",\"strategy\":\"%s\",\"attempts\":%ui,"
-                        "\"retries\":%ui,\"deadline_ms\":%M,\"targets\":[",
-                        ngx_http_llm_strategy_names[rr[i]->strategy],
-                        rr[i]->attempts, rr[i]->retries, rr[i]->deadline);
-
-        t = rr[i]->targets.elts;
+        target = rr[i]->targets.elts;
 
         for (j = 0; j < rr[i]->targets.nelts; j++) {
-            if (j) {
-                *p++ = ',';
-            }
-
-            p = ngx_cpymem(p, "{\"provider\":", sizeof("{\"provider\":") - 1);
-            p = ngx_http_llm_json_str(p, &t[j].provider->name);
-            p = ngx_cpymem(p, ",\"model\":", sizeof(",\"model\":") - 1);
-            p = ngx_http_llm_json_str(p, &t[j].model);
-            p = ngx_sprintf(p, ",\"weight\":%ui,\"enabled\":%s}",
-                            t[j].weight,
-                            t[j].provider->disabled ? "false" : "true");
+            ngx_http_llm_text(t, "%s{\"provider\":", j ? "," : "");
+            ngx_http_llm_text_str(t, &target[j].provider->name);
+            ngx_http_llm_text(t, ",\"model\":");
+            ngx_http_llm_text_str(t, &target[j].model);
+            ngx_http_llm_text(t, ",\"weight\":%ui,\"enabled\":%s}",
+                              target[j].weight,
+                              target[j].provider->disabled ? "false"
+                                                           : "true");
         }
 
-        p = ngx_cpymem(p, "]}", 2);
+        ngx_http_llm_text(t, "]}");
     }
 
-    p = ngx_cpymem(p, "],\"targets\":[", sizeof("],\"targets\":[") - 1);
+    ngx_http_llm_text(t, "],\"targets\":");
+    ngx_http_llm_json_targets(snap, t);
+    ngx_http_llm_text(t, ",\"series\":");
+    ngx_http_llm_json_series(snap, t);
+    ngx_http_llm_text(t, ",\"spend\":");
+    ngx_http_llm_json_spend(snap, t);
+    ngx_http_llm_text(t, "}\n");
+}
 
-    for (i = 0; snap && i < snap->nelts; i++) {
+
+static void
+ngx_http_llm_json_targets(ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_text_t *t)
+{
+    ngx_msec_t                   available;
+    ngx_uint_t                   i;
+    ngx_http_llm_stats_t        *st;
+    ngx_http_llm_target_snap_t  *ts;
+
+    ts = snap->targets.elts;
+
+    ngx_http_llm_text(t, "[");
+
+    for (i = 0; i < snap->targets.nelts; i++) {
         st = &ts[i].stats;
 
-        if (i) {
-            *p++ = ',';
-        }
+        available = ngx_http_llm_available_at(st);
+        available = ((ngx_msec_int_t) (available - snap->now) > 0)
+                    ? available - snap->now : 0;
 
-        p = ngx_cpymem(p, "{\"provider\":", sizeof("{\"provider\":") - 1);
-        p = ngx_http_llm_json_str(p, &ts[i].provider);
-        p = ngx_cpymem(p, ",\"model\":", sizeof(",\"model\":") - 1);
-        p = ngx_http_llm_json_str(p, &ts[i].model);
+        ngx_http_llm_text(t, "%s{\"provider\":", i ? "," : "");
+        ngx_http_llm_text_str(t, &ts[i].provider);
+        ngx_http_llm_text(t, ",\"model\":");
+        ngx_http_llm_text_str(t, &ts[i].model);
+        ngx_http_llm_text(t, ",\"state\":\"%s\",\"available_in_ms\":%M,"
+                          "\"inflight\":%uD,\"requests\":%uL,"
+                          "\"successes\":%uL,\"failures\":%uL,"
+                          "\"rate_limited\":%uL,\"timeouts\":%uL,"
+                          "\"last_status\":%uD,",
+                          ngx_http_llm_breaker_name(st, snap->now), available,
+                          st->inflight, st->requests, st->successes,
+                          st->failures, st->rate_limited, st->timeouts,
+                          (uint32_t) st->last_status);
 
-        p = ngx_sprintf(p, ",\"state\":\"%s\",\"available_in_ms\":%M,"
-                        "\"inflight\":%uD,\"requests\":%uL,\"successes\":%uL,"
-                        "\"failures\":%uL,\"rate_limited\":%uL,"
-                        "\"timeouts\":%uL,\"last_status\":%uD,",
-                        ngx_http_llm_breaker_name(st, now),
-                        (ngx_msec_int_t) (ngx_http_llm_available_at(st) - now)
-                        > 0 ? ngx_http_llm_available_at(st) - now : 0,
-                        st->inflight, st->requests, st->successes,
-                        st->failures, st->rate_limited, st->timeouts,
-                        (uint32_t) st->last_status);
-
-        p = ngx_http_llm_json_ewma(p, "ttfb", &st->ttfb, now);
-        *p++ = ',';
-        p = ngx_http_llm_json_ewma(p, "latency", &st->latency, now);
-        *p++ = ',';
-        p = ngx_http_llm_json_ewma(p, "per_token", &st->per_token, now);
-        *p++ = '}';
+        ngx_http_llm_json_ewma(t, "ttfb", &st->ttfb, snap->now);
+        ngx_http_llm_text(t, ",");
+        ngx_http_llm_json_ewma(t, "latency", &st->latency, snap->now);
+        ngx_http_llm_text(t, ",");
+        ngx_http_llm_json_ewma(t, "per_token", &st->per_token, snap->now);
+        ngx_http_llm_text(t, "}");
     }
 
-    p = ngx_cpymem(p, "]}", 2);
-    *p++ = '\n';
-
-    json.len = p - json.data;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = json.len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    return ngx_http_llm_send_json(r, NGX_HTTP_OK, &json);
+    ngx_http_llm_text(t, "]");
 }
 
 
-/* every target node of the zone, copied under the lock */
-
-static ngx_array_t *
-ngx_http_llm_snapshot(ngx_http_request_t *r, ngx_http_llm_zone_t *zone)
+static void
+ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_text_t *t)
 {
-    u_char                          *nul;
-    ngx_queue_t                     *q;
-    ngx_array_t                     *snap;
-    ngx_http_llm_node_t             *ln;
-    ngx_http_llm_target_snapshot_t  *ts;
+    ngx_uint_t                   i;
+    ngx_http_llm_series_t       *s;
+    ngx_http_llm_series_snap_t  *ss;
 
-    snap = ngx_array_create(r->pool, 16,
-                            sizeof(ngx_http_llm_target_snapshot_t));
-    if (snap == NULL) {
-        return NULL;
+    ss = snap->series.elts;
+
+    ngx_http_llm_text(t, "[");
+
+    for (i = 0; i < snap->series.nelts; i++) {
+        s = &ss[i].series;
+
+        ngx_http_llm_text(t, "%s{\"route\":", i ? "," : "");
+        ngx_http_llm_text_str(t, &ss[i].route);
+        ngx_http_llm_text(t, ",\"provider\":");
+        ngx_http_llm_text_str(t, &ss[i].provider);
+        ngx_http_llm_text(t, ",\"model\":");
+        ngx_http_llm_text_str(t, &ss[i].model);
+        ngx_http_llm_text(t, ",\"requests\":{\"2xx\":%uL,\"4xx\":%uL,"
+                          "\"5xx\":%uL,\"other\":%uL},"
+                          "\"prompt_tokens\":%uL,\"completion_tokens\":%uL,"
+                          "\"cached_tokens\":%uL,\"cost_usd\":",
+                          s->requests[2], s->requests[4], s->requests[5],
+                          s->requests[0] + s->requests[1] + s->requests[3],
+                          s->used.tokens[0], s->used.tokens[1],
+                          s->used.tokens[2]);
+        ngx_http_llm_text_usd(t, s->used.cost);
+        ngx_http_llm_text(t, ",\"cache\":{\"hit\":%uL,\"miss\":%uL,"
+                          "\"bypass\":%uL},\"failovers\":%uL,"
+                          "\"ttfb_ms_avg\":",
+                          s->cache[0], s->cache[1], s->cache[2],
+                          s->failovers);
+
+        if (s->hist[NGX_HTTP_LLM_HIST_TTFB].count) {
+            ngx_http_llm_text(t, "%.3f",
+                              (double) s->hist[NGX_HTTP_LLM_HIST_TTFB].sum
+                              / s->hist[NGX_HTTP_LLM_HIST_TTFB].count / 1000);
+
+        } else {
+            ngx_http_llm_text(t, "null");
+        }
+
+        ngx_http_llm_text(t, ",\"overhead_us_avg\":");
+
+        if (s->hist[NGX_HTTP_LLM_HIST_OVERHEAD].count) {
+            ngx_http_llm_text(t, "%.1f",
+                              (double) s->hist[NGX_HTTP_LLM_HIST_OVERHEAD].sum
+                              / s->hist[NGX_HTTP_LLM_HIST_OVERHEAD].count);
+
+        } else {
+            ngx_http_llm_text(t, "null");
+        }
+
+        ngx_http_llm_text(t, "}");
     }
 
-    ngx_http_llm_zone_lock(zone);
-
-    for (q = ngx_queue_head(&zone->sh->queue);
-         q != ngx_queue_sentinel(&zone->sh->queue);
-         q = ngx_queue_next(q))
-    {
-        ln = ngx_queue_data(q, ngx_http_llm_node_t, queue);
-
-        if (ln->kind != NGX_HTTP_LLM_NODE_TARGET) {
-            continue;
-        }
-
-        ts = ngx_array_push(snap);
-        if (ts == NULL) {
-            break;
-        }
-
-        ts->stats = *(ngx_http_llm_stats_t *) ln->data;
-
-        ts->provider.data = ngx_pnalloc(r->pool, ln->len);
-        if (ts->provider.data == NULL) {
-            snap->nelts--;
-            break;
-        }
-
-        ngx_memcpy(ts->provider.data, ln->name, ln->len);
-
-        /* the name is "provider\0model" */
-
-        nul = ngx_strlchr(ts->provider.data, ts->provider.data + ln->len,
-                          '\0');
-        if (nul == NULL) {
-            snap->nelts--;
-            continue;
-        }
-
-        ts->provider.len = nul - ts->provider.data;
-        ts->model.data = nul + 1;
-        ts->model.len = ln->len - ts->provider.len - 1;
-    }
-
-    ngx_http_llm_zone_unlock(zone);
-
-    return snap;
+    ngx_http_llm_text(t, "]");
 }
 
 
-static size_t
-ngx_http_llm_json_str_len(ngx_str_t *s)
+static void
+ngx_http_llm_json_spend(ngx_http_llm_snapshot_t *snap, ngx_http_llm_text_t *t)
 {
-    return ngx_http_llm_json_escaped_len(s->data, s->len) + 2;
+    ngx_uint_t                  i, k;
+    ngx_http_llm_budget_t      *b;
+    ngx_http_llm_spend_snap_t  *sp;
+
+    sp = snap->spend.elts;
+
+    ngx_http_llm_text(t, "[");
+
+    for (i = 0; i < snap->spend.nelts; i++) {
+        ngx_http_llm_text(t, "%s{\"scope\":", i ? "," : "");
+        ngx_http_llm_text_str(t, &sp[i].scope);
+        ngx_http_llm_text(t, ",\"name\":");
+        ngx_http_llm_text_str(t, &sp[i].name);
+        ngx_http_llm_text(t, ",\"requests\":%uL,\"prompt_tokens\":%uL,"
+                          "\"completion_tokens\":%uL,\"cached_tokens\":%uL,"
+                          "\"cost_usd\":",
+                          sp[i].spend.requests, sp[i].spend.used.tokens[0],
+                          sp[i].spend.used.tokens[1],
+                          sp[i].spend.used.tokens[2]);
+        ngx_http_llm_text_usd(t, sp[i].spend.used.cost);
+        ngx_http_llm_text(t, ",\"budgets\":[");
+
+        for (k = 0; sp[i].entity && k < sp[i].entity->nbudgets; k++) {
+            b = &sp[i].entity->budgets[k];
+
+            ngx_http_llm_text(t, "%s{\"unit\":\"%s\",\"period\":\"%s\","
+                              "\"limit\":", k ? "," : "",
+                              b->unit == NGX_HTTP_LLM_USD ? "usd" : "tokens",
+                              ngx_http_llm_period_names[b->period]);
+
+            if (b->unit == NGX_HTTP_LLM_USD) {
+                ngx_http_llm_text_usd(t, b->amount);
+                ngx_http_llm_text(t, ",\"remaining\":");
+                ngx_http_llm_text_usd(t, ngx_http_llm_budget_remaining(
+                                             &sp[i], k, snap->time));
+
+            } else {
+                ngx_http_llm_text(t, "%L,\"remaining\":%L", b->amount,
+                                  ngx_http_llm_budget_remaining(&sp[i], k,
+                                                                snap->time));
+            }
+
+            ngx_http_llm_text(t, "}");
+        }
+
+        ngx_http_llm_text(t, "]}");
+    }
+
+    ngx_http_llm_text(t, "]");
 }
 
 
-static u_char *
-ngx_http_llm_json_str(u_char *p, ngx_str_t *s)
-{
-    *p++ = '"';
-    p = ngx_http_llm_json_escape(p, s->data, s->len);
-    *p++ = '"';
+/* reports are of now: never cached by browsers or proxies */
 
-    return p;
+static ngx_int_t
+ngx_http_llm_no_store(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    return NGX_OK;
 }
 
 
 /* "ttfb_ms":123.456,"ttfb_samples":7 (null when never sampled) */
 
-static u_char *
-ngx_http_llm_json_ewma(u_char *p, const char *name, ngx_http_llm_ewma_t *e,
-    ngx_msec_t now)
+static void
+ngx_http_llm_json_ewma(ngx_http_llm_text_t *t, const char *name,
+    ngx_http_llm_ewma_t *e, ngx_msec_t now)
 {
     if (e->samples == 0) {
-        return ngx_sprintf(p, "\"%s_ms\":null,\"%s_samples\":0", name, name);
+        ngx_http_llm_text(t, "\"%s_ms\":null,\"%s_samples\":0", name, name);
+        return;
     }
 
-    return ngx_sprintf(p, "\"%s_ms\":%.3f,\"%s_samples\":%uD", name,
-                       ngx_http_llm_ewma_get(e, now), name, e->samples);
+    ngx_http_llm_text(t, "\"%s_ms\":%.3f,\"%s_samples\":%uD", name,
+                      ngx_http_llm_ewma_get(e, now), name, e->samples);
 }
+

@@ -17,7 +17,9 @@
 typedef enum {
     NGX_HTTP_LLM_NODE_TARGET = 1,
     NGX_HTTP_LLM_NODE_ROUTE,
-    NGX_HTTP_LLM_NODE_COUNTER
+    NGX_HTTP_LLM_NODE_COUNTER,
+    NGX_HTTP_LLM_NODE_METRICS,       /* a route and target's series */
+    NGX_HTTP_LLM_NODE_SPEND          /* a key's, team's or org's totals */
 } ngx_http_llm_node_kind_e;
 
 

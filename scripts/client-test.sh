@@ -8,7 +8,9 @@ set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 module=$1
-nginx=${NGINX:-/usr/sbin/nginx}
+nginx=${NGINX_BIN:-/usr/sbin/nginx}
+# nginx reads $NGINX as sockets to inherit: it must not be set
+unset NGINX
 prefix=$top/t/servroot-client
 port=${CLIENT_TEST_PORT:-1990}
 mock_port=$((port + 1))

@@ -14,7 +14,8 @@ for set in "$@"; do
                  libpcre2-dev libssl-dev zlib1g-dev ca-certificates" ;;
     run)   pkgs="$pkgs libnginx-mod-http-js curl" ;;
     test)  pkgs="$pkgs libtest-base-perl libnginx-mod-http-echo
-                 libnginx-mod-http-js redis-server curl procps"
+                 libnginx-mod-http-js redis-server curl procps
+                 prometheus chromium"
            node=1 ;;
     bench) pkgs="$pkgs wrk libnginx-mod-http-echo libnginx-mod-http-js
                  curl procps"

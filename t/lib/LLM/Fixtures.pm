@@ -47,9 +47,10 @@ Where the mock listens; the second port is free for tests' own servers.
 
 A port nothing listens on: connections are refused.
 
-=item TEST_NGINX_LLM_PARAMS, TEST_NGINX_MOCK_DIR
+=item TEST_NGINX_LLM_PARAMS, TEST_NGINX_LLM_LOG_FORMAT, TEST_NGINX_MOCK_DIR
 
-The shipped llm_proxy_params snippet and the mock's directory.
+The shipped llm_proxy_params and llm_log_format snippets and the mock's
+directory.
 
 =back
 
@@ -68,6 +69,7 @@ $ENV{TEST_NGINX_MOCK_PORT}  //= 1985;
 $ENV{TEST_NGINX_MOCK2_PORT} //= 1986;
 $ENV{TEST_NGINX_DEAD_PORT}  //= 1989;
 $ENV{TEST_NGINX_LLM_PARAMS} //= "$top/conf.examples/llm_proxy_params";
+$ENV{TEST_NGINX_LLM_LOG_FORMAT} //= "$top/conf.examples/llm_log_format";
 $ENV{TEST_NGINX_MOCK_DIR}   //= "$top/conf.examples/mock";
 
 # the usual gateway location, for LLM::Fixtures::defaults(config => ...)

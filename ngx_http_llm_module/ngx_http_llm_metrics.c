@@ -1,0 +1,822 @@
+
+/*
+ * Metrics. Every finished request is counted, under the zone's lock, in
+ * the series of its route and target (provider and model): requests by
+ * status class, tokens, cost, cache results, failovers, and histograms of
+ * time to first byte, request duration and the gateway's own overhead;
+ * and in the totals of its key, the key's team and the team's
+ * organisation. Reports add what the zone knows of targets (state, in
+ * flight, latency) and of budgets (what remains of them).
+ *
+ * Counters live as long as their node: a zone that runs short of memory
+ * expires the least recently used, which a scraper sees as a reset.
+ */
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_metrics.h"
+#include "ngx_http_llm_zone.h"
+
+
+#define ngx_http_llm_series_labels(t, s)                                    \
+    ngx_http_llm_labels(t, "route", &(s)->route, "provider", &(s)->provider, \
+                        "model", &(s)->model)
+
+#define ngx_http_llm_target_labels(t, s)                                    \
+    ngx_http_llm_labels(t, "provider", &(s)->provider, "model", &(s)->model, \
+                        NULL, NULL)
+
+#define ngx_http_llm_spend_labels(t, s)                                     \
+    ngx_http_llm_labels(t, "scope", &(s)->scope, "name", &(s)->name,         \
+                        NULL, NULL)
+
+
+/* bucket bounds in microseconds, with their labels; +Inf follows */
+typedef struct {
+    const char                    *name;
+    const char                    *help;
+    ngx_uint_t                     n;
+    uint64_t                       bound[NGX_HTTP_LLM_MAX_BUCKETS - 1];
+    const char                    *label[NGX_HTTP_LLM_MAX_BUCKETS - 1];
+} ngx_http_llm_buckets_t;
+
+
+static void ngx_http_llm_observe(ngx_http_llm_histogram_t *h,
+    ngx_uint_t which, uint64_t usec);
+static void ngx_http_llm_spend(ngx_http_llm_zone_t *zone,
+    ngx_http_llm_entity_t *e, ngx_http_llm_ctx_t *ctx);
+static void ngx_http_llm_add_used(ngx_http_llm_used_t *used,
+    ngx_http_llm_ctx_t *ctx);
+static void ngx_http_llm_prometheus_used(ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_text_t *t, ngx_uint_t spenders);
+static ngx_int_t ngx_http_llm_snapshot_spend(ngx_http_request_t *r,
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_node_t *ln);
+static ngx_int_t ngx_http_llm_split_name(ngx_pool_t *pool,
+    ngx_http_llm_node_t *ln, u_char sep, ngx_str_t *part, ngx_uint_t n);
+static ngx_http_llm_entity_t *ngx_http_llm_configured(
+    ngx_http_llm_main_conf_t *lmcf, ngx_str_t *scope, ngx_str_t *name);
+static void ngx_http_llm_label(ngx_http_llm_text_t *t, ngx_str_t *value);
+static void ngx_http_llm_labels(ngx_http_llm_text_t *t, const char *a,
+    ngx_str_t *va, const char *b, ngx_str_t *vb, const char *c,
+    ngx_str_t *vc);
+static void ngx_http_llm_help(ngx_http_llm_text_t *t, const char *name,
+    const char *type, const char *help);
+
+
+static ngx_http_llm_buckets_t  ngx_http_llm_buckets[NGX_HTTP_LLM_NHIST] = {
+
+    { "llm_time_to_first_byte_seconds",
+      "Time from the start of the attempt that answered to the first byte "
+      "of its response (the first event of a stream).",
+      8,
+      { 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000 },
+      { "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10" } },
+
+    { "llm_request_duration_seconds",
+      "Time from the parsed request to the end of its response.",
+      10,
+      { 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+        30000000, 60000000, 120000000 },
+      { "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60", "120" } },
+
+    { "llm_gateway_overhead_seconds",
+      "Time the gateway itself spent on a request: parsing, routing, "
+      "accounting and rewriting, without waiting for anyone.",
+      9,
+      { 10, 25, 50, 100, 250, 500, 1000, 2500, 10000 },
+      { "0.00001", "0.000025", "0.00005", "0.0001", "0.00025", "0.0005",
+        "0.001", "0.0025", "0.01" } }
+};
+
+
+static const char  *ngx_http_llm_status_classes[] = {
+    "none", "1xx", "2xx", "3xx", "4xx", "5xx"
+};
+
+static const char  *ngx_http_llm_cache_results[] = { "hit", "miss", "bypass" };
+
+static const char  *ngx_http_llm_breaker_states[] = {
+    "closed", "open", "half_open", "throttled"
+};
+
+
+void
+ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    u_char                    *p;
+    uint32_t                   hash;
+    ngx_str_t                  name, route, provider, model;
+    ngx_uint_t                 status;
+    ngx_http_llm_node_t       *node;
+    ngx_http_llm_series_t     *s;
+    ngx_http_llm_entity_t     *e;
+    ngx_http_llm_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    if (lmcf->zone == NULL || ctx->endpoint != NGX_HTTP_LLM_EP_CHAT) {
+        return;
+    }
+
+    /* never NULL: they are copied */
+    ngx_str_set(&route, "");
+    ngx_str_set(&provider, "");
+    ngx_str_set(&model, "");
+
+    if (ctx->route) {
+        route = ctx->route->name;
+    }
+
+    if (ctx->target) {
+        provider = ctx->target->provider->name;
+
+        if (ctx->target_model.len) {
+            model = ctx->target_model;
+        }
+    }
+
+    /* the series' node: "route\0provider\0model" */
+
+    name.len = route.len + provider.len + model.len + 2;
+    name.data = ngx_pnalloc(r->pool, name.len);
+    if (name.data == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(name.data, route.data, route.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, provider.data, provider.len);
+    *p++ = '\0';
+    ngx_memcpy(p, model.data, model.len);
+
+    hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_METRICS, &name);
+
+    status = r->headers_out.status;
+    status = (status >= 100 && status < 600) ? status / 100 : 0;
+
+    ngx_http_llm_zone_lock(lmcf->zone);
+
+    node = ngx_http_llm_node(lmcf->zone, NGX_HTTP_LLM_NODE_METRICS, &name,
+                             hash, sizeof(ngx_http_llm_series_t), 1);
+
+    if (node) {
+        s = node->data;
+
+        s->requests[status]++;
+        ngx_http_llm_add_used(&s->used, ctx);
+
+        if (ctx->attempts > 1) {
+            s->failovers += ctx->attempts - 1;
+        }
+
+        if (ctx->cache_key.len) {
+            s->cache[ctx->cache_hit ? 0
+                     : (ctx->cache_eligible && !ctx->cache_no_lookup) ? 1
+                     : 2]++;
+        }
+
+        if (ctx->attempts && ctx->ttfb != (ngx_msec_t) -1) {
+            ngx_http_llm_observe(s->hist, NGX_HTTP_LLM_HIST_TTFB,
+                                 (uint64_t) ctx->ttfb * 1000);
+        }
+
+        if (ctx->route) {
+            ngx_http_llm_observe(s->hist, NGX_HTTP_LLM_HIST_DURATION,
+                                 (uint64_t) (ngx_current_msec - ctx->start)
+                                 * 1000);
+        }
+
+        ngx_http_llm_observe(s->hist, NGX_HTTP_LLM_HIST_OVERHEAD,
+                             ctx->overhead);
+    }
+
+    for (e = ctx->key; e; e = e->parent) {
+        ngx_http_llm_spend(lmcf->zone, e, ctx);
+    }
+
+    ngx_http_llm_zone_unlock(lmcf->zone);
+}
+
+
+static void
+ngx_http_llm_observe(ngx_http_llm_histogram_t *h, ngx_uint_t which,
+    uint64_t usec)
+{
+    ngx_uint_t               i;
+    ngx_http_llm_buckets_t  *b;
+
+    b = &ngx_http_llm_buckets[which];
+    h = &h[which];
+
+    for (i = 0; i < b->n && usec > b->bound[i]; i++) { /* void */ }
+
+    h->buckets[i]++;
+    h->count++;
+    h->sum += usec;
+}
+
+
+/* with the lock held */
+
+static void
+ngx_http_llm_spend(ngx_http_llm_zone_t *zone, ngx_http_llm_entity_t *e,
+    ngx_http_llm_ctx_t *ctx)
+{
+    ngx_http_llm_node_t   *node;
+    ngx_http_llm_spend_t  *s;
+
+    node = ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_SPEND, &e->node_name,
+                             ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_SPEND,
+                                                    &e->node_name),
+                             sizeof(ngx_http_llm_spend_t), 1);
+    if (node == NULL) {
+        return;
+    }
+
+    s = node->data;
+
+    s->requests++;
+    ngx_http_llm_add_used(&s->used, ctx);
+}
+
+
+static void
+ngx_http_llm_add_used(ngx_http_llm_used_t *used, ngx_http_llm_ctx_t *ctx)
+{
+    used->tokens[0] += ctx->usage.prompt;
+    used->tokens[1] += ctx->usage.completion;
+    used->tokens[2] += ctx->usage.cached;
+    used->cost += ctx->cost;
+}
+
+
+ngx_int_t
+ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
+    ngx_http_llm_snapshot_t *snap)
+{
+    ngx_str_t                    part[3];
+    ngx_queue_t                 *q;
+    ngx_http_llm_node_t         *ln;
+    ngx_http_llm_main_conf_t    *lmcf;
+    ngx_http_llm_target_snap_t  *ts;
+    ngx_http_llm_series_snap_t  *ss;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    snap->now = ngx_current_msec;
+    snap->time = ngx_time();
+
+    if (ngx_array_init(&snap->series, r->pool, 8,
+                       sizeof(ngx_http_llm_series_snap_t)) != NGX_OK
+        || ngx_array_init(&snap->targets, r->pool, 8,
+                          sizeof(ngx_http_llm_target_snap_t)) != NGX_OK
+        || ngx_array_init(&snap->spend, r->pool, 8,
+                          sizeof(ngx_http_llm_spend_snap_t)) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (lmcf->zone == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_llm_zone_lock(lmcf->zone);
+
+    for (q = ngx_queue_head(&lmcf->zone->sh->queue);
+         q != ngx_queue_sentinel(&lmcf->zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        ln = ngx_queue_data(q, ngx_http_llm_node_t, queue);
+
+        switch (ln->kind) {
+
+        case NGX_HTTP_LLM_NODE_METRICS:
+            if (ngx_http_llm_split_name(r->pool, ln, '\0', part, 3)
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
+            ss = ngx_array_push(&snap->series);
+            if (ss == NULL) {
+                goto failed;
+            }
+
+            ss->route = part[0];
+            ss->provider = part[1];
+            ss->model = part[2];
+            ss->series = *(ngx_http_llm_series_t *) ln->data;
+            break;
+
+        case NGX_HTTP_LLM_NODE_TARGET:
+            if (ngx_http_llm_split_name(r->pool, ln, '\0', part, 2)
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
+            ts = ngx_array_push(&snap->targets);
+            if (ts == NULL) {
+                goto failed;
+            }
+
+            ts->provider = part[0];
+            ts->model = part[1];
+            ts->stats = *(ngx_http_llm_stats_t *) ln->data;
+            break;
+
+        case NGX_HTTP_LLM_NODE_SPEND:
+            if (ngx_http_llm_snapshot_spend(r, snap, ln) != NGX_OK) {
+                goto failed;
+            }
+
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    ngx_http_llm_zone_unlock(lmcf->zone);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_http_llm_zone_unlock(lmcf->zone);
+
+    return NGX_ERROR;
+}
+
+
+/* with the lock held: a spender, and its meters when it has budgets */
+
+static ngx_int_t
+ngx_http_llm_snapshot_spend(ngx_http_request_t *r,
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_node_t *ln)
+{
+    ngx_str_t                   part[2], name;
+    ngx_http_llm_node_t        *counter;
+    ngx_http_llm_main_conf_t   *lmcf;
+    ngx_http_llm_spend_snap_t  *sp;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    /* the node's name is the meters' name: "key:alice" */
+
+    if (ngx_http_llm_split_name(r->pool, ln, ':', part, 2) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    sp = ngx_array_push(&snap->spend);
+    if (sp == NULL) {
+        return NGX_ERROR;
+    }
+
+    sp->scope = part[0];
+    sp->name = part[1];
+    sp->spend = *(ngx_http_llm_spend_t *) ln->data;
+    sp->metered = 0;
+    sp->entity = ngx_http_llm_configured(lmcf, &sp->scope, &sp->name);
+
+    if (sp->entity == NULL || sp->entity->nbudgets == 0) {
+        return NGX_OK;
+    }
+
+    name = sp->entity->node_name;
+
+    counter = ngx_http_llm_node(lmcf->zone, NGX_HTTP_LLM_NODE_COUNTER, &name,
+                                sp->entity->node_hash, 0, 0);
+    if (counter) {
+        sp->account = *(ngx_http_llm_account_t *) counter->data;
+        sp->metered = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_llm_entity_t *
+ngx_http_llm_configured(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *scope,
+    ngx_str_t *name)
+{
+    ngx_uint_t               i, k;
+    ngx_array_t             *list;
+    ngx_http_llm_entity_t  **e;
+
+    for (k = 0; k < 3; k++) {
+        if (ngx_strlen(ngx_http_llm_entity_kinds[k]) == scope->len
+            && ngx_strncmp(ngx_http_llm_entity_kinds[k], scope->data,
+                           scope->len) == 0)
+        {
+            break;
+        }
+    }
+
+    list = (k == NGX_HTTP_LLM_KEY) ? &lmcf->keys
+           : (k == NGX_HTTP_LLM_TEAM) ? &lmcf->teams
+           : (k == NGX_HTTP_LLM_ORG) ? &lmcf->orgs : NULL;
+
+    if (list == NULL) {
+        return NULL;
+    }
+
+    e = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        if (e[i]->name.len == name->len
+            && ngx_strncmp(e[i]->name.data, name->data, name->len) == 0)
+        {
+            return e[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * What remains of budget k, in nano-USD or tokens: settled use and
+ * requests in flight here, and what other nodes reported, are taken off.
+ */
+
+int64_t
+ngx_http_llm_budget_remaining(ngx_http_llm_spend_snap_t *s, ngx_uint_t k,
+    time_t now)
+{
+    ngx_http_llm_budget_t  *b;
+    ngx_http_llm_meter_t    m;
+
+    b = &s->entity->budgets[k];
+
+    if (!s->metered || k >= s->account.nbudgets
+        || s->account.unit[k] != b->unit
+        || s->account.period[k] != b->period)
+    {
+        return b->amount;
+    }
+
+    m = s->account.budgets[k];
+    ngx_http_llm_meter_advance(&m, ngx_http_llm_window(b->period, now));
+
+    return b->amount - m.used - m.fleet - m.reserved;
+}
+
+
+/*
+ * A node's name cut at the first n - 1 separators into n parts, copied
+ * into the pool: the copies outlive the lock.
+ */
+
+static ngx_int_t
+ngx_http_llm_split_name(ngx_pool_t *pool, ngx_http_llm_node_t *ln, u_char sep,
+    ngx_str_t *part, ngx_uint_t n)
+{
+    u_char      *p, *last, *end;
+    ngx_uint_t   i;
+
+    p = ngx_pnalloc(pool, ln->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, ln->name, ln->len);
+    last = p + ln->len;
+
+    for (i = 0; i < n; i++) {
+        end = (i + 1 < n) ? ngx_strlchr(p, last, sep) : NULL;
+
+        if (end == NULL) {
+            end = last;
+        }
+
+        part[i].data = p;
+        part[i].len = end - p;
+
+        p = (end < last) ? end + 1 : last;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_text_t *t)
+{
+    int64_t                      remaining;
+    uint64_t                     cumulative;
+    ngx_uint_t                   i, k, c;
+    ngx_http_llm_ewma_t         *ewma;
+    ngx_http_llm_budget_t       *b;
+    ngx_http_llm_buckets_t      *bk;
+    ngx_http_llm_histogram_t    *h;
+    ngx_http_llm_spend_snap_t   *sp;
+    ngx_http_llm_target_snap_t  *ts;
+    ngx_http_llm_series_snap_t  *ss;
+
+    static const char  *signals[] = { "ttfb", "latency", "per_token" };
+
+    ss = snap->series.elts;
+    ts = snap->targets.elts;
+    sp = snap->spend.elts;
+
+    /* by route and target */
+
+    ngx_http_llm_help(t, "llm_requests_total", "counter",
+                      "Requests by route, target and status class of the "
+                      "response (none: the client went away first).");
+
+    for (i = 0; i < snap->series.nelts; i++) {
+        for (c = 0; c < 6; c++) {
+            if (ss[i].series.requests[c] == 0 && c != 2) {
+                continue;
+            }
+
+            ngx_http_llm_text(t, "llm_requests_total");
+            ngx_http_llm_series_labels(t, &ss[i]);
+            ngx_http_llm_text(t, ",status=\"%s\"} %uL\n",
+                              ngx_http_llm_status_classes[c],
+                              ss[i].series.requests[c]);
+        }
+    }
+
+    ngx_http_llm_prometheus_used(snap, t, 0);
+
+    ngx_http_llm_help(t, "llm_cache_requests_total", "counter",
+                      "Requests to locations with llm_cache, by result.");
+
+    for (i = 0; i < snap->series.nelts; i++) {
+        for (c = 0; c < 3; c++) {
+            ngx_http_llm_text(t, "llm_cache_requests_total");
+            ngx_http_llm_series_labels(t, &ss[i]);
+            ngx_http_llm_text(t, ",result=\"%s\"} %uL\n",
+                              ngx_http_llm_cache_results[c],
+                              ss[i].series.cache[c]);
+        }
+    }
+
+    ngx_http_llm_help(t, "llm_failovers_total", "counter",
+                      "Attempts that failed and were followed by another, "
+                      "by the route and the target that finally answered.");
+
+    for (i = 0; i < snap->series.nelts; i++) {
+        ngx_http_llm_text(t, "llm_failovers_total");
+        ngx_http_llm_series_labels(t, &ss[i]);
+        ngx_http_llm_text(t, "} %uL\n", ss[i].series.failovers);
+    }
+
+    for (k = 0; k < NGX_HTTP_LLM_NHIST; k++) {
+        bk = &ngx_http_llm_buckets[k];
+
+        ngx_http_llm_help(t, bk->name, "histogram", bk->help);
+
+        for (i = 0; i < snap->series.nelts; i++) {
+            h = &ss[i].series.hist[k];
+            cumulative = 0;
+
+            for (c = 0; c <= bk->n; c++) {
+                cumulative += h->buckets[c];
+
+                ngx_http_llm_text(t, "%s_bucket", bk->name);
+                ngx_http_llm_series_labels(t, &ss[i]);
+                ngx_http_llm_text(t, ",le=\"%s\"} %uL\n",
+                                  c < bk->n ? bk->label[c] : "+Inf",
+                                  cumulative);
+            }
+
+            ngx_http_llm_text(t, "%s_sum", bk->name);
+            ngx_http_llm_series_labels(t, &ss[i]);
+            ngx_http_llm_text(t, "} %uL.%06uL\n", h->sum / 1000000,
+                              h->sum % 1000000);
+
+            ngx_http_llm_text(t, "%s_count", bk->name);
+            ngx_http_llm_series_labels(t, &ss[i]);
+            ngx_http_llm_text(t, "} %uL\n", h->count);
+        }
+    }
+
+    /* by target */
+
+    ngx_http_llm_help(t, "llm_target_inflight", "gauge",
+                      "Requests a target is answering now.");
+
+    for (i = 0; i < snap->targets.nelts; i++) {
+        ngx_http_llm_text(t, "llm_target_inflight");
+        ngx_http_llm_target_labels(t, &ts[i]);
+        ngx_http_llm_text(t, "} %uD\n", ts[i].stats.inflight);
+    }
+
+    ngx_http_llm_help(t, "llm_target_state", "gauge",
+                      "A target's circuit breaker: 1 for the state it is "
+                      "in, 0 for the others.");
+
+    for (i = 0; i < snap->targets.nelts; i++) {
+        for (c = 0; c < 4; c++) {
+            ngx_http_llm_text(t, "llm_target_state");
+            ngx_http_llm_target_labels(t, &ts[i]);
+            ngx_http_llm_text(t, ",state=\"%s\"} %d\n",
+                              ngx_http_llm_breaker_states[c],
+                              ngx_strcmp(ngx_http_llm_breaker_states[c],
+                                         ngx_http_llm_breaker_name(
+                                             &ts[i].stats, snap->now))
+                              == 0);
+        }
+    }
+
+    ngx_http_llm_help(t, "llm_target_latency_seconds", "gauge",
+                      "A target's peak EWMA latency, by signal (per_token: "
+                      "seconds per output token).");
+
+    for (i = 0; i < snap->targets.nelts; i++) {
+        for (c = 0; c < 3; c++) {
+            ewma = (c == 0) ? &ts[i].stats.ttfb
+                   : (c == 1) ? &ts[i].stats.latency : &ts[i].stats.per_token;
+
+            if (ewma->samples == 0) {
+                continue;
+            }
+
+            ngx_http_llm_text(t, "llm_target_latency_seconds");
+            ngx_http_llm_target_labels(t, &ts[i]);
+            ngx_http_llm_text(t, ",signal=\"%s\"} %.6f\n", signals[c],
+                              ngx_http_llm_ewma_get(ewma, snap->now) / 1000);
+        }
+    }
+
+    /* by key, team and organisation */
+
+    ngx_http_llm_help(t, "llm_spend_requests_total", "counter",
+                      "Requests by key, team and organisation.");
+
+    for (i = 0; i < snap->spend.nelts; i++) {
+        ngx_http_llm_text(t, "llm_spend_requests_total");
+        ngx_http_llm_spend_labels(t, &sp[i]);
+        ngx_http_llm_text(t, "} %uL\n", sp[i].spend.requests);
+    }
+
+    ngx_http_llm_prometheus_used(snap, t, 1);
+
+    ngx_http_llm_help(t, "llm_budget_remaining", "gauge",
+                      "What remains of a budget in its current window, in "
+                      "its unit (US dollars or tokens); negative when "
+                      "overspent.");
+
+    for (i = 0; i < snap->spend.nelts; i++) {
+        for (k = 0; sp[i].entity && k < sp[i].entity->nbudgets; k++) {
+            b = &sp[i].entity->budgets[k];
+            remaining = ngx_http_llm_budget_remaining(&sp[i], k, snap->time);
+
+            ngx_http_llm_text(t, "llm_budget_remaining");
+            ngx_http_llm_spend_labels(t, &sp[i]);
+            ngx_http_llm_text(t, ",unit=\"%s\",period=\"%s\"} ",
+                              b->unit == NGX_HTTP_LLM_USD ? "usd" : "tokens",
+                              ngx_http_llm_period_names[b->period]);
+
+            if (b->unit == NGX_HTTP_LLM_USD) {
+                ngx_http_llm_text_usd(t, remaining);
+
+            } else {
+                ngx_http_llm_text(t, "%L", remaining);
+            }
+
+            ngx_http_llm_text(t, "\n");
+        }
+    }
+}
+
+
+/* tokens and cost: of routes and targets, or of keys, teams and orgs */
+
+static void
+ngx_http_llm_prometheus_used(ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_text_t *t, ngx_uint_t spenders)
+{
+    ngx_uint_t                   i, k, c, n;
+    ngx_http_llm_used_t         *used;
+    ngx_http_llm_spend_snap_t   *sp;
+    ngx_http_llm_series_snap_t  *ss;
+
+    static const char  *kinds[] = { "prompt", "completion", "cached" };
+
+    static const char  *names[][2] = {
+        { "llm_tokens_total", "llm_cost_usd_total" },
+        { "llm_spend_tokens_total", "llm_spend_usd_total" }
+    };
+
+    static const char  *helps[][2] = {
+        { "Tokens by route, target and kind; cached tokens are a part of "
+          "the prompt tokens.",
+          "What requests cost at their targets' prices, in US dollars." },
+        { "Tokens by key, team and organisation, and kind.",
+          "What a key, team or organisation spent, in US dollars." }
+    };
+
+    ss = snap->series.elts;
+    sp = snap->spend.elts;
+    n = spenders ? snap->spend.nelts : snap->series.nelts;
+
+    for (k = 0; k < 2; k++) {
+        ngx_http_llm_help(t, names[spenders][k], "counter",
+                          helps[spenders][k]);
+
+        for (i = 0; i < n; i++) {
+            used = spenders ? &sp[i].spend.used : &ss[i].series.used;
+
+            /* tokens: a sample by kind; cost: one */
+
+            for (c = 0; c < (k == 0 ? 3 : 1); c++) {
+                ngx_http_llm_text(t, "%s", names[spenders][k]);
+
+                if (spenders) {
+                    ngx_http_llm_spend_labels(t, &sp[i]);
+
+                } else {
+                    ngx_http_llm_series_labels(t, &ss[i]);
+                }
+
+                if (k == 0) {
+                    ngx_http_llm_text(t, ",kind=\"%s\"} %uL\n", kinds[c],
+                                      used->tokens[c]);
+
+                } else {
+                    ngx_http_llm_text(t, "} ");
+                    ngx_http_llm_text_usd(t, used->cost);
+                    ngx_http_llm_text(t, "\n");
+                }
+            }
+        }
+    }
+}
+
+
+static void
+ngx_http_llm_help(ngx_http_llm_text_t *t, const char *name, const char *type,
+    const char *help)
+{
+    ngx_http_llm_text(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+                      type);
+}
+
+
+/* nano-dollars as dollars, exactly */
+
+void
+ngx_http_llm_text_usd(ngx_http_llm_text_t *t, int64_t nano)
+{
+    uint64_t  abs;
+
+    abs = (nano < 0) ? (uint64_t) -nano : (uint64_t) nano;
+
+    ngx_http_llm_text(t, "%s%uL.%09uL", nano < 0 ? "-" : "",
+                      abs / NGX_HTTP_LLM_NANO, abs % NGX_HTTP_LLM_NANO);
+}
+
+
+/* {a="...",b="..."[,c="..."] without the closing brace: c may be NULL */
+
+static void
+ngx_http_llm_labels(ngx_http_llm_text_t *t, const char *a, ngx_str_t *va,
+    const char *b, ngx_str_t *vb, const char *c, ngx_str_t *vc)
+{
+    ngx_http_llm_text(t, "{%s=", a);
+    ngx_http_llm_label(t, va);
+    ngx_http_llm_text(t, ",%s=", b);
+    ngx_http_llm_label(t, vb);
+
+    if (c) {
+        ngx_http_llm_text(t, ",%s=", c);
+        ngx_http_llm_label(t, vc);
+    }
+}
+
+
+/* a label value: only \, " and line feeds are escaped in this format */
+
+static void
+ngx_http_llm_label(ngx_http_llm_text_t *t, ngx_str_t *value)
+{
+    u_char  *p, *last, *run;
+
+    if (value->len == 0) {
+        ngx_http_llm_text(t, "\"\"");
+        return;
+    }
+
+    ngx_http_llm_text(t, "\"");
+
+    run = value->data;
+    last = value->data + value->len;
+
+    for (p = run; p < last; p++) {
+        if (*p != '\\' && *p != '"' && *p != '\n') {
+            continue;
+        }
+
+        ngx_http_llm_text(t, "%*s\\%c", (size_t) (p - run), run,
+                          *p == '\n' ? 'n' : *p);
+        run = p + 1;
+    }
+
+    ngx_http_llm_text(t, "%*s\"", (size_t) (last - run), run);
+}

@@ -1,0 +1,115 @@
+
+/*
+ * Metrics: every finished request counted in the llm_zone, per route and
+ * target and per key, team and organisation; a snapshot of the zone for
+ * the status handler, and its Prometheus exposition.
+ */
+
+
+#ifndef _NGX_HTTP_LLM_METRICS_H_INCLUDED_
+#define _NGX_HTTP_LLM_METRICS_H_INCLUDED_
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_json.h"
+#include "ngx_http_llm_health.h"
+#include "ngx_http_llm_limits.h"
+
+
+#define NGX_HTTP_LLM_MAX_BUCKETS   12
+
+
+typedef enum {
+    NGX_HTTP_LLM_HIST_TTFB = 0,
+    NGX_HTTP_LLM_HIST_DURATION,
+    NGX_HTTP_LLM_HIST_OVERHEAD,
+    NGX_HTTP_LLM_NHIST
+} ngx_http_llm_histogram_e;
+
+
+typedef struct {
+    uint64_t                       count;
+    uint64_t                       sum;         /* microseconds */
+    uint64_t                       buckets[NGX_HTTP_LLM_MAX_BUCKETS];
+} ngx_http_llm_histogram_t;
+
+
+/* what answers used */
+typedef struct {
+    uint64_t                       tokens[3];   /* prompt, completion, cached */
+    int64_t                        cost;        /* nano-USD */
+} ngx_http_llm_used_t;
+
+
+/* what went through a route to a target */
+typedef struct {
+    uint64_t                       requests[6]; /* none, 1xx .. 5xx */
+    ngx_http_llm_used_t            used;
+    uint64_t                       cache[3];    /* hit, miss, bypass */
+    uint64_t                       failovers;
+    ngx_http_llm_histogram_t       hist[NGX_HTTP_LLM_NHIST];
+} ngx_http_llm_series_t;
+
+
+/* what a key, team or organisation used since the zone was created */
+typedef struct {
+    uint64_t                       requests;
+    ngx_http_llm_used_t            used;
+} ngx_http_llm_spend_t;
+
+
+typedef struct {
+    ngx_str_t                      route;
+    ngx_str_t                      provider;
+    ngx_str_t                      model;
+    ngx_http_llm_series_t          series;
+} ngx_http_llm_series_snap_t;
+
+
+typedef struct {
+    ngx_str_t                      provider;
+    ngx_str_t                      model;
+    ngx_http_llm_stats_t           stats;
+} ngx_http_llm_target_snap_t;
+
+
+typedef struct {
+    ngx_str_t                      scope;       /* key, team, org */
+    ngx_str_t                      name;
+    ngx_http_llm_spend_t           spend;
+    ngx_http_llm_entity_t         *entity;      /* when configured */
+    ngx_http_llm_account_t         account;     /* its meters, if any */
+    unsigned                       metered:1;
+} ngx_http_llm_spend_snap_t;
+
+
+/* the zone, copied under its lock: reports are written without it */
+typedef struct {
+    ngx_array_t                    series;      /* series_snap */
+    ngx_array_t                    targets;     /* target_snap */
+    ngx_array_t                    spend;       /* spend_snap */
+    ngx_msec_t                     now;
+    time_t                         time;
+} ngx_http_llm_snapshot_t;
+
+
+/* a finished request goes into its series and its spenders' totals */
+void ngx_http_llm_metrics_record(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+
+ngx_int_t ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
+    ngx_http_llm_snapshot_t *snap);
+
+/* what remains of an entity's budget k in its current window */
+int64_t ngx_http_llm_budget_remaining(ngx_http_llm_spend_snap_t *s,
+    ngx_uint_t k, time_t now);
+
+/* the Prometheus text exposition (format 0.0.4) */
+void ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_text_t *t);
+
+/* nano-dollars written as a decimal number of dollars, exactly */
+void ngx_http_llm_text_usd(ngx_http_llm_text_t *t, int64_t nano);
+
+
+#endif /* _NGX_HTTP_LLM_METRICS_H_INCLUDED_ */
