@@ -7,6 +7,7 @@
 #   make test-asan  the suite with the module built under ASan and UBSan
 #   make valgrind   the suite with nginx under valgrind memcheck
 #   make bench      side-by-side benchmark, written to bench/RESULTS.md
+#   make fuzz       libFuzzer harnesses of fuzz/, FUZZ_SECONDS (300) each
 #   make prove T=t/010-chat.t   some test files only
 #
 # NGINX_SRC=/path/to/nginx-src builds against another nginx source tree.
@@ -30,7 +31,7 @@ TEST_MODULES = $(MODDIR)/ngx_http_echo_module.so \
 TEST_ENV = TEST_NGINX_BINARY=$(NGINX)
 
 .PHONY: all deps run test test-deps prove client-test test-asan valgrind \
-        bench page clean
+        bench fuzz fuzz-short page clean
 
 all: $(MODULE)
 
@@ -46,7 +47,7 @@ deps:
 	@scripts/deps.sh build
 
 $(BUILD)/nginx/objs/Makefile: config $(BUILD)/.deps
-	scripts/build.sh $(NGINX_SRC) $(BUILD)/nginx
+	NGINX_BIN=$(NGINX) scripts/build.sh $(NGINX_SRC) $(BUILD)/nginx
 
 $(BUILD)/.deps: scripts/deps.sh
 	@scripts/deps.sh build
@@ -78,7 +79,7 @@ client-test: $(MODULE)
 	@NGINX_BIN=$(NGINX) scripts/client-test.sh $(CURDIR)/$(MODULE)
 
 $(BUILD)/asan/nginx/objs/Makefile: config $(BUILD)/.deps
-	scripts/build.sh $(NGINX_SRC) $(BUILD)/asan/nginx \
+	NGINX_BIN=$(NGINX) scripts/build.sh $(NGINX_SRC) $(BUILD)/asan/nginx \
 	    --with-cc-opt="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    --with-ld-opt="-fsanitize=address,undefined"
 
@@ -95,6 +96,19 @@ valgrind: $(MODULE) test-deps
 	@scripts/deps.sh asan
 	$(TEST_ENV) TEST_NGINX_LOAD_MODULES="$(TEST_MODULES) $(CURDIR)/$(MODULE)" \
 	    TEST_NGINX_USE_VALGRIND=1 prove $(if $(T),$(T),-r t/)
+
+# --- fuzz ------------------------------------------------------------------
+
+FUZZ_SECONDS ?= 300
+
+fuzz:
+	@scripts/deps.sh fuzz
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# the bounded run of make test: the regressions, then a few seconds each
+fuzz-short:
+	@scripts/deps.sh fuzz
+	@scripts/fuzz.sh 15
 
 # --- bench -----------------------------------------------------------------
 

@@ -44,7 +44,9 @@ static ngx_int_t ngx_http_llm_seconds(ngx_pool_t *pool, ngx_msec_t ms,
     ngx_str_t *value);
 static void ngx_http_llm_mute_debug(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
+#if (NGX_DEBUG)
 static void ngx_http_llm_unmute_handler(ngx_event_t *ev);
+#endif
 
 
 static ngx_http_variable_t  ngx_http_llm_vars[] = {
@@ -455,11 +457,15 @@ ngx_http_llm_mute_debug(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 }
 
 
+#if (NGX_DEBUG)
+
 static void
 ngx_http_llm_unmute_handler(ngx_event_t *ev)
 {
     ngx_http_llm_unmute_debug(ev->data);
 }
+
+#endif
 
 
 void

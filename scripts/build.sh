@@ -6,7 +6,7 @@
 #
 # For Debian's nginx-dev tree the configure flags of the packaged nginx are
 # in conf_flags; for another tree, the flags of the nginx binary given in
-# $NGINX (nginx -V) are used, else --with-compat alone.
+# $NGINX_BIN (nginx -V) are used, else --with-compat alone.
 
 set -euo pipefail
 
@@ -24,8 +24,8 @@ if [ -f "$src/conf_flags" ]; then
     # shellcheck disable=SC1091
     . "$src/conf_flags"
     flags=("${NGX_CONF_FLAGS[@]}")
-elif [ -n "${NGINX:-}" ] && [ -x "${NGINX}" ]; then
-    eval "flags=($("$NGINX" -V 2>&1 | sed -n 's/^configure arguments: //p'))"
+elif [ -n "${NGINX_BIN:-}" ] && [ -x "${NGINX_BIN}" ]; then
+    eval "flags=($("$NGINX_BIN" -V 2>&1 | sed -n 's/^configure arguments: //p'))"
     # keep only flags that shape the binary interface
     keep=()
     for f in "${flags[@]}"; do

@@ -21,6 +21,8 @@ for set in "$@"; do
                  curl procps"
            node=1 ;;
     asan)  pkgs="$pkgs valgrind" ;;
+    fuzz)  pkgs="$pkgs clang-14 libfuzzer-14-dev curl libyajl-dev
+                 libhiredis-dev libpcre2-dev libssl-dev zlib1g-dev" ;;
     *) echo "deps.sh: unknown set '$set'" >&2; exit 2 ;;
     esac
 done

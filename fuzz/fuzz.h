@@ -1,0 +1,79 @@
+
+/*
+ * What every harness needs of nginx: a log, a pool, the time; and the
+ * fuzzer's input cut into pieces, as the network cuts bodies and streams.
+ */
+
+
+#ifndef _NGX_HTTP_LLM_FUZZ_H_INCLUDED_
+#define _NGX_HTTP_LLM_FUZZ_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+static ngx_log_t       ngx_fuzz_log;
+static ngx_open_file_t ngx_fuzz_log_file;
+
+
+static void
+ngx_fuzz_init(void)
+{
+    ngx_pagesize = getpagesize();
+    ngx_pagesize_shift = 0;
+    while ((1 << ngx_pagesize_shift) < (ngx_int_t) ngx_pagesize) {
+        ngx_pagesize_shift++;
+    }
+    ngx_cacheline_size = NGX_CPU_CACHE_LINE;
+
+    ngx_time_init();
+
+    ngx_fuzz_log_file.fd = ngx_stderr;
+    ngx_fuzz_log.file = &ngx_fuzz_log_file;
+    ngx_fuzz_log.log_level = NGX_LOG_EMERG;
+}
+
+
+/*
+ * The first byte chooses where the rest is cut: into at most 4 pieces,
+ * at offsets taken from the bits of that byte.
+ */
+
+static ngx_uint_t
+ngx_fuzz_cuts(const uint8_t **data, size_t *size, size_t *cut)
+{
+    uint8_t     seed;
+    ngx_uint_t  i, n;
+
+    if (*size == 0) {
+        cut[0] = 0;
+        return 1;
+    }
+
+    seed = **data;
+    (*data)++;
+    (*size)--;
+
+    n = 1 + (seed & 3);
+
+    for (i = 0; i + 1 < n; i++) {
+        cut[i] = *size ? (size_t) (seed >> 2) * (i + 1) * 7 % (*size + 1) : 0;
+    }
+
+    cut[n - 1] = *size;
+
+    /* in order, and never backwards */
+
+    for (i = 1; i < n; i++) {
+        if (cut[i] < cut[i - 1]) {
+            cut[i] = cut[i - 1];
+        }
+    }
+
+    return n;
+}
+
+
+#endif /* _NGX_HTTP_LLM_FUZZ_H_INCLUDED_ */
