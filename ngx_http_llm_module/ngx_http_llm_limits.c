@@ -23,6 +23,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_error.h"
+#include "ngx_http_llm_redis.h"
 
 
 /* what a request holds against its key, team and organisation */
@@ -252,6 +253,7 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     double                      in, out, prompt, completion;
     time_t                      now;
+    ngx_int_t                   rc;
     ngx_uint_t                  i, k;
     ngx_http_llm_node_t        *node;
     ngx_http_llm_hold_t        *hold;
@@ -263,6 +265,13 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     if (ctx->key == NULL) {
         return NGX_OK;
+    }
+
+    /* llm_redis fail=closed: 503 while the fleet's usage is unknown */
+
+    rc = ngx_http_llm_redis_check(r, ctx->key);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
@@ -567,6 +576,8 @@ ngx_http_llm_settle(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     ngx_http_llm_zone_unlock(lmcf->zone);
+
+    ngx_http_llm_redis_settled();
 }
 
 

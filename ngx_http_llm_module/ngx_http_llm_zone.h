@@ -17,7 +17,8 @@
 typedef enum {
     NGX_HTTP_LLM_NODE_TARGET = 1,
     NGX_HTTP_LLM_NODE_ROUTE,
-    NGX_HTTP_LLM_NODE_COUNTER
+    NGX_HTTP_LLM_NODE_COUNTER,
+    NGX_HTTP_LLM_NODE_REDIS
 } ngx_http_llm_node_kind_e;
 
 
