@@ -57,13 +57,37 @@ ngx_http_llm_handler(ngx_http_request_t *r)
         ctx->method = r->method;
         ctx->method_name = r->method_name;
         ctx->endpoint = ngx_http_llm_endpoint(r);
+    }
+
+    if (ctx->waiting) {
+        /* the backoff timer or a key lookup resumes the phases */
+        return NGX_AGAIN;
+    }
+
+    if (!ctx->body_requested) {
 
         /* a client without a valid key is refused before its body is read */
 
         if (llcf->auth && ctx->endpoint != NGX_HTTP_LLM_EP_UNKNOWN
-            && ngx_http_llm_authenticate(r, ctx) != NGX_OK)
+            && ctx->key == NULL)
         {
-            return NGX_DONE;
+            ctx->timer.handler = ngx_http_llm_backoff_handler;
+            ctx->timer.data = r;
+            ctx->timer.log = r->connection->log;
+
+            rc = ngx_http_llm_authenticate(r, ctx);
+
+            if (rc == NGX_AGAIN) {
+                /* looked up in Redis: the answer resumes the phases */
+                ctx->waiting = 1;
+                r->read_event_handler = ngx_http_test_reading;
+                r->write_event_handler = ngx_http_request_empty_handler;
+                return NGX_AGAIN;
+            }
+
+            if (rc != NGX_OK) {
+                return NGX_DONE;
+            }
         }
 
         switch (ctx->endpoint) {
@@ -96,11 +120,6 @@ ngx_http_llm_handler(ngx_http_request_t *r)
                                      NULL, "Unknown request URL: %V %V.",
                                      &r->method_name, &r->uri);
         }
-    }
-
-    if (ctx->waiting) {
-        /* the backoff timer resumes the phases */
-        return NGX_AGAIN;
     }
 
     if (!ctx->body_ready) {

@@ -16,6 +16,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_error.h"
+#include "ngx_http_llm_redis.h"
 
 
 static char *ngx_http_llm_entity_directive(ngx_conf_t *cf,
@@ -586,7 +587,9 @@ ngx_http_llm_init_keys(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
 /*
  * The client's key, from "Authorization: Bearer" as OpenAI clients send
  * it, or "x-api-key" as Anthropic clients may: the entity it belongs to,
- * in ctx->key. NGX_DECLINED: the request has been answered with 401.
+ * in ctx->key. NGX_DECLINED: the request has been answered with 401 (or
+ * 503). NGX_AGAIN: the key is looked up in Redis, and ctx->timer, set up
+ * by the caller, is posted when the answer is in; then call again.
  */
 
 ngx_int_t
@@ -657,6 +660,32 @@ ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
     e = ngx_hash_find(&lmcf->keys_hash, ngx_hash_key(hex, 64), hex, 64);
+
+    if (e == NULL && ngx_http_llm_redis_keys(lmcf)) {
+
+        /* not configured: perhaps a key created at run time, in Redis */
+
+        switch (ngx_http_llm_redis_find_key(r, &ctx->timer, digest, hex, &e)) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_AGAIN:
+            return NGX_AGAIN;
+
+        case NGX_BUSY:
+            (void) ngx_http_llm_fail(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "key_store_unavailable", NULL,
+                                     "The API key cannot be verified now: "
+                                     "the key store is unavailable. Retry "
+                                     "later.");
+            return NGX_DECLINED;
+
+        default:
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return NGX_DECLINED;
+        }
+    }
 
     if (e == NULL || CRYPTO_memcmp(e->digest, digest, 32) != 0) {
         (void) ngx_http_llm_fail(r, NGX_HTTP_UNAUTHORIZED, "invalid_api_key",

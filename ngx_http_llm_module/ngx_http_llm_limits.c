@@ -23,6 +23,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_error.h"
+#include "ngx_http_llm_redis.h"
 
 
 /* what a request holds against its key, team and organisation */
@@ -148,8 +149,8 @@ ngx_http_llm_parse_budget(ngx_str_t *value, ngx_http_llm_budget_t *budget)
 
     for (i = 0; i < 4; i++) {
         if (ngx_strlen(ngx_http_llm_period_names[i]) == period.len
-            && ngx_strncmp(ngx_http_llm_period_names[i], period.data, period.len)
-               == 0)
+            && ngx_strncmp(ngx_http_llm_period_names[i], period.data,
+                           period.len) == 0)
         {
             budget->period = (uint8_t) i;
             return NGX_CONF_OK;
@@ -252,6 +253,7 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     double                      in, out, prompt, completion;
     time_t                      now;
+    ngx_int_t                   rc;
     ngx_uint_t                  i, k;
     ngx_http_llm_node_t        *node;
     ngx_http_llm_hold_t        *hold;
@@ -263,6 +265,13 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     if (ctx->key == NULL) {
         return NGX_OK;
+    }
+
+    /* llm_redis fail=closed: 503 while the fleet's usage is unknown */
+
+    rc = ngx_http_llm_redis_check(r, ctx->key);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
@@ -455,6 +464,7 @@ ngx_http_llm_check(ngx_http_llm_entity_t *e, ngx_http_llm_account_t *a,
 static ngx_int_t
 ngx_http_llm_refuse_request(ngx_http_request_t *r, ngx_http_llm_refusal_t *no)
 {
+    const char       *kind;
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -474,13 +484,13 @@ ngx_http_llm_refuse_request(ngx_http_request_t *r, ngx_http_llm_refusal_t *no)
                    - h->value.data;
 
     if (no->code[0] == 'i') {
+        kind = ngx_http_llm_entity_kinds[no->entity->kind];
+
         if (no->unit == NGX_HTTP_LLM_USD) {
             return ngx_http_llm_fail(r, NGX_HTTP_TOO_MANY_REQUESTS, no->code,
                                      NULL, "Budget exhausted for %s `%V`: "
                                      "%L.%06L USD per %s. It resets in "
-                                     "%T s.",
-                                     ngx_http_llm_entity_kinds[no->entity->kind],
-                                     &no->entity->name,
+                                     "%T s.", kind, &no->entity->name,
                                      no->limit / NGX_HTTP_LLM_NANO,
                                      no->limit % NGX_HTTP_LLM_NANO / 1000,
                                      ngx_http_llm_period_names[no->period],
@@ -489,10 +499,10 @@ ngx_http_llm_refuse_request(ngx_http_request_t *r, ngx_http_llm_refusal_t *no)
 
         return ngx_http_llm_fail(r, NGX_HTTP_TOO_MANY_REQUESTS, no->code,
                                  NULL, "Budget exhausted for %s `%V`: %L "
-                                 "tokens per %s. It resets in %T s.",
-                                 ngx_http_llm_entity_kinds[no->entity->kind],
+                                 "tokens per %s. It resets in %T s.", kind,
                                  &no->entity->name, no->limit,
-                                 ngx_http_llm_period_names[no->period], no->retry);
+                                 ngx_http_llm_period_names[no->period],
+                                 no->retry);
     }
 
     return ngx_http_llm_fail(r, NGX_HTTP_TOO_MANY_REQUESTS, no->code, NULL,
@@ -567,6 +577,8 @@ ngx_http_llm_settle(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     ngx_http_llm_zone_unlock(lmcf->zone);
+
+    ngx_http_llm_redis_settled();
 }
 
 

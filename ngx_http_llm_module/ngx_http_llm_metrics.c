@@ -16,6 +16,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_metrics.h"
 #include "ngx_http_llm_zone.h"
+#include "ngx_http_llm_redis.h"
 
 
 #define ngx_http_llm_series_labels(t, s)                                    \
@@ -265,6 +266,7 @@ ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
 
     snap->now = ngx_current_msec;
     snap->time = ngx_time();
+    snap->redis_up = ngx_http_llm_redis_health(&snap->redis_age);
 
     if (ngx_array_init(&snap->series, r->pool, 8,
                        sizeof(ngx_http_llm_series_snap_t)) != NGX_OK
@@ -683,6 +685,20 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
             ngx_http_llm_text(t, "\n");
         }
     }
+
+    if (snap->redis_up == NGX_DECLINED) {
+        return;
+    }
+
+    ngx_http_llm_help(t, "llm_redis_up", "gauge",
+                      "1 when the fleet's Redis is connected and synced "
+                      "within two intervals, else 0.");
+    ngx_http_llm_text(t, "llm_redis_up %i\n", snap->redis_up);
+
+    ngx_http_llm_help(t, "llm_redis_last_sync_age_seconds", "gauge",
+                      "Time since this instance last synced with Redis.");
+    ngx_http_llm_text(t, "llm_redis_last_sync_age_seconds %.3f\n",
+                      (double) snap->redis_age / 1000);
 }
 
 

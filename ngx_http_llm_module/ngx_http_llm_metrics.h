@@ -90,6 +90,8 @@ typedef struct {
     ngx_array_t                    spend;       /* spend_snap */
     ngx_msec_t                     now;
     time_t                         time;
+    ngx_int_t                      redis_up;    /* NGX_DECLINED: no Redis */
+    ngx_msec_t                     redis_age;   /* since its last sync */
 } ngx_http_llm_snapshot_t;
 
 

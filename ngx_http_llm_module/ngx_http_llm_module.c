@@ -10,6 +10,7 @@
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_cache.h"
+#include "ngx_http_llm_redis.h"
 
 
 static ngx_int_t ngx_http_llm_postconfiguration(ngx_conf_t *cf);
@@ -114,6 +115,13 @@ static ngx_command_t  ngx_http_llm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("llm_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_llm_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("llm_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_llm_status,
@@ -154,10 +162,10 @@ ngx_module_t  ngx_http_llm_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_llm_redis_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_llm_redis_exit_process,       /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -272,7 +280,8 @@ ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
 
     /* gateways with keys declared require them, unless told otherwise */
-    ngx_conf_merge_value(conf->auth, prev->auth, lmcf->keys.nelts > 0);
+    ngx_conf_merge_value(conf->auth, prev->auth,
+                         lmcf->keys.nelts > 0 || ngx_http_llm_redis_keys(lmcf));
 
     ngx_conf_merge_uint_value(conf->cache, prev->cache,
                               NGX_HTTP_LLM_CACHE_OFF);

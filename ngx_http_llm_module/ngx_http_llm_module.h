@@ -60,7 +60,8 @@ typedef struct {
     ngx_msec_t                     window;
     ngx_msec_t                     cooldown;
     ngx_msec_t                     max_cooldown;
-    ngx_msec_t                     rate_limit_cooldown; /* 429, no Retry-After */
+    /* 429, no Retry-After */
+    ngx_msec_t                     rate_limit_cooldown;
 } ngx_http_llm_health_conf_t;
 
 
@@ -84,7 +85,7 @@ struct ngx_http_llm_provider_s {
     ngx_str_t                      name;
     ngx_http_llm_dialect_t        *dialect;
 
-    /* "https://api.openai.com" or "http://pool": what $llm_upstream starts with */
+    /* "https://api.openai.com" or "http://pool": $llm_upstream starts so */
     ngx_str_t                      origin;
     /* host[:port] of the url: a DNS name, an address or an upstream block */
     ngx_str_t                      authority;
@@ -173,7 +174,8 @@ struct ngx_http_llm_route_s {
     ngx_msec_t                     deadline;       /* 0: none */
     ngx_uint_t                     failover;       /* NGX_HTTP_LLM_FO_* */
     ngx_uint_t                     explore;        /* percent */
-    ngx_uint_t                     cache;          /* ngx_http_llm_cache_mode_e */
+    /* ngx_http_llm_cache_mode_e */
+    ngx_uint_t                     cache;
     uint32_t                       hash;           /* of its zone node */
 
     u_char                        *file_name;
@@ -183,7 +185,8 @@ struct ngx_http_llm_route_s {
 
 typedef struct {
     ngx_http_llm_zone_t           *zone;
-    ngx_array_t                    providers;      /* ngx_http_llm_provider_t * */
+    /* ngx_http_llm_provider_t * */
+    ngx_array_t                    providers;
     ngx_array_t                    routes;         /* ngx_http_llm_route_t * */
     ngx_array_t                    globs;          /* ngx_http_llm_route_t * */
     ngx_hash_t                     routes_hash;    /* exact names */
@@ -192,7 +195,8 @@ typedef struct {
     ngx_array_t                    header_slots;   /* ngx_str_t */
 
     /* gateway locations, checked once the whole http block is known */
-    ngx_array_t                    gateways;       /* ngx_http_core_loc_conf_t * */
+    /* ngx_http_core_loc_conf_t * */
+    ngx_array_t                    gateways;
 
     ngx_str_t                      models_json;    /* GET /v1/models body */
     time_t                         created;
@@ -214,7 +218,8 @@ typedef struct {
 typedef struct {
     ngx_flag_t                     enable;
     ngx_flag_t                     auth;           /* gateway keys required */
-    ngx_uint_t                     cache;          /* ngx_http_llm_cache_mode_e */
+    /* ngx_http_llm_cache_mode_e */
+    ngx_uint_t                     cache;
     ngx_uint_t                     cache_scope;
     ngx_str_t                      cache_namespace;
     ngx_uint_t                     status_format;  /* llm_status's default */

@@ -217,7 +217,15 @@ ngx_http_llm_status_json(ngx_http_request_t *r, ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_json_series(snap, t);
     ngx_http_llm_text(t, ",\"spend\":");
     ngx_http_llm_json_spend(snap, t);
-    ngx_http_llm_text(t, "}\n");
+
+    if (snap->redis_up == NGX_DECLINED) {
+        ngx_http_llm_text(t, ",\"redis\":null}\n");
+
+    } else {
+        ngx_http_llm_text(t, ",\"redis\":{\"up\":%s,\"last_sync_age_ms\":%M}}"
+                          "\n", snap->redis_up ? "true" : "false",
+                          snap->redis_age);
+    }
 }
 
 

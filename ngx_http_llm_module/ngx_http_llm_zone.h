@@ -19,7 +19,8 @@ typedef enum {
     NGX_HTTP_LLM_NODE_ROUTE,
     NGX_HTTP_LLM_NODE_COUNTER,
     NGX_HTTP_LLM_NODE_METRICS,       /* a route and target's series */
-    NGX_HTTP_LLM_NODE_SPEND          /* a key's, team's or org's totals */
+    NGX_HTTP_LLM_NODE_SPEND,         /* a key's, team's or org's totals */
+    NGX_HTTP_LLM_NODE_REDIS          /* a node's Redis sync state */
 } ngx_http_llm_node_kind_e;
 
 

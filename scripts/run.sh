@@ -10,6 +10,9 @@
 # 127.0.0.1:8089 (or a unix socket): they become the given port and the
 # port + 9 (MOCK_PORT to choose it). RUN_PREFIX replaces build/run/<example>,
 # LLM_MODULE build/ngx_http_llm_module.so.
+#
+# An example with llm_redis (fleet) gets its own redis-server on port + 7
+# (REDIS_PORT) and a second gateway "b" on port + 1 (B_PORT), as its header describes.
 
 set -eu
 
@@ -60,6 +63,11 @@ rm -f "$prefix/mock.sock"
 
 "$nginx" -t -q -p "$prefix" -c "$prefix/conf/nginx.conf" -g 'daemon off;'
 
+fleet=
+if grep -q '^ *llm_redis 127\.0\.0\.1:6379' "$prefix/conf/nginx.conf"; then
+    fleet=1
+fi
+
 cat <<MSG
 
 ngx_http_llm_module gateway ($example) on http://127.0.0.1:$port
@@ -75,4 +83,52 @@ ngx_http_llm_module gateway ($example) on http://127.0.0.1:$port
 
 MSG
 
-exec "$nginx" -p "$prefix" -c "$prefix/conf/nginx.conf" -g 'daemon off;'
+if [ -z "$fleet" ]; then
+    exec "$nginx" -p "$prefix" -c "$prefix/conf/nginx.conf" -g 'daemon off;'
+fi
+
+# a fleet: Redis, gateway a (this port, with the mock) and gateway b
+redis_port=${REDIS_PORT:-$((port + 7))}
+b_port=${B_PORT:-$((port + 1))}
+b_prefix=$prefix/b
+
+sed -i "s/llm_redis 127\.0\.0\.1:6379/llm_redis 127.0.0.1:$redis_port/" \
+    "$prefix/conf/nginx.conf"
+mkdir -p "$b_prefix/conf" "$b_prefix/logs"
+ln -sfn "$prefix/modules" "$b_prefix/modules"
+cp "$prefix/conf/llm_proxy_params" "$b_prefix/conf/"
+sed -e "s/127\.0\.0\.1:$port;/127.0.0.1:$b_port;/" -e 's/node=a/node=b/' \
+    -e '/^    # BEGIN mock/,/^    # END mock/d' \
+    "$prefix/conf/nginx.conf" > "$b_prefix/conf/nginx.conf"
+
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
+             --appendonly no --dir "$prefix" \
+             --logfile "$prefix/logs/redis.log" &
+redis_pid=$!
+"$nginx" -p "$b_prefix" -c "$b_prefix/conf/nginx.conf" -g 'daemon off;' &
+b_pid=$!
+"$nginx" -p "$prefix" -c "$prefix/conf/nginx.conf" -g 'daemon off;' &
+a_pid=$!
+
+echo "gateway b on http://127.0.0.1:$b_port, Redis on 127.0.0.1:$redis_port"
+echo "  redis-cli -p $redis_port --scan --pattern 'llm:*'"
+
+stop() {
+    kill -QUIT "$a_pid" "$b_pid" 2>/dev/null || :
+    wait "$a_pid" "$b_pid" 2>/dev/null || :
+    kill "$redis_pid" 2>/dev/null || :
+    wait "$redis_pid" 2>/dev/null || :
+}
+
+trap 'stop; exit 0' INT TERM QUIT
+
+# either gateway or Redis ending ends the fleet
+while kill -0 "$a_pid" 2>/dev/null && kill -0 "$b_pid" 2>/dev/null \
+      && kill -0 "$redis_pid" 2>/dev/null
+do
+    sleep 1 &
+    wait $! || :
+done
+
+stop
+exit 1

@@ -82,6 +82,31 @@ my %checks = (
         like(http_request(port => $port, uri => '/llm/status')->{body},
              qr/"name":"careful"/, 'routing: the status');
     },
+    fleet => sub {
+        my ($port, $prefix, %o) = @_;
+        my %alice = (headers => { Authorization => 'Bearer sk-alice-fleet-0001' });
+        # a spends alice's 1000 tokens of the day
+        my $res = chat($port, 'gpt-4o-mini', %alice,
+                       body => { max_tokens => 10,
+                                 mock => { prompt_tokens => 20,
+                                           completion_tokens => 990 } });
+        is($res->{status}, 200, 'fleet: a serves alice');
+        # b learns it from Redis: its next request for alice is refused
+        my $last;
+        ok(wait_until(sub {
+               $last = chat($o{b_port}, 'gpt-4o-mini', %alice,
+                            body => { max_tokens => 1,
+                                      mock => { prompt_tokens => 1,
+                                                completion_tokens => 0 } });
+               ($last->{status} // 0) == 429
+           }, timeout => 20, desc => 'b to refuse alice'),
+           'fleet: b refuses what a spent');
+        like($last->{body}, qr/"code":"insufficient_quota"/,
+             'fleet: as insufficient_quota');
+        my $keys = `redis-cli -p $o{redis_port} --scan --pattern 'llm:key:alice:*'`;
+        like($keys, qr/^llm:key:alice:tokens:day:\d+$/m,
+             'fleet: alice\'s use is in Redis');
+    },
     cache => sub {
         my ($port) = @_;
         my %red = (headers => { Authorization => 'Bearer sk-red-demo-0001' },
@@ -105,6 +130,7 @@ for my $name (sort keys %examples) {
     make_path("$top/t/servroot-examples");
     my $port = free_port();
     my $mock = free_port();
+    my %fleet = (b_port => free_port(), redis_port => free_port());
 
     # under ASan (make test-asan) nginx gets the sanitizers' runtimes, and
     # reports into the example's logs
@@ -129,6 +155,8 @@ for my $name (sort keys %examples) {
         open STDERR, '>&', \*STDOUT or die;
         $ENV{RUN_PREFIX} = $prefix;
         $ENV{MOCK_PORT} = $mock;
+        $ENV{B_PORT} = $fleet{b_port};
+        $ENV{REDIS_PORT} = $fleet{redis_port};
         $ENV{LLM_MODULE} = $module;
         $ENV{NGINX_BIN} = $nginx;
         # offline: the examples' real providers stay disabled
@@ -149,7 +177,7 @@ for my $name (sort keys %examples) {
         next;
     }
 
-    $checks{$name}->($port, $prefix);
+    $checks{$name}->($port, $prefix, %fleet);
 
     kill 'QUIT', $pid;
     my $gone = wait_until(sub { waitpid($pid, POSIX::WNOHANG()) == $pid },
@@ -157,7 +185,8 @@ for my $name (sort keys %examples) {
     ok($gone && $? == 0, "$name: stops cleanly");
     kill 'KILL', $pid unless $gone;
 
-    my $log = eval { read_file("$prefix/logs/error.log") } // '';
+    my $log = join '', map { eval { read_file($_) } // '' }
+                  "$prefix/logs/error.log", "$prefix/b/logs/error.log";
     unlike($log, qr/\[(?:alert|crit|emerg)\]|exited on signal|runtime error:/,
            "$name: no alerts");
     my @asan = map { Test::Nginx::LLM::asan_errors(read_file($_)) }
