@@ -51,6 +51,21 @@ A port nothing listens on: connections are refused.
 
 The shipped llm_proxy_params snippet and the mock's directory.
 
+=item TEST_NGINX_FIXTURE_DIR
+
+Recorded-shape provider responses (t/fixtures), served by the fixture
+mock.
+
+=back
+
+The mock server also has the other providers' mocks, by path prefix:
+C</anthropic/v1> (anthropic.js), C</gemini/v1beta> (gemini.js),
+C</bedrock> (bedrock.js: C</bedrock/model/ID/converse>) and
+C</fixture/fixture=DIALECT:NAME,split=N/v1> (fixture.js: a file of
+t/fixtures in two pieces).
+
+=over
+
 =back
 
 =cut
@@ -69,6 +84,7 @@ $ENV{TEST_NGINX_MOCK2_PORT} //= 1986;
 $ENV{TEST_NGINX_DEAD_PORT}  //= 1989;
 $ENV{TEST_NGINX_LLM_PARAMS} //= "$top/conf.examples/llm_proxy_params";
 $ENV{TEST_NGINX_MOCK_DIR}   //= "$top/conf.examples/mock";
+$ENV{TEST_NGINX_FIXTURE_DIR} //= "$top/t/fixtures";
 
 # the usual gateway location, for LLM::Fixtures::defaults(config => ...)
 our $GATEWAY_CONFIG = <<'CONF';
@@ -81,6 +97,10 @@ CONF
 our $MOCK_HTTP_CONFIG = <<'CONF';
     js_path "$TEST_NGINX_MOCK_DIR";
     js_import openai.js;
+    js_import anthropic.js;
+    js_import gemini.js;
+    js_import bedrock.js;
+    js_import fixture.js;
 
     server {
         listen 127.0.0.1:$TEST_NGINX_MOCK_PORT;
@@ -93,6 +113,35 @@ our $MOCK_HTTP_CONFIG = <<'CONF';
             client_body_buffer_size 16m;
             client_max_body_size 64m;
             js_content openai.chat;
+        }
+
+        location /anthropic/ {
+            postpone_output 0;
+            client_body_buffer_size 16m;
+            client_max_body_size 64m;
+            js_content anthropic.messages;
+        }
+
+        location /gemini/ {
+            postpone_output 0;
+            client_body_buffer_size 16m;
+            client_max_body_size 64m;
+            js_content gemini.generate;
+        }
+
+        location /bedrock/ {
+            postpone_output 0;
+            client_body_buffer_size 16m;
+            client_max_body_size 64m;
+            js_content bedrock.converse;
+        }
+
+        location /fixture/ {
+            set $mock_fixture_dir $TEST_NGINX_FIXTURE_DIR;
+            postpone_output 0;
+            client_body_buffer_size 16m;
+            client_max_body_size 64m;
+            js_content fixture.serve;
         }
     }
 
