@@ -345,6 +345,14 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         }
 
         if (rc == NGX_DECLINED && !resp->ended) {
+
+            if (resp->mode == NGX_HTTP_LLM_RESP_EVENTSTREAM) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "llm: event stream frame of provider \"%V\" "
+                              "refused: %s", &ctx->target->provider->name,
+                              resp->es.error);
+            }
+
             if (ngx_http_llm_response_fail(r, ctx,
                                  (resp->mode == NGX_HTTP_LLM_RESP_EVENTSTREAM)
                                  ? "The provider sent a malformed event "

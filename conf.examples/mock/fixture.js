@@ -8,7 +8,8 @@
  *
  *   fixture=anthropic:text.sse   the file anthropic/text.sse, under
  *                                $mock_fixture_dir
- *   split=N                      first N bytes, then the rest
+ *   split=N                      first N bytes, then the rest (or
+ *                                "split-N" in the model's name)
  *   status=N                     the status (default 200)
  *   errortype=ThrottlingException    an x-amzn-ErrorType header
  *   corrupt=N                    the byte at offset N is flipped
@@ -41,7 +42,7 @@ function controls(r) {
 
 
 function serve(r) {
-    var c = controls(r), name, data, bytes, type, split, i;
+    var c = controls(r), name, data, bytes, type, split, i, m;
 
     /* dialect:name, the ':' for a '/' */
     name = (c.fixture || '').replace(/:/g, '/')
@@ -87,6 +88,17 @@ function serve(r) {
     if (c.errortype) {
         r.headersOut['x-amzn-ErrorType'] = c.errortype
             + ':http://internal.amazon.com/coral/com.amazon.bedrock/';
+    }
+
+    /* or "split-N" in the model's name, in the path or the body */
+
+    if (!c.split) {
+        m = (decodeURIComponent(r.uri) + ' ' + (r.requestText || ''))
+            .match(/split-(\d+)/);
+
+        if (m) {
+            c.split = m[1];
+        }
     }
 
     split = Math.min(Number(c.split || bytes.length), bytes.length);
