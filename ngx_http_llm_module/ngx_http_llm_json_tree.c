@@ -572,6 +572,10 @@ ngx_http_llm_jbuf_raw(ngx_http_llm_jbuf_t *b, const u_char *s, size_t len)
 {
     u_char  *p;
 
+    if (len == 0) {
+        return;
+    }
+
     p = ngx_http_llm_jbuf_reserve(b, len);
     if (p == NULL) {
         return;

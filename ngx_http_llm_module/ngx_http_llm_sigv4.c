@@ -121,7 +121,11 @@ ngx_http_llm_sigv4_authorization(ngx_http_llm_sigv4_t *s, u_char *scratch,
     *p++ = '\n';
     p = ngx_cpymem(p, s->uri.data, s->uri.len);
     *p++ = '\n';
-    p = ngx_cpymem(p, s->query.data, s->query.len);
+
+    if (s->query.len) {
+        p = ngx_cpymem(p, s->query.data, s->query.len);
+    }
+
     *p++ = '\n';
 
     p = ngx_cpymem(p, "host:", 5);

@@ -1,7 +1,8 @@
 # Request translation: OpenAI chat requests as each dialect's mock
 # receives them. The mocks (anthropic.js, gemini.js, bedrock.js) check
 # authentication as the real APIs do and, with echo=1, answer with what
-# they received; the test compares the translated body exactly.
+# they received; the test compares the translated body exactly. With the
+# debug log on, no key, secret, token or signature may reach it.
 
 use strict;
 use warnings;
@@ -10,10 +11,11 @@ use Test::More;
 use LLM::Fixtures;
 use LLM::Dialects qw(post decode_json sse_events);
 use Test::Nginx::LLM qw(start_nginx);
+use Digest::SHA ();
 
 my $srv = start_nginx(
     name        => 'dialect-requests',
-    log_level   => 'info',
+    log_level   => 'debug',
     http_config => $LLM::Fixtures::MOCK_HTTP_CONFIG . <<'CONF',
     llm_provider an {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/anthropic/echo=1/v1;
@@ -49,7 +51,7 @@ my $srv = start_nginx(
         secret_key wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY;
     }
     llm_provider bd_token {
-        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock/echo=1,token=FQoGZXIvYXdzE;
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock/echo=1,token=1;
         format bedrock;
         region eu-west-3;
         access_key AKIDEXAMPLE;
@@ -64,7 +66,7 @@ my $srv = start_nginx(
         secret_key not-the-secret;
     }
     llm_provider bd_bearer {
-        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock/echo=1,bearer=ABSK-mock;
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock/echo=1,bearer=1;
         format bedrock;
         region us-west-2;
         key ABSK-mock;
@@ -94,15 +96,27 @@ my $srv = start_nginx(
     llm_route az { target az gpt-4o-deployment; }
     llm_route az_fixed { target az_fixed; }
 
+    llm_provider oa {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    llm_route oa { target oa gpt-x; }
+
     server {
         listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        error_log logs/mock2.log info;
         location /azure/ {
             default_type application/json;
             return 200 '{"id":"az","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"$request_uri $http_api_key"},"finish_reason":"stop"}]}';
         }
     }
 CONF
-    config => $LLM::Fixtures::GATEWAY_CONFIG,
+    config => <<'CONF',
+    location /v1/ {
+        client_body_buffer_size 1k;      # larger bodies: a temporary file
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+CONF
 );
 
 my $port = $srv->port;
@@ -126,7 +140,8 @@ sub received {
         $text = $d->{choices}[0]{message}{content};
     }
 
-    return ($res, eval { decode_json($text) }, $text);
+    # the text is characters already
+    return ($res, scalar eval { JSON::PP->new->decode($text) }, $text);
 }
 
 
@@ -360,6 +375,30 @@ $res = post($port, '/v1/chat/completions',
 is($res->{status}, 403, 'bedrock: a wrong secret is refused as AWS would');
 is(decode_json($res->{body})->{error}{code}, 'InvalidSignatureException',
    'bedrock: with its error type as the code');
+
+
+# a body in a temporary file is translated the same
+
+my $long = join ' ', map { "word$_ \x{fc}n\x{ef} \x{2713}" } 1 .. 2000;
+
+($res, $seen) = received(an => {
+    messages => [{ role => 'system', content => 'Be brief.' },
+                 { role => 'user', content => $long }] });
+is_deeply($seen->{body}{messages},
+          [{ role => 'user', content => [{ type => 'text', text => $long }] }],
+          'a body read from a temporary file');
+
+
+# an OpenAI route of the same gateway: no tree, the body spliced
+
+my $raw = '{"model" :"oa", "messages":[{"role":"user","content":"x"}],'
+        . '"n":1}';
+(my $sent = $raw) =~ s/"model" :"oa"/"model":"gpt-x"/;
+
+$res = post($port, '/v1/chat/completions', $raw);
+is(decode_json($res->{body})->{mock}{body_sha256},
+   Digest::SHA::sha256_hex($sent),
+   'an OpenAI target still gets the client\'s bytes, model spliced');
 
 
 # Azure: the deployment and the API version in the URL, api-key

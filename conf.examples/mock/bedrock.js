@@ -12,8 +12,9 @@
  *
  *   ak=..., sk=...    the credentials expected (default: AWS's documented
  *                     example pair AKIDEXAMPLE / wJalrXUtnFEMI/...)
- *   token=...         an x-amz-security-token is expected, this one
- *   bearer=...        a Bedrock API key is expected instead (Bearer)
+ *   token=1           an x-amz-security-token is expected (FQoGZXIvYXdzE)
+ *   bearer=1          a Bedrock API key is expected instead: Bearer
+ *                     ABSK-mock
  *   status=429        answer with this error status
  *   echo=1            the answer's text is what the mock received (JSON)
  *   reply=text        the answer's text
@@ -176,7 +177,7 @@ function verify(r, c, body) {
     var sts, key, sig, path, date, now, hash;
 
     if (c.bearer) {
-        return auth === 'Bearer ' + c.bearer ? null
+        return auth === 'Bearer ABSK-mock' ? null
                : [403, 'AccessDeniedException', 'Invalid API key'];
     }
 
@@ -217,7 +218,7 @@ function verify(r, c, body) {
                 + date + ' is now earlier than the allowed time.'];
     }
 
-    if (c.token && r.headersIn['X-Amz-Security-Token'] !== c.token) {
+    if (c.token && r.headersIn['X-Amz-Security-Token'] !== 'FQoGZXIvYXdzE') {
         return [403, 'UnrecognizedClientException',
                 'The security token included in the request is invalid.'];
     }
