@@ -147,6 +147,11 @@ ngx_http_llm_handler(ngx_http_request_t *r)
         rc = ngx_http_llm_attempt(r, ctx);
     }
 
+    if (rc == NGX_DONE) {
+        /* answered already (ngx_http_llm_fail): r may have been freed */
+        return rc;
+    }
+
     ctx->overhead += ngx_http_llm_usec() - t0;
 
     return rc;
