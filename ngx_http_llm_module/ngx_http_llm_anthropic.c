@@ -5,7 +5,7 @@
  * Anthropic's own door pass with the target's model spliced in.
  * Responses, whole or streamed (message_start, content_block_start,
  * content_block_delta, content_block_stop, message_delta, message_stop,
- * ping, error), are decoded into canonical deltas.
+ * ping, error), are decoded into canonical deltas; pings are passed on.
  */
 
 
@@ -1041,9 +1041,13 @@ ngx_http_llm_anthropic_decode_event(ngx_http_llm_canon_t *c,
         return ngx_http_llm_canon_error(c, &err);
     }
 
+    if (ngx_http_llm_is_type("ping")) {
+        return ngx_http_llm_canon_ping(c);
+    }
+
 #undef ngx_http_llm_is_type
 
-    /* ping, content_block_stop */
+    /* content_block_stop */
     return NGX_OK;
 }
 

@@ -651,6 +651,31 @@ ngx_http_llm_canon_end(ngx_http_llm_canon_t *c)
 }
 
 
+/*
+ * Long silences (a model thinking, whose thoughts are not translated)
+ * would otherwise look dead to the client and to proxies in between: an
+ * SSE comment for OpenAI clients, Anthropic's ping event for Anthropic's.
+ */
+
+ngx_int_t
+ngx_http_llm_canon_ping(ngx_http_llm_canon_t *c)
+{
+    if (c->mode != NGX_HTTP_LLM_CANON_STREAM || c->done || !c->sent_start) {
+        return NGX_OK;
+    }
+
+    if (c->client == NGX_HTTP_LLM_API_OPENAI) {
+        ngx_http_llm_jbuf_lit(&c->out, ": ping\n\n");
+
+    } else {
+        ngx_http_llm_an_event(c, "ping");
+        ngx_http_llm_jbuf_lit(&c->out, "{\"type\":\"ping\"}\n\n");
+    }
+
+    return ngx_http_llm_canon_flush(c);
+}
+
+
 ngx_int_t
 ngx_http_llm_canon_body(ngx_http_llm_canon_t *c, ngx_str_t *out)
 {

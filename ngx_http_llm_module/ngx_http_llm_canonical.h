@@ -127,6 +127,9 @@ ngx_int_t ngx_http_llm_canon_error(ngx_http_llm_canon_t *c,
     ngx_http_llm_perror_t *err);
 ngx_int_t ngx_http_llm_canon_end(ngx_http_llm_canon_t *c);
 
+/* the provider's keep-alive: passed on, so idle clients do not time out */
+ngx_int_t ngx_http_llm_canon_ping(ngx_http_llm_canon_t *c);
+
 /* a response gathered: the client's body */
 ngx_int_t ngx_http_llm_canon_body(ngx_http_llm_canon_t *c, ngx_str_t *out);
 
