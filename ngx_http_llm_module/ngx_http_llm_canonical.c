@@ -522,13 +522,6 @@ ngx_http_llm_canon_usage(ngx_http_llm_canon_t *c, int64_t prompt,
 
     c->has_usage = 1;
 
-    /* what the request used, for its limits and cost */
-
-    c->ctx->usage.prompt = ngx_max(c->usage.prompt, 0);
-    c->ctx->usage.completion = ngx_max(c->usage.completion, 0);
-    c->ctx->usage.cached = ngx_max(c->usage.cached, 0);
-    c->ctx->usage.reported = 1;
-
     return NGX_OK;
 }
 
@@ -594,6 +587,19 @@ ngx_http_llm_canon_end(ngx_http_llm_canon_t *c)
     }
 
     c->done = 1;
+
+    /*
+     * What the request used, for its limits and cost: the provider's
+     * count once the answer is complete (a stream that breaks off is
+     * estimated from what arrived, as OpenAI's are).
+     */
+
+    if (c->has_usage) {
+        c->ctx->usage.prompt = ngx_max(c->usage.prompt, 0);
+        c->ctx->usage.completion = ngx_max(c->usage.completion, 0);
+        c->ctx->usage.cached = ngx_max(c->usage.cached, 0);
+        c->ctx->usage.reported = 1;
+    }
 
     if (c->mode != NGX_HTTP_LLM_CANON_STREAM) {
         return NGX_OK;

@@ -644,6 +644,12 @@ static ngx_int_t
 ngx_http_llm_gemini_response(ngx_http_llm_canon_t *c,
     ngx_http_llm_json_t *tree)
 {
+    /*
+     * No event says a stream is over: it ends with the response, after
+     * the chunk with a finish reason (and the usage, which may come in a
+     * chunk of its own); the pipeline ends it then.
+     */
+
     int64_t                 completion, thoughts;
     ngx_str_t              *s;
     ngx_uint_t              index;
@@ -770,13 +776,7 @@ ngx_http_llm_gemini_response(ngx_http_llm_canon_t *c,
     s = ngx_http_llm_json_str(cand, "finishReason");
 
     if (s) {
-        if (ngx_http_llm_canon_finish(c, ngx_http_llm_gemini_finish(c, s))
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        return ngx_http_llm_canon_end(c);
+        return ngx_http_llm_canon_finish(c, ngx_http_llm_gemini_finish(c, s));
     }
 
     /* a prompt blocked by safety filters: no candidates at all */
@@ -785,13 +785,8 @@ ngx_http_llm_gemini_response(ngx_http_llm_canon_t *c,
         && ngx_http_llm_json_str(ngx_http_llm_json_get(tree, "promptFeedback"),
                                  "blockReason"))
     {
-        if (ngx_http_llm_canon_finish(c, NGX_HTTP_LLM_FINISH_CONTENT_FILTER)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        return ngx_http_llm_canon_end(c);
+        return ngx_http_llm_canon_finish(c,
+                                         NGX_HTTP_LLM_FINISH_CONTENT_FILTER);
     }
 
     return NGX_OK;
