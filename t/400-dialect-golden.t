@@ -33,6 +33,7 @@ my @cases = (
     [gemini    => 'safety.json',        0, 200, '', '11 0 0'],
     [gemini    => 'blocked.json',       0, 200, '', '9 0 0'],
     [gemini    => 'stream.sse',         1, 200, '', '8 12 2'],
+    [gemini    => 'usage-last.sse',     1, 200, '', '5 3 0'],
     [gemini    => 'error.json',         0, 429, '', undef],
     [bedrock   => 'text.json',          0, 200, '', '30 8 0'],
     [bedrock   => 'tools.json',         0, 200, '', '1375 70 1000'],

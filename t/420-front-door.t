@@ -52,6 +52,9 @@ my $srv = start_nginx(
     llm_provider fxj {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=openai:tools.json/v1;
     }
+    llm_provider fxb {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=openai:broken.sse/v1;
+    }
     llm_provider fxe {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=openai:error.json,status=429/v1;
     }
@@ -65,6 +68,7 @@ my $srv = start_nginx(
     llm_route "fx-*" { target fx "split-*"; }
     llm_route fxj { target fxj; }
     llm_route fxe { target fxe; }
+    llm_route fxb { target fxb; }
 CONF
     config => <<'CONF',
     location /v1/ {
@@ -309,6 +313,19 @@ is_deeply(decode_json($res->{body}), { type => 'error', error => {
     type => 'rate_limit_error',
     message => 'Rate limit reached for gpt-4o.' } },
     'an OpenAI error in Anthropic\'s shape');
+
+$res = post($port, '/v1/messages', {
+    model => 'fxb', max_tokens => 20, stream => JSON::PP::true(),
+    messages => [{ role => 'user', content => 'x' }] }, @anthropic);
+@events = sse_events($res->{body});
+is_deeply([map { $_->[0] } @events],
+          ['message_start', 'content_block_start', 'content_block_delta',
+           'error'],
+          'a stream that ends early ends with an error event');
+is_deeply(decode_json($events[-1][1]), { type => 'error', error => {
+    type => 'api_error',
+    message => 'The provider ended the stream before it was complete.' } },
+    'Anthropic\'s error event, which its SDK raises');
 
 $res = http_get('/v1/messages');
 is($res->{status}, 405, 'GET /v1/messages: 405');
