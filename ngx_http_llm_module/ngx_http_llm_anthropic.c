@@ -23,13 +23,6 @@ typedef struct {
 } ngx_http_llm_anthropic_conf_t;
 
 
-/* a stream's content blocks: which are tool calls, and their number */
-typedef struct {
-    ngx_int_t                      tools[64];   /* block index: tool + 1 */
-    ngx_uint_t                     ntools;
-} ngx_http_llm_anthropic_state_t;
-
-
 /* a request being written: messages of one role are merged */
 typedef struct {
     ngx_http_llm_jbuf_t           *b;
@@ -906,22 +899,12 @@ static ngx_int_t
 ngx_http_llm_anthropic_decode_event(ngx_http_llm_canon_t *c,
     ngx_http_llm_sse_event_t *ev)
 {
-    int64_t                          index;
-    ngx_str_t                       *type, *s;
-    ngx_http_llm_json_t             *tree, *v, *block, *delta;
-    ngx_http_llm_perror_t            err;
-    ngx_http_llm_anthropic_state_t  *st;
-
-    st = c->decoder;
-
-    if (st == NULL) {
-        st = ngx_pcalloc(c->r->pool, sizeof(ngx_http_llm_anthropic_state_t));
-        if (st == NULL) {
-            return NGX_ERROR;
-        }
-
-        c->decoder = st;
-    }
+    int64_t                 index;
+    ngx_int_t               rc;
+    ngx_str_t              *type, *s;
+    ngx_uint_t              tool;
+    ngx_http_llm_json_t    *tree, *v, *block, *delta;
+    ngx_http_llm_perror_t   err;
 
     if (ev->data.len == 0) {
         return NGX_OK;
@@ -957,14 +940,13 @@ ngx_http_llm_anthropic_decode_event(ngx_http_llm_canon_t *c,
         {
             s = ngx_http_llm_json_str(delta, "partial_json");
 
-            if (s == NULL || index < 0 || index >= 64
-                || st->tools[index] == 0)
+            if (s == NULL || index < 0
+                || ngx_http_llm_canon_block_tool(c, index, &tool) != NGX_OK)
             {
                 return NGX_OK;
             }
 
-            return ngx_http_llm_canon_args(c, st->tools[index] - 1, s->data,
-                                           s->len);
+            return ngx_http_llm_canon_args(c, tool, s->data, s->len);
         }
 
         /* thinking, signatures, citations: not translated */
@@ -984,14 +966,21 @@ ngx_http_llm_anthropic_decode_event(ngx_http_llm_canon_t *c,
 
         if (!ngx_http_llm_json_eq(ngx_http_llm_json_get(block, "type"),
                                   "tool_use")
-            || index < 0 || index >= 64)
+            || index < 0)
         {
             return NGX_OK;
         }
 
-        st->tools[index] = ++st->ntools;
+        /* tools are numbered in their order, blocks of all kinds count */
 
-        return ngx_http_llm_canon_tool(c, st->ntools - 1,
+        tool = c->tools_seen;
+
+        rc = ngx_http_llm_canon_set_block_tool(c, index, tool);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_llm_canon_tool(c, tool,
                                        ngx_http_llm_json_str(block, "id"),
                                        ngx_http_llm_json_str(block, "name"));
     }

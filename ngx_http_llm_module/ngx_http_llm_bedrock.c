@@ -22,13 +22,6 @@ typedef struct {
 } ngx_http_llm_bedrock_conf_t;
 
 
-/* a stream's content blocks: which are tool calls */
-typedef struct {
-    ngx_int_t                      tools[64];   /* block index: tool + 1 */
-    ngx_uint_t                     ntools;
-} ngx_http_llm_bedrock_state_t;
-
-
 /* a request being written: messages of one role are merged */
 typedef struct {
     ngx_http_llm_jbuf_t           *b;
@@ -996,22 +989,12 @@ static ngx_int_t
 ngx_http_llm_bedrock_decode_event(ngx_http_llm_canon_t *c,
     ngx_http_llm_sse_event_t *ev)
 {
-    int64_t                        index;
-    ngx_str_t                     *s, *type;
-    ngx_http_llm_json_t           *tree, *v, *use;
-    ngx_http_llm_perror_t          err;
-    ngx_http_llm_bedrock_state_t  *st;
-
-    st = c->decoder;
-
-    if (st == NULL) {
-        st = ngx_pcalloc(c->r->pool, sizeof(ngx_http_llm_bedrock_state_t));
-        if (st == NULL) {
-            return NGX_ERROR;
-        }
-
-        c->decoder = st;
-    }
+    int64_t                 index;
+    ngx_int_t               rc;
+    ngx_str_t              *s, *type;
+    ngx_uint_t              tool;
+    ngx_http_llm_json_t    *tree, *v, *use;
+    ngx_http_llm_perror_t   err;
 
     tree = ngx_http_llm_json_parse(&c->arena, ev->data.data, ev->data.len);
 
@@ -1058,13 +1041,14 @@ ngx_http_llm_bedrock_decode_event(ngx_http_llm_canon_t *c,
         s = ngx_http_llm_json_str(ngx_http_llm_json_get(v, "toolUse"),
                                   "input");
 
-        if (s == NULL || index < 0 || index >= 64 || st->tools[index] == 0) {
+        if (s == NULL || index < 0
+            || ngx_http_llm_canon_block_tool(c, index, &tool) != NGX_OK)
+        {
             /* reasoning content: not translated */
             return NGX_OK;
         }
 
-        return ngx_http_llm_canon_args(c, st->tools[index] - 1, s->data,
-                                       s->len);
+        return ngx_http_llm_canon_args(c, tool, s->data, s->len);
     }
 
     if (ngx_http_llm_is_event("contentBlockStart")) {
@@ -1072,15 +1056,19 @@ ngx_http_llm_bedrock_decode_event(ngx_http_llm_canon_t *c,
         use = ngx_http_llm_json_get(ngx_http_llm_json_get(tree, "start"),
                                     "toolUse");
 
-        if (!ngx_http_llm_json_is(use, NGX_HTTP_LLM_JSON_OBJECT)
-            || index < 0 || index >= 64)
+        if (!ngx_http_llm_json_is(use, NGX_HTTP_LLM_JSON_OBJECT) || index < 0)
         {
             return NGX_OK;
         }
 
-        st->tools[index] = ++st->ntools;
+        tool = c->tools_seen;
 
-        return ngx_http_llm_canon_tool(c, st->ntools - 1,
+        rc = ngx_http_llm_canon_set_block_tool(c, index, tool);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_llm_canon_tool(c, tool,
                                        ngx_http_llm_json_str(use, "toolUseId"),
                                        ngx_http_llm_json_str(use, "name"));
     }

@@ -58,6 +58,12 @@ ngx_http_llm_canon_init(ngx_http_llm_canon_t *c, ngx_http_request_t *r,
 
     ngx_http_llm_arena_init(&c->arena, r->pool);
 
+    if (ngx_array_init(&c->block_tools, r->pool, 4, sizeof(ngx_uint_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_http_llm_jbuf_init(&c->out, r->pool, 1024);
 
     if (mode == NGX_HTTP_LLM_CANON_ACCUMULATE) {
@@ -654,6 +660,54 @@ ngx_http_llm_canon_end(ngx_http_llm_canon_t *c)
     ngx_http_llm_jbuf_lit(b, "{\"type\":\"message_stop\"}\n\n");
 
     return ngx_http_llm_canon_flush(c);
+}
+
+
+/* a provider's block indexes are small: a larger one is refused */
+#define NGX_HTTP_LLM_MAX_BLOCKS  4096
+
+
+ngx_int_t
+ngx_http_llm_canon_set_block_tool(ngx_http_llm_canon_t *c, ngx_uint_t block,
+    ngx_uint_t tool)
+{
+    ngx_uint_t  *slot;
+
+    if (block >= NGX_HTTP_LLM_MAX_BLOCKS) {
+        return NGX_DECLINED;
+    }
+
+    while (c->block_tools.nelts <= block) {
+        slot = ngx_array_push(&c->block_tools);
+        if (slot == NULL) {
+            return NGX_ERROR;
+        }
+
+        *slot = 0;
+    }
+
+    slot = c->block_tools.elts;
+    slot[block] = tool + 1;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_canon_block_tool(ngx_http_llm_canon_t *c, ngx_uint_t block,
+    ngx_uint_t *tool)
+{
+    ngx_uint_t  *slot;
+
+    slot = c->block_tools.elts;
+
+    if (block >= c->block_tools.nelts || slot[block] == 0) {
+        return NGX_DECLINED;
+    }
+
+    *tool = slot[block] - 1;
+
+    return NGX_OK;
 }
 
 

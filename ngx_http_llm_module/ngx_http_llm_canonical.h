@@ -92,9 +92,9 @@ typedef struct {
     ngx_http_llm_canon_write_pt    write;
     void                          *data;
 
-    /* for decoders: event trees, and their own state */
+    /* for decoders: event trees, the provider's content blocks */
     ngx_http_llm_arena_t           arena;
-    void                          *decoder;
+    ngx_array_t                    block_tools; /* ngx_uint_t: tool + 1 */
 
     unsigned                       started:1;   /* start delta seen */
     unsigned                       sent_start:1;
@@ -126,6 +126,15 @@ ngx_int_t ngx_http_llm_canon_usage(ngx_http_llm_canon_t *c, int64_t prompt,
 ngx_int_t ngx_http_llm_canon_error(ngx_http_llm_canon_t *c,
     ngx_http_llm_perror_t *err);
 ngx_int_t ngx_http_llm_canon_end(ngx_http_llm_canon_t *c);
+
+/*
+ * content blocks of a provider's stream that are tool calls: the tool a
+ * block is, by the block's index (NGX_DECLINED: none)
+ */
+ngx_int_t ngx_http_llm_canon_block_tool(ngx_http_llm_canon_t *c,
+    ngx_uint_t block, ngx_uint_t *tool);
+ngx_int_t ngx_http_llm_canon_set_block_tool(ngx_http_llm_canon_t *c,
+    ngx_uint_t block, ngx_uint_t tool);
 
 /* the provider's keep-alive: passed on, so idle clients do not time out */
 ngx_int_t ngx_http_llm_canon_ping(ngx_http_llm_canon_t *c);
