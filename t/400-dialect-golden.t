@@ -3,7 +3,8 @@
 # gateway to an OpenAI client; the output must be exactly the expected
 # file (<fixture>.expected), ids and times aside. Streams are also served
 # split in two at every byte offset (two chunks of the response, read in
-# separate buffers): the output must not change. Usage goes into the
+# separate buffers), and one byte per chunk: the output must not change.
+# Usage goes into the
 # accounting ($llm_*_tokens in the access log).
 #
 # GOLDEN_WRITE=1 writes the expected files instead (review them!).
@@ -140,6 +141,11 @@ for my $i (0 .. $#cases) {
     }
 
     ok(!defined $bad, "$name: the same output split at each of $n offsets");
+
+    # and in as many pieces as it has bytes
+
+    $res = request($i, 'bytewise');
+    is(normalize($res->{body} // ''), $out, "$name: the same output bytewise");
 }
 
 $srv->stop;

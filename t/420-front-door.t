@@ -232,6 +232,11 @@ for my $k (999999, offsets(length slurp("$dir/openai/tools.sse"))) {
 ok(!defined $bad, "the same events split at each of $n offsets");
 
 $res = post($port, '/v1/messages', {
+    model => 'fx-bytewise', max_tokens => 10, stream => JSON::PP::true(),
+    messages => [{ role => 'user', content => 'x' }] }, @anthropic);
+is($res->{body}, $out, 'the same events from a chunk per byte');
+
+$res = post($port, '/v1/messages', {
     model => 'fxj', max_tokens => 10,
     messages => [{ role => 'user', content => 'x' }] }, @anthropic);
 

@@ -9,7 +9,8 @@
  *   fixture=anthropic:text.sse   the file anthropic/text.sse, under
  *                                $mock_fixture_dir
  *   split=N                      first N bytes, then the rest (or
- *                                "split-N" in the model's name)
+ *                                "split-N" in the model's name;
+ *                                "split-bytewise": a chunk per byte)
  *   status=N                     the status (default 200)
  *   errortype=ThrottlingException    an x-amzn-ErrorType header
  *   corrupt=N                    the byte at offset N is flipped
@@ -94,18 +95,27 @@ function serve(r) {
 
     if (!c.split) {
         m = (decodeURIComponent(r.uri) + ' ' + (r.requestText || ''))
-            .match(/split-(\d+)/);
+            .match(/split-(\d+|bytewise)/);
 
         if (m) {
             c.split = m[1];
         }
     }
 
-    split = Math.min(Number(c.split || bytes.length), bytes.length);
-
     r.status = Number(c.status || 200);
     r.headersOut['Content-Type'] = c.type || type;
     r.sendHeader();
+
+    if (c.split === 'bytewise') {
+        for (i = 0; i < bytes.length; i++) {
+            r.send(String.bytesFrom([bytes[i]]));
+        }
+
+        r.finish();
+        return;
+    }
+
+    split = Math.min(Number(c.split || bytes.length), bytes.length);
 
     if (split > 0) {
         r.send(String.bytesFrom(bytes.slice(0, split)));

@@ -73,7 +73,7 @@ sub normalize {
 
     $text =~ s/"created":\d+/"created":0/g;
     $text =~ s/\b(chatcmpl-|call_)[A-Za-z0-9]{24}\b/${1}ID/g;
-    $text =~ s/split-\d+/split-N/g;
+    $text =~ s/split-(?:\d+|bytewise)/split-N/g;
 
     return $text;
 }
