@@ -15,7 +15,7 @@
 static void
 vector(const char *name, const char *method)
 {
-    u_char                 scratch[4096], out[1024], *end;
+    u_char                 scratch[4096], out[1024], hash[64], *end;
     ngx_http_llm_sigv4_t   s;
 
     ngx_memzero(&s, sizeof(ngx_http_llm_sigv4_t));
@@ -31,12 +31,10 @@ vector(const char *name, const char *method)
     ngx_str_set(&s.access_key, "AKIDEXAMPLE");
     ngx_str_set(&s.secret_key, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
 
-    s.payload_hash.data = scratch;
-    ngx_http_llm_sigv4_hash((u_char *) "", 0, scratch);
+    /* the hash of the empty body */
+    ngx_http_llm_sigv4_hash((u_char *) "", 0, hash);
+    s.payload_hash.data = hash;
     s.payload_hash.len = 64;
-    ngx_memcpy(out, scratch, 64);
-    s.payload_hash.data = out + 512;
-    ngx_memcpy(s.payload_hash.data, out, 64);
 
     end = ngx_http_llm_sigv4_authorization(&s, scratch, out);
 
