@@ -2,6 +2,11 @@
 /*
  * Provider dialects: how a request is built for a provider's API and how
  * its responses are read. One ngx_http_llm_<dialect>.c file per dialect.
+ *
+ * A dialect whose API is not the client's translates: its decoders turn
+ * the provider's responses (a whole body, each stream event, an error)
+ * into canonical deltas, which the client's encoder writes
+ * (ngx_http_llm_canonical.h); ngx_http_llm_response.c runs the pipeline.
  */
 
 
@@ -11,6 +16,15 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_sse.h"
+#include "ngx_http_llm_canonical.h"
+#include "ngx_http_llm_json_tree.h"
+
+
+/* how a stream's events are framed */
+typedef enum {
+    NGX_HTTP_LLM_FRAMING_SSE = 0,       /* text/event-stream */
+    NGX_HTTP_LLM_FRAMING_EVENTSTREAM    /* application/vnd.amazon.eventstream */
+} ngx_http_llm_framing_e;
 
 
 struct ngx_http_llm_dialect_s {
@@ -33,7 +47,8 @@ struct ngx_http_llm_dialect_s {
     char         **dynamic_headers;
 
     /*
-     * a successful response that is not a stream: its bytes as they come
+     * OpenAI clients of an OpenAI-format provider (the fast path): a
+     * successful response that is not a stream, its bytes as they come
      * (p, len), then last; read to account for usage
      */
     ngx_int_t    (*response_json)(ngx_http_request_t *r,
@@ -44,10 +59,58 @@ struct ngx_http_llm_dialect_s {
     ngx_int_t    (*response_event)(ngx_http_request_t *r,
                                    ngx_http_llm_ctx_t *ctx,
                                    ngx_http_llm_sse_event_t *ev);
+
+    /* the API the provider speaks, and how its streams are framed */
+    ngx_http_llm_api_e       api;
+    ngx_http_llm_framing_e   framing;
+
+    /* provider-block options it takes, besides url, key, header, ... */
+    char         **options;
+
+    /* a whole successful response into deltas, ending with the end delta */
+    ngx_int_t    (*decode_body)(ngx_http_llm_canon_t *c, ngx_str_t *body);
+
+    /* one stream event into deltas; NGX_DECLINED: not understood */
+    ngx_int_t    (*decode_event)(ngx_http_llm_canon_t *c,
+                                 ngx_http_llm_sse_event_t *ev);
+
+    /* an error response's body (status in err->status already) */
+    ngx_int_t    (*decode_error)(ngx_http_request_t *r, ngx_str_t *body,
+                                 ngx_http_llm_perror_t *err);
 };
 
 
 extern ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect;
+extern ngx_http_llm_dialect_t  ngx_http_llm_azure_dialect;
+extern ngx_http_llm_dialect_t  ngx_http_llm_anthropic_dialect;
+extern ngx_http_llm_dialect_t  ngx_http_llm_gemini_dialect;
+extern ngx_http_llm_dialect_t  ngx_http_llm_bedrock_dialect;
+
+
+/* ngx_http_llm_openai.c: shared with Azure */
+ngx_int_t ngx_http_llm_openai_body(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+ngx_int_t ngx_http_llm_openai_response_json(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, u_char *p, size_t len, ngx_uint_t last);
+ngx_int_t ngx_http_llm_openai_response_event(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev);
+ngx_int_t ngx_http_llm_openai_decode_body(ngx_http_llm_canon_t *c,
+    ngx_str_t *body);
+ngx_int_t ngx_http_llm_openai_decode_event(ngx_http_llm_canon_t *c,
+    ngx_http_llm_sse_event_t *ev);
+ngx_int_t ngx_http_llm_openai_decode_error(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_http_llm_perror_t *err);
+
+/* ngx_http_llm_messages.c: the client's request in OpenAI's format */
+ngx_http_llm_json_t *ngx_http_llm_chat_tree(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+
+/* shared by the request translators */
+ngx_int_t ngx_http_llm_content_text(ngx_http_llm_json_t *content,
+    ngx_http_llm_jbuf_t *b, const char *sep);
+ngx_int_t ngx_http_llm_data_url(ngx_str_t *url, ngx_str_t *type,
+    ngx_str_t *data);
+int64_t ngx_http_llm_max_tokens(ngx_http_llm_json_t *tree);
 
 
 #endif /* _NGX_HTTP_LLM_DIALECT_H_INCLUDED_ */

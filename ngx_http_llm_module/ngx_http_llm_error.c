@@ -7,6 +7,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_json.h"
+#include "ngx_http_llm_canonical.h"
 
 
 #define NGX_HTTP_LLM_MAX_MESSAGE  1024
@@ -68,6 +69,29 @@ ngx_http_llm_error_json(ngx_pool_t *pool, ngx_uint_t status, const char *code,
     out->len = p - out->data;
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_client_error_json(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *param, ngx_str_t *message, ngx_str_t *out)
+{
+    ngx_http_llm_ctx_t     *ctx;
+    ngx_http_llm_perror_t   err;
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    if (ctx == NULL || ctx->endpoint != NGX_HTTP_LLM_EP_MESSAGES) {
+        return ngx_http_llm_error_json(r->pool, status, code, param, message,
+                                       out);
+    }
+
+    err.status = status;
+    ngx_str_null(&err.type);
+    err.message = *message;
+
+    return ngx_http_llm_canon_error_body(r->pool, NGX_HTTP_LLM_API_ANTHROPIC,
+                                         &err, out);
 }
 
 
@@ -168,7 +192,8 @@ ngx_http_llm_fail(ngx_http_request_t *r, ngx_uint_t status, const char *code,
     message.data = buf;
     message.len = p - buf;
 
-    if (ngx_http_llm_error_json(r->pool, status, code, param, &message, &json)
+    if (ngx_http_llm_client_error_json(r, status, code, param, &message,
+                                       &json)
         != NGX_OK)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

@@ -1,7 +1,8 @@
 
 /*
- * Errors the client sees: always OpenAI-shaped JSON,
- * {"error":{"message":...,"type":...,"param":...,"code":...}}.
+ * Errors the client sees: OpenAI-shaped JSON,
+ * {"error":{"message":...,"type":...,"param":...,"code":...}}, or for
+ * clients of Anthropic's door Anthropic's, {"type":"error","error":...}.
  */
 
 
@@ -15,6 +16,14 @@
 /* the error body for a status; code and param may be NULL (JSON null) */
 ngx_int_t ngx_http_llm_error_json(ngx_pool_t *pool, ngx_uint_t status,
     const char *code, const char *param, ngx_str_t *message, ngx_str_t *out);
+
+/*
+ * the error body in the client's API: OpenAI's, or Anthropic's for
+ * clients of the /v1/messages door
+ */
+ngx_int_t ngx_http_llm_client_error_json(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *param,
+    ngx_str_t *message, ngx_str_t *out);
 
 /* sends a JSON body the module produced */
 ngx_int_t ngx_http_llm_send_json(ngx_http_request_t *r, ngx_uint_t status,

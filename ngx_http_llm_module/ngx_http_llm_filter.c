@@ -458,8 +458,8 @@ static ngx_int_t
 ngx_http_llm_replace_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_uint_t status, const char *code, ngx_str_t *message)
 {
-    if (ngx_http_llm_error_json(r->pool, status, code, NULL, message,
-                                &ctx->replacement)
+    if (ngx_http_llm_client_error_json(r, status, code, NULL, message,
+                                       &ctx->replacement)
         != NGX_OK)
     {
         return NGX_ERROR;

@@ -105,6 +105,7 @@ ngx_http_llm_handler(ngx_http_request_t *r)
             return ngx_http_llm_send_models(r, ctx);
 
         case NGX_HTTP_LLM_EP_CHAT:
+        case NGX_HTTP_LLM_EP_MESSAGES:
             if (r->method != NGX_HTTP_POST) {
                 return ngx_http_llm_fail(r, NGX_HTTP_NOT_ALLOWED,
                                          "method_not_allowed", NULL,
@@ -167,6 +168,11 @@ ngx_http_llm_handler(ngx_http_request_t *r)
         rc = ngx_http_llm_attempt(r, ctx);
     }
 
+    if (rc == NGX_DONE) {
+        /* answered already (ngx_http_llm_fail): r may have been freed */
+        return rc;
+    }
+
     ctx->overhead += ngx_http_llm_usec() - t0;
 
     return rc;
@@ -194,6 +200,12 @@ ngx_http_llm_endpoint(ngx_http_request_t *r)
 
     if (ngx_http_llm_ends_with("/chat/completions")) {
         return NGX_HTTP_LLM_EP_CHAT;
+    }
+
+    /* Anthropic's Messages API: the door for Anthropic's SDKs */
+
+    if (ngx_http_llm_ends_with("/v1/messages")) {
+        return NGX_HTTP_LLM_EP_MESSAGES;
     }
 
     if (ngx_http_llm_ends_with("/models")) {

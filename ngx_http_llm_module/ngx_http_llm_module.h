@@ -69,7 +69,8 @@ typedef enum {
     NGX_HTTP_LLM_EP_UNKNOWN = 0,
     NGX_HTTP_LLM_EP_CHAT,
     NGX_HTTP_LLM_EP_MODELS,
-    NGX_HTTP_LLM_EP_MODEL
+    NGX_HTTP_LLM_EP_MODEL,
+    NGX_HTTP_LLM_EP_MESSAGES           /* Anthropic's, the front door */
 } ngx_http_llm_endpoint_e;
 
 
@@ -96,6 +97,10 @@ struct ngx_http_llm_provider_s {
 
     ngx_str_t                      key;            /* secret */
     ngx_array_t                   *headers;        /* ngx_http_llm_header_t */
+
+    /* options of the dialect ("version", "region", ...): ngx_keyval_t */
+    ngx_array_t                   *options;
+    void                          *dialect_conf;   /* the dialect's own */
 
     ngx_http_llm_health_conf_t     health;
     unsigned                       health_set:1;
@@ -211,6 +216,9 @@ typedef struct {
     ngx_int_t                      cache_charge;   /* percent, for hits */
     ngx_uint_t                     route_cache;    /* a route sets "cache" */
 
+    /* some provider speaks another API than OpenAI's: bodies may need trees */
+    ngx_uint_t                     trees;
+
     ngx_http_llm_redis_t          *redis;
 } ngx_http_llm_main_conf_t;
 
@@ -298,6 +306,13 @@ struct ngx_http_llm_ctx_s {
     off_t                          body_length;
 
     ngx_http_llm_chat_t            chat;
+
+    /*
+     * the body as a JSON tree, when a target needs a translation; and in
+     * OpenAI's format (the same tree, or the front door's, converted)
+     */
+    struct ngx_http_llm_json_s    *tree;
+    struct ngx_http_llm_json_s    *chat_tree;
 
     ngx_http_llm_route_t          *route;
     ngx_str_t                      glob_capture;
@@ -388,6 +403,8 @@ ngx_http_llm_provider_t *ngx_http_llm_find_provider(
 ngx_int_t ngx_http_llm_check_providers(ngx_conf_t *cf,
     ngx_http_llm_main_conf_t *lmcf);
 ngx_uint_t ngx_http_llm_secret_header(ngx_str_t *name);
+ngx_str_t *ngx_http_llm_provider_option(ngx_http_llm_provider_t *p,
+    char *name);
 
 /* ngx_http_llm_route.c */
 char *ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -425,6 +442,8 @@ ngx_int_t ngx_http_llm_splice_body(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_edit_t *edits, ngx_uint_t nedits);
 ngx_int_t ngx_http_llm_add_header(ngx_http_llm_ctx_t *ctx, char *name,
     ngx_str_t *value, ngx_uint_t secret);
+ngx_int_t ngx_http_llm_set_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    u_char *data, size_t len);
 
 /* ngx_http_llm_filter.c */
 ngx_int_t ngx_http_llm_filter_init(ngx_conf_t *cf);

@@ -5,6 +5,9 @@
  * streams, a request for the usage chunk. Responses pass as they are;
  * their usage is read on the way, and a usage chunk the client did not
  * ask for is taken out again.
+ *
+ * Clients of Anthropic's door get a request translated from theirs, and
+ * the responses are decoded into canonical deltas for their encoder.
  */
 
 
@@ -13,6 +16,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_response.h"
+#include "ngx_http_llm_json_tree.h"
 
 
 typedef enum {
@@ -49,10 +53,6 @@ static char *ngx_http_llm_openai_init_provider(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_openai_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
-static ngx_int_t ngx_http_llm_openai_response_json(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx, u_char *p, size_t len, ngx_uint_t last);
-static ngx_int_t ngx_http_llm_openai_response_event(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev);
 static ngx_int_t ngx_http_llm_openai_scan_init(
     ngx_http_llm_openai_scan_t *scan);
 static ngx_int_t ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
@@ -65,7 +65,13 @@ ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
     ngx_http_llm_openai_create_request,
     NULL,
     ngx_http_llm_openai_response_json,
-    ngx_http_llm_openai_response_event
+    ngx_http_llm_openai_response_event,
+    NGX_HTTP_LLM_API_OPENAI,
+    NGX_HTTP_LLM_FRAMING_SSE,
+    NULL,
+    ngx_http_llm_openai_decode_body,
+    ngx_http_llm_openai_decode_event,
+    ngx_http_llm_openai_decode_error
 };
 
 
@@ -142,6 +148,10 @@ ngx_http_llm_openai_create_request(ngx_http_request_t *r,
 
     ctx->upstream_url = t->provider->chat_url;
 
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES) {
+        return ngx_http_llm_openai_body(r, ctx);
+    }
+
     if (ctx->target_model.len != chat->model.len
         || ngx_strncmp(ctx->target_model.data, chat->model.data,
                        chat->model.len) != 0)
@@ -210,7 +220,7 @@ ngx_http_llm_openai_create_request(ngx_http_request_t *r,
 
 /* a completion: usage is read as the body goes by */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_llm_openai_response_json(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, u_char *p, size_t len, ngx_uint_t last)
 {
@@ -261,7 +271,7 @@ ngx_http_llm_openai_response_json(ngx_http_request_t *r,
  * has no choices, goes to the client only if the client asked for it.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_llm_openai_response_event(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev)
 {
@@ -503,6 +513,341 @@ ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
         ctx->usage = scan->usage;
         ctx->usage.reported = 1;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A request from Anthropic's door, in OpenAI's format: the converted tree
+ * with the target's model, and for streams a request for the usage chunk.
+ */
+
+ngx_int_t
+ngx_http_llm_openai_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    ngx_uint_t            options;
+    ngx_http_llm_json_t  *tree, *v, *o;
+    ngx_http_llm_jbuf_t   b;
+
+    tree = ngx_http_llm_chat_tree(r, ctx);
+    if (tree == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_llm_jbuf_init(&b, r->pool, ctx->body_length + 256);
+
+    ngx_http_llm_jbuf_lit(&b, "{\"model\":");
+    ngx_http_llm_jbuf_qstr(&b, &ctx->target_model);
+
+    options = 0;
+
+    for (v = tree->child; v; v = v->next) {
+
+        if (ngx_strncmp(v->key.data, "model", 5) == 0 && v->key.len == 5) {
+            continue;
+        }
+
+        ngx_http_llm_jbuf_lit(&b, ",");
+        ngx_http_llm_jbuf_str(&b, v->key.data, v->key.len);
+        ngx_http_llm_jbuf_lit(&b, ":");
+
+        if (ctx->chat.stream && v->key.len == 14
+            && ngx_strncmp(v->key.data, "stream_options", 14) == 0)
+        {
+            options = 1;
+
+            ngx_http_llm_jbuf_lit(&b, "{\"include_usage\":true");
+
+            if (v->type == NGX_HTTP_LLM_JSON_OBJECT) {
+                for (o = v->child; o; o = o->next) {
+                    if (o->key.len == 13
+                        && ngx_strncmp(o->key.data, "include_usage", 13) == 0)
+                    {
+                        continue;
+                    }
+
+                    ngx_http_llm_jbuf_lit(&b, ",");
+                    ngx_http_llm_jbuf_str(&b, o->key.data, o->key.len);
+                    ngx_http_llm_jbuf_lit(&b, ":");
+                    ngx_http_llm_jbuf_value(&b, o);
+                }
+            }
+
+            ngx_http_llm_jbuf_lit(&b, "}");
+            continue;
+        }
+
+        ngx_http_llm_jbuf_value(&b, v);
+    }
+
+    if (ctx->chat.stream && !options) {
+        ngx_http_llm_jbuf_lit(&b, ",\"stream_options\":"
+                                  "{\"include_usage\":true}");
+    }
+
+    ngx_http_llm_jbuf_lit(&b, "}");
+
+    if (b.error) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_llm_set_body(r, ctx, b.start, b.last - b.start);
+}
+
+
+/* decoders: OpenAI's responses for clients of Anthropic's door */
+
+static ngx_http_llm_finish_e
+ngx_http_llm_openai_finish(ngx_http_llm_json_t *v)
+{
+    if (ngx_http_llm_json_eq(v, "length")) {
+        return NGX_HTTP_LLM_FINISH_LENGTH;
+    }
+
+    if (ngx_http_llm_json_eq(v, "tool_calls")
+        || ngx_http_llm_json_eq(v, "function_call"))
+    {
+        return NGX_HTTP_LLM_FINISH_TOOL_CALLS;
+    }
+
+    if (ngx_http_llm_json_eq(v, "content_filter")) {
+        return NGX_HTTP_LLM_FINISH_CONTENT_FILTER;
+    }
+
+    return NGX_HTTP_LLM_FINISH_STOP;
+}
+
+
+static ngx_int_t
+ngx_http_llm_openai_usage(ngx_http_llm_canon_t *c, ngx_http_llm_json_t *u)
+{
+    if (!ngx_http_llm_json_is(u, NGX_HTTP_LLM_JSON_OBJECT)) {
+        return NGX_OK;
+    }
+
+    return ngx_http_llm_canon_usage(c,
+               ngx_http_llm_json_int(u, "prompt_tokens"),
+               ngx_http_llm_json_int(u, "completion_tokens"),
+               ngx_http_llm_json_int(ngx_http_llm_json_get(u,
+                                         "prompt_tokens_details"),
+                                     "cached_tokens"));
+}
+
+
+static void
+ngx_http_llm_openai_error_fields(ngx_http_llm_json_t *e,
+    ngx_http_llm_perror_t *err)
+{
+    ngx_str_t  *s;
+
+    s = ngx_http_llm_json_str(e, "message");
+    if (s) {
+        err->message = *s;
+    }
+
+    s = ngx_http_llm_json_str(e, "code");
+    if (s == NULL) {
+        s = ngx_http_llm_json_str(e, "type");
+    }
+
+    if (s) {
+        err->type = *s;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_llm_openai_message(ngx_http_llm_canon_t *c, ngx_http_llm_json_t *m,
+    ngx_uint_t stream)
+{
+    int64_t               index;
+    ngx_str_t            *s, *id, *name, *args;
+    ngx_uint_t            i;
+    ngx_http_llm_json_t  *calls, *call, *f;
+
+    s = ngx_http_llm_json_str(m, "content");
+    if (s && ngx_http_llm_canon_text(c, s) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    calls = ngx_http_llm_json_get(m, "tool_calls");
+    if (!ngx_http_llm_json_is(calls, NGX_HTTP_LLM_JSON_ARRAY)) {
+        return NGX_OK;
+    }
+
+    for (call = calls->child, i = 0; call; call = call->next, i++) {
+        index = ngx_http_llm_json_int(call, "index");
+        if (index < 0 || !stream) {
+            index = i;
+        }
+
+        f = ngx_http_llm_json_get(call, "function");
+        id = ngx_http_llm_json_str(call, "id");
+        name = ngx_http_llm_json_str(f, "name");
+        args = ngx_http_llm_json_str(f, "arguments");
+
+        /* a stream's tool call begins with its id and name */
+
+        if ((id || !stream)
+            && ngx_http_llm_canon_tool(c, index, id, name) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (args
+            && ngx_http_llm_canon_args(c, index, args->data, args->len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_openai_decode_body(ngx_http_llm_canon_t *c, ngx_str_t *body)
+{
+    ngx_http_llm_json_t    *tree, *choice, *e;
+    ngx_http_llm_perror_t   err;
+
+    tree = ngx_http_llm_json_parse(&c->arena, body->data, body->len);
+    if (tree == NULL) {
+        return NGX_DECLINED;
+    }
+
+    e = ngx_http_llm_json_get(tree, "error");
+
+    if (ngx_http_llm_json_is(e, NGX_HTTP_LLM_JSON_OBJECT)) {
+        ngx_memzero(&err, sizeof(ngx_http_llm_perror_t));
+        err.status = NGX_HTTP_BAD_GATEWAY;
+        ngx_http_llm_openai_error_fields(e, &err);
+
+        return ngx_http_llm_canon_error(c, &err);
+    }
+
+    choice = ngx_http_llm_json_get(tree, "choices");
+    if (!ngx_http_llm_json_is(choice, NGX_HTTP_LLM_JSON_ARRAY)) {
+        return NGX_DECLINED;
+    }
+
+    choice = choice->child;
+
+    if (ngx_http_llm_canon_start(c, ngx_http_llm_json_str(tree, "id"),
+                                 ngx_http_llm_json_str(tree, "model"))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (choice) {
+        if (ngx_http_llm_openai_message(c,
+                                        ngx_http_llm_json_get(choice,
+                                                              "message"),
+                                        0)
+            != NGX_OK
+            || ngx_http_llm_canon_finish(c, ngx_http_llm_openai_finish(
+                                ngx_http_llm_json_get(choice,
+                                                      "finish_reason")))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_llm_openai_usage(c, ngx_http_llm_json_get(tree, "usage"))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_llm_canon_end(c);
+}
+
+
+ngx_int_t
+ngx_http_llm_openai_decode_event(ngx_http_llm_canon_t *c,
+    ngx_http_llm_sse_event_t *ev)
+{
+    ngx_http_llm_json_t    *tree, *choice, *e, *finish;
+    ngx_http_llm_perror_t   err;
+
+    if (ev->data.len == sizeof("[DONE]") - 1
+        && ngx_strncmp(ev->data.data, "[DONE]", sizeof("[DONE]") - 1) == 0)
+    {
+        return ngx_http_llm_canon_end(c);
+    }
+
+    tree = ngx_http_llm_json_parse(&c->arena, ev->data.data, ev->data.len);
+    if (tree == NULL) {
+        return NGX_DECLINED;
+    }
+
+    e = ngx_http_llm_json_get(tree, "error");
+
+    if (ngx_http_llm_json_is(e, NGX_HTTP_LLM_JSON_OBJECT)) {
+        ngx_memzero(&err, sizeof(ngx_http_llm_perror_t));
+        err.status = NGX_HTTP_BAD_GATEWAY;
+        ngx_http_llm_openai_error_fields(e, &err);
+
+        return ngx_http_llm_canon_error(c, &err);
+    }
+
+    if (ngx_http_llm_canon_start(c, ngx_http_llm_json_str(tree, "id"),
+                                 ngx_http_llm_json_str(tree, "model"))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    choice = ngx_http_llm_json_get(tree, "choices");
+
+    if (ngx_http_llm_json_is(choice, NGX_HTTP_LLM_JSON_ARRAY)
+        && choice->child)
+    {
+        choice = choice->child;
+
+        if (ngx_http_llm_openai_message(c,
+                                        ngx_http_llm_json_get(choice,
+                                                              "delta"),
+                                        1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        finish = ngx_http_llm_json_get(choice, "finish_reason");
+
+        if (ngx_http_llm_json_is(finish, NGX_HTTP_LLM_JSON_STRING)
+            && ngx_http_llm_canon_finish(c, ngx_http_llm_openai_finish(finish))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_llm_openai_usage(c, ngx_http_llm_json_get(tree, "usage"));
+}
+
+
+ngx_int_t
+ngx_http_llm_openai_decode_error(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_llm_perror_t *err)
+{
+    ngx_http_llm_json_t   *tree;
+    ngx_http_llm_arena_t   arena;
+
+    ngx_http_llm_arena_init(&arena, r->pool);
+
+    tree = ngx_http_llm_json_parse(&arena, body->data, body->len);
+    if (tree == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_llm_openai_error_fields(ngx_http_llm_json_get(tree, "error"),
+                                     err);
 
     return NGX_OK;
 }

@@ -15,7 +15,13 @@ static char *ngx_http_llm_provider_directive(ngx_conf_t *cf,
 static char *ngx_http_llm_provider_url(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p, ngx_str_t *url);
 static char *ngx_http_llm_provider_key(ngx_conf_t *cf,
-    ngx_http_llm_provider_t *p, ngx_str_t *value, ngx_uint_t nargs);
+    ngx_http_llm_provider_t *p, ngx_str_t *value, ngx_uint_t nargs,
+    ngx_str_t *out);
+static char *ngx_http_llm_provider_add_option(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p, ngx_str_t *value, ngx_uint_t nargs,
+    ngx_uint_t secret);
+static char *ngx_http_llm_check_options(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p);
 static char *ngx_http_llm_provider_header(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p, ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_llm_valid_header_value(ngx_str_t *value);
@@ -27,7 +33,28 @@ static ngx_int_t ngx_http_llm_has_slot(ngx_http_llm_main_conf_t *lmcf,
 
 static ngx_http_llm_dialect_t  *ngx_http_llm_dialects[] = {
     &ngx_http_llm_openai_dialect,
+    &ngx_http_llm_anthropic_dialect,
+    &ngx_http_llm_gemini_dialect,
+    &ngx_http_llm_azure_dialect,
+    &ngx_http_llm_bedrock_dialect,
     NULL
+};
+
+
+/* options of some dialect; credentials are read like "key" */
+static struct {
+    ngx_str_t                      name;
+    ngx_uint_t                     secret;
+} ngx_http_llm_dialect_options[] = {
+    { ngx_string("version"), 0 },
+    { ngx_string("max_tokens"), 0 },
+    { ngx_string("api_version"), 0 },
+    { ngx_string("deployment"), 0 },
+    { ngx_string("region"), 0 },
+    { ngx_string("access_key"), 1 },
+    { ngx_string("secret_key"), 1 },
+    { ngx_string("session_token"), 1 },
+    { ngx_null_string, 0 }
 };
 
 
@@ -96,11 +123,20 @@ ngx_http_llm_provider_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         p->dialect = &ngx_http_llm_openai_dialect;
     }
 
+    if (ngx_http_llm_check_options(cf, p) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (p->dialect->init_provider) {
         rv = p->dialect->init_provider(cf, p);
         if (rv != NGX_CONF_OK) {
             return rv;
         }
+    }
+
+    if (p->dialect->api != NGX_HTTP_LLM_API_OPENAI) {
+        /* requests to it are translated from a tree of their body */
+        lmcf->trees = 1;
     }
 
     pp = ngx_array_push(&lmcf->providers);
@@ -148,7 +184,7 @@ ngx_http_llm_provider_directive(ngx_conf_t *cf, ngx_command_t *dummy,
             goto duplicate;
         }
 
-        return ngx_http_llm_provider_key(cf, p, &value[1], n - 1);
+        return ngx_http_llm_provider_key(cf, p, &value[1], n - 1, &p->key);
     }
 
     if (value[0].len == 6 && ngx_strncmp(value[0].data, "format", 6) == 0) {
@@ -218,6 +254,25 @@ ngx_http_llm_provider_directive(ngx_conf_t *cf, ngx_command_t *dummy,
 
         p->host = value[1];
         return NGX_CONF_OK;
+    }
+
+    for (i = 0; ngx_http_llm_dialect_options[i].name.len; i++) {
+        if (ngx_http_llm_dialect_options[i].name.len == value[0].len
+            && ngx_strncmp(ngx_http_llm_dialect_options[i].name.data,
+                           value[0].data, value[0].len) == 0)
+        {
+            if (n != 2 && !(n == 3 && ngx_http_llm_dialect_options[i].secret))
+            {
+                goto invalid_args;
+            }
+
+            if (ngx_http_llm_provider_option(p, (char *) value[0].data)) {
+                goto duplicate;
+            }
+
+            return ngx_http_llm_provider_add_option(cf, p, value, n,
+                                      ngx_http_llm_dialect_options[i].secret);
+        }
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -373,7 +428,7 @@ invalid:
 
 static char *
 ngx_http_llm_provider_key(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
-    ngx_str_t *value, ngx_uint_t nargs)
+    ngx_str_t *value, ngx_uint_t nargs, ngx_str_t *out)
 {
     char        *env;
     size_t       len;
@@ -520,7 +575,8 @@ ngx_http_llm_provider_key(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
 
     if (key.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty key for llm_provider \"%V\"", &p->name);
+                           "empty %V for llm_provider \"%V\"",
+                           &((ngx_str_t *) cf->args->elts)[0], &p->name);
         return NGX_CONF_ERROR;
     }
 
@@ -529,15 +585,129 @@ ngx_http_llm_provider_key(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
     for (s = key.data; s < key.data + key.len; s++) {
         if (*s < 0x20 || *s == 0x7f) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "the key of llm_provider \"%V\" contains "
-                               "control characters", &p->name);
+                               "the %V of llm_provider \"%V\" contains "
+                               "control characters",
+                               &((ngx_str_t *) cf->args->elts)[0], &p->name);
             return NGX_CONF_ERROR;
         }
     }
 
-    p->key = key;
+    *out = key;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * An option of a dialect, kept until the provider's format is known (it
+ * may come later in the block); credentials are read now, as keys are.
+ */
+
+static char *
+ngx_http_llm_provider_add_option(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
+    ngx_str_t *value, ngx_uint_t nargs, ngx_uint_t secret)
+{
+    char          *rv;
+    ngx_keyval_t  *kv;
+
+    if (p->options == NULL) {
+        p->options = ngx_array_create(cf->pool, 4, sizeof(ngx_keyval_t));
+        if (p->options == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    kv = ngx_array_push(p->options);
+    if (kv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    kv->key = value[0];
+    kv->value = value[1];
+
+    if (secret) {
+        rv = ngx_http_llm_provider_key(cf, p, &value[1], nargs - 1,
+                                       &kv->value);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len == 0
+        || ngx_http_llm_valid_header_value(&value[1]) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid %V \"%V\"",
+                           &value[0], &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* every option given is one the provider's format takes */
+
+static char *
+ngx_http_llm_check_options(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
+{
+    char          **name;
+    ngx_uint_t      i;
+    ngx_keyval_t   *kv;
+
+    if (p->options == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    kv = p->options->elts;
+
+    for (i = 0; i < p->options->nelts; i++) {
+
+        for (name = p->dialect->options; name && *name; name++) {
+            if (ngx_strlen(*name) == kv[i].key.len
+                && ngx_strncmp(*name, kv[i].key.data, kv[i].key.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (name == NULL || *name == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" is not an option of format \"%V\" "
+                               "in llm_provider \"%V\"", &kv[i].key,
+                               &p->dialect->name, &p->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_str_t *
+ngx_http_llm_provider_option(ngx_http_llm_provider_t *p, char *name)
+{
+    size_t         len;
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
+
+    if (p->options == NULL) {
+        return NULL;
+    }
+
+    len = ngx_strlen(name);
+    kv = p->options->elts;
+
+    for (i = 0; i < p->options->nelts; i++) {
+        if (kv[i].key.len == len
+            && ngx_strncmp(kv[i].key.data, name, len) == 0)
+        {
+            return &kv[i].value;
+        }
+    }
+
+    return NULL;
 }
 
 

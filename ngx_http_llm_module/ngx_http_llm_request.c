@@ -6,6 +6,10 @@
  * routing and accounting need, with the byte offsets of the "model" value
  * so that every attempt can splice in its own model name without copying
  * the rest of the body.
+ *
+ * When a target of the request's route speaks another API, or the client
+ * came through the Anthropic door (/v1/messages), the same pass builds a
+ * JSON tree of the body for the dialects to translate.
  */
 
 
@@ -13,6 +17,8 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_cache.h"
+#include "ngx_http_llm_json_tree.h"
+#include "ngx_http_llm_dialect.h"
 
 
 #define NGX_HTTP_LLM_READ_CHUNK  65536
@@ -30,7 +36,8 @@ typedef enum {
     NGX_HTTP_LLM_KEY_USER,
     NGX_HTTP_LLM_KEY_TOOLS,
     NGX_HTTP_LLM_KEY_TEMPERATURE,
-    NGX_HTTP_LLM_KEY_INCLUDE_USAGE
+    NGX_HTTP_LLM_KEY_INCLUDE_USAGE,
+    NGX_HTTP_LLM_KEY_SYSTEM
 } ngx_http_llm_key_e;
 
 
@@ -53,8 +60,12 @@ typedef struct {
     ngx_http_llm_chat_t       *chat;
     ngx_http_llm_problem_t    *problem;
     ngx_http_llm_digest_t     *digest;       /* the cache key's, or NULL */
+    ngx_http_llm_key_name_t   *keys;
+    ngx_http_llm_tree_t       *tree;          /* NULL: none is built */
+    ngx_http_llm_main_conf_t  *lmcf;
     unsigned                   root:1;
     unsigned                   messages:1;
+    unsigned                   anthropic:1;   /* /v1/messages */
 } ngx_http_llm_parser_t;
 
 
@@ -77,6 +88,8 @@ static int ngx_http_llm_json_map_key(void *data, const unsigned char *s,
 static int ngx_http_llm_json_end_map(void *data);
 static int ngx_http_llm_json_start_array(void *data);
 static int ngx_http_llm_json_end_array(void *data);
+static ngx_uint_t ngx_http_llm_route_needs_tree(
+    ngx_http_llm_main_conf_t *lmcf, ngx_str_t *model);
 
 
 static ngx_http_llm_key_name_t  ngx_http_llm_chat_keys[] = {
@@ -88,6 +101,19 @@ static ngx_http_llm_key_name_t  ngx_http_llm_chat_keys[] = {
     { "max_completion_tokens", 21, NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS },
     { "user", 4, NGX_HTTP_LLM_KEY_USER },
     { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
+    { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
+    { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
+};
+
+
+/* Anthropic Messages, at the /v1/messages door */
+static ngx_http_llm_key_name_t  ngx_http_llm_messages_keys[] = {
+    { "model", 5, NGX_HTTP_LLM_KEY_MODEL },
+    { "messages", 8, NGX_HTTP_LLM_KEY_MESSAGES },
+    { "stream", 6, NGX_HTTP_LLM_KEY_STREAM },
+    { "max_tokens", 10, NGX_HTTP_LLM_KEY_MAX_TOKENS },
+    { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
+    { "system", 6, NGX_HTTP_LLM_KEY_SYSTEM },
     { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
     { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
 };
@@ -184,6 +210,8 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_int_t                rc;
     ngx_uint_t               i;
     yajl_status              status;
+    ngx_http_llm_tree_t     *tree;
+    ngx_http_llm_arena_t    *arena;
     ngx_http_llm_parser_t    p;
     ngx_http_llm_segment_t  *s;
 
@@ -200,6 +228,28 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     p.chat = &ctx->chat;
     p.problem = problem;
     p.digest = ctx->digest;
+    p.keys = ngx_http_llm_chat_keys;
+    p.lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES) {
+        p.anthropic = 1;
+        p.keys = ngx_http_llm_messages_keys;
+    }
+
+    tree = NULL;
+
+    if (p.anthropic || p.lmcf->trees) {
+        arena = ngx_palloc(r->pool, sizeof(ngx_http_llm_arena_t));
+        tree = ngx_palloc(r->pool, sizeof(ngx_http_llm_tree_t));
+        if (arena == NULL || tree == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_llm_arena_init(arena, r->pool);
+        ngx_http_llm_tree_init(tree, arena);
+
+        p.tree = tree;
+    }
 
     p.yajl = yajl_alloc(&ngx_http_llm_json_callbacks, NULL, &p);
     if (p.yajl == NULL) {
@@ -298,6 +348,10 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         return rc;
     }
 
+    if (p.tree) {
+        ctx->tree = p.tree->root;
+    }
+
     if (ctx->chat.model.data == NULL) {
         return ngx_http_llm_problem(problem, "model",
                                     "missing_required_parameter",
@@ -320,6 +374,12 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         return ngx_http_llm_problem(problem, "messages", NULL,
                                     "'messages' must contain at least one "
                                     "message");
+    }
+
+    if (p.anthropic && ctx->chat.max_tokens == -1) {
+        return ngx_http_llm_problem(problem, "max_tokens",
+                                    "missing_required_parameter",
+                                    "max_tokens: Field required");
     }
 
     return NGX_OK;
@@ -402,6 +462,12 @@ ngx_http_llm_key_param(ngx_http_llm_key_e key)
         }
     }
 
+    for (i = 0; ngx_http_llm_messages_keys[i].name; i++) {
+        if (ngx_http_llm_messages_keys[i].key == key) {
+            return ngx_http_llm_messages_keys[i].name;
+        }
+    }
+
     return NULL;
 }
 
@@ -471,6 +537,13 @@ ngx_http_llm_json_null(void *data)
         return 0;
     }
 
+    if (p->tree
+        && ngx_http_llm_tree_scalar(p->tree, NGX_HTTP_LLM_JSON_NULL, NULL, 0)
+           != NGX_OK)
+    {
+        return 0;
+    }
+
     if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
         p->chat->options_end = ngx_http_llm_offset(p);
         p->key = NGX_HTTP_LLM_KEY_NONE;
@@ -488,6 +561,7 @@ ngx_http_llm_json_null(void *data)
         case NGX_HTTP_LLM_KEY_USER:
         case NGX_HTTP_LLM_KEY_TOOLS:
         case NGX_HTTP_LLM_KEY_TEMPERATURE:
+        case NGX_HTTP_LLM_KEY_SYSTEM:
             p->key = NGX_HTTP_LLM_KEY_NONE;
             return 1;
 
@@ -507,6 +581,16 @@ ngx_http_llm_json_boolean(void *data, int value)
 
     if (p->digest
         && ngx_http_llm_digest_scalar(p->digest, value ? 't' : 'f', NULL, 0)
+           != NGX_OK)
+    {
+        return 0;
+    }
+
+    if (p->tree
+        && ngx_http_llm_tree_scalar(p->tree,
+                                    value ? NGX_HTTP_LLM_JSON_TRUE
+                                          : NGX_HTTP_LLM_JSON_FALSE,
+                                    NULL, 0)
            != NGX_OK)
     {
         return 0;
@@ -541,6 +625,14 @@ ngx_http_llm_json_number(void *data, const char *s, size_t len)
 
     if (p->digest
         && ngx_http_llm_digest_scalar(p->digest, 'n', (u_char *) s, len)
+           != NGX_OK)
+    {
+        return 0;
+    }
+
+    if (p->tree
+        && ngx_http_llm_tree_scalar(p->tree, NGX_HTTP_LLM_JSON_NUMBER,
+                                    (u_char *) s, len)
            != NGX_OK)
     {
         return 0;
@@ -617,8 +709,29 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
         return 0;
     }
 
+    if (p->tree
+        && ngx_http_llm_tree_scalar(p->tree, NGX_HTTP_LLM_JSON_STRING, s, len)
+           != NGX_OK)
+    {
+        return 0;
+    }
+
     if (p->depth > 2 && p->container == NGX_HTTP_LLM_KEY_MESSAGES) {
         p->chat->message_bytes += len;
+        return 1;
+    }
+
+    /* Anthropic's system prompt: a string, or text blocks */
+
+    if ((p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_SYSTEM)
+        || (p->depth > 1 && p->container == NGX_HTTP_LLM_KEY_SYSTEM))
+    {
+        p->chat->message_bytes += len;
+
+        if (p->depth == 1) {
+            p->key = NGX_HTTP_LLM_KEY_NONE;
+        }
+
         return 1;
     }
 
@@ -649,6 +762,18 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
         dst->data[len] = '\0';
         dst->len = len;
 
+        /*
+         * A tree only serves routes with targets in other dialects; the
+         * model names the route, so building stops as soon as it is known
+         * that none of them needs it.
+         */
+
+        if (p->tree && !p->anthropic && dst == &p->chat->model
+            && !ngx_http_llm_route_needs_tree(p->lmcf, dst))
+        {
+            p->tree = NULL;
+        }
+
         p->key = NGX_HTTP_LLM_KEY_NONE;
         return 1;
     }
@@ -660,6 +785,14 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
 static int
 ngx_http_llm_json_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
 {
+    if (p->tree
+        && ngx_http_llm_tree_open(p->tree, map ? NGX_HTTP_LLM_JSON_OBJECT
+                                               : NGX_HTTP_LLM_JSON_ARRAY)
+           != NGX_OK)
+    {
+        return 0;
+    }
+
     if (p->depth == NGX_HTTP_LLM_MAX_JSON_DEPTH) {
         return ngx_http_llm_refuse(p, NULL, "The request body is nested "
                                    "more than %d levels deep.",
@@ -704,6 +837,13 @@ ngx_http_llm_json_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
 
             p->chat->options_object = 1;
             p->chat->options_start = ngx_http_llm_offset(p);
+            break;
+
+        case NGX_HTTP_LLM_KEY_SYSTEM:
+            if (map) {
+                return ngx_http_llm_scalar(p, "an object");
+            }
+
             break;
 
         case NGX_HTTP_LLM_KEY_OTHER:
@@ -769,6 +909,10 @@ ngx_http_llm_json_close(void *data)
         return 0;
     }
 
+    if (p->tree && ngx_http_llm_tree_close(p->tree) != NGX_OK) {
+        return 0;
+    }
+
     p->depth--;
 
     if (p->depth == 1) {
@@ -810,6 +954,10 @@ ngx_http_llm_json_map_key(void *data, const unsigned char *s, size_t len)
         return 0;
     }
 
+    if (p->tree && ngx_http_llm_tree_key(p->tree, s, len) != NGX_OK) {
+        return 0;
+    }
+
     if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
         p->chat->options_members++;
 
@@ -837,11 +985,11 @@ ngx_http_llm_json_map_key(void *data, const unsigned char *s, size_t len)
 
     p->key = NGX_HTTP_LLM_KEY_OTHER;
 
-    for (i = 0; ngx_http_llm_chat_keys[i].name; i++) {
-        if (ngx_http_llm_chat_keys[i].len == len
-            && ngx_strncmp(ngx_http_llm_chat_keys[i].name, s, len) == 0)
+    for (i = 0; p->keys[i].name; i++) {
+        if (p->keys[i].len == len
+            && ngx_strncmp(p->keys[i].name, s, len) == 0)
         {
-            p->key = ngx_http_llm_chat_keys[i].key;
+            p->key = p->keys[i].key;
             break;
         }
     }
@@ -856,9 +1004,9 @@ ngx_http_llm_json_map_key(void *data, const unsigned char *s, size_t len)
      */
 
     if (p->seen & ((ngx_uint_t) 1 << p->key)) {
-        return ngx_http_llm_refuse(p, ngx_http_llm_chat_keys[i].name,
+        return ngx_http_llm_refuse(p, p->keys[i].name,
                                    "Duplicate key '%s' in the request body.",
-                                   ngx_http_llm_chat_keys[i].name);
+                                   p->keys[i].name);
     }
 
     p->seen |= (ngx_uint_t) 1 << p->key;
@@ -872,4 +1020,32 @@ ngx_http_llm_json_map_key(void *data, const unsigned char *s, size_t len)
     }
 
     return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_llm_route_needs_tree(ngx_http_llm_main_conf_t *lmcf,
+    ngx_str_t *model)
+{
+    ngx_str_t               capture;
+    ngx_uint_t              i;
+    ngx_http_llm_route_t   *route;
+    ngx_http_llm_target_t  *t;
+
+    route = ngx_http_llm_find_route(lmcf, model, &capture);
+    if (route == NULL) {
+        return 0;
+    }
+
+    t = route->targets.elts;
+
+    for (i = 0; i < route->targets.nelts; i++) {
+        if (t[i].provider && t[i].provider->dialect
+            && t[i].provider->dialect->api != NGX_HTTP_LLM_API_OPENAI)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }

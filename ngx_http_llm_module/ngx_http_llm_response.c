@@ -12,6 +12,13 @@
  * provider's connection breaks first, or it ends the response early, the
  * client gets an SSE error event, which the OpenAI SDKs raise, and a
  * properly ended response: never a half event.
+ *
+ * A provider that speaks another API than the client's is translated
+ * here: its stream's events (server-sent, or AWS event stream frames) go
+ * through its dialect's decoder and the client's encoder one by one; a
+ * body, or an error, is read whole and written in the client's shape at
+ * its end. A client in the provider's own API (Anthropic's door to an
+ * Anthropic provider) gets the bytes as they are, read for usage.
  */
 
 
@@ -25,6 +32,9 @@
 /* an event longer than this is not an LLM stream event */
 #define NGX_HTTP_LLM_MAX_EVENT  (4 * 1024 * 1024)
 
+/* a body read whole for translation */
+#define NGX_HTTP_LLM_MAX_BODY   (64 * 1024 * 1024)
+
 
 static ngx_int_t ngx_http_llm_response_event(void *data,
     ngx_http_llm_sse_event_t *ev);
@@ -34,16 +44,36 @@ static ngx_int_t ngx_http_llm_response_fail(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, const char *message);
 static ngx_int_t ngx_http_llm_response_end(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp);
+static ngx_int_t ngx_http_llm_response_buffer(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
+static ngx_uint_t ngx_http_llm_response_arrived(ngx_http_request_t *r,
+    ngx_http_llm_response_t *resp);
+static ngx_int_t ngx_http_llm_response_translated(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_str_t *out);
+static ngx_int_t ngx_http_llm_response_canon_write(void *data, u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_llm_response_canon(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_canon_mode_e mode);
+static void ngx_http_llm_response_type(ngx_http_request_t *r,
+    const char *type);
+static ngx_uint_t ngx_http_llm_response_type_is(ngx_http_request_t *r,
+    const char *type);
 
 
 ngx_int_t
 ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    ngx_str_t                *type;
+    ngx_uint_t                native, status;
+    ngx_http_llm_api_e        client;
     ngx_http_llm_dialect_t   *dialect;
     ngx_http_llm_response_t  *resp;
 
     dialect = ctx->target->provider->dialect;
+    client = ngx_http_llm_client_api(ctx);
+    status = r->headers_out.status;
+
+    /* the client speaks the provider's API: nothing to translate */
+    native = (dialect->api == client);
 
     resp = ngx_pcalloc(r->pool, sizeof(ngx_http_llm_response_t));
     if (resp == NULL) {
@@ -52,16 +82,21 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     ctx->resp = resp;
 
-    type = &r->headers_out.content_type;
-
-    if (r->headers_out.status == NGX_HTTP_OK
-        && type->len >= sizeof("text/event-stream") - 1
-        && ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
-                           sizeof("text/event-stream") - 1) == 0)
+    if (status == NGX_HTTP_OK
+        && (ngx_http_llm_response_type_is(r, "text/event-stream")
+            || ngx_http_llm_response_type_is(r,
+                                   "application/vnd.amazon.eventstream")))
     {
-        resp->mode = NGX_HTTP_LLM_RESP_SSE;
-        resp->sse.pool = r->pool;
-        resp->sse.max = NGX_HTTP_LLM_MAX_EVENT;
+        if (ngx_http_llm_response_type_is(r, "text/event-stream")) {
+            resp->mode = NGX_HTTP_LLM_RESP_SSE;
+            resp->sse.pool = r->pool;
+            resp->sse.max = NGX_HTTP_LLM_MAX_EVENT;
+
+        } else {
+            resp->mode = NGX_HTTP_LLM_RESP_EVENTSTREAM;
+            resp->es.pool = r->pool;
+            resp->es.max = NGX_HTTP_LLM_MAX_EVENT;
+        }
 
         r->filter_need_in_memory = 1;
 
@@ -69,12 +104,132 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         ngx_http_clear_content_length(r);
         ngx_http_clear_accept_ranges(r);
 
-    } else if (r->headers_out.status / 100 == 2 && dialect->response_json) {
-        resp->mode = NGX_HTTP_LLM_RESP_SCAN;
+        if (native && client == NGX_HTTP_LLM_API_OPENAI) {
+            /* the fast path: events pass, read by the dialect */
+            return NGX_OK;
+        }
+
+        if (!native) {
+            ngx_http_llm_response_type(r, "text/event-stream");
+        }
+
+        return ngx_http_llm_response_canon(r, ctx,
+                                           native
+                                           ? NGX_HTTP_LLM_CANON_OBSERVE
+                                           : NGX_HTTP_LLM_CANON_STREAM);
+    }
+
+    if (status / 100 == 2) {
+
+        if (native && client == NGX_HTTP_LLM_API_OPENAI) {
+            if (dialect->response_json) {
+                resp->mode = NGX_HTTP_LLM_RESP_SCAN;
+                r->filter_need_in_memory = 1;
+            }
+
+            return NGX_OK;
+        }
+
+        if (dialect->decode_body == NULL) {
+            return NGX_OK;
+        }
+
+        resp->mode = NGX_HTTP_LLM_RESP_BUFFER;
         r->filter_need_in_memory = 1;
+
+        if (!native) {
+            ngx_http_clear_content_length(r);
+            ngx_http_clear_accept_ranges(r);
+            ngx_http_llm_response_type(r, "application/json");
+        }
+
+        return ngx_http_llm_response_canon(r, ctx,
+                                           native
+                                           ? NGX_HTTP_LLM_CANON_OBSERVE
+                                           : NGX_HTTP_LLM_CANON_ACCUMULATE);
+    }
+
+    if (status >= NGX_HTTP_BAD_REQUEST && !native
+        && ngx_http_llm_response_type_is(r, "json"))
+    {
+        /* the provider's error, in the shape the client's SDK reads */
+
+        resp->mode = NGX_HTTP_LLM_RESP_BUFFER;
+        resp->error_body = 1;
+        r->filter_need_in_memory = 1;
+
+        ngx_http_clear_content_length(r);
+        ngx_http_clear_accept_ranges(r);
+        ngx_http_llm_response_type(r, "application/json");
     }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_response_canon(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_canon_mode_e mode)
+{
+    ngx_http_llm_canon_t  *c;
+
+    c = ngx_palloc(r->pool, sizeof(ngx_http_llm_canon_t));
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_llm_canon_init(c, r, ctx, mode) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    c->write = ngx_http_llm_response_canon_write;
+    c->data = r;
+
+    ctx->resp->canon = c;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_response_canon_write(void *data, u_char *p, size_t len)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_http_llm_ctx_t  *ctx;
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    return ngx_http_llm_response_write(r, ctx->resp, p, len);
+}
+
+
+/* whether the response's Content-Type contains type */
+
+static ngx_uint_t
+ngx_http_llm_response_type_is(ngx_http_request_t *r, const char *type)
+{
+    size_t      len;
+    ngx_str_t  *ct;
+
+    ct = &r->headers_out.content_type;
+    len = ngx_strlen(type);
+
+    return ct->len >= len
+           && ngx_strlcasestrn(ct->data, ct->data + ct->len, (u_char *) type,
+                               len - 1)
+              != NULL;
+}
+
+
+static void
+ngx_http_llm_response_type(ngx_http_request_t *r, const char *type)
+{
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
 }
 
 
@@ -131,6 +286,10 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
         *out = in;
         return NGX_OK;
+    }
+
+    if (resp->mode == NGX_HTTP_LLM_RESP_BUFFER) {
+        return ngx_http_llm_response_buffer(r, ctx, in, out);
     }
 
     if (resp->mode == NGX_HTTP_LLM_RESP_SCAN) {
@@ -193,23 +352,66 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
             continue;
         }
 
-        rc = ngx_http_llm_sse_feed(&resp->sse, b->pos, b->last,
-                                   ngx_http_llm_response_event, r);
+        if (resp->mode == NGX_HTTP_LLM_RESP_EVENTSTREAM) {
+            rc = ngx_http_llm_es_feed(&resp->es, b->pos, b->last,
+                                      ngx_http_llm_response_event, r);
+
+        } else {
+            rc = ngx_http_llm_sse_feed(&resp->sse, b->pos, b->last,
+                                       ngx_http_llm_response_event, r);
+        }
+
         b->pos = b->last;
 
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
 
-        if (rc == NGX_DECLINED) {
-            if (ngx_http_llm_response_fail(r, ctx, "The provider sent an "
-                                           "event larger than the gateway "
-                                           "accepts.")
+        if (rc == NGX_DECLINED && !resp->ended) {
+
+            if (resp->mode == NGX_HTTP_LLM_RESP_EVENTSTREAM) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "llm: event stream frame of provider \"%V\" "
+                              "refused: %s", &ctx->target->provider->name,
+                              resp->es.error);
+            }
+
+            if (ngx_http_llm_response_fail(r, ctx,
+                                 (resp->mode == NGX_HTTP_LLM_RESP_EVENTSTREAM)
+                                 ? "The provider sent a malformed event "
+                                   "stream frame."
+                                 : "The provider sent an event larger than "
+                                   "the gateway accepts.")
                 != NGX_OK)
             {
                 return NGX_ERROR;
             }
         }
+
+        if (resp->canon && resp->canon->failed && !resp->ended) {
+
+            /* the provider's error event ended the stream */
+
+            resp->broken = 1;
+            r->keepalive = 0;
+
+            if (ngx_http_llm_response_end(r, resp) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (!resp->ended && last && resp->canon && !resp->canon->done
+        && resp->canon->finished)
+    {
+        /* a stream that said how it finished, without a final event */
+
+        if (ngx_http_llm_canon_end(resp->canon) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        resp->done = 1;
+        ngx_http_llm_cache_complete(r, ctx, !resp->broken);
     }
 
     if (!resp->ended) {
@@ -253,7 +455,14 @@ ngx_http_llm_response_sent(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     resp = ctx->resp;
 
-    if (resp->mode == NGX_HTTP_LLM_RESP_SSE) {
+    /* our own buffers only: an observed body is the upstream's */
+
+    if (resp->mode == NGX_HTTP_LLM_RESP_SSE
+        || resp->mode == NGX_HTTP_LLM_RESP_EVENTSTREAM
+        || (resp->mode == NGX_HTTP_LLM_RESP_BUFFER
+            && !(resp->canon
+                 && resp->canon->mode == NGX_HTTP_LLM_CANON_OBSERVE)))
+    {
         ngx_chain_update_chains(r->pool, &resp->free, &resp->busy, out,
                                 (ngx_buf_tag_t) &ngx_http_llm_module);
     }
@@ -272,13 +481,7 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
 
     ctx = ngx_http_llm_get_ctx(r);
     resp = ctx->resp;
-
-    if (ev->data.len == sizeof("[DONE]") - 1
-        && ngx_strncmp(ev->data.data, "[DONE]", sizeof("[DONE]") - 1) == 0)
-    {
-        resp->done = 1;
-        ngx_http_llm_cache_complete(r, ctx, !resp->broken);
-    }
+    dialect = ctx->target->provider->dialect;
 
     if (ctx->ttfb == (ngx_msec_t) -1 && ev->data.data) {
         ctx->ttfb = ngx_current_msec - ctx->attempt_start;
@@ -286,7 +489,59 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
 
     resp->events = 1;
 
-    dialect = ctx->target->provider->dialect;
+    if (resp->canon) {
+        if (resp->canon->done || resp->ended) {
+            /* nothing may follow the end, or an error */
+            return NGX_OK;
+        }
+
+        if (ev->data.data || ev->exception) {
+            rc = dialect->decode_event(resp->canon, ev);
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_DECLINED) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "llm: provider \"%V\" sent an event the "
+                              "gateway does not understand: \"%*s\"",
+                              &ctx->target->provider->name,
+                              ngx_min(ev->data.len, 128), ev->data.data);
+            }
+
+            ngx_http_llm_arena_reset(&resp->canon->arena);
+        }
+
+        if (resp->canon->done && !resp->done) {
+            resp->done = 1;
+            ngx_http_llm_cache_complete(r, ctx, !resp->broken);
+
+        } else if (resp->canon->finished && !resp->canon->failed) {
+            /*
+             * A stream that ends with the connection (Gemini's) is stored
+             * before its end reaches this filter: one that said how it
+             * finished may be, unless nginx sees the body cut short.
+             */
+            ngx_http_llm_cache_complete(r, ctx, 1);
+        }
+
+        if (resp->canon->mode != NGX_HTTP_LLM_CANON_OBSERVE) {
+            return NGX_OK;
+        }
+
+        /* the client's own API: the event passes as it is */
+
+        return ngx_http_llm_response_write(r, resp, ev->raw.data,
+                                           ev->raw.len);
+    }
+
+    if (ev->data.len == sizeof("[DONE]") - 1
+        && ngx_strncmp(ev->data.data, "[DONE]", sizeof("[DONE]") - 1) == 0)
+    {
+        resp->done = 1;
+        ngx_http_llm_cache_complete(r, ctx, !resp->broken);
+    }
 
     if (dialect->response_event && ev->data.data) {
         rc = dialect->response_event(r, ctx, ev);
@@ -363,6 +618,8 @@ ngx_http_llm_response_fail(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 {
     u_char                   *p;
     ngx_str_t                 text, json;
+    const char               *prefix;
+    ngx_http_llm_perror_t     err;
     ngx_http_llm_response_t  *resp;
 
     resp = ctx->resp;
@@ -376,20 +633,41 @@ ngx_http_llm_response_fail(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     text.data = (u_char *) message;
     text.len = ngx_strlen(message);
 
-    if (ngx_http_llm_error_json(r->pool, NGX_HTTP_BAD_GATEWAY,
-                                "stream_interrupted", NULL, &text, &json)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    if (ngx_http_llm_client_api(ctx) == NGX_HTTP_LLM_API_ANTHROPIC) {
+
+        /* Anthropic's SDKs raise an "error" event */
+
+        err.status = NGX_HTTP_BAD_GATEWAY;
+        ngx_str_null(&err.type);
+        err.message = text;
+
+        if (ngx_http_llm_canon_error_body(r->pool, NGX_HTTP_LLM_API_ANTHROPIC,
+                                          &err, &json)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        prefix = "event: error\ndata: ";
+
+    } else {
+        if (ngx_http_llm_error_json(r->pool, NGX_HTTP_BAD_GATEWAY,
+                                    "stream_interrupted", NULL, &text, &json)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        prefix = "data: ";
     }
 
-    p = ngx_pnalloc(r->pool, json.len + sizeof("data: \n\n") - 1);
+    p = ngx_pnalloc(r->pool, json.len + ngx_strlen(prefix) + 2);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     text.data = p;
-    p = ngx_cpymem(p, "data: ", sizeof("data: ") - 1);
+    p = ngx_cpymem(p, prefix, ngx_strlen(prefix));
     p = ngx_cpymem(p, json.data, json.len);
     *p++ = '\n';
     *p++ = '\n';
@@ -432,4 +710,218 @@ ngx_http_llm_response_end(ngx_http_request_t *r,
     resp->ended = 1;
 
     return NGX_OK;
+}
+
+
+/*
+ * A body read whole: at its end, the provider's answer (or error) is
+ * written again in the client's API. A client in the provider's own API
+ * gets the bytes as they came; the copy is read for usage.
+ */
+
+static ngx_int_t
+ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_chain_t *in, ngx_chain_t **out)
+{
+    size_t                    len;
+    ngx_buf_t                *b;
+    ngx_str_t                 body;
+    ngx_uint_t                last, observe;
+    ngx_chain_t              *cl;
+    ngx_http_llm_response_t  *resp;
+
+    resp = ctx->resp;
+    observe = (resp->canon
+               && resp->canon->mode == NGX_HTTP_LLM_CANON_OBSERVE);
+    last = 0;
+
+    if (resp->body.start == NULL && !resp->overflow) {
+        ngx_http_llm_jbuf_init(&resp->body, r->pool, 4096);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->last_buf) {
+            last = 1;
+        }
+
+        len = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos) : 0;
+
+        if (len && !resp->overflow) {
+            if (ngx_http_llm_jbuf_len(&resp->body) + len
+                > NGX_HTTP_LLM_MAX_BODY)
+            {
+                resp->overflow = 1;
+
+            } else {
+                ngx_http_llm_jbuf_raw(&resp->body, b->pos, len);
+            }
+        }
+
+        if (!observe) {
+            /* swallowed: the translation replaces it */
+            b->pos = b->last;
+        }
+    }
+
+    if (resp->body.error) {
+        return NGX_ERROR;
+    }
+
+    if (!resp->error_body && !resp->overflow
+        && ngx_http_llm_response_arrived(r, resp))
+    {
+        /*
+         * nginx stores the body before the last buffer reaches this
+         * filter: a whole 2xx body is let through to the cache; that it
+         * translates is known only at the last buffer (one that does not
+         * is stored all the same, and replays as the same error)
+         */
+        ngx_http_llm_cache_complete(r, ctx, 1);
+    }
+
+    if (observe) {
+        *out = in;
+
+        if (last && !resp->ended) {
+            resp->ended = 1;
+
+            body.data = resp->body.start;
+            body.len = ngx_http_llm_jbuf_len(&resp->body);
+
+            if (!resp->overflow
+                && ctx->target->provider->dialect->decode_body(resp->canon,
+                                                               &body)
+                   == NGX_ERROR)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    *out = NULL;
+
+    if (!last || resp->ended) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_llm_response_translated(r, ctx, &body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    resp->out = NULL;
+    resp->last_out = &resp->out;
+    resp->buf = NULL;
+
+    if (ngx_http_llm_response_write(r, resp, body.data, body.len) != NGX_OK
+        || ngx_http_llm_response_end(r, resp) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *out = resp->out;
+
+    return NGX_OK;
+}
+
+
+/* whether all of a buffered body has come from the provider */
+
+static ngx_uint_t
+ngx_http_llm_response_arrived(ngx_http_request_t *r,
+    ngx_http_llm_response_t *resp)
+{
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (u == NULL) {
+        return 0;
+    }
+
+    if (u->pipe && u->pipe->upstream_done) {
+        return 1;
+    }
+
+    return u->headers_in.content_length_n >= 0
+           && (off_t) ngx_http_llm_jbuf_len(&resp->body)
+              == u->headers_in.content_length_n;
+}
+
+
+static ngx_int_t
+ngx_http_llm_response_translated(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_str_t *out)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 body;
+    ngx_http_llm_dialect_t   *dialect;
+    ngx_http_llm_perror_t     err;
+    ngx_http_llm_response_t  *resp;
+
+    resp = ctx->resp;
+    dialect = ctx->target->provider->dialect;
+
+    body.data = resp->body.start;
+    body.len = ngx_http_llm_jbuf_len(&resp->body);
+
+    ngx_memzero(&err, sizeof(ngx_http_llm_perror_t));
+    err.status = r->headers_out.status;
+
+    if (resp->error_body) {
+        rc = resp->overflow ? NGX_DECLINED
+                            : dialect->decode_error(r, &body, &err);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_OK || err.message.len == 0) {
+            err.message.data = ngx_pnalloc(r->pool, 128);
+            if (err.message.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            err.message.len = ngx_snprintf(err.message.data, 128,
+                                           "Provider `%V` answered HTTP %ui.",
+                                           &ctx->target->provider->name,
+                                           err.status)
+                              - err.message.data;
+        }
+
+        return ngx_http_llm_canon_error_body(r->pool,
+                                             ngx_http_llm_client_api(ctx),
+                                             &err, out);
+    }
+
+    rc = resp->overflow ? NGX_DECLINED
+                        : dialect->decode_body(resp->canon, &body);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        return ngx_http_llm_canon_body(resp->canon, out);
+    }
+
+    /* the status went out already: the body says what went wrong */
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "llm: the response of provider \"%V\" could not be "
+                  "translated (%uz bytes)", &ctx->target->provider->name,
+                  body.len);
+
+    resp->broken = 1;
+
+    err.status = NGX_HTTP_BAD_GATEWAY;
+    ngx_str_set(&err.type, "translation_failed");
+    ngx_str_set(&err.message, "The provider's response could not be read.");
+
+    return ngx_http_llm_canon_error_body(r->pool,
+                                         ngx_http_llm_client_api(ctx),
+                                         &err, out);
 }

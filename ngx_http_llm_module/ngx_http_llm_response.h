@@ -3,7 +3,8 @@
  * A provider's response on its way to the client: a JSON body passes as
  * it is; a stream is framed into events, each passed on as soon as it is
  * whole, and a stream that breaks off ends with an SSE error event that
- * the OpenAI SDKs raise as an error.
+ * the OpenAI SDKs raise as an error. A response in another API than the
+ * client's is translated: streams event by event, bodies at their end.
  */
 
 
@@ -13,18 +14,27 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_sse.h"
+#include "ngx_http_llm_eventstream.h"
+#include "ngx_http_llm_canonical.h"
 
 
 typedef enum {
     NGX_HTTP_LLM_RESP_PASS = 0,
     NGX_HTTP_LLM_RESP_SCAN,             /* passed on, read by the dialect */
-    NGX_HTTP_LLM_RESP_SSE
+    NGX_HTTP_LLM_RESP_SSE,
+    NGX_HTTP_LLM_RESP_EVENTSTREAM,      /* AWS binary frames */
+    NGX_HTTP_LLM_RESP_BUFFER            /* read whole, then translated */
 } ngx_http_llm_resp_mode_e;
 
 
 struct ngx_http_llm_response_s {
     ngx_http_llm_resp_mode_e       mode;
     ngx_http_llm_sse_t             sse;
+    ngx_http_llm_es_t              es;
+
+    /* translation (or, in the client's own API, observation); NULL: none */
+    ngx_http_llm_canon_t          *canon;
+    ngx_http_llm_jbuf_t            body;        /* BUFFER: the provider's */
 
     /* output being built for one call of the body filter */
     ngx_chain_t                   *out;
@@ -41,6 +51,8 @@ struct ngx_http_llm_response_s {
     unsigned                       ended:1;     /* last_buf sent */
     unsigned                       broken:1;    /* ended by an error */
     unsigned                       cache_held:1;
+    unsigned                       error_body:1; /* BUFFER: an error */
+    unsigned                       overflow:1;  /* BUFFER: too large */
 };
 
 

@@ -207,3 +207,36 @@ ngx_http_llm_add_range(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     return NGX_OK;
 }
+
+
+/* installs a body the dialect built in memory (a translated request) */
+
+ngx_int_t
+ngx_http_llm_set_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    u_char *data, size_t len)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    b = ngx_calloc_buf(r->pool);
+    cl = ngx_alloc_chain_link(r->pool);
+    if (b == NULL || cl == NULL || r->request_body == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* start = pos: upstream reinit rewinds buffers to start */
+    b->start = data;
+    b->pos = data;
+    b->last = data + len;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    r->request_body->bufs = cl;
+    r->headers_in.content_length_n = len;
+
+    return NGX_OK;
+}

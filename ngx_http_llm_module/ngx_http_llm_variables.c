@@ -14,6 +14,11 @@
 
 #define NGX_HTTP_LLM_HEADER_PREFIX  "llm_header_"
 
+/* a request for a completion: OpenAI's chat, or Anthropic's messages */
+#define ngx_http_llm_completion(ctx)                                         \
+    ((ctx)->endpoint == NGX_HTTP_LLM_EP_CHAT                                  \
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_MESSAGES)
+
 
 typedef enum {
     NGX_HTTP_LLM_VAR_UPSTREAM = 0,
@@ -228,7 +233,7 @@ ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_HTTP_LLM_VAR_STREAM:
-        if (ctx->endpoint == NGX_HTTP_LLM_EP_CHAT && ctx->prepared) {
+        if (ngx_http_llm_completion(ctx) && ctx->prepared) {
             value.len = 1;
             value.data = (u_char *) (ctx->chat.stream ? "1" : "0");
         }
@@ -255,7 +260,7 @@ ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_HTTP_LLM_VAR_OVERHEAD:
-        if (ctx->endpoint == NGX_HTTP_LLM_EP_CHAT) {
+        if (ngx_http_llm_completion(ctx)) {
             p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 4);
             if (p == NULL) {
                 return NGX_ERROR;
@@ -285,7 +290,7 @@ ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case NGX_HTTP_LLM_VAR_COMPLETION_TOKENS:
     case NGX_HTTP_LLM_VAR_CACHED_TOKENS:
     case NGX_HTTP_LLM_VAR_COST:
-        if (ctx->endpoint != NGX_HTTP_LLM_EP_CHAT || !ctx->prepared) {
+        if (!ngx_http_llm_completion(ctx) || !ctx->prepared) {
             break;
         }
 

@@ -82,6 +82,25 @@ my %checks = (
         like(http_request(port => $port, uri => '/llm/status')->{body},
              qr/"name":"careful"/, 'routing: the status');
     },
+    dialects => sub {
+        my ($port) = @_;
+        for my $model (qw(claude gemini bedrock resilient)) {
+            my $res = chat($port, $model);
+            is($res->{status}, 200, "dialects: $model answers");
+            like($res->{body}, qr/"object":"chat\.completion".*"role":"assistant"/s,
+                 "dialects: $model, in OpenAI's format");
+        }
+        my $res = chat($port, 'gemini', body => { stream => JSON::PP::true });
+        like($res->{body}, qr/^data: \{.*"chat\.completion\.chunk".*^data: \[DONE\]$/ms,
+             'dialects: a Gemini stream as OpenAI chunks');
+        $res = http_request(
+            port => $port, method => 'POST', uri => '/v1/messages',
+            body => '{"model":"gpt","max_tokens":100,'
+                    . '"messages":[{"role":"user","content":"hi"}]}');
+        is($res->{status}, 200, 'dialects: /v1/messages');
+        like($res->{body}, qr/"type":"message".*"role":"assistant"/s,
+             'dialects: in Anthropic\'s format');
+    },
     fleet => sub {
         my ($port, $prefix, %o) = @_;
         my %alice = (headers => { Authorization => 'Bearer sk-alice-fleet-0001' });

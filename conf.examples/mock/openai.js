@@ -16,6 +16,10 @@
  *   reply=text        the assistant's answer
  *   prompt_tokens=N, completion_tokens=N, cached_tokens=N   usage reported
  *   no_usage=1        report no usage at all
+ *   echo=1            the assistant's answer is the request body as received
+ *   tools=1           with tools in the request, answer with a call of the
+ *                     first one (arguments from its schema); after a tool
+ *                     result, say what the tool returned
  *   error_body=1      answer 200 with an error body
  *   delay_file=name   like delay, read from <$mock_state_dir>/name on each
  *                     request (a test changes it while nginx runs)
@@ -209,6 +213,31 @@ function chat(r) {
             || ('Hello from the mock provider. You said: '
                 + lastUserText(body.messages).slice(0, 200));
 
+    if (c.echo) {
+        reply = raw;
+    }
+
+    var call = null, lastMsg = body.messages[body.messages.length - 1] || {};
+
+    if (c.tools && Array.isArray(body.tools) && body.tools.length) {
+        if (lastMsg.role === 'tool') {
+            reply = 'The tool said: ' + lastMsg.content;
+
+        } else {
+            var fn = body.tools[0].function || {}, args = {};
+            var props = (fn.parameters || {}).properties || {};
+
+            Object.keys(props).forEach(function (k) {
+                args[k] = props[k].type === 'number' ? 1 : 'Paris';
+            });
+
+            call = { id: 'call_mock' + body.messages.length, type: 'function',
+                     function: { name: fn.name,
+                                 arguments: JSON.stringify(args) } };
+            reply = '';
+        }
+    }
+
     usage = {
         prompt_tokens: Number(c.prompt_tokens
                               || Math.ceil(promptChars(body.messages) / 4)),
@@ -249,10 +278,13 @@ function chat(r) {
                 model: body.model,
                 choices: [{
                     index: 0,
-                    message: { role: 'assistant', content: reply,
-                               refusal: null },
+                    message: call
+                             ? { role: 'assistant', content: null,
+                                 refusal: null, tool_calls: [call] }
+                             : { role: 'assistant', content: reply,
+                                 refusal: null },
                     logprobs: null,
-                    finish_reason: 'stop'
+                    finish_reason: call ? 'tool_calls' : 'stop'
                 }],
                 usage: usage,
                 system_fingerprint: 'fp_mock',
@@ -292,7 +324,22 @@ function chat(r) {
 
     chunks.forEach(function (text) { events.push(event({ content: text },
                                                         null)); });
-    events.push(event({}, 'stop'));
+
+    if (call) {
+        events.push(event({ tool_calls: [{ index: 0, id: call.id,
+                                           type: 'function',
+                                           function: { name: call.function.name,
+                                                       arguments: '' } }] },
+                          null));
+
+        for (i = 0; i < call.function.arguments.length; i += 5) {
+            events.push(event({ tool_calls: [{ index: 0, function: {
+                arguments: call.function.arguments.slice(i, i + 5) } }] },
+                null));
+        }
+    }
+
+    events.push(event({}, call ? 'tool_calls' : 'stop'));
 
     if (usage && body.stream_options && body.stream_options.include_usage) {
         events.push('data: ' + JSON.stringify({

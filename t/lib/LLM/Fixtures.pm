@@ -52,6 +52,21 @@ A port nothing listens on: connections are refused.
 The shipped llm_proxy_params and llm_log_format snippets and the mock's
 directory.
 
+=item TEST_NGINX_FIXTURE_DIR
+
+Recorded-shape provider responses (t/fixtures), served by the fixture
+mock.
+
+=back
+
+The mock server also has the other providers' mocks, by path prefix:
+C</anthropic/v1> (anthropic.js), C</gemini/v1beta> (gemini.js),
+C</bedrock> (bedrock.js: C</bedrock/model/ID/converse>) and
+C</fixture/fixture=DIALECT:NAME,split=N/v1> (fixture.js: a file of
+t/fixtures in two pieces).
+
+=over
+
 =back
 
 =cut
@@ -71,6 +86,7 @@ $ENV{TEST_NGINX_DEAD_PORT}  //= 1989;
 $ENV{TEST_NGINX_LLM_PARAMS} //= "$top/conf.examples/llm_proxy_params";
 $ENV{TEST_NGINX_LLM_LOG_FORMAT} //= "$top/conf.examples/llm_log_format";
 $ENV{TEST_NGINX_MOCK_DIR}   //= "$top/conf.examples/mock";
+$ENV{TEST_NGINX_FIXTURE_DIR} //= "$top/t/fixtures";
 
 # the usual gateway location, for LLM::Fixtures::defaults(config => ...)
 our $GATEWAY_CONFIG = <<'CONF';
@@ -83,6 +99,10 @@ CONF
 our $MOCK_HTTP_CONFIG = <<'CONF';
     js_path "$TEST_NGINX_MOCK_DIR";
     js_import openai.js;
+    js_import anthropic.js;
+    js_import gemini.js;
+    js_import bedrock.js;
+    js_import fixture.js;
 
     server {
         listen 127.0.0.1:$TEST_NGINX_MOCK_PORT;
@@ -95,6 +115,35 @@ our $MOCK_HTTP_CONFIG = <<'CONF';
             client_body_buffer_size 16m;
             client_max_body_size 64m;
             js_content openai.chat;
+        }
+
+        location /anthropic/ {
+            postpone_output 0;
+            client_body_buffer_size 16m;
+            client_max_body_size 64m;
+            js_content anthropic.messages;
+        }
+
+        location /gemini/ {
+            postpone_output 0;
+            client_body_buffer_size 16m;
+            client_max_body_size 64m;
+            js_content gemini.generate;
+        }
+
+        location /bedrock/ {
+            postpone_output 0;
+            client_body_buffer_size 16m;
+            client_max_body_size 64m;
+            js_content bedrock.converse;
+        }
+
+        location /fixture/ {
+            set $mock_fixture_dir $TEST_NGINX_FIXTURE_DIR;
+            postpone_output 0;
+            client_body_buffer_size 16m;
+            client_max_body_size 64m;
+            js_content fixture.serve;
         }
     }
 

@@ -1,0 +1,1061 @@
+
+/*
+ * The Anthropic dialect: Messages API (POST .../messages, x-api-key,
+ * anthropic-version). OpenAI chat requests are translated; requests from
+ * Anthropic's own door pass with the target's model spliced in.
+ * Responses, whole or streamed (message_start, content_block_start,
+ * content_block_delta, content_block_stop, message_delta, message_stop,
+ * ping, error), are decoded into canonical deltas; pings are passed on.
+ */
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_dialect.h"
+
+
+#define NGX_HTTP_LLM_ANTHROPIC_VERSION     "2023-06-01"
+#define NGX_HTTP_LLM_ANTHROPIC_MAX_TOKENS  4096
+
+
+typedef struct {
+    ngx_int_t                      max_tokens;
+    unsigned                       beta:1;      /* "header anthropic-beta" */
+} ngx_http_llm_anthropic_conf_t;
+
+
+/* a request being written: messages of one role are merged */
+typedef struct {
+    ngx_http_llm_jbuf_t           *b;
+    ngx_uint_t                     role;        /* 0, 1: user, 2: assistant */
+    ngx_uint_t                     blocks;
+} ngx_http_llm_anthropic_req_t;
+
+
+static char *ngx_http_llm_anthropic_init_provider(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p);
+static ngx_int_t ngx_http_llm_anthropic_create_request(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+static ngx_int_t ngx_http_llm_anthropic_splice(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+static ngx_int_t ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+static ngx_int_t ngx_http_llm_anthropic_decode_body(ngx_http_llm_canon_t *c,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_llm_anthropic_decode_event(ngx_http_llm_canon_t *c,
+    ngx_http_llm_sse_event_t *ev);
+static ngx_int_t ngx_http_llm_anthropic_decode_error(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_http_llm_perror_t *err);
+
+
+static char  *ngx_http_llm_anthropic_headers[] = {
+    "anthropic-beta",
+    NULL
+};
+
+
+static char  *ngx_http_llm_anthropic_options[] = {
+    "version",
+    "max_tokens",
+    NULL
+};
+
+
+ngx_http_llm_dialect_t  ngx_http_llm_anthropic_dialect = {
+    ngx_string("anthropic"),
+    ngx_http_llm_anthropic_init_provider,
+    ngx_http_llm_anthropic_create_request,
+    ngx_http_llm_anthropic_headers,
+    NULL,
+    NULL,
+    NGX_HTTP_LLM_API_ANTHROPIC,
+    NGX_HTTP_LLM_FRAMING_SSE,
+    ngx_http_llm_anthropic_options,
+    ngx_http_llm_anthropic_decode_body,
+    ngx_http_llm_anthropic_decode_event,
+    ngx_http_llm_anthropic_decode_error
+};
+
+
+static char *
+ngx_http_llm_anthropic_init_provider(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p)
+{
+    u_char                         *s;
+    ngx_str_t                      *v;
+    ngx_uint_t                      i;
+    ngx_http_llm_header_t          *h;
+    ngx_http_llm_anthropic_conf_t  *acf;
+
+    acf = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_anthropic_conf_t));
+    if (acf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p->dialect_conf = acf;
+
+    p->chat_url.len = p->origin.len + p->base_path.len
+                      + sizeof("/messages") - 1;
+    p->chat_url.data = ngx_pnalloc(cf->pool, p->chat_url.len);
+    if (p->chat_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    s = ngx_cpymem(p->chat_url.data, p->origin.data, p->origin.len);
+    s = ngx_cpymem(s, p->base_path.data, p->base_path.len);
+    ngx_memcpy(s, "/messages", sizeof("/messages") - 1);
+
+    acf->max_tokens = NGX_HTTP_LLM_ANTHROPIC_MAX_TOKENS;
+
+    v = ngx_http_llm_provider_option(p, "max_tokens");
+
+    if (v) {
+        acf->max_tokens = ngx_atoi(v->data, v->len);
+
+        if (acf->max_tokens <= 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid max_tokens \"%V\" in llm_provider "
+                               "\"%V\"", v, &p->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    h = p->headers->elts;
+
+    for (i = 0; i < p->headers->nelts; i++) {
+        if (h[i].name.len == sizeof("anthropic-version") - 1
+            && ngx_strncmp(h[i].name.data, "anthropic-version",
+                           sizeof("anthropic-version") - 1) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "llm_provider \"%V\" sets anthropic-version "
+                               "with \"header\": use \"version\"", &p->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (h[i].name.len == sizeof("anthropic-beta") - 1
+            && ngx_strncmp(h[i].name.data, "anthropic-beta",
+                           sizeof("anthropic-beta") - 1) == 0)
+        {
+            acf->beta = 1;
+        }
+
+        if (p->key.len && h[i].name.len == sizeof("x-api-key") - 1
+            && ngx_strncmp(h[i].name.data, "x-api-key",
+                           sizeof("x-api-key") - 1) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "llm_provider \"%V\" has both a \"key\" and "
+                               "an x-api-key \"header\"", &p->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    h = ngx_array_push(p->headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&h->name, "anthropic-version");
+    h->secret = 0;
+
+    v = ngx_http_llm_provider_option(p, "version");
+
+    if (v) {
+        h->value = *v;
+
+    } else {
+        ngx_str_set(&h->value, NGX_HTTP_LLM_ANTHROPIC_VERSION);
+    }
+
+    if (p->key.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    h = ngx_array_push(p->headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&h->name, "x-api-key");
+    h->value = p->key;
+    h->secret = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_anthropic_create_request(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx)
+{
+    ctx->upstream_url = ctx->target->provider->chat_url;
+
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES) {
+        return ngx_http_llm_anthropic_splice(r, ctx);
+    }
+
+    return ngx_http_llm_anthropic_translate(r, ctx);
+}
+
+
+/*
+ * Anthropic's door to an Anthropic provider: the body as it came, with
+ * the target's model; the client's anthropic-beta goes along, unless the
+ * provider sets its own.
+ */
+
+static ngx_int_t
+ngx_http_llm_anthropic_splice(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    ngx_uint_t                      i, n;
+    ngx_list_part_t                *part;
+    ngx_table_elt_t                *h;
+    ngx_http_llm_edit_t             edit;
+    ngx_http_llm_target_t          *t;
+    ngx_http_llm_anthropic_conf_t  *acf;
+
+    t = ctx->target;
+    acf = t->provider->dialect_conf;
+
+    if (!acf->beta) {
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].key.len == sizeof("anthropic-beta") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "anthropic-beta",
+                                   sizeof("anthropic-beta") - 1) == 0)
+            {
+                if (ngx_http_llm_add_header(ctx, "anthropic-beta",
+                                            &h[i].value, 0)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                break;
+            }
+        }
+    }
+
+    n = 0;
+
+    if (ctx->target_model.len != ctx->chat.model.len
+        || ngx_strncmp(ctx->target_model.data, ctx->chat.model.data,
+                       ctx->chat.model.len) != 0)
+    {
+        edit.start = ctx->chat.model_key_end;
+        edit.end = ctx->chat.model_end;
+
+        if (t->model_edit.len) {
+            edit.text = t->model_edit;
+
+        } else if (ngx_http_llm_model_edit(r->pool, &ctx->target_model,
+                                           &edit.text)
+                   != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        n = 1;
+    }
+
+    return ngx_http_llm_splice_body(r, ctx, &edit, n);
+}
+
+
+/* a content block of the message being written, merged by role */
+
+static void
+ngx_http_llm_anthropic_block(ngx_http_llm_anthropic_req_t *rq,
+    ngx_uint_t role)
+{
+    if (rq->role != role) {
+        if (rq->role) {
+            ngx_http_llm_jbuf_lit(rq->b, "]}");
+        }
+
+        if (rq->role || rq->blocks) {
+            ngx_http_llm_jbuf_lit(rq->b, ",");
+        }
+
+        if (role == 1) {
+            ngx_http_llm_jbuf_lit(rq->b, "{\"role\":\"user\",\"content\":[");
+
+        } else {
+            ngx_http_llm_jbuf_lit(rq->b,
+                                  "{\"role\":\"assistant\",\"content\":[");
+        }
+
+        rq->role = role;
+
+    } else {
+        ngx_http_llm_jbuf_lit(rq->b, ",");
+    }
+
+    rq->blocks++;
+}
+
+
+static void
+ngx_http_llm_anthropic_image(ngx_http_llm_anthropic_req_t *rq,
+    ngx_http_llm_json_t *part)
+{
+    ngx_str_t            *url, type, data;
+    ngx_http_llm_jbuf_t  *b;
+
+    b = rq->b;
+
+    url = ngx_http_llm_json_str(ngx_http_llm_json_get(part, "image_url"),
+                                "url");
+    if (url == NULL) {
+        return;
+    }
+
+    ngx_http_llm_anthropic_block(rq, 1);
+
+    if (ngx_http_llm_data_url(url, &type, &data) == NGX_OK) {
+        ngx_http_llm_jbuf_lit(b, "{\"type\":\"image\",\"source\":{\"type\":"
+                                 "\"base64\",\"media_type\":");
+        ngx_http_llm_jbuf_qstr(b, &type);
+        ngx_http_llm_jbuf_lit(b, ",\"data\":");
+        ngx_http_llm_jbuf_qstr(b, &data);
+        ngx_http_llm_jbuf_lit(b, "}}");
+        return;
+    }
+
+    ngx_http_llm_jbuf_lit(b, "{\"type\":\"image\",\"source\":{\"type\":"
+                             "\"url\",\"url\":");
+    ngx_http_llm_jbuf_qstr(b, url);
+    ngx_http_llm_jbuf_lit(b, "}}");
+}
+
+
+static void
+ngx_http_llm_anthropic_text(ngx_http_llm_anthropic_req_t *rq,
+    ngx_uint_t role, ngx_str_t *text)
+{
+    if (text->len == 0) {
+        /* Anthropic refuses empty text blocks */
+        return;
+    }
+
+    ngx_http_llm_anthropic_block(rq, role);
+
+    ngx_http_llm_jbuf_lit(rq->b, "{\"type\":\"text\",\"text\":");
+    ngx_http_llm_jbuf_qstr(rq->b, text);
+    ngx_http_llm_jbuf_lit(rq->b, "}");
+}
+
+
+static ngx_int_t
+ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx)
+{
+    int64_t                          max;
+    ngx_str_t                       *role, *s, text;
+    ngx_uint_t                       n, parallel_off;
+    ngx_http_llm_json_t             *tree, *msgs, *m, *c, *part, *v, *f;
+    ngx_http_llm_jbuf_t              b, sys;
+    ngx_http_llm_anthropic_req_t     rq;
+    ngx_http_llm_anthropic_conf_t   *acf;
+
+    acf = ctx->target->provider->dialect_conf;
+
+    tree = ngx_http_llm_chat_tree(r, ctx);
+    if (tree == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_llm_jbuf_init(&b, r->pool, ctx->body_length + 512);
+    ngx_http_llm_jbuf_init(&sys, r->pool, 256);
+
+    max = ngx_http_llm_max_tokens(tree);
+
+    ngx_http_llm_jbuf_lit(&b, "{\"model\":");
+    ngx_http_llm_jbuf_qstr(&b, &ctx->target_model);
+    ngx_http_llm_jbuf_lit(&b, ",\"max_tokens\":");
+    ngx_http_llm_jbuf_int(&b, (max > 0) ? max : acf->max_tokens);
+
+    msgs = ngx_http_llm_json_get(tree, "messages");
+
+    /* every system (and developer) message, joined */
+
+    n = 0;
+
+    for (m = msgs ? msgs->child : NULL; m; m = m->next) {
+        role = ngx_http_llm_json_str(m, "role");
+
+        if (role && ((role->len == 6
+                      && ngx_strncmp(role->data, "system", 6) == 0)
+                     || (role->len == 9
+                         && ngx_strncmp(role->data, "developer", 9) == 0)))
+        {
+            if (n++) {
+                ngx_http_llm_jbuf_lit(&sys, "\n\n");
+            }
+
+            if (ngx_http_llm_content_text(ngx_http_llm_json_get(m, "content"),
+                                          &sys, "\n")
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (sys.last > sys.start) {
+        ngx_http_llm_jbuf_lit(&b, ",\"system\":");
+        ngx_http_llm_jbuf_str(&b, sys.start, sys.last - sys.start);
+    }
+
+    ngx_http_llm_jbuf_lit(&b, ",\"messages\":[");
+
+    rq.b = &b;
+    rq.role = 0;
+    rq.blocks = 0;
+
+    for (m = msgs ? msgs->child : NULL; m; m = m->next) {
+        role = ngx_http_llm_json_str(m, "role");
+        c = ngx_http_llm_json_get(m, "content");
+
+        if (role == NULL) {
+            continue;
+        }
+
+        if (role->len == 4 && ngx_strncmp(role->data, "user", 4) == 0) {
+
+            if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_STRING)) {
+                ngx_http_llm_anthropic_text(&rq, 1, &c->str);
+                continue;
+            }
+
+            if (!ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_ARRAY)) {
+                continue;
+            }
+
+            for (part = c->child; part; part = part->next) {
+                s = ngx_http_llm_json_str(part, "type");
+
+                if (s == NULL) {
+                    continue;
+                }
+
+                if (s->len == 4 && ngx_strncmp(s->data, "text", 4) == 0) {
+                    s = ngx_http_llm_json_str(part, "text");
+                    if (s) {
+                        ngx_http_llm_anthropic_text(&rq, 1, s);
+                    }
+
+                } else if (s->len == 9
+                           && ngx_strncmp(s->data, "image_url", 9) == 0)
+                {
+                    ngx_http_llm_anthropic_image(&rq, part);
+                }
+            }
+
+            continue;
+        }
+
+        if (role->len == 4 && ngx_strncmp(role->data, "tool", 4) == 0) {
+            ngx_http_llm_anthropic_block(&rq, 1);
+
+            ngx_http_llm_jbuf_lit(&b, "{\"type\":\"tool_result\","
+                                      "\"tool_use_id\":");
+            s = ngx_http_llm_json_str(m, "tool_call_id");
+
+            if (s) {
+                ngx_http_llm_jbuf_qstr(&b, s);
+
+            } else {
+                ngx_http_llm_jbuf_lit(&b, "\"\"");
+            }
+
+            ngx_http_llm_jbuf_lit(&b, ",\"content\":");
+
+            ngx_http_llm_jbuf_init(&sys, r->pool, 256);
+
+            if (ngx_http_llm_content_text(c, &sys, "\n") != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            ngx_http_llm_jbuf_str(&b, sys.start, sys.last - sys.start);
+            ngx_http_llm_jbuf_lit(&b, "}");
+            continue;
+        }
+
+        if (!(role->len == 9 && ngx_strncmp(role->data, "assistant", 9) == 0))
+        {
+            continue;
+        }
+
+        ngx_http_llm_jbuf_init(&sys, r->pool, 256);
+
+        if (ngx_http_llm_content_text(c, &sys, "") != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        text.data = sys.start;
+        text.len = sys.last - sys.start;
+
+        ngx_http_llm_anthropic_text(&rq, 2, &text);
+
+        v = ngx_http_llm_json_get(m, "tool_calls");
+
+        if (!ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
+            continue;
+        }
+
+        for (part = v->child; part; part = part->next) {
+            f = ngx_http_llm_json_get(part, "function");
+
+            ngx_http_llm_anthropic_block(&rq, 2);
+
+            ngx_http_llm_jbuf_lit(&b, "{\"type\":\"tool_use\",\"id\":");
+            s = ngx_http_llm_json_str(part, "id");
+
+            if (s) {
+                ngx_http_llm_jbuf_qstr(&b, s);
+
+            } else {
+                ngx_http_llm_jbuf_lit(&b, "\"\"");
+            }
+
+            ngx_http_llm_jbuf_lit(&b, ",\"name\":");
+            s = ngx_http_llm_json_str(f, "name");
+
+            if (s) {
+                ngx_http_llm_jbuf_qstr(&b, s);
+
+            } else {
+                ngx_http_llm_jbuf_lit(&b, "\"\"");
+            }
+
+            ngx_http_llm_jbuf_lit(&b, ",\"input\":");
+
+            /* the arguments are JSON text; Anthropic wants the object */
+
+            s = ngx_http_llm_json_str(f, "arguments");
+
+            if (s && ngx_http_llm_json_is_object(s->data, s->len)) {
+                ngx_http_llm_jbuf_raw(&b, s->data, s->len);
+
+            } else {
+                ngx_http_llm_jbuf_lit(&b, "{}");
+            }
+
+            ngx_http_llm_jbuf_lit(&b, "}");
+        }
+    }
+
+    if (rq.role) {
+        ngx_http_llm_jbuf_lit(&b, "]}");
+    }
+
+    ngx_http_llm_jbuf_lit(&b, "]");
+
+    /* parameters with a counterpart */
+
+    v = ngx_http_llm_json_get(tree, "stop");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_STRING)) {
+        ngx_http_llm_jbuf_lit(&b, ",\"stop_sequences\":[");
+        ngx_http_llm_jbuf_value(&b, v);
+        ngx_http_llm_jbuf_lit(&b, "]");
+
+    } else if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
+        ngx_http_llm_jbuf_lit(&b, ",\"stop_sequences\":");
+        ngx_http_llm_jbuf_value(&b, v);
+    }
+
+    v = ngx_http_llm_json_get(tree, "temperature");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
+        ngx_http_llm_jbuf_lit(&b, ",\"temperature\":");
+        ngx_http_llm_jbuf_value(&b, v);
+    }
+
+    v = ngx_http_llm_json_get(tree, "top_p");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
+        ngx_http_llm_jbuf_lit(&b, ",\"top_p\":");
+        ngx_http_llm_jbuf_value(&b, v);
+    }
+
+    if (ctx->chat.stream) {
+        ngx_http_llm_jbuf_lit(&b, ",\"stream\":true");
+    }
+
+    s = ngx_http_llm_json_str(tree, "user");
+
+    if (s) {
+        ngx_http_llm_jbuf_lit(&b, ",\"metadata\":{\"user_id\":");
+        ngx_http_llm_jbuf_qstr(&b, s);
+        ngx_http_llm_jbuf_lit(&b, "}");
+    }
+
+    v = ngx_http_llm_json_get(tree, "tools");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY) && v->n) {
+        ngx_http_llm_jbuf_lit(&b, ",\"tools\":[");
+        n = 0;
+
+        for (part = v->child; part; part = part->next) {
+            f = ngx_http_llm_json_get(part, "function");
+            s = ngx_http_llm_json_str(f, "name");
+
+            if (s == NULL) {
+                continue;
+            }
+
+            if (n++) {
+                ngx_http_llm_jbuf_lit(&b, ",");
+            }
+
+            ngx_http_llm_jbuf_lit(&b, "{\"name\":");
+            ngx_http_llm_jbuf_qstr(&b, s);
+
+            s = ngx_http_llm_json_str(f, "description");
+
+            if (s) {
+                ngx_http_llm_jbuf_lit(&b, ",\"description\":");
+                ngx_http_llm_jbuf_qstr(&b, s);
+            }
+
+            ngx_http_llm_jbuf_lit(&b, ",\"input_schema\":");
+            c = ngx_http_llm_json_get(f, "parameters");
+
+            if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_OBJECT)) {
+                ngx_http_llm_jbuf_value(&b, c);
+
+            } else {
+                ngx_http_llm_jbuf_lit(&b, "{\"type\":\"object\","
+                                          "\"properties\":{}}");
+            }
+
+            ngx_http_llm_jbuf_lit(&b, "}");
+        }
+
+        ngx_http_llm_jbuf_lit(&b, "]");
+    }
+
+    v = ngx_http_llm_json_get(tree, "parallel_tool_calls");
+    parallel_off = ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_FALSE);
+
+    v = ngx_http_llm_json_get(tree, "tool_choice");
+
+    if (v || parallel_off) {
+        ngx_http_llm_jbuf_lit(&b, ",\"tool_choice\":{\"type\":");
+
+        if (ngx_http_llm_json_eq(v, "none")) {
+            ngx_http_llm_jbuf_lit(&b, "\"none\"");
+
+        } else if (ngx_http_llm_json_eq(v, "required")) {
+            ngx_http_llm_jbuf_lit(&b, "\"any\"");
+
+        } else if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_OBJECT)
+                   && (s = ngx_http_llm_json_str(
+                               ngx_http_llm_json_get(v, "function"), "name")))
+        {
+            ngx_http_llm_jbuf_lit(&b, "\"tool\",\"name\":");
+            ngx_http_llm_jbuf_qstr(&b, s);
+
+        } else {
+            ngx_http_llm_jbuf_lit(&b, "\"auto\"");
+        }
+
+        if (parallel_off) {
+            ngx_http_llm_jbuf_lit(&b, ",\"disable_parallel_tool_use\":true");
+        }
+
+        ngx_http_llm_jbuf_lit(&b, "}");
+    }
+
+    ngx_http_llm_jbuf_lit(&b, "}");
+
+    if (b.error || sys.error) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_llm_set_body(r, ctx, b.start, b.last - b.start);
+}
+
+
+/* decoders */
+
+static ngx_http_llm_finish_e
+ngx_http_llm_anthropic_finish(ngx_str_t *reason)
+{
+    if (reason == NULL) {
+        return NGX_HTTP_LLM_FINISH_STOP;
+    }
+
+    if (reason->len == 10 && ngx_strncmp(reason->data, "max_tokens", 10) == 0)
+    {
+        return NGX_HTTP_LLM_FINISH_LENGTH;
+    }
+
+    if (reason->len == 8 && ngx_strncmp(reason->data, "tool_use", 8) == 0) {
+        return NGX_HTTP_LLM_FINISH_TOOL_CALLS;
+    }
+
+    if (reason->len == 7 && ngx_strncmp(reason->data, "refusal", 7) == 0) {
+        return NGX_HTTP_LLM_FINISH_CONTENT_FILTER;
+    }
+
+    /* end_turn, stop_sequence, pause_turn */
+    return NGX_HTTP_LLM_FINISH_STOP;
+}
+
+
+/* input tokens with the cache's, read and written: the prompt */
+
+static ngx_int_t
+ngx_http_llm_anthropic_usage(ngx_http_llm_canon_t *c, ngx_http_llm_json_t *u)
+{
+    int64_t  input, read, creation, prompt;
+
+    if (!ngx_http_llm_json_is(u, NGX_HTTP_LLM_JSON_OBJECT)) {
+        return NGX_OK;
+    }
+
+    input = ngx_http_llm_json_int(u, "input_tokens");
+    read = ngx_http_llm_json_int(u, "cache_read_input_tokens");
+    creation = ngx_http_llm_json_int(u, "cache_creation_input_tokens");
+
+    prompt = -1;
+
+    if (input >= 0) {
+        prompt = input + ngx_max(read, 0) + ngx_max(creation, 0);
+    }
+
+    return ngx_http_llm_canon_usage(c, prompt,
+                                    ngx_http_llm_json_int(u, "output_tokens"),
+                                    (input >= 0) ? ngx_max(read, 0) : read);
+}
+
+
+static ngx_uint_t
+ngx_http_llm_anthropic_error_status(ngx_str_t *type)
+{
+    static struct {
+        const char  *type;
+        ngx_uint_t   status;
+    } map[] = {
+        { "invalid_request_error", 400 },
+        { "authentication_error", 401 },
+        { "permission_error", 403 },
+        { "not_found_error", 404 },
+        { "request_too_large", 413 },
+        { "rate_limit_error", 429 },
+        { "api_error", 500 },
+        { "overloaded_error", 529 },
+        { NULL, 0 }
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; type && map[i].type; i++) {
+        if (type->len == ngx_strlen(map[i].type)
+            && ngx_strncmp(type->data, map[i].type, type->len) == 0)
+        {
+            return map[i].status;
+        }
+    }
+
+    return 500;
+}
+
+
+static void
+ngx_http_llm_anthropic_error_fields(ngx_http_llm_json_t *tree,
+    ngx_http_llm_perror_t *err)
+{
+    ngx_str_t            *s;
+    ngx_http_llm_json_t  *e;
+
+    e = ngx_http_llm_json_get(tree, "error");
+
+    s = ngx_http_llm_json_str(e, "type");
+    if (s) {
+        err->type = *s;
+    }
+
+    s = ngx_http_llm_json_str(e, "message");
+    if (s) {
+        err->message = *s;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_llm_anthropic_decode_body(ngx_http_llm_canon_t *c, ngx_str_t *body)
+{
+    ngx_str_t              *type, *s;
+    ngx_uint_t              tools;
+    ngx_http_llm_json_t    *tree, *block;
+    ngx_http_llm_jbuf_t     args;
+    ngx_http_llm_perror_t   err;
+
+    tree = ngx_http_llm_json_parse(&c->arena, body->data, body->len);
+    if (tree == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_llm_json_eq(ngx_http_llm_json_get(tree, "type"), "error")) {
+        ngx_memzero(&err, sizeof(ngx_http_llm_perror_t));
+        ngx_http_llm_anthropic_error_fields(tree, &err);
+        err.status = ngx_http_llm_anthropic_error_status(&err.type);
+
+        return ngx_http_llm_canon_error(c, &err);
+    }
+
+    block = ngx_http_llm_json_get(tree, "content");
+
+    if (!ngx_http_llm_json_is(block, NGX_HTTP_LLM_JSON_ARRAY)) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_llm_canon_start(c, ngx_http_llm_json_str(tree, "id"),
+                                 ngx_http_llm_json_str(tree, "model"))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    tools = 0;
+
+    for (block = block->child; block; block = block->next) {
+        type = ngx_http_llm_json_str(block, "type");
+
+        if (ngx_http_llm_json_eq(ngx_http_llm_json_get(block, "type"),
+                                 "text"))
+        {
+            s = ngx_http_llm_json_str(block, "text");
+
+            if (s && ngx_http_llm_canon_text(c, s) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (type == NULL || type->len != 8
+            || ngx_strncmp(type->data, "tool_use", 8) != 0)
+        {
+            /* thinking, server tools: not translated */
+            continue;
+        }
+
+        if (ngx_http_llm_canon_tool(c, tools,
+                                    ngx_http_llm_json_str(block, "id"),
+                                    ngx_http_llm_json_str(block, "name"))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_http_llm_jbuf_init(&args, c->r->pool, 128);
+        ngx_http_llm_jbuf_value(&args, ngx_http_llm_json_get(block, "input"));
+
+        if (args.error
+            || ngx_http_llm_canon_args(c, tools, args.start,
+                                       args.last - args.start)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        tools++;
+    }
+
+    if (ngx_http_llm_canon_finish(c, ngx_http_llm_anthropic_finish(
+                                    ngx_http_llm_json_str(tree,
+                                                          "stop_reason")))
+        != NGX_OK
+        || ngx_http_llm_anthropic_usage(c, ngx_http_llm_json_get(tree,
+                                                                 "usage"))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_llm_canon_end(c);
+}
+
+
+static ngx_int_t
+ngx_http_llm_anthropic_decode_event(ngx_http_llm_canon_t *c,
+    ngx_http_llm_sse_event_t *ev)
+{
+    int64_t                 index;
+    ngx_int_t               rc;
+    ngx_str_t              *type, *s;
+    ngx_uint_t              tool;
+    ngx_http_llm_json_t    *tree, *v, *block, *delta;
+    ngx_http_llm_perror_t   err;
+
+    if (ev->data.len == 0) {
+        return NGX_OK;
+    }
+
+    tree = ngx_http_llm_json_parse(&c->arena, ev->data.data, ev->data.len);
+    if (tree == NULL) {
+        return NGX_DECLINED;
+    }
+
+    type = ngx_http_llm_json_str(tree, "type");
+
+    if (type == NULL) {
+        return NGX_DECLINED;
+    }
+
+#define ngx_http_llm_is_type(t)                                              \
+    (type->len == sizeof(t) - 1 && ngx_strncmp(type->data, t, type->len) == 0)
+
+    if (ngx_http_llm_is_type("content_block_delta")) {
+        index = ngx_http_llm_json_int(tree, "index");
+        delta = ngx_http_llm_json_get(tree, "delta");
+
+        if (ngx_http_llm_json_eq(ngx_http_llm_json_get(delta, "type"),
+                                 "text_delta"))
+        {
+            s = ngx_http_llm_json_str(delta, "text");
+            return s ? ngx_http_llm_canon_text(c, s) : NGX_OK;
+        }
+
+        if (ngx_http_llm_json_eq(ngx_http_llm_json_get(delta, "type"),
+                                 "input_json_delta"))
+        {
+            s = ngx_http_llm_json_str(delta, "partial_json");
+
+            if (s == NULL || index < 0
+                || ngx_http_llm_canon_block_tool(c, index, &tool) != NGX_OK)
+            {
+                return NGX_OK;
+            }
+
+            return ngx_http_llm_canon_args(c, tool, s->data, s->len);
+        }
+
+        /* thinking, signatures, citations: not translated */
+        return NGX_OK;
+    }
+
+    if (ngx_http_llm_is_type("content_block_start")) {
+        index = ngx_http_llm_json_int(tree, "index");
+        block = ngx_http_llm_json_get(tree, "content_block");
+
+        if (ngx_http_llm_json_eq(ngx_http_llm_json_get(block, "type"),
+                                 "text"))
+        {
+            s = ngx_http_llm_json_str(block, "text");
+            return s ? ngx_http_llm_canon_text(c, s) : NGX_OK;
+        }
+
+        if (!ngx_http_llm_json_eq(ngx_http_llm_json_get(block, "type"),
+                                  "tool_use")
+            || index < 0)
+        {
+            return NGX_OK;
+        }
+
+        /* tools are numbered in their order, blocks of all kinds count */
+
+        tool = c->tools_seen;
+
+        rc = ngx_http_llm_canon_set_block_tool(c, index, tool);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_llm_canon_tool(c, tool,
+                                       ngx_http_llm_json_str(block, "id"),
+                                       ngx_http_llm_json_str(block, "name"));
+    }
+
+    if (ngx_http_llm_is_type("message_start")) {
+        v = ngx_http_llm_json_get(tree, "message");
+
+        /* the usage first: the start event of a stream carries it */
+
+        if (ngx_http_llm_anthropic_usage(c, ngx_http_llm_json_get(v, "usage"))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_llm_canon_start(c, ngx_http_llm_json_str(v, "id"),
+                                        ngx_http_llm_json_str(v, "model"));
+    }
+
+    if (ngx_http_llm_is_type("message_delta")) {
+        v = ngx_http_llm_json_get(tree, "delta");
+
+        if (ngx_http_llm_anthropic_usage(c, ngx_http_llm_json_get(tree,
+                                                                  "usage"))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_llm_json_str(v, "stop_reason") == NULL) {
+            return NGX_OK;
+        }
+
+        return ngx_http_llm_canon_finish(c, ngx_http_llm_anthropic_finish(
+                                   ngx_http_llm_json_str(v, "stop_reason")));
+    }
+
+    if (ngx_http_llm_is_type("message_stop")) {
+        return ngx_http_llm_canon_end(c);
+    }
+
+    if (ngx_http_llm_is_type("error")) {
+        ngx_memzero(&err, sizeof(ngx_http_llm_perror_t));
+        ngx_http_llm_anthropic_error_fields(tree, &err);
+        err.status = ngx_http_llm_anthropic_error_status(&err.type);
+
+        return ngx_http_llm_canon_error(c, &err);
+    }
+
+    if (ngx_http_llm_is_type("ping")) {
+        return ngx_http_llm_canon_ping(c);
+    }
+
+#undef ngx_http_llm_is_type
+
+    /* content_block_stop */
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_anthropic_decode_error(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_llm_perror_t *err)
+{
+    ngx_http_llm_json_t   *tree;
+    ngx_http_llm_arena_t   arena;
+
+    ngx_http_llm_arena_init(&arena, r->pool);
+
+    tree = ngx_http_llm_json_parse(&arena, body->data, body->len);
+    if (tree == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_llm_anthropic_error_fields(tree, err);
+
+    return NGX_OK;
+}

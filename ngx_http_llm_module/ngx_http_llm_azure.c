@@ -1,0 +1,217 @@
+
+/*
+ * The Azure OpenAI dialect: OpenAI's format at
+ * <url>/deployments/<deployment>/chat/completions?api-version=<version>,
+ * with the key in an api-key header. The deployment is the provider's
+ * "deployment", or else the target's model.
+ */
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_dialect.h"
+
+
+#define NGX_HTTP_LLM_AZURE_API_VERSION  "2024-10-21"
+
+
+typedef struct {
+    ngx_str_t                      api_version;
+} ngx_http_llm_azure_conf_t;
+
+
+static char *ngx_http_llm_azure_init_provider(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p);
+static ngx_int_t ngx_http_llm_azure_create_request(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+static ngx_int_t ngx_http_llm_azure_url(ngx_pool_t *pool,
+    ngx_http_llm_provider_t *p, ngx_str_t *deployment, ngx_str_t *url);
+
+
+static char  *ngx_http_llm_azure_options[] = {
+    "api_version",
+    "deployment",
+    NULL
+};
+
+
+ngx_http_llm_dialect_t  ngx_http_llm_azure_dialect = {
+    ngx_string("azure"),
+    ngx_http_llm_azure_init_provider,
+    ngx_http_llm_azure_create_request,
+    NULL,
+    ngx_http_llm_openai_response_json,
+    ngx_http_llm_openai_response_event,
+    NGX_HTTP_LLM_API_OPENAI,
+    NGX_HTTP_LLM_FRAMING_SSE,
+    ngx_http_llm_azure_options,
+    ngx_http_llm_openai_decode_body,
+    ngx_http_llm_openai_decode_event,
+    ngx_http_llm_openai_decode_error
+};
+
+
+static char *
+ngx_http_llm_azure_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
+{
+    u_char                     *s;
+    ngx_str_t                  *v;
+    ngx_uint_t                  i;
+    ngx_http_llm_header_t      *h;
+    ngx_http_llm_azure_conf_t  *acf;
+
+    acf = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_azure_conf_t));
+    if (acf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p->dialect_conf = acf;
+
+    v = ngx_http_llm_provider_option(p, "api_version");
+
+    if (v) {
+        acf->api_version = *v;
+
+    } else {
+        ngx_str_set(&acf->api_version, NGX_HTTP_LLM_AZURE_API_VERSION);
+    }
+
+    for (s = acf->api_version.data;
+         s < acf->api_version.data + acf->api_version.len;
+         s++)
+    {
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z')
+              || *s == '-'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid api_version \"%V\" in llm_provider "
+                               "\"%V\"", &acf->api_version, &p->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* a fixed deployment: the URL is known now */
+
+    v = ngx_http_llm_provider_option(p, "deployment");
+
+    if (v && ngx_http_llm_azure_url(cf->pool, p, v, &p->chat_url) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid deployment \"%V\" in llm_provider \"%V\"",
+                           v, &p->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (p->key.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    h = p->headers->elts;
+
+    for (i = 0; i < p->headers->nelts; i++) {
+        if (h[i].name.len == sizeof("api-key") - 1
+            && ngx_strncmp(h[i].name.data, "api-key",
+                           sizeof("api-key") - 1) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "llm_provider \"%V\" has both a \"key\" and "
+                               "an api-key \"header\"", &p->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    h = ngx_array_push(p->headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&h->name, "api-key");
+    h->value = p->key;
+    h->secret = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_azure_url(ngx_pool_t *pool, ngx_http_llm_provider_t *p,
+    ngx_str_t *deployment, ngx_str_t *url)
+{
+    u_char                     *s;
+    ngx_uint_t                  i;
+    ngx_http_llm_azure_conf_t  *acf;
+
+    acf = p->dialect_conf;
+
+    /* a deployment name is a path segment: letters, digits, - _ . */
+
+    if (deployment->len == 0) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < deployment->len; i++) {
+        s = &deployment->data[i];
+
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z')
+              || (*s >= 'A' && *s <= 'Z') || *s == '-' || *s == '_'
+              || *s == '.'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    url->len = p->origin.len + p->base_path.len + sizeof("/deployments/") - 1
+               + deployment->len
+               + sizeof("/chat/completions?api-version=") - 1
+               + acf->api_version.len;
+
+    url->data = ngx_pnalloc(pool, url->len);
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    s = ngx_cpymem(url->data, p->origin.data, p->origin.len);
+    s = ngx_cpymem(s, p->base_path.data, p->base_path.len);
+    s = ngx_cpymem(s, "/deployments/", sizeof("/deployments/") - 1);
+    s = ngx_cpymem(s, deployment->data, deployment->len);
+    s = ngx_cpymem(s, "/chat/completions?api-version=",
+                   sizeof("/chat/completions?api-version=") - 1);
+    ngx_memcpy(s, acf->api_version.data, acf->api_version.len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_azure_create_request(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx)
+{
+    ngx_int_t                 rc;
+    ngx_http_llm_provider_t  *p;
+
+    p = ctx->target->provider;
+
+    /* the body as OpenAI's dialect builds it */
+
+    rc = ngx_http_llm_openai_dialect.create_request(r, ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (p->chat_url.len) {
+        ctx->upstream_url = p->chat_url;
+        return NGX_OK;
+    }
+
+    if (ngx_http_llm_azure_url(r->pool, p, &ctx->target_model,
+                               &ctx->upstream_url)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "llm: model \"%V\" is not a valid Azure deployment "
+                      "name for provider \"%V\"", &ctx->target_model,
+                      &p->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,870 @@
+
+/*
+ * The Google Gemini dialect: generateContent, and streamGenerateContent
+ * with alt=sse for streams, the key in x-goog-api-key. Messages become
+ * contents of parts, system messages the system instruction, tools
+ * function declarations; candidates, safety blocks and usage metadata
+ * come back as canonical deltas.
+ */
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_dialect.h"
+
+
+/* a request being written: contents of one role are merged */
+typedef struct {
+    ngx_http_llm_jbuf_t           *b;
+    ngx_uint_t                     role;        /* 0, 1: user, 2: model */
+} ngx_http_llm_gemini_req_t;
+
+
+static char *ngx_http_llm_gemini_init_provider(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p);
+static ngx_int_t ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+static ngx_int_t ngx_http_llm_gemini_decode_body(ngx_http_llm_canon_t *c,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_llm_gemini_decode_event(ngx_http_llm_canon_t *c,
+    ngx_http_llm_sse_event_t *ev);
+static ngx_int_t ngx_http_llm_gemini_decode_error(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_http_llm_perror_t *err);
+
+
+ngx_http_llm_dialect_t  ngx_http_llm_gemini_dialect = {
+    ngx_string("gemini"),
+    ngx_http_llm_gemini_init_provider,
+    ngx_http_llm_gemini_create_request,
+    NULL,
+    NULL,
+    NULL,
+    NGX_HTTP_LLM_API_GEMINI,
+    NGX_HTTP_LLM_FRAMING_SSE,
+    NULL,
+    ngx_http_llm_gemini_decode_body,
+    ngx_http_llm_gemini_decode_event,
+    ngx_http_llm_gemini_decode_error
+};
+
+
+static char *
+ngx_http_llm_gemini_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
+{
+    u_char                 *s;
+    ngx_uint_t              i;
+    ngx_http_llm_header_t  *h;
+
+    /* the URL's stem: the model and the method follow per attempt */
+
+    p->chat_url.len = p->origin.len + p->base_path.len;
+    p->chat_url.data = ngx_pnalloc(cf->pool, p->chat_url.len);
+    if (p->chat_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    s = ngx_cpymem(p->chat_url.data, p->origin.data, p->origin.len);
+    ngx_memcpy(s, p->base_path.data, p->base_path.len);
+
+    if (p->key.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    h = p->headers->elts;
+
+    for (i = 0; i < p->headers->nelts; i++) {
+        if (h[i].name.len == sizeof("x-goog-api-key") - 1
+            && ngx_strncmp(h[i].name.data, "x-goog-api-key",
+                           sizeof("x-goog-api-key") - 1) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "llm_provider \"%V\" has both a \"key\" and "
+                               "an x-goog-api-key \"header\"", &p->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    h = ngx_array_push(p->headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&h->name, "x-goog-api-key");
+    h->value = p->key;
+    h->secret = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_llm_gemini_part(ngx_http_llm_gemini_req_t *rq, ngx_uint_t role)
+{
+    if (rq->role != role) {
+        if (rq->role) {
+            ngx_http_llm_jbuf_lit(rq->b, "]},");
+        }
+
+        if (role == 1) {
+            ngx_http_llm_jbuf_lit(rq->b, "{\"role\":\"user\",\"parts\":[");
+
+        } else {
+            ngx_http_llm_jbuf_lit(rq->b, "{\"role\":\"model\",\"parts\":[");
+        }
+
+        rq->role = role;
+
+    } else {
+        ngx_http_llm_jbuf_lit(rq->b, ",");
+    }
+}
+
+
+static void
+ngx_http_llm_gemini_text(ngx_http_llm_gemini_req_t *rq, ngx_uint_t role,
+    ngx_str_t *text)
+{
+    if (text->len == 0) {
+        return;
+    }
+
+    ngx_http_llm_gemini_part(rq, role);
+
+    ngx_http_llm_jbuf_lit(rq->b, "{\"text\":");
+    ngx_http_llm_jbuf_qstr(rq->b, text);
+    ngx_http_llm_jbuf_lit(rq->b, "}");
+}
+
+
+/* an image: inline data from a data: URL, or the URL as file data */
+
+static void
+ngx_http_llm_gemini_image(ngx_http_llm_gemini_req_t *rq,
+    ngx_http_llm_json_t *part)
+{
+    u_char               *dot;
+    ngx_str_t            *url, type, data;
+    ngx_http_llm_jbuf_t  *b;
+
+    url = ngx_http_llm_json_str(ngx_http_llm_json_get(part, "image_url"),
+                                "url");
+    if (url == NULL) {
+        return;
+    }
+
+    b = rq->b;
+
+    ngx_http_llm_gemini_part(rq, 1);
+
+    if (ngx_http_llm_data_url(url, &type, &data) == NGX_OK) {
+        ngx_http_llm_jbuf_lit(b, "{\"inlineData\":{\"mimeType\":");
+        ngx_http_llm_jbuf_qstr(b, &type);
+        ngx_http_llm_jbuf_lit(b, ",\"data\":");
+        ngx_http_llm_jbuf_qstr(b, &data);
+        ngx_http_llm_jbuf_lit(b, "}}");
+        return;
+    }
+
+    /* Gemini wants a type for a file's URL: guessed from its name */
+
+    ngx_str_set(&type, "image/jpeg");
+
+    for (dot = url->data + url->len; dot > url->data; dot--) {
+        if (dot[-1] == '.' || dot[-1] == '/') {
+            break;
+        }
+    }
+
+    if (dot > url->data && dot[-1] == '.') {
+        if (url->data + url->len - dot == 3
+            && ngx_strncasecmp(dot, (u_char *) "png", 3) == 0)
+        {
+            ngx_str_set(&type, "image/png");
+
+        } else if (url->data + url->len - dot == 3
+                   && ngx_strncasecmp(dot, (u_char *) "gif", 3) == 0)
+        {
+            ngx_str_set(&type, "image/gif");
+
+        } else if (url->data + url->len - dot == 4
+                   && ngx_strncasecmp(dot, (u_char *) "webp", 4) == 0)
+        {
+            ngx_str_set(&type, "image/webp");
+        }
+    }
+
+    ngx_http_llm_jbuf_lit(b, "{\"fileData\":{\"mimeType\":");
+    ngx_http_llm_jbuf_qstr(b, &type);
+    ngx_http_llm_jbuf_lit(b, ",\"fileUri\":");
+    ngx_http_llm_jbuf_qstr(b, url);
+    ngx_http_llm_jbuf_lit(b, "}}");
+}
+
+
+/* the name of the function a tool call id belongs to, from earlier turns */
+
+static ngx_str_t *
+ngx_http_llm_gemini_call_name(ngx_http_llm_json_t *msgs,
+    ngx_http_llm_json_t *upto, ngx_str_t *id)
+{
+    ngx_str_t            *s, *name;
+    ngx_http_llm_json_t  *m, *calls, *call;
+
+    name = NULL;
+
+    for (m = msgs->child; m && m != upto; m = m->next) {
+        calls = ngx_http_llm_json_get(m, "tool_calls");
+
+        if (!ngx_http_llm_json_is(calls, NGX_HTTP_LLM_JSON_ARRAY)) {
+            continue;
+        }
+
+        for (call = calls->child; call; call = call->next) {
+            s = ngx_http_llm_json_str(call, "id");
+
+            if (s && id && s->len == id->len
+                && ngx_strncmp(s->data, id->data, id->len) == 0)
+            {
+                name = ngx_http_llm_json_str(
+                           ngx_http_llm_json_get(call, "function"), "name");
+            }
+        }
+    }
+
+    return name;
+}
+
+
+static ngx_int_t
+ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx)
+{
+    u_char                     *p;
+    size_t                      len;
+    int64_t                     max;
+    ngx_str_t                  *role, *s, text, *model;
+    ngx_uint_t                  n, prefixed;
+    ngx_http_llm_json_t        *tree, *msgs, *m, *c, *part, *v, *f;
+    ngx_http_llm_jbuf_t         b, tmp;
+    ngx_http_llm_provider_t    *provider;
+    ngx_http_llm_gemini_req_t   rq;
+
+    provider = ctx->target->provider;
+    model = &ctx->target_model;
+
+    /* .../models/<model>:generateContent, or the stream's method */
+
+    prefixed = (model->len > 7 && ngx_strncmp(model->data, "models/", 7) == 0)
+               || (model->len > 12
+                   && ngx_strncmp(model->data, "tunedModels/", 12) == 0);
+
+    len = provider->chat_url.len + 1 + (prefixed ? 0 : 7) + model->len
+          + sizeof(":streamGenerateContent?alt=sse") - 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->upstream_url.data = p;
+
+    p = ngx_cpymem(p, provider->chat_url.data, provider->chat_url.len);
+    p = prefixed ? ngx_cpymem(p, "/", 1) : ngx_cpymem(p, "/models/", 8);
+    p = ngx_cpymem(p, model->data, model->len);
+
+    if (ctx->chat.stream) {
+        p = ngx_cpymem(p, ":streamGenerateContent?alt=sse",
+                       sizeof(":streamGenerateContent?alt=sse") - 1);
+
+    } else {
+        p = ngx_cpymem(p, ":generateContent",
+                       sizeof(":generateContent") - 1);
+    }
+
+    ctx->upstream_url.len = p - ctx->upstream_url.data;
+
+    tree = ngx_http_llm_chat_tree(r, ctx);
+    if (tree == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_llm_jbuf_init(&b, r->pool, ctx->body_length + 512);
+    ngx_http_llm_jbuf_init(&tmp, r->pool, 256);
+
+    msgs = ngx_http_llm_json_get(tree, "messages");
+
+    if (!ngx_http_llm_json_is(msgs, NGX_HTTP_LLM_JSON_ARRAY)) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_llm_jbuf_lit(&b, "{\"contents\":[");
+
+    rq.b = &b;
+    rq.role = 0;
+
+    for (m = msgs->child; m; m = m->next) {
+        role = ngx_http_llm_json_str(m, "role");
+        c = ngx_http_llm_json_get(m, "content");
+
+        if (role == NULL) {
+            continue;
+        }
+
+        if (role->len == 4 && ngx_strncmp(role->data, "user", 4) == 0) {
+
+            if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_STRING)) {
+                ngx_http_llm_gemini_text(&rq, 1, &c->str);
+                continue;
+            }
+
+            if (!ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_ARRAY)) {
+                continue;
+            }
+
+            for (part = c->child; part; part = part->next) {
+                s = ngx_http_llm_json_str(part, "type");
+
+                if (s == NULL) {
+                    continue;
+                }
+
+                if (s->len == 4 && ngx_strncmp(s->data, "text", 4) == 0) {
+                    s = ngx_http_llm_json_str(part, "text");
+                    if (s) {
+                        ngx_http_llm_gemini_text(&rq, 1, s);
+                    }
+
+                } else if (s->len == 9
+                           && ngx_strncmp(s->data, "image_url", 9) == 0)
+                {
+                    ngx_http_llm_gemini_image(&rq, part);
+                }
+            }
+
+            continue;
+        }
+
+        if (role->len == 4 && ngx_strncmp(role->data, "tool", 4) == 0) {
+            ngx_http_llm_jbuf_reset(&tmp);
+
+            if (ngx_http_llm_content_text(c, &tmp, "\n") != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            ngx_http_llm_gemini_part(&rq, 1);
+
+            ngx_http_llm_jbuf_lit(&b, "{\"functionResponse\":{\"name\":");
+
+            s = ngx_http_llm_gemini_call_name(msgs, m,
+                                 ngx_http_llm_json_str(m, "tool_call_id"));
+            if (s) {
+                ngx_http_llm_jbuf_qstr(&b, s);
+
+            } else {
+                ngx_http_llm_jbuf_lit(&b, "\"\"");
+            }
+
+            /* the response is an object: JSON results stay structured */
+
+            ngx_http_llm_jbuf_lit(&b, ",\"response\":");
+
+            if (ngx_http_llm_json_is_object(tmp.start, tmp.last - tmp.start))
+            {
+                ngx_http_llm_jbuf_raw(&b, tmp.start, tmp.last - tmp.start);
+
+            } else {
+                ngx_http_llm_jbuf_lit(&b, "{\"content\":");
+                ngx_http_llm_jbuf_str(&b, tmp.start, tmp.last - tmp.start);
+                ngx_http_llm_jbuf_lit(&b, "}");
+            }
+
+            ngx_http_llm_jbuf_lit(&b, "}}");
+            continue;
+        }
+
+        if (!(role->len == 9 && ngx_strncmp(role->data, "assistant", 9) == 0))
+        {
+            /* system messages: the system instruction, below */
+            continue;
+        }
+
+        ngx_http_llm_jbuf_reset(&tmp);
+
+        if (ngx_http_llm_content_text(c, &tmp, "") != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        text.data = tmp.start;
+        text.len = tmp.last - tmp.start;
+
+        ngx_http_llm_gemini_text(&rq, 2, &text);
+
+        v = ngx_http_llm_json_get(m, "tool_calls");
+
+        if (!ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
+            continue;
+        }
+
+        for (part = v->child; part; part = part->next) {
+            f = ngx_http_llm_json_get(part, "function");
+
+            ngx_http_llm_gemini_part(&rq, 2);
+
+            ngx_http_llm_jbuf_lit(&b, "{\"functionCall\":{\"name\":");
+            s = ngx_http_llm_json_str(f, "name");
+
+            if (s) {
+                ngx_http_llm_jbuf_qstr(&b, s);
+
+            } else {
+                ngx_http_llm_jbuf_lit(&b, "\"\"");
+            }
+
+            ngx_http_llm_jbuf_lit(&b, ",\"args\":");
+            s = ngx_http_llm_json_str(f, "arguments");
+
+            if (s && ngx_http_llm_json_is_object(s->data, s->len)) {
+                ngx_http_llm_jbuf_raw(&b, s->data, s->len);
+
+            } else {
+                ngx_http_llm_jbuf_lit(&b, "{}");
+            }
+
+            ngx_http_llm_jbuf_lit(&b, "}}");
+        }
+    }
+
+    if (rq.role) {
+        ngx_http_llm_jbuf_lit(&b, "]}");
+    }
+
+    ngx_http_llm_jbuf_lit(&b, "]");
+
+    /* every system (and developer) message, joined */
+
+    ngx_http_llm_jbuf_reset(&tmp);
+    n = 0;
+
+    for (m = msgs->child; m; m = m->next) {
+        role = ngx_http_llm_json_str(m, "role");
+
+        if (role && ((role->len == 6
+                      && ngx_strncmp(role->data, "system", 6) == 0)
+                     || (role->len == 9
+                         && ngx_strncmp(role->data, "developer", 9) == 0)))
+        {
+            if (n++) {
+                ngx_http_llm_jbuf_lit(&tmp, "\n\n");
+            }
+
+            if (ngx_http_llm_content_text(ngx_http_llm_json_get(m, "content"),
+                                          &tmp, "\n")
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (tmp.last > tmp.start) {
+        ngx_http_llm_jbuf_lit(&b, ",\"systemInstruction\":{\"parts\":"
+                                  "[{\"text\":");
+        ngx_http_llm_jbuf_str(&b, tmp.start, tmp.last - tmp.start);
+        ngx_http_llm_jbuf_lit(&b, "}]}");
+    }
+
+    /* generation parameters */
+
+    ngx_http_llm_jbuf_reset(&tmp);
+
+    max = ngx_http_llm_max_tokens(tree);
+
+    if (max > 0) {
+        ngx_http_llm_jbuf_lit(&tmp, ",\"maxOutputTokens\":");
+        ngx_http_llm_jbuf_int(&tmp, max);
+    }
+
+    v = ngx_http_llm_json_get(tree, "temperature");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
+        ngx_http_llm_jbuf_lit(&tmp, ",\"temperature\":");
+        ngx_http_llm_jbuf_value(&tmp, v);
+    }
+
+    v = ngx_http_llm_json_get(tree, "top_p");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
+        ngx_http_llm_jbuf_lit(&tmp, ",\"topP\":");
+        ngx_http_llm_jbuf_value(&tmp, v);
+    }
+
+    v = ngx_http_llm_json_get(tree, "stop");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_STRING)) {
+        ngx_http_llm_jbuf_lit(&tmp, ",\"stopSequences\":[");
+        ngx_http_llm_jbuf_value(&tmp, v);
+        ngx_http_llm_jbuf_lit(&tmp, "]");
+
+    } else if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
+        ngx_http_llm_jbuf_lit(&tmp, ",\"stopSequences\":");
+        ngx_http_llm_jbuf_value(&tmp, v);
+    }
+
+    v = ngx_http_llm_json_get(tree, "response_format");
+
+    if (ngx_http_llm_json_eq(ngx_http_llm_json_get(v, "type"), "json_object")
+        || ngx_http_llm_json_eq(ngx_http_llm_json_get(v, "type"),
+                                "json_schema"))
+    {
+        ngx_http_llm_jbuf_lit(&tmp, ",\"responseMimeType\":"
+                                    "\"application/json\"");
+    }
+
+    if (tmp.last > tmp.start) {
+        ngx_http_llm_jbuf_lit(&b, ",\"generationConfig\":{");
+        ngx_http_llm_jbuf_raw(&b, tmp.start + 1, tmp.last - tmp.start - 1);
+        ngx_http_llm_jbuf_lit(&b, "}");
+    }
+
+    /* tools: function declarations, and how they may be called */
+
+    v = ngx_http_llm_json_get(tree, "tools");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY) && v->n) {
+        ngx_http_llm_jbuf_lit(&b, ",\"tools\":[{\"functionDeclarations\":[");
+        n = 0;
+
+        for (part = v->child; part; part = part->next) {
+            f = ngx_http_llm_json_get(part, "function");
+            s = ngx_http_llm_json_str(f, "name");
+
+            if (s == NULL) {
+                continue;
+            }
+
+            if (n++) {
+                ngx_http_llm_jbuf_lit(&b, ",");
+            }
+
+            ngx_http_llm_jbuf_lit(&b, "{\"name\":");
+            ngx_http_llm_jbuf_qstr(&b, s);
+
+            s = ngx_http_llm_json_str(f, "description");
+
+            if (s) {
+                ngx_http_llm_jbuf_lit(&b, ",\"description\":");
+                ngx_http_llm_jbuf_qstr(&b, s);
+            }
+
+            c = ngx_http_llm_json_get(f, "parameters");
+
+            if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_OBJECT)) {
+                ngx_http_llm_jbuf_lit(&b, ",\"parameters\":");
+                ngx_http_llm_jbuf_value(&b, c);
+            }
+
+            ngx_http_llm_jbuf_lit(&b, "}");
+        }
+
+        ngx_http_llm_jbuf_lit(&b, "]}]");
+
+        v = ngx_http_llm_json_get(tree, "tool_choice");
+
+        if (v) {
+            ngx_http_llm_jbuf_lit(&b, ",\"toolConfig\":"
+                                      "{\"functionCallingConfig\":{\"mode\":");
+
+            if (ngx_http_llm_json_eq(v, "none")) {
+                ngx_http_llm_jbuf_lit(&b, "\"NONE\"");
+
+            } else if (ngx_http_llm_json_eq(v, "required")) {
+                ngx_http_llm_jbuf_lit(&b, "\"ANY\"");
+
+            } else if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_OBJECT)
+                       && (s = ngx_http_llm_json_str(
+                                   ngx_http_llm_json_get(v, "function"),
+                                   "name")))
+            {
+                ngx_http_llm_jbuf_lit(&b, "\"ANY\",\"allowedFunctionNames\":[");
+                ngx_http_llm_jbuf_qstr(&b, s);
+                ngx_http_llm_jbuf_lit(&b, "]");
+
+            } else {
+                ngx_http_llm_jbuf_lit(&b, "\"AUTO\"");
+            }
+
+            ngx_http_llm_jbuf_lit(&b, "}}");
+        }
+    }
+
+    ngx_http_llm_jbuf_lit(&b, "}");
+
+    if (b.error || tmp.error) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_llm_set_body(r, ctx, b.start, b.last - b.start);
+}
+
+
+/* decoders */
+
+static ngx_http_llm_finish_e
+ngx_http_llm_gemini_finish(ngx_http_llm_canon_t *c, ngx_str_t *reason)
+{
+    static const char  *filtered[] = {
+        "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
+        "IMAGE_SAFETY", "LANGUAGE", NULL
+    };
+
+    ngx_uint_t  i;
+
+    if (reason->len == 10 && ngx_strncmp(reason->data, "MAX_TOKENS", 10) == 0)
+    {
+        return NGX_HTTP_LLM_FINISH_LENGTH;
+    }
+
+    for (i = 0; filtered[i]; i++) {
+        if (reason->len == ngx_strlen(filtered[i])
+            && ngx_strncmp(reason->data, filtered[i], reason->len) == 0)
+        {
+            return NGX_HTTP_LLM_FINISH_CONTENT_FILTER;
+        }
+    }
+
+    /* STOP, and the rest; a turn with function calls ends for them */
+
+    return c->tools_seen ? NGX_HTTP_LLM_FINISH_TOOL_CALLS
+                         : NGX_HTTP_LLM_FINISH_STOP;
+}
+
+
+/* one GenerateContentResponse: a whole body, or one chunk of a stream */
+
+static ngx_int_t
+ngx_http_llm_gemini_response(ngx_http_llm_canon_t *c,
+    ngx_http_llm_json_t *tree)
+{
+    /*
+     * No event says a stream is over: it ends with the response, after
+     * the chunk with a finish reason (and the usage, which may come in a
+     * chunk of its own); the pipeline ends it then.
+     */
+
+    int64_t                 completion, thoughts;
+    ngx_str_t              *s;
+    ngx_uint_t              index;
+    ngx_http_llm_json_t    *cand, *part, *call, *u, *e;
+    ngx_http_llm_jbuf_t     args;
+    ngx_http_llm_perror_t   err;
+
+    e = ngx_http_llm_json_get(tree, "error");
+
+    if (ngx_http_llm_json_is(e, NGX_HTTP_LLM_JSON_OBJECT)) {
+        ngx_memzero(&err, sizeof(ngx_http_llm_perror_t));
+
+        err.status = ngx_http_llm_json_int(e, "code") > 0
+                     ? (ngx_uint_t) ngx_http_llm_json_int(e, "code") : 500;
+
+        s = ngx_http_llm_json_str(e, "status");
+        if (s) {
+            err.type = *s;
+        }
+
+        s = ngx_http_llm_json_str(e, "message");
+        if (s) {
+            err.message = *s;
+        }
+
+        return ngx_http_llm_canon_error(c, &err);
+    }
+
+    if (ngx_http_llm_canon_start(c, ngx_http_llm_json_str(tree, "responseId"),
+                                 ngx_http_llm_json_str(tree, "modelVersion"))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cand = ngx_http_llm_json_get(tree, "candidates");
+    cand = ngx_http_llm_json_is(cand, NGX_HTTP_LLM_JSON_ARRAY) ? cand->child
+                                                                : NULL;
+
+    part = ngx_http_llm_json_get(ngx_http_llm_json_get(cand, "content"),
+                                 "parts");
+    part = ngx_http_llm_json_is(part, NGX_HTTP_LLM_JSON_ARRAY) ? part->child
+                                                                : NULL;
+
+    for ( /* void */ ; part; part = part->next) {
+
+        if (ngx_http_llm_json_is(ngx_http_llm_json_get(part, "thought"),
+                                 NGX_HTTP_LLM_JSON_TRUE))
+        {
+            /* thought summaries: not translated */
+            continue;
+        }
+
+        s = ngx_http_llm_json_str(part, "text");
+
+        if (s) {
+            if (ngx_http_llm_canon_text(c, s) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        call = ngx_http_llm_json_get(part, "functionCall");
+
+        if (!ngx_http_llm_json_is(call, NGX_HTTP_LLM_JSON_OBJECT)) {
+            continue;
+        }
+
+        /* calls come whole: the start and all the arguments at once */
+
+        index = c->tools_seen;
+
+        if (ngx_http_llm_canon_tool(c, index,
+                                    ngx_http_llm_json_str(call, "id"),
+                                    ngx_http_llm_json_str(call, "name"))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_http_llm_jbuf_init(&args, c->r->pool, 128);
+
+        if (ngx_http_llm_json_get(call, "args")) {
+            ngx_http_llm_jbuf_value(&args, ngx_http_llm_json_get(call,
+                                                                 "args"));
+
+        } else {
+            ngx_http_llm_jbuf_lit(&args, "{}");
+        }
+
+        if (args.error
+            || ngx_http_llm_canon_args(c, index, args.start,
+                                       args.last - args.start)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    u = ngx_http_llm_json_get(tree, "usageMetadata");
+
+    if (ngx_http_llm_json_is(u, NGX_HTTP_LLM_JSON_OBJECT)) {
+        completion = ngx_http_llm_json_int(u, "candidatesTokenCount");
+        thoughts = ngx_http_llm_json_int(u, "thoughtsTokenCount");
+
+        /* thinking is billed as output */
+
+        if (thoughts > 0) {
+            completion = ngx_max(completion, 0) + thoughts;
+        }
+
+        if (ngx_http_llm_canon_usage(c,
+                             ngx_http_llm_json_int(u, "promptTokenCount"),
+                             completion,
+                             ngx_http_llm_json_int(u,
+                                                   "cachedContentTokenCount"))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    s = ngx_http_llm_json_str(cand, "finishReason");
+
+    if (s) {
+        return ngx_http_llm_canon_finish(c, ngx_http_llm_gemini_finish(c, s));
+    }
+
+    /* a prompt blocked by safety filters: no candidates at all */
+
+    if (cand == NULL
+        && ngx_http_llm_json_str(ngx_http_llm_json_get(tree, "promptFeedback"),
+                                 "blockReason"))
+    {
+        return ngx_http_llm_canon_finish(c,
+                                         NGX_HTTP_LLM_FINISH_CONTENT_FILTER);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_gemini_decode_body(ngx_http_llm_canon_t *c, ngx_str_t *body)
+{
+    ngx_int_t             rc;
+    ngx_http_llm_json_t  *tree;
+
+    tree = ngx_http_llm_json_parse(&c->arena, body->data, body->len);
+    if (tree == NULL || tree->type != NGX_HTTP_LLM_JSON_OBJECT) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_llm_gemini_response(c, tree);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_llm_canon_end(c);
+}
+
+
+static ngx_int_t
+ngx_http_llm_gemini_decode_event(ngx_http_llm_canon_t *c,
+    ngx_http_llm_sse_event_t *ev)
+{
+    ngx_http_llm_json_t  *tree;
+
+    if (ev->data.len == 0) {
+        return NGX_OK;
+    }
+
+    tree = ngx_http_llm_json_parse(&c->arena, ev->data.data, ev->data.len);
+    if (tree == NULL || tree->type != NGX_HTTP_LLM_JSON_OBJECT) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_llm_gemini_response(c, tree);
+}
+
+
+static ngx_int_t
+ngx_http_llm_gemini_decode_error(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_llm_perror_t *err)
+{
+    ngx_str_t             *s;
+    ngx_http_llm_json_t   *tree, *e;
+    ngx_http_llm_arena_t   arena;
+
+    ngx_http_llm_arena_init(&arena, r->pool);
+
+    tree = ngx_http_llm_json_parse(&arena, body->data, body->len);
+    if (tree == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* a stream's error may come as an array of one */
+
+    if (tree->type == NGX_HTTP_LLM_JSON_ARRAY && tree->child) {
+        tree = tree->child;
+    }
+
+    e = ngx_http_llm_json_get(tree, "error");
+
+    s = ngx_http_llm_json_str(e, "status");
+    if (s) {
+        err->type = *s;
+    }
+
+    s = ngx_http_llm_json_str(e, "message");
+    if (s) {
+        err->message = *s;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,702 @@
+
+/*
+ * JSON trees and JSON output buffers for dialect translation.
+ */
+
+
+#include <yajl/yajl_parse.h>
+
+#include "ngx_http_llm_json_tree.h"
+#include "ngx_http_llm_json.h"
+
+
+#define NGX_HTTP_LLM_ARENA_BLOCK  8192
+
+
+struct ngx_http_llm_arena_block_s {
+    ngx_http_llm_arena_block_t    *next;
+    u_char                        *pos;
+    u_char                        *end;
+};
+
+
+static int ngx_http_llm_tree_cb_null(void *data);
+static int ngx_http_llm_tree_cb_boolean(void *data, int value);
+static int ngx_http_llm_tree_cb_number(void *data, const char *s, size_t len);
+static int ngx_http_llm_tree_cb_string(void *data, const unsigned char *s,
+    size_t len);
+static int ngx_http_llm_tree_cb_start_map(void *data);
+static int ngx_http_llm_tree_cb_key(void *data, const unsigned char *s,
+    size_t len);
+static int ngx_http_llm_tree_cb_start_array(void *data);
+static int ngx_http_llm_tree_cb_end(void *data);
+
+
+static yajl_callbacks  ngx_http_llm_tree_callbacks = {
+    ngx_http_llm_tree_cb_null,
+    ngx_http_llm_tree_cb_boolean,
+    NULL,
+    NULL,
+    ngx_http_llm_tree_cb_number,
+    ngx_http_llm_tree_cb_string,
+    ngx_http_llm_tree_cb_start_map,
+    ngx_http_llm_tree_cb_key,
+    ngx_http_llm_tree_cb_end,
+    ngx_http_llm_tree_cb_start_array,
+    ngx_http_llm_tree_cb_end
+};
+
+
+void
+ngx_http_llm_arena_init(ngx_http_llm_arena_t *a, ngx_pool_t *pool)
+{
+    ngx_memzero(a, sizeof(ngx_http_llm_arena_t));
+    a->pool = pool;
+}
+
+
+void *
+ngx_http_llm_arena_alloc(ngx_http_llm_arena_t *a, size_t size)
+{
+    void                        *p, **large;
+    ngx_http_llm_arena_block_t  *b;
+
+    size = ngx_align(size, sizeof(void *));
+
+    if (size > NGX_HTTP_LLM_ARENA_BLOCK / 2) {
+
+        /* large: from the pool, given back on reset */
+
+        if (a->large == NULL) {
+            a->large = ngx_array_create(a->pool, 4, sizeof(void *));
+            if (a->large == NULL) {
+                return NULL;
+            }
+        }
+
+        large = ngx_array_push(a->large);
+        if (large == NULL) {
+            return NULL;
+        }
+
+        p = ngx_palloc(a->pool, size);
+        *large = p;
+
+        return p;
+    }
+
+    for (b = a->current; b; b = b->next) {
+        if ((size_t) (b->end - b->pos) >= size) {
+            p = b->pos;
+            b->pos += size;
+            a->current = b;
+            return p;
+        }
+    }
+
+    b = ngx_palloc(a->pool, NGX_HTTP_LLM_ARENA_BLOCK);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->pos = (u_char *) b + ngx_align(sizeof(ngx_http_llm_arena_block_t),
+                                      sizeof(void *));
+    b->end = (u_char *) b + NGX_HTTP_LLM_ARENA_BLOCK;
+    b->next = NULL;
+
+    if (a->current) {
+        /* the new block goes after the last one */
+        while (a->current->next) {
+            a->current = a->current->next;
+        }
+
+        a->current->next = b;
+
+    } else {
+        a->first = b;
+    }
+
+    a->current = b;
+
+    p = b->pos;
+    b->pos += size;
+
+    return p;
+}
+
+
+void
+ngx_http_llm_arena_reset(ngx_http_llm_arena_t *a)
+{
+    void                        **large;
+    ngx_uint_t                    i;
+    ngx_http_llm_arena_block_t   *b;
+
+    for (b = a->first; b; b = b->next) {
+        b->pos = (u_char *) b + ngx_align(sizeof(ngx_http_llm_arena_block_t),
+                                          sizeof(void *));
+    }
+
+    a->current = a->first;
+
+    if (a->large) {
+        large = a->large->elts;
+
+        for (i = 0; i < a->large->nelts; i++) {
+            if (large[i]) {
+                ngx_pfree(a->pool, large[i]);
+            }
+        }
+
+        a->large->nelts = 0;
+    }
+}
+
+
+void
+ngx_http_llm_tree_init(ngx_http_llm_tree_t *t, ngx_http_llm_arena_t *a)
+{
+    ngx_memzero(t, sizeof(ngx_http_llm_tree_t));
+    t->arena = a;
+}
+
+
+ngx_http_llm_json_t *
+ngx_http_llm_json_new(ngx_http_llm_arena_t *a, ngx_http_llm_json_type_e type)
+{
+    ngx_http_llm_json_t  *v;
+
+    v = ngx_http_llm_arena_alloc(a, sizeof(ngx_http_llm_json_t));
+    if (v == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(v, sizeof(ngx_http_llm_json_t));
+    v->type = type;
+
+    return v;
+}
+
+
+void
+ngx_http_llm_json_append(ngx_http_llm_json_t *parent, ngx_http_llm_json_t *v)
+{
+    v->parent = parent;
+
+    if (parent->last) {
+        parent->last->next = v;
+
+    } else {
+        parent->child = v;
+    }
+
+    parent->last = v;
+    parent->n++;
+}
+
+
+static ngx_http_llm_json_t *
+ngx_http_llm_tree_add(ngx_http_llm_tree_t *t, ngx_http_llm_json_type_e type)
+{
+    ngx_http_llm_json_t  *v;
+
+    v = ngx_http_llm_json_new(t->arena, type);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    if (t->current == NULL) {
+        if (t->root) {
+            /* a second document */
+            return NULL;
+        }
+
+        t->root = v;
+        return v;
+    }
+
+    if (t->current->type == NGX_HTTP_LLM_JSON_OBJECT) {
+        v->key = t->key;
+        ngx_str_null(&t->key);
+    }
+
+    ngx_http_llm_json_append(t->current, v);
+
+    return v;
+}
+
+
+static ngx_int_t
+ngx_http_llm_tree_copy(ngx_http_llm_tree_t *t, ngx_str_t *dst,
+    const u_char *s, size_t len)
+{
+    dst->len = len;
+
+    if (len == 0) {
+        dst->data = (u_char *) "";
+        return NGX_OK;
+    }
+
+    /* yajl's buffer is gone after the callback */
+
+    dst->data = ngx_http_llm_arena_alloc(t->arena, len);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, s, len);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_tree_scalar(ngx_http_llm_tree_t *t,
+    ngx_http_llm_json_type_e type, const u_char *s, size_t len)
+{
+    ngx_http_llm_json_t  *v;
+
+    v = ngx_http_llm_tree_add(t, type);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (s) {
+        return ngx_http_llm_tree_copy(t, &v->str, s, len);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_tree_key(ngx_http_llm_tree_t *t, const u_char *s, size_t len)
+{
+    return ngx_http_llm_tree_copy(t, &t->key, s, len);
+}
+
+
+ngx_int_t
+ngx_http_llm_tree_open(ngx_http_llm_tree_t *t, ngx_http_llm_json_type_e type)
+{
+    ngx_http_llm_json_t  *v;
+
+    v = ngx_http_llm_tree_add(t, type);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->current = v;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_tree_close(ngx_http_llm_tree_t *t)
+{
+    if (t->current == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->current = t->current->parent;
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_llm_tree_cb_null(void *data)
+{
+    return ngx_http_llm_tree_scalar(data, NGX_HTTP_LLM_JSON_NULL, NULL, 0)
+           == NGX_OK;
+}
+
+
+static int
+ngx_http_llm_tree_cb_boolean(void *data, int value)
+{
+    return ngx_http_llm_tree_scalar(data, value ? NGX_HTTP_LLM_JSON_TRUE
+                                                : NGX_HTTP_LLM_JSON_FALSE,
+                                    NULL, 0)
+           == NGX_OK;
+}
+
+
+static int
+ngx_http_llm_tree_cb_number(void *data, const char *s, size_t len)
+{
+    return ngx_http_llm_tree_scalar(data, NGX_HTTP_LLM_JSON_NUMBER,
+                                    (const u_char *) s, len)
+           == NGX_OK;
+}
+
+
+static int
+ngx_http_llm_tree_cb_string(void *data, const unsigned char *s, size_t len)
+{
+    return ngx_http_llm_tree_scalar(data, NGX_HTTP_LLM_JSON_STRING, s, len)
+           == NGX_OK;
+}
+
+
+static int
+ngx_http_llm_tree_cb_start_map(void *data)
+{
+    return ngx_http_llm_tree_open(data, NGX_HTTP_LLM_JSON_OBJECT) == NGX_OK;
+}
+
+
+static int
+ngx_http_llm_tree_cb_key(void *data, const unsigned char *s, size_t len)
+{
+    return ngx_http_llm_tree_key(data, s, len) == NGX_OK;
+}
+
+
+static int
+ngx_http_llm_tree_cb_start_array(void *data)
+{
+    return ngx_http_llm_tree_open(data, NGX_HTTP_LLM_JSON_ARRAY) == NGX_OK;
+}
+
+
+static int
+ngx_http_llm_tree_cb_end(void *data)
+{
+    return ngx_http_llm_tree_close(data) == NGX_OK;
+}
+
+
+ngx_http_llm_json_t *
+ngx_http_llm_json_parse(ngx_http_llm_arena_t *a, u_char *p, size_t len)
+{
+    yajl_handle          yajl;
+    yajl_status          status;
+    ngx_http_llm_tree_t  t;
+
+    ngx_http_llm_tree_init(&t, a);
+
+    yajl = yajl_alloc(&ngx_http_llm_tree_callbacks, NULL, &t);
+    if (yajl == NULL) {
+        return NULL;
+    }
+
+    status = yajl_parse(yajl, p, len);
+
+    if (status == yajl_status_ok) {
+        status = yajl_complete_parse(yajl);
+    }
+
+    yajl_free(yajl);
+
+    if (status != yajl_status_ok || t.current != NULL) {
+        return NULL;
+    }
+
+    return t.root;
+}
+
+
+ngx_uint_t
+ngx_http_llm_json_is_object(u_char *p, size_t len)
+{
+    u_char       *last;
+    yajl_handle   yajl;
+    yajl_status   status;
+
+    for (last = p + len; p < last; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            break;
+        }
+    }
+
+    if (p == last || *p != '{') {
+        return 0;
+    }
+
+    yajl = yajl_alloc(NULL, NULL, NULL);
+    if (yajl == NULL) {
+        return 0;
+    }
+
+    status = yajl_parse(yajl, p, last - p);
+
+    if (status == yajl_status_ok) {
+        status = yajl_complete_parse(yajl);
+    }
+
+    yajl_free(yajl);
+
+    return status == yajl_status_ok;
+}
+
+
+ngx_http_llm_json_t *
+ngx_http_llm_json_get(ngx_http_llm_json_t *obj, const char *key)
+{
+    size_t                len;
+    ngx_http_llm_json_t  *v;
+
+    if (obj == NULL || obj->type != NGX_HTTP_LLM_JSON_OBJECT) {
+        return NULL;
+    }
+
+    len = ngx_strlen(key);
+
+    for (v = obj->child; v; v = v->next) {
+        if (v->key.len == len && ngx_strncmp(v->key.data, key, len) == 0) {
+            return v;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_str_t *
+ngx_http_llm_json_str(ngx_http_llm_json_t *obj, const char *key)
+{
+    ngx_http_llm_json_t  *v;
+
+    v = ngx_http_llm_json_get(obj, key);
+
+    return ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_STRING) ? &v->str : NULL;
+}
+
+
+int64_t
+ngx_http_llm_json_int(ngx_http_llm_json_t *obj, const char *key)
+{
+    size_t                i;
+    int64_t               n;
+    ngx_http_llm_json_t  *v;
+
+    v = ngx_http_llm_json_get(obj, key);
+
+    if (!ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)
+        || v->str.len == 0 || v->str.len > 18)
+    {
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < v->str.len; i++) {
+        if (v->str.data[i] < '0' || v->str.data[i] > '9') {
+            return -1;
+        }
+
+        n = n * 10 + (v->str.data[i] - '0');
+    }
+
+    return n;
+}
+
+
+ngx_uint_t
+ngx_http_llm_json_eq(ngx_http_llm_json_t *v, const char *s)
+{
+    size_t  len;
+
+    if (!ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_STRING)) {
+        return 0;
+    }
+
+    len = ngx_strlen(s);
+
+    return v->str.len == len && ngx_strncmp(v->str.data, s, len) == 0;
+}
+
+
+void
+ngx_http_llm_jbuf_init(ngx_http_llm_jbuf_t *b, ngx_pool_t *pool, size_t size)
+{
+    b->pool = pool;
+    b->error = 0;
+
+    b->start = ngx_pnalloc(pool, size);
+
+    if (b->start == NULL) {
+        b->error = 1;
+        b->last = NULL;
+        b->end = NULL;
+        return;
+    }
+
+    b->last = b->start;
+    b->end = b->start + size;
+}
+
+
+u_char *
+ngx_http_llm_jbuf_reserve(ngx_http_llm_jbuf_t *b, size_t len)
+{
+    size_t   size, used;
+    u_char  *p;
+
+    if (b->error) {
+        return NULL;
+    }
+
+    if ((size_t) (b->end - b->last) >= len) {
+        return b->last;
+    }
+
+    used = b->last - b->start;
+    size = (b->end - b->start) * 2;
+
+    if (size < used + len) {
+        size = used + len + 256;
+    }
+
+    p = ngx_pnalloc(b->pool, size);
+    if (p == NULL) {
+        b->error = 1;
+        return NULL;
+    }
+
+    ngx_memcpy(p, b->start, used);
+    ngx_pfree(b->pool, b->start);
+
+    b->start = p;
+    b->last = p + used;
+    b->end = p + size;
+
+    return b->last;
+}
+
+
+void
+ngx_http_llm_jbuf_raw(ngx_http_llm_jbuf_t *b, const u_char *s, size_t len)
+{
+    u_char  *p;
+
+    if (len == 0) {
+        return;
+    }
+
+    p = ngx_http_llm_jbuf_reserve(b, len);
+    if (p == NULL) {
+        return;
+    }
+
+    b->last = ngx_cpymem(p, s, len);
+}
+
+
+void
+ngx_http_llm_jbuf_str(ngx_http_llm_jbuf_t *b, const u_char *s, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_http_llm_jbuf_reserve(b, ngx_http_llm_json_escaped_len(
+                                         (u_char *) s, len)
+                                     + 2);
+    if (p == NULL) {
+        return;
+    }
+
+    *p++ = '"';
+    p = ngx_http_llm_json_escape(p, (u_char *) s, len);
+    *p++ = '"';
+
+    b->last = p;
+}
+
+
+void
+ngx_http_llm_jbuf_int(ngx_http_llm_jbuf_t *b, int64_t n)
+{
+    u_char  *p;
+
+    p = ngx_http_llm_jbuf_reserve(b, NGX_INT64_LEN);
+    if (p == NULL) {
+        return;
+    }
+
+    b->last = ngx_sprintf(p, "%L", n);
+}
+
+
+void
+ngx_http_llm_jbuf_value(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v)
+{
+    ngx_http_llm_json_t  *c;
+
+    if (v == NULL) {
+        ngx_http_llm_jbuf_lit(b, "null");
+        return;
+    }
+
+    switch (v->type) {
+
+    case NGX_HTTP_LLM_JSON_NULL:
+        ngx_http_llm_jbuf_lit(b, "null");
+        return;
+
+    case NGX_HTTP_LLM_JSON_FALSE:
+        ngx_http_llm_jbuf_lit(b, "false");
+        return;
+
+    case NGX_HTTP_LLM_JSON_TRUE:
+        ngx_http_llm_jbuf_lit(b, "true");
+        return;
+
+    case NGX_HTTP_LLM_JSON_NUMBER:
+        ngx_http_llm_jbuf_raw(b, v->str.data, v->str.len);
+        return;
+
+    case NGX_HTTP_LLM_JSON_STRING:
+        ngx_http_llm_jbuf_str(b, v->str.data, v->str.len);
+        return;
+
+    case NGX_HTTP_LLM_JSON_ARRAY:
+        ngx_http_llm_jbuf_lit(b, "[");
+
+        for (c = v->child; c; c = c->next) {
+            ngx_http_llm_jbuf_value(b, c);
+
+            if (c->next) {
+                ngx_http_llm_jbuf_lit(b, ",");
+            }
+        }
+
+        ngx_http_llm_jbuf_lit(b, "]");
+        return;
+
+    case NGX_HTTP_LLM_JSON_OBJECT:
+        ngx_http_llm_jbuf_lit(b, "{");
+
+        for (c = v->child; c; c = c->next) {
+            ngx_http_llm_jbuf_str(b, c->key.data, c->key.len);
+            ngx_http_llm_jbuf_lit(b, ":");
+            ngx_http_llm_jbuf_value(b, c);
+
+            if (c->next) {
+                ngx_http_llm_jbuf_lit(b, ",");
+            }
+        }
+
+        ngx_http_llm_jbuf_lit(b, "}");
+        return;
+    }
+}
+
+
+void
+ngx_http_llm_jbuf_value_str(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v)
+{
+    ngx_http_llm_jbuf_t  tmp;
+
+    ngx_http_llm_jbuf_init(&tmp, b->pool, 256);
+    ngx_http_llm_jbuf_value(&tmp, v);
+
+    if (tmp.error) {
+        b->error = 1;
+        return;
+    }
+
+    ngx_http_llm_jbuf_str(b, tmp.start, tmp.last - tmp.start);
+    ngx_pfree(tmp.pool, tmp.start);
+}

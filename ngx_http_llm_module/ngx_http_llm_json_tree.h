@@ -1,0 +1,135 @@
+
+/*
+ * JSON trees for dialect translation: a document parsed by yajl becomes a
+ * tree of nodes in an arena (the request's, or one reused per stream
+ * event), and JSON is written into growable buffers.
+ */
+
+
+#ifndef _NGX_HTTP_LLM_JSON_TREE_H_INCLUDED_
+#define _NGX_HTTP_LLM_JSON_TREE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+typedef enum {
+    NGX_HTTP_LLM_JSON_NULL = 0,
+    NGX_HTTP_LLM_JSON_FALSE,
+    NGX_HTTP_LLM_JSON_TRUE,
+    NGX_HTTP_LLM_JSON_NUMBER,          /* str: the number as written */
+    NGX_HTTP_LLM_JSON_STRING,          /* str: decoded */
+    NGX_HTTP_LLM_JSON_ARRAY,
+    NGX_HTTP_LLM_JSON_OBJECT
+} ngx_http_llm_json_type_e;
+
+
+typedef struct ngx_http_llm_json_s  ngx_http_llm_json_t;
+
+struct ngx_http_llm_json_s {
+    ngx_http_llm_json_type_e       type;
+    ngx_str_t                      key;         /* a member's name */
+    ngx_str_t                      str;
+    ngx_http_llm_json_t           *child;       /* first member/element */
+    ngx_http_llm_json_t           *last;
+    ngx_http_llm_json_t           *next;
+    ngx_http_llm_json_t           *parent;
+    ngx_uint_t                     n;           /* members/elements */
+};
+
+
+/*
+ * Memory for trees: blocks from a pool, reused after a reset, so that a
+ * long stream parses every event into the same memory.
+ */
+
+typedef struct ngx_http_llm_arena_block_s  ngx_http_llm_arena_block_t;
+
+typedef struct {
+    ngx_pool_t                    *pool;
+    ngx_http_llm_arena_block_t    *first;
+    ngx_http_llm_arena_block_t    *current;
+    ngx_array_t                   *large;       /* void *, freed on reset */
+} ngx_http_llm_arena_t;
+
+
+/* a tree being built from yajl's callbacks */
+typedef struct {
+    ngx_http_llm_arena_t          *arena;
+    ngx_http_llm_json_t           *root;
+    ngx_http_llm_json_t           *current;     /* open container */
+    ngx_str_t                      key;         /* for the next value */
+} ngx_http_llm_tree_t;
+
+
+/* a growable output buffer; errors are sticky and checked at the end */
+typedef struct {
+    ngx_pool_t                    *pool;
+    u_char                        *start;
+    u_char                        *last;
+    u_char                        *end;
+    ngx_uint_t                     error;
+} ngx_http_llm_jbuf_t;
+
+
+void ngx_http_llm_arena_init(ngx_http_llm_arena_t *a, ngx_pool_t *pool);
+void *ngx_http_llm_arena_alloc(ngx_http_llm_arena_t *a, size_t size);
+void ngx_http_llm_arena_reset(ngx_http_llm_arena_t *a);
+
+/* the tree builder, fed the events of yajl's callbacks */
+void ngx_http_llm_tree_init(ngx_http_llm_tree_t *t, ngx_http_llm_arena_t *a);
+ngx_int_t ngx_http_llm_tree_scalar(ngx_http_llm_tree_t *t,
+    ngx_http_llm_json_type_e type, const u_char *s, size_t len);
+ngx_int_t ngx_http_llm_tree_key(ngx_http_llm_tree_t *t, const u_char *s,
+    size_t len);
+ngx_int_t ngx_http_llm_tree_open(ngx_http_llm_tree_t *t,
+    ngx_http_llm_json_type_e type);
+ngx_int_t ngx_http_llm_tree_close(ngx_http_llm_tree_t *t);
+
+/* a whole document in memory; NULL: not JSON, or no memory */
+ngx_http_llm_json_t *ngx_http_llm_json_parse(ngx_http_llm_arena_t *a,
+    u_char *p, size_t len);
+
+/* whether p is one well-formed JSON document that is an object */
+ngx_uint_t ngx_http_llm_json_is_object(u_char *p, size_t len);
+
+ngx_http_llm_json_t *ngx_http_llm_json_get(ngx_http_llm_json_t *obj,
+    const char *key);
+/* a member that is a string (or NULL) */
+ngx_str_t *ngx_http_llm_json_str(ngx_http_llm_json_t *obj, const char *key);
+/* a member that is an integer, or -1 */
+int64_t ngx_http_llm_json_int(ngx_http_llm_json_t *obj, const char *key);
+ngx_uint_t ngx_http_llm_json_eq(ngx_http_llm_json_t *v, const char *s);
+ngx_http_llm_json_t *ngx_http_llm_json_new(ngx_http_llm_arena_t *a,
+    ngx_http_llm_json_type_e type);
+void ngx_http_llm_json_append(ngx_http_llm_json_t *parent,
+    ngx_http_llm_json_t *v);
+
+#define ngx_http_llm_json_is(v, t)  ((v) != NULL && (v)->type == (t))
+
+
+void ngx_http_llm_jbuf_init(ngx_http_llm_jbuf_t *b, ngx_pool_t *pool,
+    size_t size);
+u_char *ngx_http_llm_jbuf_reserve(ngx_http_llm_jbuf_t *b, size_t len);
+void ngx_http_llm_jbuf_raw(ngx_http_llm_jbuf_t *b, const u_char *s,
+    size_t len);
+/* a quoted, escaped JSON string */
+void ngx_http_llm_jbuf_str(ngx_http_llm_jbuf_t *b, const u_char *s,
+    size_t len);
+void ngx_http_llm_jbuf_int(ngx_http_llm_jbuf_t *b, int64_t n);
+/* a tree written back as JSON */
+void ngx_http_llm_jbuf_value(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v);
+/* a tree as a JSON string holding its JSON text */
+void ngx_http_llm_jbuf_value_str(ngx_http_llm_jbuf_t *b,
+    ngx_http_llm_json_t *v);
+
+#define ngx_http_llm_jbuf_lit(b, s)                                          \
+    ngx_http_llm_jbuf_raw(b, (const u_char *) s, sizeof(s) - 1)
+#define ngx_http_llm_jbuf_qstr(b, ns)                                         \
+    ngx_http_llm_jbuf_str(b, (ns)->data, (ns)->len)
+#define ngx_http_llm_jbuf_len(b)  ((size_t) ((b)->last - (b)->start))
+#define ngx_http_llm_jbuf_reset(b)  ((b)->last = (b)->start)
+
+
+#endif /* _NGX_HTTP_LLM_JSON_TREE_H_INCLUDED_ */

@@ -1,0 +1,706 @@
+
+/*
+ * Anthropic's door: a POST /v1/messages request in Anthropic's Messages
+ * format is routed like any other. For a target in another API its tree
+ * is converted once into OpenAI's chat format, which every dialect
+ * translates from; an Anthropic target gets the body as it came, with its
+ * model (ngx_http_llm_anthropic.c), so nothing Anthropic-only is lost.
+ *
+ * Also: helpers the request translators share.
+ */
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_dialect.h"
+#include "ngx_http_llm_json_tree.h"
+
+
+typedef struct {
+    ngx_pool_t                    *pool;
+    ngx_http_llm_arena_t          *arena;
+    ngx_uint_t                     error;
+} ngx_http_llm_conv_t;
+
+
+static ngx_http_llm_json_t *ngx_http_llm_convert(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *in);
+static ngx_int_t ngx_http_llm_convert_message(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *messages, ngx_http_llm_json_t *m);
+static ngx_http_llm_json_t *ngx_http_llm_convert_image(
+    ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parts,
+    ngx_http_llm_json_t *block);
+static ngx_http_llm_json_t *ngx_http_llm_conv_add(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *parent, const char *key,
+    ngx_http_llm_json_type_e type);
+static ngx_http_llm_json_t *ngx_http_llm_conv_str(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *parent, const char *key, u_char *s, size_t len);
+static ngx_http_llm_json_t *ngx_http_llm_conv_ref(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *parent, const char *key, ngx_http_llm_json_t *v);
+static void ngx_http_llm_conv_text(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *content, ngx_http_llm_jbuf_t *b);
+
+
+#define ngx_http_llm_conv_lit(cv, parent, key, s)                            \
+    ngx_http_llm_conv_str(cv, parent, key, (u_char *) s, sizeof(s) - 1)
+
+
+/*
+ * The request in OpenAI's chat format: the client's own tree, or, at
+ * Anthropic's door, the tree converted (once per request).
+ */
+
+ngx_http_llm_json_t *
+ngx_http_llm_chat_tree(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    ngx_http_llm_conv_t    cv;
+    ngx_http_llm_arena_t  *arena;
+
+    if (ctx->chat_tree) {
+        return ctx->chat_tree;
+    }
+
+    if (ctx->tree == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "llm: no request tree for a translation");
+        return NULL;
+    }
+
+    if (ctx->endpoint != NGX_HTTP_LLM_EP_MESSAGES) {
+        ctx->chat_tree = ctx->tree;
+        return ctx->chat_tree;
+    }
+
+    arena = ngx_palloc(r->pool, sizeof(ngx_http_llm_arena_t));
+    if (arena == NULL) {
+        return NULL;
+    }
+
+    ngx_http_llm_arena_init(arena, r->pool);
+
+    cv.pool = r->pool;
+    cv.arena = arena;
+    cv.error = 0;
+
+    ctx->chat_tree = ngx_http_llm_convert(&cv, ctx->tree);
+
+    if (cv.error) {
+        ctx->chat_tree = NULL;
+    }
+
+    return ctx->chat_tree;
+}
+
+
+static ngx_http_llm_json_t *
+ngx_http_llm_convert(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *in)
+{
+    ngx_str_t            *s;
+    ngx_http_llm_json_t  *out, *v, *msgs, *m, *tools, *t, *f, *tc, *sys;
+    ngx_http_llm_jbuf_t   b;
+
+    out = ngx_http_llm_json_new(cv->arena, NGX_HTTP_LLM_JSON_OBJECT);
+    if (out == NULL) {
+        cv->error = 1;
+        return NULL;
+    }
+
+    v = ngx_http_llm_json_get(in, "model");
+    if (v) {
+        ngx_http_llm_conv_ref(cv, out, "model", v);
+    }
+
+    msgs = ngx_http_llm_conv_add(cv, out, "messages",
+                                 NGX_HTTP_LLM_JSON_ARRAY);
+
+    /* the system prompt: a string or text blocks, as one system message */
+
+    sys = ngx_http_llm_json_get(in, "system");
+
+    if (sys && (sys->type == NGX_HTTP_LLM_JSON_STRING
+                || sys->type == NGX_HTTP_LLM_JSON_ARRAY))
+    {
+        ngx_http_llm_jbuf_init(&b, cv->pool, 256);
+        ngx_http_llm_conv_text(cv, sys, &b);
+
+        m = ngx_http_llm_conv_add(cv, msgs, NULL, NGX_HTTP_LLM_JSON_OBJECT);
+        ngx_http_llm_conv_lit(cv, m, "role", "system");
+        ngx_http_llm_conv_str(cv, m, "content", b.start, b.last - b.start);
+
+        if (b.error) {
+            cv->error = 1;
+        }
+    }
+
+    v = ngx_http_llm_json_get(in, "messages");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
+        for (m = v->child; m; m = m->next) {
+            if (ngx_http_llm_convert_message(cv, msgs, m) != NGX_OK) {
+                cv->error = 1;
+            }
+        }
+    }
+
+    for (v = in->child; v; v = v->next) {
+
+#define ngx_http_llm_is_key(k)                                               \
+        (v->key.len == sizeof(k) - 1 && ngx_strncmp(v->key.data, k,          \
+                                                    sizeof(k) - 1) == 0)
+
+        if (ngx_http_llm_is_key("max_tokens")
+            || ngx_http_llm_is_key("temperature")
+            || ngx_http_llm_is_key("top_p")
+            || ngx_http_llm_is_key("stream"))
+        {
+            ngx_http_llm_conv_ref(cv, out, NULL, v);
+
+        } else if (ngx_http_llm_is_key("stop_sequences")) {
+            ngx_http_llm_conv_ref(cv, out, "stop", v);
+
+        } else if (ngx_http_llm_is_key("metadata")) {
+            s = ngx_http_llm_json_str(v, "user_id");
+            if (s) {
+                ngx_http_llm_conv_str(cv, out, "user", s->data, s->len);
+            }
+
+        } else if (ngx_http_llm_is_key("tools")
+                   && v->type == NGX_HTTP_LLM_JSON_ARRAY)
+        {
+            tools = NULL;
+
+            for (t = v->child; t; t = t->next) {
+
+                /* client tools; server tools (web search, ...) have a type */
+
+                s = ngx_http_llm_json_str(t, "type");
+                if ((s && !(s->len == 6
+                            && ngx_strncmp(s->data, "custom", 6) == 0))
+                    || ngx_http_llm_json_str(t, "name") == NULL)
+                {
+                    continue;
+                }
+
+                if (tools == NULL) {
+                    tools = ngx_http_llm_conv_add(cv, out, "tools",
+                                                  NGX_HTTP_LLM_JSON_ARRAY);
+                }
+
+                tc = ngx_http_llm_conv_add(cv, tools, NULL,
+                                           NGX_HTTP_LLM_JSON_OBJECT);
+                ngx_http_llm_conv_lit(cv, tc, "type", "function");
+                f = ngx_http_llm_conv_add(cv, tc, "function",
+                                          NGX_HTTP_LLM_JSON_OBJECT);
+                ngx_http_llm_conv_ref(cv, f, "name",
+                                      ngx_http_llm_json_get(t, "name"));
+
+                if (ngx_http_llm_json_get(t, "description")) {
+                    ngx_http_llm_conv_ref(cv, f, "description",
+                                    ngx_http_llm_json_get(t, "description"));
+                }
+
+                if (ngx_http_llm_json_get(t, "input_schema")) {
+                    ngx_http_llm_conv_ref(cv, f, "parameters",
+                                   ngx_http_llm_json_get(t, "input_schema"));
+                }
+            }
+
+        } else if (ngx_http_llm_is_key("tool_choice")) {
+            s = ngx_http_llm_json_str(v, "type");
+
+            if (s == NULL) {
+                continue;
+            }
+
+            if (s->len == 3 && ngx_strncmp(s->data, "any", 3) == 0) {
+                ngx_http_llm_conv_lit(cv, out, "tool_choice", "required");
+
+            } else if (s->len == 4 && ngx_strncmp(s->data, "none", 4) == 0) {
+                ngx_http_llm_conv_lit(cv, out, "tool_choice", "none");
+
+            } else if (s->len == 4 && ngx_strncmp(s->data, "tool", 4) == 0) {
+                tc = ngx_http_llm_conv_add(cv, out, "tool_choice",
+                                           NGX_HTTP_LLM_JSON_OBJECT);
+                ngx_http_llm_conv_lit(cv, tc, "type", "function");
+                f = ngx_http_llm_conv_add(cv, tc, "function",
+                                          NGX_HTTP_LLM_JSON_OBJECT);
+
+                if (ngx_http_llm_json_get(v, "name")) {
+                    ngx_http_llm_conv_ref(cv, f, "name",
+                                          ngx_http_llm_json_get(v, "name"));
+                }
+
+            } else {
+                ngx_http_llm_conv_lit(cv, out, "tool_choice", "auto");
+            }
+
+            t = ngx_http_llm_json_get(v, "disable_parallel_tool_use");
+
+            if (ngx_http_llm_json_is(t, NGX_HTTP_LLM_JSON_TRUE)) {
+                ngx_http_llm_conv_add(cv, out, "parallel_tool_calls",
+                                      NGX_HTTP_LLM_JSON_FALSE);
+            }
+        }
+
+#undef ngx_http_llm_is_key
+    }
+
+    return out;
+}
+
+
+/*
+ * One Anthropic message: tool results become "tool" messages (first:
+ * they answer the assistant's calls just before), the rest a user or
+ * assistant message.
+ */
+
+static ngx_int_t
+ngx_http_llm_convert_message(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *msgs, ngx_http_llm_json_t *m)
+{
+    ngx_str_t            *role, *type, *s;
+    ngx_uint_t            user;
+    ngx_http_llm_json_t  *content, *block, *out, *parts, *calls, *call, *f;
+    ngx_http_llm_jbuf_t   text, args;
+
+    role = ngx_http_llm_json_str(m, "role");
+    content = ngx_http_llm_json_get(m, "content");
+
+    if (role == NULL || content == NULL) {
+        return NGX_OK;
+    }
+
+    user = !(role->len == 9 && ngx_strncmp(role->data, "assistant", 9) == 0);
+
+    if (content->type == NGX_HTTP_LLM_JSON_STRING) {
+        out = ngx_http_llm_conv_add(cv, msgs, NULL, NGX_HTTP_LLM_JSON_OBJECT);
+        ngx_http_llm_conv_ref(cv, out, "role", ngx_http_llm_json_get(m,
+                                                                     "role"));
+        ngx_http_llm_conv_ref(cv, out, "content", content);
+        return NGX_OK;
+    }
+
+    if (content->type != NGX_HTTP_LLM_JSON_ARRAY) {
+        return NGX_OK;
+    }
+
+    if (user) {
+
+        for (block = content->child; block; block = block->next) {
+            type = ngx_http_llm_json_str(block, "type");
+
+            if (type == NULL || type->len != 11
+                || ngx_strncmp(type->data, "tool_result", 11) != 0)
+            {
+                continue;
+            }
+
+            ngx_http_llm_jbuf_init(&text, cv->pool, 256);
+
+            ngx_http_llm_conv_text(cv, ngx_http_llm_json_get(block,
+                                                             "content"),
+                                   &text);
+
+            if (text.error) {
+                return NGX_ERROR;
+            }
+
+            out = ngx_http_llm_conv_add(cv, msgs, NULL,
+                                        NGX_HTTP_LLM_JSON_OBJECT);
+            ngx_http_llm_conv_lit(cv, out, "role", "tool");
+
+            s = ngx_http_llm_json_str(block, "tool_use_id");
+            if (s) {
+                ngx_http_llm_conv_str(cv, out, "tool_call_id", s->data,
+                                      s->len);
+            }
+
+            ngx_http_llm_conv_str(cv, out, "content", text.start,
+                                  text.last - text.start);
+        }
+
+        out = NULL;
+        parts = NULL;
+
+        for (block = content->child; block; block = block->next) {
+            type = ngx_http_llm_json_str(block, "type");
+
+            if (type == NULL) {
+                continue;
+            }
+
+            if (!(type->len == 4 && ngx_strncmp(type->data, "text", 4) == 0)
+                && !(type->len == 5
+                     && ngx_strncmp(type->data, "image", 5) == 0))
+            {
+                continue;
+            }
+
+            if (out == NULL) {
+                out = ngx_http_llm_conv_add(cv, msgs, NULL,
+                                            NGX_HTTP_LLM_JSON_OBJECT);
+                ngx_http_llm_conv_lit(cv, out, "role", "user");
+                parts = ngx_http_llm_conv_add(cv, out, "content",
+                                              NGX_HTTP_LLM_JSON_ARRAY);
+            }
+
+            if (type->len == 5) {
+                (void) ngx_http_llm_convert_image(cv, parts, block);
+                continue;
+            }
+
+            f = ngx_http_llm_conv_add(cv, parts, NULL,
+                                      NGX_HTTP_LLM_JSON_OBJECT);
+            ngx_http_llm_conv_lit(cv, f, "type", "text");
+
+            if (ngx_http_llm_json_get(block, "text")) {
+                ngx_http_llm_conv_ref(cv, f, "text",
+                                      ngx_http_llm_json_get(block, "text"));
+            }
+        }
+
+        return cv->error ? NGX_ERROR : NGX_OK;
+    }
+
+    /* assistant: text joined, tool uses as tool calls */
+
+    ngx_http_llm_jbuf_init(&text, cv->pool, 256);
+    calls = NULL;
+
+    out = ngx_http_llm_conv_add(cv, msgs, NULL, NGX_HTTP_LLM_JSON_OBJECT);
+    ngx_http_llm_conv_lit(cv, out, "role", "assistant");
+
+    for (block = content->child; block; block = block->next) {
+        type = ngx_http_llm_json_str(block, "type");
+
+        if (type == NULL) {
+            continue;
+        }
+
+        if (type->len == 4 && ngx_strncmp(type->data, "text", 4) == 0) {
+            s = ngx_http_llm_json_str(block, "text");
+            if (s) {
+                ngx_http_llm_jbuf_raw(&text, s->data, s->len);
+            }
+
+            continue;
+        }
+
+        if (!(type->len == 8 && ngx_strncmp(type->data, "tool_use", 8) == 0))
+        {
+            continue;
+        }
+
+        if (calls == NULL) {
+            calls = ngx_http_llm_json_new(cv->arena, NGX_HTTP_LLM_JSON_ARRAY);
+            if (calls == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_str_set(&calls->key, "tool_calls");
+        }
+
+        call = ngx_http_llm_conv_add(cv, calls, NULL,
+                                     NGX_HTTP_LLM_JSON_OBJECT);
+
+        if (ngx_http_llm_json_get(block, "id")) {
+            ngx_http_llm_conv_ref(cv, call, "id",
+                                  ngx_http_llm_json_get(block, "id"));
+        }
+
+        ngx_http_llm_conv_lit(cv, call, "type", "function");
+        f = ngx_http_llm_conv_add(cv, call, "function",
+                                  NGX_HTTP_LLM_JSON_OBJECT);
+
+        if (ngx_http_llm_json_get(block, "name")) {
+            ngx_http_llm_conv_ref(cv, f, "name",
+                                  ngx_http_llm_json_get(block, "name"));
+        }
+
+        /* OpenAI carries the arguments as JSON text */
+
+        ngx_http_llm_jbuf_init(&args, cv->pool, 128);
+        ngx_http_llm_jbuf_value(&args, ngx_http_llm_json_get(block, "input"));
+
+        if (args.error) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_llm_conv_str(cv, f, "arguments", args.start,
+                              args.last - args.start);
+    }
+
+    if (text.error) {
+        return NGX_ERROR;
+    }
+
+    if (text.last > text.start || calls == NULL) {
+        ngx_http_llm_conv_str(cv, out, "content", text.start,
+                              text.last - text.start);
+
+    } else {
+        ngx_http_llm_conv_add(cv, out, "content", NGX_HTTP_LLM_JSON_NULL);
+    }
+
+    if (calls) {
+        ngx_http_llm_json_append(out, calls);
+    }
+
+    return cv->error ? NGX_ERROR : NGX_OK;
+}
+
+
+/* an image block: base64 data as a data: URL, or its URL */
+
+static ngx_http_llm_json_t *
+ngx_http_llm_convert_image(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parts,
+    ngx_http_llm_json_t *block)
+{
+    u_char               *p;
+    size_t                len;
+    ngx_str_t            *type, *media, *data, *url;
+    ngx_http_llm_json_t  *src, *part, *iu;
+
+    src = ngx_http_llm_json_get(block, "source");
+    type = ngx_http_llm_json_str(src, "type");
+
+    if (type == NULL) {
+        return NULL;
+    }
+
+    part = ngx_http_llm_conv_add(cv, parts, NULL, NGX_HTTP_LLM_JSON_OBJECT);
+    ngx_http_llm_conv_lit(cv, part, "type", "image_url");
+    iu = ngx_http_llm_conv_add(cv, part, "image_url", NGX_HTTP_LLM_JSON_OBJECT);
+
+    if (type->len == 3 && ngx_strncmp(type->data, "url", 3) == 0) {
+        url = ngx_http_llm_json_str(src, "url");
+
+        if (url) {
+            ngx_http_llm_conv_str(cv, iu, "url", url->data, url->len);
+        }
+
+        return part;
+    }
+
+    media = ngx_http_llm_json_str(src, "media_type");
+    data = ngx_http_llm_json_str(src, "data");
+
+    if (media == NULL || data == NULL) {
+        return part;
+    }
+
+    len = sizeof("data:;base64,") - 1 + media->len + data->len;
+
+    p = ngx_http_llm_arena_alloc(cv->arena, len);
+    if (p == NULL) {
+        cv->error = 1;
+        return NULL;
+    }
+
+    ngx_http_llm_conv_str(cv, iu, "url", p, len);
+
+    p = ngx_cpymem(p, "data:", 5);
+    p = ngx_cpymem(p, media->data, media->len);
+    p = ngx_cpymem(p, ";base64,", 8);
+    ngx_memcpy(p, data->data, data->len);
+
+    return part;
+}
+
+
+/* the text of a string or of text blocks, joined */
+
+static void
+ngx_http_llm_conv_text(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *content,
+    ngx_http_llm_jbuf_t *b)
+{
+    if (ngx_http_llm_content_text(content, b, "\n\n") != NGX_OK) {
+        cv->error = 1;
+    }
+}
+
+
+static ngx_http_llm_json_t *
+ngx_http_llm_conv_add(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parent,
+    const char *key, ngx_http_llm_json_type_e type)
+{
+    ngx_http_llm_json_t  *v;
+
+    if (parent == NULL) {
+        cv->error = 1;
+        return NULL;
+    }
+
+    v = ngx_http_llm_json_new(cv->arena, type);
+    if (v == NULL) {
+        cv->error = 1;
+        return NULL;
+    }
+
+    if (key) {
+        v->key.data = (u_char *) key;
+        v->key.len = ngx_strlen(key);
+    }
+
+    ngx_http_llm_json_append(parent, v);
+
+    return v;
+}
+
+
+static ngx_http_llm_json_t *
+ngx_http_llm_conv_str(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parent,
+    const char *key, u_char *s, size_t len)
+{
+    ngx_http_llm_json_t  *v;
+
+    v = ngx_http_llm_conv_add(cv, parent, key, NGX_HTTP_LLM_JSON_STRING);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    v->str.data = s;
+    v->str.len = len;
+
+    return v;
+}
+
+
+/*
+ * A value of the client's tree, shared: the copy is shallow (its own
+ * key and place), its members are the client's.
+ */
+
+static ngx_http_llm_json_t *
+ngx_http_llm_conv_ref(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parent,
+    const char *key, ngx_http_llm_json_t *v)
+{
+    ngx_http_llm_json_t  *copy;
+
+    if (v == NULL || parent == NULL) {
+        cv->error = 1;
+        return NULL;
+    }
+
+    copy = ngx_http_llm_json_new(cv->arena, v->type);
+    if (copy == NULL) {
+        cv->error = 1;
+        return NULL;
+    }
+
+    *copy = *v;
+    copy->next = NULL;
+
+    if (key) {
+        copy->key.data = (u_char *) key;
+        copy->key.len = ngx_strlen(key);
+    }
+
+    ngx_http_llm_json_append(parent, copy);
+
+    return copy;
+}
+
+
+/* helpers of the request translators */
+
+/*
+ * The text of an OpenAI or Anthropic content: a string as it is, the
+ * text parts of an array joined by sep.
+ */
+
+ngx_int_t
+ngx_http_llm_content_text(ngx_http_llm_json_t *content,
+    ngx_http_llm_jbuf_t *b, const char *sep)
+{
+    ngx_str_t            *s;
+    ngx_uint_t            n;
+    ngx_http_llm_json_t  *part;
+
+    if (content == NULL) {
+        return NGX_OK;
+    }
+
+    if (content->type == NGX_HTTP_LLM_JSON_STRING) {
+        ngx_http_llm_jbuf_raw(b, content->str.data, content->str.len);
+        return b->error ? NGX_ERROR : NGX_OK;
+    }
+
+    if (content->type != NGX_HTTP_LLM_JSON_ARRAY) {
+        return NGX_OK;
+    }
+
+    n = 0;
+
+    for (part = content->child; part; part = part->next) {
+
+        if (part->type == NGX_HTTP_LLM_JSON_STRING) {
+            s = &part->str;
+
+        } else {
+            s = ngx_http_llm_json_str(part, "text");
+        }
+
+        if (s == NULL) {
+            continue;
+        }
+
+        if (n++) {
+            ngx_http_llm_jbuf_raw(b, (u_char *) sep, ngx_strlen(sep));
+        }
+
+        ngx_http_llm_jbuf_raw(b, s->data, s->len);
+    }
+
+    return b->error ? NGX_ERROR : NGX_OK;
+}
+
+
+/* "data:image/png;base64,AAAA": the media type and the base64 data */
+
+ngx_int_t
+ngx_http_llm_data_url(ngx_str_t *url, ngx_str_t *type, ngx_str_t *data)
+{
+    u_char  *p, *last, *semi;
+
+    if (url->len < 5 || ngx_strncasecmp(url->data, (u_char *) "data:", 5)
+                        != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = url->data + 5;
+    last = url->data + url->len;
+
+    semi = ngx_strlchr(p, last, ';');
+
+    if (semi == NULL || last - semi < 8
+        || ngx_strncmp(semi, ";base64,", 8) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    type->data = p;
+    type->len = semi - p;
+    data->data = semi + 8;
+    data->len = last - data->data;
+
+    return NGX_OK;
+}
+
+
+/* max_completion_tokens, or the older max_tokens; -1: neither */
+
+int64_t
+ngx_http_llm_max_tokens(ngx_http_llm_json_t *tree)
+{
+    int64_t  n;
+
+    n = ngx_http_llm_json_int(tree, "max_completion_tokens");
+
+    if (n < 0) {
+        n = ngx_http_llm_json_int(tree, "max_tokens");
+    }
+
+    return n;
+}

@@ -1,0 +1,112 @@
+package LLM::Dialects;
+
+=head1 NAME
+
+LLM::Dialects - helpers of the dialect tests: requests, golden outputs,
+split offsets
+
+=head1 SYNOPSIS
+
+    use LLM::Dialects qw(post normalize slurp offsets sse_events);
+
+    my $res = post($port, '/v1/chat/completions', {model => 'm', ...});
+    is(normalize($res->{body}), slurp('t/fixtures/x/y.expected'));
+
+=head1 DESCRIPTION
+
+=over
+
+=item post($port, $path, $body, @headers)
+
+POSTs $body (a hashref or arrayref is sent as JSON, a string as it is)
+and returns the L<Test::Nginx::LLM> response.
+
+=item normalize($text)
+
+What varies from run to run is replaced: "created" times by 0, the ids
+the gateway makes up for OpenAI clients (chatcmpl- and call_ and 24
+characters)
+by the prefix and "ID", the split offset in model names by "split-N".
+
+=item slurp($file), decode_json($text), encode_json($data)
+
+=item offsets($length)
+
+The split offsets tried for a fixture of $length bytes: all of them.
+
+=item sse_events($body)
+
+The events of a text/event-stream body, as [event, data] pairs.
+
+=back
+
+=cut
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use JSON::PP ();
+use Test::Nginx::LLM qw(http_request);
+
+our @EXPORT_OK = qw(post normalize slurp offsets sse_events decode_json
+                    encode_json);
+
+my $json = JSON::PP->new->utf8->canonical;
+
+sub decode_json { return $json->decode(shift) }
+sub encode_json { return $json->encode(shift) }
+
+sub post {
+    my ($port, $path, $body, @headers) = @_;
+
+    $body = encode_json($body) if ref $body;
+
+    return http_request(port => $port, method => 'POST', uri => $path,
+                        body => $body,
+                        headers => ['Content-Type' => 'application/json',
+                                    @headers]);
+}
+
+sub normalize {
+    my ($text) = @_;
+
+    $text =~ s/"created":\d+/"created":0/g;
+    $text =~ s/\b(chatcmpl-|call_)[A-Za-z0-9]{24}\b/${1}ID/g;
+    $text =~ s/split-(?:\d+|bytewise)/split-N/g;
+
+    return $text;
+}
+
+sub slurp {
+    my ($file) = @_;
+
+    open my $fh, '<:raw', $file or die "$file: $!";
+    local $/;
+    return scalar <$fh>;
+}
+
+sub offsets {
+    my ($length) = @_;
+    return (1 .. $length - 1);
+}
+
+sub sse_events {
+    my ($body) = @_;
+    my @events;
+
+    for my $block (split /\r?\n\r?\n/, $body) {
+        my ($event, @data);
+
+        for my $line (split /\r?\n/, $block) {
+            $event = $1 if $line =~ /^event: ?(.*)$/;
+            push @data, $1 if $line =~ /^data: ?(.*)$/;
+        }
+
+        push @events, [$event, join("\n", @data)] if @data || defined $event;
+    }
+
+    return @events;
+}
+
+1;
