@@ -71,6 +71,7 @@ static ngx_str_t  ngx_http_llm_uncached_members[] = {
     ngx_string("stream_options"),
     ngx_string("store"),
     ngx_string("service_tier"),
+    ngx_string("cache"),
     ngx_null_string
 };
 
@@ -356,6 +357,15 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                               && ctx->chat.temperature == 0;
     }
 
+    /* the body's "cache", then the header, which wins */
+
+    if (ctx->chat.cache_opt == NGX_HTTP_LLM_OPT_ON) {
+        ctx->cache_eligible = 1;
+
+    } else if (ctx->chat.cache_opt == NGX_HTTP_LLM_OPT_OFF) {
+        ctx->cache_eligible = 0;
+    }
+
     h = ngx_http_llm_request_header(r, "x-llm-cache");
 
     if (h) {
@@ -372,9 +382,10 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         }
     }
 
-    ctx->cache_no_lookup = ngx_http_llm_cache_control(r, "no-cache")
-                           || ngx_http_llm_cache_control(r, "no-store");
-    ctx->cache_no_store = ngx_http_llm_cache_control(r, "no-store");
+    ctx->cache_no_store = ctx->chat.cache_no_store
+                          || ngx_http_llm_cache_control(r, "no-store");
+    ctx->cache_no_lookup = ctx->cache_no_store || ctx->chat.cache_no_cache
+                           || ngx_http_llm_cache_control(r, "no-cache");
 
     /* the tenant: one never reads another's answers */
 

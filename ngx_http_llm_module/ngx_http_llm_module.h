@@ -291,7 +291,30 @@ typedef struct {
     unsigned                       stream:1;
     unsigned                       tools:1;
     unsigned                       include_usage:1;
+
+    /*
+     * The body's "cache" member (true, false or {"no-cache","no-store"}),
+     * removed before the body goes to a provider: the bytes from
+     * cache_start to cache_end are replaced by cache_text (the next
+     * member's key when "cache" came first, else nothing).
+     */
+    off_t                          cache_start;
+    off_t                          cache_end;
+    ngx_str_t                      cache_text;
+    unsigned                       cache_member:1;
+    unsigned                       cache_first:1;  /* awaits the next key */
+    unsigned                       cache_opt:2;    /* ngx_http_llm_opt_e */
+    unsigned                       cache_no_cache:1;
+    unsigned                       cache_no_store:1;
 } ngx_http_llm_chat_t;
+
+
+/* a client's choice about caching: none, on or off */
+typedef enum {
+    NGX_HTTP_LLM_OPT_NONE = 0,
+    NGX_HTTP_LLM_OPT_ON,
+    NGX_HTTP_LLM_OPT_OFF
+} ngx_http_llm_opt_e;
 
 
 struct ngx_http_llm_ctx_s {

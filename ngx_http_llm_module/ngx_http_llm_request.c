@@ -37,7 +37,10 @@ typedef enum {
     NGX_HTTP_LLM_KEY_TOOLS,
     NGX_HTTP_LLM_KEY_TEMPERATURE,
     NGX_HTTP_LLM_KEY_INCLUDE_USAGE,
-    NGX_HTTP_LLM_KEY_SYSTEM
+    NGX_HTTP_LLM_KEY_SYSTEM,
+    NGX_HTTP_LLM_KEY_CACHE,
+    NGX_HTTP_LLM_KEY_NO_CACHE,
+    NGX_HTTP_LLM_KEY_NO_STORE
 } ngx_http_llm_key_e;
 
 
@@ -63,6 +66,7 @@ typedef struct {
     ngx_http_llm_key_name_t   *keys;
     ngx_http_llm_tree_t       *tree;          /* NULL: none is built */
     ngx_http_llm_main_conf_t  *lmcf;
+    off_t                      member_end;    /* of the last root member */
     unsigned                   root:1;
     unsigned                   messages:1;
     unsigned                   anthropic:1;   /* /v1/messages */
@@ -90,6 +94,10 @@ static int ngx_http_llm_json_start_array(void *data);
 static int ngx_http_llm_json_end_array(void *data);
 static ngx_uint_t ngx_http_llm_route_needs_tree(
     ngx_http_llm_main_conf_t *lmcf, ngx_str_t *model);
+static void ngx_http_llm_member_end(ngx_http_llm_parser_t *p,
+    ngx_http_llm_key_e key);
+static int ngx_http_llm_cache_key(ngx_http_llm_parser_t *p,
+    const unsigned char *s, size_t len);
 
 
 static ngx_http_llm_key_name_t  ngx_http_llm_chat_keys[] = {
@@ -102,6 +110,7 @@ static ngx_http_llm_key_name_t  ngx_http_llm_chat_keys[] = {
     { "user", 4, NGX_HTTP_LLM_KEY_USER },
     { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
     { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
+    { "cache", 5, NGX_HTTP_LLM_KEY_CACHE },
     { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
 };
 
@@ -115,6 +124,7 @@ static ngx_http_llm_key_name_t  ngx_http_llm_messages_keys[] = {
     { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
     { "system", 6, NGX_HTTP_LLM_KEY_SYSTEM },
     { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
+    { "cache", 5, NGX_HTTP_LLM_KEY_CACHE },
     { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
 };
 
@@ -507,6 +517,17 @@ ngx_http_llm_scalar(ngx_http_llm_parser_t *p, const char *type)
                                    type);
     }
 
+    if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_CACHE
+        && (p->sub_key == NGX_HTTP_LLM_KEY_NO_CACHE
+            || p->sub_key == NGX_HTTP_LLM_KEY_NO_STORE))
+    {
+        return ngx_http_llm_refuse(p, "cache", "Invalid type for "
+                                   "'cache.%s': expected a boolean, but "
+                                   "got %s.",
+                                   p->sub_key == NGX_HTTP_LLM_KEY_NO_CACHE
+                                   ? "no-cache" : "no-store", type);
+    }
+
     if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_MESSAGES) {
         return ngx_http_llm_refuse(p, "messages", "Invalid type for "
                                    "'messages[%ui]': expected an object, "
@@ -542,6 +563,10 @@ ngx_http_llm_json_null(void *data)
            != NGX_OK)
     {
         return 0;
+    }
+
+    if (p->depth == 1) {
+        ngx_http_llm_member_end(p, p->key);
     }
 
     if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
@@ -596,9 +621,31 @@ ngx_http_llm_json_boolean(void *data, int value)
         return 0;
     }
 
+    if (p->depth == 1) {
+        ngx_http_llm_member_end(p, p->key);
+    }
+
     if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_STREAM) {
         p->chat->stream = value ? 1 : 0;
         p->key = NGX_HTTP_LLM_KEY_NONE;
+        return 1;
+    }
+
+    if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_CACHE) {
+        p->chat->cache_opt = value ? NGX_HTTP_LLM_OPT_ON
+                                   : NGX_HTTP_LLM_OPT_OFF;
+        p->key = NGX_HTTP_LLM_KEY_NONE;
+        return 1;
+    }
+
+    if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_CACHE) {
+        if (p->sub_key == NGX_HTTP_LLM_KEY_NO_CACHE) {
+            p->chat->cache_no_cache = value ? 1 : 0;
+
+        } else if (p->sub_key == NGX_HTTP_LLM_KEY_NO_STORE) {
+            p->chat->cache_no_store = value ? 1 : 0;
+        }
+
         return 1;
     }
 
@@ -636,6 +683,10 @@ ngx_http_llm_json_number(void *data, const char *s, size_t len)
            != NGX_OK)
     {
         return 0;
+    }
+
+    if (p->depth == 1) {
+        ngx_http_llm_member_end(p, p->key);
     }
 
     if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_TEMPERATURE) {
@@ -714,6 +765,10 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
            != NGX_OK)
     {
         return 0;
+    }
+
+    if (p->depth == 1) {
+        ngx_http_llm_member_end(p, p->key);
     }
 
     if (p->depth > 2 && p->container == NGX_HTTP_LLM_KEY_MESSAGES) {
@@ -807,6 +862,7 @@ ngx_http_llm_json_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
         p->root = 1;
         p->depth = 1;
         p->chat->root_start = ngx_http_llm_offset(p);
+        p->member_end = p->chat->root_start;
 
         if (p->digest && ngx_http_llm_digest_open(p->digest, 1) != NGX_OK) {
             return 0;
@@ -842,6 +898,13 @@ ngx_http_llm_json_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
         case NGX_HTTP_LLM_KEY_SYSTEM:
             if (map) {
                 return ngx_http_llm_scalar(p, "an object");
+            }
+
+            break;
+
+        case NGX_HTTP_LLM_KEY_CACHE:
+            if (!map) {
+                return ngx_http_llm_scalar(p, "an array");
             }
 
             break;
@@ -916,6 +979,8 @@ ngx_http_llm_json_close(void *data)
     p->depth--;
 
     if (p->depth == 1) {
+        ngx_http_llm_member_end(p, p->container);
+
         if (p->container == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
             p->chat->options_end = ngx_http_llm_offset(p);
         }
@@ -946,7 +1011,8 @@ ngx_http_llm_json_map_key(void *data, const unsigned char *s, size_t len)
 {
     ngx_http_llm_parser_t  *p = data;
 
-    ngx_uint_t  i;
+    ngx_str_t   *text;
+    ngx_uint_t   i;
 
     if (p->digest
         && ngx_http_llm_digest_key(p->digest, (u_char *) s, len) != NGX_OK)
@@ -979,8 +1045,32 @@ ngx_http_llm_json_map_key(void *data, const unsigned char *s, size_t len)
         return 1;
     }
 
+    if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_CACHE) {
+        return ngx_http_llm_cache_key(p, s, len);
+    }
+
     if (p->depth != 1) {
         return 1;
+    }
+
+    if (p->chat->cache_first) {
+        /* "cache" came first: it goes with everything up to this key,
+           which is written again */
+
+        p->chat->cache_first = 0;
+        p->chat->cache_end = ngx_http_llm_offset(p);
+
+        text = &p->chat->cache_text;
+        text->len = 2 + len + ngx_escape_json(NULL, (u_char *) s, len);
+
+        text->data = ngx_pnalloc(p->pool, text->len);
+        if (text->data == NULL) {
+            return 0;
+        }
+
+        text->data[0] = '"';
+        (void) ngx_escape_json(text->data + 1, (u_char *) s, len);
+        text->data[text->len - 1] = '"';
     }
 
     p->key = NGX_HTTP_LLM_KEY_OTHER;
@@ -1017,6 +1107,52 @@ ngx_http_llm_json_map_key(void *data, const unsigned char *s, size_t len)
     } else if (p->key == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
         p->chat->has_options = 1;
         p->chat->options_key_end = ngx_http_llm_offset(p);
+
+    } else if (p->key == NGX_HTTP_LLM_KEY_CACHE) {
+        p->chat->cache_member = 1;
+        p->chat->cache_start = p->member_end;
+    }
+
+    return 1;
+}
+
+
+/*
+ * A member of the root ended: where the "cache" member's removal ends,
+ * when it was this one and not the first (it goes with the comma before
+ * it); the first also takes the comma after it, up to the next key.
+ */
+
+static void
+ngx_http_llm_member_end(ngx_http_llm_parser_t *p, ngx_http_llm_key_e key)
+{
+    off_t  end;
+
+    end = ngx_http_llm_offset(p);
+
+    if (key == NGX_HTTP_LLM_KEY_CACHE) {
+        p->chat->cache_end = end;
+        p->chat->cache_first = (p->chat->cache_start == p->chat->root_start);
+    }
+
+    p->member_end = end;
+}
+
+
+/* the members of the body's "cache" object, LiteLLM's shape */
+
+static int
+ngx_http_llm_cache_key(ngx_http_llm_parser_t *p, const unsigned char *s,
+    size_t len)
+{
+    if (len == 8 && ngx_strncmp(s, "no-cache", 8) == 0) {
+        p->sub_key = NGX_HTTP_LLM_KEY_NO_CACHE;
+
+    } else if (len == 8 && ngx_strncmp(s, "no-store", 8) == 0) {
+        p->sub_key = NGX_HTTP_LLM_KEY_NO_STORE;
+
+    } else {
+        p->sub_key = NGX_HTTP_LLM_KEY_OTHER;
     }
 
     return 1;

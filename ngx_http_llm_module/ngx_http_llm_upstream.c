@@ -90,10 +90,42 @@ ngx_int_t
 ngx_http_llm_splice_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_edit_t *edits, ngx_uint_t nedits)
 {
-    off_t         cursor, end, length;
-    ngx_buf_t    *b;
-    ngx_uint_t    i;
-    ngx_chain_t  *out, **ll, *cl;
+    off_t                 cursor, end, length;
+    ngx_buf_t            *b;
+    ngx_uint_t            i, j;
+    ngx_chain_t          *out, **ll, *cl;
+    ngx_http_llm_edit_t  *all, edit;
+
+    if (ctx->chat.cache_member) {
+
+        /* the body's "cache" member is the gateway's, not the provider's */
+
+        all = ngx_palloc(r->pool, (nedits + 1) * sizeof(ngx_http_llm_edit_t));
+        if (all == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(all, edits, nedits * sizeof(ngx_http_llm_edit_t));
+
+        edit.start = ctx->chat.cache_start;
+        edit.end = ctx->chat.cache_end;
+        edit.text = ctx->chat.cache_text;
+
+        /* in order of their start; an insertion before a replacement */
+
+        for (j = nedits;
+             j > 0 && (all[j - 1].start > edit.start
+                       || (all[j - 1].start == edit.start
+                           && all[j - 1].end > all[j - 1].start));
+             j--)
+        {
+            all[j] = all[j - 1];
+        }
+
+        all[j] = edit;
+        edits = all;
+        nedits++;
+    }
 
     if (nedits == 0) {
         r->request_body->bufs = ctx->client_body;

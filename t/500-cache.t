@@ -8,6 +8,7 @@ use warnings;
 
 use Test::More;
 use File::Path qw(remove_tree);
+use JSON::PP ();
 use LLM::Fixtures;
 use Test::Nginx::LLM qw(start_nginx http_request wait_until);
 
@@ -209,6 +210,72 @@ my $busy = '{"model":"m","temperature":0,"messages":[{"role":"user",'
          . '"content":"x"}],"mock":{"status":503}}';
 ask($busy);
 is(ask($busy)->header('x-llm-cache'), 'MISS', '503: not stored');
+
+# the body's "cache" member: an opt-in or out, LiteLLM's shape; never
+# part of the key, never sent to the provider (which echoes what it got)
+
+sub echoed {
+    my ($res) = @_;
+    my $text = join '', map { JSON::PP->new->decode(qq("$_")) }
+                        $res->{body} =~ /"content":"((?:[^"\\]|\\.)*)"/g;
+    return JSON::PP->new->decode($text);
+}
+
+my $warm = '{"model":"m","temperature":0.7,"mock":{"echo":1},'
+         . '"messages":[{"role":"user","content":"body opt-in"}]';
+my $first_member = qq({ "cache" : true ,\n"mod\\u0065l":"m","temperature":0.7,)
+                 . '"mock":{"echo":1},"messages":[{"role":"user",'
+                 . '"content":"body opt-in"}]}';
+$before = provider_requests();
+my $res = ask($first_member);
+is($res->header('x-llm-cache'), 'MISS', '"cache": true opts in: MISS');
+my $got = echoed($res);
+ok(!exists $got->{cache}, 'the provider did not get "cache" (first member)');
+is($got->{model}, 'm', 'and got the next member whole');
+is_deeply([sort keys %$got], [qw(messages mock model temperature)],
+          'and every other member');
+is(ask("$warm,\"cache\":true}")->header('x-llm-cache'), 'HIT',
+   '"cache" elsewhere in the body: the same entry, HIT');
+is(provider_requests() - $before, 1, 'one request reached the provider');
+
+my $last = '{"model":"m","temperature":0.7,"stream":true,"mock":{"echo":1},'
+         . '"messages":[{"role":"user","content":"body opt-in, stream"}],'
+         . '"cache":true}';
+$res = ask($last);
+is($res->header('x-llm-cache'), 'MISS', 'a stream with "cache": true: MISS');
+$got = echoed($res);
+ok(!exists $got->{cache}, 'the provider did not get "cache" (last member)');
+is_deeply($got->{stream_options}, { include_usage => JSON::PP::true },
+          'but stream_options, for the usage');
+my $first_stream = '{"cache":true,"stream":true,"model":"m",'
+                 . '"temperature":0.7,"mock":{"echo":1},"messages":[{"role":'
+                 . '"user","content":"body opt-in, stream"}]}';
+is(ask($first_stream)->header('x-llm-cache'), 'HIT', 'then HIT');
+
+my $off = '{"model":"always","cache":false,"messages":[{"role":"user",'
+        . '"content":"body opt-out"}]}';
+ask($off);
+is(ask($off)->header('x-llm-cache'), 'BYPASS', '"cache": false opts out');
+
+my $nc = '{"model":"m","temperature":0,"messages":[{"role":"user",'
+       . '"content":"body no-cache"}]';
+ask("$nc}");
+is(ask("$nc,\"cache\":{\"no-cache\":true}}")->header('x-llm-cache'),
+   'BYPASS', '"cache": {"no-cache": true} skips the lookup');
+is(ask("$nc}")->header('x-llm-cache'), 'HIT', 'the entry is still there');
+
+my $ns = '{"model":"m","temperature":0,"messages":[{"role":"user",'
+       . '"content":"body no-store"}]';
+is(ask("$ns,\"cache\":{\"no-store\":true,\"ttl\":60}}")
+       ->header('x-llm-cache'), 'BYPASS', '"cache": {"no-store": true}');
+is(ask("$ns}")->header('x-llm-cache'), 'MISS', 'and it was not stored');
+
+for my $bad ('"yes"', '1', 'null', '[]', '{"no-cache":"yes"}') {
+    $res = ask('{"model":"m","cache":' . $bad . ',"messages":[{"role":'
+               . '"user","content":"x"}]}');
+    is($res->{status}, 400, "\"cache\": $bad is refused");
+    like($res->{body}, qr/"param":"cache"/, "\"cache\": $bad: param cache");
+}
 
 # hits are accounted as hits: half price (llm_cache_charge 50%)
 
