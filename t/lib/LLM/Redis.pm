@@ -115,6 +115,17 @@ sub stop {
     return $gone;
 }
 
+# SIGKILL: Redis dies at once, its clients see the connection reset
+sub kill {
+    my $self = shift;
+    my $pid = delete $self->{pid} or return 1;
+    delete $Live{$pid};
+    CORE::kill 'KILL', $pid;
+    waitpid($pid, 0);
+    return wait_until(sub { !Test::Nginx::LLM::port_listening($self->{port}) },
+                      timeout => 10);
+}
+
 # a restart that keeps nothing: --save '' and no AOF
 sub restart {
     my $self = shift;
