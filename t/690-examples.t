@@ -170,6 +170,8 @@ for my $name (sort keys %examples) {
 
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
+        # a group of its own: what the example starts goes with it
+        POSIX::setpgid(0, 0);
         open STDOUT, '>', "$prefix.out" or die;
         open STDERR, '>&', \*STDOUT or die;
         $ENV{RUN_PREFIX} = $prefix;
@@ -191,18 +193,19 @@ for my $name (sort keys %examples) {
         }, timeout => 60, interval => 0.1, desc => "$name to answer")) {
         fail("$name: runs");
         diag(eval { read_file("$prefix.out") } // '');
-        kill 'KILL', $pid;
+        kill 'KILL', -$pid;
         waitpid $pid, 0;
         next;
     }
 
-    $checks{$name}->($port, $prefix, %fleet);
+    eval { $checks{$name}->($port, $prefix, %fleet); 1 }
+        or fail("$name: its checks died: $@");
 
     kill 'QUIT', $pid;
     my $gone = wait_until(sub { waitpid($pid, POSIX::WNOHANG()) == $pid },
                           timeout => 20, desc => "$name to stop");
     ok($gone && $? == 0, "$name: stops cleanly");
-    kill 'KILL', $pid unless $gone;
+    kill 'KILL', -$pid unless $gone;
 
     my $log = join '', map { eval { read_file($_) } // '' }
                   "$prefix/logs/error.log", "$prefix/b/logs/error.log";
