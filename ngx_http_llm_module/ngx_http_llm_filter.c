@@ -34,7 +34,7 @@ static ngx_int_t ngx_http_llm_header_out(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
 static void ngx_http_llm_clear_headers_out(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llm_provider_error_page(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx, ngx_uint_t status);
+    ngx_http_llm_ctx_t *ctx, ngx_uint_t status, ngx_uint_t invalid);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -58,7 +58,7 @@ static ngx_int_t
 ngx_http_llm_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                 value;
-    ngx_uint_t                status, reason;
+    ngx_uint_t                status, reason, invalid;
     ngx_http_llm_ctx_t       *ctx;
     ngx_http_llm_outcome_t    o;
     ngx_http_llm_loc_conf_t  *llcf;
@@ -86,8 +86,29 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
 
     /* a provider's response; nothing has been sent to the client yet */
 
+    invalid = 0;
+
+    if (r->http_version == NGX_HTTP_VERSION_9) {
+
+        /*
+         * The provider sent no valid status line: the proxy module takes
+         * that for an HTTP/0.9 answer, and switches the client's request
+         * to HTTP/0.9, which would give the client the provider's bytes
+         * without any status line or header. It is an invalid response,
+         * i.e. an error; the client's HTTP version is restored for the
+         * answer it gets instead.
+         */
+
+        r->http_version = r->http_major * 1000 + r->http_minor;
+
+        ngx_http_llm_clear_headers_out(r);
+        r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+        invalid = 1;
+    }
+
     status = r->headers_out.status;
-    reason = ngx_http_llm_failover_reason(status);
+    reason = invalid ? NGX_HTTP_LLM_FO_ERROR
+                     : ngx_http_llm_failover_reason(status);
 
     if (reason) {
         o.result = (status == NGX_HTTP_TOO_MANY_REQUESTS)
@@ -131,8 +152,10 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    if (status >= NGX_HTTP_BAD_REQUEST && !ngx_http_llm_is_json(r)) {
-        return ngx_http_llm_provider_error_page(r, ctx, status);
+    if (invalid
+        || (status >= NGX_HTTP_BAD_REQUEST && !ngx_http_llm_is_json(r)))
+    {
+        return ngx_http_llm_provider_error_page(r, ctx, status, invalid);
     }
 
     if (ctx->chat.stream && status == NGX_HTTP_OK) {
@@ -329,20 +352,26 @@ ngx_http_llm_failover_reason(ngx_uint_t status)
 
 /*
  * A provider's error that is not JSON (a CDN's HTML page, plain text) is
- * replaced by an OpenAI-shaped error with the provider's status.
+ * replaced by an OpenAI-shaped error with the provider's status; so is an
+ * answer that was not HTTP at all (invalid), with 502.
  */
 
 static ngx_int_t
 ngx_http_llm_provider_error_page(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx, ngx_uint_t status)
+    ngx_http_llm_ctx_t *ctx, ngx_uint_t status, ngx_uint_t invalid)
 {
     u_char     buf[256];
     ngx_str_t  message;
 
     message.data = buf;
-    message.len = ngx_snprintf(buf, sizeof(buf), "Provider `%V` answered "
-                               "HTTP %ui without a JSON error.",
-                               &ctx->target->provider->name, status)
+    message.len = (invalid ? ngx_snprintf(buf, sizeof(buf), "Provider `%V` "
+                                          "sent an invalid response.",
+                                          &ctx->target->provider->name)
+                           : ngx_snprintf(buf, sizeof(buf), "Provider `%V` "
+                                          "answered HTTP %ui without a JSON "
+                                          "error.",
+                                          &ctx->target->provider->name,
+                                          status))
                   - buf;
 
     return ngx_http_llm_replace_body(r, ctx, status, "upstream_error",

@@ -715,6 +715,15 @@ ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     if (ctx->resp && ctx->resp->broken) {
         o.result = NGX_HTTP_LLM_FAILED;
 
+    } else if (ctx->resp && ctx->resp->mode == NGX_HTTP_LLM_RESP_SCAN
+               && !ctx->resp->done)
+    {
+        /*
+         * a 2xx that was no whole answer (an error object, not JSON, cut
+         * short) went to the client as it came, but the target failed
+         */
+        o.result = NGX_HTTP_LLM_FAILED;
+
     } else if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
         o.result = NGX_HTTP_LLM_RATE_LIMITED;
 

@@ -31,6 +31,24 @@ typedef enum {
 } ngx_http_llm_openai_key_e;
 
 
+/* where a completion's bytes are, for what yajl is given of them */
+typedef enum {
+    NGX_HTTP_LLM_OA_LEX_OUT = 0,             /* outside strings */
+    NGX_HTTP_LLM_OA_LEX_STRING,              /* in a string, passed on */
+    NGX_HTTP_LLM_OA_LEX_SKIP                 /* in a long string, skipped */
+} ngx_http_llm_openai_lex_e;
+
+
+/* bytes of a string yajl is given; the rest is only counted */
+#define NGX_HTTP_LLM_OA_KEEP     256
+
+/* a number or literal longer than this is not a completion's */
+#define NGX_HTTP_LLM_OA_MAX_RUN  4096
+
+/* escape states: after a backslash; 1 to 4: hex digits of \uXXXX left */
+#define NGX_HTTP_LLM_OA_ESCAPE   6
+
+
 /* what a completion or a chunk says about usage, read incrementally */
 typedef struct {
     yajl_handle                    yajl;
@@ -46,6 +64,12 @@ typedef struct {
     unsigned                       has_usage:1;
     unsigned                       has_error:1;
     unsigned                       closed:1;     /* the root ended */
+
+    /* a completion's lexical state, see ngx_http_llm_openai_scan_feed() */
+    ngx_uint_t                     lex;
+    ngx_uint_t                     escape;
+    size_t                         run;          /* string or token bytes */
+    int64_t                        skipped;      /* of the string */
 } ngx_http_llm_openai_scan_t;
 
 
@@ -55,6 +79,9 @@ static ngx_int_t ngx_http_llm_openai_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 static ngx_int_t ngx_http_llm_openai_scan_init(
     ngx_http_llm_openai_scan_t *scan);
+static ngx_int_t ngx_http_llm_openai_scan_feed(
+    ngx_http_llm_openai_scan_t *scan, u_char *p, size_t len);
+static void ngx_http_llm_openai_scan_cleanup(void *data);
 static ngx_int_t ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_openai_scan_t *scan);
 
@@ -224,6 +251,7 @@ ngx_int_t
 ngx_http_llm_openai_response_json(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, u_char *p, size_t len, ngx_uint_t last)
 {
+    ngx_pool_cleanup_t          *cln;
     ngx_http_llm_openai_scan_t  *scan;
 
     scan = ctx->resp->dialect;
@@ -234,9 +262,22 @@ ngx_http_llm_openai_response_json(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
+        /*
+         * yajl's memory is not the pool's: a response that never ends
+         * (the provider broke off, the client went away) frees it here
+         */
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
         if (ngx_http_llm_openai_scan_init(scan) != NGX_OK) {
             return NGX_ERROR;
         }
+
+        cln->handler = ngx_http_llm_openai_scan_cleanup;
+        cln->data = scan;
 
         ctx->resp->dialect = scan;
     }
@@ -246,7 +287,7 @@ ngx_http_llm_openai_response_json(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (len && yajl_parse(scan->yajl, p, len) != yajl_status_ok) {
+    if (len && ngx_http_llm_openai_scan_feed(scan, p, len) != NGX_OK) {
         yajl_free(scan->yajl);
         scan->yajl = NULL;
         return NGX_OK;
@@ -359,8 +400,10 @@ ngx_http_llm_openai_string(void *data, const unsigned char *s, size_t len)
     ngx_http_llm_openai_scan_t  *scan = data;
 
     if (scan->in == NGX_HTTP_LLM_OA_CHOICES && scan->depth > 2) {
-        scan->content += len;
+        scan->content += len + scan->skipped;
     }
+
+    scan->skipped = 0;
 
     return 1;
 }
@@ -431,6 +474,8 @@ ngx_http_llm_openai_key(void *data, const unsigned char *s, size_t len)
 {
     ngx_http_llm_openai_scan_t  *scan = data;
 
+    scan->skipped = 0;
+
 #define ngx_http_llm_oa_is(k)                                                \
     (len == sizeof(k) - 1 && ngx_strncmp(s, k, len) == 0)
 
@@ -487,6 +532,115 @@ ngx_http_llm_openai_scan_init(ngx_http_llm_openai_scan_t *scan)
     scan->yajl = yajl_alloc(&ngx_http_llm_openai_callbacks, NULL, scan);
 
     return scan->yajl ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * Gives yajl a completion's bytes. yajl lexes a token that spans two
+ * calls from its start again on every call, so a long string fed buffer
+ * by buffer costs quadratic time: seconds of the worker's CPU for 10 MiB
+ * of content. The scan needs no string's whole text: yajl gets the first
+ * bytes of a string (cut between characters, never inside an escape) and
+ * its closing quote; the rest is only counted. A number or literal that
+ * long is no completion: NGX_DECLINED gives up the scan.
+ */
+
+static ngx_int_t
+ngx_http_llm_openai_scan_feed(ngx_http_llm_openai_scan_t *scan, u_char *p,
+    size_t len)
+{
+    u_char  *start, *last, ch;
+
+    start = p;
+    last = p + len;
+
+    for ( /* void */ ; p < last; p++) {
+        ch = *p;
+
+        if (scan->lex == NGX_HTTP_LLM_OA_LEX_OUT) {
+
+            switch (ch) {
+
+            case '"':
+                scan->lex = NGX_HTTP_LLM_OA_LEX_STRING;
+                scan->run = 0;
+                break;
+
+            case '{': case '}': case '[': case ']': case ',': case ':':
+            case ' ': case '\t': case '\r': case '\n':
+                scan->run = 0;
+                break;
+
+            default:
+                if (++scan->run > NGX_HTTP_LLM_OA_MAX_RUN) {
+                    return NGX_DECLINED;
+                }
+            }
+
+            continue;
+        }
+
+        if (scan->lex == NGX_HTTP_LLM_OA_LEX_STRING
+            && scan->run >= NGX_HTTP_LLM_OA_KEEP
+            && scan->escape == 0 && ch != '"' && (ch & 0xc0) != 0x80)
+        {
+            if (p > start
+                && yajl_parse(scan->yajl, start, p - start) != yajl_status_ok)
+            {
+                return NGX_DECLINED;
+            }
+
+            scan->lex = NGX_HTTP_LLM_OA_LEX_SKIP;
+        }
+
+        if (scan->escape == NGX_HTTP_LLM_OA_ESCAPE) {
+            scan->escape = (ch == 'u') ? 4 : 0;
+
+        } else if (scan->escape) {
+            scan->escape--;
+
+        } else if (ch == '\\') {
+            scan->escape = NGX_HTTP_LLM_OA_ESCAPE;
+
+        } else if (ch == '"') {
+
+            if (scan->lex == NGX_HTTP_LLM_OA_LEX_SKIP) {
+                /* yajl gets the closing quote */
+                start = p;
+            }
+
+            scan->lex = NGX_HTTP_LLM_OA_LEX_OUT;
+            scan->run = 0;
+            continue;
+        }
+
+        if (scan->lex == NGX_HTTP_LLM_OA_LEX_SKIP) {
+            scan->skipped++;
+
+        } else {
+            scan->run++;
+        }
+    }
+
+    if (scan->lex != NGX_HTTP_LLM_OA_LEX_SKIP && last > start
+        && yajl_parse(scan->yajl, start, last - start) != yajl_status_ok)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_llm_openai_scan_cleanup(void *data)
+{
+    ngx_http_llm_openai_scan_t  *scan = data;
+
+    if (scan->yajl) {
+        yajl_free(scan->yajl);
+        scan->yajl = NULL;
+    }
 }
 
 

@@ -214,7 +214,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_problem_t *problem)
 {
     off_t                    offset;
-    size_t                   size, len;
+    size_t                   size, len, buf_size;
     ssize_t                  n;
     u_char                  *buf, *msg;
     ngx_int_t                rc;
@@ -267,6 +267,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     }
 
     buf = NULL;
+    buf_size = 0;
     rc = NGX_OK;
     s = ctx->segments->elts;
 
@@ -278,17 +279,31 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
             continue;
         }
 
-        if (buf == NULL) {
-            buf = ngx_palloc(r->pool, NGX_HTTP_LLM_READ_CHUNK);
-            if (buf == NULL) {
-                rc = NGX_ERROR;
-                break;
-            }
-        }
-
         for (offset = s[i].start; offset < s[i].end; offset += n) {
+
+            /*
+             * yajl lexes a token that spans two calls from its start again
+             * on every call: reads as large as what was parsed before keep
+             * a long string (a base64 image, say) from costing quadratic
+             * time
+             */
+
             size = (size_t) ngx_min(s[i].end - offset,
-                                    NGX_HTTP_LLM_READ_CHUNK);
+                                    ngx_max(offset, NGX_HTTP_LLM_READ_CHUNK));
+
+            if (size > buf_size) {
+                if (buf) {
+                    ngx_pfree(r->pool, buf);
+                }
+
+                buf = ngx_palloc(r->pool, size);
+                if (buf == NULL) {
+                    rc = NGX_ERROR;
+                    break;
+                }
+
+                buf_size = size;
+            }
 
             n = ngx_read_file(s[i].file, buf, size,
                               s[i].file_pos + offset - s[i].start);
@@ -751,6 +766,7 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
 {
     ngx_http_llm_parser_t  *p = data;
 
+    size_t      i;
     ngx_str_t  *dst;
 
     if (p->digest
@@ -794,6 +810,21 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
         switch (p->key) {
 
         case NGX_HTTP_LLM_KEY_MODEL:
+
+            /*
+             * the name reaches response headers (x-llm-model), logs and
+             * providers: a CR or LF in it would split a header
+             */
+
+            for (i = 0; i < len; i++) {
+                if (s[i] < 0x20 || s[i] == 0x7f) {
+                    return ngx_http_llm_refuse(p, "model", "Invalid "
+                                               "'model': control "
+                                               "characters are not "
+                                               "allowed.");
+                }
+            }
+
             dst = &p->chat->model;
             p->chat->model_end = ngx_http_llm_offset(p);
             break;

@@ -416,7 +416,7 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     if (!resp->ended) {
 
-        if (broken) {
+        if (broken && !resp->done) {
             if (ngx_http_llm_response_fail(r, ctx, "The connection to the "
                                            "provider broke off in the middle "
                                            "of the stream.")
@@ -425,7 +425,13 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                 return NGX_ERROR;
             }
 
-        } else if (last) {
+        } else if (last || broken) {
+
+            /*
+             * a connection that breaks (or times out) after the final
+             * event has delivered a whole stream: it ends as one
+             */
+
             if (!resp->done) {
                 if (ngx_http_llm_response_fail(r, ctx, "The provider ended "
                                                "the stream before it was "

@@ -62,7 +62,7 @@ condition (see C<wait_until>).
     env X;                                      # env option / env_to_nginx
     load_module <each .so of TEST_NGINX_LOAD_MODULES>;
     <main_config>
-    events { worker_connections 1024; }
+    events { worker_connections 1024; }         # or worker_connections
     http {
         access_log <servroot>/logs/access.log;
         client_body_temp_path <servroot>/client_body_temp;  # unless set in
@@ -481,6 +481,7 @@ L</"SERVER HANDLE">. Options:
     workers       worker_processes (default 1)
     log_level     default 'debug'
     main_config, http_config, config   text inserted in the template
+    worker_connections   default 1024
     no_root_location   bool
     env           arrayref of env directives ('FOO', 'FOO=bar')
     load_modules  arrayref (default: TEST_NGINX_LOAD_MODULES)
@@ -1023,6 +1024,7 @@ sub new {
     $self->{port}     = $o{port} // Test::Nginx::LLM::free_port();
     $self->{master}   = $o{master} ? 1 : 0;
     $self->{workers}  = $o{workers} // 1;
+    $self->{worker_connections} = $o{worker_connections} // 1024;
     $self->{log_level} = $o{log_level} // 'debug';
     $self->{no_root_location} = $o{no_root_location} ? 1 : 0;
     $self->{env}      = $o{env} || [];
@@ -1105,7 +1107,7 @@ sub conf_text {
     }
     $c .= "load_module $_;\n" for @{ $self->{load_modules} };
     $c .= "\n$main\n" if length $main;
-    $c .= "\nevents {\n    worker_connections 1024;\n}\n\nhttp {\n";
+    $c .= "\nevents {\n    worker_connections $self->{worker_connections};\n}\n\nhttp {\n";
     $c .= "    access_log $r/logs/access.log;\n";
     for my $t (qw(client_body proxy fastcgi uwsgi scgi)) {
         next if $http =~ /\b${t}_temp_path\b/;

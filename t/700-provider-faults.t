@@ -1,0 +1,183 @@
+# Providers that fail before their answer starts: they refuse the
+# connection, reset it, close it, stall before the first byte, drip their
+# answer one byte a second, or send bytes that are not HTTP at all. Nothing
+# has reached the client yet, so (docs/directives.md, Failover):
+#
+#   - a route with a second, healthy target fails over to it: the client
+#     gets that target's answer (a completion, or a whole stream);
+#   - a route with only the faulty target answers OpenAI-shaped JSON:
+#     502 upstream_error, 504 upstream_timeout, or 504 deadline_exceeded
+#     once the route's deadline passed (then without failover);
+#
+# for completions and streams alike (a stream that never started gets JSON,
+# not SSE), each failure counted against the faulty target in llm_status,
+# and no worker crash or [crit]/[alert]/[emerg] in the error log. The
+# faulty providers are real servers: a forked Perl server (LLM::Faults)
+# misbehaving byte by byte, and a port nothing listens on.
+
+use strict;
+use warnings;
+
+use Test::More;
+use LLM::Fixtures;
+use LLM::Faults qw(fault_server openai_error_ok);
+use LLM::Routing qw(chat idle_target status_target);
+use Test::Nginx::LLM qw(start_nginx free_port);
+
+my $SLOW = Test::Nginx::LLM::slow_factor();
+
+$ENV{TEST_NGINX_MOCK_PORT} = free_port();
+
+my $faults = fault_server();
+my $F = $faults->port;
+my $DEAD = free_port();                       # nothing listens there
+
+# fault => [provider url, expected status and code for a route alone,
+#           what the error log says]
+my %FAULTS = (
+    refuse    => ["http://127.0.0.1:$DEAD/v1", 502, 'upstream_error',
+                  qr/connect\(\) failed \(111: Connection refused\)/],
+    rst       => ["http://127.0.0.1:$F/rst/v1", 502, 'upstream_error',
+                  qr/\(104: Connection reset by peer\) while reading response header/],
+    close     => ["http://127.0.0.1:$F/close/v1", 502, 'upstream_error',
+                  qr/upstream prematurely closed connection while reading response header/],
+    junk_http => ["http://127.0.0.1:$F/junk_http/v1", 502, 'upstream_error',
+                  qr/upstream sent no valid HTTP\/1\.0 header/],
+    stall     => ["http://127.0.0.1:$F/stall/v1", 504, 'upstream_timeout',
+                  qr/upstream timed out \(110: Connection timed out\) while reading response header/],
+    drip      => ["http://127.0.0.1:$F/drip,ms=1000/v1", 504, 'deadline_exceeded',
+                  qr/llm: deadline of \d+ ms for model "\w+-drip" passed/],
+);
+
+my $DEADLINE = 1500 * $SLOW;                  # ms, routes of the dripping provider
+
+my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
+    . "    llm_provider healthy { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n";
+for my $name (sort keys %FAULTS) {
+    my $deadline = $name eq 'drip' ? "deadline ${DEADLINE}ms;" : '';
+    $http .= <<CONF;
+    llm_provider f_$name { url $FAULTS{$name}[0]; }
+    llm_route solo-$name { target f_$name; $deadline }
+    llm_route pair-$name { target f_$name; target healthy pair-served; $deadline }
+CONF
+}
+
+my $srv = start_nginx(
+    name        => 'faults-700',
+    http_config => $http,
+    config      => <<CONF,
+    # the dripping provider sends a byte a second: a longer read timeout
+    location /v1/ {
+        proxy_read_timeout ${\ (5 * $SLOW)}s;
+        llm_gateway;
+        include \$TEST_NGINX_LLM_PARAMS;
+    }
+    location /short/v1/ {
+        proxy_read_timeout ${\ (500 * $SLOW)}ms;
+        llm_gateway;
+        include \$TEST_NGINX_LLM_PARAMS;
+    }
+    location = /llm/status {
+        llm_status;
+    }
+CONF
+);
+my $port = $srv->port;
+
+sub ask {
+    my ($model, $stream) = @_;
+    return chat($port, $model, stream => $stream, timeout => 10 * $SLOW,
+                uri => ($model =~ /stall/ ? '/short' : '') . '/v1/chat/completions');
+}
+
+for my $name (sort keys %FAULTS) {
+    my ($url, $status, $code, $log_re) = @{ $FAULTS{$name} };
+
+    subtest "$name: alone, the client gets $status $code" => sub {
+        my $from = $srv->error_log_size;
+        my $seen = () = $faults->requests;
+
+        for my $stream (0, 1) {
+            my $kind = $stream ? 'stream' : 'completion';
+            my $res = ask("solo-$name", $stream);
+            my $err = openai_error_ok($res, $status, $code,
+                                      "$kind: $status, OpenAI JSON, code $code");
+            like $err->{message}, qr/`(?:solo-$name|f_$name)`/, "$kind: the message names the model or provider"
+                if $err;
+            is $res->header('x-llm-provider'), "f_$name", "$kind: x-llm-provider f_$name";
+            is $res->header('x-llm-attempts'), 1, "$kind: one attempt";
+        }
+
+        like $srv->error_log(from => $from), $log_re, 'the error log says why';
+
+        my $t = idle_target($port, "f_$name", "solo-$name");
+        ok $t, 'the target has nothing in flight';
+        is $t->{failures}, 2, 'both requests count as failures of the target';
+        is $t->{successes}, 0, 'and none as a success';
+        is $t->{timeouts}, 2, 'both as timeouts' if $code eq 'upstream_timeout';
+
+        if ($name ne 'refuse') {
+            my @got = $faults->requests_since($seen);
+            is scalar(grep { /^\Q$name\E model=solo-$name / } @got), 2,
+                'the faulty provider received both requests';
+        }
+    };
+
+    subtest "$name: with a healthy target, "
+            . ($name eq 'drip' ? 'the deadline ends the request' : 'it fails over') => sub {
+        my $healthy = status_target($port, 'healthy', 'pair-served');
+        my $before = $healthy ? $healthy->{successes} : 0;
+
+        for my $stream (0, 1) {
+            my $kind = $stream ? 'stream' : 'completion';
+            my $res = ask("pair-$name", $stream);
+
+            if ($name eq 'drip') {
+                # docs: the deadline bounds the whole request, failovers
+                # included: once it passed, no other attempt is made
+                openai_error_ok($res, 504, 'deadline_exceeded',
+                                "$kind: 504 deadline_exceeded, no failover");
+                is $res->header('x-llm-attempts'), 1, "$kind: one attempt";
+                next;
+            }
+
+            is $res->{status}, 200, "$kind: 200";
+            ok $res->{complete}, "$kind: a complete response"
+                or diag $res->{error};
+            is $res->header('x-llm-provider'), 'healthy', "$kind: served by the healthy target";
+            is $res->header('x-llm-attempts'), 2, "$kind: after two attempts";
+            if ($stream) {
+                is $res->header('content-type'), 'text/event-stream', 'stream: SSE';
+                like $res->{body},
+                     qr/\A(?:data: \{[^\n]*"model":"pair-served"[^\n]*\}\n\n)+data: \[DONE\]\n\n\z/,
+                     'stream: the healthy target\'s whole stream, nothing else';
+            } else {
+                like $res->{body}, qr/\A\{"id":"chatcmpl-mock-[^\n]*"model":"pair-served"/,
+                     'completion: the healthy target\'s answer';
+            }
+        }
+
+        my $t = idle_target($port, "f_$name", "pair-$name");
+        is $t->{failures}, 2, 'the faulty target: two failures';
+        if ($name ne 'drip') {
+            is idle_target($port, 'healthy', 'pair-served')->{successes},
+                $before + 2, 'the healthy target: two more successes';
+        }
+    };
+}
+
+
+subtest 'the deadline is kept against a provider that drips its header' => sub {
+    # the drip would take minutes; the deadline ends it after 1.5 s
+    my $res = ask('solo-drip', 1);
+    is $res->{status}, 504, 'status 504';
+    ok !$res->{timed_out}, 'answered long before the client gave up (10 s)';
+    cmp_ok $res->{t_end} - $res->{t_start}, '<', $DEADLINE / 1000 + 3 * $SLOW,
+        'within the deadline and a generous margin';
+};
+
+$srv->stop;
+$srv->check_clean('no worker crash, nothing above [error], no sanitizer report');
+$faults->stop;
+
+done_testing();

@@ -1,0 +1,278 @@
+# Providers whose answer starts and then goes wrong, or is not what it
+# claims: reset mid-response, a stream cut in the middle of an event, an
+# event or a body that is not JSON, a 200 carrying an error, an answer of
+# 10 MiB, an event of 10 MiB, a stream dripped byte by byte, a stream
+# whose connection stays open after its final event.
+#
+# Once a response started nothing can fail over (docs/directives.md,
+# Failover and Streaming), so a route with a healthy second target behaves
+# as one without:
+#
+#   - a stream gets the events that were whole, never half of one, then
+#     an SSE error event with code stream_interrupted and a properly ended
+#     response;
+#   - a completion is passed on as it comes: a 200 whose body is cut short
+#     of its Content-Length, or is not a completion, reaches the client as
+#     it came;
+#   - each of these counts as a failure of the target in llm_status, while
+#     a 10 MiB answer is passed on whole, with its usage read, at a cost in
+#     CPU linear in its size (the worker's CPU time is the measure).
+#
+# No worker crash, no [crit]/[alert]/[emerg], no sanitizer report (a
+# response that never ends must free what its scan allocated).
+
+use strict;
+use warnings;
+
+use Digest::SHA qw(sha256_hex);
+use Test::More;
+use LLM::Fixtures;
+use LLM::Faults qw(fault_server openai_error_ok sse_error_event parse_sse
+                   sse_stream completion_json big_completion big_stream
+                   cpu_seconds);
+use LLM::Routing qw(chat idle_target);
+use Test::Nginx::LLM qw(start_nginx free_port);
+
+my $SLOW = Test::Nginx::LLM::slow_factor();
+
+$ENV{TEST_NGINX_MOCK_PORT} = free_port();
+
+my $faults = fault_server();
+my $F = $faults->port;
+
+my %URL = (
+    rst_body  => 'rst_body,kib=64',
+    cut_event => 'cut_event',
+    junk_json => 'junk_json',
+    junk_sse  => 'junk_sse',
+    error_200 => 'error_200',
+    big       => 'big,mib=10',
+    big_event => 'big_event',
+    drip      => 'drip,ms=2',
+    hang      => 'ok,hold=60',
+);
+
+my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
+    . "    llm_provider healthy { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n";
+for my $name (sort keys %URL) {
+    $http .= <<CONF;
+    llm_provider f_$name { url http://127.0.0.1:$F/$URL{$name}/v1; }
+    llm_route $name { target f_$name; target healthy; }
+CONF
+}
+
+my $srv = start_nginx(
+    name        => 'faults-701',
+    http_config => $http,
+    config      => <<CONF,
+    location /v1/ {
+        proxy_read_timeout ${\ (5 * $SLOW)}s;
+        llm_gateway;
+        include \$TEST_NGINX_LLM_PARAMS;
+    }
+    location /short/v1/ {
+        proxy_read_timeout ${\ (500 * $SLOW)}ms;
+        llm_gateway;
+        include \$TEST_NGINX_LLM_PARAMS;
+    }
+    location = /llm/status {
+        llm_status;
+    }
+CONF
+);
+my $port = $srv->port;
+
+sub ask {
+    my ($model, $stream, %o) = @_;
+    return chat($port, $model, stream => $stream, timeout => 10 * $SLOW, %o);
+}
+
+# the route's faulty target after $n requests, all failures
+sub failed_ok {
+    my ($name, $n) = @_;
+    my $t = idle_target($port, "f_$name", $name);
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    ok $t && $t->{failures} == $n && $t->{successes} == 0,
+        "llm_status: $n failure(s) of the target, no success"
+        or diag explain $t;
+}
+
+sub served_by_fault {
+    my ($res, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    is $res->header('x-llm-provider') . ' ' . $res->header('x-llm-attempts'),
+       "f_$name 1", 'the faulty target answered, in one attempt: no failover';
+}
+
+
+subtest 'reset in the middle of a completion: the client sees it cut short' => sub {
+    my $res = ask('rst_body', 0);
+    is $res->{status}, 200, 'the 200 had gone out';
+    served_by_fault($res, 'rst_body');
+    my $full = length completion_json('rst_body', join '', (('z' x 1023) . ' ') x 64);
+    is $res->header('content-length'), $full, 'with the provider\'s Content-Length';
+    ok !$res->{complete}, 'the connection closes before the body is whole';
+    like $res->{error} // '', qr/bytes of the body \(Content-Length\) missing/,
+        'which the client detects';
+    cmp_ok length $res->{body}, '<', $full, 'the body is short';
+    like $srv->error_log, qr/\(104: Connection reset by peer\) while reading upstream/,
+        'the error log says why';
+    failed_ok('rst_body', 1);
+};
+
+
+subtest 'reset in the middle of a stream: whole events, then the error event' => sub {
+    my $res = ask('rst_body', 1);
+    is $res->{status}, 200, 'status 200';
+    served_by_fault($res, 'rst_body');
+    ok $res->{complete}, 'a properly ended response' or diag $res->{error};
+    my @ev = parse_sse($res->{body});
+    is scalar @ev, 3, 'three events: the two whole ones and the error';
+    is $ev[0]{choices}[0]{delta}{role}, 'assistant', 'the first whole event';
+    like $ev[1]{choices}[0]{delta}{content}, qr/\Az{1023} \z/, 'the second whole event';
+    my $err = sse_error_event($res);
+    is $err->{code}, 'stream_interrupted', 'the last: code stream_interrupted';
+    is $err->{message}, 'The connection to the provider broke off in the middle of the stream.',
+        'the connection broke off';
+    unlike $res->{body}, qr/"index":0,"delta":\{"content":"z{0,1000}\z/, 'no half event';
+    failed_ok('rst_body', 2);
+};
+
+
+subtest 'a stream cut in the middle of an event (FIN): the error event' => sub {
+    my $res = ask('cut_event', 1);
+    is $res->{status}, 200, 'status 200';
+    served_by_fault($res, 'cut_event');
+    ok $res->{complete}, 'a properly ended response' or diag $res->{error};
+    my ($first) = split /(?<=\n\n)/, sse_stream('cut_event', 'Hello', ' from', ' a', ' fault');
+    is $res->{body}, $first . 'data: {"error":{"message":"The provider ended the stream '
+        . 'before it was complete.","type":"server_error","param":null,'
+        . '"code":"stream_interrupted"}}' . "\n\n",
+        'the whole event, then the error event; nothing of the half event';
+    failed_ok('cut_event', 1);
+};
+
+
+subtest 'a completion cut short without a Content-Length: passed on as it came' => sub {
+    my $res = ask('cut_event', 0);
+    is $res->{status}, 200, 'status 200';
+    served_by_fault($res, 'cut_event');
+    is $res->{body}, substr(completion_json('cut_event', 'Hello from a fault'), 0, 60),
+        'the 60 bytes the provider sent';
+    failed_ok('cut_event', 2);
+};
+
+
+subtest 'a 200 whose body is not JSON: passed on, a failure of the target' => sub {
+    my $res = ask('junk_json', 0);
+    is $res->{status}, 200, 'status 200';
+    served_by_fault($res, 'junk_json');
+    is $res->{body}, qq({"id":"x","choices":[{"message":{"content":"half\x00<html>),
+        'the body as the provider sent it';
+    failed_ok('junk_json', 1);
+};
+
+
+subtest 'a 200 carrying an error: passed on, a failure of the target' => sub {
+    my $err = '{"error":{"message":"overloaded, in a 200","type":"server_error",'
+            . '"param":null,"code":null}}';
+    my $res = ask('error_200', 0);
+    is $res->{status}, 200, 'completion: 200';
+    served_by_fault($res, 'error_200');
+    is $res->{body}, $err, 'completion: the provider\'s error, as it came';
+    failed_ok('error_200', 1);
+
+    $res = ask('error_200', 1);
+    is $res->{status}, 200, 'stream: 200';
+    ok $res->{complete}, 'stream: a properly ended response';
+    my @ev = parse_sse($res->{body});
+    is_deeply [map { $_->{error}{code} // 'null' } @ev], ['null', 'stream_interrupted'],
+        'stream: the provider\'s error event, then stream_interrupted (no [DONE] came)';
+    is $ev[0]{error}{message}, 'overloaded, in a 200', 'the provider\'s event as it came';
+    failed_ok('error_200', 2);
+};
+
+
+subtest 'events that are not JSON are passed on as they are' => sub {
+    my $res = ask('junk_sse', 1);
+    is $res->{status}, 200, 'status 200';
+    served_by_fault($res, 'junk_sse');
+    is $res->{body}, "this is not a field\n\n: a comment\n\ndata: {not json\n\ndata: [DONE]\n\n",
+        'every event as the provider sent it, up to [DONE]';
+    my $t = idle_target($port, 'f_junk_sse', 'junk_sse');
+    is $t->{successes}, 1, 'a stream that reached [DONE] is a success';
+};
+
+
+subtest 'a 10 MiB completion: whole, with its usage, in linear time' => sub {
+    my $cpu = cpu_seconds($srv->pid);
+    my $res = ask('big', 0, timeout => 30 * $SLOW);
+    my $used = cpu_seconds($srv->pid) - $cpu;
+    is $res->{status}, 200, 'status 200';
+    ok $res->{complete}, 'complete' or diag $res->{error};
+    my $want = big_completion('big', 10 * 1024 * 1024);
+    is length $res->{body}, length $want, 'every byte (' . length($want) . ')';
+    ok sha256_hex($res->{body}) eq sha256_hex($want), 'the very bytes the provider sent';
+
+    my $t = idle_target($port, 'f_big', 'big');
+    is $t->{successes}, 1, 'a success';
+    is $t->{per_token_samples}, 1,
+        'its usage, after the 10 MiB of content, was read (a per-token sample)';
+
+    # yajl lexes a token split over reads from its start again on each
+    # read: fed as it came, 10 MiB of one string cost 5 to 10 s of CPU
+    cmp_ok $used, '<', 2.5 * $SLOW, "the worker spent little CPU on it ($used s)";
+};
+
+
+subtest 'a 10 MiB stream in 1 KiB events: every event, in order' => sub {
+    my $res = ask('big', 1, timeout => 30 * $SLOW);
+    is $res->{status}, 200, 'status 200';
+    ok $res->{complete}, 'complete' or diag $res->{error};
+    ok $res->{body} eq big_stream('big', 10), 'the very events the provider sent, up to [DONE]'
+        or diag 'got ' . length($res->{body}) . ' bytes';
+    is idle_target($port, 'f_big', 'big')->{successes}, 2, 'a success';
+};
+
+
+subtest 'an event of 10 MiB: the error event instead' => sub {
+    my $res = ask('big_event', 1);
+    is $res->{status}, 200, 'status 200';
+    served_by_fault($res, 'big_event');
+    ok $res->{complete}, 'a properly ended response' or diag $res->{error};
+    is $res->{body}, 'data: {"error":{"message":"The provider sent an event larger than the '
+        . 'gateway accepts.","type":"server_error","param":null,'
+        . '"code":"stream_interrupted"}}' . "\n\n", 'only the error event';
+    failed_ok('big_event', 1);
+};
+
+
+subtest 'a stream dripped byte by byte: whole events only' => sub {
+    my $res = ask('drip', 1);
+    is $res->{status}, 200, 'status 200';
+    ok $res->{complete}, 'complete' or diag $res->{error};
+    my $want = sse_stream('drip', 'Hello', ' from', ' a', ' fault');
+    is $res->{body}, $want, 'the provider\'s stream';
+    my @chunks = map { $_->[1] } @{ $res->{chunks} };
+    cmp_ok scalar @chunks, '>=', 2, 'in several pieces';
+    is scalar(grep { !/\A(?:data: [^\n]+\n\n)+\z/ } @chunks), 0,
+        'each piece the client got is whole events';
+    is idle_target($port, 'f_drip', 'drip')->{successes}, 1, 'a success';
+};
+
+subtest 'a provider that keeps the connection after [DONE]: a whole stream' => sub {
+    my $res = ask('hang', 1, uri => '/short/v1/chat/completions');
+    is $res->{status}, 200, 'status 200';
+    ok $res->{complete}, 'the response ends when the read times out'
+        or diag $res->{error};
+    is $res->{body}, sse_stream('hang', 'Hello', ' from', ' a', ' fault'),
+        'the provider\'s stream, with no error event after its [DONE]';
+    my $t = idle_target($port, 'f_hang', 'hang');
+    is $t->{successes} . ' ' . $t->{failures}, '1 0', 'a success, not a failure';
+};
+
+$srv->stop;
+$srv->check_clean('no worker crash, nothing above [error], no sanitizer report');
+$faults->stop;
+
+done_testing();

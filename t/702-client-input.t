@@ -1,0 +1,326 @@
+# Malformed client input never reaches a provider: truncated JSON (every
+# prefix of a request), random bytes, nesting 10,000 levels deep, 20 MiB
+# strings, invalid UTF-8, values of the wrong type for every parameter the
+# gateway reads, numbers out of range, duplicate keys, control characters
+# in the model name (which reaches the x-llm-model response header), odd
+# gateway keys, a body over client_max_body_size, a client that stops or
+# goes away in the middle of its body. Each is a clear 4xx with an
+# OpenAI-shaped error {"error":{"message","type","param","code"}}
+# (docs/directives.md, llm_gateway), or for a client that stops sending,
+# a closed connection: never a crash or a hang, and the providers' logs
+# show that nothing reached them.
+#
+# What is valid gets through unchanged: a 20 MiB message reaches the
+# provider byte for byte.
+
+use strict;
+use warnings;
+
+use Digest::SHA qw(sha256_hex);
+use IO::Socket::INET;
+use JSON::PP ();
+use Test::More;
+use LLM::Fixtures;
+use LLM::Faults qw(fault_server openai_error_ok);
+use Test::Nginx::LLM qw(start_nginx free_port http_request read_file wait_until);
+
+my $SLOW = Test::Nginx::LLM::slow_factor();
+
+$ENV{TEST_NGINX_MOCK_PORT} = free_port();
+
+my $faults = fault_server();
+my $F = $faults->port;
+
+my $srv = start_nginx(
+    name        => 'faults-702',
+    http_config => $LLM::Fixtures::MOCK_HTTP_CONFIG . <<CONF,
+    llm_provider mock { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }
+    llm_provider sink { url http://127.0.0.1:$F/ok/v1; }
+    llm_route m { target mock; }
+    llm_route big { target sink; }
+    llm_route "glob/*" { target mock "*"; }
+
+    llm_key alice { key sk-alice-0123456789; }
+    llm_auth off;
+CONF
+    config      => <<'CONF',
+    location /v1/ {
+        client_max_body_size 32m;
+        client_body_buffer_size 128k;
+        client_body_timeout 1s;
+        proxy_read_timeout 30s;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+    location /keyed/v1/ {
+        llm_auth on;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+CONF
+);
+my $port = $srv->port;
+my $mock_log = $srv->servroot . '/logs/mock.log';
+
+# requests the providers received so far
+sub provider_requests {
+    my $n = () = read_file($mock_log) =~ /mock received /g;
+    return $n + scalar(my @r = $faults->requests);
+}
+
+sub post {
+    my ($body, %o) = @_;
+    return http_request(port => $port, method => 'POST',
+                        uri => $o{uri} // '/v1/chat/completions',
+                        headers => $o{headers} // { 'Content-Type' => 'application/json' },
+                        body => $body, timeout => $o{timeout} // 10 * $SLOW);
+}
+
+# one assertion per request: a 4xx OpenAI error with that param; nothing
+# reached a provider
+sub refused {
+    my ($body, $status, $param, $name, %o) = @_;
+    my $before = provider_requests();
+    my $res = post($body, %o);
+    my $err = openai_error_ok($res, $status, $o{code}, "$name: $status");
+    my @why;
+    push @why, 'param ' . ($err->{param} // 'null') . ', want ' . ($param // 'null')
+        if $err && ($err->{param} // 'null') ne ($param // 'null');
+    push @why, 'message ' . $err->{message} . " does not match $o{message}"
+        if $err && $o{message} && $err->{message} !~ $o{message};
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    ok !@why, "$name: param " . ($param // 'null') . ($o{message} ? ', message' : '')
+        or diag join "\n", @why;
+    # the mock would have logged before the gateway's answer was complete
+    is provider_requests(), $before, "$name: nothing reached a provider";
+    return $res;
+}
+
+my $valid = '{"model":"m","messages":[{"role":"user","content":"hello"}],'
+          . '"stream":false,"max_tokens":5}';
+
+
+subtest 'every prefix of a valid request: 400, nothing proxied' => sub {
+    my $before = provider_requests();
+    my @bad;
+    for my $len (0 .. length($valid) - 1) {
+        my $res = post(substr($valid, 0, $len));
+        my $err = eval { JSON::PP::decode_json($res->{body}) };
+        push @bad, "$len: " . ($res->{status} // 'none') . ' ' . substr($res->{body}, 0, 80)
+            unless ($res->{status} // 0) == 400 && $err && $err->{error}{message};
+    }
+    is scalar @bad, 0, 'each of ' . length($valid) . ' prefixes: 400 with an OpenAI error'
+        or diag join "\n", @bad;
+    is provider_requests(), $before, 'nothing reached a provider';
+    is post($valid)->{status}, 200, 'the whole request is served (200)';
+};
+
+
+subtest 'prefixes sent chunked: 400' => sub {
+    for my $len (1, 17, 40, length($valid) - 1) {
+        refused(substr($valid, 0, $len), 400, undef, "chunked, $len bytes",
+                headers => { 'Transfer-Encoding' => 'chunked' });
+    }
+};
+
+
+subtest 'random bytes: 4xx, never a crash' => sub {
+    srand(702);
+    my $before = provider_requests();
+    my @bad;
+    for my $i (1 .. 40) {
+        my $body = join '', map { chr int rand 256 } 1 .. 1 + int rand 300;
+        # and some that start like a request
+        $body = '{"model":"m","messages":[' . $body if $i % 2;
+        my $res = post($body);
+        my $err = eval { JSON::PP::decode_json($res->{body}) };
+        push @bad, "$i: " . ($res->{status} // 'none')
+            unless ($res->{status} // 0) >= 400 && ($res->{status} // 0) < 500
+                   && $err && $err->{error}{message};
+    }
+    is scalar @bad, 0, '40 random bodies: each a 4xx OpenAI error' or diag join "\n", @bad;
+    is provider_requests(), $before, 'nothing reached a provider';
+};
+
+
+subtest 'nesting 10,000 levels deep, anywhere: 400' => sub {
+    my $deep = qr/nested more than 128 levels deep/;
+    my $n = 10_000;
+    refused('{"model":"m","messages":[{"role":"user","content":"x"}],"metadata":'
+            . ('[' x $n) . (']' x $n) . '}', 400, undef, 'arrays in an unknown key',
+            message => $deep);
+    refused('{"model":"m","messages":[{"role":"user","content":"x"}],"metadata":'
+            . ('{"a":' x $n) . '1' . ('}' x $n) . '}', 400, undef, 'objects',
+            message => $deep);
+    refused('{"model":"m","messages":[{"role":"user","content":' . ('[' x $n)
+            . (']' x $n) . '}]}', 400, undef, 'inside a message', message => $deep);
+    refused(('[' x $n) . (']' x $n), 400, undef, 'as the body');
+    refused('{"model":"m","messages":[{"role":"user","content":"x"}],"metadata":'
+            . ('[' x $n), 400, undef, 'never closed');
+};
+
+
+subtest 'a 20 MiB message is passed on byte for byte' => sub {
+    my $body = '{"model":"big","messages":[{"role":"user","content":"'
+             . ('a' x (20 * 1024 * 1024)) . '"}]}';
+    my $seen = () = $faults->requests;
+    my $res = post($body, timeout => 30 * $SLOW);
+    is $res->{status}, 200, 'status 200';
+    my @got = $faults->requests_since($seen);
+    is scalar @got, 1, 'the provider got one request';
+    like $got[0] // '', qr/ bytes=${\ length $body} sha256=${\ sha256_hex($body)}$/,
+        'the very bytes the client sent';
+};
+
+
+subtest '20 MiB strings that are wrong: 4xx' => sub {
+    my $big = 'b' x (20 * 1024 * 1024);
+    my $res = refused(qq({"model":"$big","messages":[{"role":"user","content":"x"}]}),
+                      404, 'model', 'a 20 MiB model name', code => 'model_not_found');
+    cmp_ok length $res->{body}, '<', 4096, 'the error quotes a bounded part of it';
+    refused(qq({"model":"m","messages":[{"role":"user","content":"$big\xff"}]}),
+            400, undef, '20 MiB of text, then an invalid byte',
+            message => qr/invalid bytes in UTF8 string/);
+    refused(qq({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":)
+            . ('9' x (20 * 1024 * 1024)) . '}', 400, 'max_tokens', 'a 20 MiB number');
+};
+
+
+subtest 'a body over client_max_body_size: 413, nothing proxied' => sub {
+    my $body = '{"model":"m","messages":[{"role":"user","content":"'
+             . ('o' x (33 * 1024 * 1024)) . '"}]}';
+    refused($body, 413, undef, '33 MiB, Content-Length', code => 'request_too_large');
+    refused($body, 413, undef, '33 MiB, chunked', code => 'request_too_large',
+            headers => { 'Transfer-Encoding' => 'chunked' });
+};
+
+
+subtest 'invalid UTF-8: 400' => sub {
+    my $utf8 = qr/invalid bytes in UTF8 string/;
+    refused(qq({"model":"m\xff","messages":[{"role":"user","content":"x"}]}),
+            400, undef, 'in the model', message => $utf8);
+    refused(qq({"model":"m","messages":[{"role":"user","con\xfe":"x"}]}),
+            400, undef, 'in a key', message => $utf8);
+    refused(qq({"model":"m","messages":[{"role":"user","content":"\xe2\x82"}]}),
+            400, undef, 'a truncated sequence', message => $utf8);
+};
+
+
+subtest 'wrong types, for every parameter the gateway reads: 400' => sub {
+    my $msgs = '"messages":[{"role":"user","content":"x"}]';
+    my @cases = (
+        [model => '42'], [model => 'true'], [model => '{}'], [model => '[]'],
+        [model => '1e999'],
+        [messages => '{}', qq("model":"m")], [messages => '"x"', qq("model":"m")],
+        [messages => '7', qq("model":"m")], [messages => 'null', qq("model":"m")],
+        [messages => '[[]]', qq("model":"m")], [messages => '["x"]', qq("model":"m")],
+        [messages => '[1]', qq("model":"m")], [messages => '[null]', qq("model":"m")],
+        [stream => '"true"'], [stream => '1'], [stream => '[]'], [stream => '{}'],
+        [stream_options => '[]'], [stream_options => '"x"'], [stream_options => '1'],
+        [stream_options => '{"include_usage":"yes"}'],
+        [stream_options => '{"include_usage":[true]}'],
+        [max_tokens => '-1'], [max_tokens => '0'], [max_tokens => '1.5'],
+        [max_tokens => '1e3'], [max_tokens => '"10"'], [max_tokens => 'true'],
+        [max_tokens => '[]'], [max_tokens => '1000000001'],
+        [max_tokens => '99999999999999999999'], [max_tokens => '-0'],
+        [max_completion_tokens => '-7'], [max_completion_tokens => '{}'],
+        [temperature => '"hot"'], [temperature => '[]'], [temperature => 'true'],
+        [user => '5'], [user => '{}'], [user => 'false'],
+        [tools => '{}'], [tools => '"x"'], [tools => '3'],
+    );
+    for my $c (@cases) {
+        my ($key, $value, $rest) = @$c;
+        $rest //= $key eq 'model' ? $msgs : qq("model":"m",$msgs);
+        my $param = $key eq 'max_completion_tokens' ? 'max_completion_tokens' : $key;
+        my $body = $key eq 'messages' ? qq({$rest,"messages":$value})
+                                      : qq({$rest,"$key":$value});
+        refused($body, 400, $param, "$key: $value");
+    }
+};
+
+
+subtest 'duplicate keys the gateway reads: 400' => sub {
+    my $base = '"model":"m","messages":[{"role":"user","content":"x"}]';
+    for my $dup (['model', '"m"'], ['messages', '[{"role":"user","content":"y"}]'],
+                 ['stream', 'false'], ['max_tokens', '5'], ['user', '"u"'],
+                 ['temperature', '0'], ['tools', '[]'], ['stream_options', '{}'],
+                 ['max_completion_tokens', '3'])
+    {
+        my ($key, $value) = @$dup;
+        my $body = $key =~ /^(?:model|messages)$/ ? "{$base,\"$key\":$value}"
+                 : "{$base,\"$key\":$value,\"$key\":$value}";
+        refused($body, 400, $key, "$key twice", message => qr/Duplicate key '$key'/);
+    }
+    refused(qq({$base,"stream":true,"stream_options":{"include_usage":true,"include_usage":false}}),
+            400, 'stream_options', 'include_usage twice');
+};
+
+
+subtest 'control characters in the model name: 400, no header is split' => sub {
+    for my $model ('glob/a\r\nSet-Cookie: x=1', 'glob/b\nX-Evil: 1', 'glob/c\u0000',
+                   'glob/d\t', 'glob/e\u007f', 'm\r')
+    {
+        my $res = refused(qq({"model":"$model","messages":[{"role":"user","content":"x"}]}),
+                          400, 'model', "model \"$model\"",
+                          message => qr/control characters/);
+        unlike $res->{raw_headers}, qr/^(?:Set-Cookie|X-Evil)/mi, 'no header of the client\'s';
+    }
+    my $res = post('{"model":"glob/plain","messages":[{"role":"user","content":"x"}]}');
+    is $res->header('x-llm-model'), 'plain', 'a glob route still serves clean names';
+};
+
+
+subtest 'odd gateway keys: 401, nothing proxied' => sub {
+    my $uri = '/keyed/v1/chat/completions';
+    for my $auth ('Bearer ' . ('k' x 2000), "Bearer sk-alice-0123456789\x01",
+                  "Bearer \x7f\x01\x02", 'Basic c2stYWxpY2U=', 'Bearer', '')
+    {
+        (my $shown = substr($auth, 0, 30)) =~ s/([^\x20-\x7e])/sprintf '\\x%02x', ord $1/ge;
+        refused($valid, 401, undef, "Authorization \"$shown\"", uri => $uri,
+                code => qr/^(?:invalid_api_key|missing_api_key)$/,
+                headers => { Authorization => $auth });
+    }
+    is post($valid, uri => $uri, headers => { Authorization => 'Bearer sk-alice-0123456789' })
+        ->{status}, 200, 'the right key is served';
+};
+
+
+subtest 'a client that stops in the middle of its body' => sub {
+    my $before = provider_requests();
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or die "connect: $!";
+    print $s "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+        . "Connection: close\r\n\r\n" . substr($valid, 0, 20);
+    # client_body_timeout 1s: nginx closes the connection
+    my $eof = wait_until(sub {
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        select(my $rout = $rin, undef, undef, 0) or return 0;
+        my $n = sysread($s, my $buf, 4096);
+        return defined $n && $n == 0 ? 1 : 0;
+    }, timeout => 10 * $SLOW, interval => 0.05);
+    ok $eof, 'nginx closes the connection after client_body_timeout';
+    close $s;
+
+    $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or die "connect: $!";
+    print $s "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+        . substr($valid, 0, 20);
+    close $s;
+
+    my $access = $srv->servroot . '/logs/access.log';
+    ok wait_until(sub { read_file($access) =~ m{"POST /v1/chat/completions HTTP/1\.1" 408 0 } },
+                  timeout => 10 * $SLOW),
+        'the access log has it as 408, with nothing sent';
+    ok wait_until(sub { read_file($access) =~ m{"POST /v1/chat/completions HTTP/1\.1" 400 0 } },
+                  timeout => 10 * $SLOW),
+        'the client that went away: 400, nothing sent';
+    is post($valid)->{status}, 200, 'the gateway serves the next request';
+    is provider_requests(), $before + 1, 'only that one reached a provider';
+};
+
+$srv->stop;
+$srv->check_clean('no worker crash, nothing above [error], no sanitizer report');
+$faults->stop;
+
+done_testing();

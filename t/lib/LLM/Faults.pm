@@ -1,0 +1,492 @@
+package LLM::Faults;
+
+=head1 NAME
+
+LLM::Faults - misbehaving providers and helpers for the fault-injection
+tests (t/70x-*.t)
+
+=head1 SYNOPSIS
+
+    use LLM::Faults qw(fault_server openai_error_ok sse_events);
+
+    my $f = fault_server();           # a forked Perl HTTP server
+    # llm_provider rst { url http://127.0.0.1:$port/rst/v1; }
+    my @seen = $f->requests;          # what reached it: "rst model=m stream=0"
+
+=head1 DESCRIPTION
+
+C<fault_server> forks a small HTTP server (one process per connection)
+whose misbehaviour is chosen by the first segment of the request path,
+i.e. by the provider's C<url>: C<http://127.0.0.1:PORT/NAME[,k=v...]/v1>.
+It reads the whole request first (the gateway's request), logs one line
+per request (C<NAME model=M stream=0|1 bytes=N sha256=HEX> of the body it
+got), then:
+
+    rst         resets the connection (SO_LINGER 0), nothing sent
+    close       closes it (FIN), nothing sent
+    stall       sends nothing; holds the connection until the gateway
+                closes it (at most 120 s)
+    drip        sends a valid answer (a completion, or a stream for
+                "stream":true) one byte every ms=N milliseconds
+                (default 1000); from=N: the first N bytes at once
+    rst_body    sends the header and part of the body (half the JSON, or
+                two whole events and half of a third), then resets
+    cut_event   the header (no length), then one whole event and half of
+                the next (or 60 bytes of the JSON), then closes (FIN)
+    junk_http   no status line at all: bytes that are not HTTP, then FIN
+    junk_json   200 application/json whose body is not JSON
+    junk_sse    200 text/event-stream: lines that are not SSE fields and
+                events whose data is not JSON, then data: [DONE]
+    big         a 10 MiB answer: one completion whose content is 10 MiB,
+                or a stream of 10 MiB in 1 KiB events, then [DONE]
+    big_event   stream: one event of 10 MiB (no blank line before the end)
+    error_200   200 with an OpenAI error: a JSON body, or for a stream an
+                SSE error event, then the end of the response
+    ok          a valid answer at once; hold=N: then keeps the connection
+                open for N seconds (a stream without length never ends)
+
+Answers to streams are SSE (C<text/event-stream>); C<len=1> gives them a
+Content-Length (default: none, C<Connection: close>, end by FIN).
+
+=cut
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Digest::SHA ();
+use File::Spec;
+use File::Temp ();
+use Scalar::Util ();
+use Exporter 'import';
+use IO::Socket::INET;
+use JSON::PP ();
+use POSIX ();
+use Socket qw(SOL_SOCKET SO_LINGER SO_REUSEADDR);
+use Time::HiRes qw(sleep time);
+use Test::More ();
+use Test::Nginx::LLM qw(free_port read_file wait_until);
+
+our @EXPORT_OK = qw(fault_server completion_json big_completion big_stream
+                    sse_stream sse_event
+                    openai_error_ok sse_error_event parse_sse cpu_seconds
+                    vm_rss_kib);
+
+my $Json = JSON::PP->new->canonical;
+
+=head2 completion_json($model, $content)
+
+A chat.completion JSON document with usage.
+
+=cut
+
+sub completion_json {
+    my ($model, $content) = @_;
+    return $Json->encode({
+        id => 'chatcmpl-fault', object => 'chat.completion', created => 1,
+        model => $model,
+        choices => [{ index => 0, finish_reason => 'stop',
+                      message => { role => 'assistant', content => $content } }],
+        usage => { prompt_tokens => 3, completion_tokens => 2, total_tokens => 5 },
+    });
+}
+
+=head2 big_completion($model, $bytes)
+
+A completion whose content is C<$bytes> times "x" (quickly built).
+
+=cut
+
+sub big_completion {
+    my ($model, $bytes) = @_;
+    my ($head, $tail) = split /CONTENT-HERE/, completion_json($model, "CONTENT-HERE");
+    return $head . ('x' x $bytes) . $tail;
+}
+
+=head2 big_stream($model, $mib)
+
+A stream of C<$mib> MiB of content in 1 KiB events, then [DONE].
+
+=cut
+
+sub big_stream {
+    my ($model, $mib) = @_;
+    my $n = int($mib * 1024 * 1024 / 1024);
+    return sse_event($model, '', role => 1) . sse_event($model, 'x' x 1024) x $n
+        . sse_event($model, undef, finish => 'stop') . "data: [DONE]\n\n";
+}
+
+=head2 sse_event($model, $content) / sse_stream($model, @contents)
+
+One chunk event (C<data: {...}\n\n>); a whole stream: a role event, one
+event per content, a finish event and C<data: [DONE]>.
+
+=cut
+
+sub sse_event {
+    my ($model, $content, %o) = @_;
+    my $delta = defined $content ? { content => $content } : {};
+    $delta->{role} = 'assistant' if $o{role};
+    return 'data: ' . $Json->encode({
+        id => 'chatcmpl-fault', object => 'chat.completion.chunk', created => 1,
+        model => $model,
+        choices => [{ index => 0, delta => $delta,
+                      finish_reason => $o{finish} }],
+    }) . "\n\n";
+}
+
+sub sse_stream {
+    my ($model, @contents) = @_;
+    return join '', sse_event($model, '', role => 1),
+        (map { sse_event($model, $_) } @contents),
+        sse_event($model, undef, finish => 'stop'), "data: [DONE]\n\n";
+}
+
+=head2 parse_sse($body)
+
+The events of an SSE body: a list of their C<data> values (decoded JSON
+where it is JSON, else the text).
+
+=cut
+
+sub parse_sse {
+    my ($body) = @_;
+    my @out;
+    for my $ev (split /\n\n/, $body) {
+        my ($data) = $ev =~ /^data: ?(.*)$/m or next;
+        my $v = eval { JSON::PP::decode_json($data) };
+        push @out, defined $v ? $v : $data;
+    }
+    return @out;
+}
+
+=head2 openai_error_ok($res, $status, $code, $name)
+
+One assertion: C<$res> has status C<$status>, C<Content-Type:
+application/json> and an OpenAI error body
+C<{"error":{"message","type","param","code"}}> whose code is C<$code>
+(undef: null; a regex: matched). Returns the decoded error or undef.
+
+=cut
+
+sub openai_error_ok {
+    my ($res, $status, $code, $name) = @_;
+    my $err = eval { JSON::PP::decode_json($res->{body} // '') };
+    my @why;
+    push @why, 'status ' . ($res->{status} // 'none') . ", want $status"
+        unless ($res->{status} // 0) == $status;
+    push @why, 'content type ' . ($res->header('content-type') // 'none')
+        unless ($res->header('content-type') // '') eq 'application/json';
+    push @why, 'the response is not complete: ' . ($res->{error} // '?')
+        unless $res->{complete};
+    if (ref $err eq 'HASH' && ref $err->{error} eq 'HASH'
+        && (join ',', sort keys %{ $err->{error} }) eq 'code,message,param,type'
+        && defined $err->{error}{message} && length $err->{error}{message})
+    {
+        my $got = $err->{error}{code};
+        my $match = !defined $code ? !defined $got
+                  : ref $code ? defined $got && $got =~ $code
+                  : defined $got && $got eq $code;
+        push @why, 'code ' . ($got // 'null') . ', want ' . ($code // 'null')
+            unless $match;
+    } else {
+        push @why, 'not an OpenAI error body';
+    }
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    Test::More::ok(!@why, $name)
+        or Test::More::diag(join "\n", @why, 'body: ' . substr($res->{body} // '', 0, 300));
+    return @why ? undef : $err->{error};
+}
+
+=head2 sse_error_event($res)
+
+The C<error> object of the last event of a streamed response, if that
+event is an error event, else undef.
+
+=cut
+
+sub sse_error_event {
+    my ($res) = @_;
+    my @ev = parse_sse($res->{body} // '');
+    return undef unless @ev && ref $ev[-1] eq 'HASH' && $ev[-1]{error};
+    return $ev[-1]{error};
+}
+
+=head2 cpu_seconds(@pids)
+
+User and system CPU time the processes used so far, in seconds (from
+/proc/PID/stat).
+
+=cut
+
+sub cpu_seconds {
+    my $ticks = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+    my $sum = 0;
+    for my $pid (@_) {
+        my $stat = read_file("/proc/$pid/stat");
+        $stat =~ s/^.*\)\s+//s;                 # after "pid (comm)"
+        my @f = split ' ', $stat;
+        $sum += ($f[11] // 0) + ($f[12] // 0);   # utime, stime
+    }
+    return $sum / $ticks;
+}
+
+=head2 vm_rss_kib(@pids)
+
+The resident memory of the processes, in KiB (VmRSS of /proc/PID/status).
+
+=cut
+
+sub vm_rss_kib {
+    my $sum = 0;
+    for my $pid (@_) {
+        $sum += $1 if read_file("/proc/$pid/status") =~ /^VmRSS:\s+(\d+)/m;
+    }
+    return $sum;
+}
+
+=head2 fault_server(port => $port, log => $file)
+
+Starts the server (listening before this returns) and returns a handle:
+C<-E<gt>port>, C<-E<gt>requests> (the logged lines), C<-E<gt>stop>
+(also done when the handle goes away or the test exits).
+
+=cut
+
+my %Servers;
+my $Owner = $$;
+
+sub fault_server {
+    my (%o) = @_;
+    my $port = $o{port} // free_port();
+    my $log = $o{log}
+        // File::Temp::tempdir(CLEANUP => 1) . "/fault-server-$port.log";
+    unlink $log;
+    my $listen = IO::Socket::INET->new(
+        LocalAddr => '127.0.0.1', LocalPort => $port, Proto => 'tcp',
+        Listen => 1024, ReuseAddr => 1)
+        or croak "fault server: cannot listen on $port: $!";
+    my $pid = fork;
+    croak "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        _serve($listen, $log);
+        POSIX::_exit(0);
+    }
+    close $listen;
+    my $self = bless { port => $port, pid => $pid, log => $log }, __PACKAGE__;
+    $Servers{$pid} = $self;
+    Scalar::Util::weaken($Servers{$pid});
+    return $self;
+}
+
+sub port { $_[0]{port} }
+
+sub requests {
+    my ($self) = @_;
+    return grep { length } split /\n/, read_file($self->{log});
+}
+
+# the lines logged since $n requests
+sub requests_since {
+    my ($self, $n) = @_;
+    my @r = $self->requests;
+    return @r[$n .. $#r];
+}
+
+sub stop {
+    my ($self) = @_;
+    return unless $self->{pid} && $$ == $Owner;
+    # the whole process group: connection handlers too
+    kill 'TERM', -$self->{pid};
+    kill 'TERM', $self->{pid};
+    waitpid $self->{pid}, 0;
+    delete $Servers{ $self->{pid} };
+    $self->{pid} = undef;
+}
+
+sub DESTROY { local ($?, $@, $!); $_[0]->stop }
+
+END { local $?; $_->stop for grep { defined } values %Servers }
+
+# --- the server process -----------------------------------------------------
+
+sub _serve {
+    my ($listen, $log) = @_;
+    POSIX::setpgid(0, 0);
+    $SIG{CHLD} = 'IGNORE';
+    $SIG{PIPE} = 'IGNORE';
+    $SIG{TERM} = sub { POSIX::_exit(0) };
+    # exit with the test process
+    my %prctl = (x86_64 => 157, aarch64 => 167);
+    my ($arch) = (POSIX::uname())[4];
+    syscall($prctl{$arch}, 1, 15, 0, 0, 0) if $prctl{$arch // ''};
+    while (1) {
+        my $c = $listen->accept or next;
+        my $pid = fork;
+        if (!defined $pid) { close $c; next }
+        if ($pid == 0) {
+            close $listen;
+            $SIG{TERM} = 'DEFAULT';
+            eval { _connection($c, $log) };
+            POSIX::_exit(0);
+        }
+        close $c;
+    }
+}
+
+sub _read_request {
+    my ($c) = @_;
+    my $buf = '';
+    while ($buf !~ /\r\n\r\n/) {
+        my $n = sysread($c, $buf, 65536, length $buf);
+        return unless $n;
+    }
+    my ($head, $body) = split /\r\n\r\n/, $buf, 2;
+    my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+    $len //= 0;
+    while (length $body < $len) {
+        my $n = sysread($c, $body, 65536, length $body);
+        return unless $n;
+    }
+    my ($path) = $head =~ m{^\S+ (\S+)};
+    return ($path, $body);
+}
+
+sub _send {
+    my ($c, $data) = @_;
+    my $off = 0;
+    while ($off < length $data) {
+        my $n = syswrite($c, $data, length($data) - $off, $off);
+        return 0 unless $n;
+        $off += $n;
+    }
+    return 1;
+}
+
+sub _reset {
+    my ($c) = @_;
+    setsockopt($c, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+    close $c;
+}
+
+# waits until the peer closes (or $max seconds)
+sub _hold {
+    my ($c, $max) = @_;
+    my $end = time + $max;
+    while (time < $end) {
+        my $rin = '';
+        vec($rin, fileno($c), 1) = 1;
+        my $n = select(my $rout = $rin, undef, undef, $end - time);
+        next unless $n && $n > 0;
+        my $r = sysread($c, my $b, 4096);
+        last unless $r;
+    }
+}
+
+sub _head {
+    my ($type, $len) = @_;
+    return "HTTP/1.1 200 OK\r\nContent-Type: $type\r\n"
+        . (defined $len ? "Content-Length: $len\r\n" : '')
+        . "Connection: close\r\n\r\n";
+}
+
+sub _connection {
+    my ($c, $log) = @_;
+    my ($path, $body) = _read_request($c) or return;
+    my ($spec) = $path =~ m{^/([^/]*)/};
+    $spec //= '';
+    my ($name, @kv) = split /,/, $spec;
+    my %o = map { split /=/, $_, 2 } @kv;
+    # not JSON::PP: it takes seconds over a 20 MiB body
+    my ($model) = $body =~ /"model"\s*:\s*"([^"]*)"/;
+    $model //= '';
+    my $stream = $body =~ /"stream"\s*:\s*true/ ? 1 : 0;
+    if (open my $fh, '>>', $log) {
+        syswrite $fh, "$name model=$model stream=$stream bytes=" . length($body)
+                      . ' sha256=' . Digest::SHA::sha256_hex($body) . "\n";
+        close $fh;
+    }
+
+    my $type = $stream ? 'text/event-stream' : 'application/json';
+    # kib=N: an answer with N KiB of content
+    my @content = $o{kib} ? (('z' x 1023) . ' ') x $o{kib} : ('Hello', ' from', ' a', ' fault');
+    my $answer = $stream ? sse_stream($model, @content)
+                         : completion_json($model, join '', @content);
+    my $whole = _head($type, ($stream && !$o{len}) ? undef : length $answer) . $answer;
+
+    if ($name eq 'rst') {
+        _reset($c);
+    } elsif ($name eq 'close') {
+        close $c;
+    } elsif ($name eq 'stall') {
+        _hold($c, 120);
+    } elsif ($name eq 'drip') {
+        my $ms = $o{ms} // 1000;
+        my $from = $o{from} // 0;
+        _send($c, substr($whole, 0, $from)) or return;
+        for my $i ($from .. length($whole) - 1) {
+            _send($c, substr($whole, $i, 1)) or return;
+            sleep $ms / 1000;
+        }
+        close $c;
+    } elsif ($name eq 'rst_body') {
+        my $part;
+        if ($stream) {
+            my @ev = split /(?<=\n\n)/, $answer;
+            $part = $ev[0] . $ev[1] . substr($ev[2], 0, 20);
+        } else {
+            $part = substr($answer, 0, int(length($answer) / 2));
+        }
+        _send($c, _head($type, length $answer) . $part);
+        # let the gateway read what was sent before the reset
+        sleep 0.2;
+        _reset($c);
+    } elsif ($name eq 'cut_event') {
+        my @ev = split /(?<=\n\n)/, $answer;
+        _send($c, _head($type) . ($stream ? $ev[0] . substr($ev[1], 0, 25)
+                                          : substr($answer, 0, 60)));
+        sleep 0.2;
+        close $c;
+    } elsif ($name eq 'junk_http') {
+        _send($c, "\x00\x01garbage, not HTTP\r\n\r\n{\"not\":\"a response\"}\n");
+        close $c;
+    } elsif ($name eq 'junk_json') {
+        my $junk = '{"id":"x","choices":[{"message":{"content":"half' . "\x00<html>";
+        _send($c, _head('application/json', length $junk) . $junk);
+        close $c;
+    } elsif ($name eq 'junk_sse') {
+        my $junk = "this is not a field\n\n: a comment\n\ndata: {not json\n\n"
+            . "data: [DONE]\n\n";
+        _send($c, _head('text/event-stream', length $junk) . $junk);
+        close $c;
+    } elsif ($name eq 'big') {
+        my $mib = $o{mib} // 10;
+        if ($stream) {
+            my $all = big_stream($model, $mib);
+            _send($c, _head($type));
+            for (my $off = 0; $off < length $all; $off += 65536) {
+                _send($c, substr($all, $off, 65536)) or return;
+            }
+        } else {
+            my $doc = big_completion($model, $mib * 1024 * 1024);
+            _send($c, _head($type, length $doc) . $doc);
+        }
+        close $c;
+    } elsif ($name eq 'big_event') {
+        _send($c, _head($type) . 'data: {"choices":[{"index":0,"delta":{"content":"'
+                  . ('y' x (10 * 1024 * 1024)) . '"}}]}');
+        close $c;
+    } elsif ($name eq 'error_200') {
+        my $err = '{"error":{"message":"overloaded, in a 200","type":"server_error",'
+                . '"param":null,"code":null}}';
+        _send($c, $stream ? _head($type) . "data: $err\n\n"
+                          : _head($type, length $err) . $err);
+        close $c;
+    } else {
+        _send($c, $whole);
+        _hold($c, $o{hold}) if $o{hold};
+        close $c;
+    }
+}
+
+1;
