@@ -69,7 +69,7 @@ test-deps:
 	@scripts/deps.sh test
 
 test: $(MODULE) test-deps
-	$(MAKE) prove client-test
+	$(MAKE) prove client-test fuzz-short
 
 prove: $(MODULE)
 	$(TEST_ENV) TEST_NGINX_LOAD_MODULES="$(TEST_MODULES) $(CURDIR)/$(MODULE)" \
@@ -106,9 +106,11 @@ fuzz:
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # the bounded run of make test: the regressions, then a few seconds each
+FUZZ_SHORT_SECONDS ?= 15
+
 fuzz-short:
 	@scripts/deps.sh fuzz
-	@scripts/fuzz.sh 15
+	@scripts/fuzz.sh $(FUZZ_SHORT_SECONDS)
 
 # --- bench -----------------------------------------------------------------
 

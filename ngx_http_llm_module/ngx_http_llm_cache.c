@@ -267,7 +267,10 @@ ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
     }
 
     buf[0] = type;
-    ngx_memcpy(buf + 1, value, len);
+
+    if (len) {
+        ngx_memcpy(buf + 1, value, len);     /* null, true, false: none */
+    }
 
     SHA256(buf, len + 1, digest);
 

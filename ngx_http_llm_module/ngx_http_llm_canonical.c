@@ -9,6 +9,7 @@
 #include "ngx_http_llm_canonical.h"
 
 
+static u_char *ngx_http_llm_canon_dup(ngx_pool_t *pool, ngx_str_t *s);
 static ngx_int_t ngx_http_llm_canon_flush(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_oa_chunk_open(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_oa_chunk_close(ngx_http_llm_canon_t *c,
@@ -38,6 +39,19 @@ static const char  *ngx_http_llm_an_stop[] = {
 
 static u_char  ngx_http_llm_id_chars[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+
+/* ngx_pstrdup() of a string that may be empty, and then NULL */
+
+static u_char *
+ngx_http_llm_canon_dup(ngx_pool_t *pool, ngx_str_t *s)
+{
+    if (s->len == 0) {
+        return NULL;
+    }
+
+    return ngx_pstrdup(pool, s);
+}
 
 
 ngx_int_t
@@ -329,11 +343,13 @@ ngx_http_llm_canon_tool(ngx_http_llm_canon_t *c, ngx_uint_t index,
         /* copied: the event trees they come from are reused */
 
         t->id.len = id->len;
-        t->id.data = ngx_pstrdup(c->r->pool, id);
+        t->id.data = ngx_http_llm_canon_dup(c->r->pool, id);
         t->name.len = name ? name->len : 0;
-        t->name.data = name ? ngx_pstrdup(c->r->pool, name) : NULL;
+        t->name.data = name ? ngx_http_llm_canon_dup(c->r->pool, name) : NULL;
 
-        if (t->id.data == NULL || (name && t->name.data == NULL)) {
+        if ((id->len && t->id.data == NULL)
+            || (t->name.len && t->name.data == NULL))
+        {
             return NGX_ERROR;
         }
 
@@ -555,9 +571,10 @@ ngx_http_llm_canon_error(ngx_http_llm_canon_t *c, ngx_http_llm_perror_t *err)
         /* copied: the trees they come from are reused */
         c->error.status = err->status;
         c->error.type.len = err->type.len;
-        c->error.type.data = ngx_pstrdup(c->r->pool, &err->type);
+        c->error.type.data = ngx_http_llm_canon_dup(c->r->pool, &err->type);
         c->error.message.len = err->message.len;
-        c->error.message.data = ngx_pstrdup(c->r->pool, &err->message);
+        c->error.message.data = ngx_http_llm_canon_dup(c->r->pool,
+                                                       &err->message);
 
         if ((err->type.len && c->error.type.data == NULL)
             || (err->message.len && c->error.message.data == NULL))

@@ -16,6 +16,10 @@ ngx_http_llm_json_escaped_len(u_char *s, size_t len)
     size_t   n;
     u_char  *last;
 
+    if (len == 0) {
+        return 0;                        /* s may be NULL */
+    }
+
     n = len;
 
     for (last = s + len; s < last; s++) {
@@ -42,6 +46,10 @@ u_char *
 ngx_http_llm_json_escape(u_char *dst, u_char *s, size_t len)
 {
     u_char  *last;
+
+    if (len == 0) {
+        return dst;                      /* s may be NULL */
+    }
 
     for (last = s + len; s < last; s++) {
 
