@@ -34,9 +34,27 @@ src=${NGINX_FULL_SRC:-$build/nginx-$version}
 if [ ! -f "$src/src/core/nginx.c" ]; then
     mkdir -p "$build"
     tarball=$build/nginx_$version.orig.tar.gz
-    [ -f "$tarball" ] || curl -sSf -o "$tarball.tmp" \
-        "http://deb.debian.org/debian/pool/main/n/nginx/nginx_$version.orig.tar.gz" \
-        && mv "$tarball.tmp" "$tarball"
+    if [ ! -f "$tarball" ]; then
+        # from the mirrors apt uses (and its proxy), then Debian's own
+        proxy=$(apt-config dump Acquire::http::Proxy 2>/dev/null \
+                | sed -n 's/^Acquire::http::Proxy "\(.*\)";$/\1/p')
+        mirrors=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/* \
+                      2>/dev/null \
+                  | sed -n -e 's/^URIs: *//p' -e 's/^deb  *\(\[[^]]*\] *\)\{0,1\}\([^ ]*\) .*/\2/p' \
+                  | tr ' ' '\n' | grep -v security | sort -u)
+        for m in $mirrors http://deb.debian.org/debian; do
+            if https_proxy=$proxy http_proxy=$proxy curl -sSf \
+                   -o "$tarball.tmp" \
+                   "$m/pool/main/n/nginx/nginx_$version.orig.tar.gz"
+            then
+                mv "$tarball.tmp" "$tarball"
+                break
+            fi
+        done
+        [ -f "$tarball" ] || { echo "fuzz: could not download nginx" \
+                                    "$version's source; NGINX_FULL_SRC" \
+                                    "can name a local copy" >&2; exit 1; }
+    fi
     echo "$sha256  $tarball" | sha256sum -c --quiet
     tar xzf "$tarball" -C "$build"
 fi
