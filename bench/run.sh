@@ -1,11 +1,19 @@
 #!/bin/sh
-# make bench: the mock provider direct, plain proxy_pass to it, and the
-# gateway in front of it, measured with wrk in one run on loopback.
-# Prints a table and writes it to bench/RESULTS.md.
+# make bench: the same mock provider reached directly, through plain nginx
+# proxy_pass, through the gateway (keys, routing, accounting), from the
+# gateway's cache, and through the Portkey gateway; non-streaming with wrk,
+# streaming with bench/sse.mjs; then how the gateway's cost grows with body
+# size, routes and keys, and open streams; and a CPU profile of it.
+# Writes bench/RESULTS.md, keeping what follows its "written by hand" line.
 #
 #   bench/run.sh /abs/path/to/ngx_http_llm_module.so
 #
-# BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64).
+# BENCH_SECONDS      seconds per wrk row (default 10)
+# BENCH_QUICK=1      a short run: 2 s rows, fewer held streams and scales
+# BENCH_CONNECTIONS  wrk connections (64)     BENCH_STREAMS  SSE clients (50)
+# BENCH_HELD         streams held open (1000) BENCH_SCALES "10 100 1000 10000"
+# BENCH_PORT         the first of the 7 ports used (18080)
+# BENCH_PROFILE=0    no perf profile
 
 set -eu
 
@@ -15,99 +23,569 @@ nginx=${NGINX_BIN:-/usr/sbin/nginx}
 # nginx reads $NGINX as sockets to inherit: it must not be set
 unset NGINX
 prefix=$top/build/bench
-secs=${BENCH_SECONDS:-10}
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    secs=${BENCH_SECONDS:-2} held=${BENCH_HELD:-200}
+    scales=${BENCH_SCALES:-"10 10000"}
+else
+    secs=${BENCH_SECONDS:-10} held=${BENCH_HELD:-1000}
+    scales=${BENCH_SCALES:-"10 100 1000 10000"}
+fi
 conns=${BENCH_CONNECTIONS:-64}
-mock_port=18081
-proxy_port=18082
-gateway_port=18083
+streams=${BENCH_STREAMS:-50}
+# streams last 100 ms: half a row's time gives thousands of them
+stream_secs=$(( (secs + 1) / 2 ))
+# the scaling and body-size rows are many: shorter ones
+short_secs=$(( (secs + 1) / 2 ))
+chunks=20 gap=0.005
+
+base=${BENCH_PORT:-18080}
+mock_port=$((base + 1)) proxy_port=$((base + 2)) gateway_port=$((base + 3))
+cache_port=$((base + 4)) open_port=$((base + 5)) portkey_port=$((base + 6))
+
+. "$top/bench/lib.sh"
+
+# --- set up ------------------------------------------------------------------
+
+for p in $mock_port $proxy_port $gateway_port $cache_port $open_port \
+         $portkey_port; do
+    port_free "$p" || { echo "port $p is in use (BENCH_PORT=...)" >&2; exit 1; }
+done
 
 rm -rf "$prefix"
 mkdir -p "$prefix/logs"
 
-sed -e "s#@PREFIX@#$prefix#g" -e "s#@MODULE@#$module#g" \
-    -e "s#@PARAMS@#$top/conf.examples/llm_proxy_params#g" \
-    -e "s#@MOCK_PORT@#$mock_port#g" -e "s#@PROXY_PORT@#$proxy_port#g" \
-    -e "s#@GATEWAY_PORT@#$gateway_port#g" \
-    "$top/bench/nginx.conf.in" > "$prefix/nginx.conf"
-
-"$nginx" -p "$prefix" -c "$prefix/nginx.conf"
-trap 'kill -QUIT "$(cat "$prefix/logs/nginx.pid")" 2>/dev/null || true' EXIT
-
-cat > "$prefix/body.json" <<'JSON'
-{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write one sentence about nginx and why a gateway inside it is fast."}],"temperature":0.7,"max_tokens":128}
-JSON
-export BENCH_BODY="$prefix/body.json"
-
-url=/v1/chat/completions
-for p in $mock_port $proxy_port $gateway_port; do
-    i=0
-    until [ "$(curl -s -o /dev/null -w '%{http_code}' \
-               -d @"$BENCH_BODY" "http://127.0.0.1:$p$url")" = 200 ]; do
-        i=$((i + 1))
-        [ $i -lt 100 ] || { echo "port $p does not answer 200"; exit 1; }
-        sleep 0.05
-    done
-done
-
-# ms from wrk's "1.23ms" / "456.00us" / "1.01s"
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else { sub(/s$/, "", v); printf "%.3f", v * 1000 } }'
+cleanup() {
+    pid_stop "$prefix/perf.pid"
+    pid_stop "$prefix/held.pid"
+    pid_stop "$prefix/portkey.pid"
+    nginx_stop nginx
+    nginx_stop mock
 }
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
 
-run() {
-    # warm up, then measure
-    wrk -t1 -c"$conns" -d2s -s "$top/bench/post.lua" \
-        "http://127.0.0.1:$1$url" >/dev/null
-    wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$top/bench/post.lua" \
-        "http://127.0.0.1:$1$url" > "$prefix/wrk.$1.txt"
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$prefix/wrk.$1.txt")
-    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$prefix/wrk.$1.txt")")
-    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$prefix/wrk.$1.txt")")
-    errors=$(awk '/Non-2xx|Socket errors/ { print }' "$prefix/wrk.$1.txt")
-    if [ -n "$errors" ]; then
-        echo "errors on port $1: $errors" >&2
-        exit 1
+# Portkey, pinned by bench/portkey/package-lock.json
+(
+    cd "$top/bench/portkey"
+    if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+        npm ci --no-audit --no-fund --loglevel=error
+        touch node_modules
     fi
-    echo "$rps $p50 $p99"
-}
-
-set -- $(run $mock_port);    m_rps=$1; m_p50=$2; m_p99=$3
-set -- $(run $proxy_port);   p_rps=$1; p_p50=$2; p_p99=$3
-set -- $(run $gateway_port); g_rps=$1; g_p50=$2; g_p99=$3
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.0f", (a - b) * 1000 }'; }
-
-table=$(cat <<TABLE
-| path                         | requests/s | p50 ms | p99 ms |
-|------------------------------|-----------:|-------:|-------:|
-| mock provider direct         | $m_rps | $m_p50 | $m_p99 |
-| nginx proxy_pass → mock      | $p_rps | $p_p50 | $p_p99 |
-| gateway (llm_gateway) → mock | $g_rps | $g_p50 | $g_p99 |
-
-gateway / proxy_pass: throughput $(ratio "$g_rps" "$p_rps"), p50 $(ratio "$g_p50" "$p_p50") ($(diff_us "$g_p50" "$p_p50") µs), p99 $(ratio "$g_p99" "$p_p99")
-TABLE
 )
 
+# the mock's streams: echo module directives, one event an "echo"
+q="'"
+event() {
+    printf 'echo -n %s%s\\n\\n%s;\necho_flush;\n' "$q" "data: $1" "$q"
+}
+chunk() {
+    printf '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":%s,"finish_reason":%s}]}' "$1" "$2"
+}
+stream_echo() {    # events gap
+    event "$(chunk '{"role":"assistant","content":""}' null)"
+    i=1
+    while [ $i -le "$1" ]; do
+        printf 'echo_sleep %s;\n' "$2"
+        event "$(chunk "{\"content\":\"tok$i \"}" null)"
+        i=$((i + 1))
+    done
+    event "$(chunk '{}' '"stop"')"
+    event '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":20,"total_tokens":40}}'
+    event '[DONE]'
+}
+stream_echo $chunks $gap > "$prefix/stream.echo"
+# held open: an event every half second for a minute
+stream_echo 120 0.5 > "$prefix/slow.echo"
+
+: > "$prefix/scale.conf"
+
+subst() {
+    sed -e "s#@PREFIX@#$prefix#g" -e "s#@MODULE@#$module#g" \
+        -e "s#@PARAMS@#$top/conf.examples/llm_proxy_params#g" \
+        -e "s#@MOCK_PORT@#$mock_port#g" -e "s#@PROXY_PORT@#$proxy_port#g" \
+        -e "s#@GATEWAY_PORT@#$gateway_port#g" \
+        -e "s#@CACHE_PORT@#$cache_port#g" -e "s#@OPEN_PORT@#$open_port#g" \
+        -e "s#@CHUNKS@#$chunks#g" -e "s#@GAP@#$gap#g" \
+        "$top/bench/$1.conf.in" > "$prefix/$2.conf"
+}
+subst mock mock
+subst nginx nginx
+
+# request bodies: a chat completion, the same streamed, and both with
+# temperature 0 for the cache
+body() {    # model stream temperature content
+    s=
+    [ "$2" = true ] && s='"stream":true,"stream_options":{"include_usage":true},'
+    printf '{"model":"%s",%s"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"%s"}],"temperature":%s,"max_tokens":128}\n' \
+        "$1" "$s" "$4" "$3"
+}
+say='Write one sentence about nginx and why a gateway inside it is fast.'
+body gpt-4o-mini false 0.7 "$say" > "$prefix/chat.json"
+body gpt-4o-mini false 0 "$say" > "$prefix/chat0.json"
+body gpt-4o-mini-stream true 0.7 "$say" > "$prefix/stream.json"
+body gpt-4o-mini-stream true 0 "$say" > "$prefix/stream0.json"
+body gpt-4o-mini-slow true 0.7 "$say" > "$prefix/slow.json"
+# 1 KiB, 32 KiB and 1 MiB: the user's message padded to the size
+for size in 1024 32768 1048576; do
+    pad=$((size - $(body gpt-4o-mini false 0.7 "" | wc -c)))
+    body gpt-4o-mini false 0.7 "$(head -c $pad /dev/zero | tr '\0' x)" \
+        > "$prefix/body$size.json"
+done
+
+# headers: the gateway key (which nginx alone ignores); Portkey is told
+# the provider, its key and where it is (the mock's path for each kind)
+printf '%s\n' 'Content-Type: application/json' \
+    'Authorization: Bearer sk-bench-client' > "$prefix/client.h"
+for kind in "" stream slow; do
+    printf '%s\n' 'Content-Type: application/json' \
+        'Authorization: Bearer sk-bench-provider' \
+        'x-portkey-provider: openai' \
+        "x-portkey-custom-host: http://127.0.0.1:$mock_port${kind:+/$kind}/v1" \
+        > "$prefix/portkey${kind:+-$kind}.h"
+done
+
+portkey_start() {
+    NODE_ENV=production node --require "$top/bench/portkey/loopback.cjs" \
+        "$top/bench/portkey/node_modules/@portkey-ai/gateway/build/start-server.js" \
+        --port=$portkey_port --headless >> "$prefix/logs/portkey.log" 2>&1 &
+    echo $! > "$prefix/portkey.pid"
+    portkey_pid=$!
+}
+
+nginx_start mock
+nginx_start nginx
+portkey_start
+mock_pid=$(nginx_worker mock)
+front_pid=$(nginx_worker nginx)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+url=/v1/chat/completions
+direct=http://127.0.0.1:$mock_port
+proxy=http://127.0.0.1:$proxy_port
+gateway=http://127.0.0.1:$gateway_port
+cached=http://127.0.0.1:$cache_port
+open=http://127.0.0.1:$open_port
+portkey=http://127.0.0.1:$portkey_port
+
+# --- every path really reaches the mock, streams included ----------------------
+
+wait_ok "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h"
+
+# check NAME URL BODY HEADERS PATTERN...: the response has every pattern
+check() {
+    curl -sN -i -H "@$4" --data-binary "@$3" "$2" > "$prefix/check.out" 2>&1 \
+        || true
+    what=$1
+    shift 4
+    for pattern; do
+        if ! grep -q -- "$pattern" "$prefix/check.out"; then
+            echo "$what: no \"$pattern\" in its answer:" >&2
+            head -c 2000 "$prefix/check.out" >&2
+            exit 1
+        fi
+    done
+}
+
+stream_ok() {    # what every stream must have
+    check "$@" '^HTTP/1.1 200' 'text/event-stream' "tok$chunks " '"usage"' \
+        'data: \[DONE\]'
+}
+for u in "$direct" "$proxy" "$gateway" "$open"; do
+    check "$u" "$u$url" "$prefix/chat.json" "$prefix/client.h" \
+        '^HTTP/1.1 200' 'How can I help you today'
+done
+stream_ok direct "$direct/stream$url" "$prefix/stream.json" "$prefix/client.h"
+stream_ok proxy "$proxy/stream$url" "$prefix/stream.json" "$prefix/client.h"
+stream_ok gateway "$gateway$url" "$prefix/stream.json" "$prefix/client.h" \
+    'x-llm-provider: mock_stream'
+check gateway "$gateway$url" "$prefix/chat.json" "$prefix/client.h" \
+    'x-llm-provider: mock'
+check portkey "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h" \
+    '^HTTP/1.1 200' 'How can I help you today'
+stream_ok portkey "$portkey$url" "$prefix/stream.json" "$prefix/portkey-stream.h"
+# a miss stores the answer, then every request is a hit
+for kind in chat0 stream0; do
+    check cache "$cached$url" "$prefix/$kind.json" "$prefix/client.h" \
+        'x-llm-cache: MISS'
+    check cache "$cached$url" "$prefix/$kind.json" "$prefix/client.h" \
+        'x-llm-cache: HIT' '^HTTP/1.1 200'
+done
+check "gateway without a key" "$gateway$url" "$prefix/chat.json" \
+    "$prefix/portkey.h" '^HTTP/1.1 401'
+
+nscales=$(echo $scales | wc -w)
+estimate=$(( 6 * (secs + (secs + 2) / 3 + 2) + 5 * (stream_secs + 3)
+             + 6 * (short_secs + 1) + 30 + short_secs
+             + nscales * (short_secs + 4) ))
+echo "every path answers; measuring for about $(( (estimate + 59) / 60 )) minutes"
+
+# --- non-streaming: wrk, loaded and with one connection ----------------------------
+
+# (results are assigned before they are used, so that a failure stops)
+row() {    # name url body headers pid
+    export BENCH_BODY=$3 BENCH_HEADERS=$4
+    loaded=$(wrk_run "$2" "$conns" "$secs" "$5" "$1")
+    alone=$(wrk_run "$2" 1 "$(( (secs + 2) / 3 ))" "$5" "$1-1")
+    echo "$1 $loaded $alone" | awk '{ print $1, $2, $3, $4, $5, $7, $8 }'
+}
+
+rows=$prefix/rows.txt
+{
+    row direct "$direct$url" "$prefix/chat.json" "$prefix/client.h" "$mock_pid"
+    row proxy "$proxy$url" "$prefix/chat.json" "$prefix/client.h" "$front_pid"
+    row gateway "$gateway$url" "$prefix/chat.json" "$prefix/client.h" "$front_pid"
+    row cache "$cached$url" "$prefix/chat0.json" "$prefix/client.h" "$front_pid"
+    row open "$open$url" "$prefix/chat.json" "$prefix/client.h" "$front_pid"
+    row portkey "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h" \
+        "$portkey_pid"
+} > "$rows"
+echo "non-streaming done"
+
+# get NAME FIELD: a field of a row of $rows (2 rps, 3 p50, 4 p99, 5 cpu,
+# 6 p50 with one connection, 7 its p99)
+get() { awk -v n="$1" -v f="$2" '$1 == n { print $f }' "$rows"; }
+
+# --- streaming: bench/sse.mjs --------------------------------------------------------
+
+srows=$prefix/streams.txt
+: > "$srows"
+stream_row() {    # name, then sse_run's arguments
+    name=$1
+    shift
+    r=$(sse_run "$@")
+    echo "$name $r" >> "$srows"
+}
+stream_row direct "$direct/stream$url" "$prefix/stream.json" \
+    "$prefix/client.h" "$mock_pid"
+stream_row proxy "$proxy/stream$url" "$prefix/stream.json" \
+    "$prefix/client.h" "$front_pid"
+stream_row gateway "$gateway$url" "$prefix/stream.json" \
+    "$prefix/client.h" "$front_pid"
+stream_row cache "$cached$url" "$prefix/stream0.json" \
+    "$prefix/client.h" "$front_pid"
+stream_row portkey "$portkey$url" "$prefix/stream.json" \
+    "$prefix/portkey-stream.h" "$portkey_pid"
+echo "streaming done"
+
+# --- request body size: proxy_pass and gateway --------------------------------------
+
+brows=$prefix/bodies.txt
+: > "$brows"
+for size in 1024 32768 1048576; do
+    export BENCH_BODY=$prefix/body$size.json BENCH_HEADERS=$prefix/client.h
+    p=$(wrk_run "$proxy$url" "$conns" "$short_secs" "$front_pid" p$size)
+    g=$(wrk_run "$gateway$url" "$conns" "$short_secs" "$front_pid" g$size)
+    echo "$size $p $g" >> "$brows"
+done
+echo "body sizes done"
+
+# --- streams held open: memory per stream -------------------------------------------
+
+hrows=$prefix/held.txt
+: > "$hrows"
+# each from a new process, which has not yet grown for other rows
+held_row() {    # name, then held_run's arguments but the pid
+    name=$1
+    shift
+    if [ "$name" = portkey ]; then
+        pid_stop "$prefix/portkey.pid"
+        portkey_start
+        wait_ok "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h"
+        pid=$portkey_pid
+    else
+        nginx_stop nginx
+        nginx_start nginx
+        front_pid=$(nginx_worker nginx)
+        pid=$front_pid
+    fi
+    r=$(held_run "$@" "$pid")
+    echo "$name $r" >> "$hrows"
+}
+held_row gateway "$gateway$url" "$prefix/slow.json" "$prefix/client.h"
+held_row proxy "$proxy/slow$url" "$prefix/slow.json" "$prefix/client.h"
+held_row portkey "$portkey$url" "$prefix/slow.json" "$prefix/portkey-slow.h"
+echo "held streams done"
+
+# --- a CPU profile of the gateway's worker -----------------------------------------
+
+profile=$prefix/profile.txt
+: > "$profile"
+if [ "${BENCH_PROFILE:-1}" = 1 ] && command -v perf >/dev/null 2>&1; then
+    export BENCH_BODY=$prefix/chat.json BENCH_HEADERS=$prefix/client.h
+    perf record -e cpu-clock -F 4999 -p "$front_pid" -o "$prefix/perf.data" \
+        > "$prefix/logs/perf.log" 2>&1 &
+    echo $! > "$prefix/perf.pid"
+    wrk -t1 -c"$conns" -d"${short_secs}s" -s "$top/bench/post.lua" \
+        "$gateway$url" > /dev/null
+    # perf writes its file when interrupted
+    kill -INT "$(cat "$prefix/perf.pid")"
+    wait "$(cat "$prefix/perf.pid")" || true
+    rm -f "$prefix/perf.pid"
+    if [ -s "$prefix/perf.data" ]; then
+        perf report -i "$prefix/perf.data" --stdio -q --sort dso \
+            --percent-limit 0.5 2>/dev/null > "$prefix/perf.dso" || true
+        perf report -i "$prefix/perf.data" --stdio -q --sort dso,sym \
+            --percent-limit 0.7 2>/dev/null > "$prefix/perf.sym" || true
+        perf report -i "$prefix/perf.data" --stdio -q --sort sym \
+            --dsos ngx_http_llm_module.so --percent-limit 0.05 \
+            2>/dev/null > "$prefix/perf.module" || true
+        echo yes > "$profile"
+    fi
+fi
+echo "profile done"
+
+# --- routes and keys: 10 ... 10,000 of each -----------------------------------------
+
+srows_scale=$prefix/scale.txt
+: > "$srows_scale"
+for n in $scales; do
+    # route scale-i to the mock, key sk-scale-i in the bench team
+    awk -v n="$n" -v p="$prefix" 'BEGIN {
+        printf "llm_keys_file %s/scale.keys;\n", p
+        for (i = 1; i <= n; i++)
+            printf "llm_route scale-%05d { target mock gpt-4o-mini-2024-07-18 input=0.15 output=0.60; }\n", i
+    }' > "$prefix/scale.conf"
+    awk -v n="$n" 'BEGIN {
+        for (i = 1; i <= n; i++)
+            printf "scale-%05d sk-scale-%05d team=bench rpm=1000000000 budget=1000000usd/day;\n", i, i
+    }' > "$prefix/scale.keys"
+
+    nginx_stop nginx
+    # nginx returns once the master has read the configuration
+    t0=$(date +%s.%N)
+    nginx_start nginx
+    load=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+    pid=$(nginx_worker nginx)
+    last=$(printf 'scale-%05d' "$n")
+    sed "s/\"model\":\"[^\"]*\"/\"model\":\"$last\"/" "$prefix/chat.json" \
+        > "$prefix/scale.json"
+    printf 'Authorization: Bearer sk-%s\n' "$last" > "$prefix/scale.h"
+    wait_ok "$gateway$url" "$prefix/scale.json" "$prefix/scale.h"
+
+    export BENCH_BODY=$prefix/chat.json BENCH_HEADERS=$prefix/client.h \
+           BENCH_SCALE=$n
+    r=$(wrk_run "$gateway$url" "$conns" "$short_secs" "$pid" "scale$n")
+    unset BENCH_SCALE
+    set -- $r
+    echo "$n $1 $2 $3 $4 $(rss_kib "$pid") $load" >> "$srows_scale"
+done
+echo "scaling done"
+
+# --- the report ---------------------------------------------------------------------
+
+p_rps=$(get proxy 2) g_rps=$(get gateway 2) k_rps=$(get portkey 2)
+p_cpu=$(get proxy 5) g_cpu=$(get gateway 5) k_cpu=$(get portkey 5)
+
+table_rows() {
+    while read -r name rps p50 p99 cpu u50 u99; do
+        case $name in
+        direct)  label='mock provider direct' ;;
+        proxy)   label='nginx proxy_pass → mock' ;;
+        gateway) label='gateway: keys, routing, accounting → mock' ;;
+        cache)   label='gateway, cache hit' ;;
+        open)    label='gateway, routing only (llm_auth off)' ;;
+        portkey) label='Portkey gateway → mock' ;;
+        esac
+        echo "| $label | $rps | $p50 | $p99 | $cpu | $u50 | $u99 |"
+    done < "$rows"
+}
+
+stream_rows() {
+    while read -r name rate t50 t99 a50 a99 cpu; do
+        case $name in
+        direct)  label='mock provider direct' ;;
+        proxy)   label='nginx proxy_pass (proxy_buffering off)' ;;
+        gateway) label='gateway: keys, routing, accounting' ;;
+        cache)   label='gateway, cache hit (replayed stream)' ;;
+        portkey) label='Portkey gateway' ;;
+        esac
+        echo "| $label | $rate | $t50 | $t99 | $a50 | $a99 | $cpu |"
+    done < "$srows"
+}
+
+body_rows() {
+    while read -r size prps pp50 pp99 pcpu grps gp50 gp99 gcpu; do
+        echo "| $(awk -v s="$size" 'BEGIN { print (s >= 1048576 ? s / 1048576 " MiB" : s / 1024 " KiB") }') | $prps | $pp50 | $pp99 | $pcpu | $grps | $gp50 | $gp99 | $gcpu | $(ratio "$grps" "$prps") | $(awk -v a="$gcpu" -v b="$pcpu" 'BEGIN { printf "%+.1f", a - b }') |"
+    done < "$brows"
+}
+
+scale_rows() {
+    echo "| 1 (the main row) | $g_rps | $(get gateway 3) | $(get gateway 4) | $g_cpu | – | – |"
+    while read -r n rps p50 p99 cpu rss t; do
+        echo "| $n | $rps | $p50 | $p99 | $cpu | $(mib "$rss") | $t |"
+    done < "$srows_scale"
+}
+
+held_rows() {
+    while read -r name rb ro pb po ra; do
+        case $name in
+        gateway) label='gateway (nginx worker)' ;;
+        proxy)   label='nginx proxy_pass (nginx worker)' ;;
+        portkey) label='Portkey (node process)' ;;
+        esac
+        echo "| $label | $(mib "$rb") | $(mib "$ro") | $(per_stream "$rb" "$ro") | $(per_stream "$pb" "$po") | $(mib "$ra") |"
+    done < "$hrows"
+}
+
+profile_section() {
+    if [ ! -s "$profile" ]; then
+        echo "No profile: perf is missing or was turned off (BENCH_PROFILE=0)."
+        return
+    fi
+    echo "\`perf record -e cpu-clock\` of the worker for ${short_secs} s of the gateway row"
+    echo "(flat, self time; /usr/sbin/nginx is stripped, so static nginx functions"
+    echo "show as addresses)."
+    echo
+    echo "| share | in |"
+    echo "|------:|----|"
+    awk 'NF >= 2 { printf "| %s | %s |\n", $1, $2 }' "$prefix/perf.dso"
+    echo
+    echo "| share | in | function |"
+    echo "|------:|----|----------|"
+    awk 'NF >= 4 { s = $4; for (i = 5; i <= NF; i++) s = s " " $i
+                   printf "| %s | %s | `%s` |\n", $1, $2, s }' \
+        "$prefix/perf.sym" | head -25
+    echo
+    echo "Inside the module (share of all samples):"
+    echo
+    echo "| share | function |"
+    echo "|------:|----------|"
+    awk 'NF >= 3 { s = $3; for (i = 4; i <= NF; i++) s = s " " $i
+                   printf "| %s | `%s` |\n", $1, s }' \
+        "$prefix/perf.module" | head -20
+}
+
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+marker='<!-- Everything below this line is written by hand; bench/run.sh keeps it. -->'
+notes=$prefix/notes.md
+if grep -q "^$marker" "$top/bench/RESULTS.md" 2>/dev/null; then
+    sed -n "/^$marker/,\$p" "$top/bench/RESULTS.md" | sed 1d > "$notes"
+else
+    printf '\n## Findings\n\n(none yet)\n' > "$notes"
+fi
+
+unloaded_diff=$(diff_us "$(get gateway 6)" "$(get proxy 6)")
+loaded_diff=$(diff_us "$(get gateway 3)" "$(get proxy 3)")
 
 cat > "$top/bench/RESULTS.md" <<MD
 # Benchmark results
 
-\`make bench\` on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu),
-nginx $("$nginx" -v 2>&1 | sed 's#.*/##'), one worker, wrk with 1 thread,
-$conns connections, ${secs} s per row after a 2 s warm-up, loopback.
-The same mock provider (an nginx \`return 200\` of a chat completion) is
-behind every row; proxy_pass and the gateway share one keepalive pool.
-The request is a $(wc -c < "$BENCH_BODY")-byte chat completion; the gateway
-parses it, routes it and rewrites the model name.
+\`make bench\` on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu), Linux
+$(uname -r), nginx $("$nginx" -v 2>&1 | sed 's#.*/##'), Node $(node -v),
+wrk $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }'), Portkey gateway
+$(node -p "require('$top/bench/portkey/node_modules/@portkey-ai/gateway/package.json').version")
+with @hono/node-server
+$(node -p "require('$top/bench/portkey/node_modules/@hono/node-server/package.json').version").
 
-$table
+## Method
+
+- Everything on loopback. The mock provider is an nginx of its own (one
+  worker): \`return 200\` of a fixed chat completion, and for streams the
+  echo module: a role event, $chunks content events ${gap} s apart, the
+  finish and usage events and \`[DONE]\`.
+- What is measured runs as **one process each**: one nginx worker serves
+  the proxy_pass and every gateway row (\`worker_processes 1\`); Portkey is
+  one Node process (Node runs JavaScript on one thread). With two cores,
+  wrk (one thread), the measured process and the mock share the machine,
+  so requests/s is whichever of them saturates first; **CPU µs/request**
+  (user + system time of the measured process, all threads, from
+  /proc/PID/stat, divided by the requests served) is the cost that does
+  not depend on that: 1,000,000 / it is what one core could serve.
+- Non-streaming: wrk, 1 thread, $conns connections, ${secs} s after a 1 s
+  warm-up; then 1 connection for $(( (secs + 2) / 3 )) s for the latency of
+  a request alone (no queueing: the added latency target is read there).
+  The request is a $(wc -c < "$prefix/chat.json")-byte chat completion.
+- The gateway row: a gateway key (\`llm_key\` with rpm, tpm and a budget)
+  in a team with rpm, tpm, parallel and a budget, all checked and charged
+  on every request in the \`llm_zone\`; a route with input and output
+  prices, so that cost is computed; metrics on. The cache row adds
+  \`proxy_cache\` and \`llm_cache deterministic\` to a location and sends
+  the same request with temperature 0, stored by one request before.
+  proxy_pass and the gateway share one keepalive pool to the mock.
+- Portkey: \`@portkey-ai/gateway\` started from its package
+  (\`build/start-server.js --headless\`, NODE_ENV=production), with
+  \`x-portkey-provider: openai\` and \`x-portkey-custom-host\` pointing at
+  the mock.
+- Streaming: bench/sse.mjs, $streams concurrent clients for
+  ${stream_secs} s after a 1 s warm-up; time to the first \`data:\` event
+  and to \`data: [DONE]\`.
+- The machine's load average (1, 5, 15 min) was $load_start when the run
+  began and $load_end when it ended; anything else running on the two
+  cores shows in requests/s and latency far more than in CPU µs/request.
+- Before measuring, every path is checked to reach the mock, streamed and
+  not (the gateway by its x-llm-provider header, Portkey by the mock's
+  answer in its own, the cache by MISS then HIT).
+
+## Non-streaming
+
+| path | requests/s | p50 ms | p99 ms | CPU µs/request | p50 ms, 1 conn | p99 ms, 1 conn |
+|------|-----------:|-------:|-------:|---------------:|---------------:|---------------:|
+$(table_rows)
+
+- gateway / proxy_pass: throughput **$(ratio "$g_rps" "$p_rps")**, CPU per
+  request $(ratio "$g_cpu" "$p_cpu") ($(awk -v a="$g_cpu" -v b="$p_cpu" 'BEGIN { printf "%+.1f", a - b }') µs), p50 with
+  one connection **$unloaded_diff µs**, p50 loaded $loaded_diff µs, p99
+  $(ratio "$(get gateway 4)" "$(get proxy 4)")×
+- gateway / Portkey: throughput **$(ratio "$g_rps" "$k_rps")×**, CPU per
+  request $(ratio "$k_cpu" "$g_cpu")× less, p50 with one connection
+  $(ratio "$(get portkey 6)" "$(get gateway 6)")× lower
+- cache hit / proxy_pass: throughput $(ratio "$(get cache 2)" "$p_rps")
+- what keys and accounting cost: the gateway row against routing only,
+  $(awk -v a="$g_cpu" -v b="$(get open 5)" 'BEGIN { printf "%+.1f", a - b }') µs of CPU a request
+
+## Targets
+
+| target | measured | |
+|--------|----------|-|
+| throughput ≥ 90 % of proxy_pass | $(awk -v a="$g_rps" -v b="$p_rps" 'BEGIN { printf "%.0f %%", a / b * 100 }') (CPU: $(awk -v a="$g_cpu" -v b="$p_cpu" 'BEGIN { printf "%.0f %%", b / a * 100 }')) | $(met "$(ratio "$g_rps" "$p_rps")" 0.90) |
+| added p50 ≤ 50 µs over proxy_pass | $unloaded_diff µs (1 connection) | $(met "$unloaded_diff" 50 le) |
+| ≥ 30× Portkey's throughput | $(ratio "$g_rps" "$k_rps")× | $(met "$(ratio "$g_rps" "$k_rps")" 30) |
+
+## Streaming
+
+| path | streams/s | TTFT p50 ms | TTFT p99 ms | total p50 ms | total p99 ms | CPU µs/stream |
+|------|----------:|------------:|------------:|-------------:|-------------:|--------------:|
+$(stream_rows)
+
+## Request body size
+
+wrk, $conns connections, ${short_secs} s a row; the user message padded.
+
+| body | proxy_pass req/s | p50 ms | p99 ms | CPU µs | gateway req/s | p50 ms | p99 ms | CPU µs | gateway / proxy_pass | added CPU µs |
+|-----:|------:|------:|------:|------:|------:|------:|------:|------:|------:|------:|
+$(body_rows)
+
+## Routes and keys configured
+
+N routes (\`scale-00001\` ...) and N keys in an \`llm_keys_file\`, on top of
+the main configuration; wrk cycles through all N keys and routes, request
+i with key i and route i, so the zone holds N key meters and N series.
+${short_secs} s a row, $conns connections. RSS: the worker after the run;
+start: seconds until nginx has read the configuration and started.
+
+| N | requests/s | p50 ms | p99 ms | CPU µs/request | worker RSS MiB | start s |
+|--:|-----------:|-------:|-------:|---------------:|---------------:|-----------:|
+$(scale_rows)
+
+## Streams held open
+
+$held slow streams (an event every 0.5 s) opened at once and held; the
+memory of the measured process before (after a few streams), while all
+are open, and a second after they are closed.
+
+| path | RSS before MiB | RSS open MiB | RSS KiB/stream | Pss KiB/stream | RSS after MiB |
+|------|---------------:|-------------:|---------------:|---------------:|--------------:|
+$(held_rows)
+
+## Profile
+
+$(profile_section)
+
+$marker
 MD
+cat "$notes" >> "$top/bench/RESULTS.md"
 
-echo "$table"
-echo
+sed -n '/^## Non-streaming/,/^## Profile/p' "$top/bench/RESULTS.md" | sed '$d'
 echo "written to bench/RESULTS.md"

@@ -575,7 +575,15 @@ ngx_http_llm_init_keys(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
     hash.hash = &lmcf->keys_hash;
     hash.key = ngx_hash_key;
     hash.max_size = 1048576;
-    hash.bucket_size = ngx_align(128, ngx_cacheline_size);
+
+    /*
+     * room for 8 keys of 64 hex digits a bucket: with one, ngx_hash_init()
+     * looks for a perfect hash, and tries every size up to max_size in
+     * vain (seconds of start-up with 10,000 keys)
+     */
+    hash.bucket_size = ngx_align(8 * (sizeof(void *)
+                                      + ngx_align(64 + 2, sizeof(void *)))
+                                 + sizeof(void *), ngx_cacheline_size);
     hash.name = "llm_keys_hash";
     hash.pool = cf->pool;
     hash.temp_pool = NULL;
