@@ -485,7 +485,7 @@ L</"SERVER HANDLE">. Options:
     no_root_location   bool
     env           arrayref of env directives ('FOO', 'FOO=bar')
     load_modules  arrayref (default: TEST_NGINX_LOAD_MODULES)
-    start_timeout seconds (default 20, x5 under valgrind)
+    start_timeout seconds (default 20, x5 under valgrind, x3 under ASan)
     stop_timeout  seconds (default 10, x5 under valgrind)
 
 =cut
@@ -1034,7 +1034,10 @@ sub new {
     $self->{valgrind} = $o{valgrind} // $ENV{TEST_NGINX_USE_VALGRIND};
     $self->{asan}     = $o{asan} // $ENV{TEST_NGINX_USE_ASAN};
     my $f = $self->{valgrind} ? 5 : 1;
-    $self->{start_timeout} = $o{start_timeout} // 20 * $f;
+    # ASan's start-up (OpenSSL's initialisation, unwound malloc by malloc)
+    # takes seconds, and many times that on a busy machine
+    $self->{start_timeout} = $o{start_timeout}
+                             // 20 * ($self->{asan} ? 3 : $f);
     $self->{stop_timeout}  = $o{stop_timeout}  // 10 * $f;
     $self->{drain_timeout} = $o{drain_timeout} // 5 * $f;
     $self->{$_} = $o{$_} // '' for qw(main_config http_config config);
