@@ -1437,7 +1437,9 @@ sub reload {
     for my $k (qw(main_config http_config config workers)) {
         $self->{$k} = $o{$k} if exists $o{$k};
     }
-    my $timeout = $o{timeout} // 20 * Test::Nginx::LLM::slow_factor();
+    # (a reload reads the configuration again: as slow as a start)
+    my $timeout = $o{timeout}
+                  // 20 * ($self->{asan} ? 3 : Test::Nginx::LLM::slow_factor());
     my $pos = $self->error_log_size;
     my @old = $self->_all_child_pids;
     my %old = map { $_ => 1 } @old;
