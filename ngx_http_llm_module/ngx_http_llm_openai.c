@@ -64,6 +64,8 @@ typedef struct {
     unsigned                       has_usage:1;
     unsigned                       has_error:1;
     unsigned                       closed:1;     /* the root ended */
+    size_t                         usage_null;   /* offset after a
+                                                    top-level "usage":null */
 
     /* a completion's lexical state, see ngx_http_llm_openai_scan_feed() */
     ngx_uint_t                     lex;
@@ -84,6 +86,8 @@ static ngx_int_t ngx_http_llm_openai_scan_feed(
 static void ngx_http_llm_openai_scan_cleanup(void *data);
 static ngx_int_t ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_openai_scan_t *scan);
+static void ngx_http_llm_openai_cut_usage_null(ngx_http_llm_sse_event_t *ev,
+    size_t end);
 
 
 ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
@@ -336,11 +340,96 @@ ngx_http_llm_openai_response_event(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (scan.has_usage && scan.choices == 0 && !ctx->chat.include_usage) {
-        return NGX_DECLINED;
+    if (!ctx->chat.include_usage) {
+        if (scan.has_usage && scan.choices == 0) {
+            return NGX_DECLINED;
+        }
+
+        if (scan.usage_null) {
+            ngx_http_llm_openai_cut_usage_null(ev, scan.usage_null);
+        }
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The gateway asks for usage the client did not ask for; OpenAI then adds
+ * "usage":null to every chunk, which such a client would never see. The
+ * member is cut from the raw event, whose data line is passed on as it
+ * is: end is the offset in the data just after null.
+ */
+
+static void
+ngx_http_llm_openai_cut_usage_null(ngx_http_llm_sse_event_t *ev, size_t end)
+{
+    u_char  *start, *p, *last, *first;
+
+    first = ev->data.data;
+    last = ev->data.data + ev->data.len;
+
+    if (first < ev->raw.data || last > ev->raw.data + ev->raw.len
+        || end < sizeof("{\"usage\":null") - 1 || end > ev->data.len)
+    {
+        /* data joined from several lines: not in raw as it is */
+        return;
+    }
+
+    p = first + end - (sizeof("null") - 1);
+
+    if (ngx_strncmp(p, "null", sizeof("null") - 1) != 0) {
+        return;
+    }
+
+    while (p > first && (p[-1] == ' ' || p[-1] == '\t')) {
+        p--;
+    }
+
+    if (p == first || *--p != ':') {
+        return;
+    }
+
+    while (p > first && (p[-1] == ' ' || p[-1] == '\t')) {
+        p--;
+    }
+
+    if (p - first < (ssize_t) sizeof("\"usage\"") - 1
+        || ngx_strncmp(p - (sizeof("\"usage\"") - 1), "\"usage\"",
+                       sizeof("\"usage\"") - 1) != 0)
+    {
+        /* a key written with escapes: left as it is */
+        return;
+    }
+
+    p -= sizeof("\"usage\"") - 1;
+
+    start = p;
+    end += (size_t) first;        /* now an address */
+
+    while (p > first && (p[-1] == ' ' || p[-1] == '\t')) {
+        p--;
+    }
+
+    if (p > first && p[-1] == ',') {
+        /* "...,"usage":null": the comma before goes with it */
+        start = p - 1;
+
+    } else {
+        /* "{"usage":null, ...": the comma after goes with it */
+        p = (u_char *) end;
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p < last && *p == ',') {
+            end = (size_t) (p + 1);
+        }
+    }
+
+    ev->cut.data = start;
+    ev->cut.len = (u_char *) end - start;
 }
 
 
@@ -410,8 +499,14 @@ ngx_http_llm_openai_string(void *data, const unsigned char *s, size_t len)
 
 
 static int
-ngx_http_llm_openai_scalar(void *data)
+ngx_http_llm_openai_null(void *data)
 {
+    ngx_http_llm_openai_scan_t  *scan = data;
+
+    if (scan->depth == 1 && scan->key == NGX_HTTP_LLM_OA_USAGE) {
+        scan->usage_null = yajl_get_bytes_consumed(scan->yajl);
+    }
+
     return 1;
 }
 
@@ -510,7 +605,7 @@ ngx_http_llm_openai_key(void *data, const unsigned char *s, size_t len)
 
 
 static yajl_callbacks  ngx_http_llm_openai_callbacks = {
-    ngx_http_llm_openai_scalar,
+    ngx_http_llm_openai_null,
     ngx_http_llm_openai_boolean,
     NULL,
     NULL,

@@ -559,6 +559,22 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
         if (rc != NGX_OK) {
             return rc;
         }
+
+        if (ev->cut.len) {
+            /* a member the dialect took out of the event */
+
+            if (ngx_http_llm_response_write(r, resp, ev->raw.data,
+                                            ev->cut.data - ev->raw.data)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            return ngx_http_llm_response_write(r, resp,
+                                      ev->cut.data + ev->cut.len,
+                                      ev->raw.data + ev->raw.len
+                                      - (ev->cut.data + ev->cut.len));
+        }
     }
 
     return ngx_http_llm_response_write(r, resp, ev->raw.data, ev->raw.len);

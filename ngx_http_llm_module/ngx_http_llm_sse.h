@@ -19,6 +19,8 @@ typedef struct {
                                                    blank line ending it */
     ngx_str_t                      event;       /* "event:" field, if any */
     ngx_str_t                      data;        /* "data:" lines, joined */
+    ngx_str_t                      cut;         /* part of raw not passed
+                                                   on, set by a dialect */
     unsigned                       exception:1; /* an eventstream exception:
                                                    event is its type */
 } ngx_http_llm_sse_event_t;

@@ -96,3 +96,39 @@ POST /v1/chat/completions
 --- response_body_like eval
 my $re = CORE::join '', map { qq{data: [^\\n]*"content":"$_ ?"[^\\n]*\\n\\n} } 'a' .. 't';
 qr/$re/s
+
+
+
+=== TEST 7: a client that did not ask for usage sees no usage member at all
+The gateway asks the provider for usage, and OpenAI then puts "usage":null
+in every chunk; OpenAI would send this client none.
+--- request
+POST /v1/chat/completions
+{"model":"streamer","stream":true,"messages":[{"role":"user","content":"x"}],"mock":{"reply":"alpha beta","chunks":2}}
+--- response_body_like eval
+qr/\A(?:data: \{(?:(?!"usage")[^\n])*"object":"chat\.completion\.chunk"(?:(?!"usage")[^\n])*\}\n\n){4}data: \[DONE\]\n\n\z/
+
+
+
+=== TEST 8: a client that asked gets "usage":null in its chunks, as from OpenAI
+--- request
+POST /v1/chat/completions
+{"model":"streamer","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}],"mock":{"reply":"alpha beta","chunks":2}}
+--- response_body_like eval
+qr/\A(?:data: \{[^\n]*"usage":null[^\n]*\}\n\n){4}data: \{[^\n]*"choices":\[\],"usage":\{[^\n]*\}\n\ndata: \[DONE\]\n\n\z/
+
+
+
+=== TEST 9: a recorded OpenAI stream: "usage":null cut wherever it stands
+--- http_config
+    llm_provider mock {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=openai:tools.sse/v1;
+    }
+    llm_route streamer {
+        target mock;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"streamer","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like eval
+qr/\A(?:data: \{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",(?:(?!"usage")[^\n])*\}\n\n)+data: \[DONE\]\n\n\z/

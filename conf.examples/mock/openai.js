@@ -312,6 +312,11 @@ function chat(r) {
                         finish_reason: finish }]
         };
 
+        /* as OpenAI does: every chunk carries "usage": null once asked */
+        if (body.stream_options && body.stream_options.include_usage) {
+            e.usage = null;
+        }
+
         if (extra) {
             Object.keys(extra).forEach(function (k) { e[k] = extra[k]; });
         }
