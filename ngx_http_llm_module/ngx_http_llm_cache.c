@@ -558,7 +558,7 @@ ngx_http_llm_cache_variable(ngx_http_request_t *r,
         {
             value = statuses[ctx->cache_status];
 
-        } else if (ctx && ctx->digest && ctx->endpoint == NGX_HTTP_LLM_EP_CHAT
+        } else if (ctx && ctx->digest && ngx_http_llm_completion(ctx)
                    && ctx->prepared)
         {
             /* caching is configured, and this request was not looked up */

@@ -115,7 +115,7 @@ ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
-    if (lmcf->zone == NULL || ctx->endpoint != NGX_HTTP_LLM_EP_CHAT) {
+    if (lmcf->zone == NULL || !ngx_http_llm_completion(ctx)) {
         return;
     }
 

@@ -74,6 +74,12 @@ typedef enum {
 } ngx_http_llm_endpoint_e;
 
 
+/* a request for a completion, through any door: counted alike everywhere */
+#define ngx_http_llm_completion(ctx)                                         \
+    ((ctx)->endpoint == NGX_HTTP_LLM_EP_CHAT                                  \
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_MESSAGES)
+
+
 /* a header sent to a provider: lowercase name, value, and whether secret */
 typedef struct {
     ngx_str_t                      name;

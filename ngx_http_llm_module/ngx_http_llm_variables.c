@@ -14,11 +14,6 @@
 
 #define NGX_HTTP_LLM_HEADER_PREFIX  "llm_header_"
 
-/* a request for a completion: OpenAI's chat, or Anthropic's messages */
-#define ngx_http_llm_completion(ctx)                                         \
-    ((ctx)->endpoint == NGX_HTTP_LLM_EP_CHAT                                  \
-     || (ctx)->endpoint == NGX_HTTP_LLM_EP_MESSAGES)
-
 
 typedef enum {
     NGX_HTTP_LLM_VAR_UPSTREAM = 0,

@@ -254,6 +254,62 @@ cmp_ok(abs($eng->{budgets}[0]{limit} - $eng->{budgets}[0]{remaining}
 my ($bob) = grep { $_->{name} eq 'bob' } @{ $st->{spend} };
 is_deeply($bob->{budgets}, [], 'json: bob has no budget');
 
+# --- Anthropic's door counts as OpenAI's ---------------------------------
+
+sub door {
+    my ($key, $body, %h) = @_;
+    return http_request(port => $port, method => 'POST', uri => '/v1/messages',
+                        headers => { 'x-api-key' => "sk-$key-0123456789",
+                                     'anthropic-version' => '2023-06-01',
+                                     'Content-Type' => 'application/json',
+                                     %h },
+                        body => JSON::PP->new->canonical->encode($body));
+}
+
+sub message {
+    my (%o) = @_;
+    return { model => 'chat', max_tokens => 50,
+             messages => [{ role => 'user', content => $o{content} // 'hi' }],
+             %o{grep { exists $o{$_} } qw(stream temperature)} };
+}
+
+my $before = spend_requests(key => 'alice');
+my $d0 = scrape();
+my $st0 = status();
+is(door(alice => message())->{status},
+   200, 'door: a message');
+like(door(alice => message(stream => JSON::PP::true))->{body},
+     qr/event: message_stop/, 'door: a streamed message');
+my $dq = message(temperature => 0, content => 'cache me at the door');
+is(door(alice => $dq)->header('x-llm-cache'), 'MISS', 'door: a miss');
+is(door(alice => $dq)->header('x-llm-cache'), 'HIT', 'door: a hit');
+settled('key:alice' => $before + 4);
+
+my $d1 = scrape();
+is(delta($d0, $d1, "llm_requests_total{$S,status=2xx}"), 4,
+   'door: 4 requests answered on chat');
+# what the door's answers used, as charged to the key (the mock reads no
+# settings from an Anthropic body: its default usage)
+for my $kind (qw(prompt completion)) {
+    my $charged = delta($d0, $d1,
+                        "llm_spend_tokens_total{kind=$kind,name=alice,scope=key}");
+    cmp_ok($charged, '>', 0, "door: $kind tokens charged to the key");
+    is(delta($d0, $d1, "llm_tokens_total{$S,kind=$kind}"), $charged,
+       "door: $kind tokens counted as charged");
+}
+is(delta($d0, $d1, "llm_cache_requests_total{$S,result=hit}"), 1,
+   'door: the hit is counted');
+is(delta($d0, $d1, "llm_cache_requests_total{$S,result=miss}"), 1,
+   'door: the miss is counted');
+cmp_ok(delta($d0, $d1, "llm_cost_usd_total{$S}"), '>', 0,
+       'door: spend moved');
+is(delta($d0, $d1, "llm_request_duration_seconds_count{$S}"), 4,
+   'door: durations observed');
+my ($sx0) = grep { $_->{route} eq 'chat' } @{ $st0->{series} };
+my ($sx1) = grep { $_->{route} eq 'chat' } @{ status()->{series} };
+is($sx1->{requests}{'2xx'} - $sx0->{requests}{'2xx'}, 4,
+   'json: the door\'s requests in the series');
+
 # --- promtool accepts it -------------------------------------------------
 
 # a model name that needs escaping in a label
