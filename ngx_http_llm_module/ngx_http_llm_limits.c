@@ -58,6 +58,10 @@ static ngx_uint_t ngx_http_llm_check(ngx_http_llm_entity_t *e,
     ngx_http_llm_account_t *a, ngx_http_llm_hold_t *hold, time_t now,
     ngx_http_llm_refusal_t *no);
 static int64_t ngx_http_llm_sliding(ngx_http_llm_meter_t *m, time_t now);
+static ngx_int_t ngx_http_llm_ratelimit_push(ngx_http_request_t *r,
+    ngx_http_llm_hold_t *hold);
+static ngx_int_t ngx_http_llm_ratelimit_rename(ngx_http_request_t *r,
+    ngx_http_llm_hold_t *hold);
 static time_t ngx_http_llm_period_end(ngx_uint_t period, time_t now);
 static int64_t ngx_http_llm_days(int64_t y, int64_t m, int64_t d);
 static ngx_int_t ngx_http_llm_refuse_request(ngx_http_request_t *r,
@@ -345,6 +349,13 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
         if (!ngx_http_llm_check(e, a, hold, now, &no)) {
             ngx_http_llm_zone_unlock(lmcf->zone);
+
+            /* the gateway's 429 says which of its limits binds */
+
+            if (ngx_http_llm_ratelimit_push(r, hold) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
             return ngx_http_llm_refuse_request(r, &no);
         }
     }
@@ -408,6 +419,9 @@ ngx_http_llm_check(ngx_http_llm_entity_t *e, ngx_http_llm_account_t *a,
         if (used + 1 > (int64_t) e->rpm) {
             no->what = "requests per minute";
             no->limit = e->rpm;
+            hold->limit_requests = e->rpm;
+            hold->remaining_requests = 0;
+            hold->reset = now + no->retry;
             return 0;
         }
 
@@ -426,6 +440,9 @@ ngx_http_llm_check(ngx_http_llm_entity_t *e, ngx_http_llm_account_t *a,
         if (used + hold->tokens > (int64_t) e->tpm) {
             no->what = "tokens per minute";
             no->limit = e->tpm;
+            hold->limit_tokens = e->tpm;
+            hold->remaining_tokens = ngx_max((int64_t) e->tpm - used, 0);
+            hold->reset = now + no->retry;
             return 0;
         }
 
@@ -628,22 +645,30 @@ ngx_http_llm_unhold(ngx_http_llm_ctx_t *ctx)
 ngx_int_t
 ngx_http_llm_ratelimit_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    time_t                reset;
-    ngx_uint_t            i;
-    ngx_table_elt_t      *h;
-    ngx_http_llm_hold_t  *hold;
-    int64_t               values[4];
+    if (ctx->hold == NULL) {
+        return NGX_OK;
+    }
 
-    static const char    *names[] = {
+    if (ngx_http_llm_ratelimit_rename(r, ctx->hold) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_llm_ratelimit_push(r, ctx->hold);
+}
+
+
+static ngx_int_t
+ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
+{
+    time_t             reset;
+    ngx_uint_t         i;
+    ngx_table_elt_t   *h;
+    int64_t            values[4];
+
+    static const char *names[] = {
         "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
         "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens"
     };
-
-    hold = ctx->hold;
-
-    if (hold == NULL) {
-        return NGX_OK;
-    }
 
     values[0] = hold->limit_requests;
     values[1] = ngx_max(hold->remaining_requests, 0);
@@ -699,6 +724,73 @@ ngx_http_llm_ratelimit_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
             h->value.len = ngx_sprintf(h->value.data, "%Ts", reset)
                            - h->value.data;
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The client sees one set of x-ratelimit-* headers per kind, the
+ * gateway's, which is the limit that binds it: the provider's headers of
+ * a kind the gateway limits move to x-provider-ratelimit-*.
+ */
+
+static ngx_int_t
+ngx_http_llm_ratelimit_rename(ngx_http_request_t *r,
+    ngx_http_llm_hold_t *hold)
+{
+    u_char           *p;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    static const char prefix[] = "x-ratelimit-";
+    static const char moved[] = "x-provider-ratelimit-";
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len <= sizeof(prefix) - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) prefix,
+                               sizeof(prefix) - 1) != 0)
+        {
+            continue;
+        }
+
+        p = h[i].key.data + h[i].key.len;
+
+        if (!((hold->limit_requests >= 0 && h[i].key.len > 9
+               && ngx_strncasecmp(p - 9, (u_char *) "-requests", 9) == 0)
+              || (hold->limit_tokens >= 0 && h[i].key.len > 7
+                  && ngx_strncasecmp(p - 7, (u_char *) "-tokens", 7) == 0)))
+        {
+            continue;
+        }
+
+        p = ngx_pnalloc(r->pool, h[i].key.len + sizeof(moved) - sizeof(prefix));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        h[i].key.len = ngx_cpymem(ngx_cpymem(p, moved, sizeof(moved) - 1),
+                                  h[i].key.data + sizeof(prefix) - 1,
+                                  h[i].key.len - (sizeof(prefix) - 1))
+                       - p;
+        h[i].key.data = p;
     }
 
     return NGX_OK;

@@ -79,6 +79,23 @@ is($r[1]->header('x-ratelimit-remaining-requests'), 0,
    'rpm: none remaining after the second');
 is($r[2]{status}, 429, 'rpm: the third is refused');
 like($r[2]->header('retry-after'), qr/^\d+$/, 'rpm: Retry-After');
+is($r[2]->header('x-ratelimit-limit-requests'), 2,
+   'rpm: the 429 names the limit that binds');
+is($r[2]->header('x-ratelimit-remaining-requests'), 0,
+   'rpm: with nothing remaining');
+like($r[2]->header('x-ratelimit-reset-requests'), qr/^\d+s$/,
+     'rpm: and when it resets');
+
+# the provider's own headers (the mock sends OpenAI's) never sit beside
+# the gateway's: one value per header
+for my $h (qw(limit-requests remaining-requests reset-requests)) {
+    is(scalar @{ $r[0]{headers}{"x-ratelimit-$h"} }, 1,
+       "rpm: one x-ratelimit-$h");
+}
+is($r[0]->header('x-provider-ratelimit-limit-requests'), 10000,
+   'rpm: the provider\'s limit under its own prefix');
+is($r[0]->header('x-ratelimit-limit-tokens'), 30000000,
+   'rpm: a kind the key does not limit: the provider\'s header as it is');
 is_deeply(error_of($r[2]),
           { message => 'Rate limit reached for key `rpm`: 2 requests per '
                        . 'minute. Retry after ' . $r[2]->header('retry-after')

@@ -129,8 +129,21 @@ function later(ms, fn) {
 }
 
 
+/* OpenAI's own rate limit headers, on every answer as OpenAI sends them */
+function ratelimit(r) {
+    r.headersOut['x-ratelimit-limit-requests'] = '10000';
+    r.headersOut['x-ratelimit-remaining-requests'] = '9999';
+    r.headersOut['x-ratelimit-reset-requests'] = '6ms';
+    r.headersOut['x-ratelimit-limit-tokens'] = '30000000';
+    r.headersOut['x-ratelimit-remaining-tokens'] = '29999990';
+    r.headersOut['x-ratelimit-reset-tokens'] = '0s';
+}
+
+
 function fail(r, status, c, message) {
     var code = status === 429 ? 'rate_limit_exceeded' : null;
+
+    ratelimit(r);
 
     if (c.retry_after) {
         r.headersOut['Retry-After'] = c.retry_after;
@@ -267,6 +280,8 @@ function chat(r) {
                      type: 'server_error', param: null, code: null }
         }));
     }
+
+    ratelimit(r);
 
     if (body.stream !== true) {
         return later(Number(c.delay || 0), function () {
