@@ -562,6 +562,7 @@ ngx_http_llm_plan_next(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         && ctx->same[idx] <= ctx->route->retries)
     {
         ctx->retry_same = 1;
+        ngx_http_llm_metrics_failover(r, ctx, reason);
         return 1;
     }
 
@@ -571,6 +572,7 @@ ngx_http_llm_plan_next(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     for (i = 0; i < ctx->route->targets.nelts; i++) {
         if (!(ctx->tried & ((uint64_t) 1 << i)) && !t[i].provider->disabled) {
+            ngx_http_llm_metrics_failover(r, ctx, reason);
             return 1;
         }
     }

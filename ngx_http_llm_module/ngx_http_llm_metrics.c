@@ -96,28 +96,25 @@ static const char  *ngx_http_llm_status_classes[] = {
 
 static const char  *ngx_http_llm_cache_results[] = { "hit", "miss", "bypass" };
 
+/* as the route's "failover" directive names them */
+const char  *ngx_http_llm_failover_causes[] = {
+    "error", "timeout", "http_429", "http_500", "http_502", "http_503",
+    "http_504", "http_529"
+};
+
 static const char  *ngx_http_llm_breaker_states[] = {
     "closed", "open", "half_open", "throttled"
 };
 
 
-void
-ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+/* the series of the current attempt's target: "route\0provider\0model" */
+
+static ngx_int_t
+ngx_http_llm_series_name(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_str_t *name)
 {
-    u_char                    *p;
-    uint32_t                   hash;
-    ngx_str_t                  name, route, provider, model;
-    ngx_uint_t                 status;
-    ngx_http_llm_node_t       *node;
-    ngx_http_llm_series_t     *s;
-    ngx_http_llm_entity_t     *e;
-    ngx_http_llm_main_conf_t  *lmcf;
-
-    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
-
-    if (lmcf->zone == NULL || !ngx_http_llm_completion(ctx)) {
-        return;
-    }
+    u_char     *p;
+    ngx_str_t   route, provider, model;
 
     /* never NULL: they are copied */
     ngx_str_set(&route, "");
@@ -136,19 +133,89 @@ ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         }
     }
 
-    /* the series' node: "route\0provider\0model" */
-
-    name.len = route.len + provider.len + model.len + 2;
-    name.data = ngx_pnalloc(r->pool, name.len);
-    if (name.data == NULL) {
-        return;
+    name->len = route.len + provider.len + model.len + 2;
+    name->data = ngx_pnalloc(r->pool, name->len);
+    if (name->data == NULL) {
+        return NGX_ERROR;
     }
 
-    p = ngx_cpymem(name.data, route.data, route.len);
+    p = ngx_cpymem(name->data, route.data, route.len);
     *p++ = '\0';
     p = ngx_cpymem(p, provider.data, provider.len);
     *p++ = '\0';
     ngx_memcpy(p, model.data, model.len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * An attempt failed and another follows: the failover counts for the
+ * target that failed, by its cause (reason: one NGX_HTTP_LLM_FO_* bit).
+ */
+
+void
+ngx_http_llm_metrics_failover(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_uint_t reason)
+{
+    uint32_t                   hash;
+    ngx_str_t                  name;
+    ngx_uint_t                 cause;
+    ngx_http_llm_node_t       *node;
+    ngx_http_llm_series_t     *s;
+    ngx_http_llm_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    if (lmcf->zone == NULL
+        || ngx_http_llm_series_name(r, ctx, &name) != NGX_OK)
+    {
+        return;
+    }
+
+    for (cause = 0; cause < NGX_HTTP_LLM_NCAUSES - 1; cause++) {
+        if (reason & ((ngx_uint_t) 1 << cause)) {
+            break;
+        }
+    }
+
+    hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_METRICS, &name);
+
+    ngx_http_llm_zone_lock(lmcf->zone);
+
+    node = ngx_http_llm_node(lmcf->zone, NGX_HTTP_LLM_NODE_METRICS, &name,
+                             hash, sizeof(ngx_http_llm_series_t), 1);
+
+    if (node) {
+        s = node->data;
+        s->failovers++;
+        s->causes[cause]++;
+    }
+
+    ngx_http_llm_zone_unlock(lmcf->zone);
+}
+
+
+void
+ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    uint32_t                   hash;
+    ngx_str_t                  name;
+    ngx_uint_t                 status;
+    ngx_http_llm_node_t       *node;
+    ngx_http_llm_series_t     *s;
+    ngx_http_llm_entity_t     *e;
+    ngx_http_llm_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    if (lmcf->zone == NULL || !ngx_http_llm_completion(ctx)) {
+        return;
+    }
+
+    if (ngx_http_llm_series_name(r, ctx, &name) != NGX_OK) {
+        return;
+    }
 
     hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_METRICS, &name);
 
@@ -165,10 +232,6 @@ ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
         s->requests[status]++;
         ngx_http_llm_add_used(&s->used, ctx);
-
-        if (ctx->attempts > 1) {
-            s->failovers += ctx->attempts - 1;
-        }
 
         if (ctx->cache_key.len) {
             s->cache[ctx->cache_hit ? 0
@@ -560,12 +623,20 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
 
     ngx_http_llm_help(t, "llm_failovers_total", "counter",
                       "Attempts that failed and were followed by another, "
-                      "by the route and the target that finally answered.");
+                      "by the route, the target that failed and the cause.");
 
     for (i = 0; i < snap->series.nelts; i++) {
-        ngx_http_llm_text(t, "llm_failovers_total");
-        ngx_http_llm_series_labels(t, &ss[i]);
-        ngx_http_llm_text(t, "} %uL\n", ss[i].series.failovers);
+        for (c = 0; c < NGX_HTTP_LLM_NCAUSES; c++) {
+            if (ss[i].series.causes[c] == 0) {
+                continue;
+            }
+
+            ngx_http_llm_text(t, "llm_failovers_total");
+            ngx_http_llm_series_labels(t, &ss[i]);
+            ngx_http_llm_text(t, ",cause=\"%s\"} %uL\n",
+                              ngx_http_llm_failover_causes[c],
+                              ss[i].series.causes[c]);
+        }
     }
 
     for (k = 0; k < NGX_HTTP_LLM_NHIST; k++) {

@@ -27,6 +27,12 @@ typedef enum {
 } ngx_http_llm_histogram_e;
 
 
+/* causes of failovers: the bits of NGX_HTTP_LLM_FO_*, in order */
+#define NGX_HTTP_LLM_NCAUSES  8
+
+extern const char  *ngx_http_llm_failover_causes[];
+
+
 typedef struct {
     uint64_t                       count;
     uint64_t                       sum;         /* microseconds */
@@ -46,7 +52,9 @@ typedef struct {
     uint64_t                       requests[6]; /* none, 1xx .. 5xx */
     ngx_http_llm_used_t            used;
     uint64_t                       cache[3];    /* hit, miss, bypass */
-    uint64_t                       failovers;
+    uint64_t                       failovers;   /* of attempts to this
+                                                   target, all causes */
+    uint64_t                       causes[NGX_HTTP_LLM_NCAUSES];
     ngx_http_llm_histogram_t       hist[NGX_HTTP_LLM_NHIST];
 } ngx_http_llm_series_t;
 
@@ -96,6 +104,8 @@ typedef struct {
 
 
 /* a finished request goes into its series and its spenders' totals */
+void ngx_http_llm_metrics_failover(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_uint_t reason);
 void ngx_http_llm_metrics_record(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 

@@ -279,7 +279,8 @@ static void
 ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_text_t *t)
 {
-    ngx_uint_t                   i;
+    char                        *sep;
+    ngx_uint_t                   i, c;
     ngx_http_llm_series_t       *s;
     ngx_http_llm_series_snap_t  *ss;
 
@@ -307,9 +308,20 @@ ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
         ngx_http_llm_text_usd(t, s->used.cost);
         ngx_http_llm_text(t, ",\"cache\":{\"hit\":%uL,\"miss\":%uL,"
                           "\"bypass\":%uL},\"failovers\":%uL,"
-                          "\"ttfb_ms_avg\":",
+                          "\"failover_causes\":{",
                           s->cache[0], s->cache[1], s->cache[2],
                           s->failovers);
+
+        for (c = 0, sep = ""; c < NGX_HTTP_LLM_NCAUSES; c++) {
+            if (s->causes[c]) {
+                ngx_http_llm_text(t, "%s\"%s\":%uL", sep,
+                                  ngx_http_llm_failover_causes[c],
+                                  s->causes[c]);
+                sep = ",";
+            }
+        }
+
+        ngx_http_llm_text(t, "},\"ttfb_ms_avg\":");
 
         if (s->hist[NGX_HTTP_LLM_HIST_TTFB].count) {
             ngx_http_llm_text(t, "%.3f",

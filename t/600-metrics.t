@@ -28,7 +28,7 @@ my $srv = start_nginx(
     }
 
     llm_route chat { target mock m1 input=2.00 output=8.00; }
-    llm_route fo { target broken; target mock m2 input=1.00 output=1.00; }
+    llm_route fo { target broken b1; target mock m2 input=1.00 output=1.00; }
     llm_route "any/*" { target mock "*"; }
 
     llm_org acme { }
@@ -162,12 +162,17 @@ is(delta($m0, $m1, "llm_tokens_total{$S,kind=cached}"), 40,
 # (100 - 40) * 2 + 40 * 2 (no cached price: the input price) ... per
 # million: 2 * (100 * 2 + 20 * 8) + 30 * 2 + 12 * 8 = 876 micro-dollars
 is(val($m1, "llm_cost_usd_total{$S}"), '0.000876000', 'cost, exactly');
-is(delta($m0, $m1, "llm_failovers_total{$S}"), 0, 'no failover on chat');
+is(delta($m0, $m1, "llm_failovers_total{$S,cause=http_500}"), 0,
+   'no failover on chat');
 
 my $F = 'model=m2,provider=mock,route=fo';
 is(delta($m0, $m1, "llm_requests_total{$F,status=2xx}"), 1,
    'fo: one answered');
-is(delta($m0, $m1, "llm_failovers_total{$F}"), 1, 'fo: one failover');
+is(delta($m0, $m1, "llm_failovers_total{$F,cause=http_500}"), 0,
+   'fo: no failover counted for the target that answered');
+is(delta($m0, $m1,
+         'llm_failovers_total{model=b1,provider=broken,route=fo,cause=http_500}'),
+   1, 'fo: one failover, counted for the target that failed, with its cause');
 is(val($m1, "llm_cost_usd_total{$F}"), '0.000015000', 'fo: its cost');
 is(delta($m0, $m1, 'llm_requests_total{model=,provider=,route=,status=4xx}'),
    1, 'the unknown model: a 4xx without a route');
