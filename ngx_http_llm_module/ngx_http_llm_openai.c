@@ -27,7 +27,8 @@ typedef enum {
     NGX_HTTP_LLM_OA_PROMPT,
     NGX_HTTP_LLM_OA_COMPLETION,
     NGX_HTTP_LLM_OA_DETAILS,
-    NGX_HTTP_LLM_OA_CACHED
+    NGX_HTTP_LLM_OA_CACHED,
+    NGX_HTTP_LLM_OA_OBJECT
 } ngx_http_llm_openai_key_e;
 
 
@@ -66,6 +67,10 @@ typedef struct {
     unsigned                       closed:1;     /* the root ended */
     size_t                         usage_null;   /* offset after a
                                                     top-level "usage":null */
+    size_t                         object_end;   /* offset after "object"'s
+                                                    value, if not a chunk's */
+    size_t                         object_len;
+    ngx_uint_t                     deltas;       /* choices with a delta */
 
     /* a completion's lexical state, see ngx_http_llm_openai_scan_feed() */
     ngx_uint_t                     lex;
@@ -88,6 +93,8 @@ static ngx_int_t ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_openai_scan_t *scan);
 static void ngx_http_llm_openai_cut_usage_null(ngx_http_llm_sse_event_t *ev,
     size_t end);
+static void ngx_http_llm_openai_name_chunk(ngx_http_llm_sse_event_t *ev,
+    size_t end, size_t len);
 
 
 ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
@@ -350,7 +357,62 @@ ngx_http_llm_openai_response_event(ngx_http_request_t *r,
         }
     }
 
+    if (scan.object_end) {
+
+        /*
+         * Not a chunk: Azure's events of content filter results alone
+         * (its first, prompt_filter_results, has no choices). Clients
+         * read choices[0].delta of every chunk: such an event is left
+         * out, and a chunk named otherwise is named as OpenAI's are.
+         */
+
+        if (scan.deltas == 0 && !scan.has_usage) {
+            return NGX_DECLINED;
+        }
+
+        ngx_http_llm_openai_name_chunk(ev, scan.object_end, scan.object_len);
+    }
+
     return NGX_OK;
+}
+
+
+static void
+ngx_http_llm_openai_name_chunk(ngx_http_llm_sse_event_t *ev, size_t end,
+    size_t len)
+{
+    u_char                   *first, *start;
+    ngx_http_llm_sse_edit_t  *e;
+
+    first = ev->data.data;
+
+    if (first < ev->raw.data || first + ev->data.len > ev->raw.data
+                                                       + ev->raw.len
+        || end > ev->data.len || end < len + 2 || ev->nedits == 2)
+    {
+        return;
+    }
+
+    start = first + end - len - 2;
+
+    if (start[0] != '"' || first[end - 1] != '"') {
+        /* written with escapes: left as it is */
+        return;
+    }
+
+    e = &ev->edits[ev->nedits];
+
+    if (ev->nedits && ev->edits[0].start > start) {
+        /* the edits stay in the order of the bytes */
+        ev->edits[1] = ev->edits[0];
+        e = &ev->edits[0];
+    }
+
+    e->start = start;
+    e->end = first + end;
+    ngx_str_set(&e->text, "\"chat.completion.chunk\"");
+
+    ev->nedits++;
 }
 
 
@@ -428,8 +490,10 @@ ngx_http_llm_openai_cut_usage_null(ngx_http_llm_sse_event_t *ev, size_t end)
         }
     }
 
-    ev->cut.data = start;
-    ev->cut.len = (u_char *) end - start;
+    ev->edits[ev->nedits].start = start;
+    ev->edits[ev->nedits].end = (u_char *) end;
+    ngx_str_null(&ev->edits[ev->nedits].text);
+    ev->nedits++;
 }
 
 
@@ -490,6 +554,14 @@ ngx_http_llm_openai_string(void *data, const unsigned char *s, size_t len)
 
     if (scan->in == NGX_HTTP_LLM_OA_CHOICES && scan->depth > 2) {
         scan->content += len + scan->skipped;
+    }
+
+    if (scan->depth == 1 && scan->key == NGX_HTTP_LLM_OA_OBJECT
+        && !(len == sizeof("chat.completion.chunk") - 1
+             && ngx_strncmp(s, "chat.completion.chunk", len) == 0))
+    {
+        scan->object_end = yajl_get_bytes_consumed(scan->yajl);
+        scan->object_len = len;
     }
 
     scan->skipped = 0;
@@ -578,6 +650,7 @@ ngx_http_llm_openai_key(void *data, const unsigned char *s, size_t len)
         scan->key = ngx_http_llm_oa_is("usage") ? NGX_HTTP_LLM_OA_USAGE
                     : ngx_http_llm_oa_is("choices") ? NGX_HTTP_LLM_OA_CHOICES
                     : ngx_http_llm_oa_is("error") ? NGX_HTTP_LLM_OA_ERROR
+                    : ngx_http_llm_oa_is("object") ? NGX_HTTP_LLM_OA_OBJECT
                     : NGX_HTTP_LLM_OA_OTHER;
 
         if (scan->key == NGX_HTTP_LLM_OA_ERROR) {
@@ -592,6 +665,11 @@ ngx_http_llm_openai_key(void *data, const unsigned char *s, size_t len)
             : ngx_http_llm_oa_is("prompt_tokens_details")
               ? NGX_HTTP_LLM_OA_DETAILS
             : NGX_HTTP_LLM_OA_OTHER;
+
+    } else if (scan->depth == 3 && scan->in == NGX_HTTP_LLM_OA_CHOICES) {
+        if (ngx_http_llm_oa_is("delta")) {
+            scan->deltas++;
+        }
 
     } else if (scan->depth == 3 && scan->in_details) {
         scan->details_key = ngx_http_llm_oa_is("cached_tokens")

@@ -38,6 +38,8 @@
 
 static ngx_int_t ngx_http_llm_response_event(void *data,
     ngx_http_llm_sse_event_t *ev);
+static ngx_int_t ngx_http_llm_response_write_edited(ngx_http_request_t *r,
+    ngx_http_llm_response_t *resp, ngx_http_llm_sse_event_t *ev);
 static ngx_int_t ngx_http_llm_response_write(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp, u_char *data, size_t len);
 static ngx_int_t ngx_http_llm_response_fail(ngx_http_request_t *r,
@@ -560,20 +562,8 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
             return rc;
         }
 
-        if (ev->cut.len) {
-            /* a member the dialect took out of the event */
-
-            if (ngx_http_llm_response_write(r, resp, ev->raw.data,
-                                            ev->cut.data - ev->raw.data)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            return ngx_http_llm_response_write(r, resp,
-                                      ev->cut.data + ev->cut.len,
-                                      ev->raw.data + ev->raw.len
-                                      - (ev->cut.data + ev->cut.len));
+        if (ev->nedits) {
+            return ngx_http_llm_response_write_edited(r, resp, ev);
         }
     }
 
@@ -629,6 +619,38 @@ ngx_http_llm_response_write(ngx_http_request_t *r,
     b->last = ngx_cpymem(b->last, data, len);
 
     return NGX_OK;
+}
+
+
+/* an event with the spans a dialect replaced */
+
+static ngx_int_t
+ngx_http_llm_response_write_edited(ngx_http_request_t *r,
+    ngx_http_llm_response_t *resp, ngx_http_llm_sse_event_t *ev)
+{
+    u_char                   *p, *last;
+    ngx_uint_t                i;
+    ngx_http_llm_sse_edit_t  *e;
+
+    p = ev->raw.data;
+    last = ev->raw.data + ev->raw.len;
+
+    for (i = 0; i < ev->nedits; i++) {
+        e = &ev->edits[i];
+
+        if (ngx_http_llm_response_write(r, resp, p, e->start - p) != NGX_OK
+            || (e->text.len
+                && ngx_http_llm_response_write(r, resp, e->text.data,
+                                               e->text.len)
+                   != NGX_OK))
+        {
+            return NGX_ERROR;
+        }
+
+        p = e->end;
+    }
+
+    return ngx_http_llm_response_write(r, resp, p, last - p);
 }
 
 

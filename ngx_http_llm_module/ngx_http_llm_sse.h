@@ -14,13 +14,22 @@
 #include <ngx_core.h>
 
 
+/* a span of an event's raw bytes replaced on the way to the client */
+typedef struct {
+    u_char                        *start;
+    u_char                        *end;
+    ngx_str_t                      text;        /* written instead */
+} ngx_http_llm_sse_edit_t;
+
+
 typedef struct {
     ngx_str_t                      raw;         /* as received, with the
                                                    blank line ending it */
     ngx_str_t                      event;       /* "event:" field, if any */
     ngx_str_t                      data;        /* "data:" lines, joined */
-    ngx_str_t                      cut;         /* part of raw not passed
-                                                   on, set by a dialect */
+    ngx_http_llm_sse_edit_t        edits[2];    /* by a dialect, in the
+                                                   order of raw */
+    ngx_uint_t                     nedits;
     unsigned                       exception:1; /* an eventstream exception:
                                                    event is its type */
 } ngx_http_llm_sse_event_t;
