@@ -29,10 +29,12 @@ static ngx_int_t ngx_http_llm_replace_body(ngx_http_request_t *r,
     ngx_str_t *message);
 static ngx_int_t ngx_http_llm_is_json(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_llm_failover_reason(ngx_uint_t status);
+static ngx_int_t ngx_http_llm_held_filter_init(void *data);
+static ngx_int_t ngx_http_llm_held_answer(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **chain);
 static ngx_msec_t ngx_http_llm_retry_after(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llm_header_out(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
-static void ngx_http_llm_clear_headers_out(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llm_provider_error_page(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_uint_t status, ngx_uint_t invalid);
 
@@ -182,6 +184,22 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
         {
             return NGX_ERROR;
         }
+    }
+
+    if (ctx->resp->header_held) {
+        /* sent with the translated body, see ngx_http_llm_held_answer() */
+
+        ctx->answer_broken = 1;
+
+        if (r->upstream->input_filter_init
+            && (r->upstream->headers_in.content_length_n > 0
+                || r->upstream->headers_in.chunked))
+        {
+            ctx->input_filter_init = r->upstream->input_filter_init;
+            r->upstream->input_filter_init = ngx_http_llm_held_filter_init;
+        }
+
+        return NGX_OK;
     }
 
     return ngx_http_next_header_filter(r);
@@ -393,7 +411,7 @@ ngx_http_llm_is_json(ngx_http_request_t *r)
 }
 
 
-static void
+void
 ngx_http_llm_clear_headers_out(ngx_http_request_t *r)
 {
     ngx_memzero(&r->headers_out, sizeof(ngx_http_headers_out_t));
@@ -527,6 +545,153 @@ ngx_http_llm_chain_ends(ngx_chain_t *cl)
 }
 
 
+/*
+ * The upstream module takes the header for sent once the header filters
+ * returned, and calls this right after: for a body of known length
+ * nothing went out yet, so that if the provider breaks off before all of
+ * it came, nginx answers 502 and error_page brings the request back for
+ * its next attempt.
+ */
+
+static ngx_int_t
+ngx_http_llm_held_filter_init(void *data)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_http_llm_ctx_t  *ctx;
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    r->upstream->header_sent = 0;
+
+    return ctx->input_filter_init(data);
+}
+
+
+/*
+ * A translated answer whose header was held (nothing has reached the
+ * client). While its body is incomplete, the upstream is told that no
+ * header went out, so that nginx ends an answer cut short with a 502
+ * before any header: error_page then brings the request back for the
+ * next attempt, as for any failed attempt. A whole body that could not
+ * be read fails the same way (returned to nginx's finalization as 502).
+ * A whole, readable body goes out after its header.
+ */
+
+static ngx_int_t
+ngx_http_llm_held_answer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_chain_t *in, ngx_chain_t **chain)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 text, json;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_upstream_t      *u;
+    ngx_http_llm_response_t  *resp;
+
+    resp = ctx->resp;
+    u = r->upstream;
+
+    if (*chain == NULL) {
+
+        if (u == NULL) {
+            return NGX_OK;
+        }
+
+        if (u->cleanup != NULL) {
+            /* still reading: a body that came whole ends normally */
+
+            if (ngx_http_llm_response_arrived(r, resp)) {
+                u->header_sent = 1;
+            }
+
+            return NGX_OK;
+        }
+
+        for (cl = in; cl; cl = cl->next) {
+            if (ngx_buf_special(cl->buf) && cl->buf->flush) {
+                break;
+            }
+        }
+
+        if (cl == NULL) {
+            return NGX_OK;
+        }
+
+        /*
+         * The provider broke off before the gateway saw any of the body,
+         * when nginx had already decided that the header was out: too
+         * late for another attempt, the client gets a whole 502.
+         */
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "llm: the answer of provider \"%V\" for model \"%V\" "
+                      "broke off", &ctx->target->provider->name,
+                      &ctx->chat.model);
+
+        ngx_str_set(&text, "The provider's answer broke off before it was "
+                           "complete.");
+
+        if (ngx_http_llm_client_error_json(r, NGX_HTTP_BAD_GATEWAY,
+                                           "upstream_error", NULL, &text,
+                                           &json)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        b = ngx_create_temp_buf(r->pool, json.len);
+        cl = ngx_alloc_chain_link(r->pool);
+        if (b == NULL || cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->last = ngx_cpymem(b->last, json.data, json.len);
+        b->last_buf = (r == r->main) ? 1 : 0;
+        b->last_in_chain = 1;
+        b->flush = 1;
+        cl->buf = b;
+        cl->next = NULL;
+
+        resp->broken = 1;
+        r->keepalive = 0;
+        r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+        r->headers_out.status_line.len = 0;
+        r->headers_out.content_length_n = json.len;
+
+        *chain = cl;
+
+    } else if (resp->broken) {
+        /* a whole body, unreadable: the attempt failed */
+
+        if (u && !r->cached) {
+            u->header_sent = 0;
+            return NGX_HTTP_BAD_GATEWAY;
+        }
+
+        /* from the cache: the error body it became, with its status */
+        r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+        r->headers_out.status_line.len = 0;
+    }
+
+    resp->header_held = 0;
+    ctx->answer_broken = 0;
+
+    if (u) {
+        u->header_sent = 1;
+    }
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        *chain = NULL;
+        return rc;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_llm_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
@@ -550,6 +715,14 @@ ngx_http_llm_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         } else {
             if (ngx_http_llm_response_body(r, ctx, in, &chain) != NGX_OK) {
                 return NGX_ERROR;
+            }
+
+            if (ctx->resp->header_held) {
+                rc = ngx_http_llm_held_answer(r, ctx, in, &chain);
+
+                if (rc != NGX_OK) {
+                    return rc;
+                }
             }
 
             rc = ngx_http_next_body_filter(r, chain);

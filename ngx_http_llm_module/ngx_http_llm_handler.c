@@ -342,8 +342,19 @@ ngx_http_llm_after_failure(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     } else {
         status = (r->upstream && r->upstream->state
-                  && r->upstream->state->status)
+                  && r->upstream->state->status && !ctx->answer_broken)
                  ? r->upstream->state->status : NGX_HTTP_BAD_GATEWAY;
+
+        if (ctx->answer_broken) {
+            /* a held answer cut short or unreadable: its 200 never went */
+            ctx->answer_broken = 0;
+            ctx->resp = NULL;
+            ngx_http_llm_clear_headers_out(r);
+        }
+
+        if (status < NGX_HTTP_SPECIAL_RESPONSE) {
+            status = NGX_HTTP_BAD_GATEWAY;
+        }
 
         o.result = (status == NGX_HTTP_GATEWAY_TIME_OUT)
                    ? NGX_HTTP_LLM_TIMED_OUT : NGX_HTTP_LLM_FAILED;

@@ -385,6 +385,7 @@ struct ngx_http_llm_ctx_s {
 
     /* the response */
     ngx_http_llm_response_t       *resp;
+    ngx_int_t                    (*input_filter_init)(void *data);
     ngx_str_t                      replacement;    /* body replacing nginx's */
 
     /* keeps provider keys out of the debug log while proxy builds headers */
@@ -399,6 +400,8 @@ struct ngx_http_llm_ctx_s {
     unsigned                       proxying:1;
     unsigned                       retrying:1;
     unsigned                       failover:1;
+    unsigned                       answer_broken:1; /* a held answer not
+                                                       (yet) sent whole */
     unsigned                       own_response:1;
     unsigned                       replace_body:1;
     unsigned                       replaced:1;

@@ -48,8 +48,6 @@ static ngx_int_t ngx_http_llm_response_end(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp);
 static ngx_int_t ngx_http_llm_response_buffer(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
-static ngx_uint_t ngx_http_llm_response_arrived(ngx_http_request_t *r,
-    ngx_http_llm_response_t *resp);
 static ngx_int_t ngx_http_llm_response_translated(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_str_t *out);
 static ngx_int_t ngx_http_llm_response_canon_write(void *data, u_char *p,
@@ -143,6 +141,13 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
             ngx_http_clear_content_length(r);
             ngx_http_clear_accept_ranges(r);
             ngx_http_llm_response_type(r, "application/json");
+
+            /*
+             * Nothing of a translated answer can go out before all of it
+             * came: its header waits too, so that an answer cut short or
+             * unreadable fails over as if it had never started.
+             */
+            resp->header_held = 1;
         }
 
         return ngx_http_llm_response_canon(r, ctx,
@@ -874,7 +879,7 @@ ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
 /* whether all of a buffered body has come from the provider */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_llm_response_arrived(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp)
 {

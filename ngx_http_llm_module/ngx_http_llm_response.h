@@ -53,6 +53,8 @@ struct ngx_http_llm_response_s {
     unsigned                       cache_held:1;
     unsigned                       error_body:1; /* BUFFER: an error */
     unsigned                       overflow:1;  /* BUFFER: too large */
+    unsigned                       header_held:1; /* BUFFER: the header
+                                                     waits for the body */
 };
 
 
@@ -67,6 +69,15 @@ ngx_int_t ngx_http_llm_response_body(ngx_http_request_t *r,
 /* after the next filter took *out: buffers sent are reused */
 void ngx_http_llm_response_sent(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t **out);
+
+
+/* whether all of a buffered body has come from the provider */
+ngx_uint_t ngx_http_llm_response_arrived(ngx_http_request_t *r,
+    ngx_http_llm_response_t *resp);
+
+
+/* headers_out as new: what a failed attempt set must not stay */
+void ngx_http_llm_clear_headers_out(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_LLM_RESPONSE_H_INCLUDED_ */

@@ -45,6 +45,9 @@ got), then:
     ok          a valid answer at once; hold=N: then keeps the connection
                 open for N seconds (a stream without length never ends)
 
+C<dialect=anthropic|gemini|bedrock>: a completion (not a stream) in that
+provider's own JSON instead of OpenAI's, for translated targets.
+
 Answers to streams are SSE (C<text/event-stream>); C<len=1> gives them a
 Content-Length (default: none, C<Connection: close>, end by FIN).
 
@@ -67,7 +70,7 @@ use Time::HiRes qw(sleep time);
 use Test::More ();
 use Test::Nginx::LLM qw(free_port read_file wait_until);
 
-our @EXPORT_OK = qw(fault_server completion_json big_completion big_stream
+our @EXPORT_OK = qw(fault_server completion_json dialect_json big_completion big_stream
                     sse_stream sse_event
                     openai_error_ok sse_error_event parse_sse cpu_seconds
                     vm_rss_kib);
@@ -79,6 +82,37 @@ my $Json = JSON::PP->new->canonical;
 A chat.completion JSON document with usage.
 
 =cut
+
+=head2 dialect_json($dialect, $model, $content)
+
+A non-streamed answer in a provider's own format: Anthropic's message,
+Gemini's generateContent response, Bedrock's Converse response.
+
+=cut
+
+sub dialect_json {
+    my ($dialect, $model, $content) = @_;
+    return $Json->encode(
+        $dialect eq 'anthropic' ? {
+            id => 'msg_fault', type => 'message', role => 'assistant',
+            model => $model, content => [{ type => 'text', text => $content }],
+            stop_reason => 'end_turn', stop_sequence => undef,
+            usage => { input_tokens => 3, output_tokens => 2 } }
+        : $dialect eq 'gemini' ? {
+            candidates => [{ content => { role => 'model',
+                                          parts => [{ text => $content }] },
+                             finishReason => 'STOP', index => 0 }],
+            usageMetadata => { promptTokenCount => 3, candidatesTokenCount => 2,
+                               totalTokenCount => 5 },
+            modelVersion => $model }
+        : $dialect eq 'bedrock' ? {
+            output => { message => { role => 'assistant',
+                                     content => [{ text => $content }] } },
+            stopReason => 'end_turn',
+            usage => { inputTokens => 3, outputTokens => 2, totalTokens => 5 },
+            metrics => { latencyMs => 10 } }
+        : croak "unknown dialect $dialect");
+}
 
 sub completion_json {
     my ($model, $content) = @_;
@@ -411,7 +445,8 @@ sub _connection {
     # kib=N: an answer with N KiB of content
     my @content = $o{kib} ? (('z' x 1023) . ' ') x $o{kib} : ('Hello', ' from', ' a', ' fault');
     my $answer = $stream ? sse_stream($model, @content)
-                         : completion_json($model, join '', @content);
+               : $o{dialect} ? dialect_json($o{dialect}, $model, join '', @content)
+               : completion_json($model, join '', @content);
     my $whole = _head($type, ($stream && !$o{len}) ? undef : length $answer) . $answer;
 
     if ($name eq 'rst') {
