@@ -13,9 +13,10 @@
  *   latency    power of two choices on cost x (in flight + 1), the cost
  *              being the target's peak EWMA for the request's kind (time
  *              to first event for streams, latency per output token or
- *              else total latency for others); targets without samples
- *              are seeded with the mean of the others (1 s if none is
- *              known) and "explore" percent of requests go to them;
+ *              else total latency for others); a target without samples
+ *              takes a request whenever it has none in flight (cold
+ *              start), else counts as the mean of the others (1 s if none
+ *              is known), and "explore" percent of requests go to such;
  *   cost       the cheapest by configured prices for this request's
  *              estimated tokens; unpriced targets come last.
  *
@@ -396,6 +397,22 @@ ngx_http_llm_pick_latency(ngx_http_llm_ctx_t *ctx,
     }
 
     cold = n - warm;
+
+    /*
+     * Cold start: a target never measured for this kind of request takes
+     * the next one as soon as it has none in flight, the first such in
+     * configuration order. It is a candidate only while its health lets
+     * it be tried, and it gets one request at a time until it has a
+     * sample: a probe, never a burst.
+     */
+
+    for (i = 0; cold && i < n; i++) {
+        st = c[i].node->data;
+
+        if (c[i].cost < 0 && st->inflight == 0) {
+            return i;
+        }
+    }
 
     if (cold && (ngx_uint_t) (ngx_random() % 100) < ctx->route->explore) {
         /* a share of requests measures targets nobody measured yet */
