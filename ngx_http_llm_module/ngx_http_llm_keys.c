@@ -348,12 +348,14 @@ ngx_http_llm_entity_attr(ngx_conf_t *cf, ngx_http_llm_entity_t *e,
 
     num = ngx_atoi(values[0].data, values[0].len);
 
-    if (num == NGX_ERROR || num == 0) {
+    if (num == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid %V \"%V\": it must be a positive "
-                           "number", name, &values[0]);
+                           "invalid %V \"%V\": it must be a number",
+                           name, &values[0]);
         return NGX_CONF_ERROR;
     }
+
+    /* 0: no limit, as in keys files and keys from Redis */
 
     *limit = num;
 
@@ -433,16 +435,19 @@ ngx_http_llm_entity_add(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf,
     u_char                  *p;
     ngx_str_t               *prefix;
     ngx_array_t             *a;
-    ngx_http_llm_entity_t  **pe;
+    ngx_http_llm_entity_t  **pe, *other;
 
     a = (e->kind == NGX_HTTP_LLM_KEY) ? &lmcf->keys
         : (e->kind == NGX_HTTP_LLM_TEAM) ? &lmcf->teams : &lmcf->orgs;
 
-    if (ngx_http_llm_entity_find(a, &e->name)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate %s \"%V\"",
+    other = ngx_http_llm_entity_find(a, &e->name);
+
+    if (other) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate %s \"%V\", "
+                           "first defined in %s:%ui",
                            e->kind == NGX_HTTP_LLM_KEY ? "key"
                            : e->kind == NGX_HTTP_LLM_TEAM ? "team" : "org",
-                           &e->name);
+                           &e->name, other->file_name, other->line);
         return NGX_ERROR;
     }
 
@@ -562,9 +567,19 @@ ngx_http_llm_init_keys(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
             break;
 
         case NGX_BUSY:
+            /* an error only: the other one is looked for */
+
+            for (k = 0; k < i; k++) {
+                if (ngx_memcmp(e[k]->digest, e[i]->digest, 32) == 0) {
+                    break;
+                }
+            }
+
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "key \"%V\" in %s:%ui is the same as another key",
-                          &e[i]->name, e[i]->file_name, e[i]->line);
+                          "key \"%V\" in %s:%ui is the same as key \"%V\" "
+                          "in %s:%ui", &e[i]->name, e[i]->file_name,
+                          e[i]->line, &e[k]->name, e[k]->file_name,
+                          e[k]->line);
             return NGX_ERROR;
 
         default:

@@ -125,6 +125,7 @@ struct ngx_http_llm_provider_s {
 
 struct ngx_http_llm_target_s {
     ngx_str_t                      provider_name;
+    ngx_uint_t                     line;           /* of its "target" */
     ngx_http_llm_provider_t       *provider;
     ngx_http_llm_route_t          *route;
 

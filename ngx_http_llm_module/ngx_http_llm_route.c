@@ -501,6 +501,7 @@ ngx_http_llm_route_target(ngx_conf_t *cf, ngx_http_llm_route_t *route,
     ngx_memzero(t, sizeof(ngx_http_llm_target_t));
 
     t->provider_name = value[1];
+    t->line = cf->conf_file->line;
     t->route = route;
     t->index = route->targets.nelts - 1;
     t->weight = 1;
@@ -654,10 +655,11 @@ ngx_http_llm_init_routes(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
                                                        &t[j].provider_name);
             if (t[j].provider == NULL) {
                 ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "llm_route \"%V\" in %s:%ui names unknown "
-                              "llm_provider \"%V\"", &rr[i]->name,
-                              rr[i]->file_name, rr[i]->line,
-                              &t[j].provider_name);
+                              "target in %s:%ui names unknown llm_provider "
+                              "\"%V\" (llm_route \"%V\" in line %ui)",
+                              rr[i]->file_name, t[j].line,
+                              &t[j].provider_name, &rr[i]->name,
+                              rr[i]->line);
                 return NGX_ERROR;
             }
 

@@ -16,14 +16,19 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: a route names an unknown provider
+=== TEST 1: a route names an unknown provider: the target's line is named
 --- http_config
     llm_route m {
+        # five lines
+        # between
+        # the route
+        # and its
+        # target
         target nobody;
     }
 --- must_die
 --- error_log eval
-qr/llm_route "m" in \S+nginx\.conf:\d+ names unknown llm_provider "nobody"/
+qr/target in \S+nginx\.conf:(\d+) names unknown llm_provider "nobody" \(llm_route "m" in line (??{ $1 - 6 })\)/
 
 
 

@@ -215,7 +215,7 @@ qr/unknown attribute "speed" of "erin" in \S+\/html\/keys:2/
     llm_key b { key sk-same-0123456789; }
 --- must_die
 --- error_log eval
-qr/key "b" in \S+nginx\.conf:\d+ is the same as another key/
+qr/key "b" in \S+nginx\.conf:(\d+) is the same as key "a" in \S+nginx\.conf:(??{ $1 - 1 })(?!\d)/
 
 
 
@@ -234,3 +234,31 @@ qr/"a" in \S+nginx\.conf:\d+ names unknown llm_team "nobody"/
 --- must_die
 --- error_log
 the key of "a" is shorter than 8 characters
+
+
+
+=== TEST 16: two keys of one name: the error names where the first is
+--- http_config
+    llm_key a { key sk-a1-0123456789; }
+
+    llm_key a { key sk-a2-0123456789; }
+--- must_die
+--- error_log eval
+qr/duplicate key "a", first defined in \S+nginx\.conf:(\d+) in \S+nginx\.conf:(??{ $1 + 2 })(?!\d)/
+
+
+
+=== TEST 17: rpm 0 is no limit, in nginx.conf as in Redis
+--- http_config
+    llm_key free { key sk-free-0123456789; rpm 0; tpm 0; }
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+--- more_headers
+Authorization: Bearer sk-free-0123456789
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"x"}]}
+--- error_code: 200
+--- response_headers
+x-ratelimit-limit-requests: 10000
+!x-provider-ratelimit-limit-requests
