@@ -9,6 +9,8 @@
 #   make bench      side-by-side benchmark, written to bench/RESULTS.md
 #   make fuzz       libFuzzer harnesses of fuzz/, FUZZ_SECONDS (300) each
 #   make prove T=t/010-chat.t   some test files only
+#   make deb        the Debian package, in build/deb/ (docs/install.md)
+#   make smoke NGINX_SRC=...   nginx built from that source, the smoke test
 #
 # NGINX_SRC=/path/to/nginx-src builds against another nginx source tree.
 
@@ -30,7 +32,8 @@ TEST_MODULES = $(MODDIR)/ngx_http_echo_module.so \
 
 TEST_ENV = TEST_NGINX_BINARY=$(NGINX)
 
-.PHONY: all deps run test test-deps prove client-test test-asan valgrind \
+.PHONY: all deps run test test-deps prove client-test test-asan valgrind deb \
+        nginx-from-source smoke \
         bench fuzz fuzz-short page clean
 
 all: $(MODULE)
@@ -120,3 +123,44 @@ bench: $(MODULE)
 
 clean:
 	rm -rf $(BUILD) t/servroot*
+
+# --- packages and other nginx versions ---------------------------------------
+
+VERSION := $(shell sed -n 's/^\#define NGX_HTTP_LLM_VERSION  *"\(.*\)"/\1/p' \
+                       ngx_http_llm_module/ngx_http_llm_module.h)
+DEB_DIR := $(BUILD)/deb
+DEB     := $(DEB_DIR)/libnginx-mod-http-llm_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null).deb
+
+# the Debian package, built from a copy of the tree (dpkg-buildpackage
+# writes next to the source), checked by lintian
+deb:
+	@scripts/deps.sh deb
+	@head -1 debian/changelog | grep -q "($(VERSION))" || { \
+	    echo "debian/changelog is not at version $(VERSION)" >&2; exit 1; }
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/libnginx-mod-http-llm-$(VERSION)
+	tar --exclude=./build --exclude='./t/servroot*' --exclude=./.git \
+	    --exclude=./node_modules --exclude='./t/client/node_modules' -cf - . \
+	    | tar -xf - -C $(DEB_DIR)/libnginx-mod-http-llm-$(VERSION)
+	cd $(DEB_DIR)/libnginx-mod-http-llm-$(VERSION) \
+	    && dpkg-buildpackage -b -us -uc > ../build.log 2>&1 \
+	    || { tail -40 $(DEB_DIR)/build.log; exit 1; }
+	lintian --fail-on error $(DEB)
+	@echo "$(DEB)"
+
+# nginx built from a source tree (a release or a checkout of nginx's
+# repository) with --with-compat, and the module for it:
+#   make nginx-from-source NGINX_SRC=/path/to/nginx-1.31.4
+#   make smoke NGINX_SRC=/path/to/nginx-1.31.4
+SRC_BUILD := $(BUILD)/src-$(notdir $(NGINX_SRC))
+
+nginx-from-source: $(BUILD)/.deps
+	NGINX_BIN= scripts/build.sh $(NGINX_SRC) $(SRC_BUILD) --with-http_ssl_module
+	$(MAKE) -C $(SRC_BUILD) -f objs/Makefile
+	@echo "$(SRC_BUILD)/objs/nginx and $(SRC_BUILD)/objs/ngx_http_llm_module.so"
+
+# the smoke test (chat, stream, failover, a key with limits, a translated
+# dialect) against that nginx: no other dynamic module is loaded
+smoke: nginx-from-source test-deps
+	TEST_NGINX_BINARY=$(CURDIR)/$(SRC_BUILD)/objs/nginx \
+	    TEST_NGINX_LOAD_MODULES="$(CURDIR)/$(SRC_BUILD)/objs/ngx_http_llm_module.so" \
+	    prove t/900-smoke.t

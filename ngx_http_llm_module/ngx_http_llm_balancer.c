@@ -25,6 +25,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <math.h>
 
 #include "ngx_http_llm_module.h"

@@ -24,6 +24,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <openssl/sha.h>
 
 #include "ngx_http_llm_module.h"

@@ -4,6 +4,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_llm_json_tree.h"

@@ -10,6 +10,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <openssl/sha.h>
 #include <openssl/crypto.h>
 

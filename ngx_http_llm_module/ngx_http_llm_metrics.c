@@ -13,6 +13,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_metrics.h"
 #include "ngx_http_llm_zone.h"

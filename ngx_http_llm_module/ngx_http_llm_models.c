@@ -5,6 +5,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_json.h"

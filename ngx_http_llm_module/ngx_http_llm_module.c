@@ -5,6 +5,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_zone.h"
 #include "ngx_http_llm_balancer.h"
@@ -12,8 +15,13 @@
 #include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_redis.h"
 
+#include <openssl/crypto.h>
+#include <yajl/yajl_version.h>
+#include <hiredis/hiredis.h>
+
 
 static ngx_int_t ngx_http_llm_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_llm_init_module(ngx_cycle_t *cycle);
 static void *ngx_http_llm_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_llm_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_llm_create_loc_conf(ngx_conf_t *cf);
@@ -161,7 +169,7 @@ ngx_module_t  ngx_http_llm_module = {
     ngx_http_llm_commands,                 /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_llm_init_module,              /* init module */
     ngx_http_llm_redis_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -169,6 +177,26 @@ ngx_module_t  ngx_http_llm_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/* once a configuration is in: what runs, and with what it was built */
+
+static ngx_int_t
+ngx_http_llm_init_module(ngx_cycle_t *cycle)
+{
+    int  yajl;
+
+    yajl = yajl_version();
+
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "ngx_http_llm_module/" NGX_HTTP_LLM_VERSION
+                  " (yajl %d.%d.%d, hiredis %d.%d.%d, %s)",
+                  yajl / 10000, yajl / 100 % 100, yajl % 100,
+                  HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
+                  OpenSSL_version(OPENSSL_VERSION));
+
+    return NGX_OK;
+}
 
 
 static void *

@@ -17,6 +17,10 @@
 #include <ngx_http.h>
 
 
+/* the module's version: here only (debian/changelog and CHANGES follow) */
+#define NGX_HTTP_LLM_VERSION  "0.2.0"
+
+
 /*
  * nginx allows 10 internal redirects per request (NGX_HTTP_MAX_URI_CHANGES);
  * every failover is one, so a request makes at most this many attempts.

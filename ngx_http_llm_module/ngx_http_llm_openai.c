@@ -11,6 +11,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_llm_module.h"

@@ -29,6 +29,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 

@@ -22,6 +22,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_dialect.h"

@@ -6,6 +6,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_json.h"
 #include "ngx_http_llm_zone.h"

@@ -10,6 +10,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_zone.h"
 #include "ngx_http_llm_error.h"
@@ -183,7 +186,8 @@ ngx_http_llm_status_json(ngx_http_request_t *r, ngx_http_llm_snapshot_t *snap,
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
-    ngx_http_llm_text(t, "{\"time\":%T,\"routes\":[", snap->time);
+    ngx_http_llm_text(t, "{\"version\":\"" NGX_HTTP_LLM_VERSION "\","
+                      "\"time\":%T,\"routes\":[", snap->time);
 
     rr = lmcf->routes.elts;
 

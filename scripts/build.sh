@@ -41,7 +41,11 @@ else
 fi
 
 cd "$dir"
-./configure "${flags[@]}" "$@" --add-dynamic-module="$top" >configure.log 2>&1 || {
+# a release tarball has ./configure; a checkout of nginx's repository has
+# it in auto/
+configure=./configure
+[ -x "$configure" ] || configure=auto/configure
+"$configure" "${flags[@]}" "$@" --add-dynamic-module="$top" >configure.log 2>&1 || {
     tail -40 configure.log
     exit 1
 }

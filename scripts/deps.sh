@@ -2,7 +2,7 @@
 # Installs the Debian packages a make target needs, and nothing when they
 # are already there (so repeated runs are fast and work offline).
 #
-#   scripts/deps.sh build|run|test|bench|asan|fuzz ...
+#   scripts/deps.sh build|run|test|bench|asan|fuzz|deb ...
 
 set -eu
 
@@ -21,6 +21,9 @@ for set in "$@"; do
                  curl procps"
            node=1 ;;
     asan)  pkgs="$pkgs valgrind" ;;
+    deb)   pkgs="$pkgs debhelper dpkg-dev fakeroot lintian nginx-dev
+                 libyajl-dev libhiredis-dev libpcre2-dev libssl-dev
+                 zlib1g-dev" ;;
     fuzz)  pkgs="$pkgs clang-14 libfuzzer-14-dev curl libyajl-dev
                  libhiredis-dev libpcre2-dev libssl-dev zlib1g-dev" ;;
     *) echo "deps.sh: unknown set '$set'" >&2; exit 2 ;;

@@ -231,7 +231,7 @@ GET /llm/status
 --- response_headers
 Content-Type: application/json
 --- response_body_like eval
-qr/\A\{"time":\d+,"routes":\[
+qr/\A\{"version":"\d+\.\d+\.\d+","time":\d+,"routes":\[
 \{"name":"spread","strategy":"weighted","attempts":3,"retries":0,"deadline_ms":0,"targets":\[
 \{"provider":"a","model":"m-a","weight":3,"enabled":true\},
 \{"provider":"b","model":"","weight":1,"enabled":true\},
@@ -272,3 +272,12 @@ GET /llm/status
 POST /llm/status
 {}
 --- error_code: 405
+
+
+
+=== TEST 14: the version: at start-up with the libraries built with, and in the status
+--- request
+GET /llm/status
+--- response_body_like: \A\{"version":"\d+\.\d+\.\d+",
+--- error_log eval
+qr/\[notice\].*ngx_http_llm_module\/\d+\.\d+\.\d+ \(yajl \d+\.\d+\.\d+, hiredis \d+\.\d+\.\d+, OpenSSL \d/
