@@ -887,6 +887,24 @@ ngx_http_llm_check_providers(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
             }
         }
 
+        /* each attempt's headers go in NGX_HTTP_LLM_MAX_HEADERS slots */
+
+        for (k = 0; p->dialect->dynamic_headers
+                    && p->dialect->dynamic_headers[k]; k++)
+        {
+            /* void */
+        }
+
+        if (p->headers->nelts + k > NGX_HTTP_LLM_MAX_HEADERS) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "llm_provider \"%V\" in %s:%ui has %ui \"header\" "
+                          "lines: at most %ui with format %V",
+                          &p->name, p->file_name, p->line,
+                          p->headers->nelts, NGX_HTTP_LLM_MAX_HEADERS - k,
+                          &p->dialect->name);
+            return NGX_ERROR;
+        }
+
         h = p->headers->elts;
 
         for (k = 0; k < p->headers->nelts; k++) {

@@ -353,3 +353,31 @@ POST /v1/chat/completions
 --- must_die
 --- error_log
 the key of llm_provider "p" contains control characters
+
+
+
+=== TEST 28: more provider headers than an attempt has room for
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        header x-h1 v;
+        header x-h2 v;
+        header x-h3 v;
+        header x-h4 v;
+        header x-h5 v;
+        header x-h6 v;
+        header x-h7 v;
+        header x-h8 v;
+        header x-h9 v;
+        header x-h10 v;
+        header x-h11 v;
+        header x-h12 v;
+        header x-h13 v;
+        header x-h14 v;
+        header x-h15 v;
+        header x-h16 v;
+        header x-h17 v;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*llm_provider "p" in \S+nginx\.conf:\d+ has 17 "header" lines: at most 16 with format openai/
