@@ -33,6 +33,10 @@
 /* upstream header slots one attempt may fill */
 #define NGX_HTTP_LLM_MAX_HEADERS       16
 
+/* the longest model name a client may send */
+#define NGX_HTTP_LLM_MAX_MODEL         256
+#define NGX_HTTP_LLM_MAX_MODEL_TEXT    "256"
+
 /* nesting a request body may have; deeper is refused with 400 */
 #define NGX_HTTP_LLM_MAX_JSON_DEPTH    128
 

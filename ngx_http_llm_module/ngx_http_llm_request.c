@@ -828,6 +828,15 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
                 }
             }
 
+            /* a client's name may become a node in the zone: bounded */
+
+            if (len > NGX_HTTP_LLM_MAX_MODEL) {
+                return ngx_http_llm_refuse(p, "model", "Invalid 'model': "
+                                           "longer than "
+                                           NGX_HTTP_LLM_MAX_MODEL_TEXT
+                                           " bytes.");
+            }
+
             dst = &p->chat->model;
             p->chat->model_end = ngx_http_llm_offset(p);
             break;

@@ -176,7 +176,8 @@ subtest 'a 20 MiB message is passed on byte for byte' => sub {
 subtest '20 MiB strings that are wrong: 4xx' => sub {
     my $big = 'b' x (20 * 1024 * 1024);
     my $res = refused(qq({"model":"$big","messages":[{"role":"user","content":"x"}]}),
-                      404, 'model', 'a 20 MiB model name', code => 'model_not_found');
+                      400, 'model', 'a 20 MiB model name',
+                      message => qr/longer than 256 bytes/);
     cmp_ok length $res->{body}, '<', 4096, 'the error quotes a bounded part of it';
     refused(qq({"model":"m","messages":[{"role":"user","content":"$big\xff"}]}),
             400, undef, '20 MiB of text, then an invalid byte',
@@ -267,6 +268,23 @@ subtest 'control characters in the model name: 400, no header is split' => sub {
     }
     my $res = post('{"model":"glob/plain","messages":[{"role":"user","content":"x"}]}');
     is $res->header('x-llm-model'), 'plain', 'a glob route still serves clean names';
+};
+
+
+subtest 'model names are bounded: 256 bytes pass, 257 get a 400' => sub {
+    my $res = post('{"model":"glob/' . ('n' x 251) . '","messages":[{"role":"user","content":"x"}]}');
+    is $res->{status}, 200, 'a name of 256 bytes is served';
+    for my $len (257, 65536) {
+        refused('{"model":"glob/' . ('n' x ($len - 5)) . '","messages":[{"role":"user","content":"x"}]}',
+                400, 'model', "a name of $len bytes",
+                message => qr/longer than 256 bytes/);
+    }
+    # the Anthropic door says the same in its shape
+    my $r = Test::Nginx::LLM::http_request(port => $port, method => 'POST',
+        uri => '/v1/messages', headers => { 'anthropic-version' => '2023-06-01' },
+        body => '{"model":"glob/' . ('n' x 300) . '","max_tokens":5,"messages":[{"role":"user","content":"x"}]}');
+    is $r->{status}, 400, '/v1/messages: 400';
+    like $r->{body}, qr/"type":"error".*longer than 256 bytes/s, '/v1/messages: in Anthropic\'s shape';
 };
 
 
