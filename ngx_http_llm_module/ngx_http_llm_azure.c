@@ -139,26 +139,14 @@ ngx_http_llm_azure_url(ngx_pool_t *pool, ngx_http_llm_provider_t *p,
     ngx_str_t *deployment, ngx_str_t *url)
 {
     u_char                     *s;
-    ngx_uint_t                  i;
     ngx_http_llm_azure_conf_t  *acf;
 
     acf = p->dialect_conf;
 
-    /* a deployment name is a path segment: letters, digits, - _ . */
+    /* a deployment name is a path segment */
 
-    if (deployment->len == 0) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < deployment->len; i++) {
-        s = &deployment->data[i];
-
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z')
-              || (*s >= 'A' && *s <= 'Z') || *s == '-' || *s == '_'
-              || *s == '.'))
-        {
-            return NGX_ERROR;
-        }
+    if (ngx_http_llm_model_segment(deployment) != NGX_OK) {
+        return NGX_DECLINED;
     }
 
     url->len = p->origin.len + p->base_path.len + sizeof("/deployments/") - 1
@@ -205,16 +193,8 @@ ngx_http_llm_azure_create_request(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_http_llm_azure_url(r->pool, p, &ctx->target_model,
-                               &ctx->upstream_url)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "llm: model \"%V\" is not a valid Azure deployment "
-                      "name for provider \"%V\"", &ctx->target_model,
-                      &p->name);
-        return NGX_ERROR;
-    }
+    /* NGX_DECLINED: the client's model cannot name a deployment */
 
-    return NGX_OK;
+    return ngx_http_llm_azure_url(r->pool, p, &ctx->target_model,
+                                  &ctx->upstream_url);
 }

@@ -257,8 +257,19 @@ ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
     /* .../models/<model>:generateContent, or the stream's method */
 
     prefixed = (model->len > 7 && ngx_strncmp(model->data, "models/", 7) == 0)
-               || (model->len > 12
-                   && ngx_strncmp(model->data, "tunedModels/", 12) == 0);
+               ? 7
+               : (model->len > 12
+                  && ngx_strncmp(model->data, "tunedModels/", 12) == 0)
+                 ? 12 : 0;
+
+    /* the name is a path segment of a URL that carries the provider's key */
+
+    text.data = model->data + prefixed;
+    text.len = model->len - prefixed;
+
+    if (ngx_http_llm_model_segment(&text) != NGX_OK) {
+        return NGX_DECLINED;
+    }
 
     len = provider->chat_url.len + 1 + (prefixed ? 0 : 7) + model->len
           + sizeof(":streamGenerateContent?alt=sse") - 1;

@@ -506,6 +506,7 @@ ngx_http_llm_deadline_handler(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_llm_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
+    ngx_int_t               rc;
     ngx_http_llm_target_t  *t;
 
     if (ctx->deadline_hit || ctx->attempts >= ctx->route->attempts) {
@@ -532,7 +533,22 @@ ngx_http_llm_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     /* the key names the target's dialect: decided per attempt */
     ngx_http_llm_cache_decide(r, ctx);
 
-    if (ngx_http_llm_prepare_attempt(r, ctx) != NGX_OK) {
+    rc = ngx_http_llm_prepare_attempt(r, ctx);
+
+    if (rc == NGX_DECLINED) {
+        /* a name that would change the provider's URL, say: not sent */
+        ngx_http_llm_release_abandoned(ctx, ctx->zone);
+        ngx_http_llm_restore_request(r, ctx);
+
+        return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST, "invalid_model",
+                                 "model", "The model `%V` cannot be sent "
+                                 "to provider `%V`: its name may hold "
+                                 "letters, digits, \"-\", \"_\" and \".\" "
+                                 "only.", &ctx->target_model,
+                                 &ctx->target->provider->name);
+    }
+
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -275,3 +275,30 @@ ngx_http_llm_set_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     return NGX_OK;
 }
+
+
+ngx_int_t
+ngx_http_llm_model_segment(ngx_str_t *model)
+{
+    u_char      c;
+    ngx_uint_t  i, dots;
+
+    dots = 0;
+
+    for (i = 0; i < model->len; i++) {
+        c = model->data[i];
+
+        if (c == '.') {
+            dots++;
+            continue;
+        }
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+              || (c >= 'A' && c <= 'Z') || c == '-' || c == '_'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return (model->len == 0 || dots == model->len) ? NGX_DECLINED : NGX_OK;
+}
