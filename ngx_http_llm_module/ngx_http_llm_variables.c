@@ -361,8 +361,9 @@ ngx_http_llm_seconds(ngx_pool_t *pool, ngx_msec_t ms, ngx_str_t *value)
 /*
  * $llm_header_<name>: the value the current attempt sends in header
  * <name> ('_' matches '-'). Provider keys are secret: they are given out
- * only while proxy builds the upstream request (the upstream exists and
- * has no state yet), never to log_format, add_header or anything else.
+ * only while proxy builds the upstream request (the upstream exists, has
+ * no state yet, and the answer does not come from the cache), never to
+ * log_format, add_header or anything else.
  */
 
 static ngx_int_t
@@ -409,7 +410,14 @@ ngx_http_llm_header_variable(ngx_http_request_t *r,
         }
 
         if (h->secret) {
-            if (r->upstream == NULL || r->upstream->state != NULL) {
+            /*
+             * proxy builds the upstream request after the cache lookup
+             * and before it connects (which gives the upstream a state);
+             * a cache hit builds none, and is r->cached from then on
+             */
+            if (r->upstream == NULL || r->upstream->state != NULL
+                || r->cached)
+            {
                 return NGX_OK;
             }
 
