@@ -261,7 +261,8 @@ static const ngx_uint_t  ngx_http_llm_redis_ttl[] = {
 
 
 /*
- * llm_redis address [password=secret|env:NAME] [db=N] [timeout=1s]
+ * llm_redis address [user=name] [password=secret|env:NAME] [db=N]
+ *     [timeout=1s]
  *     [sync=1s] [fail=open|closed] [node=id] [prefix=llm:] [keys=on|off];
  */
 
@@ -399,6 +400,16 @@ ngx_http_llm_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             rd->password = arg;
+            continue;
+        }
+
+        if (ngx_http_llm_is("user")) {
+            /* an ACL user (Redis 6+): AUTH user password */
+            if (arg.len == 0) {
+                goto invalid;
+            }
+
+            rd->user = arg;
             continue;
         }
 
@@ -692,9 +703,10 @@ ngx_http_llm_redis_record(ngx_http_llm_redis_worker_t *w)
 static void
 ngx_http_llm_redis_connect(ngx_http_llm_redis_worker_t *w)
 {
+    int                 n;
     u_char              db[NGX_INT_T_LEN];
-    const char         *argv[2];
-    size_t              argvlen[2];
+    const char         *argv[3];
+    size_t              argvlen[3];
     ngx_connection_t   *c;
     redisAsyncContext  *ac;
 
@@ -759,13 +771,20 @@ ngx_http_llm_redis_connect(ngx_http_llm_redis_worker_t *w)
        queued after it waits for it */
 
     if (w->conf->password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (const char *) w->conf->password.data;
-        argvlen[1] = w->conf->password.len;
+        n = 0;
+        argv[n] = "AUTH";
+        argvlen[n++] = 4;
+
+        if (w->conf->user.len) {
+            argv[n] = (const char *) w->conf->user.data;
+            argvlen[n++] = w->conf->user.len;
+        }
+
+        argv[n] = (const char *) w->conf->password.data;
+        argvlen[n++] = w->conf->password.len;
 
         if (ngx_http_llm_redis_command(w, ngx_http_llm_redis_handshake_cb,
-                                       NULL, 2, argv, argvlen)
+                                       NULL, n, argv, argvlen)
             != NGX_OK)
         {
             goto failed;

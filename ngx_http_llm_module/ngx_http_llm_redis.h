@@ -20,6 +20,7 @@ struct ngx_http_llm_redis_s {
     ngx_str_t                      host;           /* IP, null-terminated */
     int                            port;
     ngx_str_t                      path;           /* unix socket */
+    ngx_str_t                      user;           /* ACL, with password */
     ngx_str_t                      password;
     ngx_int_t                      db;             /* -1: no SELECT */
     ngx_msec_t                     timeout;

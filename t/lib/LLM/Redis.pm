@@ -179,9 +179,15 @@ sub cmd {
         $error = "connect: $!";
         return undef;
     }
-    my $req = '*' . @args . "\r\n";
-    $req .= '$' . length($_) . "\r\n$_\r\n" for @args;
-    print {$s} $req;
+    # a server with ACL users: ->{auth} = [user, password]
+    for my $cmd ($self->{auth} ? (['AUTH', @{ $self->{auth} }]) : (), \@args) {
+        my $req = '*' . @$cmd . "\r\n";
+        $req .= '$' . length($_) . "\r\n$_\r\n" for @$cmd;
+        print {$s} $req;
+        last if $cmd == \@args;
+        my $ok = _read_reply($s);
+        die "redis error: $$ok\n" if ref $ok eq 'LLM::Redis::Error';
+    }
     my $reply = _read_reply($s);
     close $s;
     die "redis error: $$reply\n" if ref $reply eq 'LLM::Redis::Error';
