@@ -203,37 +203,79 @@ ngx_http_llm_gemini_image(ngx_http_llm_gemini_req_t *rq,
 }
 
 
-/* the name of the function a tool call id belongs to, from earlier turns */
+/*
+ * The names of the functions of the tool calls of earlier turns, by call
+ * id: a tool message names the function its result is for. Built as the
+ * messages are walked, so that the translation stays linear in their
+ * number.
+ */
 
-static ngx_str_t *
-ngx_http_llm_gemini_call_name(ngx_http_llm_json_t *msgs,
-    ngx_http_llm_json_t *upto, ngx_str_t *id)
+typedef struct {
+    ngx_str_node_t                 sn;          /* the call id */
+    ngx_str_t                     *name;
+} ngx_http_llm_gemini_call_t;
+
+
+static ngx_int_t
+ngx_http_llm_gemini_add_calls(ngx_pool_t *pool, ngx_rbtree_t *calls,
+    ngx_http_llm_json_t *m)
 {
-    ngx_str_t            *s, *name;
-    ngx_http_llm_json_t  *m, *calls, *call;
+    uint32_t                     hash;
+    ngx_str_t                   *id;
+    ngx_http_llm_json_t         *list, *call;
+    ngx_http_llm_gemini_call_t  *c;
 
-    name = NULL;
+    list = ngx_http_llm_json_get(m, "tool_calls");
 
-    for (m = msgs->child; m && m != upto; m = m->next) {
-        calls = ngx_http_llm_json_get(m, "tool_calls");
+    if (!ngx_http_llm_json_is(list, NGX_HTTP_LLM_JSON_ARRAY)) {
+        return NGX_OK;
+    }
 
-        if (!ngx_http_llm_json_is(calls, NGX_HTTP_LLM_JSON_ARRAY)) {
+    for (call = list->child; call; call = call->next) {
+        id = ngx_http_llm_json_str(call, "id");
+
+        if (id == NULL) {
             continue;
         }
 
-        for (call = calls->child; call; call = call->next) {
-            s = ngx_http_llm_json_str(call, "id");
+        hash = ngx_crc32_long(id->data, id->len);
 
-            if (s && id && s->len == id->len
-                && ngx_strncmp(s->data, id->data, id->len) == 0)
-            {
-                name = ngx_http_llm_json_str(
-                           ngx_http_llm_json_get(call, "function"), "name");
+        c = (ngx_http_llm_gemini_call_t *)
+                ngx_str_rbtree_lookup(calls, id, hash);
+
+        if (c == NULL) {
+            c = ngx_palloc(pool, sizeof(ngx_http_llm_gemini_call_t));
+            if (c == NULL) {
+                return NGX_ERROR;
             }
+
+            c->sn.node.key = hash;
+            c->sn.str = *id;
+            ngx_rbtree_insert(calls, &c->sn.node);
         }
+
+        /* a later call of the same id names it */
+        c->name = ngx_http_llm_json_str(
+                      ngx_http_llm_json_get(call, "function"), "name");
     }
 
-    return name;
+    return NGX_OK;
+}
+
+
+static ngx_str_t *
+ngx_http_llm_gemini_call_name(ngx_rbtree_t *calls, ngx_str_t *id)
+{
+    ngx_http_llm_gemini_call_t  *c;
+
+    if (id == NULL) {
+        return NULL;
+    }
+
+    c = (ngx_http_llm_gemini_call_t *)
+            ngx_str_rbtree_lookup(calls, id, ngx_crc32_long(id->data, id->len));
+
+    return c ? c->name : NULL;
 }
 
 
@@ -248,6 +290,8 @@ ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
     ngx_uint_t                  n, prefixed;
     ngx_http_llm_json_t        *tree, *msgs, *m, *c, *part, *v, *f;
     ngx_http_llm_jbuf_t         b, tmp;
+    ngx_rbtree_t                calls;
+    ngx_rbtree_node_t           sentinel;
     ngx_http_llm_provider_t    *provider;
     ngx_http_llm_gemini_req_t   rq;
 
@@ -315,9 +359,15 @@ ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
     rq.b = &b;
     rq.role = 0;
 
+    ngx_rbtree_init(&calls, &sentinel, ngx_str_rbtree_insert_value);
+
     for (m = msgs->child; m; m = m->next) {
         role = ngx_http_llm_json_str(m, "role");
         c = ngx_http_llm_json_get(m, "content");
+
+        if (ngx_http_llm_gemini_add_calls(r->pool, &calls, m) != NGX_OK) {
+            return NGX_ERROR;
+        }
 
         if (role == NULL) {
             continue;
@@ -368,7 +418,7 @@ ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
 
             ngx_http_llm_jbuf_lit(&b, "{\"functionResponse\":{\"name\":");
 
-            s = ngx_http_llm_gemini_call_name(msgs, m,
+            s = ngx_http_llm_gemini_call_name(&calls,
                                  ngx_http_llm_json_str(m, "tool_call_id"));
             if (s) {
                 ngx_http_llm_jbuf_qstr(&b, s);
