@@ -33,6 +33,8 @@ static ngx_int_t ngx_http_llm_replace_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_llm_is_json(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_llm_failover_reason(ngx_uint_t status);
 static ngx_int_t ngx_http_llm_held_filter_init(void *data);
+static ngx_int_t ngx_http_llm_held_input_filter(ngx_event_pipe_t *p,
+    ngx_buf_t *buf);
 static ngx_int_t ngx_http_llm_held_answer(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **chain);
 static ngx_msec_t ngx_http_llm_retry_after(ngx_http_request_t *r);
@@ -194,7 +196,7 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
 
         ctx->answer_broken = 1;
 
-        if (r->upstream->input_filter_init
+        if (r->upstream->buffering && r->upstream->input_filter_init
             && (r->upstream->headers_in.content_length_n > 0
                 || r->upstream->headers_in.chunked))
         {
@@ -550,10 +552,11 @@ ngx_http_llm_chain_ends(ngx_chain_t *cl)
 
 /*
  * The upstream module takes the header for sent once the header filters
- * returned, and calls this right after: for a body of known length
- * nothing went out yet, so that if the provider breaks off before all of
- * it came, nginx answers 502 and error_page brings the request back for
- * its next attempt.
+ * returned, and calls this right after. For a body of known length
+ * nothing went out yet: until all of it has come (the proxy module's
+ * input filter says so, see below) the header counts as not sent, so that
+ * if the provider breaks off, nginx answers 502 and error_page brings the
+ * request back for its next attempt.
  */
 
 static ngx_int_t
@@ -561,13 +564,50 @@ ngx_http_llm_held_filter_init(void *data)
 {
     ngx_http_request_t *r = data;
 
-    ngx_http_llm_ctx_t  *ctx;
+    ngx_int_t             rc;
+    ngx_event_pipe_t     *p;
+    ngx_http_llm_ctx_t   *ctx;
 
     ctx = ngx_http_llm_get_ctx(r);
 
-    r->upstream->header_sent = 0;
+    rc = ctx->input_filter_init(data);
 
-    return ctx->input_filter_init(data);
+    p = r->upstream->pipe;
+
+    if (rc == NGX_OK && p && p->input_filter && !p->upstream_done) {
+        ctx->pipe_input_filter = p->input_filter;
+        p->input_filter = ngx_http_llm_held_input_filter;
+        r->upstream->header_sent = 0;
+    }
+
+    return rc;
+}
+
+
+/* each piece of the body: "sent" again once the body has come whole */
+
+static ngx_int_t
+ngx_http_llm_held_input_filter(ngx_event_pipe_t *p, ngx_buf_t *buf)
+{
+    ngx_http_request_t *r = p->input_ctx;
+
+    ngx_int_t             rc;
+    ngx_http_llm_ctx_t   *ctx;
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    rc = ctx->pipe_input_filter(p, buf);
+
+    /*
+     * nothing left to read: the proxy module's filters set p->length to 0
+     * at the end of a body of known length and after the last chunk
+     */
+
+    if (p->upstream_done || p->length == 0) {
+        r->upstream->header_sent = 1;
+    }
+
+    return rc;
 }
 
 
@@ -602,12 +642,7 @@ ngx_http_llm_held_answer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         }
 
         if (u->cleanup != NULL) {
-            /* still reading: a body that came whole ends normally */
-
-            if (ngx_http_llm_response_arrived(r, resp)) {
-                u->header_sent = 1;
-            }
-
+            /* still reading */
             return NGX_OK;
         }
 

@@ -203,6 +203,10 @@ ngx_http_llm_tree_add(ngx_http_llm_tree_t *t, ngx_http_llm_json_type_e type)
 {
     ngx_http_llm_json_t  *v;
 
+    if (t->max_nodes && ++t->nodes > t->max_nodes) {
+        return NULL;
+    }
+
     v = ngx_http_llm_json_new(t->arena, type);
     if (v == NULL) {
         return NULL;
@@ -284,6 +288,10 @@ ngx_http_llm_tree_open(ngx_http_llm_tree_t *t, ngx_http_llm_json_type_e type)
 {
     ngx_http_llm_json_t  *v;
 
+    if (t->max_depth && ++t->depth > t->max_depth) {
+        return NGX_ERROR;
+    }
+
     v = ngx_http_llm_tree_add(t, type);
     if (v == NULL) {
         return NGX_ERROR;
@@ -300,6 +308,10 @@ ngx_http_llm_tree_close(ngx_http_llm_tree_t *t)
 {
     if (t->current == NULL) {
         return NGX_ERROR;
+    }
+
+    if (t->depth) {
+        t->depth--;
     }
 
     t->current = t->current->parent;
@@ -379,6 +391,10 @@ ngx_http_llm_json_parse(ngx_http_llm_arena_t *a, u_char *p, size_t len)
     ngx_http_llm_tree_t  t;
 
     ngx_http_llm_tree_init(&t, a);
+
+    /* what providers send: bounded in depth and in values */
+    t.max_depth = NGX_HTTP_LLM_PROVIDER_MAX_DEPTH;
+    t.max_nodes = NGX_HTTP_LLM_PROVIDER_MAX_NODES;
 
     yajl = yajl_alloc(&ngx_http_llm_tree_callbacks, NULL, &t);
     if (yajl == NULL) {

@@ -60,7 +60,19 @@ typedef struct {
     ngx_http_llm_json_t           *root;
     ngx_http_llm_json_t           *current;     /* open container */
     ngx_str_t                      key;         /* for the next value */
+    ngx_uint_t                     depth;
+    ngx_uint_t                     nodes;
+    ngx_uint_t                     max_depth;   /* 0: no limit */
+    ngx_uint_t                     max_nodes;   /* 0: no limit */
 } ngx_http_llm_tree_t;
+
+
+/*
+ * what a document from a provider may hold: its tree is written out again
+ * recursively, and costs a node (~80 bytes) per value
+ */
+#define NGX_HTTP_LLM_PROVIDER_MAX_DEPTH  128
+#define NGX_HTTP_LLM_PROVIDER_MAX_NODES  (1024 * 1024)
 
 
 /* a growable output buffer; errors are sticky and checked at the end */

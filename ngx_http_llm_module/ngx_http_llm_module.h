@@ -395,6 +395,7 @@ struct ngx_http_llm_ctx_s {
     /* the response */
     ngx_http_llm_response_t       *resp;
     ngx_int_t                    (*input_filter_init)(void *data);
+    ngx_event_pipe_input_filter_pt pipe_input_filter;
     ngx_str_t                      replacement;    /* body replacing nginx's */
 
     /* keeps provider keys out of the debug log while proxy builds headers */

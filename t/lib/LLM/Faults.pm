@@ -46,7 +46,9 @@ got), then:
                 open for N seconds (a stream without length never ends)
 
 C<dialect=anthropic|gemini|bedrock>: a completion (not a stream) in that
-provider's own JSON instead of OpenAI's, for translated targets.
+provider's own JSON instead of OpenAI's, for translated targets; with
+C<deep=N> (or C<wide=N>) an answer whose one tool call has arguments
+nested N levels deep (or an array of N values), a Gemini stream too.
 
 Answers to streams are SSE (C<text/event-stream>); C<len=1> gives them a
 Content-Length (default: none, C<Connection: close>, end by FIN).
@@ -112,6 +114,42 @@ sub dialect_json {
             usage => { inputTokens => 3, outputTokens => 2, totalTokens => 5 },
             metrics => { latencyMs => 10 } }
         : croak "unknown dialect $dialect");
+}
+
+=head2 dialect_tool_call($dialect, $stream, $args_json)
+
+An answer with one tool call whose arguments are the raw JSON text given:
+Anthropic's, Gemini's (or Gemini's stream: text, the call, text) or
+Bedrock's.
+
+=cut
+
+sub dialect_tool_call {
+    my ($d, $stream, $args) = @_;
+    return 'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]},"index":0}]}'
+         . "\n\n"
+         . 'data: {"candidates":[{"content":{"role":"model","parts":[{"functionCall":'
+         . '{"name":"f","args":{"a":' . $args . '}}}]},"index":0}]}' . "\n\n"
+         . 'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"!"}]},'
+         . '"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":3,'
+         . '"candidatesTokenCount":2,"totalTokenCount":5}}' . "\n\n"
+        if $d eq 'gemini' && $stream;
+    return '{"id":"msg_1","type":"message","role":"assistant","model":"m",'
+         . '"content":[{"type":"tool_use","id":"toolu_1","name":"f","input":{"a":'
+         . $args . '}}],"stop_reason":"tool_use","stop_sequence":null,'
+         . '"usage":{"input_tokens":3,"output_tokens":2}}'
+        if $d eq 'anthropic';
+    return '{"candidates":[{"content":{"role":"model","parts":[{"functionCall":'
+         . '{"name":"f","args":{"a":' . $args . '}}}]},"finishReason":"STOP",'
+         . '"index":0}],"usageMetadata":{"promptTokenCount":3,'
+         . '"candidatesTokenCount":2,"totalTokenCount":5}}'
+        if $d eq 'gemini';
+    return '{"output":{"message":{"role":"assistant","content":[{"toolUse":'
+         . '{"toolUseId":"t1","name":"f","input":{"a":' . $args . '}}}]}},'
+         . '"stopReason":"tool_use","usage":{"inputTokens":3,"outputTokens":2,'
+         . '"totalTokens":5}}'
+        if $d eq 'bedrock';
+    croak "unknown dialect $d";
 }
 
 sub completion_json {
@@ -434,7 +472,9 @@ sub _connection {
     # not JSON::PP: it takes seconds over a 20 MiB body
     my ($model) = $body =~ /"model"\s*:\s*"([^"]*)"/;
     $model //= '';
-    my $stream = $body =~ /"stream"\s*:\s*true/ ? 1 : 0;
+    # (Gemini asks for a stream in its URL)
+    my $stream = ($body =~ /"stream"\s*:\s*true/
+                  || $path =~ /:streamGenerateContent/) ? 1 : 0;
     if (open my $fh, '>>', $log) {
         syswrite $fh, "$name model=$model stream=$stream bytes=" . length($body)
                       . ' sha256=' . Digest::SHA::sha256_hex($body) . "\n";
@@ -442,12 +482,21 @@ sub _connection {
     }
 
     my $type = $stream ? 'text/event-stream' : 'application/json';
+    my $whole;
     # kib=N: an answer with N KiB of content
     my @content = $o{kib} ? (('z' x 1023) . ' ') x $o{kib} : ('Hello', ' from', ' a', ' fault');
     my $answer = $stream ? sse_stream($model, @content)
                : $o{dialect} ? dialect_json($o{dialect}, $model, join '', @content)
                : completion_json($model, join '', @content);
-    my $whole = _head($type, ($stream && !$o{len}) ? undef : length $answer) . $answer;
+    if ($o{dialect} && ($o{deep} || $o{wide})) {
+        # tool arguments nested deep=N levels, or an array of wide=N values
+        my $args = $o{deep} ? ('[' x $o{deep}) . (']' x $o{deep})
+                            : '[' . join(',', (0) x $o{wide}) . ']';
+        $answer = dialect_tool_call($o{dialect}, $stream, $args);
+        $type = $stream ? 'text/event-stream' : 'application/json';
+        $whole = _head($type, $stream ? undef : length $answer) . $answer;
+    }
+    $whole //= _head($type, ($stream && !$o{len}) ? undef : length $answer) . $answer;
 
     if ($name eq 'rst') {
         _reset($c);
