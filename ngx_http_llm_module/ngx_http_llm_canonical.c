@@ -9,6 +9,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_error.h"
 #include "ngx_http_llm_canonical.h"
 
 
@@ -554,6 +555,10 @@ ngx_http_llm_canon_usage(ngx_http_llm_canon_t *c, int64_t prompt,
 ngx_int_t
 ngx_http_llm_canon_error(ngx_http_llm_canon_t *c, ngx_http_llm_perror_t *err)
 {
+    u_char  *t, *m;
+    u_char   type[NGX_HTTP_LLM_LOG_SAFE_SIZE(64)];
+    u_char   message[NGX_HTTP_LLM_LOG_SAFE_SIZE(256)];
+
     if (c->done) {
         return NGX_OK;
     }
@@ -561,10 +566,15 @@ ngx_http_llm_canon_error(ngx_http_llm_canon_t *c, ngx_http_llm_perror_t *err)
     c->failed = 1;
     c->done = 1;
 
+    t = ngx_http_llm_log_safe(type, sizeof(type), err->type.data,
+                              err->type.len);
+    m = ngx_http_llm_log_safe(message, sizeof(message), err->message.data,
+                              err->message.len);
+
     ngx_log_error(NGX_LOG_WARN, c->r->connection->log, 0,
                   "llm: provider \"%V\" sent an error in its response: "
-                  "%V: %*s", &c->ctx->target->provider->name, &err->type,
-                  ngx_min(err->message.len, 256), err->message.data);
+                  "%*s: %*s", &c->ctx->target->provider->name,
+                  (size_t) (t - type), type, (size_t) (m - message), message);
 
     if (c->mode == NGX_HTTP_LLM_CANON_OBSERVE) {
         return NGX_OK;

@@ -209,3 +209,43 @@ ngx_http_llm_fail(ngx_http_request_t *r, ngx_uint_t status, const char *code,
 
     return NGX_DONE;
 }
+
+
+u_char *
+ngx_http_llm_log_safe(u_char *buf, size_t size, u_char *src, size_t len)
+{
+    u_char       *p, *end, c;
+    size_t        i;
+    static u_char hex[] = "0123456789abcdef";
+
+    p = buf;
+    end = buf + size - 3;               /* room for "..." */
+
+    for (i = 0; i < len; i++) {
+        c = src[i];
+
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            if (p + 1 > end) {
+                break;
+            }
+
+            *p++ = c;
+            continue;
+        }
+
+        if (p + 4 > end) {
+            break;
+        }
+
+        *p++ = '\\';
+        *p++ = 'x';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0xf];
+    }
+
+    if (i < len) {
+        p = ngx_cpymem(p, "...", 3);
+    }
+
+    return p;
+}

@@ -41,4 +41,16 @@ ngx_int_t ngx_http_llm_fail(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *param, const char *fmt, ...);
 
 
+/*
+ * bytes a provider or Redis sent, made safe for the error log: control
+ * characters, '\\' and non-ASCII bytes as \\xHH, at most size - 1 bytes
+ * of buf (then "..."); returns the end of what was written
+ */
+u_char *ngx_http_llm_log_safe(u_char *buf, size_t size, u_char *src,
+    size_t len);
+
+/* room for n bytes of input, escaped */
+#define NGX_HTTP_LLM_LOG_SAFE_SIZE(n)  (4 * (n) + 4)
+
+
 #endif /* _NGX_HTTP_LLM_ERROR_H_INCLUDED_ */

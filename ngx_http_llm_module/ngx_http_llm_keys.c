@@ -700,6 +700,13 @@ ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
             return NGX_AGAIN;
 
         case NGX_BUSY:
+            h = ngx_list_push(&r->headers_out.headers);
+            if (h) {
+                h->hash = 1;
+                ngx_str_set(&h->key, "Retry-After");
+                ngx_str_set(&h->value, "1");
+            }
+
             (void) ngx_http_llm_fail(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                      "key_store_unavailable", NULL,
                                      "The API key cannot be verified now: "

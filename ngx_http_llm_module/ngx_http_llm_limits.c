@@ -190,6 +190,49 @@ ngx_http_llm_window(ngx_uint_t period, time_t now)
 }
 
 
+/*
+ * With the lock held: whether an entity's meters hold anything that
+ * counts now (a rate limit window of the last two minutes, or spend in
+ * a budget's current window). Such a node is never evicted from the zone:
+ * that would give the entity its limits afresh, and with llm_redis write
+ * the reset to the fleet.
+ */
+
+ngx_uint_t
+ngx_http_llm_account_live(ngx_http_llm_account_t *a, time_t now)
+{
+    int64_t                minute;
+    ngx_uint_t             k;
+    ngx_http_llm_meter_t  *m;
+
+    if (a->parallel) {
+        return 1;
+    }
+
+    minute = now / 60;
+
+    if ((a->requests.window >= minute - 1
+         && (a->requests.used || a->requests.prev || a->requests.reserved))
+        || (a->tokens.window >= minute - 1
+            && (a->tokens.used || a->tokens.prev || a->tokens.reserved)))
+    {
+        return 1;
+    }
+
+    for (k = 0; k < a->nbudgets && k < NGX_HTTP_LLM_MAX_BUDGETS; k++) {
+        m = &a->budgets[k];
+
+        if (m->window == ngx_http_llm_window(a->period[k], now)
+            && (m->used || m->reserved || m->fleet))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static time_t
 ngx_http_llm_period_end(ngx_uint_t period, time_t now)
 {
@@ -328,9 +371,20 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                  sizeof(ngx_http_llm_account_t), 1);
         if (node == NULL) {
             ngx_http_llm_zone_unlock(lmcf->zone);
+
+            /* full of what must not be forgotten: no new key's spend */
+
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "llm: the llm_zone is full");
-            return NGX_ERROR;
+                          "llm: llm_zone \"%V\" (%uz bytes) is full of live "
+                          "limits and budgets: \"%V\" is refused; give the "
+                          "zone more memory",
+                          &lmcf->zone->shm_zone->shm.name,
+                          lmcf->zone->shm_zone->shm.size, &e->node_name);
+
+            return ngx_http_llm_fail(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "accounting_unavailable", NULL,
+                                     "The gateway cannot account for this "
+                                     "request now. Retry later.");
         }
 
         hold->node[i] = node;

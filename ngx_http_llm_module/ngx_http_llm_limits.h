@@ -128,6 +128,7 @@ ngx_int_t ngx_http_llm_ratelimit_headers(ngx_http_request_t *r,
 int64_t ngx_http_llm_cost(ngx_http_llm_target_t *t,
     ngx_http_llm_usage_t *usage);
 int64_t ngx_http_llm_window(ngx_uint_t period, time_t now);
+ngx_uint_t ngx_http_llm_account_live(ngx_http_llm_account_t *a, time_t now);
 void ngx_http_llm_meter_advance(ngx_http_llm_meter_t *m, int64_t window);
 char *ngx_http_llm_parse_budget(ngx_str_t *value,
     ngx_http_llm_budget_t *budget);

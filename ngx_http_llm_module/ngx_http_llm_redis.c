@@ -162,6 +162,7 @@ typedef struct {
     ngx_uint_t                     pending;        /* replies awaited */
     ngx_msec_t                     backoff;
     time_t                         warned;
+    time_t                         warned_full;    /* lookups at most */
 
     ngx_event_t                    reconnect;
     ngx_event_t                    tick;           /* sync */
@@ -1078,6 +1079,9 @@ static ngx_uint_t
 ngx_http_llm_redis_replied(ngx_http_llm_redis_worker_t *w, redisReply *reply,
     int type)
 {
+    u_char  *p;
+    u_char   safe[NGX_HTTP_LLM_LOG_SAFE_SIZE(128)];
+
     if (w->pending) {
         w->pending--;
     }
@@ -1100,8 +1104,10 @@ ngx_http_llm_redis_replied(ngx_http_llm_redis_worker_t *w, redisReply *reply,
             && ngx_time() - w->warned >= NGX_HTTP_LLM_REDIS_WARN_EVERY)
         {
             w->warned = ngx_time();
+            p = ngx_http_llm_log_safe(safe, sizeof(safe),
+                                      (u_char *) reply->str, reply->len);
             ngx_log_error(NGX_LOG_WARN, w->log, 0, "llm: redis %V: %*s",
-                          &w->conf->address, reply->len, reply->str);
+                          &w->conf->address, (size_t) (p - safe), safe);
         }
 
         return 0;
@@ -2039,7 +2045,9 @@ ngx_http_llm_redis_find_key(ngx_http_request_t *r, ngx_event_t *wake,
     } else {
         ce = ngx_http_llm_redis_cache_add(w, digest, hex);
         if (ce == NULL) {
-            return NGX_ERROR;
+            /* every entry awaits Redis: this key waits its turn (503) */
+            return (w->nkeys >= NGX_HTTP_LLM_REDIS_MAX_KEYS) ? NGX_BUSY
+                                                              : NGX_ERROR;
         }
     }
 
@@ -2166,8 +2174,14 @@ ngx_http_llm_redis_cache_add(ngx_http_llm_redis_worker_t *w, u_char *digest,
     }
 
     if (w->nkeys >= NGX_HTTP_LLM_REDIS_MAX_KEYS) {
-        ngx_log_error(NGX_LOG_ERR, w->log, 0,
-                      "llm: too many keys being looked up in redis");
+        if (ngx_time() - w->warned_full >= NGX_HTTP_LLM_REDIS_WARN_EVERY) {
+            w->warned_full = ngx_time();
+            ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                          "llm: %ui keys being looked up in redis at once, "
+                          "the most a worker does: other unknown keys get "
+                          "503", (ngx_uint_t) NGX_HTTP_LLM_REDIS_MAX_KEYS);
+        }
+
         return NULL;
     }
 
@@ -2336,6 +2350,7 @@ ngx_http_llm_redis_key_parse(ngx_http_llm_redis_worker_t *w,
     ngx_http_llm_rkey_t     *k;
     ngx_http_llm_entity_t   *e, **team;
     u_char                   why[256];
+    u_char                   safe[NGX_HTTP_LLM_LOG_SAFE_SIZE(256)];
 
     pool = ngx_create_pool(1024, w->log);
     if (pool == NULL) {
@@ -2571,9 +2586,13 @@ ngx_http_llm_redis_key_parse(ngx_http_llm_redis_worker_t *w,
 
 invalid:
 
+    /* why quotes what Redis holds: made safe for the log */
+    p = ngx_http_llm_log_safe(safe, sizeof(safe), why, ngx_strlen(why));
+
     ngx_log_error(NGX_LOG_ERR, w->log, 0,
-                  "llm: redis key \"%Vapikey:%*s\" is refused: %s",
-                  &w->conf->prefix, (size_t) 64, ce->hex, why);
+                  "llm: redis key \"%Vapikey:%*s\" is refused: %*s",
+                  &w->conf->prefix, (size_t) 64, ce->hex,
+                  (size_t) (p - safe), safe);
 
     ngx_destroy_pool(pool);
 

@@ -490,10 +490,12 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
 {
     ngx_http_request_t *r = data;
 
+    u_char                   *p;
     ngx_int_t                 rc;
     ngx_http_llm_ctx_t       *ctx;
     ngx_http_llm_dialect_t   *dialect;
     ngx_http_llm_response_t  *resp;
+    u_char                    safe[NGX_HTTP_LLM_LOG_SAFE_SIZE(128)];
 
     ctx = ngx_http_llm_get_ctx(r);
     resp = ctx->resp;
@@ -519,11 +521,14 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
             }
 
             if (rc == NGX_DECLINED) {
+                p = ngx_http_llm_log_safe(safe, sizeof(safe), ev->data.data,
+                                          ev->data.len);
+
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                               "llm: provider \"%V\" sent an event the "
                               "gateway does not understand: \"%*s\"",
                               &ctx->target->provider->name,
-                              ngx_min(ev->data.len, 128), ev->data.data);
+                              (size_t) (p - safe), safe);
             }
 
             ngx_http_llm_arena_reset(&resp->canon->arena);

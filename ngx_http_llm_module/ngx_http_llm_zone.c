@@ -10,6 +10,7 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_zone.h"
+#include "ngx_http_llm_limits.h"
 
 
 /* nodes unused this long are expired as new ones are created */
@@ -307,7 +308,10 @@ ngx_http_llm_expire(ngx_http_llm_zone_t *zone, ngx_uint_t force)
             break;
         }
 
-        if (ln->refs == 0) {
+        if (ln->refs == 0
+            && !(ln->kind == NGX_HTTP_LLM_NODE_COUNTER
+                 && ngx_http_llm_account_live(ln->data, ngx_time())))
+        {
             ngx_queue_remove(q);
             ngx_rbtree_delete(&zone->sh->rbtree, &ln->node);
             ngx_slab_free_locked(zone->shpool, ln);
