@@ -114,7 +114,10 @@ for h in $harnesses; do
     fi
 
     echo "fuzz: $h for ${secs}s"
+    # inputs up to FUZZ_MAX_LEN (1 MiB): deep nesting and amplification
+    # need room
     if ! "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+             -max_len="${FUZZ_MAX_LEN:-1048576}" \
              -print_final_stats=1 -artifact_prefix="$build/crashes/$h/" \
              "$build/corpus/$h" "$top/fuzz/corpus/$h" \
              >"$build/$h.log" 2>&1; then
