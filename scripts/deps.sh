@@ -21,8 +21,8 @@ for set in "$@"; do
                  curl procps"
            node=1 ;;
     asan)  pkgs="$pkgs valgrind" ;;
-    deb)   pkgs="$pkgs build-essential debhelper dpkg-dev fakeroot lintian nginx-dev
-                 libyajl-dev libhiredis-dev libpcre2-dev libssl-dev
+    deb)   pkgs="$pkgs build-essential debhelper dpkg-dev fakeroot lintian
+                 nginx-dev libyajl-dev libhiredis-dev libpcre2-dev libssl-dev
                  zlib1g-dev" ;;
     fuzz)  pkgs="$pkgs clang-14 libfuzzer-14-dev curl libyajl-dev
                  libhiredis-dev libpcre2-dev libssl-dev zlib1g-dev" ;;
