@@ -194,8 +194,6 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
     if (ctx->resp->header_held) {
         /* sent with the translated body, see ngx_http_llm_held_answer() */
 
-        ctx->answer_broken = 1;
-
         if (r->upstream->buffering && r->upstream->input_filter_init
             && (r->upstream->headers_in.content_length_n > 0
                 || r->upstream->headers_in.chunked))
@@ -713,7 +711,6 @@ ngx_http_llm_held_answer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     }
 
     resp->header_held = 0;
-    ctx->answer_broken = 0;
 
     if (u) {
         u->header_sent = 1;

@@ -345,12 +345,11 @@ ngx_http_llm_after_failure(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     } else {
         status = (r->upstream && r->upstream->state
-                  && r->upstream->state->status && !ctx->answer_broken)
+                  && r->upstream->state->status)
                  ? r->upstream->state->status : NGX_HTTP_BAD_GATEWAY;
 
-        if (ctx->answer_broken) {
+        if (ctx->resp && ctx->resp->header_held) {
             /* a held answer cut short or unreadable: its 200 never went */
-            ctx->answer_broken = 0;
             ctx->resp = NULL;
             ngx_http_llm_clear_headers_out(r);
         }

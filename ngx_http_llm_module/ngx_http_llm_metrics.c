@@ -191,7 +191,6 @@ ngx_http_llm_metrics_failover(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     if (node) {
         s = node->data;
-        s->failovers++;
         s->causes[cause]++;
     }
 

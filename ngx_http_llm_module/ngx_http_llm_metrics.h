@@ -52,8 +52,7 @@ typedef struct {
     uint64_t                       requests[6]; /* none, 1xx .. 5xx */
     ngx_http_llm_used_t            used;
     uint64_t                       cache[3];    /* hit, miss, bypass */
-    uint64_t                       failovers;   /* of attempts to this
-                                                   target, all causes */
+    /* failovers of attempts to this target, by cause */
     uint64_t                       causes[NGX_HTTP_LLM_NCAUSES];
     ngx_http_llm_histogram_t       hist[NGX_HTTP_LLM_NHIST];
 } ngx_http_llm_series_t;

@@ -410,8 +410,6 @@ struct ngx_http_llm_ctx_s {
     unsigned                       proxying:1;
     unsigned                       retrying:1;
     unsigned                       failover:1;
-    unsigned                       answer_broken:1; /* a held answer not
-                                                       (yet) sent whole */
     unsigned                       own_response:1;
     unsigned                       replace_body:1;
     unsigned                       replaced:1;

@@ -51,6 +51,8 @@ static ngx_int_t ngx_http_llm_response_end(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp);
 static ngx_int_t ngx_http_llm_response_buffer(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
+static ngx_uint_t ngx_http_llm_response_arrived(ngx_http_request_t *r,
+    ngx_http_llm_response_t *resp);
 static ngx_int_t ngx_http_llm_response_translated(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_str_t *out);
 static ngx_int_t ngx_http_llm_response_canon_write(void *data, u_char *p,
@@ -887,7 +889,7 @@ ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
 /* whether all of a buffered body has come from the provider */
 
-ngx_uint_t
+static ngx_uint_t
 ngx_http_llm_response_arrived(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp)
 {

@@ -71,11 +71,6 @@ void ngx_http_llm_response_sent(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t **out);
 
 
-/* whether all of a buffered body has come from the provider */
-ngx_uint_t ngx_http_llm_response_arrived(ngx_http_request_t *r,
-    ngx_http_llm_response_t *resp);
-
-
 /* headers_out as new: what a failed attempt set must not stay */
 void ngx_http_llm_clear_headers_out(ngx_http_request_t *r);
 

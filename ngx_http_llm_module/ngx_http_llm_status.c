@@ -284,6 +284,7 @@ ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_text_t *t)
 {
     char                        *sep;
+    uint64_t                     failovers;
     ngx_uint_t                   i, c;
     ngx_http_llm_series_t       *s;
     ngx_http_llm_series_snap_t  *ss;
@@ -310,11 +311,14 @@ ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
                           s->used.tokens[0], s->used.tokens[1],
                           s->used.tokens[2]);
         ngx_http_llm_text_usd(t, s->used.cost);
+        for (c = 0, failovers = 0; c < NGX_HTTP_LLM_NCAUSES; c++) {
+            failovers += s->causes[c];
+        }
+
         ngx_http_llm_text(t, ",\"cache\":{\"hit\":%uL,\"miss\":%uL,"
                           "\"bypass\":%uL},\"failovers\":%uL,"
                           "\"failover_causes\":{",
-                          s->cache[0], s->cache[1], s->cache[2],
-                          s->failovers);
+                          s->cache[0], s->cache[1], s->cache[2], failovers);
 
         for (c = 0, sep = ""; c < NGX_HTTP_LLM_NCAUSES; c++) {
             if (s->causes[c]) {
