@@ -49,6 +49,7 @@ typedef struct {
     uint32_t                       hash;
     ngx_uint_t                     availability;
     double                         cost;
+    unsigned                       other:1;     /* past max_models */
 } ngx_http_llm_candidate_t;
 
 
@@ -60,6 +61,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_llm_candidate_name(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_candidate_t *c);
+static ngx_http_llm_node_t *ngx_http_llm_model_node(ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_zone_t *zone, ngx_http_llm_candidate_t *c);
 static ngx_uint_t ngx_http_llm_pick(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_zone_t *zone,
     ngx_http_llm_candidate_t *c, ngx_uint_t n);
@@ -103,6 +106,7 @@ ngx_http_llm_choose(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         }
 
         c[n].target = &t[i];
+        c[n].other = 0;
 
         if (ngx_http_llm_candidate_name(r, ctx, &c[n]) != NGX_OK) {
             return NULL;
@@ -118,9 +122,12 @@ ngx_http_llm_choose(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     ngx_http_llm_zone_lock(zone);
 
     for (i = 0, k = 0; i < n; i++) {
-        c[i].node = ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_TARGET,
-                                      &c[i].name, c[i].hash,
-                                      sizeof(ngx_http_llm_stats_t), 1);
+        c[i].node = c[i].target->stats_name.len
+                    ? ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_TARGET,
+                                        &c[i].name, c[i].hash,
+                                        sizeof(ngx_http_llm_stats_t), 1)
+                    : ngx_http_llm_model_node(ctx, zone, &c[i]);
+
         if (c[i].node == NULL) {
             ngx_http_llm_zone_unlock(zone);
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -181,6 +188,7 @@ ngx_http_llm_choose(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     ngx_http_llm_zone_unlock(zone);
 
+    ctx->other_model = c[best].other;
     ctx->node = c[best].node;
     ctx->zone = zone;
 
@@ -304,6 +312,61 @@ ngx_http_llm_candidate_name(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     c->hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_TARGET, &c->name);
 
     return NGX_OK;
+}
+
+
+/*
+ * With the mutex held: the node of a target whose model the client chose.
+ * A route tracks at most max_models of them apart (counted in its own node,
+ * which is kept while it counts any); the rest share one node, so that
+ * client-chosen names cannot fill the zone.
+ */
+
+static ngx_http_llm_node_t *
+ngx_http_llm_model_node(ngx_http_llm_ctx_t *ctx, ngx_http_llm_zone_t *zone,
+    ngx_http_llm_candidate_t *c)
+{
+    ngx_http_llm_node_t    *node, *owner;
+    ngx_http_llm_target_t  *t;
+
+    node = ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_TARGET, &c->name,
+                             c->hash, sizeof(ngx_http_llm_stats_t), 0);
+    if (node) {
+        return node;
+    }
+
+    t = c->target;
+
+    owner = ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_ROUTE,
+                              &ctx->route->name, ctx->route->hash,
+                              sizeof(ngx_http_llm_route_state_t), 1);
+    if (owner == NULL) {
+        return NULL;
+    }
+
+    if (owner->owned < ctx->route->max_models) {
+
+        /* making room must not take the route's node away */
+        owner->refs++;
+
+        node = ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_TARGET, &c->name,
+                                 c->hash, sizeof(ngx_http_llm_stats_t), 1);
+        owner->refs--;
+
+        if (node) {
+            node->owner = owner;
+            owner->owned++;
+        }
+
+        return node;
+    }
+
+    c->other = 1;
+    c->name = t->other_name;
+    c->hash = t->other_hash;
+
+    return ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_TARGET, &c->name,
+                             c->hash, sizeof(ngx_http_llm_stats_t), 1);
 }
 
 

@@ -27,6 +27,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "ngx_http_llm_module.h"
@@ -39,8 +40,18 @@
 #define NGX_HTTP_LLM_DIGEST  32
 
 
+/*
+ * An open array or object. An array's elements are hashed as they come;
+ * an object's member digests are kept to be sorted when it closes. The
+ * frames of a depth are reused by every container at that depth, so what
+ * the digest keeps is bounded by the widest object, not by the body.
+ */
+
 typedef struct {
-    ngx_array_t                    items;       /* digests */
+    EVP_MD_CTX                    *md;          /* an array's, lazily */
+    u_char                        *items;       /* an object's members */
+    ngx_uint_t                     nitems;
+    ngx_uint_t                     nalloc;
     u_char                         key[NGX_HTTP_LLM_DIGEST];
     unsigned                       map:1;
     unsigned                       skip:1;      /* the next value is left out */
@@ -51,11 +62,16 @@ struct ngx_http_llm_digest_s {
     ngx_pool_t                    *pool;
     ngx_uint_t                     depth;
     ngx_uint_t                     skipping;    /* inside a left-out value */
+    ngx_http_llm_memcap_t         *cap;         /* NULL: none */
+    EVP_MD_CTX                    *md;          /* for one-shot digests */
     u_char                         result[NGX_HTTP_LLM_DIGEST];
     ngx_http_llm_digest_frame_t    frames[NGX_HTTP_LLM_MAX_JSON_DEPTH + 1];
 };
 
 
+static void ngx_http_llm_digest_cleanup(void *data);
+static ngx_int_t ngx_http_llm_sha256(EVP_MD_CTX *md, u_char type,
+    u_char *data, size_t len, u_char *digest);
 static ngx_int_t ngx_http_llm_digest_value(ngx_http_llm_digest_t *d,
     u_char *digest);
 static int ngx_http_llm_digest_cmp(const void *a, const void *b);
@@ -107,27 +123,93 @@ static ngx_http_variable_t  ngx_http_llm_cache_vars[] = {
 
 /* the digest */
 
+/*
+ * SHA-256 fetched once per process: OpenSSL 3 looks the algorithm up,
+ * under a lock, on every use of EVP_sha256() or SHA256()
+ */
+
+static const EVP_MD  *ngx_http_llm_sha256_md;
+
+
 ngx_http_llm_digest_t *
-ngx_http_llm_digest_create(ngx_pool_t *pool)
+ngx_http_llm_digest_create(ngx_pool_t *pool, ngx_http_llm_memcap_t *cap)
 {
+    ngx_pool_cleanup_t     *cln;
     ngx_http_llm_digest_t  *d;
 
-    d = ngx_palloc(pool, sizeof(ngx_http_llm_digest_t));
+    if (ngx_http_llm_sha256_md == NULL) {
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+        ngx_http_llm_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+#else
+        ngx_http_llm_sha256_md = EVP_sha256();
+#endif
+        if (ngx_http_llm_sha256_md == NULL) {
+            return NULL;
+        }
+    }
+
+    d = ngx_pcalloc(pool, sizeof(ngx_http_llm_digest_t));
     if (d == NULL) {
         return NULL;
     }
 
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
     d->pool = pool;
-    d->depth = 0;
-    d->skipping = 0;
+    d->cap = cap;
+
+    cln->handler = ngx_http_llm_digest_cleanup;
+    cln->data = d;
+
+    d->md = EVP_MD_CTX_new();
+    if (d->md == NULL) {
+        return NULL;
+    }
 
     return d;
+}
+
+
+static void
+ngx_http_llm_digest_cleanup(void *data)
+{
+    ngx_http_llm_digest_t  *d = data;
+
+    ngx_uint_t  i;
+
+    EVP_MD_CTX_free(d->md);
+
+    for (i = 0; i <= NGX_HTTP_LLM_MAX_JSON_DEPTH; i++) {
+        EVP_MD_CTX_free(d->frames[i].md);
+    }
+}
+
+
+/* the digest of a type byte and a value, as one-shot SHA256() made it */
+
+static ngx_int_t
+ngx_http_llm_sha256(EVP_MD_CTX *md, u_char type, u_char *data, size_t len,
+    u_char *digest)
+{
+    if (EVP_DigestInit_ex(md, ngx_http_llm_sha256_md, NULL) != 1
+        || EVP_DigestUpdate(md, &type, 1) != 1
+        || (len && EVP_DigestUpdate(md, data, len) != 1)
+        || EVP_DigestFinal_ex(md, digest, NULL) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
 ngx_int_t
 ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map)
 {
+    u_char                        type;
     ngx_http_llm_digest_frame_t  *f;
 
     if (d->skipping || (d->depth && d->frames[d->depth - 1].skip)) {
@@ -143,16 +225,35 @@ ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map)
 
     f->map = map ? 1 : 0;
     f->skip = 0;
+    f->nitems = 0;
 
-    return ngx_array_init(&f->items, d->pool, 8, NGX_HTTP_LLM_DIGEST);
+    if (map) {
+        return NGX_OK;
+    }
+
+    if (f->md == NULL) {
+        f->md = EVP_MD_CTX_new();
+        if (f->md == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    type = 'a';
+
+    if (EVP_DigestInit_ex(f->md, ngx_http_llm_sha256_md, NULL) != 1
+        || EVP_DigestUpdate(f->md, &type, 1) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
 ngx_int_t
 ngx_http_llm_digest_close(ngx_http_llm_digest_t *d)
 {
-    size_t                        len;
-    u_char                       *buf, *p, digest[NGX_HTTP_LLM_DIGEST];
+    u_char                        digest[NGX_HTTP_LLM_DIGEST];
     ngx_http_llm_digest_frame_t  *f;
 
     if (d->skipping) {
@@ -165,25 +266,27 @@ ngx_http_llm_digest_close(ngx_http_llm_digest_t *d)
 
     f = &d->frames[--d->depth];
 
+    if (!f->map) {
+        if (EVP_DigestFinal_ex(f->md, digest, NULL) != 1) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_llm_digest_value(d, digest);
+    }
+
     /* an object's members in a fixed order: sorted by their digests */
 
-    if (f->map && f->items.nelts > 1) {
-        ngx_qsort(f->items.elts, f->items.nelts, NGX_HTTP_LLM_DIGEST,
+    if (f->nitems > 1) {
+        ngx_qsort(f->items, f->nitems, NGX_HTTP_LLM_DIGEST,
                   ngx_http_llm_digest_cmp);
     }
 
-    len = 1 + f->items.nelts * NGX_HTTP_LLM_DIGEST;
-
-    buf = ngx_pnalloc(d->pool, len);
-    if (buf == NULL) {
+    if (ngx_http_llm_sha256(d->md, 'o', f->items,
+                            f->nitems * NGX_HTTP_LLM_DIGEST, digest)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    p = buf;
-    *p++ = f->map ? 'o' : 'a';
-    ngx_memcpy(p, f->items.elts, f->items.nelts * NGX_HTTP_LLM_DIGEST);
-
-    SHA256(buf, len, digest);
 
     return ngx_http_llm_digest_value(d, digest);
 }
@@ -192,7 +295,6 @@ ngx_http_llm_digest_close(ngx_http_llm_digest_t *d)
 ngx_int_t
 ngx_http_llm_digest_key(ngx_http_llm_digest_t *d, u_char *key, size_t len)
 {
-    u_char                       *buf;
     ngx_str_t                    *name;
     ngx_http_llm_digest_frame_t  *f;
 
@@ -211,17 +313,7 @@ ngx_http_llm_digest_key(ngx_http_llm_digest_t *d, u_char *key, size_t len)
         }
     }
 
-    buf = ngx_pnalloc(d->pool, len + 1);
-    if (buf == NULL) {
-        return NGX_ERROR;
-    }
-
-    buf[0] = 'k';
-    ngx_memcpy(buf + 1, key, len);
-
-    SHA256(buf, len + 1, f->key);
-
-    return NGX_OK;
+    return ngx_http_llm_sha256(d->md, 'k', key, len, f->key);
 }
 
 
@@ -233,7 +325,7 @@ ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
 {
     int      n;
     char    *end, number[64];
-    u_char  *buf, digest[NGX_HTTP_LLM_DIGEST];
+    u_char   digest[NGX_HTTP_LLM_DIGEST];
     double   x;
 
     if (d->skipping) {
@@ -264,18 +356,9 @@ ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
         }
     }
 
-    buf = ngx_pnalloc(d->pool, len + 1);
-    if (buf == NULL) {
+    if (ngx_http_llm_sha256(d->md, type, value, len, digest) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    buf[0] = type;
-
-    if (len) {
-        ngx_memcpy(buf + 1, value, len);     /* null, true, false: none */
-    }
-
-    SHA256(buf, len + 1, digest);
 
     return ngx_http_llm_digest_value(d, digest);
 }
@@ -286,7 +369,8 @@ ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
 static ngx_int_t
 ngx_http_llm_digest_value(ngx_http_llm_digest_t *d, u_char *digest)
 {
-    u_char                       *item, member[2 * NGX_HTTP_LLM_DIGEST];
+    u_char                       *items, member[2 * NGX_HTTP_LLM_DIGEST];
+    ngx_uint_t                    n;
     ngx_http_llm_digest_frame_t  *f;
 
     if (d->depth == 0) {
@@ -296,22 +380,41 @@ ngx_http_llm_digest_value(ngx_http_llm_digest_t *d, u_char *digest)
 
     f = &d->frames[d->depth - 1];
 
-    item = ngx_array_push(&f->items);
-    if (item == NULL) {
-        return NGX_ERROR;
+    if (!f->map) {
+        return EVP_DigestUpdate(f->md, digest, NGX_HTTP_LLM_DIGEST) == 1
+               ? NGX_OK : NGX_ERROR;
     }
 
-    if (!f->map) {
-        ngx_memcpy(item, digest, NGX_HTTP_LLM_DIGEST);
-        return NGX_OK;
+    if (f->nitems == f->nalloc) {
+        n = f->nalloc ? 2 * f->nalloc : 8;
+
+        if (!ngx_http_llm_memcap_charge(d->cap, n * NGX_HTTP_LLM_DIGEST)) {
+            return NGX_ERROR;
+        }
+
+        items = ngx_palloc(d->pool, n * NGX_HTTP_LLM_DIGEST);
+        if (items == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (f->items) {
+            ngx_memcpy(items, f->items, f->nitems * NGX_HTTP_LLM_DIGEST);
+            ngx_pfree(d->pool, f->items);
+        }
+
+        f->items = items;
+        f->nalloc = n;
     }
 
     ngx_memcpy(member, f->key, NGX_HTTP_LLM_DIGEST);
     ngx_memcpy(member + NGX_HTTP_LLM_DIGEST, digest, NGX_HTTP_LLM_DIGEST);
 
-    SHA256(member, sizeof(member), item);
+    items = f->items + f->nitems++ * NGX_HTTP_LLM_DIGEST;
 
-    return NGX_OK;
+    /* SHA-256 of the 64 bytes: the type argument is only their first */
+
+    return ngx_http_llm_sha256(d->md, member[0], member + 1,
+                               sizeof(member) - 1, items);
 }
 
 

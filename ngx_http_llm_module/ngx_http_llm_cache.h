@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_json_tree.h"
 
 
 typedef enum {
@@ -32,7 +33,9 @@ typedef enum {
 typedef struct ngx_http_llm_digest_s  ngx_http_llm_digest_t;
 
 
-ngx_http_llm_digest_t *ngx_http_llm_digest_create(ngx_pool_t *pool);
+/* what it keeps is charged to cap: its widest object's member digests */
+ngx_http_llm_digest_t *ngx_http_llm_digest_create(ngx_pool_t *pool,
+    ngx_http_llm_memcap_t *cap);
 ngx_int_t ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map);
 ngx_int_t ngx_http_llm_digest_close(ngx_http_llm_digest_t *d);
 ngx_int_t ngx_http_llm_digest_key(ngx_http_llm_digest_t *d, u_char *key,

@@ -256,7 +256,6 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     ngx_int_t                  rc;
     ngx_http_llm_problem_t     problem;
-    ngx_http_llm_loc_conf_t   *llcf;
     ngx_http_llm_main_conf_t  *lmcf;
 
     if (ngx_http_llm_read_segments(r, ctx) != NGX_OK) {
@@ -265,16 +264,7 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     ngx_memzero(&problem, offsetof(ngx_http_llm_problem_t, message));
 
-    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
-
-    if (llcf->cache != NGX_HTTP_LLM_CACHE_OFF || lmcf->route_cache) {
-        /* the cache key is computed in the same pass */
-        ctx->digest = ngx_http_llm_digest_create(r->pool);
-        if (ctx->digest == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
 
     rc = ngx_http_llm_parse_chat(r, ctx, &problem);
 

@@ -78,12 +78,16 @@ ngx_http_llm_arena_alloc(ngx_http_llm_arena_t *a, size_t size)
         }
 
         large = ngx_array_push(a->large);
-        if (large == NULL) {
+        if (large == NULL || !ngx_http_llm_memcap_charge(a->cap, size)) {
             return NULL;
         }
 
         p = ngx_palloc(a->pool, size);
         *large = p;
+
+        if (p) {
+            a->size += size;
+        }
 
         return p;
     }
@@ -97,6 +101,10 @@ ngx_http_llm_arena_alloc(ngx_http_llm_arena_t *a, size_t size)
         }
     }
 
+    if (!ngx_http_llm_memcap_charge(a->cap, NGX_HTTP_LLM_ARENA_BLOCK)) {
+        return NULL;
+    }
+
     b = ngx_palloc(a->pool, NGX_HTTP_LLM_ARENA_BLOCK);
     if (b == NULL) {
         return NULL;
@@ -106,6 +114,9 @@ ngx_http_llm_arena_alloc(ngx_http_llm_arena_t *a, size_t size)
                                       sizeof(void *));
     b->end = (u_char *) b + NGX_HTTP_LLM_ARENA_BLOCK;
     b->next = NULL;
+
+    a->size += NGX_HTTP_LLM_ARENA_BLOCK;
+    a->blocks += NGX_HTTP_LLM_ARENA_BLOCK;
 
     if (a->current) {
         /* the new block goes after the last one */
@@ -153,6 +164,12 @@ ngx_http_llm_arena_reset(ngx_http_llm_arena_t *a)
 
         a->large->nelts = 0;
     }
+
+    if (a->cap) {
+        a->cap->used -= a->size - a->blocks;
+    }
+
+    a->size = a->blocks;
 }
 
 

@@ -40,6 +40,22 @@ struct ngx_http_llm_json_s {
 
 
 /*
+ * A cap on what a request's parse may take from its pool, shared by its
+ * tree and its cache key's digest.
+ */
+typedef struct {
+    size_t                         used;
+    size_t                         max;
+    unsigned                       exceeded:1;
+} ngx_http_llm_memcap_t;
+
+#define ngx_http_llm_memcap_charge(cap, n)                                   \
+    ((cap) == NULL                                                           \
+     || ((cap)->used + (n) <= (cap)->max ? ((cap)->used += (n), 1)           \
+                                         : ((cap)->exceeded = 1, 0)))
+
+
+/*
  * Memory for trees: blocks from a pool, reused after a reset, so that a
  * long stream parses every event into the same memory.
  */
@@ -51,6 +67,9 @@ typedef struct {
     ngx_http_llm_arena_block_t    *first;
     ngx_http_llm_arena_block_t    *current;
     ngx_array_t                   *large;       /* void *, freed on reset */
+    size_t                         size;        /* taken from the pool */
+    size_t                         blocks;      /* of it, in blocks */
+    ngx_http_llm_memcap_t         *cap;         /* NULL: none */
 } ngx_http_llm_arena_t;
 
 

@@ -131,7 +131,10 @@ ngx_http_llm_series_name(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     if (ctx->target) {
         provider = ctx->target->provider->name;
 
-        if (ctx->target_model.len) {
+        if (ctx->other_model) {
+            ngx_str_set(&model, NGX_HTTP_LLM_OTHER_MODEL);
+
+        } else if (ctx->target_model.len) {
             model = ctx->target_model;
         }
     }

@@ -29,6 +29,8 @@ static char *ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_llm_gateway(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_llm_request_memory(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_llm_cache_charge(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_llm_check_gateways(ngx_conf_t *cf,
@@ -97,6 +99,14 @@ static ngx_command_t  ngx_http_llm_commands[] = {
     { ngx_string("llm_cache"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_llm_cache_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_request_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF
+                        |NGX_CONF_TAKE12,
+      ngx_http_llm_request_memory,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -289,6 +299,8 @@ ngx_http_llm_create_loc_conf(ngx_conf_t *cf)
     llcf->auth = NGX_CONF_UNSET;
     llcf->cache = NGX_CONF_UNSET_UINT;
     llcf->cache_scope = NGX_CONF_UNSET_UINT;
+    llcf->memory_ratio = NGX_CONF_UNSET_UINT;
+    llcf->memory_max = NGX_CONF_UNSET_SIZE;
 
     return llcf;
 }
@@ -317,6 +329,9 @@ ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_LLM_SCOPE_TEAM);
     ngx_conf_merge_str_value(conf->cache_namespace, prev->cache_namespace,
                              "");
+    ngx_conf_merge_uint_value(conf->memory_ratio, prev->memory_ratio, 16);
+    ngx_conf_merge_size_value(conf->memory_max, prev->memory_max,
+                              64 * 1024 * 1024);
 
     if (conf->enable) {
         clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -357,6 +372,59 @@ ngx_http_llm_cache_charge(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (lmcf->cache_charge == NGX_ERROR || lmcf->cache_charge > 100) {
         return "must be a percentage from 0% to 100%";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * llm_request_memory 16x 64m: what reading a body may take beyond the body
+ * itself, as a multiple of its size (plus a small floor), and at most
+ */
+
+static char *
+ngx_http_llm_request_memory(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_llm_loc_conf_t *llcf = conf;
+
+    ssize_t     max;
+    ngx_int_t   ratio;
+    ngx_str_t  *value, s;
+
+    if (llcf->memory_ratio != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    s = value[1];
+
+    if (s.len && s.data[s.len - 1] == 'x') {
+        s.len--;
+    }
+
+    ratio = ngx_atoi(s.data, s.len);
+
+    if (ratio == NGX_ERROR || ratio < 1 || ratio > 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid multiple \"%V\" "
+                           "in \"%V\": a number from 1 to 1000, such as "
+                           "16x, is expected", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    llcf->memory_ratio = ratio;
+
+    if (cf->args->nelts == 3) {
+        max = ngx_parse_size(&value[2]);
+
+        if (max == NGX_ERROR || max < NGX_HTTP_LLM_MEMORY_FLOOR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid size \"%V\" "
+                               "in \"%V\": at least 64k is expected",
+                               &value[2], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        llcf->memory_max = max;
     }
 
     return NGX_CONF_OK;

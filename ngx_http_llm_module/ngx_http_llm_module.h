@@ -37,8 +37,15 @@
 #define NGX_HTTP_LLM_MAX_MODEL         256
 #define NGX_HTTP_LLM_MAX_MODEL_TEXT    "256"
 
+/* llm_route "max_models": distinct client-chosen models it tracks apart */
+#define NGX_HTTP_LLM_DEFAULT_MAX_MODELS  100
+#define NGX_HTTP_LLM_OTHER_MODEL       "(other)"
+
 /* nesting a request body may have; deeper is refused with 400 */
 #define NGX_HTTP_LLM_MAX_JSON_DEPTH    128
+
+/* llm_request_memory: what every body may take, whatever its size */
+#define NGX_HTTP_LLM_MEMORY_FLOOR      (64 * 1024)
 
 
 typedef struct ngx_http_llm_dialect_s   ngx_http_llm_dialect_t;
@@ -154,6 +161,10 @@ struct ngx_http_llm_target_s {
     /* its health node, "provider\0model", when the model is fixed */
     ngx_str_t                      stats_name;
     uint32_t                       stats_hash;
+
+    /* the node of models past the route's max_models, when it is not */
+    ngx_str_t                      other_name;
+    uint32_t                       other_hash;
 };
 
 
@@ -194,6 +205,8 @@ struct ngx_http_llm_route_s {
     ngx_msec_t                     deadline;       /* 0: none */
     ngx_uint_t                     failover;       /* NGX_HTTP_LLM_FO_* */
     ngx_uint_t                     explore;        /* percent */
+    /* distinct client-chosen models with their own nodes in the zone */
+    ngx_uint_t                     max_models;
     /* ngx_http_llm_cache_mode_e */
     ngx_uint_t                     cache;
     uint32_t                       hash;           /* of its zone node */
@@ -246,6 +259,9 @@ typedef struct {
     ngx_uint_t                     cache_scope;
     ngx_str_t                      cache_namespace;
     ngx_uint_t                     status_format;  /* llm_status's default */
+    /* llm_request_memory: a parse's memory beyond its body */
+    ngx_uint_t                     memory_ratio;
+    size_t                         memory_max;
 } ngx_http_llm_loc_conf_t;
 
 
@@ -368,6 +384,8 @@ struct ngx_http_llm_ctx_s {
     ngx_event_t                    deadline;
     ngx_http_llm_zone_t           *zone;
     ngx_str_t                      target_model;
+    /* the target's node is its route's "(other)": past max_models */
+    unsigned                       other_model:1;
     ngx_str_t                      upstream_url;
     ngx_http_llm_header_t          headers[NGX_HTTP_LLM_MAX_HEADERS];
     ngx_uint_t                     nheaders;

@@ -216,17 +216,19 @@ ngx_int_t
 ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_problem_t *problem)
 {
-    off_t                    offset;
-    size_t                   size, len, buf_size;
-    ssize_t                  n;
-    u_char                  *buf, *msg;
-    ngx_int_t                rc;
-    ngx_uint_t               i;
-    yajl_status              status;
-    ngx_http_llm_tree_t     *tree;
-    ngx_http_llm_arena_t    *arena;
-    ngx_http_llm_parser_t    p;
-    ngx_http_llm_segment_t  *s;
+    off_t                     offset;
+    size_t                    size, len, buf_size;
+    ssize_t                   n;
+    u_char                   *buf, *msg;
+    ngx_int_t                 rc;
+    ngx_uint_t                i;
+    yajl_status               status;
+    ngx_http_llm_tree_t      *tree;
+    ngx_http_llm_arena_t     *arena;
+    ngx_http_llm_memcap_t    *cap;
+    ngx_http_llm_parser_t     p;
+    ngx_http_llm_segment_t   *s;
+    ngx_http_llm_loc_conf_t  *llcf;
 
     if (ctx->body_length == 0) {
         return ngx_http_llm_problem(problem, NULL, NULL,
@@ -240,13 +242,39 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     p.pool = r->pool;
     p.chat = &ctx->chat;
     p.problem = problem;
-    p.digest = ctx->digest;
     p.keys = ngx_http_llm_chat_keys;
     p.lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
     if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES) {
         p.anthropic = 1;
         p.keys = ngx_http_llm_messages_keys;
+    }
+
+    /*
+     * What the parse keeps beyond the body (the tree, the cache key's
+     * member digests) is bounded by the body's size: values of a few bytes
+     * each would otherwise cost ~80 bytes of tree apiece.
+     */
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
+
+    cap = ngx_pcalloc(r->pool, sizeof(ngx_http_llm_memcap_t));
+    if (cap == NULL) {
+        return NGX_ERROR;
+    }
+
+    cap->max = (size_t) ngx_min((off_t) llcf->memory_max,
+                               (off_t) llcf->memory_ratio * ctx->body_length
+                               + NGX_HTTP_LLM_MEMORY_FLOOR);
+
+    if (llcf->cache != NGX_HTTP_LLM_CACHE_OFF || p.lmcf->route_cache) {
+        /* the cache key is computed in the same pass */
+        ctx->digest = ngx_http_llm_digest_create(r->pool, cap);
+        if (ctx->digest == NULL) {
+            return NGX_ERROR;
+        }
+
+        p.digest = ctx->digest;
     }
 
     tree = NULL;
@@ -261,6 +289,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         ngx_http_llm_arena_init(arena, r->pool);
         ngx_http_llm_tree_init(tree, arena);
 
+        arena->cap = cap;
         p.tree = tree;
     }
 
@@ -332,6 +361,22 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         if (status != yajl_status_ok) {
             rc = NGX_DECLINED;
         }
+    }
+
+    if (cap->exceeded) {
+        problem->status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        problem->code = "request_too_large";
+        problem->param = NULL;
+        problem->len = ngx_snprintf(problem->message,
+                                    sizeof(problem->message),
+                                    "The request body holds too many small "
+                                    "values: reading it would take more "
+                                    "than the %uz bytes this gateway "
+                                    "allows for a body of %O bytes "
+                                    "(llm_request_memory).",
+                                    cap->max, ctx->body_length)
+                       - problem->message;
+        rc = NGX_DECLINED;
     }
 
     if (rc == NGX_DECLINED && problem->status == 0) {

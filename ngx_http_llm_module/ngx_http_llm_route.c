@@ -57,7 +57,8 @@ static char *ngx_http_llm_route_failover(ngx_conf_t *cf,
 static ngx_int_t ngx_http_llm_price(ngx_str_t *value, size_t skip,
     double *price);
 static ngx_int_t ngx_http_llm_stats_name(ngx_pool_t *pool,
-    ngx_http_llm_target_t *t);
+    ngx_http_llm_target_t *t, ngx_str_t *model, ngx_str_t *name,
+    uint32_t *hash);
 
 
 char *
@@ -104,6 +105,7 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     route->deadline = NGX_CONF_UNSET_MSEC;
     route->failover = NGX_CONF_UNSET_UINT;
     route->explore = NGX_CONF_UNSET_UINT;
+    route->max_models = NGX_CONF_UNSET_UINT;
     route->backoff = NGX_CONF_UNSET_MSEC;
     route->max_backoff = NGX_CONF_UNSET_MSEC;
     route->cache = NGX_CONF_UNSET_UINT;
@@ -157,6 +159,8 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_conf_init_msec_value(route->deadline, 0);
     ngx_conf_init_uint_value(route->failover, NGX_HTTP_LLM_FO_ALL);
     ngx_conf_init_uint_value(route->explore, 5);
+    ngx_conf_init_uint_value(route->max_models,
+                             NGX_HTTP_LLM_DEFAULT_MAX_MODELS);
 
     /* max_backoff caps every wait, the first included */
     ngx_conf_init_msec_value(route->backoff, 100);
@@ -335,6 +339,27 @@ ngx_http_llm_route_directive(ngx_conf_t *cf, ngx_command_t *dummy,
         }
 
         route->explore = n;
+        return NGX_CONF_OK;
+    }
+
+    if (value[0].len == 10
+        && ngx_strncmp(value[0].data, "max_models", 10) == 0)
+    {
+        if (route->max_models != NGX_CONF_UNSET_UINT) {
+            goto duplicate;
+        }
+
+        n = ngx_atoi(value[1].data, value[1].len);
+
+        if (n == NGX_ERROR || n < 1 || n > 100000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"max_models\" value \"%V\": it "
+                               "must be a number from 1 to 100000",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        route->max_models = n;
         return NGX_CONF_OK;
     }
 
@@ -641,6 +666,8 @@ ngx_http_llm_init_routes(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
     ngx_http_llm_route_t   **rr;
     ngx_http_llm_target_t   *t;
 
+    static ngx_str_t  other = ngx_string(NGX_HTTP_LLM_OTHER_MODEL);
+
     keys.pool = cf->pool;
     keys.temp_pool = cf->temp_pool;
 
@@ -667,9 +694,20 @@ ngx_http_llm_init_routes(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
             }
 
             if (t[j].model.len && !t[j].model_star) {
-                if (ngx_http_llm_stats_name(cf->pool, &t[j]) != NGX_OK) {
+                if (ngx_http_llm_stats_name(cf->pool, &t[j], &t[j].model,
+                                            &t[j].stats_name,
+                                            &t[j].stats_hash)
+                    != NGX_OK)
+                {
                     return NGX_ERROR;
                 }
+
+            } else if (ngx_http_llm_stats_name(cf->pool, &t[j], &other,
+                                               &t[j].other_name,
+                                               &t[j].other_hash)
+                       != NGX_OK)
+            {
+                return NGX_ERROR;
             }
         }
 
@@ -747,23 +785,22 @@ ngx_http_llm_find_route(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *model,
 /* a target's health node: "provider\0model" */
 
 static ngx_int_t
-ngx_http_llm_stats_name(ngx_pool_t *pool, ngx_http_llm_target_t *t)
+ngx_http_llm_stats_name(ngx_pool_t *pool, ngx_http_llm_target_t *t,
+    ngx_str_t *model, ngx_str_t *name, uint32_t *hash)
 {
     u_char  *p;
 
-    t->stats_name.len = t->provider->name.len + 1 + t->model.len;
-    t->stats_name.data = ngx_pnalloc(pool, t->stats_name.len);
-    if (t->stats_name.data == NULL) {
+    name->len = t->provider->name.len + 1 + model->len;
+    name->data = ngx_pnalloc(pool, name->len);
+    if (name->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(t->stats_name.data, t->provider->name.data,
-                   t->provider->name.len);
+    p = ngx_cpymem(name->data, t->provider->name.data, t->provider->name.len);
     *p++ = '\0';
-    ngx_memcpy(p, t->model.data, t->model.len);
+    ngx_memcpy(p, model->data, model->len);
 
-    t->stats_hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_TARGET,
-                                           &t->stats_name);
+    *hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_TARGET, name);
 
     return NGX_OK;
 }

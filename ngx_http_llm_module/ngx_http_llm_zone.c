@@ -308,10 +308,14 @@ ngx_http_llm_expire(ngx_http_llm_zone_t *zone, ngx_uint_t force)
             break;
         }
 
-        if (ln->refs == 0
+        if (ln->refs == 0 && ln->owned == 0
             && !(ln->kind == NGX_HTTP_LLM_NODE_COUNTER
                  && ngx_http_llm_account_live(ln->data, ngx_time())))
         {
+            if (ln->owner) {
+                ln->owner->owned--;
+            }
+
             ngx_queue_remove(q);
             ngx_rbtree_delete(&zone->sh->rbtree, &ln->node);
             ngx_slab_free_locked(zone->shpool, ln);

@@ -24,16 +24,21 @@ typedef enum {
 } ngx_http_llm_node_kind_e;
 
 
-typedef struct {
+typedef struct ngx_http_llm_node_s  ngx_http_llm_node_t;
+
+struct ngx_http_llm_node_s {
     ngx_rbtree_node_t              node;        /* key: crc32 of the name */
     ngx_queue_t                    queue;       /* most recently used first */
     ngx_msec_t                     used;
     uint32_t                       refs;        /* requests holding it */
+    /* nodes counted against this one (a route's models); kept while any */
+    uint32_t                       owned;
     uint16_t                       len;
     uint8_t                        kind;
+    ngx_http_llm_node_t           *owner;       /* the node counting it */
     void                          *data;        /* the kind's payload */
     u_char                         name[1];
-} ngx_http_llm_node_t;
+};
 
 
 typedef struct {

@@ -381,3 +381,35 @@ the key of llm_provider "p" contains control characters
 --- must_die
 --- error_log eval
 qr/\[emerg\].*llm_provider "p" in \S+nginx\.conf:\d+ has 17 "header" lines: at most 16 with format openai/
+
+
+
+=== TEST 29: llm_request_memory takes a multiple and a size
+--- http_config
+    llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target p; }
+    llm_request_memory 0x;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid multiple "0x" in "llm_request_memory": a number from 1 to 1000, such as 16x, is expected in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 30: llm_request_memory's maximum is at least 64k
+--- http_config
+    llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target p; }
+    llm_request_memory 8x 1k;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid size "1k" in "llm_request_memory": at least 64k is expected in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 31: max_models is a number from 1 to 100000
+--- http_config
+    llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route "m/*" { target p "*"; max_models 0; }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid "max_models" value "0": it must be a number from 1 to 100000 in \S+nginx\.conf:\d+/
