@@ -53,9 +53,9 @@ static void ngx_http_llm_add_used(ngx_http_llm_used_t *used,
     ngx_http_llm_ctx_t *ctx);
 static void ngx_http_llm_prometheus_used(ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_text_t *t, ngx_uint_t spenders);
-static ngx_int_t ngx_http_llm_snapshot_spend(ngx_http_request_t *r,
-    ngx_http_llm_snapshot_t *snap, ngx_http_llm_node_t *ln);
-static ngx_int_t ngx_http_llm_split_name(ngx_pool_t *pool,
+static void ngx_http_llm_snapshot_spend(ngx_http_request_t *r,
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_node_t *ln, ngx_str_t *part);
+static ngx_int_t ngx_http_llm_split_name(u_char **buf, u_char *end,
     ngx_http_llm_node_t *ln, u_char sep, ngx_str_t *part, ngx_uint_t n);
 static ngx_http_llm_entity_t *ngx_http_llm_configured(
     ngx_http_llm_main_conf_t *lmcf, ngx_str_t *scope, ngx_str_t *name);
@@ -319,11 +319,20 @@ ngx_http_llm_add_used(ngx_http_llm_used_t *used, ngx_http_llm_ctx_t *ctx)
 }
 
 
+/*
+ * The zone is walked twice under its lock, and nothing is allocated while
+ * it is held: first to size the copy, then to copy. Entries created in
+ * between are left for the next snapshot.
+ */
+
 ngx_int_t
 ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
     ngx_http_llm_snapshot_t *snap)
 {
+    u_char                      *names, *end;
+    size_t                       bytes;
     ngx_str_t                    part[3];
+    ngx_uint_t                   n[3];
     ngx_queue_t                 *q;
     ngx_http_llm_node_t         *ln;
     ngx_http_llm_main_conf_t    *lmcf;
@@ -336,11 +345,49 @@ ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
     snap->time = ngx_time();
     snap->redis_up = ngx_http_llm_redis_health(&snap->redis_age);
 
-    if (ngx_array_init(&snap->series, r->pool, 8,
+    n[0] = 0;
+    n[1] = 0;
+    n[2] = 0;
+    bytes = 0;
+
+    if (lmcf->zone) {
+        ngx_http_llm_zone_lock(lmcf->zone);
+
+        for (q = ngx_queue_head(&lmcf->zone->sh->queue);
+             q != ngx_queue_sentinel(&lmcf->zone->sh->queue);
+             q = ngx_queue_next(q))
+        {
+            ln = ngx_queue_data(q, ngx_http_llm_node_t, queue);
+
+            switch (ln->kind) {
+
+            case NGX_HTTP_LLM_NODE_METRICS:
+                n[0]++;
+                break;
+
+            case NGX_HTTP_LLM_NODE_TARGET:
+                n[1]++;
+                break;
+
+            case NGX_HTTP_LLM_NODE_SPEND:
+                n[2]++;
+                break;
+
+            default:
+                continue;
+            }
+
+            bytes += ln->len;
+        }
+
+        ngx_http_llm_zone_unlock(lmcf->zone);
+    }
+
+    if (ngx_array_init(&snap->series, r->pool, n[0] + 1,
                        sizeof(ngx_http_llm_series_snap_t)) != NGX_OK
-        || ngx_array_init(&snap->targets, r->pool, 8,
+        || ngx_array_init(&snap->targets, r->pool, n[1] + 1,
                           sizeof(ngx_http_llm_target_snap_t)) != NGX_OK
-        || ngx_array_init(&snap->spend, r->pool, 8,
+        || ngx_array_init(&snap->spend, r->pool, n[2] + 1,
                           sizeof(ngx_http_llm_spend_snap_t)) != NGX_OK)
     {
         return NGX_ERROR;
@@ -349,6 +396,13 @@ ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
     if (lmcf->zone == NULL) {
         return NGX_OK;
     }
+
+    names = ngx_pnalloc(r->pool, bytes + 1);
+    if (names == NULL) {
+        return NGX_ERROR;
+    }
+
+    end = names + bytes;
 
     ngx_http_llm_zone_lock(lmcf->zone);
 
@@ -361,16 +415,14 @@ ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
         switch (ln->kind) {
 
         case NGX_HTTP_LLM_NODE_METRICS:
-            if (ngx_http_llm_split_name(r->pool, ln, '\0', part, 3)
-                != NGX_OK)
+            if (snap->series.nelts == snap->series.nalloc
+                || ngx_http_llm_split_name(&names, end, ln, '\0', part, 3)
+                   != NGX_OK)
             {
-                goto failed;
+                break;
             }
 
-            ss = ngx_array_push(&snap->series);
-            if (ss == NULL) {
-                goto failed;
-            }
+            ss = ngx_array_push(&snap->series);   /* no allocation: room */
 
             ss->route = part[0];
             ss->provider = part[1];
@@ -379,16 +431,14 @@ ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
             break;
 
         case NGX_HTTP_LLM_NODE_TARGET:
-            if (ngx_http_llm_split_name(r->pool, ln, '\0', part, 2)
-                != NGX_OK)
+            if (snap->targets.nelts == snap->targets.nalloc
+                || ngx_http_llm_split_name(&names, end, ln, '\0', part, 2)
+                   != NGX_OK)
             {
-                goto failed;
+                break;
             }
 
             ts = ngx_array_push(&snap->targets);
-            if (ts == NULL) {
-                goto failed;
-            }
 
             ts->provider = part[0];
             ts->model = part[1];
@@ -396,8 +446,11 @@ ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
             break;
 
         case NGX_HTTP_LLM_NODE_SPEND:
-            if (ngx_http_llm_snapshot_spend(r, snap, ln) != NGX_OK) {
-                goto failed;
+            if (snap->spend.nelts < snap->spend.nalloc
+                && ngx_http_llm_split_name(&names, end, ln, ':', part, 2)
+                   == NGX_OK)
+            {
+                ngx_http_llm_snapshot_spend(r, snap, ln, part);
             }
 
             break;
@@ -410,22 +463,16 @@ ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
     ngx_http_llm_zone_unlock(lmcf->zone);
 
     return NGX_OK;
-
-failed:
-
-    ngx_http_llm_zone_unlock(lmcf->zone);
-
-    return NGX_ERROR;
 }
 
 
-/* with the lock held: a spender, and its meters when it has budgets */
+/* with the mutex held: a spender's totals, and its budgets' meters */
 
-static ngx_int_t
+static void
 ngx_http_llm_snapshot_spend(ngx_http_request_t *r,
-    ngx_http_llm_snapshot_t *snap, ngx_http_llm_node_t *ln)
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_node_t *ln, ngx_str_t *part)
 {
-    ngx_str_t                   part[2], name;
+    ngx_str_t                   name;
     ngx_http_llm_node_t        *counter;
     ngx_http_llm_main_conf_t   *lmcf;
     ngx_http_llm_spend_snap_t  *sp;
@@ -434,14 +481,7 @@ ngx_http_llm_snapshot_spend(ngx_http_request_t *r,
 
     /* the node's name is the meters' name: "key:alice" */
 
-    if (ngx_http_llm_split_name(r->pool, ln, ':', part, 2) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    sp = ngx_array_push(&snap->spend);
-    if (sp == NULL) {
-        return NGX_ERROR;
-    }
+    sp = ngx_array_push(&snap->spend);        /* no allocation: room */
 
     sp->scope = part[0];
     sp->name = part[1];
@@ -450,7 +490,7 @@ ngx_http_llm_snapshot_spend(ngx_http_request_t *r,
     sp->entity = ngx_http_llm_configured(lmcf, &sp->scope, &sp->name);
 
     if (sp->entity == NULL || sp->entity->nbudgets == 0) {
-        return NGX_OK;
+        return;
     }
 
     name = sp->entity->node_name;
@@ -461,8 +501,6 @@ ngx_http_llm_snapshot_spend(ngx_http_request_t *r,
         sp->account = *(ngx_http_llm_account_t *) counter->data;
         sp->metered = 1;
     }
-
-    return NGX_OK;
 }
 
 
@@ -538,32 +576,36 @@ ngx_http_llm_budget_remaining(ngx_http_llm_spend_snap_t *s, ngx_uint_t k,
  * into the pool: the copies outlive the lock.
  */
 
+/* a node's name copied to *buf (within end) and cut into n parts */
+
 static ngx_int_t
-ngx_http_llm_split_name(ngx_pool_t *pool, ngx_http_llm_node_t *ln, u_char sep,
-    ngx_str_t *part, ngx_uint_t n)
+ngx_http_llm_split_name(u_char **buf, u_char *end, ngx_http_llm_node_t *ln,
+    u_char sep, ngx_str_t *part, ngx_uint_t n)
 {
-    u_char      *p, *last, *end;
+    u_char      *p, *last, *stop;
     ngx_uint_t   i;
 
-    p = ngx_pnalloc(pool, ln->len);
-    if (p == NULL) {
-        return NGX_ERROR;
+    p = *buf;
+
+    if ((size_t) (end - p) < ln->len) {
+        return NGX_DECLINED;
     }
 
     ngx_memcpy(p, ln->name, ln->len);
     last = p + ln->len;
+    *buf = last;
 
     for (i = 0; i < n; i++) {
-        end = (i + 1 < n) ? ngx_strlchr(p, last, sep) : NULL;
+        stop = (i + 1 < n) ? ngx_strlchr(p, last, sep) : NULL;
 
-        if (end == NULL) {
-            end = last;
+        if (stop == NULL) {
+            stop = last;
         }
 
         part[i].data = p;
-        part[i].len = end - p;
+        part[i].len = stop - p;
 
-        p = (end < last) ? end + 1 : last;
+        p = (stop < last) ? stop + 1 : last;
     }
 
     return NGX_OK;

@@ -58,7 +58,7 @@
 #define NGX_HTTP_LLM_REDIS_KEY_TTL     60000
 #define NGX_HTTP_LLM_REDIS_NOKEY_TTL   10000
 
-/* keys a worker caches at most */
+/* keys a worker caches at most, by default (key_cache=) */
 #define NGX_HTTP_LLM_REDIS_MAX_KEYS    4096
 
 #define NGX_HTTP_LLM_REDIS_MAX_NODE    64
@@ -217,10 +217,11 @@ static void ngx_http_llm_redis_sync(ngx_http_llm_redis_worker_t *w,
     ngx_uint_t how);
 static ngx_int_t ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
     ngx_http_llm_redis_batch_t *batch, ngx_array_t *items, ngx_uint_t how);
-static ngx_int_t ngx_http_llm_redis_item(ngx_http_llm_redis_worker_t *w,
-    ngx_http_llm_redis_batch_t *batch, ngx_array_t *items,
-    ngx_http_llm_node_t *ln, ngx_uint_t i, int64_t window, int64_t used,
-    ngx_uint_t write, ngx_uint_t read);
+static void ngx_http_llm_redis_item(ngx_http_llm_redis_batch_t *batch,
+    ngx_array_t *items, ngx_http_llm_node_t *ln, ngx_uint_t i, int64_t window,
+    int64_t used, ngx_uint_t write, ngx_uint_t read);
+static ngx_int_t ngx_http_llm_redis_item_key(ngx_http_llm_redis_worker_t *w,
+    ngx_http_llm_redis_item_t *it, ngx_pool_t *pool);
 static ngx_http_llm_meter_t *ngx_http_llm_redis_meter(
     ngx_http_llm_redis_item_t *it);
 static void ngx_http_llm_redis_hset_cb(redisAsyncContext *ac, void *rp,
@@ -264,7 +265,8 @@ static const ngx_uint_t  ngx_http_llm_redis_ttl[] = {
 /*
  * llm_redis address [user=name] [password=secret|env:NAME] [db=N]
  *     [timeout=1s]
- *     [sync=1s] [fail=open|closed] [node=id] [prefix=llm:] [keys=on|off];
+ *     [sync=1s] [fail=open|closed] [node=id] [prefix=llm:] [keys=on|off]
+ *     [key_cache=4096];
  */
 
 char *
@@ -297,6 +299,7 @@ ngx_http_llm_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rd->sync = 1000;
     rd->fail_closed = 0;
     rd->keys = 0;
+    rd->key_cache = NGX_HTTP_LLM_REDIS_MAX_KEYS;
     ngx_str_set(&rd->prefix, "llm:");
 
     /* the node's name is the host's; the hash field adds when it started */
@@ -453,6 +456,16 @@ ngx_http_llm_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
 
+            continue;
+        }
+
+        if (ngx_http_llm_is("key_cache")) {
+            n = ngx_atoi(arg.data, arg.len);
+            if (n == NGX_ERROR || n < 1 || n > 1000000) {
+                goto invalid;
+            }
+
+            rd->key_cache = n;
             continue;
         }
 
@@ -1466,25 +1479,63 @@ nothing:
  * Under the lock: the meters to write (changed since Redis last had them)
  * and to read (of entities in use), most recently used entities first.
  * Meters move to the current window here, so that a new day is read as
- * soon as it begins; a window's last values are written first.
+ * soon as it begins; a window's last values are written first. Nothing is
+ * allocated under the lock: a first pass sizes the arrays, and the keys
+ * are written once it is released (the nodes are held).
  */
 
 static ngx_int_t
 ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
     ngx_http_llm_redis_batch_t *batch, ngx_array_t *items, ngx_uint_t how)
 {
-    time_t                   now;
-    int64_t                  window;
-    ngx_uint_t               i, n, read, dirty, period, nmeters;
-    ngx_msec_t               msec;
-    ngx_queue_t             *q;
-    ngx_http_llm_node_t     *ln, **pn;
-    ngx_http_llm_meter_t    *m;
-    ngx_http_llm_account_t  *a;
-    ngx_http_llm_meter_t    *meters[NGX_HTTP_LLM_REDIS_METERS];
+    time_t                      now;
+    int64_t                     window;
+    ngx_uint_t                  i, n, read, dirty, period, nmeters, nodes;
+    ngx_uint_t                  room;
+    ngx_msec_t                  msec;
+    ngx_queue_t                *q;
+    ngx_http_llm_node_t        *ln, **pn;
+    ngx_http_llm_meter_t       *m;
+    ngx_http_llm_account_t     *a;
+    ngx_http_llm_redis_item_t  *it;
+    ngx_http_llm_meter_t       *meters[NGX_HTTP_LLM_REDIS_METERS];
 
     now = ngx_time();
     msec = ngx_current_msec;
+
+    nodes = 0;
+    room = 0;
+
+    ngx_http_llm_zone_lock(w->zone);
+
+    for (q = ngx_queue_head(&w->zone->sh->queue);
+         q != ngx_queue_sentinel(&w->zone->sh->queue)
+         && nodes < NGX_HTTP_LLM_REDIS_MAX_NODES;
+         q = ngx_queue_next(q))
+    {
+        ln = ngx_queue_data(q, ngx_http_llm_node_t, queue);
+
+        if (ln->kind == NGX_HTTP_LLM_NODE_COUNTER) {
+            a = ln->data;
+            nodes++;
+            /* a meter may give two items: its last window and the new */
+            room += 2 * (2 + ngx_min(a->nbudgets, NGX_HTTP_LLM_MAX_BUDGETS));
+        }
+    }
+
+    ngx_http_llm_zone_unlock(w->zone);
+
+    if (nodes == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&batch->nodes, batch->pool, nodes,
+                       sizeof(ngx_http_llm_node_t *)) != NGX_OK
+        || ngx_array_init(items, batch->pool, room,
+                          sizeof(ngx_http_llm_redis_item_t)) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     ngx_http_llm_zone_lock(w->zone);
 
@@ -1498,11 +1549,16 @@ ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
             continue;
         }
 
-        if (batch->nodes.nelts == NGX_HTTP_LLM_REDIS_MAX_NODES) {
+        a = ln->data;
+
+        /* entities counted since the first pass wait for the next sync */
+
+        if (batch->nodes.nelts == batch->nodes.nalloc
+            || items->nalloc - items->nelts
+               < 2 * (2 + ngx_min(a->nbudgets, NGX_HTTP_LLM_MAX_BUDGETS)))
+        {
             break;
         }
-
-        a = ln->data;
 
         nmeters = 2 + ngx_min(a->nbudgets, NGX_HTTP_LLM_MAX_BUDGETS);
 
@@ -1548,12 +1604,9 @@ ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
 
                 /* the last values of a window, or a last write */
 
-                if (m->used != m->synced && m->window
-                    && ngx_http_llm_redis_item(w, batch, items, ln, i,
-                                               m->window, m->used, 1, 0)
-                       != NGX_OK)
-                {
-                    goto failed;
+                if (m->used != m->synced && m->window) {
+                    ngx_http_llm_redis_item(batch, items, ln, i, m->window,
+                                            m->used, 1, 0);
                 }
 
                 if (how == NGX_HTTP_LLM_REDIS_FLUSH) {
@@ -1564,13 +1617,8 @@ ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
             }
 
             if (m->used != m->synced || read) {
-                if (ngx_http_llm_redis_item(w, batch, items, ln, i, window,
-                                            m->used, m->used != m->synced,
-                                            read)
-                    != NGX_OK)
-                {
-                    goto failed;
-                }
+                ngx_http_llm_redis_item(batch, items, ln, i, window, m->used,
+                                        m->used != m->synced, read);
             }
         }
 
@@ -1578,10 +1626,7 @@ ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
             continue;
         }
 
-        pn = ngx_array_push(&batch->nodes);
-        if (pn == NULL) {
-            goto failed;
-        }
+        pn = ngx_array_push(&batch->nodes);      /* no allocation: room */
 
         /* held, so that the node is not expired while replies come */
         ln->refs++;
@@ -1590,24 +1635,25 @@ ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
 
     ngx_http_llm_zone_unlock(w->zone);
 
+    it = items->elts;
+
+    for (i = 0; i < items->nelts; i++) {
+        if (ngx_http_llm_redis_item_key(w, &it[i], batch->pool) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
     return NGX_OK;
-
-failed:
-
-    ngx_http_llm_zone_unlock(w->zone);
-
-    return NGX_ERROR;
 }
 
 
-static ngx_int_t
-ngx_http_llm_redis_item(ngx_http_llm_redis_worker_t *w,
-    ngx_http_llm_redis_batch_t *batch, ngx_array_t *items,
-    ngx_http_llm_node_t *ln, ngx_uint_t i, int64_t window, int64_t used,
-    ngx_uint_t write, ngx_uint_t read)
+/* with the lock held, in an array with room: one meter to write or read */
+
+static void
+ngx_http_llm_redis_item(ngx_http_llm_redis_batch_t *batch,
+    ngx_array_t *items, ngx_http_llm_node_t *ln, ngx_uint_t i, int64_t window,
+    int64_t used, ngx_uint_t write, ngx_uint_t read)
 {
-    u_char                     *p;
-    size_t                      len;
     ngx_http_llm_account_t     *a;
     ngx_http_llm_redis_item_t  *it;
 
@@ -1615,9 +1661,6 @@ ngx_http_llm_redis_item(ngx_http_llm_redis_worker_t *w,
        command is sent */
 
     it = ngx_array_push(items);
-    if (it == NULL) {
-        return NGX_ERROR;
-    }
 
     ngx_memzero(it, sizeof(ngx_http_llm_redis_item_t));
 
@@ -1639,13 +1682,27 @@ ngx_http_llm_redis_item(ngx_http_llm_redis_worker_t *w,
         it->unit = NGX_HTTP_LLM_TOKENS;
         it->period = NGX_HTTP_LLM_MINUTE;
     }
+}
+
+
+/* without the lock (the node is held, its name never changes) */
+
+static ngx_int_t
+ngx_http_llm_redis_item_key(ngx_http_llm_redis_worker_t *w,
+    ngx_http_llm_redis_item_t *it, ngx_pool_t *pool)
+{
+    u_char               *p;
+    size_t                len;
+    ngx_http_llm_node_t  *ln;
+
+    ln = it->node;
 
     /* <prefix><node name>:<meter>:<window>, e.g. llm:key:alice:tpm:2944... */
 
     len = w->conf->prefix.len + ln->len + sizeof(":tokens:minute:") - 1
           + NGX_INT64_LEN;
 
-    p = ngx_pnalloc(items->pool, len);
+    p = ngx_pnalloc(pool, len);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -1655,10 +1712,10 @@ ngx_http_llm_redis_item(ngx_http_llm_redis_worker_t *w,
     p = ngx_cpymem(p, w->conf->prefix.data, w->conf->prefix.len);
     p = ngx_cpymem(p, ln->name, ln->len);
 
-    if (i == 0) {
+    if (it->meter == 0) {
         p = ngx_cpymem(p, ":rpm", 4);
 
-    } else if (i == 1) {
+    } else if (it->meter == 1) {
         p = ngx_cpymem(p, ":tpm", 4);
 
     } else {
@@ -1666,7 +1723,7 @@ ngx_http_llm_redis_item(ngx_http_llm_redis_worker_t *w,
                         ngx_http_llm_redis_periods[it->period]);
     }
 
-    p = ngx_sprintf(p, ":%L", window);
+    p = ngx_sprintf(p, ":%L", it->window);
 
     it->key.len = p - it->key.data;
 
@@ -2046,7 +2103,7 @@ ngx_http_llm_redis_find_key(ngx_http_request_t *r, ngx_event_t *wake,
         ce = ngx_http_llm_redis_cache_add(w, digest, hex);
         if (ce == NULL) {
             /* every entry awaits Redis: this key waits its turn (503) */
-            return (w->nkeys >= NGX_HTTP_LLM_REDIS_MAX_KEYS) ? NGX_BUSY
+            return (w->nkeys >= w->conf->key_cache) ? NGX_BUSY
                                                               : NGX_ERROR;
         }
     }
@@ -2159,7 +2216,7 @@ ngx_http_llm_redis_cache_add(ngx_http_llm_redis_worker_t *w, u_char *digest,
     q = ngx_queue_last(&w->lru);
 
     for (n = 0;
-         w->nkeys >= NGX_HTTP_LLM_REDIS_MAX_KEYS && n < 64
+         w->nkeys >= w->conf->key_cache && n < 64
          && q != ngx_queue_sentinel(&w->lru);
          n++)
     {
@@ -2173,13 +2230,14 @@ ngx_http_llm_redis_cache_add(ngx_http_llm_redis_worker_t *w, u_char *digest,
         q = prev;
     }
 
-    if (w->nkeys >= NGX_HTTP_LLM_REDIS_MAX_KEYS) {
+    if (w->nkeys >= w->conf->key_cache) {
         if (ngx_time() - w->warned_full >= NGX_HTTP_LLM_REDIS_WARN_EVERY) {
             w->warned_full = ngx_time();
             ngx_log_error(NGX_LOG_ERR, w->log, 0,
                           "llm: %ui keys being looked up in redis at once, "
                           "the most a worker does: other unknown keys get "
-                          "503", (ngx_uint_t) NGX_HTTP_LLM_REDIS_MAX_KEYS);
+                          "503 (llm_redis key_cache=%ui)", w->conf->key_cache,
+                          w->conf->key_cache);
         }
 
         return NULL;

@@ -29,6 +29,7 @@ struct ngx_http_llm_redis_s {
     ngx_str_t                      prefix;
     ngx_flag_t                     fail_closed;
     ngx_flag_t                     keys;
+    ngx_uint_t                     key_cache;      /* keys a worker keeps */
 };
 
 

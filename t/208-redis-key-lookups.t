@@ -1,0 +1,93 @@
+# A worker keeps at most "key_cache" keys of those looked up in Redis
+# (llm_redis keys=on). When every one of them is still being looked up
+# (Redis is slow), a new unknown key is not queued without bound: it gets
+# an OpenAI-shaped 503 with Retry-After at once, and the error log says
+# why, naming the setting. The lookups in flight are answered when Redis
+# is back.
+
+use strict;
+use warnings;
+
+use Test::More;
+use IO::Socket::INET;
+use JSON::PP qw(decode_json);
+use LLM::Fixtures;
+use LLM::Redis;
+use Test::Nginx::LLM qw(start_nginx http_request build_request wait_until);
+
+my $REDIS_PORT = $ENV{TEST_NGINX_REDIS_LOOKUPS_PORT} // 16394;
+my $SLOW = LLM::Redis::slow();
+
+my $redis = LLM::Redis->start(port => $REDIS_PORT);
+
+my $srv = start_nginx(
+    name        => 'redis-key-lookups',
+    master      => 1,
+    workers     => 1,           # what a worker caches is its own
+    http_config => $LLM::Fixtures::MOCK_HTTP_CONFIG . <<CONF,
+    llm_redis 127.0.0.1:$REDIS_PORT keys=on key_cache=3 timeout=20s;
+    llm_provider mock { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+CONF
+    config      => $LLM::Fixtures::GATEWAY_CONFIG,
+);
+
+sub request_text {
+    my ($key) = @_;
+    return build_request(
+        method => 'POST', uri => '/v1/chat/completions',
+        headers => { Authorization => "Bearer $key", Host => 'localhost',
+                     Connection => 'close' },
+        body => '{"model":"m","messages":[{"role":"user","content":"x"}]}');
+}
+
+# Redis answers: an unknown key is a 401 (and the gateway is connected)
+ok(wait_until(sub {
+       http_request(port => $srv->port, method => 'POST',
+                    uri => '/v1/chat/completions',
+                    headers => { Authorization => 'Bearer sk-first-unknown-01' },
+                    body => '{"model":"m","messages":[]}')->{status} == 401
+   }, timeout => 10 * $SLOW), 'with Redis answering, an unknown key gets 401');
+
+# Redis stops answering for a while: three lookups wait
+$redis->cmd('CLIENT', 'PAUSE', 6000 * $SLOW, 'ALL');
+
+my $from = $srv->error_log_size;
+my @waiting;
+for my $i (1 .. 3) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $srv->port)
+        or die "connect: $!";
+    print $s request_text("sk-waiting-key-000$i");
+    push @waiting, $s;
+}
+
+ok(wait_until(sub {
+       my $log = substr($srv->error_log, $from);
+       my $n = () = $log =~ /llm: redis key lookup, waiting/g;
+       $n >= 3;
+   }, timeout => 10 * $SLOW), 'three key lookups wait for Redis');
+
+my $res = http_request(port => $srv->port, method => 'POST',
+                       uri => '/v1/chat/completions',
+                       headers => { Authorization => 'Bearer sk-one-too-many' },
+                       body => '{"model":"m","messages":[{"role":"user",'
+                             . '"content":"x"}]}');
+is($res->{status}, 503, 'a fourth unknown key gets 503 at once');
+ok(($res->{headers}{'retry-after'} || [])->[0], 'with Retry-After');
+my $err = eval { decode_json($res->{body})->{error} } || {};
+ok($err->{message} && $err->{type}, 'in an OpenAI-shaped error');
+like($srv->error_log, qr/\[error\].*3 keys being looked up in redis at once.*key_cache=3/,
+     'the error log says why and names the setting');
+
+# Redis is back: the waiting requests are answered (unknown keys: 401)
+for my $s (@waiting) {
+    local $/;
+    my $answer = <$s> // '';
+    like($answer, qr{^HTTP/1\.1 401 }, 'a waiting lookup is answered when '
+                                       . 'Redis is back');
+}
+
+$srv->check_clean('no alerts, crashes or sanitizer reports');
+
+done_testing();
