@@ -104,7 +104,7 @@ ngx_fuzz_digest(ngx_pool_t *pool, const u_char *in, size_t *cut,
     yajl_handle             yajl;
     ngx_http_llm_digest_t  *d;
 
-    d = ngx_http_llm_digest_create(pool);
+    d = ngx_http_llm_digest_create(pool, NULL);
     if (d == NULL) {
         return NGX_ERROR;
     }

@@ -34,6 +34,8 @@ typedef struct {
 
 static ngx_http_llm_main_conf_t  ngx_fuzz_lmcf;
 static void                     *ngx_fuzz_main_conf[1];
+static ngx_http_llm_loc_conf_t   ngx_fuzz_llcf;
+static void                     *ngx_fuzz_loc_conf[1];
 
 
 static void
@@ -61,6 +63,7 @@ ngx_fuzz_run(ngx_pool_t *pool, u_char *in, size_t size, size_t *cut,
     r.pool = pool;
     r.connection = &c;
     r.main_conf = ngx_fuzz_main_conf;
+    r.loc_conf = ngx_fuzz_loc_conf;
     r.request_body = &rb;
 
     ngx_memzero(&rb, sizeof(ngx_http_request_body_t));
@@ -70,10 +73,10 @@ ngx_fuzz_run(ngx_pool_t *pool, u_char *in, size_t size, size_t *cut,
     ctx.body_length = size;
     ctx.chat.max_tokens = -1;
 
-    ctx.digest = ngx_http_llm_digest_create(pool);
+    /* the cache key's digest is made by the parser (llm_cache on) */
     ctx.segments = ngx_array_create(pool, 4, sizeof(ngx_http_llm_segment_t));
 
-    if (ctx.digest == NULL || ctx.segments == NULL) {
+    if (ctx.segments == NULL) {
         res->rc = NGX_ERROR;
         return;
     }
@@ -205,6 +208,14 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
     ngx_memzero(&ngx_fuzz_lmcf, sizeof(ngx_http_llm_main_conf_t));
     ngx_fuzz_main_conf[0] = &ngx_fuzz_lmcf;
+
+    /* the default llm_request_memory, and the cache key computed */
+    ngx_memzero(&ngx_fuzz_llcf, sizeof(ngx_http_llm_loc_conf_t));
+    ngx_fuzz_llcf.cache = NGX_HTTP_LLM_CACHE_ON;
+    ngx_fuzz_llcf.memory_ratio = 16;
+    ngx_fuzz_llcf.memory_max = 64 * 1024 * 1024;
+    ngx_fuzz_loc_conf[0] = &ngx_fuzz_llcf;
+
     ngx_http_llm_module.ctx_index = 0;
 
     return 0;
