@@ -58,7 +58,9 @@ $(BUILD)/.deps: scripts/deps.sh
 
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_http_llm_module.so $@
+	# a new file, not the old one rewritten: an nginx running the old
+	# module (a test in progress) keeps its mapping intact
+	cp $(BUILD)/nginx/objs/ngx_http_llm_module.so $@.tmp && mv $@.tmp $@
 
 # --- run -------------------------------------------------------------------
 

@@ -221,32 +221,68 @@ ngx_http_llm_keys_file_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 }
 
 
-/* split: a single value with commas (keys files) instead of several */
+/* an attribute of an llm_key, llm_team or llm_org block, or a keys file */
 
 static char *
 ngx_http_llm_entity_attr(ngx_conf_t *cf, ngx_http_llm_entity_t *e,
     ngx_str_t *name, ngx_str_t *values, ngx_uint_t n, ngx_uint_t split)
 {
-    char        *rv;
-    u_char      *p, *comma, *last;
-    ngx_int_t    num;
-    ngx_str_t   *glob;
-    ngx_uint_t   i, *limit;
+    u_char  err[256];
 
-#define ngx_http_llm_is(s)                                                   \
-    (name->len == sizeof(s) - 1 && ngx_strncmp(name->data, s, name->len) == 0)
-
-    if (ngx_http_llm_is("key") && e->kind == NGX_HTTP_LLM_KEY && !split) {
+    if (name->len == 3 && ngx_strncmp(name->data, "key", 3) == 0
+        && e->kind == NGX_HTTP_LLM_KEY && !split)
+    {
         if (n != 1) {
-            goto one_value;
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" takes one value", name);
+            return NGX_CONF_ERROR;
         }
 
         if (e->has_digest) {
-            goto duplicate;
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" is duplicate for \"%V\"", name,
+                               &e->name);
+            return NGX_CONF_ERROR;
         }
 
         return ngx_http_llm_entity_key(cf, e, &values[0]);
     }
+
+    if (ngx_http_llm_entity_attr_parse(cf->pool, e, name, values, n,
+                                       split ? NGX_HTTP_LLM_ATTR_LISTS : 0,
+                                       err, sizeof(err))
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The attributes every source of keys shares (llm_key blocks, keys files,
+ * Redis): team or org, models, budget (budget1, budget2, ... too), rpm,
+ * tpm, parallel. NGX_ERROR: why is in err; NGX_DECLINED: an unknown
+ * attribute, ignored with NGX_HTTP_LLM_ATTR_LENIENT.
+ */
+
+ngx_int_t
+ngx_http_llm_entity_attr_parse(ngx_pool_t *pool, ngx_http_llm_entity_t *e,
+    ngx_str_t *name, ngx_str_t *values, ngx_uint_t n, ngx_uint_t flags,
+    u_char *err, size_t len)
+{
+    char        *rv;
+    u_char      *p, *s, *end, *comma, *last;
+    ngx_int_t    num;
+    ngx_str_t   *glob, item;
+    ngx_uint_t   i, j, *limit, budget;
+
+#define ngx_http_llm_is(s)                                                   \
+    (name->len == sizeof(s) - 1 && ngx_strncmp(name->data, s, name->len) == 0)
+#define ngx_http_llm_err(...)                                                \
+    *ngx_snprintf(err, len - 1, __VA_ARGS__) = '\0'
 
     if ((ngx_http_llm_is("team") && e->kind == NGX_HTTP_LLM_KEY)
         || (ngx_http_llm_is("org") && e->kind == NGX_HTTP_LLM_TEAM))
@@ -260,67 +296,92 @@ ngx_http_llm_entity_attr(ngx_conf_t *cf, ngx_http_llm_entity_t *e,
         }
 
         e->parent_name = values[0];
-        return NGX_CONF_OK;
+        return NGX_OK;
     }
 
-    if (ngx_http_llm_is("models")) {
-        if (e->models) {
+    for (j = 6; j < name->len && name->len > 6; j++) {
+        if (name->data[j] < '0' || name->data[j] > '9') {
+            break;
+        }
+    }
+
+    budget = name->len >= 6 && ngx_strncmp(name->data, "budget", 6) == 0
+             && j == name->len;
+
+    if (ngx_http_llm_is("models") || budget) {
+
+        if (!budget && e->models) {
             goto duplicate;
         }
 
-        e->models = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
-        if (e->models == NULL) {
-            return NGX_CONF_ERROR;
+        if (!budget) {
+            e->models = ngx_array_create(pool, 4, sizeof(ngx_str_t));
+            if (e->models == NULL) {
+                ngx_http_llm_err("out of memory");
+                return NGX_ERROR;
+            }
         }
+
+        if (budget && n != 1) {
+            goto one_value;
+        }
+
+        /* a list: of values, or in a value with commas */
 
         for (i = 0; i < n; i++) {
             p = values[i].data;
             last = p + values[i].len;
 
             while (p < last) {
-                comma = split ? ngx_strlchr(p, last, ',') : NULL;
+                comma = (flags & NGX_HTTP_LLM_ATTR_LISTS)
+                        ? ngx_strlchr(p, last, ',') : NULL;
                 if (comma == NULL) {
                     comma = last;
                 }
 
-                if (comma > p) {
-                    glob = ngx_array_push(e->models);
-                    if (glob == NULL) {
-                        return NGX_CONF_ERROR;
-                    }
-
-                    glob->data = p;
-                    glob->len = comma - p;
+                for (s = p; s < comma && *s == ' '; s++) { /* void */ }
+                for (end = comma; end > s && end[-1] == ' '; end--) {
+                    /* void */
                 }
 
                 p = comma + 1;
+
+                if (end == s) {
+                    continue;
+                }
+
+                item.data = s;
+                item.len = end - s;
+
+                if (!budget) {
+                    glob = ngx_array_push(e->models);
+                    if (glob == NULL) {
+                        ngx_http_llm_err("out of memory");
+                        return NGX_ERROR;
+                    }
+
+                    *glob = item;
+                    continue;
+                }
+
+                if (e->nbudgets == NGX_HTTP_LLM_MAX_BUDGETS) {
+                    ngx_http_llm_err("more than %d budgets for \"%V\"",
+                                     NGX_HTTP_LLM_MAX_BUDGETS, &e->name);
+                    return NGX_ERROR;
+                }
+
+                rv = ngx_http_llm_parse_budget(&item,
+                                               &e->budgets[e->nbudgets]);
+                if (rv != NGX_CONF_OK) {
+                    ngx_http_llm_err("invalid budget \"%V\": %s", &item, rv);
+                    return NGX_ERROR;
+                }
+
+                e->nbudgets++;
             }
         }
 
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_http_llm_is("budget")) {
-        if (n != 1) {
-            goto one_value;
-        }
-
-        if (e->nbudgets == NGX_HTTP_LLM_MAX_BUDGETS) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "more than %d budgets for \"%V\"",
-                               NGX_HTTP_LLM_MAX_BUDGETS, &e->name);
-            return NGX_CONF_ERROR;
-        }
-
-        rv = ngx_http_llm_parse_budget(&values[0], &e->budgets[e->nbudgets]);
-        if (rv != NGX_CONF_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid budget \"%V\": %s", &values[0], rv);
-            return NGX_CONF_ERROR;
-        }
-
-        e->nbudgets++;
-        return NGX_CONF_OK;
+        return NGX_OK;
     }
 
     if (ngx_http_llm_is("rpm")) {
@@ -332,14 +393,15 @@ ngx_http_llm_entity_attr(ngx_conf_t *cf, ngx_http_llm_entity_t *e,
     } else if (ngx_http_llm_is("parallel")) {
         limit = &e->parallel;
 
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown attribute \"%V\" of \"%V\"", name,
-                           &e->name);
-        return NGX_CONF_ERROR;
-    }
+    } else if (flags & NGX_HTTP_LLM_ATTR_LENIENT) {
+        /* fields of later versions, or the operator's own */
+        return NGX_DECLINED;
 
-#undef ngx_http_llm_is
+    } else {
+        ngx_http_llm_err("unknown attribute \"%V\" of \"%V\"", name,
+                         &e->name);
+        return NGX_ERROR;
+    }
 
     if (n != 1) {
         goto one_value;
@@ -352,29 +414,29 @@ ngx_http_llm_entity_attr(ngx_conf_t *cf, ngx_http_llm_entity_t *e,
     num = ngx_atoi(values[0].data, values[0].len);
 
     if (num == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid %V \"%V\": it must be a number",
-                           name, &values[0]);
-        return NGX_CONF_ERROR;
+        ngx_http_llm_err("invalid %V \"%V\": it must be a number", name,
+                         &values[0]);
+        return NGX_ERROR;
     }
 
-    /* 0: no limit, as in keys files and keys from Redis */
+    /* 0: no limit, wherever the key comes from */
 
     *limit = num;
 
-    return NGX_CONF_OK;
+    return NGX_OK;
 
 one_value:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"%V\" takes one value", name);
-    return NGX_CONF_ERROR;
+    ngx_http_llm_err("\"%V\" takes one value", name);
+    return NGX_ERROR;
 
 duplicate:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"%V\" is duplicate for \"%V\"", name, &e->name);
-    return NGX_CONF_ERROR;
+    ngx_http_llm_err("\"%V\" is duplicate for \"%V\"", name, &e->name);
+    return NGX_ERROR;
+
+#undef ngx_http_llm_is
+#undef ngx_http_llm_err
 }
 
 

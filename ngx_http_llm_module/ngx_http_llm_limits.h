@@ -132,6 +132,19 @@ ngx_uint_t ngx_http_llm_account_live(ngx_http_llm_account_t *a, time_t now);
 void ngx_http_llm_meter_advance(ngx_http_llm_meter_t *m, int64_t window);
 char *ngx_http_llm_parse_budget(ngx_str_t *value,
     ngx_http_llm_budget_t *budget);
+
+/* values are comma-separated lists (keys files, Redis) */
+#define NGX_HTTP_LLM_ATTR_LISTS    0x01
+/* unknown attributes are ignored (Redis: later versions' fields) */
+#define NGX_HTTP_LLM_ATTR_LENIENT  0x02
+
+/*
+ * an attribute of a key, team or org, from any source: NGX_OK;
+ * NGX_DECLINED, an unknown one ignored; NGX_ERROR, why is in err
+ */
+ngx_int_t ngx_http_llm_entity_attr_parse(ngx_pool_t *pool,
+    ngx_http_llm_entity_t *e, ngx_str_t *name, ngx_str_t *values,
+    ngx_uint_t n, ngx_uint_t flags, u_char *err, size_t len);
 char *ngx_http_llm_default_max_tokens(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
