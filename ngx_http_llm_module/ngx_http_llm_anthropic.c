@@ -210,8 +210,7 @@ ngx_http_llm_anthropic_create_request(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_llm_anthropic_splice(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    ngx_uint_t                      i, n;
-    ngx_list_part_t                *part;
+    ngx_uint_t                      n;
     ngx_table_elt_t                *h;
     ngx_http_llm_edit_t             edit;
     ngx_http_llm_target_t          *t;
@@ -221,34 +220,13 @@ ngx_http_llm_anthropic_splice(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     acf = t->provider->dialect_conf;
 
     if (!acf->beta) {
-        part = &r->headers_in.headers.part;
-        h = part->elts;
+        h = ngx_http_llm_find_header(&r->headers_in.headers,
+                                     "anthropic-beta");
 
-        for (i = 0; /* void */; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].key.len == sizeof("anthropic-beta") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "anthropic-beta",
-                                   sizeof("anthropic-beta") - 1) == 0)
-            {
-                if (ngx_http_llm_add_header(ctx, "anthropic-beta",
-                                            &h[i].value, 0)
-                    != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
-
-                break;
-            }
+        if (h && ngx_http_llm_add_header(ctx, "anthropic-beta", &h->value, 0)
+                 != NGX_OK)
+        {
+            return NGX_ERROR;
         }
     }
 

@@ -1109,42 +1109,21 @@ ngx_http_llm_bedrock_decode_error(ngx_http_request_t *r, ngx_str_t *body,
 {
     u_char                *colon;
     ngx_str_t             *s;
-    ngx_uint_t             i;
-    ngx_list_part_t       *part;
     ngx_table_elt_t       *h;
     ngx_http_llm_json_t   *tree;
     ngx_http_llm_arena_t   arena;
 
     /* the type is in a header: "ValidationException:http://..." */
 
-    part = &r->headers_out.headers.part;
-    h = part->elts;
+    h = ngx_http_llm_find_header(&r->headers_out.headers, "x-amzn-errortype");
 
-    for (i = 0; /* void */; i++) {
+    if (h) {
+        err->type = h->value;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash && h[i].key.len == sizeof("x-amzn-errortype") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-amzn-errortype",
-                               sizeof("x-amzn-errortype") - 1) == 0)
-        {
-            err->type = h[i].value;
-
-            colon = ngx_strlchr(err->type.data,
-                                err->type.data + err->type.len, ':');
-            if (colon) {
-                err->type.len = colon - err->type.data;
-            }
-
-            break;
+        colon = ngx_strlchr(err->type.data, err->type.data + err->type.len,
+                            ':');
+        if (colon) {
+            err->type.len = colon - err->type.data;
         }
     }
 

@@ -79,8 +79,6 @@ static ngx_int_t ngx_http_llm_cache_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_llm_cache_control(ngx_http_request_t *r,
     char *directive);
-static ngx_table_elt_t *ngx_http_llm_request_header(ngx_http_request_t *r,
-    char *name);
 
 
 static ngx_str_t  ngx_http_llm_uncached_members[] = {
@@ -475,7 +473,7 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         ctx->cache_eligible = 0;
     }
 
-    h = ngx_http_llm_request_header(r, "x-llm-cache");
+    h = ngx_http_llm_find_header(&r->headers_in.headers, "x-llm-cache");
 
     if (h) {
         if (h->value.len == 2 && ngx_strncasecmp(h->value.data,
@@ -695,7 +693,7 @@ ngx_http_llm_cache_control(ngx_http_request_t *r, char *directive)
     size_t            len;
     ngx_table_elt_t  *h;
 
-    h = ngx_http_llm_request_header(r, "cache-control");
+    h = ngx_http_llm_find_header(&r->headers_in.headers, "cache-control");
 
     if (h == NULL) {
         return 0;
@@ -706,39 +704,6 @@ ngx_http_llm_cache_control(ngx_http_request_t *r, char *directive)
     return ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
                             (u_char *) directive, len - 1)
            != NULL;
-}
-
-
-static ngx_table_elt_t *
-ngx_http_llm_request_header(ngx_http_request_t *r, char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
 }
 
 

@@ -306,46 +306,27 @@ ngx_http_llm_retry_after(ngx_http_request_t *r)
 {
     time_t            t;
     ngx_int_t         n;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_out.headers.part;
-    h = part->elts;
+    h = ngx_http_llm_find_header(&r->headers_out.headers, "Retry-After");
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0 || h[i].key.len != sizeof("Retry-After") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
-                               sizeof("Retry-After") - 1) != 0)
-        {
-            continue;
-        }
-
-        n = ngx_atoi(h[i].value.data, h[i].value.len);
-
-        if (n == NGX_ERROR) {
-            t = ngx_parse_http_time(h[i].value.data, h[i].value.len);
-            if (t == NGX_ERROR) {
-                return 0;
-            }
-
-            n = (t > ngx_time()) ? t - ngx_time() : 0;
-        }
-
-        /* an hour at most: a provider's word is not forever */
-        return (ngx_msec_t) ngx_min(n, 3600) * 1000;
+    if (h == NULL) {
+        return 0;
     }
+
+    n = ngx_atoi(h->value.data, h->value.len);
+
+    if (n == NGX_ERROR) {
+        t = ngx_parse_http_time(h->value.data, h->value.len);
+        if (t == NGX_ERROR) {
+            return 0;
+        }
+
+        n = (t > ngx_time()) ? t - ngx_time() : 0;
+    }
+
+    /* an hour at most: a provider's word is not forever */
+    return (ngx_msec_t) ngx_min(n, 3600) * 1000;
 }
 
 

@@ -685,8 +685,6 @@ ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     u_char                     *p, *last;
     ngx_str_t                   key;
-    ngx_uint_t                  i;
-    ngx_list_part_t            *part;
     ngx_table_elt_t            *h;
     ngx_http_llm_entity_t      *e;
     ngx_http_llm_main_conf_t   *lmcf;
@@ -708,28 +706,10 @@ ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     if (key.len == 0) {
-        part = &r->headers_in.headers.part;
-        h = part->elts;
+        h = ngx_http_llm_find_header(&r->headers_in.headers, "x-api-key");
 
-        for (i = 0; /* void */; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].key.len == sizeof("x-api-key") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "x-api-key",
-                                   sizeof("x-api-key") - 1) == 0)
-            {
-                key = h[i].value;
-                break;
-            }
+        if (h) {
+            key = h->value;
         }
     }
 

@@ -671,3 +671,36 @@ ngx_http_llm_ctx_cleanup(void *data)
 
     ngx_http_llm_unhold(ctx);
 }
+
+
+ngx_table_elt_t *
+ngx_http_llm_header_lookup(ngx_list_t *headers, u_char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &headers->part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        /* a response header taken out has hash 0 */
+
+        if (h[i].hash && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}

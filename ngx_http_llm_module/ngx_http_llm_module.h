@@ -453,6 +453,12 @@ char *ngx_http_llm_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_http_llm_ctx_t *ngx_http_llm_get_ctx(ngx_http_request_t *r);
 ngx_http_llm_ctx_t *ngx_http_llm_create_ctx(ngx_http_request_t *r);
 
+/* the first header of that name in a request's or response's list */
+ngx_table_elt_t *ngx_http_llm_header_lookup(ngx_list_t *headers,
+    u_char *name, size_t len);
+#define ngx_http_llm_find_header(headers, name)                              \
+    ngx_http_llm_header_lookup(headers, (u_char *) name, sizeof(name) - 1)
+
 /* ngx_http_llm_provider.c */
 char *ngx_http_llm_provider_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
