@@ -121,101 +121,140 @@ ngx_http_llm_json_quote(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 }
 
 
-ngx_int_t
-ngx_http_llm_text_init(ngx_http_llm_text_t *t, ngx_pool_t *pool, size_t size)
+void
+ngx_http_llm_jbuf_init(ngx_http_llm_jbuf_t *b, ngx_pool_t *pool, size_t size)
 {
-    t->pool = pool;
-    t->len = 0;
-    t->size = size;
-    t->failed = 0;
+    b->pool = pool;
+    b->error = 0;
 
-    t->data = ngx_pnalloc(pool, size);
+    b->start = ngx_pnalloc(pool, size);
 
-    return (t->data == NULL) ? NGX_ERROR : NGX_OK;
+    if (b->start == NULL) {
+        b->error = 1;
+        b->last = NULL;
+        b->end = NULL;
+        return;
+    }
+
+    b->last = b->start;
+    b->end = b->start + size;
 }
 
 
-/* grows the buffer, doubling it, until n more bytes fit */
-
-static ngx_int_t
-ngx_http_llm_text_reserve(ngx_http_llm_text_t *t, size_t n)
+u_char *
+ngx_http_llm_jbuf_reserve(ngx_http_llm_jbuf_t *b, size_t len)
 {
-    size_t   size;
-    u_char  *data;
+    size_t   size, used;
+    u_char  *p;
 
-    if (t->failed) {
-        return NGX_ERROR;
+    if (b->error) {
+        return NULL;
     }
 
-    if (t->size - t->len > n) {
-        return NGX_OK;
+    if ((size_t) (b->end - b->last) >= len) {
+        return b->last;
     }
 
-    for (size = t->size * 2; size - t->len <= n; size *= 2) { /* void */ }
+    used = b->last - b->start;
+    size = (b->end - b->start) * 2;
 
-    data = ngx_pnalloc(t->pool, size);
-    if (data == NULL) {
-        t->failed = 1;
-        return NGX_ERROR;
+    if (size < used + len) {
+        size = used + len + 256;
     }
 
-    ngx_memcpy(data, t->data, t->len);
-    t->data = data;
-    t->size = size;
+    p = ngx_pnalloc(b->pool, size);
+    if (p == NULL) {
+        b->error = 1;
+        return NULL;
+    }
 
-    return NGX_OK;
+    ngx_memcpy(p, b->start, used);
+    ngx_pfree(b->pool, b->start);
+
+    b->start = p;
+    b->last = p + used;
+    b->end = p + size;
+
+    return b->last;
 }
 
 
 void
-ngx_http_llm_text(ngx_http_llm_text_t *t, const char *fmt, ...)
+ngx_http_llm_jbuf_raw(ngx_http_llm_jbuf_t *b, const u_char *s, size_t len)
 {
-    u_char   *p, *last;
+    u_char  *p;
+
+    if (len == 0) {
+        return;
+    }
+
+    p = ngx_http_llm_jbuf_reserve(b, len);
+    if (p == NULL) {
+        return;
+    }
+
+    b->last = ngx_cpymem(p, s, len);
+}
+
+
+void
+ngx_http_llm_jbuf_str(ngx_http_llm_jbuf_t *b, const u_char *s, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_http_llm_jbuf_reserve(b, ngx_http_llm_json_escaped_len(
+                                         (u_char *) s, len)
+                                     + 2);
+    if (p == NULL) {
+        return;
+    }
+
+    *p++ = '"';
+    p = ngx_http_llm_json_escape(p, (u_char *) s, len);
+    *p++ = '"';
+
+    b->last = p;
+}
+
+
+void
+ngx_http_llm_jbuf_int(ngx_http_llm_jbuf_t *b, int64_t n)
+{
+    u_char  *p;
+
+    p = ngx_http_llm_jbuf_reserve(b, NGX_INT64_LEN);
+    if (p == NULL) {
+        return;
+    }
+
+    b->last = ngx_sprintf(p, "%L", n);
+}
+
+
+void
+ngx_http_llm_jbuf_printf(ngx_http_llm_jbuf_t *b, const char *fmt, ...)
+{
+    u_char   *p;
     va_list   args;
 
     for ( ;; ) {
-        if (ngx_http_llm_text_reserve(t, 0) != NGX_OK) {
+        if (ngx_http_llm_jbuf_reserve(b, 1) == NULL) {
             return;
         }
 
-        last = t->data + t->size;
-
         va_start(args, fmt);
-        p = ngx_vslprintf(t->data + t->len, last, fmt, args);
+        p = ngx_vslprintf(b->last, b->end, fmt, args);
         va_end(args);
 
         /* output that stops short of the end was not truncated */
 
-        if (p < last) {
-            t->len = p - t->data;
+        if (p < b->end) {
+            b->last = p;
             return;
         }
 
-        if (ngx_http_llm_text_reserve(t, t->size) != NGX_OK) {
+        if (ngx_http_llm_jbuf_reserve(b, (b->end - b->start) + 1) == NULL) {
             return;
         }
     }
-}
-
-
-void
-ngx_http_llm_text_str(ngx_http_llm_text_t *t, ngx_str_t *s)
-{
-    u_char  *p;
-
-    if (ngx_http_llm_text_reserve(t, ngx_http_llm_json_escaped_len(s->data,
-                                                                   s->len)
-                                     + 2)
-        != NGX_OK)
-    {
-        return;
-    }
-
-    p = t->data + t->len;
-
-    *p++ = '"';
-    p = ngx_http_llm_json_escape(p, s->data, s->len);
-    *p++ = '"';
-
-    t->len = p - t->data;
 }

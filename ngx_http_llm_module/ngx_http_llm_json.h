@@ -1,8 +1,7 @@
 
 /*
- * Output helpers: string escaping for the JSON bodies the module writes,
- * and a growing text buffer for the reports (status, metrics) whose size
- * is not known in advance.
+ * Output helpers: string escaping for the JSON the module writes, and the
+ * one growable buffer it writes bodies, reports and translations into.
  */
 
 
@@ -25,23 +24,34 @@ ngx_int_t ngx_http_llm_json_quote(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 
 
+/* a growable output buffer; errors are sticky and checked at the end */
 typedef struct {
     ngx_pool_t                    *pool;
-    u_char                        *data;
-    size_t                         len;
-    size_t                         size;
-    ngx_uint_t                     failed;      /* memory ran out */
-} ngx_http_llm_text_t;
+    u_char                        *start;
+    u_char                        *last;
+    u_char                        *end;
+    ngx_uint_t                     error;
+} ngx_http_llm_jbuf_t;
 
 
-ngx_int_t ngx_http_llm_text_init(ngx_http_llm_text_t *t, ngx_pool_t *pool,
+void ngx_http_llm_jbuf_init(ngx_http_llm_jbuf_t *b, ngx_pool_t *pool,
     size_t size);
-
+u_char *ngx_http_llm_jbuf_reserve(ngx_http_llm_jbuf_t *b, size_t len);
+void ngx_http_llm_jbuf_raw(ngx_http_llm_jbuf_t *b, const u_char *s,
+    size_t len);
+/* a quoted, escaped JSON string */
+void ngx_http_llm_jbuf_str(ngx_http_llm_jbuf_t *b, const u_char *s,
+    size_t len);
+void ngx_http_llm_jbuf_int(ngx_http_llm_jbuf_t *b, int64_t n);
 /* appends ngx_sprintf() formatted text */
-void ngx_http_llm_text(ngx_http_llm_text_t *t, const char *fmt, ...);
+void ngx_http_llm_jbuf_printf(ngx_http_llm_jbuf_t *b, const char *fmt, ...);
 
-/* appends s as a quoted JSON string (also a valid Prometheus label value) */
-void ngx_http_llm_text_str(ngx_http_llm_text_t *t, ngx_str_t *s);
+#define ngx_http_llm_jbuf_lit(b, s)                                          \
+    ngx_http_llm_jbuf_raw(b, (const u_char *) s, sizeof(s) - 1)
+#define ngx_http_llm_jbuf_qstr(b, ns)                                         \
+    ngx_http_llm_jbuf_str(b, (ns)->data, (ns)->len)
+#define ngx_http_llm_jbuf_len(b)  ((size_t) ((b)->last - (b)->start))
+#define ngx_http_llm_jbuf_reset(b)  ((b)->last = (b)->start)
 
 
 #endif /* _NGX_HTTP_LLM_JSON_H_INCLUDED_ */

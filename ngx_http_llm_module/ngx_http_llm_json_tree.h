@@ -13,6 +13,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include "ngx_http_llm_json.h"
+
 
 typedef enum {
     NGX_HTTP_LLM_JSON_NULL = 0,
@@ -94,14 +96,6 @@ typedef struct {
 #define NGX_HTTP_LLM_PROVIDER_MAX_NODES  (1024 * 1024)
 
 
-/* a growable output buffer; errors are sticky and checked at the end */
-typedef struct {
-    ngx_pool_t                    *pool;
-    u_char                        *start;
-    u_char                        *last;
-    u_char                        *end;
-    ngx_uint_t                     error;
-} ngx_http_llm_jbuf_t;
 
 
 void ngx_http_llm_arena_init(ngx_http_llm_arena_t *a, ngx_pool_t *pool);
@@ -140,27 +134,10 @@ void ngx_http_llm_json_append(ngx_http_llm_json_t *parent,
 #define ngx_http_llm_json_is(v, t)  ((v) != NULL && (v)->type == (t))
 
 
-void ngx_http_llm_jbuf_init(ngx_http_llm_jbuf_t *b, ngx_pool_t *pool,
-    size_t size);
-u_char *ngx_http_llm_jbuf_reserve(ngx_http_llm_jbuf_t *b, size_t len);
-void ngx_http_llm_jbuf_raw(ngx_http_llm_jbuf_t *b, const u_char *s,
-    size_t len);
-/* a quoted, escaped JSON string */
-void ngx_http_llm_jbuf_str(ngx_http_llm_jbuf_t *b, const u_char *s,
-    size_t len);
-void ngx_http_llm_jbuf_int(ngx_http_llm_jbuf_t *b, int64_t n);
 /* a tree written back as JSON */
 void ngx_http_llm_jbuf_value(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v);
 /* a tree as a JSON string holding its JSON text */
 void ngx_http_llm_jbuf_value_str(ngx_http_llm_jbuf_t *b,
     ngx_http_llm_json_t *v);
-
-#define ngx_http_llm_jbuf_lit(b, s)                                          \
-    ngx_http_llm_jbuf_raw(b, (const u_char *) s, sizeof(s) - 1)
-#define ngx_http_llm_jbuf_qstr(b, ns)                                         \
-    ngx_http_llm_jbuf_str(b, (ns)->data, (ns)->len)
-#define ngx_http_llm_jbuf_len(b)  ((size_t) ((b)->last - (b)->start))
-#define ngx_http_llm_jbuf_reset(b)  ((b)->last = (b)->start)
-
 
 #endif /* _NGX_HTTP_LLM_JSON_TREE_H_INCLUDED_ */

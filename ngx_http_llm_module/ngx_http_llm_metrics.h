@@ -117,10 +117,10 @@ int64_t ngx_http_llm_budget_remaining(ngx_http_llm_spend_snap_t *s,
 
 /* the Prometheus text exposition (format 0.0.4) */
 void ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
-    ngx_http_llm_snapshot_t *snap, ngx_http_llm_text_t *t);
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_jbuf_t *t);
 
 /* nano-dollars written as a decimal number of dollars, exactly */
-void ngx_http_llm_text_usd(ngx_http_llm_text_t *t, int64_t nano);
+void ngx_http_llm_text_usd(ngx_http_llm_jbuf_t *t, int64_t nano);
 
 
 #endif /* _NGX_HTTP_LLM_METRICS_H_INCLUDED_ */
