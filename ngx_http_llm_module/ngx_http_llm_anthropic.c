@@ -83,7 +83,6 @@ static char *
 ngx_http_llm_anthropic_init_provider(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p)
 {
-    u_char                         *s;
     ngx_str_t                      *v;
     ngx_uint_t                      i;
     ngx_http_llm_header_t          *h;
@@ -96,16 +95,9 @@ ngx_http_llm_anthropic_init_provider(ngx_conf_t *cf,
 
     p->dialect_conf = acf;
 
-    p->chat_url.len = p->origin.len + p->base_path.len
-                      + sizeof("/messages") - 1;
-    p->chat_url.data = ngx_pnalloc(cf->pool, p->chat_url.len);
-    if (p->chat_url.data == NULL) {
+    if (ngx_http_llm_provider_chat_url(cf, p, "/messages") != NGX_OK) {
         return NGX_CONF_ERROR;
     }
-
-    s = ngx_cpymem(p->chat_url.data, p->origin.data, p->origin.len);
-    s = ngx_cpymem(s, p->base_path.data, p->base_path.len);
-    ngx_memcpy(s, "/messages", sizeof("/messages") - 1);
 
     acf->max_tokens = NGX_HTTP_LLM_ANTHROPIC_MAX_TOKENS;
 
@@ -142,15 +134,6 @@ ngx_http_llm_anthropic_init_provider(ngx_conf_t *cf,
             acf->beta = 1;
         }
 
-        if (p->key.len && h[i].name.len == sizeof("x-api-key") - 1
-            && ngx_strncmp(h[i].name.data, "x-api-key",
-                           sizeof("x-api-key") - 1) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "llm_provider \"%V\" has both a \"key\" and "
-                               "an x-api-key \"header\"", &p->name);
-            return NGX_CONF_ERROR;
-        }
     }
 
     h = ngx_array_push(p->headers);
@@ -170,20 +153,8 @@ ngx_http_llm_anthropic_init_provider(ngx_conf_t *cf,
         ngx_str_set(&h->value, NGX_HTTP_LLM_ANTHROPIC_VERSION);
     }
 
-    if (p->key.len == 0) {
-        return NGX_CONF_OK;
-    }
-
-    h = ngx_array_push(p->headers);
-    if (h == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_str_set(&h->name, "x-api-key");
-    h->value = p->key;
-    h->secret = 1;
-
-    return NGX_CONF_OK;
+    return ngx_http_llm_provider_key_header(cf, p, "x-api-key", "x-api-key",
+                                            "");
 }
 
 

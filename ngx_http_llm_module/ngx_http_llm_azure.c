@@ -58,8 +58,6 @@ ngx_http_llm_azure_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
 {
     u_char                     *s;
     ngx_str_t                  *v;
-    ngx_uint_t                  i;
-    ngx_http_llm_header_t      *h;
     ngx_http_llm_azure_conf_t  *acf;
 
     acf = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_azure_conf_t));
@@ -103,34 +101,7 @@ ngx_http_llm_azure_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
         return NGX_CONF_ERROR;
     }
 
-    if (p->key.len == 0) {
-        return NGX_CONF_OK;
-    }
-
-    h = p->headers->elts;
-
-    for (i = 0; i < p->headers->nelts; i++) {
-        if (h[i].name.len == sizeof("api-key") - 1
-            && ngx_strncmp(h[i].name.data, "api-key",
-                           sizeof("api-key") - 1) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "llm_provider \"%V\" has both a \"key\" and "
-                               "an api-key \"header\"", &p->name);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    h = ngx_array_push(p->headers);
-    if (h == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_str_set(&h->name, "api-key");
-    h->value = p->key;
-    h->secret = 1;
-
-    return NGX_CONF_OK;
+    return ngx_http_llm_provider_key_header(cf, p, "api-key", "api-key", "");
 }
 
 

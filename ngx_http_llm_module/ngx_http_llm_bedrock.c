@@ -215,23 +215,8 @@ ngx_http_llm_bedrock_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
             return NGX_CONF_ERROR;
         }
 
-        h = ngx_array_push(p->headers);
-        if (h == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_str_set(&h->name, "authorization");
-        h->secret = 1;
-        h->value.len = sizeof("Bearer ") - 1 + p->key.len;
-        h->value.data = ngx_pnalloc(cf->pool, h->value.len);
-        if (h->value.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        s = ngx_cpymem(h->value.data, "Bearer ", sizeof("Bearer ") - 1);
-        ngx_memcpy(s, p->key.data, p->key.len);
-
-        return NGX_CONF_OK;
+        return ngx_http_llm_provider_key_header(cf, p, "authorization",
+                                                "Authorization", "Bearer ");
     }
 
     if (ngx_http_llm_bedrock_credential(cf, p, "access_key",

@@ -53,49 +53,14 @@ ngx_http_llm_dialect_t  ngx_http_llm_gemini_dialect = {
 static char *
 ngx_http_llm_gemini_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
 {
-    u_char                 *s;
-    ngx_uint_t              i;
-    ngx_http_llm_header_t  *h;
-
     /* the URL's stem: the model and the method follow per attempt */
 
-    p->chat_url.len = p->origin.len + p->base_path.len;
-    p->chat_url.data = ngx_pnalloc(cf->pool, p->chat_url.len);
-    if (p->chat_url.data == NULL) {
+    if (ngx_http_llm_provider_chat_url(cf, p, "") != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    s = ngx_cpymem(p->chat_url.data, p->origin.data, p->origin.len);
-    ngx_memcpy(s, p->base_path.data, p->base_path.len);
-
-    if (p->key.len == 0) {
-        return NGX_CONF_OK;
-    }
-
-    h = p->headers->elts;
-
-    for (i = 0; i < p->headers->nelts; i++) {
-        if (h[i].name.len == sizeof("x-goog-api-key") - 1
-            && ngx_strncmp(h[i].name.data, "x-goog-api-key",
-                           sizeof("x-goog-api-key") - 1) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "llm_provider \"%V\" has both a \"key\" and "
-                               "an x-goog-api-key \"header\"", &p->name);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    h = ngx_array_push(p->headers);
-    if (h == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_str_set(&h->name, "x-goog-api-key");
-    h->value = p->key;
-    h->secret = 1;
-
-    return NGX_CONF_OK;
+    return ngx_http_llm_provider_key_header(cf, p, "x-goog-api-key",
+                                            "x-goog-api-key", "");
 }
 
 

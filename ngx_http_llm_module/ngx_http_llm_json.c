@@ -232,7 +232,7 @@ ngx_http_llm_jbuf_int(ngx_http_llm_jbuf_t *b, int64_t n)
 
 
 void
-ngx_http_llm_jbuf_printf(ngx_http_llm_jbuf_t *b, const char *fmt, ...)
+ngx_http_llm_text(ngx_http_llm_jbuf_t *b, const char *fmt, ...)
 {
     u_char   *p;
     va_list   args;

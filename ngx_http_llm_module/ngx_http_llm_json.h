@@ -44,12 +44,14 @@ void ngx_http_llm_jbuf_str(ngx_http_llm_jbuf_t *b, const u_char *s,
     size_t len);
 void ngx_http_llm_jbuf_int(ngx_http_llm_jbuf_t *b, int64_t n);
 /* appends ngx_sprintf() formatted text */
-void ngx_http_llm_jbuf_printf(ngx_http_llm_jbuf_t *b, const char *fmt, ...);
+void ngx_http_llm_text(ngx_http_llm_jbuf_t *b, const char *fmt, ...);
 
 #define ngx_http_llm_jbuf_lit(b, s)                                          \
     ngx_http_llm_jbuf_raw(b, (const u_char *) s, sizeof(s) - 1)
 #define ngx_http_llm_jbuf_qstr(b, ns)                                         \
     ngx_http_llm_jbuf_str(b, (ns)->data, (ns)->len)
+/* a quoted JSON string (also a valid Prometheus label value) */
+#define ngx_http_llm_text_str(b, ns)  ngx_http_llm_jbuf_qstr(b, ns)
 #define ngx_http_llm_jbuf_len(b)  ((size_t) ((b)->last - (b)->start))
 #define ngx_http_llm_jbuf_reset(b)  ((b)->last = (b)->start)
 

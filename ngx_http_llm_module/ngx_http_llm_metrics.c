@@ -645,9 +645,9 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
                 continue;
             }
 
-            ngx_http_llm_jbuf_printf(t, "llm_requests_total");
+            ngx_http_llm_text(t, "llm_requests_total");
             ngx_http_llm_series_labels(t, &ss[i]);
-            ngx_http_llm_jbuf_printf(t, ",status=\"%s\"} %uL\n",
+            ngx_http_llm_text(t, ",status=\"%s\"} %uL\n",
                               ngx_http_llm_status_classes[c],
                               ss[i].series.requests[c]);
         }
@@ -660,9 +660,9 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
 
     for (i = 0; i < snap->series.nelts; i++) {
         for (c = 0; c < 3; c++) {
-            ngx_http_llm_jbuf_printf(t, "llm_cache_requests_total");
+            ngx_http_llm_text(t, "llm_cache_requests_total");
             ngx_http_llm_series_labels(t, &ss[i]);
-            ngx_http_llm_jbuf_printf(t, ",result=\"%s\"} %uL\n",
+            ngx_http_llm_text(t, ",result=\"%s\"} %uL\n",
                               ngx_http_llm_cache_results[c],
                               ss[i].series.cache[c]);
         }
@@ -678,9 +678,9 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
                 continue;
             }
 
-            ngx_http_llm_jbuf_printf(t, "llm_failovers_total");
+            ngx_http_llm_text(t, "llm_failovers_total");
             ngx_http_llm_series_labels(t, &ss[i]);
-            ngx_http_llm_jbuf_printf(t, ",cause=\"%s\"} %uL\n",
+            ngx_http_llm_text(t, ",cause=\"%s\"} %uL\n",
                               ngx_http_llm_failover_causes[c],
                               ss[i].series.causes[c]);
         }
@@ -698,21 +698,21 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
             for (c = 0; c <= bk->n; c++) {
                 cumulative += h->buckets[c];
 
-                ngx_http_llm_jbuf_printf(t, "%s_bucket", bk->name);
+                ngx_http_llm_text(t, "%s_bucket", bk->name);
                 ngx_http_llm_series_labels(t, &ss[i]);
-                ngx_http_llm_jbuf_printf(t, ",le=\"%s\"} %uL\n",
+                ngx_http_llm_text(t, ",le=\"%s\"} %uL\n",
                                   c < bk->n ? bk->label[c] : "+Inf",
                                   cumulative);
             }
 
-            ngx_http_llm_jbuf_printf(t, "%s_sum", bk->name);
+            ngx_http_llm_text(t, "%s_sum", bk->name);
             ngx_http_llm_series_labels(t, &ss[i]);
-            ngx_http_llm_jbuf_printf(t, "} %uL.%06uL\n", h->sum / 1000000,
+            ngx_http_llm_text(t, "} %uL.%06uL\n", h->sum / 1000000,
                               h->sum % 1000000);
 
-            ngx_http_llm_jbuf_printf(t, "%s_count", bk->name);
+            ngx_http_llm_text(t, "%s_count", bk->name);
             ngx_http_llm_series_labels(t, &ss[i]);
-            ngx_http_llm_jbuf_printf(t, "} %uL\n", h->count);
+            ngx_http_llm_text(t, "} %uL\n", h->count);
         }
     }
 
@@ -722,9 +722,9 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
                       "Requests a target is answering now.");
 
     for (i = 0; i < snap->targets.nelts; i++) {
-        ngx_http_llm_jbuf_printf(t, "llm_target_inflight");
+        ngx_http_llm_text(t, "llm_target_inflight");
         ngx_http_llm_target_labels(t, &ts[i]);
-        ngx_http_llm_jbuf_printf(t, "} %uD\n", ts[i].stats.inflight);
+        ngx_http_llm_text(t, "} %uD\n", ts[i].stats.inflight);
     }
 
     ngx_http_llm_help(t, "llm_target_state", "gauge",
@@ -733,9 +733,9 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
 
     for (i = 0; i < snap->targets.nelts; i++) {
         for (c = 0; c < 4; c++) {
-            ngx_http_llm_jbuf_printf(t, "llm_target_state");
+            ngx_http_llm_text(t, "llm_target_state");
             ngx_http_llm_target_labels(t, &ts[i]);
-            ngx_http_llm_jbuf_printf(t, ",state=\"%s\"} %d\n",
+            ngx_http_llm_text(t, ",state=\"%s\"} %d\n",
                               ngx_http_llm_breaker_states[c],
                               ngx_strcmp(ngx_http_llm_breaker_states[c],
                                          ngx_http_llm_breaker_name(
@@ -757,9 +757,9 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
                 continue;
             }
 
-            ngx_http_llm_jbuf_printf(t, "llm_target_latency_seconds");
+            ngx_http_llm_text(t, "llm_target_latency_seconds");
             ngx_http_llm_target_labels(t, &ts[i]);
-            ngx_http_llm_jbuf_printf(t, ",signal=\"%s\"} %.6f\n", signals[c],
+            ngx_http_llm_text(t, ",signal=\"%s\"} %.6f\n", signals[c],
                               ngx_http_llm_ewma_get(ewma, snap->now) / 1000);
         }
     }
@@ -770,9 +770,9 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
                       "Requests by key, team and organisation.");
 
     for (i = 0; i < snap->spend.nelts; i++) {
-        ngx_http_llm_jbuf_printf(t, "llm_spend_requests_total");
+        ngx_http_llm_text(t, "llm_spend_requests_total");
         ngx_http_llm_spend_labels(t, &sp[i]);
-        ngx_http_llm_jbuf_printf(t, "} %uL\n", sp[i].spend.requests);
+        ngx_http_llm_text(t, "} %uL\n", sp[i].spend.requests);
     }
 
     ngx_http_llm_prometheus_used(snap, t, 1);
@@ -787,9 +787,9 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
             b = &sp[i].entity->budgets[k];
             remaining = ngx_http_llm_budget_remaining(&sp[i], k, snap->time);
 
-            ngx_http_llm_jbuf_printf(t, "llm_budget_remaining");
+            ngx_http_llm_text(t, "llm_budget_remaining");
             ngx_http_llm_spend_labels(t, &sp[i]);
-            ngx_http_llm_jbuf_printf(t, ",unit=\"%s\",period=\"%s\"} ",
+            ngx_http_llm_text(t, ",unit=\"%s\",period=\"%s\"} ",
                               b->unit == NGX_HTTP_LLM_USD ? "usd" : "tokens",
                               ngx_http_llm_period_names[b->period]);
 
@@ -797,10 +797,10 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
                 ngx_http_llm_text_usd(t, remaining);
 
             } else {
-                ngx_http_llm_jbuf_printf(t, "%L", remaining);
+                ngx_http_llm_text(t, "%L", remaining);
             }
 
-            ngx_http_llm_jbuf_printf(t, "\n");
+            ngx_http_llm_text(t, "\n");
         }
     }
 
@@ -811,11 +811,11 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
     ngx_http_llm_help(t, "llm_redis_up", "gauge",
                       "1 when the fleet's Redis is connected and synced "
                       "within two intervals, else 0.");
-    ngx_http_llm_jbuf_printf(t, "llm_redis_up %i\n", snap->redis_up);
+    ngx_http_llm_text(t, "llm_redis_up %i\n", snap->redis_up);
 
     ngx_http_llm_help(t, "llm_redis_last_sync_age_seconds", "gauge",
                       "Time since this instance last synced with Redis.");
-    ngx_http_llm_jbuf_printf(t, "llm_redis_last_sync_age_seconds %.3f\n",
+    ngx_http_llm_text(t, "llm_redis_last_sync_age_seconds %.3f\n",
                       (double) snap->redis_age / 1000);
 }
 
@@ -860,7 +860,7 @@ ngx_http_llm_prometheus_used(ngx_http_llm_snapshot_t *snap,
             /* tokens: a sample by kind; cost: one */
 
             for (c = 0; c < (k == 0 ? 3 : 1); c++) {
-                ngx_http_llm_jbuf_printf(t, "%s", names[spenders][k]);
+                ngx_http_llm_text(t, "%s", names[spenders][k]);
 
                 if (spenders) {
                     ngx_http_llm_spend_labels(t, &sp[i]);
@@ -870,13 +870,13 @@ ngx_http_llm_prometheus_used(ngx_http_llm_snapshot_t *snap,
                 }
 
                 if (k == 0) {
-                    ngx_http_llm_jbuf_printf(t, ",kind=\"%s\"} %uL\n", kinds[c],
+                    ngx_http_llm_text(t, ",kind=\"%s\"} %uL\n", kinds[c],
                                       used->tokens[c]);
 
                 } else {
-                    ngx_http_llm_jbuf_printf(t, "} ");
+                    ngx_http_llm_text(t, "} ");
                     ngx_http_llm_text_usd(t, used->cost);
-                    ngx_http_llm_jbuf_printf(t, "\n");
+                    ngx_http_llm_text(t, "\n");
                 }
             }
         }
@@ -888,7 +888,7 @@ static void
 ngx_http_llm_help(ngx_http_llm_jbuf_t *t, const char *name, const char *type,
     const char *help)
 {
-    ngx_http_llm_jbuf_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+    ngx_http_llm_text(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
                       type);
 }
 
@@ -902,7 +902,7 @@ ngx_http_llm_text_usd(ngx_http_llm_jbuf_t *t, int64_t nano)
 
     abs = (nano < 0) ? (uint64_t) -nano : (uint64_t) nano;
 
-    ngx_http_llm_jbuf_printf(t, "%s%uL.%09uL", nano < 0 ? "-" : "",
+    ngx_http_llm_text(t, "%s%uL.%09uL", nano < 0 ? "-" : "",
                       abs / NGX_HTTP_LLM_NANO, abs % NGX_HTTP_LLM_NANO);
 }
 
@@ -913,13 +913,13 @@ static void
 ngx_http_llm_labels(ngx_http_llm_jbuf_t *t, const char *a, ngx_str_t *va,
     const char *b, ngx_str_t *vb, const char *c, ngx_str_t *vc)
 {
-    ngx_http_llm_jbuf_printf(t, "{%s=", a);
+    ngx_http_llm_text(t, "{%s=", a);
     ngx_http_llm_label(t, va);
-    ngx_http_llm_jbuf_printf(t, ",%s=", b);
+    ngx_http_llm_text(t, ",%s=", b);
     ngx_http_llm_label(t, vb);
 
     if (c) {
-        ngx_http_llm_jbuf_printf(t, ",%s=", c);
+        ngx_http_llm_text(t, ",%s=", c);
         ngx_http_llm_label(t, vc);
     }
 }
@@ -933,11 +933,11 @@ ngx_http_llm_label(ngx_http_llm_jbuf_t *t, ngx_str_t *value)
     u_char  *p, *last, *run;
 
     if (value->len == 0) {
-        ngx_http_llm_jbuf_printf(t, "\"\"");
+        ngx_http_llm_text(t, "\"\"");
         return;
     }
 
-    ngx_http_llm_jbuf_printf(t, "\"");
+    ngx_http_llm_text(t, "\"");
 
     run = value->data;
     last = value->data + value->len;
@@ -947,10 +947,10 @@ ngx_http_llm_label(ngx_http_llm_jbuf_t *t, ngx_str_t *value)
             continue;
         }
 
-        ngx_http_llm_jbuf_printf(t, "%*s\\%c", (size_t) (p - run), run,
+        ngx_http_llm_text(t, "%*s\\%c", (size_t) (p - run), run,
                           *p == '\n' ? 'n' : *p);
         run = p + 1;
     }
 
-    ngx_http_llm_jbuf_printf(t, "%*s\"", (size_t) (last - run), run);
+    ngx_http_llm_text(t, "%*s\"", (size_t) (last - run), run);
 }

@@ -469,6 +469,11 @@ ngx_int_t ngx_http_llm_check_providers(ngx_conf_t *cf,
 ngx_uint_t ngx_http_llm_secret_header(ngx_str_t *name);
 ngx_str_t *ngx_http_llm_provider_option(ngx_http_llm_provider_t *p,
     char *name);
+/* for the dialects' init_provider: the chat URL, and the key's header */
+ngx_int_t ngx_http_llm_provider_chat_url(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p, char *suffix);
+char *ngx_http_llm_provider_key_header(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p, char *name, char *shown, char *prefix);
 
 /* ngx_http_llm_route.c */
 char *ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -119,58 +119,12 @@ ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
 static char *
 ngx_http_llm_openai_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
 {
-    u_char                 *s;
-    ngx_uint_t              i;
-    ngx_http_llm_header_t  *h;
-
-    p->chat_url.len = p->origin.len + p->base_path.len
-                      + sizeof("/chat/completions") - 1;
-    p->chat_url.data = ngx_pnalloc(cf->pool, p->chat_url.len);
-    if (p->chat_url.data == NULL) {
+    if (ngx_http_llm_provider_chat_url(cf, p, "/chat/completions") != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    s = ngx_cpymem(p->chat_url.data, p->origin.data, p->origin.len);
-    s = ngx_cpymem(s, p->base_path.data, p->base_path.len);
-    ngx_memcpy(s, "/chat/completions", sizeof("/chat/completions") - 1);
-
-    if (p->key.len == 0) {
-        /* local servers (vLLM, Ollama, a mock) may need no key */
-        return NGX_CONF_OK;
-    }
-
-    h = p->headers->elts;
-
-    for (i = 0; i < p->headers->nelts; i++) {
-        if (h[i].name.len == sizeof("authorization") - 1
-            && ngx_strncmp(h[i].name.data, "authorization",
-                           sizeof("authorization") - 1) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "llm_provider \"%V\" has both a \"key\" and "
-                               "an Authorization \"header\"", &p->name);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    h = ngx_array_push(p->headers);
-    if (h == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_str_set(&h->name, "authorization");
-    h->secret = 1;
-
-    h->value.len = sizeof("Bearer ") - 1 + p->key.len;
-    h->value.data = ngx_pnalloc(cf->pool, h->value.len);
-    if (h->value.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    s = ngx_cpymem(h->value.data, "Bearer ", sizeof("Bearer ") - 1);
-    ngx_memcpy(s, p->key.data, p->key.len);
-
-    return NGX_CONF_OK;
+    return ngx_http_llm_provider_key_header(cf, p, "authorization",
+                                            "Authorization", "Bearer ");
 }
 
 

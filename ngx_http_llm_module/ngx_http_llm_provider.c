@@ -1003,3 +1003,91 @@ ngx_http_llm_has_slot(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *header)
 
     return 0;
 }
+
+
+/* the chat URL: the provider's origin and path, then the API's suffix */
+
+ngx_int_t
+ngx_http_llm_provider_chat_url(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
+    char *suffix)
+{
+    u_char  *s;
+    size_t   len;
+
+    len = ngx_strlen(suffix);
+
+    p->chat_url.len = p->origin.len + p->base_path.len + len;
+    p->chat_url.data = ngx_pnalloc(cf->pool, p->chat_url.len);
+    if (p->chat_url.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    s = ngx_cpymem(p->chat_url.data, p->origin.data, p->origin.len);
+    s = ngx_cpymem(s, p->base_path.data, p->base_path.len);
+    ngx_memcpy(s, suffix, len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The header that carries the provider's key (name, its value prefix then
+ * the key), sent by every attempt; a "header" line of the same name
+ * would be a second key, and is refused. No key: nothing is sent (local
+ * servers, a mock, may need none).
+ */
+
+char *
+ngx_http_llm_provider_key_header(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
+    char *name, char *shown, char *prefix)
+{
+    u_char                 *s;
+    size_t                  len, plen;
+    ngx_uint_t              i;
+    ngx_http_llm_header_t  *h;
+
+    if (p->key.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    len = ngx_strlen(name);
+    h = p->headers->elts;
+
+    for (i = 0; i < p->headers->nelts; i++) {
+        if (h[i].name.len == len
+            && ngx_strncasecmp(h[i].name.data, (u_char *) name, len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "llm_provider \"%V\" has both a \"key\" and "
+                               "an %s \"header\"", &p->name, shown);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    h = ngx_array_push(p->headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    h->name.data = (u_char *) name;
+    h->name.len = len;
+    h->secret = 1;
+
+    plen = ngx_strlen(prefix);
+
+    if (plen == 0) {
+        h->value = p->key;
+        return NGX_CONF_OK;
+    }
+
+    h->value.len = plen + p->key.len;
+    h->value.data = ngx_pnalloc(cf->pool, h->value.len);
+    if (h->value.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    s = ngx_cpymem(h->value.data, prefix, plen);
+    ngx_memcpy(s, p->key.data, p->key.len);
+
+    return NGX_CONF_OK;
+}

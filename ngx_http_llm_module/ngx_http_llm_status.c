@@ -186,15 +186,15 @@ ngx_http_llm_status_json(ngx_http_request_t *r, ngx_http_llm_snapshot_t *snap,
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
-    ngx_http_llm_jbuf_printf(t, "{\"version\":\"" NGX_HTTP_LLM_VERSION "\","
+    ngx_http_llm_text(t, "{\"version\":\"" NGX_HTTP_LLM_VERSION "\","
                       "\"time\":%T,\"routes\":[", snap->time);
 
     rr = lmcf->routes.elts;
 
     for (i = 0; i < lmcf->routes.nelts; i++) {
-        ngx_http_llm_jbuf_printf(t, "%s{\"name\":", i ? "," : "");
-        ngx_http_llm_jbuf_qstr(t, &rr[i]->name);
-        ngx_http_llm_jbuf_printf(t, ",\"strategy\":\"%s\",\"attempts\":%ui,"
+        ngx_http_llm_text(t, "%s{\"name\":", i ? "," : "");
+        ngx_http_llm_text_str(t, &rr[i]->name);
+        ngx_http_llm_text(t, ",\"strategy\":\"%s\",\"attempts\":%ui,"
                           "\"retries\":%ui,\"deadline_ms\":%M,\"targets\":[",
                           ngx_http_llm_strategy_names[rr[i]->strategy],
                           rr[i]->attempts, rr[i]->retries, rr[i]->deadline);
@@ -202,31 +202,31 @@ ngx_http_llm_status_json(ngx_http_request_t *r, ngx_http_llm_snapshot_t *snap,
         target = rr[i]->targets.elts;
 
         for (j = 0; j < rr[i]->targets.nelts; j++) {
-            ngx_http_llm_jbuf_printf(t, "%s{\"provider\":", j ? "," : "");
-            ngx_http_llm_jbuf_qstr(t, &target[j].provider->name);
-            ngx_http_llm_jbuf_printf(t, ",\"model\":");
-            ngx_http_llm_jbuf_qstr(t, &target[j].model);
-            ngx_http_llm_jbuf_printf(t, ",\"weight\":%ui,\"enabled\":%s}",
+            ngx_http_llm_text(t, "%s{\"provider\":", j ? "," : "");
+            ngx_http_llm_text_str(t, &target[j].provider->name);
+            ngx_http_llm_text(t, ",\"model\":");
+            ngx_http_llm_text_str(t, &target[j].model);
+            ngx_http_llm_text(t, ",\"weight\":%ui,\"enabled\":%s}",
                               target[j].weight,
                               target[j].provider->disabled ? "false"
                                                            : "true");
         }
 
-        ngx_http_llm_jbuf_printf(t, "]}");
+        ngx_http_llm_text(t, "]}");
     }
 
-    ngx_http_llm_jbuf_printf(t, "],\"targets\":");
+    ngx_http_llm_text(t, "],\"targets\":");
     ngx_http_llm_json_targets(snap, t);
-    ngx_http_llm_jbuf_printf(t, ",\"series\":");
+    ngx_http_llm_text(t, ",\"series\":");
     ngx_http_llm_json_series(snap, t);
-    ngx_http_llm_jbuf_printf(t, ",\"spend\":");
+    ngx_http_llm_text(t, ",\"spend\":");
     ngx_http_llm_json_spend(snap, t);
 
     if (snap->redis_up == NGX_DECLINED) {
-        ngx_http_llm_jbuf_printf(t, ",\"redis\":null}\n");
+        ngx_http_llm_text(t, ",\"redis\":null}\n");
 
     } else {
-        ngx_http_llm_jbuf_printf(t, ",\"redis\":{\"up\":%s,\"last_sync_age_ms\":%M}}"
+        ngx_http_llm_text(t, ",\"redis\":{\"up\":%s,\"last_sync_age_ms\":%M}}"
                           "\n", snap->redis_up ? "true" : "false",
                           snap->redis_age);
     }
@@ -244,7 +244,7 @@ ngx_http_llm_json_targets(ngx_http_llm_snapshot_t *snap,
 
     ts = snap->targets.elts;
 
-    ngx_http_llm_jbuf_printf(t, "[");
+    ngx_http_llm_text(t, "[");
 
     for (i = 0; i < snap->targets.nelts; i++) {
         st = &ts[i].stats;
@@ -253,11 +253,11 @@ ngx_http_llm_json_targets(ngx_http_llm_snapshot_t *snap,
         available = ((ngx_msec_int_t) (available - snap->now) > 0)
                     ? available - snap->now : 0;
 
-        ngx_http_llm_jbuf_printf(t, "%s{\"provider\":", i ? "," : "");
-        ngx_http_llm_jbuf_qstr(t, &ts[i].provider);
-        ngx_http_llm_jbuf_printf(t, ",\"model\":");
-        ngx_http_llm_jbuf_qstr(t, &ts[i].model);
-        ngx_http_llm_jbuf_printf(t, ",\"state\":\"%s\",\"available_in_ms\":%M,"
+        ngx_http_llm_text(t, "%s{\"provider\":", i ? "," : "");
+        ngx_http_llm_text_str(t, &ts[i].provider);
+        ngx_http_llm_text(t, ",\"model\":");
+        ngx_http_llm_text_str(t, &ts[i].model);
+        ngx_http_llm_text(t, ",\"state\":\"%s\",\"available_in_ms\":%M,"
                           "\"inflight\":%uD,\"requests\":%uL,"
                           "\"successes\":%uL,\"failures\":%uL,"
                           "\"rate_limited\":%uL,\"timeouts\":%uL,"
@@ -268,14 +268,14 @@ ngx_http_llm_json_targets(ngx_http_llm_snapshot_t *snap,
                           (uint32_t) st->last_status);
 
         ngx_http_llm_json_ewma(t, "ttfb", &st->ttfb, snap->now);
-        ngx_http_llm_jbuf_printf(t, ",");
+        ngx_http_llm_text(t, ",");
         ngx_http_llm_json_ewma(t, "latency", &st->latency, snap->now);
-        ngx_http_llm_jbuf_printf(t, ",");
+        ngx_http_llm_text(t, ",");
         ngx_http_llm_json_ewma(t, "per_token", &st->per_token, snap->now);
-        ngx_http_llm_jbuf_printf(t, "}");
+        ngx_http_llm_text(t, "}");
     }
 
-    ngx_http_llm_jbuf_printf(t, "]");
+    ngx_http_llm_text(t, "]");
 }
 
 
@@ -291,18 +291,18 @@ ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
 
     ss = snap->series.elts;
 
-    ngx_http_llm_jbuf_printf(t, "[");
+    ngx_http_llm_text(t, "[");
 
     for (i = 0; i < snap->series.nelts; i++) {
         s = &ss[i].series;
 
-        ngx_http_llm_jbuf_printf(t, "%s{\"route\":", i ? "," : "");
-        ngx_http_llm_jbuf_qstr(t, &ss[i].route);
-        ngx_http_llm_jbuf_printf(t, ",\"provider\":");
-        ngx_http_llm_jbuf_qstr(t, &ss[i].provider);
-        ngx_http_llm_jbuf_printf(t, ",\"model\":");
-        ngx_http_llm_jbuf_qstr(t, &ss[i].model);
-        ngx_http_llm_jbuf_printf(t, ",\"requests\":{\"2xx\":%uL,\"4xx\":%uL,"
+        ngx_http_llm_text(t, "%s{\"route\":", i ? "," : "");
+        ngx_http_llm_text_str(t, &ss[i].route);
+        ngx_http_llm_text(t, ",\"provider\":");
+        ngx_http_llm_text_str(t, &ss[i].provider);
+        ngx_http_llm_text(t, ",\"model\":");
+        ngx_http_llm_text_str(t, &ss[i].model);
+        ngx_http_llm_text(t, ",\"requests\":{\"2xx\":%uL,\"4xx\":%uL,"
                           "\"5xx\":%uL,\"other\":%uL},"
                           "\"prompt_tokens\":%uL,\"completion_tokens\":%uL,"
                           "\"cached_tokens\":%uL,\"cost_usd\":",
@@ -315,46 +315,46 @@ ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
             failovers += s->causes[c];
         }
 
-        ngx_http_llm_jbuf_printf(t, ",\"cache\":{\"hit\":%uL,\"miss\":%uL,"
+        ngx_http_llm_text(t, ",\"cache\":{\"hit\":%uL,\"miss\":%uL,"
                           "\"bypass\":%uL},\"failovers\":%uL,"
                           "\"failover_causes\":{",
                           s->cache[0], s->cache[1], s->cache[2], failovers);
 
         for (c = 0, sep = ""; c < NGX_HTTP_LLM_NCAUSES; c++) {
             if (s->causes[c]) {
-                ngx_http_llm_jbuf_printf(t, "%s\"%s\":%uL", sep,
+                ngx_http_llm_text(t, "%s\"%s\":%uL", sep,
                                   ngx_http_llm_failover_causes[c],
                                   s->causes[c]);
                 sep = ",";
             }
         }
 
-        ngx_http_llm_jbuf_printf(t, "},\"ttfb_ms_avg\":");
+        ngx_http_llm_text(t, "},\"ttfb_ms_avg\":");
 
         if (s->hist[NGX_HTTP_LLM_HIST_TTFB].count) {
-            ngx_http_llm_jbuf_printf(t, "%.3f",
+            ngx_http_llm_text(t, "%.3f",
                               (double) s->hist[NGX_HTTP_LLM_HIST_TTFB].sum
                               / s->hist[NGX_HTTP_LLM_HIST_TTFB].count / 1000);
 
         } else {
-            ngx_http_llm_jbuf_printf(t, "null");
+            ngx_http_llm_text(t, "null");
         }
 
-        ngx_http_llm_jbuf_printf(t, ",\"overhead_us_avg\":");
+        ngx_http_llm_text(t, ",\"overhead_us_avg\":");
 
         if (s->hist[NGX_HTTP_LLM_HIST_OVERHEAD].count) {
-            ngx_http_llm_jbuf_printf(t, "%.1f",
+            ngx_http_llm_text(t, "%.1f",
                               (double) s->hist[NGX_HTTP_LLM_HIST_OVERHEAD].sum
                               / s->hist[NGX_HTTP_LLM_HIST_OVERHEAD].count);
 
         } else {
-            ngx_http_llm_jbuf_printf(t, "null");
+            ngx_http_llm_text(t, "null");
         }
 
-        ngx_http_llm_jbuf_printf(t, "}");
+        ngx_http_llm_text(t, "}");
     }
 
-    ngx_http_llm_jbuf_printf(t, "]");
+    ngx_http_llm_text(t, "]");
 }
 
 
@@ -367,49 +367,49 @@ ngx_http_llm_json_spend(ngx_http_llm_snapshot_t *snap, ngx_http_llm_jbuf_t *t)
 
     sp = snap->spend.elts;
 
-    ngx_http_llm_jbuf_printf(t, "[");
+    ngx_http_llm_text(t, "[");
 
     for (i = 0; i < snap->spend.nelts; i++) {
-        ngx_http_llm_jbuf_printf(t, "%s{\"scope\":", i ? "," : "");
-        ngx_http_llm_jbuf_qstr(t, &sp[i].scope);
-        ngx_http_llm_jbuf_printf(t, ",\"name\":");
-        ngx_http_llm_jbuf_qstr(t, &sp[i].name);
-        ngx_http_llm_jbuf_printf(t, ",\"requests\":%uL,\"prompt_tokens\":%uL,"
+        ngx_http_llm_text(t, "%s{\"scope\":", i ? "," : "");
+        ngx_http_llm_text_str(t, &sp[i].scope);
+        ngx_http_llm_text(t, ",\"name\":");
+        ngx_http_llm_text_str(t, &sp[i].name);
+        ngx_http_llm_text(t, ",\"requests\":%uL,\"prompt_tokens\":%uL,"
                           "\"completion_tokens\":%uL,\"cached_tokens\":%uL,"
                           "\"cost_usd\":",
                           sp[i].spend.requests, sp[i].spend.used.tokens[0],
                           sp[i].spend.used.tokens[1],
                           sp[i].spend.used.tokens[2]);
         ngx_http_llm_text_usd(t, sp[i].spend.used.cost);
-        ngx_http_llm_jbuf_printf(t, ",\"budgets\":[");
+        ngx_http_llm_text(t, ",\"budgets\":[");
 
         for (k = 0; sp[i].entity && k < sp[i].entity->nbudgets; k++) {
             b = &sp[i].entity->budgets[k];
 
-            ngx_http_llm_jbuf_printf(t, "%s{\"unit\":\"%s\",\"period\":\"%s\","
+            ngx_http_llm_text(t, "%s{\"unit\":\"%s\",\"period\":\"%s\","
                               "\"limit\":", k ? "," : "",
                               b->unit == NGX_HTTP_LLM_USD ? "usd" : "tokens",
                               ngx_http_llm_period_names[b->period]);
 
             if (b->unit == NGX_HTTP_LLM_USD) {
                 ngx_http_llm_text_usd(t, b->amount);
-                ngx_http_llm_jbuf_printf(t, ",\"remaining\":");
+                ngx_http_llm_text(t, ",\"remaining\":");
                 ngx_http_llm_text_usd(t, ngx_http_llm_budget_remaining(
                                              &sp[i], k, snap->time));
 
             } else {
-                ngx_http_llm_jbuf_printf(t, "%L,\"remaining\":%L", b->amount,
+                ngx_http_llm_text(t, "%L,\"remaining\":%L", b->amount,
                                   ngx_http_llm_budget_remaining(&sp[i], k,
                                                                 snap->time));
             }
 
-            ngx_http_llm_jbuf_printf(t, "}");
+            ngx_http_llm_text(t, "}");
         }
 
-        ngx_http_llm_jbuf_printf(t, "]}");
+        ngx_http_llm_text(t, "]}");
     }
 
-    ngx_http_llm_jbuf_printf(t, "]");
+    ngx_http_llm_text(t, "]");
 }
 
 
@@ -440,11 +440,11 @@ ngx_http_llm_json_ewma(ngx_http_llm_jbuf_t *t, const char *name,
     ngx_http_llm_ewma_t *e, ngx_msec_t now)
 {
     if (e->samples == 0) {
-        ngx_http_llm_jbuf_printf(t, "\"%s_ms\":null,\"%s_samples\":0", name, name);
+        ngx_http_llm_text(t, "\"%s_ms\":null,\"%s_samples\":0", name, name);
         return;
     }
 
-    ngx_http_llm_jbuf_printf(t, "\"%s_ms\":%.3f,\"%s_samples\":%uD", name,
+    ngx_http_llm_text(t, "\"%s_ms\":%.3f,\"%s_samples\":%uD", name,
                       ngx_http_llm_ewma_get(e, now), name, e->samples);
 }
 
