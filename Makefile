@@ -90,7 +90,7 @@ $(BUILD)/asan/nginx/objs/Makefile: config $(BUILD)/.deps
 
 $(ASAN_MOD): $(BUILD)/asan/nginx/objs/Makefile $(SOURCES)
 	$(MAKE) -C $(BUILD)/asan/nginx -f objs/Makefile modules
-	cp $(BUILD)/asan/nginx/objs/ngx_http_llm_module.so $@
+	cp $(BUILD)/asan/nginx/objs/ngx_http_llm_module.so $@.tmp && mv $@.tmp $@
 
 test-asan: $(ASAN_MOD) test-deps
 	$(TEST_ENV) TEST_NGINX_LOAD_MODULES="$(TEST_MODULES) $(CURDIR)/$(ASAN_MOD)" \

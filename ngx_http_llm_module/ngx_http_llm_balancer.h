@@ -24,13 +24,6 @@ ngx_http_llm_target_t *ngx_http_llm_choose(ngx_http_request_t *r,
 ngx_uint_t ngx_http_llm_release(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_outcome_t *o);
 
-/*
- * an attempt failed: records it, plans the next (ngx_http_llm_handler.c);
- * reason is the NGX_HTTP_LLM_FO_* bit of the failure
- */
-ngx_uint_t ngx_http_llm_plan_next(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx, ngx_http_llm_outcome_t *o, ngx_uint_t reason);
-
 /* lets go of a held node without an outcome (request gone) */
 void ngx_http_llm_release_abandoned(ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_zone_t *zone);

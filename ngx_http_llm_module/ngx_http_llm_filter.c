@@ -15,6 +15,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_failover.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_response.h"
@@ -31,13 +32,11 @@ static ngx_int_t ngx_http_llm_replace_body(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_uint_t status, const char *code,
     ngx_str_t *message);
 static ngx_int_t ngx_http_llm_is_json(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_llm_failover_reason(ngx_uint_t status);
 static ngx_int_t ngx_http_llm_held_filter_init(void *data);
 static ngx_int_t ngx_http_llm_held_input_filter(ngx_event_pipe_t *p,
     ngx_buf_t *buf);
 static ngx_int_t ngx_http_llm_held_answer(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **chain);
-static ngx_msec_t ngx_http_llm_retry_after(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llm_header_out(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
 static ngx_int_t ngx_http_llm_provider_error_page(ngx_http_request_t *r,
@@ -296,59 +295,6 @@ ngx_http_llm_header_out(ngx_http_request_t *r, char *name, ngx_str_t *value)
     h->value = *value;
 
     return NGX_OK;
-}
-
-
-/* Retry-After: seconds, or an HTTP date; in milliseconds, 0 if none */
-
-static ngx_msec_t
-ngx_http_llm_retry_after(ngx_http_request_t *r)
-{
-    time_t            t;
-    ngx_int_t         n;
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_llm_find_header(&r->headers_out.headers, "Retry-After");
-
-    if (h == NULL) {
-        return 0;
-    }
-
-    n = ngx_atoi(h->value.data, h->value.len);
-
-    if (n == NGX_ERROR) {
-        t = ngx_parse_http_time(h->value.data, h->value.len);
-        if (t == NGX_ERROR) {
-            return 0;
-        }
-
-        n = (t > ngx_time()) ? t - ngx_time() : 0;
-    }
-
-    /* an hour at most: a provider's word is not forever */
-    return (ngx_msec_t) ngx_min(n, 3600) * 1000;
-}
-
-
-static ngx_uint_t
-ngx_http_llm_failover_reason(ngx_uint_t status)
-{
-    switch (status) {
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        return NGX_HTTP_LLM_FO_429;
-    case NGX_HTTP_INTERNAL_SERVER_ERROR:
-        return NGX_HTTP_LLM_FO_500;
-    case NGX_HTTP_BAD_GATEWAY:
-        return NGX_HTTP_LLM_FO_502;
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        return NGX_HTTP_LLM_FO_503;
-    case NGX_HTTP_GATEWAY_TIME_OUT:
-        return NGX_HTTP_LLM_FO_504;
-    case 529:  /* Anthropic: overloaded */
-        return NGX_HTTP_LLM_FO_529;
-    default:
-        return 0;
-    }
 }
 
 

@@ -9,6 +9,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_failover.h"
 #include "ngx_http_llm_zone.h"
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_limits.h"

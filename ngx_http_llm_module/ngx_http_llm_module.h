@@ -490,19 +490,23 @@ ngx_int_t ngx_http_llm_target_model(ngx_pool_t *pool,
 
 /* ngx_http_llm_handler.c */
 ngx_int_t ngx_http_llm_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_llm_retry_handler(ngx_http_request_t *r);
+/* the next attempt, to ctx->target's route: a phase handler's rc */
+ngx_int_t ngx_http_llm_attempt(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+
+/* ngx_http_llm_accounting.c */
 ngx_int_t ngx_http_llm_log_handler(ngx_http_request_t *r);
 void ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx);
 void ngx_http_llm_account(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx);
 uint64_t ngx_http_llm_usec(void);
 
-/* ngx_http_llm_request.c */
+/* ngx_http_llm_body.c */
 ngx_int_t ngx_http_llm_read_segments(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 ngx_int_t ngx_http_llm_parse_chat(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_problem_t *problem);
 
-/* ngx_http_llm_upstream.c */
+/* ngx_http_llm_attempt.c */
 ngx_int_t ngx_http_llm_prepare_attempt(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 void ngx_http_llm_restore_request(ngx_http_request_t *r,
