@@ -496,6 +496,15 @@ ngx_http_llm_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (lmcf->routes.nelts && ngx_http_llm_zone_default(cf, lmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (lmcf->gateways.nelts == 0) {
+        /* no gateway location: nothing runs on any request */
+        return ngx_http_llm_filter_init(cf);
+    }
+
     /*
      * The gateway runs in the precontent phase, after allow/deny and
      * auth modules had their say, like the mirror module: it reads the
@@ -512,7 +521,8 @@ ngx_http_llm_postconfiguration(ngx_conf_t *cf)
     /*
      * A failover re-enters the location through error_page, which turns
      * the method into GET; the server rewrite phase is the first to run
-     * after that, so the original request is restored there.
+     * after that, so the original request is restored there. Why a hook
+     * and not a named location: docs/architecture.md, "Failover".
      */
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_SERVER_REWRITE_PHASE].handlers);
@@ -530,10 +540,6 @@ ngx_http_llm_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_llm_log_handler;
-
-    if (lmcf->routes.nelts && ngx_http_llm_zone_default(cf, lmcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
 
     return ngx_http_llm_filter_init(cf);
 }
