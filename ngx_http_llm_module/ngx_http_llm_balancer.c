@@ -1,27 +1,7 @@
 
 /*
- * Choosing the target of an attempt, over the health shared in the zone.
- *
- * Candidates are the route's targets this request has not given up on,
- * whose provider is enabled. Those available (breaker closed, not cooling
- * down after a 429, or half-open with no probe in flight) are chosen from
- * by the route's strategy:
- *
- *   ordered    the first in configuration order;
- *   weighted   smooth weighted round robin (nginx's algorithm), its state
- *              shared by all workers, so the sequence is deterministic;
- *   latency    power of two choices on cost x (in flight + 1), the cost
- *              being the target's peak EWMA for the request's kind (time
- *              to first event for streams, latency per output token or
- *              else total latency for others); a target without samples
- *              takes a request whenever it has none in flight (cold
- *              start), else counts as the mean of the others (1 s if none
- *              is known), and "explore" percent of requests go to such;
- *   cost       the cheapest by configured prices for this request's
- *              estimated tokens; unpriced targets come last.
- *
- * When none is available, the one that will be soonest is tried anyway,
- * as a probe: a route never fails without trying.
+ * Choosing the target of an attempt by the route's strategy, over the
+ * health shared in the zone (docs/architecture.md).
  */
 
 

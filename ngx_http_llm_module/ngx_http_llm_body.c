@@ -1,15 +1,7 @@
 
 /*
- * Client request bodies: the body is fed to a yajl handle buffer by buffer,
- * whether nginx kept it in memory or spilled it to a temporary file, and
- * parsed once. The parser validates the whole document and records what
- * routing and accounting need, with the byte offsets of the "model" value
- * so that every attempt can splice in its own model name without copying
- * the rest of the body.
- *
- * When a target of the request's route speaks another API, or the client
- * came through the Anthropic door (/v1/messages), the same pass builds a
- * JSON tree of the body for the dialects to translate.
+ * Client request bodies, parsed once as they lie in memory or in a file:
+ * validated, what routing needs recorded, trees and cache key built.
  */
 
 

@@ -1,26 +1,7 @@
 
 /*
- * Response caching on nginx's proxy cache.
- *
- * The key. While the request body is parsed, a digest of its canonical
- * form is built: every value is hashed with its type (strings decoded,
- * numbers normalised), an array hashes its elements in order, an object
- * hashes its members (key and value) sorted, so neither the order of keys
- * nor whitespace nor escapes split entries. Members that do not change
- * the answer (user, metadata, stream, stream_options, store,
- * service_tier) are left out. The key is the digest of this with the
- * tenant, the route, the target's dialect (a stored answer is always read
- * in the dialect it was written in) and whether it is a stream.
- *
- * What is cached. By default only deterministic requests (temperature 0);
- * "llm_cache on", a route's "cache on" or the client's "X-LLM-Cache: on"
- * opt in, and "off" opts out; a client's Cache-Control: no-cache skips the
- * lookup, no-store the storing too.
- *
- * Only complete answers are stored: nginx is told a response is not
- * cacheable from its first byte until its end arrives whole (the final
- * event of a stream, the end of a JSON document without an error), which
- * it checks only when the upstream is done.
+ * Response caching on nginx's proxy cache: the canonical key, what may be
+ * cached, and only complete answers stored (docs/cache.md).
  */
 
 

@@ -1,13 +1,7 @@
 
 /*
- * Response filters of gateway locations.
- *
- * The header filter sees a provider's status before anything reaches the
- * client: a retryable failure is turned into a failover (the attempt is
- * finalized with 502, which error_page sends back to the handler), a
- * stream is switched to unbuffered so each event goes out as it arrives.
- * Error pages nginx itself generates (413, 405, 502, ...) are replaced by
- * OpenAI-shaped JSON, so a client never sees an HTML page.
+ * Response filters of gateway locations: failures become failovers,
+ * streams go unbuffered, nginx's error pages become JSON.
  */
 
 

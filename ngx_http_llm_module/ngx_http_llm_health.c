@@ -1,18 +1,7 @@
 
 /*
- * Target health: peak EWMAs of latency, and a circuit breaker.
- *
- * Latency: a sample above the average replaces it at once (peak), one
- * below pulls it down with the weight its age gives, w = exp(-dt / tau);
- * read, the average decays toward zero with its age, so that a slow
- * target that nobody tried for a while gets tried again.
- *
- * Breaker: failures (connect errors, timeouts, 5xx, broken streams) are
- * counted over two fixed windows; with enough requests and a failure
- * ratio above the threshold the breaker opens for a cool-down, after
- * which one request may probe (half-open): success closes it, failure
- * opens it again for twice as long, up to a maximum. A 429 takes the
- * target out at once for its Retry-After, or a configured time.
+ * Target health: peak EWMAs of latency, and a circuit breaker
+ * (docs/architecture.md, "Target health").
  */
 
 

@@ -1,20 +1,7 @@
 
 /*
- * Limits: requests and tokens per minute, requests in parallel, budgets
- * in USD or tokens per minute, hour, day or month (UTC calendar windows),
- * for a key, its team and the team's organisation.
- *
- * Before a request is proxied it reserves its estimate (the prompt at
- * four bytes a token, plus max_tokens or a default) against every meter
- * that applies, all under the zone's lock: it is refused with 429 if any
- * would go over. In the log phase the reservation is replaced by what the
- * provider reported. So N concurrent requests against a nearly spent
- * budget can overshoot it by the estimates' error only, never by N
- * requests.
- *
- * Requests and tokens per minute are counted over a sliding minute: the
- * previous minute counts for the part of it still in the window.
- * Other nodes' use (llm_redis) is in each meter's "fleet".
+ * Limits and budgets of keys, teams and organisations: reserved before a
+ * request is proxied, settled when it ends (docs/architecture.md).
  */
 
 

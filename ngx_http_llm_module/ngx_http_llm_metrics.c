@@ -1,15 +1,7 @@
 
 /*
- * Metrics. Every finished request is counted, under the zone's lock, in
- * the series of its route and target (provider and model): requests by
- * status class, tokens, cost, cache results, failovers, and histograms of
- * time to first byte, request duration and the gateway's own overhead;
- * and in the totals of its key, the key's team and the team's
- * organisation. Reports add what the zone knows of targets (state, in
- * flight, latency) and of budgets (what remains of them).
- *
- * Counters live as long as their node: a zone that runs short of memory
- * expires the least recently used, which a scraper sees as a reset.
+ * Metrics: every finished request counted in its route and target's
+ * series and its spenders' totals; reports from one zone snapshot.
  */
 
 

@@ -1,31 +1,7 @@
 
 /*
- * llm_redis: fleet-wide counters and keys created at run time.
- *
- * Every worker keeps one asynchronous hiredis connection, attached to
- * nginx's event loop through an ngx_connection_t on hiredis's socket.
- * The events are level-triggered: hiredis reads at most 16 KiB a call,
- * and a level-triggered socket with more to read is simply reported
- * again. hiredis closes the socket itself, so the connection is freed
- * without closing it, from hiredis's cleanup hook, which may run inside
- * our own read handler. Lost connections are retried from a timer with
- * exponential backoff; nothing here blocks.
- *
- * Counters are written behind: one worker per sync interval (chosen
- * through a record in the llm_zone) writes, for every meter that changed,
- * this instance's absolute value into a hash field of its own,
- *
- *     HSET <prefix><node>:<meter>:<window> <field> <used>
- *
- * and reads the hashes back to learn the sum of the other fields (the
- * rest of the fleet). Absolute values make a write idempotent: a retry
- * cannot count twice, and a Redis that lost its data gets it back with
- * the next sync. Nothing is written or read under the zone's lock: meters
- * are copied under it, the commands sent without it, and replies applied
- * under it again, to the window they were about.
- *
- * Keys unknown to the configuration are looked up in Redis by the hex
- * SHA-256 of the key (keys=on) and cached by the worker.
+ * llm_redis: the directive, and each worker's one hiredis connection on
+ * nginx's event loop (docs/architecture.md, "Redis").
  */
 
 

@@ -1,24 +1,7 @@
 
 /*
- * Provider responses on their way to the client.
- *
- * A stream is framed into events as its bytes arrive; each complete event
- * is copied into a buffer of ours and passed on at once, with a flush, so
- * nothing is held back but the unfinished tail of an event. Copying lets
- * the upstream reuse its buffer at once, and our buffers are recycled as
- * the client takes them, so a long stream does not grow in memory.
- *
- * A stream is over when its final event ("data: [DONE]") came. If the
- * provider's connection breaks first, or it ends the response early, the
- * client gets an SSE error event, which the OpenAI SDKs raise, and a
- * properly ended response: never a half event.
- *
- * A provider that speaks another API than the client's is translated
- * here: its stream's events (server-sent, or AWS event stream frames) go
- * through its dialect's decoder and the client's encoder one by one; a
- * body, or an error, is read whole and written in the client's shape at
- * its end. A client in the provider's own API (Anthropic's door to an
- * Anthropic provider) gets the bytes as they are, read for usage.
+ * Provider responses on their way to the client: framed, read for usage,
+ * translated when the provider speaks another API (docs/architecture.md).
  */
 
 
