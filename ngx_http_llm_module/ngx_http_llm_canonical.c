@@ -1,7 +1,7 @@
 
 /*
- * Canonical deltas and the two client encoders: OpenAI chat completions
- * and Anthropic Messages, streamed or whole.
+ * Canonical deltas: what every decoder reports and every client encoder
+ * (ngx_http_llm_encode_<api>.c) writes, streamed, gathered or observed.
  */
 
 
@@ -15,30 +15,10 @@
 
 static u_char *ngx_http_llm_canon_dup(ngx_pool_t *pool, ngx_str_t *s);
 static ngx_int_t ngx_http_llm_canon_flush(ngx_http_llm_canon_t *c);
-static void ngx_http_llm_oa_chunk_open(ngx_http_llm_canon_t *c);
-static void ngx_http_llm_oa_chunk_close(ngx_http_llm_canon_t *c,
-    ngx_http_llm_finish_e finish);
-static void ngx_http_llm_oa_usage(ngx_http_llm_canon_t *c,
-    ngx_http_llm_jbuf_t *b);
-static void ngx_http_llm_an_usage(ngx_http_llm_canon_t *c,
-    ngx_http_llm_jbuf_t *b);
 static ngx_int_t ngx_http_llm_canon_send_start(ngx_http_llm_canon_t *c);
-static void ngx_http_llm_an_close_block(ngx_http_llm_canon_t *c);
-static void ngx_http_llm_an_event(ngx_http_llm_canon_t *c, const char *name);
 static ngx_int_t ngx_http_llm_canon_ids(ngx_http_llm_canon_t *c);
-static void ngx_http_llm_canon_error_json(ngx_http_llm_jbuf_t *b,
-    ngx_http_llm_api_e client, ngx_http_llm_perror_t *err);
 static ngx_http_llm_canon_tool_t *ngx_http_llm_canon_find_tool(
     ngx_http_llm_canon_t *c, ngx_uint_t index);
-
-
-static const char  *ngx_http_llm_oa_finish[] = {
-    "stop", "stop", "length", "tool_calls", "content_filter"
-};
-
-static const char  *ngx_http_llm_an_stop[] = {
-    "end_turn", "end_turn", "max_tokens", "tool_use", "refusal"
-};
 
 
 static u_char  ngx_http_llm_id_chars[] =
@@ -67,6 +47,7 @@ ngx_http_llm_canon_init(ngx_http_llm_canon_t *c, ngx_http_request_t *r,
     c->r = r;
     c->ctx = ctx;
     c->client = ngx_http_llm_client_api(ctx);
+    c->enc = ngx_http_llm_encoder(c->client);
     c->mode = mode;
     c->created = ngx_time();
     c->block_tool = -1;
@@ -169,10 +150,7 @@ ngx_http_llm_canon_ids(ngx_http_llm_canon_t *c)
         ngx_memcpy(p, c->id.data, c->id.len);
         c->id.data = p;
 
-    } else if (ngx_http_llm_canon_random_id(c->r->pool,
-                                            (c->client
-                                             == NGX_HTTP_LLM_API_ANTHROPIC)
-                                            ? "msg_" : "chatcmpl-",
+    } else if (ngx_http_llm_canon_random_id(c->r->pool, c->enc->id_prefix,
                                             &c->id)
                != NGX_OK)
     {
@@ -199,8 +177,6 @@ ngx_http_llm_canon_ids(ngx_http_llm_canon_t *c)
 static ngx_int_t
 ngx_http_llm_canon_send_start(ngx_http_llm_canon_t *c)
 {
-    ngx_http_llm_jbuf_t  *b;
-
     if (c->sent_start) {
         return NGX_OK;
     }
@@ -212,30 +188,7 @@ ngx_http_llm_canon_send_start(ngx_http_llm_canon_t *c)
         return NGX_ERROR;
     }
 
-    b = &c->out;
-
-    if (c->client == NGX_HTTP_LLM_API_OPENAI) {
-        ngx_http_llm_oa_chunk_open(c);
-        ngx_http_llm_jbuf_lit(b, "{\"role\":\"assistant\",\"content\":\"\"}");
-        ngx_http_llm_oa_chunk_close(c, NGX_HTTP_LLM_FINISH_NONE);
-
-    } else {
-        ngx_http_llm_an_event(c, "message_start");
-        ngx_http_llm_jbuf_lit(b, "{\"type\":\"message_start\",\"message\":"
-                                 "{\"id\":");
-        ngx_http_llm_jbuf_qstr(b, &c->id);
-        ngx_http_llm_jbuf_lit(b, ",\"type\":\"message\",\"role\":"
-                                 "\"assistant\",\"model\":");
-        ngx_http_llm_jbuf_qstr(b, &c->model);
-        ngx_http_llm_jbuf_lit(b, ",\"content\":[],\"stop_reason\":null,"
-                                 "\"stop_sequence\":null,\"usage\":"
-                                 "{\"input_tokens\":");
-        ngx_http_llm_jbuf_int(b, (c->usage.prompt > 0)
-                                 ? c->usage.prompt
-                                   - ngx_max(c->usage.cached, 0)
-                                 : 0);
-        ngx_http_llm_jbuf_lit(b, ",\"output_tokens\":0}}}\n\n");
-    }
+    c->enc->start(c);
 
     return ngx_http_llm_canon_flush(c);
 }
@@ -244,8 +197,6 @@ ngx_http_llm_canon_send_start(ngx_http_llm_canon_t *c)
 ngx_int_t
 ngx_http_llm_canon_text(ngx_http_llm_canon_t *c, ngx_str_t *text)
 {
-    ngx_http_llm_jbuf_t  *b;
-
     if (text->len == 0 || c->done) {
         return NGX_OK;
     }
@@ -265,39 +216,7 @@ ngx_http_llm_canon_text(ngx_http_llm_canon_t *c, ngx_str_t *text)
         return NGX_ERROR;
     }
 
-    b = &c->out;
-
-    if (c->client == NGX_HTTP_LLM_API_OPENAI) {
-        ngx_http_llm_oa_chunk_open(c);
-        ngx_http_llm_jbuf_lit(b, "{\"content\":");
-        ngx_http_llm_jbuf_qstr(b, text);
-        ngx_http_llm_jbuf_lit(b, "}");
-        ngx_http_llm_oa_chunk_close(c, NGX_HTTP_LLM_FINISH_NONE);
-
-        return ngx_http_llm_canon_flush(c);
-    }
-
-    if (c->block_open && c->block_tool != -1) {
-        ngx_http_llm_an_close_block(c);
-    }
-
-    if (!c->block_open) {
-        ngx_http_llm_an_event(c, "content_block_start");
-        ngx_http_llm_jbuf_lit(b, "{\"type\":\"content_block_start\","
-                                 "\"index\":");
-        ngx_http_llm_jbuf_int(b, c->blocks);
-        ngx_http_llm_jbuf_lit(b, ",\"content_block\":{\"type\":\"text\","
-                                 "\"text\":\"\"}}\n\n");
-        c->block_open = 1;
-        c->block_tool = -1;
-    }
-
-    ngx_http_llm_an_event(c, "content_block_delta");
-    ngx_http_llm_jbuf_lit(b, "{\"type\":\"content_block_delta\",\"index\":");
-    ngx_http_llm_jbuf_int(b, c->blocks);
-    ngx_http_llm_jbuf_lit(b, ",\"delta\":{\"type\":\"text_delta\",\"text\":");
-    ngx_http_llm_jbuf_qstr(b, text);
-    ngx_http_llm_jbuf_lit(b, "}}\n\n");
+    c->enc->text(c, text);
 
     return ngx_http_llm_canon_flush(c);
 }
@@ -308,7 +227,6 @@ ngx_http_llm_canon_tool(ngx_http_llm_canon_t *c, ngx_uint_t index,
     ngx_str_t *id, ngx_str_t *name)
 {
     ngx_str_t                   gen;
-    ngx_http_llm_jbuf_t        *b;
     ngx_http_llm_canon_tool_t  *t;
 
     if (c->done) {
@@ -326,10 +244,8 @@ ngx_http_llm_canon_tool(ngx_http_llm_canon_t *c, ngx_uint_t index,
     }
 
     if (id == NULL || id->len == 0) {
-        if (ngx_http_llm_canon_random_id(c->r->pool,
-                                         (c->client
-                                          == NGX_HTTP_LLM_API_ANTHROPIC)
-                                         ? "toolu_" : "call_", &gen)
+        if (ngx_http_llm_canon_random_id(c->r->pool, c->enc->tool_prefix,
+                                         &gen)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -366,53 +282,7 @@ ngx_http_llm_canon_tool(ngx_http_llm_canon_t *c, ngx_uint_t index,
         return NGX_ERROR;
     }
 
-    b = &c->out;
-
-    if (c->client == NGX_HTTP_LLM_API_OPENAI) {
-        ngx_http_llm_oa_chunk_open(c);
-        ngx_http_llm_jbuf_lit(b, "{\"tool_calls\":[{\"index\":");
-        ngx_http_llm_jbuf_int(b, index);
-        ngx_http_llm_jbuf_lit(b, ",\"id\":");
-        ngx_http_llm_jbuf_qstr(b, id);
-        ngx_http_llm_jbuf_lit(b, ",\"type\":\"function\",\"function\":"
-                                 "{\"name\":");
-
-        if (name) {
-            ngx_http_llm_jbuf_qstr(b, name);
-
-        } else {
-            ngx_http_llm_jbuf_lit(b, "\"\"");
-        }
-
-        ngx_http_llm_jbuf_lit(b, ",\"arguments\":\"\"}}]}");
-        ngx_http_llm_oa_chunk_close(c, NGX_HTTP_LLM_FINISH_NONE);
-
-        return ngx_http_llm_canon_flush(c);
-    }
-
-    if (c->block_open) {
-        ngx_http_llm_an_close_block(c);
-    }
-
-    ngx_http_llm_an_event(c, "content_block_start");
-    ngx_http_llm_jbuf_lit(b, "{\"type\":\"content_block_start\",\"index\":");
-    ngx_http_llm_jbuf_int(b, c->blocks);
-    ngx_http_llm_jbuf_lit(b, ",\"content_block\":{\"type\":\"tool_use\","
-                             "\"id\":");
-    ngx_http_llm_jbuf_qstr(b, id);
-    ngx_http_llm_jbuf_lit(b, ",\"name\":");
-
-    if (name) {
-        ngx_http_llm_jbuf_qstr(b, name);
-
-    } else {
-        ngx_http_llm_jbuf_lit(b, "\"\"");
-    }
-
-    ngx_http_llm_jbuf_lit(b, ",\"input\":{}}}\n\n");
-
-    c->block_open = 1;
-    c->block_tool = index;
+    c->enc->tool(c, index, id, name);
 
     return ngx_http_llm_canon_flush(c);
 }
@@ -440,7 +310,6 @@ ngx_http_llm_canon_args(ngx_http_llm_canon_t *c, ngx_uint_t index,
     u_char *p, size_t len)
 {
     ngx_str_t                   s;
-    ngx_http_llm_jbuf_t        *b;
     ngx_http_llm_canon_tool_t  *t;
 
     if (len == 0 || c->done) {
@@ -465,32 +334,8 @@ ngx_http_llm_canon_args(ngx_http_llm_canon_t *c, ngx_uint_t index,
 
     s.data = p;
     s.len = len;
-    b = &c->out;
 
-    if (c->client == NGX_HTTP_LLM_API_OPENAI) {
-        ngx_http_llm_oa_chunk_open(c);
-        ngx_http_llm_jbuf_lit(b, "{\"tool_calls\":[{\"index\":");
-        ngx_http_llm_jbuf_int(b, index);
-        ngx_http_llm_jbuf_lit(b, ",\"function\":{\"arguments\":");
-        ngx_http_llm_jbuf_qstr(b, &s);
-        ngx_http_llm_jbuf_lit(b, "}}]}");
-        ngx_http_llm_oa_chunk_close(c, NGX_HTTP_LLM_FINISH_NONE);
-
-        return ngx_http_llm_canon_flush(c);
-    }
-
-    if (!c->block_open || c->block_tool != (ngx_int_t) index) {
-        /* arguments of a tool whose block is over: nowhere to go */
-        return NGX_OK;
-    }
-
-    ngx_http_llm_an_event(c, "content_block_delta");
-    ngx_http_llm_jbuf_lit(b, "{\"type\":\"content_block_delta\",\"index\":");
-    ngx_http_llm_jbuf_int(b, c->blocks);
-    ngx_http_llm_jbuf_lit(b, ",\"delta\":{\"type\":\"input_json_delta\","
-                             "\"partial_json\":");
-    ngx_http_llm_jbuf_qstr(b, &s);
-    ngx_http_llm_jbuf_lit(b, "}}\n\n");
+    c->enc->args(c, index, &s);
 
     return ngx_http_llm_canon_flush(c);
 }
@@ -507,10 +352,8 @@ ngx_http_llm_canon_finish(ngx_http_llm_canon_t *c,
     c->finished = 1;
     c->finish = finish;
 
-    if (c->mode != NGX_HTTP_LLM_CANON_STREAM
-        || c->client != NGX_HTTP_LLM_API_OPENAI)
-    {
-        /* Anthropic's message_delta waits for the usage, at the end */
+    if (c->mode != NGX_HTTP_LLM_CANON_STREAM || c->enc->finish == NULL) {
+        /* an encoder may write the finish with the end */
         return NGX_OK;
     }
 
@@ -518,9 +361,7 @@ ngx_http_llm_canon_finish(ngx_http_llm_canon_t *c,
         return NGX_ERROR;
     }
 
-    ngx_http_llm_oa_chunk_open(c);
-    ngx_http_llm_jbuf_lit(&c->out, "{}");
-    ngx_http_llm_oa_chunk_close(c, finish);
+    c->enc->finish(c);
 
     return ngx_http_llm_canon_flush(c);
 }
@@ -598,16 +439,7 @@ ngx_http_llm_canon_error(ngx_http_llm_canon_t *c, ngx_http_llm_perror_t *err)
         return NGX_OK;
     }
 
-    if (c->client == NGX_HTTP_LLM_API_OPENAI) {
-        ngx_http_llm_jbuf_lit(&c->out, "data: ");
-        ngx_http_llm_canon_error_json(&c->out, c->client, err);
-        ngx_http_llm_jbuf_lit(&c->out, "\n\n");
-
-    } else {
-        ngx_http_llm_an_event(c, "error");
-        ngx_http_llm_canon_error_json(&c->out, c->client, err);
-        ngx_http_llm_jbuf_lit(&c->out, "\n\n");
-    }
+    c->enc->error(c, err);
 
     return ngx_http_llm_canon_flush(c);
 }
@@ -616,8 +448,6 @@ ngx_http_llm_canon_error(ngx_http_llm_canon_t *c, ngx_http_llm_perror_t *err)
 ngx_int_t
 ngx_http_llm_canon_end(ngx_http_llm_canon_t *c)
 {
-    ngx_http_llm_jbuf_t  *b;
-
     if (c->done) {
         return NGX_OK;
     }
@@ -645,49 +475,7 @@ ngx_http_llm_canon_end(ngx_http_llm_canon_t *c)
         return NGX_ERROR;
     }
 
-    b = &c->out;
-
-    if (c->client == NGX_HTTP_LLM_API_OPENAI) {
-
-        if (!c->finished) {
-            ngx_http_llm_oa_chunk_open(c);
-            ngx_http_llm_jbuf_lit(b, "{}");
-            ngx_http_llm_oa_chunk_close(c, NGX_HTTP_LLM_FINISH_STOP);
-        }
-
-        if (c->ctx->chat.include_usage && c->has_usage) {
-            ngx_http_llm_jbuf_lit(b, "data: {\"id\":");
-            ngx_http_llm_jbuf_qstr(b, &c->id);
-            ngx_http_llm_jbuf_lit(b, ",\"object\":\"chat.completion.chunk\","
-                                     "\"created\":");
-            ngx_http_llm_jbuf_int(b, c->created);
-            ngx_http_llm_jbuf_lit(b, ",\"model\":");
-            ngx_http_llm_jbuf_qstr(b, &c->model);
-            ngx_http_llm_jbuf_lit(b, ",\"choices\":[],\"usage\":");
-            ngx_http_llm_oa_usage(c, b);
-            ngx_http_llm_jbuf_lit(b, "}\n\n");
-        }
-
-        ngx_http_llm_jbuf_lit(b, "data: [DONE]\n\n");
-
-        return ngx_http_llm_canon_flush(c);
-    }
-
-    if (c->block_open) {
-        ngx_http_llm_an_close_block(c);
-    }
-
-    ngx_http_llm_an_event(c, "message_delta");
-    ngx_http_llm_jbuf_lit(b, "{\"type\":\"message_delta\",\"delta\":"
-                             "{\"stop_reason\":\"");
-    ngx_http_llm_jbuf_raw(b, (u_char *) ngx_http_llm_an_stop[c->finish],
-                          ngx_strlen(ngx_http_llm_an_stop[c->finish]));
-    ngx_http_llm_jbuf_lit(b, "\",\"stop_sequence\":null},\"usage\":");
-    ngx_http_llm_an_usage(c, b);
-    ngx_http_llm_jbuf_lit(b, "}\n\n");
-
-    ngx_http_llm_an_event(c, "message_stop");
-    ngx_http_llm_jbuf_lit(b, "{\"type\":\"message_stop\"}\n\n");
+    c->enc->end(c);
 
     return ngx_http_llm_canon_flush(c);
 }
@@ -754,13 +542,7 @@ ngx_http_llm_canon_ping(ngx_http_llm_canon_t *c)
         return NGX_OK;
     }
 
-    if (c->client == NGX_HTTP_LLM_API_OPENAI) {
-        ngx_http_llm_jbuf_lit(&c->out, ": ping\n\n");
-
-    } else {
-        ngx_http_llm_an_event(c, "ping");
-        ngx_http_llm_jbuf_lit(&c->out, "{\"type\":\"ping\"}\n\n");
-    }
+    c->enc->ping(c);
 
     return ngx_http_llm_canon_flush(c);
 }
@@ -769,9 +551,7 @@ ngx_http_llm_canon_ping(ngx_http_llm_canon_t *c)
 ngx_int_t
 ngx_http_llm_canon_body(ngx_http_llm_canon_t *c, ngx_str_t *out)
 {
-    ngx_uint_t                  i;
-    ngx_http_llm_jbuf_t         b;
-    ngx_http_llm_canon_tool_t  *t;
+    ngx_http_llm_jbuf_t  b;
 
     if (c->failed) {
         return ngx_http_llm_canon_error_body(c->r->pool, c->client,
@@ -789,115 +569,7 @@ ngx_http_llm_canon_body(ngx_http_llm_canon_t *c, ngx_str_t *out)
     ngx_http_llm_jbuf_init(&b, c->r->pool,
                            ngx_http_llm_jbuf_len(&c->text) * 2 + 512);
 
-    t = c->tools.elts;
-
-    if (c->client == NGX_HTTP_LLM_API_OPENAI) {
-        ngx_http_llm_jbuf_lit(&b, "{\"id\":");
-        ngx_http_llm_jbuf_qstr(&b, &c->id);
-        ngx_http_llm_jbuf_lit(&b, ",\"object\":\"chat.completion\","
-                                  "\"created\":");
-        ngx_http_llm_jbuf_int(&b, c->created);
-        ngx_http_llm_jbuf_lit(&b, ",\"model\":");
-        ngx_http_llm_jbuf_qstr(&b, &c->model);
-        ngx_http_llm_jbuf_lit(&b, ",\"choices\":[{\"index\":0,\"message\":"
-                                  "{\"role\":\"assistant\",\"content\":");
-
-        if (ngx_http_llm_jbuf_len(&c->text) || c->tools.nelts == 0) {
-            ngx_http_llm_jbuf_str(&b, c->text.start,
-                                  ngx_http_llm_jbuf_len(&c->text));
-
-        } else {
-            ngx_http_llm_jbuf_lit(&b, "null");
-        }
-
-        ngx_http_llm_jbuf_lit(&b, ",\"refusal\":null");
-
-        if (c->tools.nelts) {
-            ngx_http_llm_jbuf_lit(&b, ",\"tool_calls\":[");
-
-            for (i = 0; i < c->tools.nelts; i++) {
-                ngx_http_llm_jbuf_lit(&b, "{\"id\":");
-                ngx_http_llm_jbuf_qstr(&b, &t[i].id);
-                ngx_http_llm_jbuf_lit(&b, ",\"type\":\"function\","
-                                          "\"function\":{\"name\":");
-                ngx_http_llm_jbuf_qstr(&b, &t[i].name);
-                ngx_http_llm_jbuf_lit(&b, ",\"arguments\":");
-                ngx_http_llm_jbuf_str(&b, t[i].args.start,
-                                      ngx_http_llm_jbuf_len(&t[i].args));
-                ngx_http_llm_jbuf_lit(&b, "}}");
-
-                if (i + 1 < c->tools.nelts) {
-                    ngx_http_llm_jbuf_lit(&b, ",");
-                }
-            }
-
-            ngx_http_llm_jbuf_lit(&b, "]");
-        }
-
-        ngx_http_llm_jbuf_lit(&b, "},\"logprobs\":null,\"finish_reason\":\"");
-        ngx_http_llm_jbuf_raw(&b, (u_char *) ngx_http_llm_oa_finish[c->finish],
-                              ngx_strlen(ngx_http_llm_oa_finish[c->finish]));
-        ngx_http_llm_jbuf_lit(&b, "\"}]");
-
-        if (c->has_usage) {
-            ngx_http_llm_jbuf_lit(&b, ",\"usage\":");
-            ngx_http_llm_oa_usage(c, &b);
-        }
-
-        ngx_http_llm_jbuf_lit(&b, "}");
-
-    } else {
-        ngx_http_llm_jbuf_lit(&b, "{\"id\":");
-        ngx_http_llm_jbuf_qstr(&b, &c->id);
-        ngx_http_llm_jbuf_lit(&b, ",\"type\":\"message\",\"role\":"
-                                  "\"assistant\",\"model\":");
-        ngx_http_llm_jbuf_qstr(&b, &c->model);
-        ngx_http_llm_jbuf_lit(&b, ",\"content\":[");
-
-        if (ngx_http_llm_jbuf_len(&c->text)) {
-            ngx_http_llm_jbuf_lit(&b, "{\"type\":\"text\",\"text\":");
-            ngx_http_llm_jbuf_str(&b, c->text.start,
-                                  ngx_http_llm_jbuf_len(&c->text));
-            ngx_http_llm_jbuf_lit(&b, "}");
-
-            if (c->tools.nelts) {
-                ngx_http_llm_jbuf_lit(&b, ",");
-            }
-        }
-
-        for (i = 0; i < c->tools.nelts; i++) {
-            ngx_http_llm_jbuf_lit(&b, "{\"type\":\"tool_use\",\"id\":");
-            ngx_http_llm_jbuf_qstr(&b, &t[i].id);
-            ngx_http_llm_jbuf_lit(&b, ",\"name\":");
-            ngx_http_llm_jbuf_qstr(&b, &t[i].name);
-            ngx_http_llm_jbuf_lit(&b, ",\"input\":");
-
-            /* arguments are JSON text; Anthropic wants the object */
-
-            if (ngx_http_llm_json_is_object(t[i].args.start,
-                                            ngx_http_llm_jbuf_len(&t[i].args)))
-            {
-                ngx_http_llm_jbuf_raw(&b, t[i].args.start,
-                                      ngx_http_llm_jbuf_len(&t[i].args));
-
-            } else {
-                ngx_http_llm_jbuf_lit(&b, "{}");
-            }
-
-            ngx_http_llm_jbuf_lit(&b, "}");
-
-            if (i + 1 < c->tools.nelts) {
-                ngx_http_llm_jbuf_lit(&b, ",");
-            }
-        }
-
-        ngx_http_llm_jbuf_lit(&b, "],\"stop_reason\":\"");
-        ngx_http_llm_jbuf_raw(&b, (u_char *) ngx_http_llm_an_stop[c->finish],
-                              ngx_strlen(ngx_http_llm_an_stop[c->finish]));
-        ngx_http_llm_jbuf_lit(&b, "\",\"stop_sequence\":null,\"usage\":");
-        ngx_http_llm_an_usage(c, &b);
-        ngx_http_llm_jbuf_lit(&b, "}");
-    }
+    c->enc->body(c, &b);
 
     if (b.error) {
         return NGX_ERROR;
@@ -929,193 +601,11 @@ ngx_http_llm_canon_flush(ngx_http_llm_canon_t *c)
 }
 
 
-static void
-ngx_http_llm_oa_chunk_open(ngx_http_llm_canon_t *c)
+ngx_http_llm_encoder_t *
+ngx_http_llm_encoder(ngx_http_llm_api_e client)
 {
-    ngx_http_llm_jbuf_t  *b;
-
-    b = &c->out;
-
-    ngx_http_llm_jbuf_lit(b, "data: {\"id\":");
-    ngx_http_llm_jbuf_qstr(b, &c->id);
-    ngx_http_llm_jbuf_lit(b, ",\"object\":\"chat.completion.chunk\","
-                             "\"created\":");
-    ngx_http_llm_jbuf_int(b, c->created);
-    ngx_http_llm_jbuf_lit(b, ",\"model\":");
-    ngx_http_llm_jbuf_qstr(b, &c->model);
-    ngx_http_llm_jbuf_lit(b, ",\"choices\":[{\"index\":0,\"delta\":");
-}
-
-
-static void
-ngx_http_llm_oa_chunk_close(ngx_http_llm_canon_t *c,
-    ngx_http_llm_finish_e finish)
-{
-    ngx_http_llm_jbuf_t  *b;
-
-    b = &c->out;
-
-    ngx_http_llm_jbuf_lit(b, ",\"logprobs\":null,\"finish_reason\":");
-
-    if (finish == NGX_HTTP_LLM_FINISH_NONE) {
-        ngx_http_llm_jbuf_lit(b, "null");
-
-    } else {
-        ngx_http_llm_jbuf_lit(b, "\"");
-        ngx_http_llm_jbuf_raw(b, (u_char *) ngx_http_llm_oa_finish[finish],
-                              ngx_strlen(ngx_http_llm_oa_finish[finish]));
-        ngx_http_llm_jbuf_lit(b, "\"");
-    }
-
-    ngx_http_llm_jbuf_lit(b, "}]}\n\n");
-}
-
-
-static void
-ngx_http_llm_oa_usage(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b)
-{
-    int64_t  prompt, completion;
-
-    prompt = ngx_max(c->usage.prompt, 0);
-    completion = ngx_max(c->usage.completion, 0);
-
-    ngx_http_llm_jbuf_lit(b, "{\"prompt_tokens\":");
-    ngx_http_llm_jbuf_int(b, prompt);
-    ngx_http_llm_jbuf_lit(b, ",\"completion_tokens\":");
-    ngx_http_llm_jbuf_int(b, completion);
-    ngx_http_llm_jbuf_lit(b, ",\"total_tokens\":");
-    ngx_http_llm_jbuf_int(b, prompt + completion);
-    ngx_http_llm_jbuf_lit(b, ",\"prompt_tokens_details\":{\"cached_tokens\":");
-    ngx_http_llm_jbuf_int(b, ngx_max(c->usage.cached, 0));
-    ngx_http_llm_jbuf_lit(b, "}}");
-}
-
-
-/* Anthropic counts cache reads apart from the other input tokens */
-
-static void
-ngx_http_llm_an_usage(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b)
-{
-    int64_t  prompt, cached;
-
-    prompt = ngx_max(c->usage.prompt, 0);
-    cached = ngx_max(c->usage.cached, 0);
-
-    ngx_http_llm_jbuf_lit(b, "{\"input_tokens\":");
-    ngx_http_llm_jbuf_int(b, prompt - ngx_min(cached, prompt));
-    ngx_http_llm_jbuf_lit(b, ",\"cache_creation_input_tokens\":0,"
-                             "\"cache_read_input_tokens\":");
-    ngx_http_llm_jbuf_int(b, cached);
-    ngx_http_llm_jbuf_lit(b, ",\"output_tokens\":");
-    ngx_http_llm_jbuf_int(b, ngx_max(c->usage.completion, 0));
-    ngx_http_llm_jbuf_lit(b, "}");
-}
-
-
-static void
-ngx_http_llm_an_close_block(ngx_http_llm_canon_t *c)
-{
-    ngx_http_llm_jbuf_t  *b;
-
-    b = &c->out;
-
-    ngx_http_llm_an_event(c, "content_block_stop");
-    ngx_http_llm_jbuf_lit(b, "{\"type\":\"content_block_stop\",\"index\":");
-    ngx_http_llm_jbuf_int(b, c->blocks);
-    ngx_http_llm_jbuf_lit(b, "}\n\n");
-
-    c->blocks++;
-    c->block_open = 0;
-    c->block_tool = -1;
-}
-
-
-static void
-ngx_http_llm_an_event(ngx_http_llm_canon_t *c, const char *name)
-{
-    ngx_http_llm_jbuf_lit(&c->out, "event: ");
-    ngx_http_llm_jbuf_raw(&c->out, (u_char *) name, ngx_strlen(name));
-    ngx_http_llm_jbuf_lit(&c->out, "\ndata: ");
-}
-
-
-const char *
-ngx_http_llm_anthropic_error_type(ngx_uint_t status)
-{
-    switch (status) {
-    case NGX_HTTP_BAD_REQUEST:
-        return "invalid_request_error";
-    case NGX_HTTP_UNAUTHORIZED:
-        return "authentication_error";
-    case NGX_HTTP_FORBIDDEN:
-        return "permission_error";
-    case NGX_HTTP_NOT_FOUND:
-        return "not_found_error";
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        return "request_too_large";
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        return "rate_limit_error";
-    case 529:
-        return "overloaded_error";
-    default:
-        return (status >= 500) ? "api_error" : "invalid_request_error";
-    }
-}
-
-
-static const char *
-ngx_http_llm_openai_error_type(ngx_uint_t status)
-{
-    switch (status) {
-    case NGX_HTTP_UNAUTHORIZED:
-        return "authentication_error";
-    case NGX_HTTP_FORBIDDEN:
-        return "permission_error";
-    case NGX_HTTP_NOT_FOUND:
-        return "not_found_error";
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        return "rate_limit_error";
-    default:
-        return (status >= 500) ? "server_error" : "invalid_request_error";
-    }
-}
-
-
-static void
-ngx_http_llm_canon_error_json(ngx_http_llm_jbuf_t *b,
-    ngx_http_llm_api_e client, ngx_http_llm_perror_t *err)
-{
-    const char  *type;
-
-    if (client == NGX_HTTP_LLM_API_ANTHROPIC) {
-        type = ngx_http_llm_anthropic_error_type(err->status);
-
-        ngx_http_llm_jbuf_lit(b, "{\"type\":\"error\",\"error\":{\"type\":\"");
-        ngx_http_llm_jbuf_raw(b, (u_char *) type, ngx_strlen(type));
-        ngx_http_llm_jbuf_lit(b, "\",\"message\":");
-        ngx_http_llm_jbuf_qstr(b, &err->message);
-        ngx_http_llm_jbuf_lit(b, "}}");
-        return;
-    }
-
-    /* OpenAI's vocabulary for the type; the provider's word is the code */
-
-    type = ngx_http_llm_openai_error_type(err->status);
-
-    ngx_http_llm_jbuf_lit(b, "{\"error\":{\"message\":");
-    ngx_http_llm_jbuf_qstr(b, &err->message);
-    ngx_http_llm_jbuf_lit(b, ",\"type\":\"");
-    ngx_http_llm_jbuf_raw(b, (u_char *) type, ngx_strlen(type));
-    ngx_http_llm_jbuf_lit(b, "\",\"param\":null,\"code\":");
-
-    if (err->type.len) {
-        ngx_http_llm_jbuf_qstr(b, &err->type);
-
-    } else {
-        ngx_http_llm_jbuf_lit(b, "null");
-    }
-
-    ngx_http_llm_jbuf_lit(b, "}}");
+    return (client == NGX_HTTP_LLM_API_ANTHROPIC)
+           ? &ngx_http_llm_anthropic_encoder : &ngx_http_llm_openai_encoder;
 }
 
 
@@ -1126,7 +616,7 @@ ngx_http_llm_canon_error_body(ngx_pool_t *pool, ngx_http_llm_api_e client,
     ngx_http_llm_jbuf_t  b;
 
     ngx_http_llm_jbuf_init(&b, pool, 256 + err->message.len * 2);
-    ngx_http_llm_canon_error_json(&b, client, err);
+    ngx_http_llm_encoder(client)->error_json(&b, err);
 
     if (b.error) {
         return NGX_ERROR;

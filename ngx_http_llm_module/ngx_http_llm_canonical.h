@@ -3,8 +3,9 @@
  * The canonical layer between a provider's response and the client's:
  * a decoder per provider dialect turns what the provider sends into
  * deltas (start, text, tool call, tool arguments, finish, usage, error,
- * end); an encoder per client API turns deltas into what the client
- * reads: OpenAI chat.completion(.chunk) or Anthropic Messages.
+ * end); an encoder per client API (ngx_http_llm_encode_<api>.c) turns
+ * deltas into what the client reads: OpenAI chat.completion(.chunk) or
+ * Anthropic Messages.
  *
  * A stream's deltas are encoded as they come; a complete response's are
  * gathered and encoded at the end; a response that passes as it is (its
@@ -64,10 +65,48 @@ typedef ngx_int_t (*ngx_http_llm_canon_write_pt)(void *data, u_char *p,
     size_t len);
 
 
-typedef struct {
+typedef struct ngx_http_llm_canon_s    ngx_http_llm_canon_t;
+typedef struct ngx_http_llm_encoder_s  ngx_http_llm_encoder_t;
+
+
+/*
+ * A client API's encoder. Stream events are written into c->out, which
+ * the delta model flushes; the delta model has done the bookkeeping
+ * (modes, ids, accumulation) before it calls them.
+ */
+struct ngx_http_llm_encoder_s {
+    ngx_http_llm_api_e             api;
+    const char                    *id_prefix;      /* of answers without one */
+    const char                    *tool_prefix;    /* of tool calls without */
+
+    void         (*start)(ngx_http_llm_canon_t *c);
+    void         (*text)(ngx_http_llm_canon_t *c, ngx_str_t *text);
+    void         (*tool)(ngx_http_llm_canon_t *c, ngx_uint_t index,
+                         ngx_str_t *id, ngx_str_t *name);
+    void         (*args)(ngx_http_llm_canon_t *c, ngx_uint_t index,
+                         ngx_str_t *args);
+    /* NULL: the finish waits for the end (Anthropic's usage comes last) */
+    void         (*finish)(ngx_http_llm_canon_t *c);
+    void         (*error)(ngx_http_llm_canon_t *c, ngx_http_llm_perror_t *err);
+    void         (*end)(ngx_http_llm_canon_t *c);
+    void         (*ping)(ngx_http_llm_canon_t *c);
+
+    /* a gathered answer, and an error, as the client's body */
+    void         (*body)(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b);
+    void         (*error_json)(ngx_http_llm_jbuf_t *b,
+                               ngx_http_llm_perror_t *err);
+};
+
+
+extern ngx_http_llm_encoder_t  ngx_http_llm_openai_encoder;
+extern ngx_http_llm_encoder_t  ngx_http_llm_anthropic_encoder;
+
+
+struct ngx_http_llm_canon_s {
     ngx_http_request_t            *r;
     ngx_http_llm_ctx_t            *ctx;
     ngx_http_llm_api_e             client;
+    ngx_http_llm_encoder_t        *enc;
     ngx_http_llm_canon_mode_e      mode;
 
     ngx_str_t                      id;
@@ -103,7 +142,7 @@ typedef struct {
     unsigned                       finished:1;  /* finish delta seen */
     unsigned                       done:1;      /* end delta seen */
     unsigned                       failed:1;    /* error delta seen */
-} ngx_http_llm_canon_t;
+};
 
 
 ngx_int_t ngx_http_llm_canon_init(ngx_http_llm_canon_t *c,
@@ -146,7 +185,10 @@ ngx_int_t ngx_http_llm_canon_body(ngx_http_llm_canon_t *c, ngx_str_t *out);
 ngx_int_t ngx_http_llm_canon_error_body(ngx_pool_t *pool,
     ngx_http_llm_api_e client, ngx_http_llm_perror_t *err, ngx_str_t *out);
 
-/* an Anthropic error type for a status */
+/* the encoder of a client API */
+ngx_http_llm_encoder_t *ngx_http_llm_encoder(ngx_http_llm_api_e client);
+
+/* an Anthropic error type for a status (ngx_http_llm_encode_anthropic.c) */
 const char *ngx_http_llm_anthropic_error_type(ngx_uint_t status);
 
 /* "call_" and 24 random characters, for tool calls without an id */
