@@ -27,6 +27,7 @@ static void ngx_http_llm_oa_body(ngx_http_llm_canon_t *c,
     ngx_http_llm_jbuf_t *b);
 static void ngx_http_llm_oa_error_json(ngx_http_llm_jbuf_t *b,
     ngx_http_llm_perror_t *err);
+static void ngx_http_llm_oa_chunk_head(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_oa_chunk_open(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_oa_chunk_close(ngx_http_llm_canon_t *c,
     ngx_http_llm_finish_e finish);
@@ -154,13 +155,7 @@ ngx_http_llm_oa_end(ngx_http_llm_canon_t *c)
     }
 
     if (c->ctx->chat.include_usage && c->has_usage) {
-        ngx_http_llm_jbuf_lit(b, "data: {\"id\":");
-        ngx_http_llm_jbuf_qstr(b, &c->id);
-        ngx_http_llm_jbuf_lit(b, ",\"object\":\"chat.completion.chunk\","
-                                 "\"created\":");
-        ngx_http_llm_jbuf_int(b, c->created);
-        ngx_http_llm_jbuf_lit(b, ",\"model\":");
-        ngx_http_llm_jbuf_qstr(b, &c->model);
+        ngx_http_llm_oa_chunk_head(c);
         ngx_http_llm_jbuf_lit(b, ",\"choices\":[],\"usage\":");
         ngx_http_llm_oa_usage(c, b);
         ngx_http_llm_jbuf_lit(b, "}\n\n");
@@ -288,8 +283,10 @@ ngx_http_llm_oa_error_json(ngx_http_llm_jbuf_t *b, ngx_http_llm_perror_t *err)
 }
 
 
+/* a chunk event up to its choices: id, object, created, model */
+
 static void
-ngx_http_llm_oa_chunk_open(ngx_http_llm_canon_t *c)
+ngx_http_llm_oa_chunk_head(ngx_http_llm_canon_t *c)
 {
     ngx_http_llm_jbuf_t  *b;
 
@@ -302,7 +299,14 @@ ngx_http_llm_oa_chunk_open(ngx_http_llm_canon_t *c)
     ngx_http_llm_jbuf_int(b, c->created);
     ngx_http_llm_jbuf_lit(b, ",\"model\":");
     ngx_http_llm_jbuf_qstr(b, &c->model);
-    ngx_http_llm_jbuf_lit(b, ",\"choices\":[{\"index\":0,\"delta\":");
+}
+
+
+static void
+ngx_http_llm_oa_chunk_open(ngx_http_llm_canon_t *c)
+{
+    ngx_http_llm_oa_chunk_head(c);
+    ngx_http_llm_jbuf_lit(&c->out, ",\"choices\":[{\"index\":0,\"delta\":");
 }
 
 

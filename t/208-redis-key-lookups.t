@@ -25,7 +25,7 @@ my $srv = start_nginx(
     master      => 1,
     workers     => 1,           # what a worker caches is its own
     http_config => $LLM::Fixtures::MOCK_HTTP_CONFIG . <<CONF,
-    llm_redis 127.0.0.1:$REDIS_PORT keys=on key_cache=3 timeout=20s;
+    llm_redis 127.0.0.1:$REDIS_PORT keys=on key_cache=3 timeout=120s;
     llm_provider mock { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }
     llm_route m { target mock; }
 CONF
@@ -49,7 +49,8 @@ ok(wait_until(sub {
                     body => '{"model":"m","messages":[]}')->{status} == 401
    }, timeout => 10 * $SLOW), 'with Redis answering, an unknown key gets 401');
 
-# Redis stops answering for a while: three lookups wait
+# Redis stops answering for a while (less than llm_redis timeout, after
+# which the gateway would give up on it): three lookups wait
 $redis->cmd('CLIENT', 'PAUSE', 6000 * $SLOW, 'ALL');
 
 my $from = $srv->error_log_size;
