@@ -26,14 +26,6 @@ typedef struct {
 } ngx_http_llm_anthropic_conf_t;
 
 
-/* a request being written: messages of one role are merged */
-typedef struct {
-    ngx_http_llm_jbuf_t           *b;
-    ngx_uint_t                     role;        /* 0, 1: user, 2: assistant */
-    ngx_uint_t                     blocks;
-} ngx_http_llm_anthropic_req_t;
-
-
 static char *ngx_http_llm_anthropic_init_provider(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_anthropic_create_request(ngx_http_request_t *r,
@@ -230,52 +222,76 @@ ngx_http_llm_anthropic_splice(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 /* a content block of the message being written, merged by role */
 
 static void
-ngx_http_llm_anthropic_block(ngx_http_llm_anthropic_req_t *rq,
-    ngx_uint_t role)
+ngx_http_llm_anthropic_block(ngx_http_llm_walk_t *w, ngx_uint_t turn)
 {
-    if (rq->role != role) {
-        if (rq->role) {
-            ngx_http_llm_jbuf_lit(rq->b, "]}");
+    if (w->turn != turn) {
+        if (w->turn) {
+            ngx_http_llm_jbuf_lit(w->b, "]}");
         }
 
-        if (rq->role || rq->blocks) {
-            ngx_http_llm_jbuf_lit(rq->b, ",");
+        if (w->turn || w->parts) {
+            ngx_http_llm_jbuf_lit(w->b, ",");
         }
 
-        if (role == 1) {
-            ngx_http_llm_jbuf_lit(rq->b, "{\"role\":\"user\",\"content\":[");
+        if (turn == NGX_HTTP_LLM_TURN_USER) {
+            ngx_http_llm_jbuf_lit(w->b, "{\"role\":\"user\",\"content\":[");
 
         } else {
-            ngx_http_llm_jbuf_lit(rq->b,
+            ngx_http_llm_jbuf_lit(w->b,
                                   "{\"role\":\"assistant\",\"content\":[");
         }
 
-        rq->role = role;
+        w->turn = turn;
 
     } else {
-        ngx_http_llm_jbuf_lit(rq->b, ",");
+        ngx_http_llm_jbuf_lit(w->b, ",");
     }
 
-    rq->blocks++;
+    w->parts++;
+}
+
+
+/* every system (and developer) message, joined */
+
+static void
+ngx_http_llm_anthropic_system(ngx_http_llm_walk_t *w, ngx_str_t *text)
+{
+    ngx_http_llm_jbuf_t  *sys = w->data;
+
+    if (w->n++) {
+        ngx_http_llm_jbuf_lit(sys, "\n\n");
+    }
+
+    ngx_http_llm_jbuf_raw(sys, text->data, text->len);
 }
 
 
 static void
-ngx_http_llm_anthropic_image(ngx_http_llm_anthropic_req_t *rq,
-    ngx_http_llm_json_t *part)
+ngx_http_llm_anthropic_text(ngx_http_llm_walk_t *w, ngx_uint_t turn,
+    ngx_str_t *text)
 {
-    ngx_str_t            *url, type, data;
-    ngx_http_llm_jbuf_t  *b;
-
-    b = rq->b;
-
-    url = ngx_http_llm_json_str(ngx_http_llm_json_get(part, "image_url"),
-                                "url");
-    if (url == NULL) {
+    if (text->len == 0) {
+        /* Anthropic refuses empty text blocks */
         return;
     }
 
-    ngx_http_llm_anthropic_block(rq, 1);
+    ngx_http_llm_anthropic_block(w, turn);
+
+    ngx_http_llm_jbuf_lit(w->b, "{\"type\":\"text\",\"text\":");
+    ngx_http_llm_jbuf_qstr(w->b, text);
+    ngx_http_llm_jbuf_lit(w->b, "}");
+}
+
+
+static void
+ngx_http_llm_anthropic_image(ngx_http_llm_walk_t *w, ngx_str_t *url)
+{
+    ngx_str_t             type, data;
+    ngx_http_llm_jbuf_t  *b;
+
+    b = w->b;
+
+    ngx_http_llm_anthropic_block(w, NGX_HTTP_LLM_TURN_USER);
 
     if (ngx_http_llm_data_url(url, &type, &data) == NGX_OK) {
         ngx_http_llm_jbuf_lit(b, "{\"type\":\"image\",\"source\":{\"type\":"
@@ -295,20 +311,53 @@ ngx_http_llm_anthropic_image(ngx_http_llm_anthropic_req_t *rq,
 
 
 static void
-ngx_http_llm_anthropic_text(ngx_http_llm_anthropic_req_t *rq,
-    ngx_uint_t role, ngx_str_t *text)
+ngx_http_llm_anthropic_tool_call(ngx_http_llm_walk_t *w, ngx_str_t *id,
+    ngx_str_t *name, ngx_str_t *arguments)
 {
-    if (text->len == 0) {
-        /* Anthropic refuses empty text blocks */
-        return;
-    }
+    ngx_http_llm_jbuf_t  *b;
 
-    ngx_http_llm_anthropic_block(rq, role);
+    b = w->b;
 
-    ngx_http_llm_jbuf_lit(rq->b, "{\"type\":\"text\",\"text\":");
-    ngx_http_llm_jbuf_qstr(rq->b, text);
-    ngx_http_llm_jbuf_lit(rq->b, "}");
+    ngx_http_llm_anthropic_block(w, NGX_HTTP_LLM_TURN_ASSISTANT);
+
+    ngx_http_llm_jbuf_lit(b, "{\"type\":\"tool_use\",\"id\":");
+    ngx_http_llm_jbuf_qstr_or_empty(b, id);
+    ngx_http_llm_jbuf_lit(b, ",\"name\":");
+    ngx_http_llm_jbuf_qstr_or_empty(b, name);
+    ngx_http_llm_jbuf_lit(b, ",\"input\":");
+
+    /* the arguments are JSON text; Anthropic wants the object */
+    ngx_http_llm_jbuf_object(b, arguments);
+
+    ngx_http_llm_jbuf_lit(b, "}");
 }
+
+
+static void
+ngx_http_llm_anthropic_tool_result(ngx_http_llm_walk_t *w, ngx_str_t *id,
+    ngx_str_t *name, ngx_str_t *content)
+{
+    ngx_http_llm_jbuf_t  *b;
+
+    b = w->b;
+
+    ngx_http_llm_anthropic_block(w, NGX_HTTP_LLM_TURN_USER);
+
+    ngx_http_llm_jbuf_lit(b, "{\"type\":\"tool_result\",\"tool_use_id\":");
+    ngx_http_llm_jbuf_qstr_or_empty(b, id);
+    ngx_http_llm_jbuf_lit(b, ",\"content\":");
+    ngx_http_llm_jbuf_qstr(b, content);
+    ngx_http_llm_jbuf_lit(b, "}");
+}
+
+
+static ngx_http_llm_walker_t  ngx_http_llm_anthropic_walker = {
+    ngx_http_llm_anthropic_system,
+    ngx_http_llm_anthropic_text,
+    ngx_http_llm_anthropic_image,
+    ngx_http_llm_anthropic_tool_call,
+    ngx_http_llm_anthropic_tool_result
+};
 
 
 static ngx_int_t
@@ -316,11 +365,11 @@ ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx)
 {
     int64_t                          max;
-    ngx_str_t                       *role, *s, text;
+    ngx_str_t                       *s;
     ngx_uint_t                       n, parallel_off;
-    ngx_http_llm_json_t             *tree, *msgs, *m, *c, *part, *v, *f;
+    ngx_http_llm_json_t             *tree, *msgs, *c, *part, *v, *f;
     ngx_http_llm_jbuf_t              b, sys;
-    ngx_http_llm_anthropic_req_t     rq;
+    ngx_http_llm_walk_t              w;
     ngx_http_llm_anthropic_conf_t   *acf;
 
     acf = ctx->target->provider->dialect_conf;
@@ -342,29 +391,11 @@ ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
 
     msgs = ngx_http_llm_json_get(tree, "messages");
 
-    /* every system (and developer) message, joined */
+    ngx_http_llm_walk_init(&w, r, &b, &ngx_http_llm_anthropic_walker);
+    w.data = &sys;
 
-    n = 0;
-
-    for (m = msgs ? msgs->child : NULL; m; m = m->next) {
-        role = ngx_http_llm_json_str(m, "role");
-
-        if (role && ((role->len == 6
-                      && ngx_strncmp(role->data, "system", 6) == 0)
-                     || (role->len == 9
-                         && ngx_strncmp(role->data, "developer", 9) == 0)))
-        {
-            if (n++) {
-                ngx_http_llm_jbuf_lit(&sys, "\n\n");
-            }
-
-            if (ngx_http_llm_content_text(ngx_http_llm_json_get(m, "content"),
-                                          &sys, "\n")
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
+    if (ngx_http_llm_walk_system(&w, msgs) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (sys.last > sys.start) {
@@ -374,144 +405,11 @@ ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
 
     ngx_http_llm_jbuf_lit(&b, ",\"messages\":[");
 
-    rq.b = &b;
-    rq.role = 0;
-    rq.blocks = 0;
-
-    for (m = msgs ? msgs->child : NULL; m; m = m->next) {
-        role = ngx_http_llm_json_str(m, "role");
-        c = ngx_http_llm_json_get(m, "content");
-
-        if (role == NULL) {
-            continue;
-        }
-
-        if (role->len == 4 && ngx_strncmp(role->data, "user", 4) == 0) {
-
-            if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_STRING)) {
-                ngx_http_llm_anthropic_text(&rq, 1, &c->str);
-                continue;
-            }
-
-            if (!ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_ARRAY)) {
-                continue;
-            }
-
-            for (part = c->child; part; part = part->next) {
-                s = ngx_http_llm_json_str(part, "type");
-
-                if (s == NULL) {
-                    continue;
-                }
-
-                if (s->len == 4 && ngx_strncmp(s->data, "text", 4) == 0) {
-                    s = ngx_http_llm_json_str(part, "text");
-                    if (s) {
-                        ngx_http_llm_anthropic_text(&rq, 1, s);
-                    }
-
-                } else if (s->len == 9
-                           && ngx_strncmp(s->data, "image_url", 9) == 0)
-                {
-                    ngx_http_llm_anthropic_image(&rq, part);
-                }
-            }
-
-            continue;
-        }
-
-        if (role->len == 4 && ngx_strncmp(role->data, "tool", 4) == 0) {
-            ngx_http_llm_anthropic_block(&rq, 1);
-
-            ngx_http_llm_jbuf_lit(&b, "{\"type\":\"tool_result\","
-                                      "\"tool_use_id\":");
-            s = ngx_http_llm_json_str(m, "tool_call_id");
-
-            if (s) {
-                ngx_http_llm_jbuf_qstr(&b, s);
-
-            } else {
-                ngx_http_llm_jbuf_lit(&b, "\"\"");
-            }
-
-            ngx_http_llm_jbuf_lit(&b, ",\"content\":");
-
-            ngx_http_llm_jbuf_init(&sys, r->pool, 256);
-
-            if (ngx_http_llm_content_text(c, &sys, "\n") != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            ngx_http_llm_jbuf_str(&b, sys.start, sys.last - sys.start);
-            ngx_http_llm_jbuf_lit(&b, "}");
-            continue;
-        }
-
-        if (!(role->len == 9 && ngx_strncmp(role->data, "assistant", 9) == 0))
-        {
-            continue;
-        }
-
-        ngx_http_llm_jbuf_init(&sys, r->pool, 256);
-
-        if (ngx_http_llm_content_text(c, &sys, "") != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        text.data = sys.start;
-        text.len = sys.last - sys.start;
-
-        ngx_http_llm_anthropic_text(&rq, 2, &text);
-
-        v = ngx_http_llm_json_get(m, "tool_calls");
-
-        if (!ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
-            continue;
-        }
-
-        for (part = v->child; part; part = part->next) {
-            f = ngx_http_llm_json_get(part, "function");
-
-            ngx_http_llm_anthropic_block(&rq, 2);
-
-            ngx_http_llm_jbuf_lit(&b, "{\"type\":\"tool_use\",\"id\":");
-            s = ngx_http_llm_json_str(part, "id");
-
-            if (s) {
-                ngx_http_llm_jbuf_qstr(&b, s);
-
-            } else {
-                ngx_http_llm_jbuf_lit(&b, "\"\"");
-            }
-
-            ngx_http_llm_jbuf_lit(&b, ",\"name\":");
-            s = ngx_http_llm_json_str(f, "name");
-
-            if (s) {
-                ngx_http_llm_jbuf_qstr(&b, s);
-
-            } else {
-                ngx_http_llm_jbuf_lit(&b, "\"\"");
-            }
-
-            ngx_http_llm_jbuf_lit(&b, ",\"input\":");
-
-            /* the arguments are JSON text; Anthropic wants the object */
-
-            s = ngx_http_llm_json_str(f, "arguments");
-
-            if (s && ngx_http_llm_json_is_object(s->data, s->len)) {
-                ngx_http_llm_jbuf_raw(&b, s->data, s->len);
-
-            } else {
-                ngx_http_llm_jbuf_lit(&b, "{}");
-            }
-
-            ngx_http_llm_jbuf_lit(&b, "}");
-        }
+    if (ngx_http_llm_walk_turns(&w, msgs) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    if (rq.role) {
+    if (w.turn) {
         ngx_http_llm_jbuf_lit(&b, "]}");
     }
 

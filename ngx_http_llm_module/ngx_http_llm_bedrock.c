@@ -25,14 +25,6 @@ typedef struct {
 } ngx_http_llm_bedrock_conf_t;
 
 
-/* a request being written: messages of one role are merged */
-typedef struct {
-    ngx_http_llm_jbuf_t           *b;
-    ngx_uint_t                     role;        /* 0, 1: user, 2: assistant */
-    ngx_http_request_t            *r;
-} ngx_http_llm_bedrock_req_t;
-
-
 static char *ngx_http_llm_bedrock_init_provider(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_bedrock_create_request(ngx_http_request_t *r,
@@ -408,32 +400,55 @@ ngx_http_llm_bedrock_sign(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 }
 
 
+/* messages of one role are merged */
+
 static void
-ngx_http_llm_bedrock_block(ngx_http_llm_bedrock_req_t *rq, ngx_uint_t role)
+ngx_http_llm_bedrock_block(ngx_http_llm_walk_t *w, ngx_uint_t turn)
 {
-    if (rq->role != role) {
-        if (rq->role) {
-            ngx_http_llm_jbuf_lit(rq->b, "]},");
+    if (w->turn != turn) {
+        if (w->turn) {
+            ngx_http_llm_jbuf_lit(w->b, "]},");
         }
 
-        if (role == 1) {
-            ngx_http_llm_jbuf_lit(rq->b, "{\"role\":\"user\",\"content\":[");
+        if (turn == NGX_HTTP_LLM_TURN_USER) {
+            ngx_http_llm_jbuf_lit(w->b, "{\"role\":\"user\",\"content\":[");
 
         } else {
-            ngx_http_llm_jbuf_lit(rq->b,
+            ngx_http_llm_jbuf_lit(w->b,
                                   "{\"role\":\"assistant\",\"content\":[");
         }
 
-        rq->role = role;
+        w->turn = turn;
 
     } else {
-        ngx_http_llm_jbuf_lit(rq->b, ",");
+        ngx_http_llm_jbuf_lit(w->b, ",");
     }
 }
 
 
+/* system and developer messages: one system block each */
+
 static void
-ngx_http_llm_bedrock_text(ngx_http_llm_bedrock_req_t *rq, ngx_uint_t role,
+ngx_http_llm_bedrock_system(ngx_http_llm_walk_t *w, ngx_str_t *text)
+{
+    if (text->len == 0) {
+        return;
+    }
+
+    if (w->n++) {
+        ngx_http_llm_jbuf_lit(w->b, ",{\"text\":");
+
+    } else {
+        ngx_http_llm_jbuf_lit(w->b, ",\"system\":[{\"text\":");
+    }
+
+    ngx_http_llm_jbuf_qstr(w->b, text);
+    ngx_http_llm_jbuf_lit(w->b, "}");
+}
+
+
+static void
+ngx_http_llm_bedrock_text(ngx_http_llm_walk_t *w, ngx_uint_t turn,
     ngx_str_t *text)
 {
     if (text->len == 0) {
@@ -441,33 +456,26 @@ ngx_http_llm_bedrock_text(ngx_http_llm_bedrock_req_t *rq, ngx_uint_t role,
         return;
     }
 
-    ngx_http_llm_bedrock_block(rq, role);
+    ngx_http_llm_bedrock_block(w, turn);
 
-    ngx_http_llm_jbuf_lit(rq->b, "{\"text\":");
-    ngx_http_llm_jbuf_qstr(rq->b, text);
-    ngx_http_llm_jbuf_lit(rq->b, "}");
+    ngx_http_llm_jbuf_lit(w->b, "{\"text\":");
+    ngx_http_llm_jbuf_qstr(w->b, text);
+    ngx_http_llm_jbuf_lit(w->b, "}");
 }
 
 
 /* images: base64 bytes only; Converse takes no URLs but S3 ones */
 
 static void
-ngx_http_llm_bedrock_image(ngx_http_llm_bedrock_req_t *rq,
-    ngx_http_llm_json_t *part)
+ngx_http_llm_bedrock_image(ngx_http_llm_walk_t *w, ngx_str_t *url)
 {
-    ngx_str_t  *url, type, data, format;
-
-    url = ngx_http_llm_json_str(ngx_http_llm_json_get(part, "image_url"),
-                                "url");
-    if (url == NULL) {
-        return;
-    }
+    ngx_str_t  type, data, format;
 
     if (ngx_http_llm_data_url(url, &type, &data) != NGX_OK
         || type.len < 7 || ngx_strncasecmp(type.data, (u_char *) "image/", 6)
                            != 0)
     {
-        ngx_log_error(NGX_LOG_WARN, rq->r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, w->r->connection->log, 0,
                       "llm: an image given by URL cannot be sent to Bedrock; "
                       "left out");
         return;
@@ -476,26 +484,67 @@ ngx_http_llm_bedrock_image(ngx_http_llm_bedrock_req_t *rq,
     format.data = type.data + 6;
     format.len = type.len - 6;
 
-    ngx_http_llm_bedrock_block(rq, 1);
+    ngx_http_llm_bedrock_block(w, NGX_HTTP_LLM_TURN_USER);
 
-    ngx_http_llm_jbuf_lit(rq->b, "{\"image\":{\"format\":");
-    ngx_http_llm_jbuf_qstr(rq->b, &format);
-    ngx_http_llm_jbuf_lit(rq->b, ",\"source\":{\"bytes\":");
-    ngx_http_llm_jbuf_qstr(rq->b, &data);
-    ngx_http_llm_jbuf_lit(rq->b, "}}}");
+    ngx_http_llm_jbuf_lit(w->b, "{\"image\":{\"format\":");
+    ngx_http_llm_jbuf_qstr(w->b, &format);
+    ngx_http_llm_jbuf_lit(w->b, ",\"source\":{\"bytes\":");
+    ngx_http_llm_jbuf_qstr(w->b, &data);
+    ngx_http_llm_jbuf_lit(w->b, "}}}");
 }
+
+
+static void
+ngx_http_llm_bedrock_tool_call(ngx_http_llm_walk_t *w, ngx_str_t *id,
+    ngx_str_t *name, ngx_str_t *arguments)
+{
+    ngx_http_llm_bedrock_block(w, NGX_HTTP_LLM_TURN_ASSISTANT);
+
+    ngx_http_llm_jbuf_lit(w->b, "{\"toolUse\":{\"toolUseId\":");
+    ngx_http_llm_jbuf_qstr_or_empty(w->b, id);
+    ngx_http_llm_jbuf_lit(w->b, ",\"name\":");
+    ngx_http_llm_jbuf_qstr_or_empty(w->b, name);
+    ngx_http_llm_jbuf_lit(w->b, ",\"input\":");
+
+    ngx_http_llm_jbuf_object(w->b, arguments);
+
+    ngx_http_llm_jbuf_lit(w->b, "}}");
+}
+
+
+static void
+ngx_http_llm_bedrock_tool_result(ngx_http_llm_walk_t *w, ngx_str_t *id,
+    ngx_str_t *name, ngx_str_t *content)
+{
+    ngx_http_llm_bedrock_block(w, NGX_HTTP_LLM_TURN_USER);
+
+    ngx_http_llm_jbuf_lit(w->b, "{\"toolResult\":{\"toolUseId\":");
+    ngx_http_llm_jbuf_qstr_or_empty(w->b, id);
+    ngx_http_llm_jbuf_lit(w->b, ",\"content\":[{\"text\":");
+    ngx_http_llm_jbuf_qstr(w->b, content);
+    ngx_http_llm_jbuf_lit(w->b, "}]}}");
+}
+
+
+static ngx_http_llm_walker_t  ngx_http_llm_bedrock_walker = {
+    ngx_http_llm_bedrock_system,
+    ngx_http_llm_bedrock_text,
+    ngx_http_llm_bedrock_image,
+    ngx_http_llm_bedrock_tool_call,
+    ngx_http_llm_bedrock_tool_result
+};
 
 
 static ngx_int_t
 ngx_http_llm_bedrock_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_jbuf_t *b)
 {
-    int64_t                      max;
-    ngx_str_t                   *role, *s, text;
-    ngx_uint_t                   n;
-    ngx_http_llm_json_t         *tree, *msgs, *m, *c, *part, *v, *f;
-    ngx_http_llm_jbuf_t          tmp;
-    ngx_http_llm_bedrock_req_t   rq;
+    int64_t                 max;
+    ngx_str_t              *s;
+    ngx_uint_t              n;
+    ngx_http_llm_json_t    *tree, *msgs, *c, *part, *v, *f;
+    ngx_http_llm_jbuf_t     tmp;
+    ngx_http_llm_walk_t     w;
 
     tree = ngx_http_llm_chat_tree(r, ctx);
     if (tree == NULL) {
@@ -512,184 +561,23 @@ ngx_http_llm_bedrock_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     ngx_http_llm_jbuf_lit(b, "{\"messages\":[");
 
-    rq.b = b;
-    rq.role = 0;
-    rq.r = r;
+    ngx_http_llm_walk_init(&w, r, b, &ngx_http_llm_bedrock_walker);
 
-    for (m = msgs->child; m; m = m->next) {
-        role = ngx_http_llm_json_str(m, "role");
-        c = ngx_http_llm_json_get(m, "content");
-
-        if (role == NULL) {
-            continue;
-        }
-
-        if (role->len == 4 && ngx_strncmp(role->data, "user", 4) == 0) {
-
-            if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_STRING)) {
-                ngx_http_llm_bedrock_text(&rq, 1, &c->str);
-                continue;
-            }
-
-            if (!ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_ARRAY)) {
-                continue;
-            }
-
-            for (part = c->child; part; part = part->next) {
-                s = ngx_http_llm_json_str(part, "type");
-
-                if (s == NULL) {
-                    continue;
-                }
-
-                if (s->len == 4 && ngx_strncmp(s->data, "text", 4) == 0) {
-                    s = ngx_http_llm_json_str(part, "text");
-                    if (s) {
-                        ngx_http_llm_bedrock_text(&rq, 1, s);
-                    }
-
-                } else if (s->len == 9
-                           && ngx_strncmp(s->data, "image_url", 9) == 0)
-                {
-                    ngx_http_llm_bedrock_image(&rq, part);
-                }
-            }
-
-            continue;
-        }
-
-        if (role->len == 4 && ngx_strncmp(role->data, "tool", 4) == 0) {
-            ngx_http_llm_jbuf_reset(&tmp);
-
-            if (ngx_http_llm_content_text(c, &tmp, "\n") != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            ngx_http_llm_bedrock_block(&rq, 1);
-
-            ngx_http_llm_jbuf_lit(b, "{\"toolResult\":{\"toolUseId\":");
-            s = ngx_http_llm_json_str(m, "tool_call_id");
-
-            if (s) {
-                ngx_http_llm_jbuf_qstr(b, s);
-
-            } else {
-                ngx_http_llm_jbuf_lit(b, "\"\"");
-            }
-
-            ngx_http_llm_jbuf_lit(b, ",\"content\":[{\"text\":");
-            ngx_http_llm_jbuf_str(b, tmp.start, tmp.last - tmp.start);
-            ngx_http_llm_jbuf_lit(b, "}]}}");
-            continue;
-        }
-
-        if (!(role->len == 9 && ngx_strncmp(role->data, "assistant", 9) == 0))
-        {
-            continue;
-        }
-
-        ngx_http_llm_jbuf_reset(&tmp);
-
-        if (ngx_http_llm_content_text(c, &tmp, "") != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        text.data = tmp.start;
-        text.len = tmp.last - tmp.start;
-
-        ngx_http_llm_bedrock_text(&rq, 2, &text);
-
-        v = ngx_http_llm_json_get(m, "tool_calls");
-
-        if (!ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
-            continue;
-        }
-
-        for (part = v->child; part; part = part->next) {
-            f = ngx_http_llm_json_get(part, "function");
-
-            ngx_http_llm_bedrock_block(&rq, 2);
-
-            ngx_http_llm_jbuf_lit(b, "{\"toolUse\":{\"toolUseId\":");
-            s = ngx_http_llm_json_str(part, "id");
-
-            if (s) {
-                ngx_http_llm_jbuf_qstr(b, s);
-
-            } else {
-                ngx_http_llm_jbuf_lit(b, "\"\"");
-            }
-
-            ngx_http_llm_jbuf_lit(b, ",\"name\":");
-            s = ngx_http_llm_json_str(f, "name");
-
-            if (s) {
-                ngx_http_llm_jbuf_qstr(b, s);
-
-            } else {
-                ngx_http_llm_jbuf_lit(b, "\"\"");
-            }
-
-            ngx_http_llm_jbuf_lit(b, ",\"input\":");
-            s = ngx_http_llm_json_str(f, "arguments");
-
-            if (s && ngx_http_llm_json_is_object(s->data, s->len)) {
-                ngx_http_llm_jbuf_raw(b, s->data, s->len);
-
-            } else {
-                ngx_http_llm_jbuf_lit(b, "{}");
-            }
-
-            ngx_http_llm_jbuf_lit(b, "}}");
-        }
+    if (ngx_http_llm_walk_turns(&w, msgs) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    if (rq.role) {
+    if (w.turn) {
         ngx_http_llm_jbuf_lit(b, "]}");
     }
 
     ngx_http_llm_jbuf_lit(b, "]");
 
-    /* system and developer messages: one system block each */
-
-    n = 0;
-
-    for (m = msgs->child; m; m = m->next) {
-        role = ngx_http_llm_json_str(m, "role");
-
-        if (role == NULL
-            || !((role->len == 6 && ngx_strncmp(role->data, "system", 6) == 0)
-                 || (role->len == 9
-                     && ngx_strncmp(role->data, "developer", 9) == 0)))
-        {
-            continue;
-        }
-
-        ngx_http_llm_jbuf_reset(&tmp);
-
-        if (ngx_http_llm_content_text(ngx_http_llm_json_get(m, "content"),
-                                      &tmp, "\n")
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (tmp.last == tmp.start) {
-            continue;
-        }
-
-        if (n++) {
-            ngx_http_llm_jbuf_lit(b, ",{\"text\":");
-
-        } else {
-            ngx_http_llm_jbuf_lit(b, ",\"system\":[{\"text\":");
-        }
-
-        ngx_http_llm_jbuf_str(b, tmp.start, tmp.last - tmp.start);
-        ngx_http_llm_jbuf_lit(b, "}");
+    if (ngx_http_llm_walk_system(&w, msgs) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    if (n) {
+    if (w.n) {
         ngx_http_llm_jbuf_lit(b, "]");
     }
 

@@ -18,6 +18,7 @@
 #include "ngx_http_llm_sse.h"
 #include "ngx_http_llm_canonical.h"
 #include "ngx_http_llm_json_tree.h"
+#include "ngx_http_llm_translate.h"
 
 
 /* how a stream's events are framed */
@@ -105,12 +106,6 @@ ngx_int_t ngx_http_llm_openai_decode_error(ngx_http_request_t *r,
 ngx_http_llm_json_t *ngx_http_llm_chat_tree(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 
-/* shared by the request translators */
-ngx_int_t ngx_http_llm_content_text(ngx_http_llm_json_t *content,
-    ngx_http_llm_jbuf_t *b, const char *sep);
-ngx_int_t ngx_http_llm_data_url(ngx_str_t *url, ngx_str_t *type,
-    ngx_str_t *data);
-int64_t ngx_http_llm_max_tokens(ngx_http_llm_json_t *tree);
 
 
 #endif /* _NGX_HTTP_LLM_DIALECT_H_INCLUDED_ */

@@ -211,6 +211,7 @@ ngx_http_llm_an_ping(ngx_http_llm_canon_t *c)
 static void
 ngx_http_llm_an_body(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b)
 {
+    ngx_str_t                   args;
     ngx_uint_t                  i;
     ngx_http_llm_canon_tool_t  *t;
 
@@ -243,15 +244,10 @@ ngx_http_llm_an_body(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b)
 
         /* arguments are JSON text; Anthropic wants the object */
 
-        if (ngx_http_llm_json_is_object(t[i].args.start,
-                                        ngx_http_llm_jbuf_len(&t[i].args)))
-        {
-            ngx_http_llm_jbuf_raw(b, t[i].args.start,
-                                  ngx_http_llm_jbuf_len(&t[i].args));
+        args.data = t[i].args.start;
+        args.len = ngx_http_llm_jbuf_len(&t[i].args);
 
-        } else {
-            ngx_http_llm_jbuf_lit(b, "{}");
-        }
+        ngx_http_llm_jbuf_object(b, &args);
 
         ngx_http_llm_jbuf_lit(b, "}");
 

@@ -15,13 +15,6 @@
 #include "ngx_http_llm_dialect.h"
 
 
-/* a request being written: contents of one role are merged */
-typedef struct {
-    ngx_http_llm_jbuf_t           *b;
-    ngx_uint_t                     role;        /* 0, 1: user, 2: model */
-} ngx_http_llm_gemini_req_t;
-
-
 static char *ngx_http_llm_gemini_init_provider(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
@@ -64,64 +57,74 @@ ngx_http_llm_gemini_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
 }
 
 
+/* contents of one role are merged */
+
 static void
-ngx_http_llm_gemini_part(ngx_http_llm_gemini_req_t *rq, ngx_uint_t role)
+ngx_http_llm_gemini_part(ngx_http_llm_walk_t *w, ngx_uint_t turn)
 {
-    if (rq->role != role) {
-        if (rq->role) {
-            ngx_http_llm_jbuf_lit(rq->b, "]},");
+    if (w->turn != turn) {
+        if (w->turn) {
+            ngx_http_llm_jbuf_lit(w->b, "]},");
         }
 
-        if (role == 1) {
-            ngx_http_llm_jbuf_lit(rq->b, "{\"role\":\"user\",\"parts\":[");
+        if (turn == NGX_HTTP_LLM_TURN_USER) {
+            ngx_http_llm_jbuf_lit(w->b, "{\"role\":\"user\",\"parts\":[");
 
         } else {
-            ngx_http_llm_jbuf_lit(rq->b, "{\"role\":\"model\",\"parts\":[");
+            ngx_http_llm_jbuf_lit(w->b, "{\"role\":\"model\",\"parts\":[");
         }
 
-        rq->role = role;
+        w->turn = turn;
 
     } else {
-        ngx_http_llm_jbuf_lit(rq->b, ",");
+        ngx_http_llm_jbuf_lit(w->b, ",");
     }
 }
 
 
+/* every system (and developer) message, joined */
+
 static void
-ngx_http_llm_gemini_text(ngx_http_llm_gemini_req_t *rq, ngx_uint_t role,
+ngx_http_llm_gemini_system(ngx_http_llm_walk_t *w, ngx_str_t *text)
+{
+    ngx_http_llm_jbuf_t  *sys = w->data;
+
+    if (w->n++) {
+        ngx_http_llm_jbuf_lit(sys, "\n\n");
+    }
+
+    ngx_http_llm_jbuf_raw(sys, text->data, text->len);
+}
+
+
+static void
+ngx_http_llm_gemini_text(ngx_http_llm_walk_t *w, ngx_uint_t turn,
     ngx_str_t *text)
 {
     if (text->len == 0) {
         return;
     }
 
-    ngx_http_llm_gemini_part(rq, role);
+    ngx_http_llm_gemini_part(w, turn);
 
-    ngx_http_llm_jbuf_lit(rq->b, "{\"text\":");
-    ngx_http_llm_jbuf_qstr(rq->b, text);
-    ngx_http_llm_jbuf_lit(rq->b, "}");
+    ngx_http_llm_jbuf_lit(w->b, "{\"text\":");
+    ngx_http_llm_jbuf_qstr(w->b, text);
+    ngx_http_llm_jbuf_lit(w->b, "}");
 }
 
 
 /* an image: inline data from a data: URL, or the URL as file data */
 
 static void
-ngx_http_llm_gemini_image(ngx_http_llm_gemini_req_t *rq,
-    ngx_http_llm_json_t *part)
+ngx_http_llm_gemini_image(ngx_http_llm_walk_t *w, ngx_str_t *url)
 {
     u_char               *dot;
-    ngx_str_t            *url, type, data;
+    ngx_str_t             type, data;
     ngx_http_llm_jbuf_t  *b;
 
-    url = ngx_http_llm_json_str(ngx_http_llm_json_get(part, "image_url"),
-                                "url");
-    if (url == NULL) {
-        return;
-    }
+    b = w->b;
 
-    b = rq->b;
-
-    ngx_http_llm_gemini_part(rq, 1);
+    ngx_http_llm_gemini_part(w, NGX_HTTP_LLM_TURN_USER);
 
     if (ngx_http_llm_data_url(url, &type, &data) == NGX_OK) {
         ngx_http_llm_jbuf_lit(b, "{\"inlineData\":{\"mimeType\":");
@@ -168,97 +171,72 @@ ngx_http_llm_gemini_image(ngx_http_llm_gemini_req_t *rq,
 }
 
 
-/*
- * The names of the functions of the tool calls of earlier turns, by call
- * id: a tool message names the function its result is for. Built as the
- * messages are walked, so that the translation stays linear in their
- * number.
- */
-
-typedef struct {
-    ngx_str_node_t                 sn;          /* the call id */
-    ngx_str_t                     *name;
-} ngx_http_llm_gemini_call_t;
-
-
-static ngx_int_t
-ngx_http_llm_gemini_add_calls(ngx_pool_t *pool, ngx_rbtree_t *calls,
-    ngx_http_llm_json_t *m)
+static void
+ngx_http_llm_gemini_tool_call(ngx_http_llm_walk_t *w, ngx_str_t *id,
+    ngx_str_t *name, ngx_str_t *arguments)
 {
-    uint32_t                     hash;
-    ngx_str_t                   *id;
-    ngx_http_llm_json_t         *list, *call;
-    ngx_http_llm_gemini_call_t  *c;
+    ngx_http_llm_gemini_part(w, NGX_HTTP_LLM_TURN_ASSISTANT);
 
-    list = ngx_http_llm_json_get(m, "tool_calls");
+    ngx_http_llm_jbuf_lit(w->b, "{\"functionCall\":{\"name\":");
+    ngx_http_llm_jbuf_qstr_or_empty(w->b, name);
+    ngx_http_llm_jbuf_lit(w->b, ",\"args\":");
 
-    if (!ngx_http_llm_json_is(list, NGX_HTTP_LLM_JSON_ARRAY)) {
-        return NGX_OK;
-    }
+    ngx_http_llm_jbuf_object(w->b, arguments);
 
-    for (call = list->child; call; call = call->next) {
-        id = ngx_http_llm_json_str(call, "id");
-
-        if (id == NULL) {
-            continue;
-        }
-
-        hash = ngx_crc32_long(id->data, id->len);
-
-        c = (ngx_http_llm_gemini_call_t *)
-                ngx_str_rbtree_lookup(calls, id, hash);
-
-        if (c == NULL) {
-            c = ngx_palloc(pool, sizeof(ngx_http_llm_gemini_call_t));
-            if (c == NULL) {
-                return NGX_ERROR;
-            }
-
-            c->sn.node.key = hash;
-            c->sn.str = *id;
-            ngx_rbtree_insert(calls, &c->sn.node);
-        }
-
-        /* a later call of the same id names it */
-        c->name = ngx_http_llm_json_str(
-                      ngx_http_llm_json_get(call, "function"), "name");
-    }
-
-    return NGX_OK;
+    ngx_http_llm_jbuf_lit(w->b, "}}");
 }
 
 
-static ngx_str_t *
-ngx_http_llm_gemini_call_name(ngx_rbtree_t *calls, ngx_str_t *id)
-{
-    ngx_http_llm_gemini_call_t  *c;
+/* a result names its function (the walker knows it from the call) */
 
-    if (id == NULL) {
-        return NULL;
+static void
+ngx_http_llm_gemini_tool_result(ngx_http_llm_walk_t *w, ngx_str_t *id,
+    ngx_str_t *name, ngx_str_t *content)
+{
+    ngx_http_llm_gemini_part(w, NGX_HTTP_LLM_TURN_USER);
+
+    ngx_http_llm_jbuf_lit(w->b, "{\"functionResponse\":{\"name\":");
+    ngx_http_llm_jbuf_qstr_or_empty(w->b, name);
+
+    /* the response is an object: JSON results stay structured */
+
+    ngx_http_llm_jbuf_lit(w->b, ",\"response\":");
+
+    if (ngx_http_llm_json_is_object(content->data, content->len)) {
+        ngx_http_llm_jbuf_raw(w->b, content->data, content->len);
+
+    } else {
+        ngx_http_llm_jbuf_lit(w->b, "{\"content\":");
+        ngx_http_llm_jbuf_qstr(w->b, content);
+        ngx_http_llm_jbuf_lit(w->b, "}");
     }
 
-    c = (ngx_http_llm_gemini_call_t *)
-            ngx_str_rbtree_lookup(calls, id, ngx_crc32_long(id->data, id->len));
-
-    return c ? c->name : NULL;
+    ngx_http_llm_jbuf_lit(w->b, "}}");
 }
+
+
+static ngx_http_llm_walker_t  ngx_http_llm_gemini_walker = {
+    ngx_http_llm_gemini_system,
+    ngx_http_llm_gemini_text,
+    ngx_http_llm_gemini_image,
+    ngx_http_llm_gemini_tool_call,
+    ngx_http_llm_gemini_tool_result
+};
 
 
 static ngx_int_t
 ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx)
 {
-    u_char                     *p;
-    size_t                      len;
-    int64_t                     max;
-    ngx_str_t                  *role, *s, text, *model;
-    ngx_uint_t                  n, prefixed;
-    ngx_http_llm_json_t        *tree, *msgs, *m, *c, *part, *v, *f;
-    ngx_http_llm_jbuf_t         b, tmp;
-    ngx_rbtree_t                calls;
-    ngx_rbtree_node_t           sentinel;
-    ngx_http_llm_provider_t    *provider;
-    ngx_http_llm_gemini_req_t   rq;
+    u_char                   *p;
+    size_t                    len;
+    int64_t                   max;
+    ngx_str_t                *s, text, *model;
+    ngx_uint_t                n, prefixed;
+    ngx_http_llm_json_t      *tree, *msgs, *c, *part, *v, *f;
+    ngx_http_llm_jbuf_t       b, tmp;
+    ngx_http_llm_walk_t       w;
+    ngx_http_llm_provider_t  *provider;
 
     provider = ctx->target->provider;
     model = &ctx->target_model;
@@ -321,177 +299,21 @@ ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
 
     ngx_http_llm_jbuf_lit(&b, "{\"contents\":[");
 
-    rq.b = &b;
-    rq.role = 0;
+    ngx_http_llm_walk_init(&w, r, &b, &ngx_http_llm_gemini_walker);
+    w.data = &tmp;
 
-    ngx_rbtree_init(&calls, &sentinel, ngx_str_rbtree_insert_value);
-
-    for (m = msgs->child; m; m = m->next) {
-        role = ngx_http_llm_json_str(m, "role");
-        c = ngx_http_llm_json_get(m, "content");
-
-        if (ngx_http_llm_gemini_add_calls(r->pool, &calls, m) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (role == NULL) {
-            continue;
-        }
-
-        if (role->len == 4 && ngx_strncmp(role->data, "user", 4) == 0) {
-
-            if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_STRING)) {
-                ngx_http_llm_gemini_text(&rq, 1, &c->str);
-                continue;
-            }
-
-            if (!ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_ARRAY)) {
-                continue;
-            }
-
-            for (part = c->child; part; part = part->next) {
-                s = ngx_http_llm_json_str(part, "type");
-
-                if (s == NULL) {
-                    continue;
-                }
-
-                if (s->len == 4 && ngx_strncmp(s->data, "text", 4) == 0) {
-                    s = ngx_http_llm_json_str(part, "text");
-                    if (s) {
-                        ngx_http_llm_gemini_text(&rq, 1, s);
-                    }
-
-                } else if (s->len == 9
-                           && ngx_strncmp(s->data, "image_url", 9) == 0)
-                {
-                    ngx_http_llm_gemini_image(&rq, part);
-                }
-            }
-
-            continue;
-        }
-
-        if (role->len == 4 && ngx_strncmp(role->data, "tool", 4) == 0) {
-            ngx_http_llm_jbuf_reset(&tmp);
-
-            if (ngx_http_llm_content_text(c, &tmp, "\n") != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            ngx_http_llm_gemini_part(&rq, 1);
-
-            ngx_http_llm_jbuf_lit(&b, "{\"functionResponse\":{\"name\":");
-
-            s = ngx_http_llm_gemini_call_name(&calls,
-                                 ngx_http_llm_json_str(m, "tool_call_id"));
-            if (s) {
-                ngx_http_llm_jbuf_qstr(&b, s);
-
-            } else {
-                ngx_http_llm_jbuf_lit(&b, "\"\"");
-            }
-
-            /* the response is an object: JSON results stay structured */
-
-            ngx_http_llm_jbuf_lit(&b, ",\"response\":");
-
-            if (ngx_http_llm_json_is_object(tmp.start, tmp.last - tmp.start))
-            {
-                ngx_http_llm_jbuf_raw(&b, tmp.start, tmp.last - tmp.start);
-
-            } else {
-                ngx_http_llm_jbuf_lit(&b, "{\"content\":");
-                ngx_http_llm_jbuf_str(&b, tmp.start, tmp.last - tmp.start);
-                ngx_http_llm_jbuf_lit(&b, "}");
-            }
-
-            ngx_http_llm_jbuf_lit(&b, "}}");
-            continue;
-        }
-
-        if (!(role->len == 9 && ngx_strncmp(role->data, "assistant", 9) == 0))
-        {
-            /* system messages: the system instruction, below */
-            continue;
-        }
-
-        ngx_http_llm_jbuf_reset(&tmp);
-
-        if (ngx_http_llm_content_text(c, &tmp, "") != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        text.data = tmp.start;
-        text.len = tmp.last - tmp.start;
-
-        ngx_http_llm_gemini_text(&rq, 2, &text);
-
-        v = ngx_http_llm_json_get(m, "tool_calls");
-
-        if (!ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
-            continue;
-        }
-
-        for (part = v->child; part; part = part->next) {
-            f = ngx_http_llm_json_get(part, "function");
-
-            ngx_http_llm_gemini_part(&rq, 2);
-
-            ngx_http_llm_jbuf_lit(&b, "{\"functionCall\":{\"name\":");
-            s = ngx_http_llm_json_str(f, "name");
-
-            if (s) {
-                ngx_http_llm_jbuf_qstr(&b, s);
-
-            } else {
-                ngx_http_llm_jbuf_lit(&b, "\"\"");
-            }
-
-            ngx_http_llm_jbuf_lit(&b, ",\"args\":");
-            s = ngx_http_llm_json_str(f, "arguments");
-
-            if (s && ngx_http_llm_json_is_object(s->data, s->len)) {
-                ngx_http_llm_jbuf_raw(&b, s->data, s->len);
-
-            } else {
-                ngx_http_llm_jbuf_lit(&b, "{}");
-            }
-
-            ngx_http_llm_jbuf_lit(&b, "}}");
-        }
+    if (ngx_http_llm_walk_turns(&w, msgs) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    if (rq.role) {
+    if (w.turn) {
         ngx_http_llm_jbuf_lit(&b, "]}");
     }
 
     ngx_http_llm_jbuf_lit(&b, "]");
 
-    /* every system (and developer) message, joined */
-
-    ngx_http_llm_jbuf_reset(&tmp);
-    n = 0;
-
-    for (m = msgs->child; m; m = m->next) {
-        role = ngx_http_llm_json_str(m, "role");
-
-        if (role && ((role->len == 6
-                      && ngx_strncmp(role->data, "system", 6) == 0)
-                     || (role->len == 9
-                         && ngx_strncmp(role->data, "developer", 9) == 0)))
-        {
-            if (n++) {
-                ngx_http_llm_jbuf_lit(&tmp, "\n\n");
-            }
-
-            if (ngx_http_llm_content_text(ngx_http_llm_json_get(m, "content"),
-                                          &tmp, "\n")
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
+    if (ngx_http_llm_walk_system(&w, msgs) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (tmp.last > tmp.start) {

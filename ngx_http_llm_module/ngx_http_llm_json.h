@@ -52,6 +52,9 @@ void ngx_http_llm_text(ngx_http_llm_jbuf_t *b, const char *fmt, ...);
     ngx_http_llm_jbuf_str(b, (ns)->data, (ns)->len)
 /* a quoted JSON string (also a valid Prometheus label value) */
 #define ngx_http_llm_text_str(b, ns)  ngx_http_llm_jbuf_qstr(b, ns)
+/* a quoted string, or "" for NULL */
+#define ngx_http_llm_jbuf_qstr_or_empty(b, ns)                                \
+    ((ns) ? ngx_http_llm_jbuf_qstr(b, ns) : ngx_http_llm_jbuf_lit(b, "\"\""))
 #define ngx_http_llm_jbuf_len(b)  ((size_t) ((b)->last - (b)->start))
 #define ngx_http_llm_jbuf_reset(b)  ((b)->last = (b)->start)
 

@@ -626,3 +626,15 @@ ngx_http_llm_jbuf_value_str(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v)
     ngx_http_llm_jbuf_str(b, tmp.start, tmp.last - tmp.start);
     ngx_pfree(tmp.pool, tmp.start);
 }
+
+
+void
+ngx_http_llm_jbuf_object(ngx_http_llm_jbuf_t *b, ngx_str_t *json)
+{
+    if (json && ngx_http_llm_json_is_object(json->data, json->len)) {
+        ngx_http_llm_jbuf_raw(b, json->data, json->len);
+
+    } else {
+        ngx_http_llm_jbuf_lit(b, "{}");
+    }
+}

@@ -134,6 +134,8 @@ void ngx_http_llm_json_append(ngx_http_llm_json_t *parent,
 #define ngx_http_llm_json_is(v, t)  ((v) != NULL && (v)->type == (t))
 
 
+/* JSON text that is an object as it is, anything else (or NULL) as {} */
+void ngx_http_llm_jbuf_object(ngx_http_llm_jbuf_t *b, ngx_str_t *json);
 /* a tree written back as JSON */
 void ngx_http_llm_jbuf_value(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v);
 /* a tree as a JSON string holding its JSON text */

@@ -5,8 +5,6 @@
  * is converted once into OpenAI's chat format, which every dialect
  * translates from; an Anthropic target gets the body as it came, with its
  * model (ngx_http_llm_anthropic.c), so nothing Anthropic-only is lost.
- *
- * Also: helpers the request translators share.
  */
 
 
@@ -602,108 +600,4 @@ ngx_http_llm_conv_ref(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parent,
     ngx_http_llm_json_append(parent, copy);
 
     return copy;
-}
-
-
-/* helpers of the request translators */
-
-/*
- * The text of an OpenAI or Anthropic content: a string as it is, the
- * text parts of an array joined by sep.
- */
-
-ngx_int_t
-ngx_http_llm_content_text(ngx_http_llm_json_t *content,
-    ngx_http_llm_jbuf_t *b, const char *sep)
-{
-    ngx_str_t            *s;
-    ngx_uint_t            n;
-    ngx_http_llm_json_t  *part;
-
-    if (content == NULL) {
-        return NGX_OK;
-    }
-
-    if (content->type == NGX_HTTP_LLM_JSON_STRING) {
-        ngx_http_llm_jbuf_raw(b, content->str.data, content->str.len);
-        return b->error ? NGX_ERROR : NGX_OK;
-    }
-
-    if (content->type != NGX_HTTP_LLM_JSON_ARRAY) {
-        return NGX_OK;
-    }
-
-    n = 0;
-
-    for (part = content->child; part; part = part->next) {
-
-        if (part->type == NGX_HTTP_LLM_JSON_STRING) {
-            s = &part->str;
-
-        } else {
-            s = ngx_http_llm_json_str(part, "text");
-        }
-
-        if (s == NULL) {
-            continue;
-        }
-
-        if (n++) {
-            ngx_http_llm_jbuf_raw(b, (u_char *) sep, ngx_strlen(sep));
-        }
-
-        ngx_http_llm_jbuf_raw(b, s->data, s->len);
-    }
-
-    return b->error ? NGX_ERROR : NGX_OK;
-}
-
-
-/* "data:image/png;base64,AAAA": the media type and the base64 data */
-
-ngx_int_t
-ngx_http_llm_data_url(ngx_str_t *url, ngx_str_t *type, ngx_str_t *data)
-{
-    u_char  *p, *last, *semi;
-
-    if (url->len < 5 || ngx_strncasecmp(url->data, (u_char *) "data:", 5)
-                        != 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    p = url->data + 5;
-    last = url->data + url->len;
-
-    semi = ngx_strlchr(p, last, ';');
-
-    if (semi == NULL || last - semi < 8
-        || ngx_strncmp(semi, ";base64,", 8) != 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    type->data = p;
-    type->len = semi - p;
-    data->data = semi + 8;
-    data->len = last - data->data;
-
-    return NGX_OK;
-}
-
-
-/* max_completion_tokens, or the older max_tokens; -1: neither */
-
-int64_t
-ngx_http_llm_max_tokens(ngx_http_llm_json_t *tree)
-{
-    int64_t  n;
-
-    n = ngx_http_llm_json_int(tree, "max_completion_tokens");
-
-    if (n < 0) {
-        n = ngx_http_llm_json_int(tree, "max_tokens");
-    }
-
-    return n;
 }

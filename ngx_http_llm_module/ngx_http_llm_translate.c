@@ -1,0 +1,413 @@
+
+/*
+ * The request walker, and the helpers the request translators share.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_translate.h"
+
+
+/* a tool call's function name by its id, for the results that follow */
+typedef struct {
+    ngx_str_node_t                 sn;          /* the call id */
+    ngx_str_t                     *name;
+} ngx_http_llm_walk_call_t;
+
+
+static ngx_int_t ngx_http_llm_walk_add_calls(ngx_http_llm_walk_t *w,
+    ngx_http_llm_json_t *m);
+static ngx_str_t *ngx_http_llm_walk_call_name(ngx_http_llm_walk_t *w,
+    ngx_str_t *id);
+static ngx_int_t ngx_http_llm_walk_user(ngx_http_llm_walk_t *w,
+    ngx_http_llm_json_t *content);
+static ngx_int_t ngx_http_llm_walk_assistant(ngx_http_llm_walk_t *w,
+    ngx_http_llm_json_t *m, ngx_http_llm_json_t *content);
+static ngx_uint_t ngx_http_llm_walk_is(ngx_str_t *role, const char *name);
+
+
+void
+ngx_http_llm_walk_init(ngx_http_llm_walk_t *w, ngx_http_request_t *r,
+    ngx_http_llm_jbuf_t *b, ngx_http_llm_walker_t *emit)
+{
+    ngx_memzero(w, sizeof(ngx_http_llm_walk_t));
+
+    w->r = r;
+    w->b = b;
+    w->emit = emit;
+
+    ngx_http_llm_jbuf_init(&w->tmp, r->pool, 256);
+    ngx_rbtree_init(&w->calls, &w->sentinel, ngx_str_rbtree_insert_value);
+}
+
+
+ngx_int_t
+ngx_http_llm_walk(ngx_http_llm_walk_t *w, ngx_http_request_t *r,
+    ngx_http_llm_jbuf_t *b, ngx_http_llm_walker_t *emit,
+    ngx_http_llm_json_t *msgs)
+{
+    ngx_http_llm_walk_init(w, r, b, emit);
+
+    if (ngx_http_llm_walk_system(w, msgs) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_llm_walk_turns(w, msgs);
+}
+
+
+ngx_int_t
+ngx_http_llm_walk_system(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
+{
+    ngx_str_t             text, *role;
+    ngx_http_llm_json_t  *m;
+
+    for (m = msgs ? msgs->child : NULL; m; m = m->next) {
+        role = ngx_http_llm_json_str(m, "role");
+
+        if (!ngx_http_llm_walk_is(role, "system")
+            && !ngx_http_llm_walk_is(role, "developer"))
+        {
+            continue;
+        }
+
+        ngx_http_llm_jbuf_reset(&w->tmp);
+
+        if (ngx_http_llm_content_text(ngx_http_llm_json_get(m, "content"),
+                                      &w->tmp, "\n")
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        text.data = w->tmp.start;
+        text.len = ngx_http_llm_jbuf_len(&w->tmp);
+
+        w->emit->system(w, &text);
+    }
+
+    return w->b->error ? NGX_ERROR : NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_walk_turns(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
+{
+    ngx_str_t            *role, content, *id;
+    ngx_http_llm_json_t  *m, *c;
+
+    for (m = msgs ? msgs->child : NULL; m; m = m->next) {
+        role = ngx_http_llm_json_str(m, "role");
+        c = ngx_http_llm_json_get(m, "content");
+
+        if (ngx_http_llm_walk_add_calls(w, m) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_llm_walk_is(role, "user")) {
+            if (ngx_http_llm_walk_user(w, c) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_llm_walk_is(role, "assistant")) {
+            if (ngx_http_llm_walk_assistant(w, m, c) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (!ngx_http_llm_walk_is(role, "tool")) {
+            /* system and developer messages: walk_system() */
+            continue;
+        }
+
+        ngx_http_llm_jbuf_reset(&w->tmp);
+
+        if (ngx_http_llm_content_text(c, &w->tmp, "\n") != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        content.data = w->tmp.start;
+        content.len = ngx_http_llm_jbuf_len(&w->tmp);
+
+        id = ngx_http_llm_json_str(m, "tool_call_id");
+
+        w->emit->tool_result(w, id, ngx_http_llm_walk_call_name(w, id),
+                             &content);
+    }
+
+    return w->b->error ? NGX_ERROR : NGX_OK;
+}
+
+
+/* a user's content: a string, or text and image parts */
+
+static ngx_int_t
+ngx_http_llm_walk_user(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *content)
+{
+    ngx_str_t            *s, *url;
+    ngx_http_llm_json_t  *part;
+
+    if (ngx_http_llm_json_is(content, NGX_HTTP_LLM_JSON_STRING)) {
+        w->emit->text(w, NGX_HTTP_LLM_TURN_USER, &content->str);
+        return NGX_OK;
+    }
+
+    if (!ngx_http_llm_json_is(content, NGX_HTTP_LLM_JSON_ARRAY)) {
+        return NGX_OK;
+    }
+
+    for (part = content->child; part; part = part->next) {
+        s = ngx_http_llm_json_str(part, "type");
+
+        if (ngx_http_llm_walk_is(s, "text")) {
+            s = ngx_http_llm_json_str(part, "text");
+
+            if (s) {
+                w->emit->text(w, NGX_HTTP_LLM_TURN_USER, s);
+            }
+
+        } else if (ngx_http_llm_walk_is(s, "image_url")) {
+            url = ngx_http_llm_json_str(ngx_http_llm_json_get(part,
+                                                              "image_url"),
+                                        "url");
+            if (url) {
+                w->emit->image(w, url);
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the assistant's text, then its tool calls */
+
+static ngx_int_t
+ngx_http_llm_walk_assistant(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *m,
+    ngx_http_llm_json_t *content)
+{
+    ngx_str_t             text;
+    ngx_http_llm_json_t  *calls, *call, *f;
+
+    ngx_http_llm_jbuf_reset(&w->tmp);
+
+    if (ngx_http_llm_content_text(content, &w->tmp, "") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    text.data = w->tmp.start;
+    text.len = ngx_http_llm_jbuf_len(&w->tmp);
+
+    w->emit->text(w, NGX_HTTP_LLM_TURN_ASSISTANT, &text);
+
+    calls = ngx_http_llm_json_get(m, "tool_calls");
+
+    if (!ngx_http_llm_json_is(calls, NGX_HTTP_LLM_JSON_ARRAY)) {
+        return NGX_OK;
+    }
+
+    for (call = calls->child; call; call = call->next) {
+        f = ngx_http_llm_json_get(call, "function");
+
+        w->emit->tool_call(w, ngx_http_llm_json_str(call, "id"),
+                           ngx_http_llm_json_str(f, "name"),
+                           ngx_http_llm_json_str(f, "arguments"));
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The names of the functions of the tool calls of earlier turns, by call
+ * id: a tool message names the function its result is for. Built as the
+ * messages are walked, so that a translation stays linear in their
+ * number.
+ */
+
+static ngx_int_t
+ngx_http_llm_walk_add_calls(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *m)
+{
+    uint32_t                   hash;
+    ngx_str_t                 *id;
+    ngx_http_llm_json_t       *list, *call;
+    ngx_http_llm_walk_call_t  *c;
+
+    list = ngx_http_llm_json_get(m, "tool_calls");
+
+    if (!ngx_http_llm_json_is(list, NGX_HTTP_LLM_JSON_ARRAY)) {
+        return NGX_OK;
+    }
+
+    for (call = list->child; call; call = call->next) {
+        id = ngx_http_llm_json_str(call, "id");
+
+        if (id == NULL) {
+            continue;
+        }
+
+        hash = ngx_crc32_long(id->data, id->len);
+
+        c = (ngx_http_llm_walk_call_t *)
+                ngx_str_rbtree_lookup(&w->calls, id, hash);
+
+        if (c == NULL) {
+            c = ngx_palloc(w->r->pool, sizeof(ngx_http_llm_walk_call_t));
+            if (c == NULL) {
+                return NGX_ERROR;
+            }
+
+            c->sn.node.key = hash;
+            c->sn.str = *id;
+            ngx_rbtree_insert(&w->calls, &c->sn.node);
+        }
+
+        /* a later call of the same id names it */
+        c->name = ngx_http_llm_json_str(
+                      ngx_http_llm_json_get(call, "function"), "name");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_str_t *
+ngx_http_llm_walk_call_name(ngx_http_llm_walk_t *w, ngx_str_t *id)
+{
+    ngx_http_llm_walk_call_t  *c;
+
+    if (id == NULL) {
+        return NULL;
+    }
+
+    c = (ngx_http_llm_walk_call_t *)
+            ngx_str_rbtree_lookup(&w->calls, id,
+                                  ngx_crc32_long(id->data, id->len));
+
+    return c ? c->name : NULL;
+}
+
+
+static ngx_uint_t
+ngx_http_llm_walk_is(ngx_str_t *role, const char *name)
+{
+    size_t  len;
+
+    if (role == NULL) {
+        return 0;
+    }
+
+    len = ngx_strlen(name);
+
+    return role->len == len && ngx_strncmp(role->data, name, len) == 0;
+}
+
+
+/*
+ * The text of an OpenAI or Anthropic content: a string as it is, the
+ * text parts of an array joined by sep.
+ */
+
+ngx_int_t
+ngx_http_llm_content_text(ngx_http_llm_json_t *content,
+    ngx_http_llm_jbuf_t *b, const char *sep)
+{
+    ngx_str_t            *s;
+    ngx_uint_t            n;
+    ngx_http_llm_json_t  *part;
+
+    if (content == NULL) {
+        return NGX_OK;
+    }
+
+    if (content->type == NGX_HTTP_LLM_JSON_STRING) {
+        ngx_http_llm_jbuf_raw(b, content->str.data, content->str.len);
+        return b->error ? NGX_ERROR : NGX_OK;
+    }
+
+    if (content->type != NGX_HTTP_LLM_JSON_ARRAY) {
+        return NGX_OK;
+    }
+
+    n = 0;
+
+    for (part = content->child; part; part = part->next) {
+
+        if (part->type == NGX_HTTP_LLM_JSON_STRING) {
+            s = &part->str;
+
+        } else {
+            s = ngx_http_llm_json_str(part, "text");
+        }
+
+        if (s == NULL) {
+            continue;
+        }
+
+        if (n++) {
+            ngx_http_llm_jbuf_raw(b, (u_char *) sep, ngx_strlen(sep));
+        }
+
+        ngx_http_llm_jbuf_raw(b, s->data, s->len);
+    }
+
+    return b->error ? NGX_ERROR : NGX_OK;
+}
+
+
+/* "data:image/png;base64,AAAA": the media type and the base64 data */
+
+ngx_int_t
+ngx_http_llm_data_url(ngx_str_t *url, ngx_str_t *type, ngx_str_t *data)
+{
+    u_char  *p, *last, *semi;
+
+    if (url->len < 5 || ngx_strncasecmp(url->data, (u_char *) "data:", 5)
+                        != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = url->data + 5;
+    last = url->data + url->len;
+
+    semi = ngx_strlchr(p, last, ';');
+
+    if (semi == NULL || last - semi < 8
+        || ngx_strncmp(semi, ";base64,", 8) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    type->data = p;
+    type->len = semi - p;
+    data->data = semi + 8;
+    data->len = last - data->data;
+
+    return NGX_OK;
+}
+
+
+/* max_completion_tokens, or the older max_tokens; -1: neither */
+
+int64_t
+ngx_http_llm_max_tokens(ngx_http_llm_json_t *tree)
+{
+    int64_t  n;
+
+    n = ngx_http_llm_json_int(tree, "max_completion_tokens");
+
+    if (n < 0) {
+        n = ngx_http_llm_json_int(tree, "max_tokens");
+    }
+
+    return n;
+}

@@ -1,0 +1,86 @@
+
+/*
+ * The request walker: every request translator visits the OpenAI chat
+ * request the same way, once; only what it writes differs (its
+ * ngx_http_llm_walker_t).
+ */
+
+
+#ifndef _NGX_HTTP_LLM_TRANSLATE_H_INCLUDED_
+#define _NGX_HTTP_LLM_TRANSLATE_H_INCLUDED_
+
+
+#include "ngx_http_llm_module.h"
+#include "ngx_http_llm_json_tree.h"
+
+
+#define NGX_HTTP_LLM_TURN_USER       1
+#define NGX_HTTP_LLM_TURN_ASSISTANT  2
+
+
+typedef struct ngx_http_llm_walk_s  ngx_http_llm_walk_t;
+
+
+/*
+ * What a dialect writes for each part of the conversation, in order.
+ * Strings may be NULL where the client left them out; a text lives until
+ * the next call.
+ */
+typedef struct {
+    /* a system or developer message's text (each, in order) */
+    void         (*system)(ngx_http_llm_walk_t *w, ngx_str_t *text);
+    /* a user's text, or the assistant's (joined; may be empty) */
+    void         (*text)(ngx_http_llm_walk_t *w, ngx_uint_t turn,
+                         ngx_str_t *text);
+    /* a user's image: a data: URL or a link */
+    void         (*image)(ngx_http_llm_walk_t *w, ngx_str_t *url);
+    /* the assistant's tool call: arguments are JSON text */
+    void         (*tool_call)(ngx_http_llm_walk_t *w, ngx_str_t *id,
+                              ngx_str_t *name, ngx_str_t *arguments);
+    /* a tool's result, with the function name of the call it answers */
+    void         (*tool_result)(ngx_http_llm_walk_t *w, ngx_str_t *id,
+                                ngx_str_t *name, ngx_str_t *content);
+} ngx_http_llm_walker_t;
+
+
+struct ngx_http_llm_walk_s {
+    ngx_http_request_t            *r;
+    ngx_http_llm_jbuf_t           *b;           /* the provider's body */
+    ngx_http_llm_walker_t         *emit;
+    void                          *data;        /* the dialect's */
+
+    /* the dialect's state: the turn being written, parts written */
+    ngx_uint_t                     turn;
+    ngx_uint_t                     parts;
+    ngx_uint_t                     n;
+
+    /* private */
+    ngx_http_llm_jbuf_t            tmp;
+    ngx_rbtree_t                   calls;       /* tool call id -> name */
+    ngx_rbtree_node_t              sentinel;
+};
+
+
+/* the messages, system and developer ones first, then the conversation */
+ngx_int_t ngx_http_llm_walk(ngx_http_llm_walk_t *w, ngx_http_request_t *r,
+    ngx_http_llm_jbuf_t *b, ngx_http_llm_walker_t *emit,
+    ngx_http_llm_json_t *msgs);
+/* only the system and developer messages, or only the conversation */
+ngx_int_t ngx_http_llm_walk_system(ngx_http_llm_walk_t *w,
+    ngx_http_llm_json_t *msgs);
+ngx_int_t ngx_http_llm_walk_turns(ngx_http_llm_walk_t *w,
+    ngx_http_llm_json_t *msgs);
+void ngx_http_llm_walk_init(ngx_http_llm_walk_t *w, ngx_http_request_t *r,
+    ngx_http_llm_jbuf_t *b, ngx_http_llm_walker_t *emit);
+
+/* the text of a content: a string, or the text parts joined by sep */
+ngx_int_t ngx_http_llm_content_text(ngx_http_llm_json_t *content,
+    ngx_http_llm_jbuf_t *b, const char *sep);
+/* "data:image/png;base64,AAAA": the media type and the base64 data */
+ngx_int_t ngx_http_llm_data_url(ngx_str_t *url, ngx_str_t *type,
+    ngx_str_t *data);
+/* max_completion_tokens, or the older max_tokens; -1: neither */
+int64_t ngx_http_llm_max_tokens(ngx_http_llm_json_t *tree);
+
+
+#endif /* _NGX_HTTP_LLM_TRANSLATE_H_INCLUDED_ */
