@@ -351,12 +351,37 @@ ngx_http_llm_anthropic_tool_result(ngx_http_llm_walk_t *w, ngx_str_t *id,
 }
 
 
+static ngx_http_llm_param_names_t  ngx_http_llm_anthropic_params = {
+    NULL, "temperature", "top_p", "stop_sequences"
+};
+
+
+static void
+ngx_http_llm_anthropic_function(ngx_http_llm_walk_t *w, ngx_uint_t n,
+    ngx_str_t *name, ngx_str_t *description, ngx_http_llm_json_t *parameters)
+{
+    ngx_http_llm_walk_function_head(w, n, "{", name, description);
+
+    ngx_http_llm_jbuf_lit(w->b, ",\"input_schema\":");
+
+    if (ngx_http_llm_json_is(parameters, NGX_HTTP_LLM_JSON_OBJECT)) {
+        ngx_http_llm_jbuf_value(w->b, parameters);
+
+    } else {
+        ngx_http_llm_jbuf_lit(w->b, "{\"type\":\"object\",\"properties\":{}}");
+    }
+
+    ngx_http_llm_jbuf_lit(w->b, "}");
+}
+
+
 static ngx_http_llm_walker_t  ngx_http_llm_anthropic_walker = {
     ngx_http_llm_anthropic_system,
     ngx_http_llm_anthropic_text,
     ngx_http_llm_anthropic_image,
     ngx_http_llm_anthropic_tool_call,
-    ngx_http_llm_anthropic_tool_result
+    ngx_http_llm_anthropic_tool_result,
+    ngx_http_llm_anthropic_function
 };
 
 
@@ -366,8 +391,8 @@ ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
 {
     int64_t                          max;
     ngx_str_t                       *s;
-    ngx_uint_t                       n, parallel_off;
-    ngx_http_llm_json_t             *tree, *msgs, *c, *part, *v, *f;
+    ngx_uint_t                       parallel_off;
+    ngx_http_llm_json_t             *tree, *msgs, *v;
     ngx_http_llm_jbuf_t              b, sys;
     ngx_http_llm_walk_t              w;
     ngx_http_llm_anthropic_conf_t   *acf;
@@ -415,33 +440,9 @@ ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
 
     ngx_http_llm_jbuf_lit(&b, "]");
 
-    /* parameters with a counterpart */
+    /* parameters with a counterpart (max_tokens is always given) */
 
-    v = ngx_http_llm_json_get(tree, "stop");
-
-    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_STRING)) {
-        ngx_http_llm_jbuf_lit(&b, ",\"stop_sequences\":[");
-        ngx_http_llm_jbuf_value(&b, v);
-        ngx_http_llm_jbuf_lit(&b, "]");
-
-    } else if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
-        ngx_http_llm_jbuf_lit(&b, ",\"stop_sequences\":");
-        ngx_http_llm_jbuf_value(&b, v);
-    }
-
-    v = ngx_http_llm_json_get(tree, "temperature");
-
-    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
-        ngx_http_llm_jbuf_lit(&b, ",\"temperature\":");
-        ngx_http_llm_jbuf_value(&b, v);
-    }
-
-    v = ngx_http_llm_json_get(tree, "top_p");
-
-    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
-        ngx_http_llm_jbuf_lit(&b, ",\"top_p\":");
-        ngx_http_llm_jbuf_value(&b, v);
-    }
+    ngx_http_llm_translate_params(&b, tree, &ngx_http_llm_anthropic_params);
 
     if (ctx->chat.stream) {
         ngx_http_llm_jbuf_lit(&b, ",\"stream\":true");
@@ -459,43 +460,7 @@ ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
 
     if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY) && v->n) {
         ngx_http_llm_jbuf_lit(&b, ",\"tools\":[");
-        n = 0;
-
-        for (part = v->child; part; part = part->next) {
-            f = ngx_http_llm_json_get(part, "function");
-            s = ngx_http_llm_json_str(f, "name");
-
-            if (s == NULL) {
-                continue;
-            }
-
-            if (n++) {
-                ngx_http_llm_jbuf_lit(&b, ",");
-            }
-
-            ngx_http_llm_jbuf_lit(&b, "{\"name\":");
-            ngx_http_llm_jbuf_qstr(&b, s);
-
-            s = ngx_http_llm_json_str(f, "description");
-
-            if (s) {
-                ngx_http_llm_jbuf_lit(&b, ",\"description\":");
-                ngx_http_llm_jbuf_qstr(&b, s);
-            }
-
-            ngx_http_llm_jbuf_lit(&b, ",\"input_schema\":");
-            c = ngx_http_llm_json_get(f, "parameters");
-
-            if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_OBJECT)) {
-                ngx_http_llm_jbuf_value(&b, c);
-
-            } else {
-                ngx_http_llm_jbuf_lit(&b, "{\"type\":\"object\","
-                                          "\"properties\":{}}");
-            }
-
-            ngx_http_llm_jbuf_lit(&b, "}");
-        }
+        ngx_http_llm_walk_functions(&w, v);
 
         ngx_http_llm_jbuf_lit(&b, "]");
     }

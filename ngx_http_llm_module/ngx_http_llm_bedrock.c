@@ -526,12 +526,37 @@ ngx_http_llm_bedrock_tool_result(ngx_http_llm_walk_t *w, ngx_str_t *id,
 }
 
 
+static ngx_http_llm_param_names_t  ngx_http_llm_bedrock_params = {
+    "maxTokens", "temperature", "topP", "stopSequences"
+};
+
+
+static void
+ngx_http_llm_bedrock_function(ngx_http_llm_walk_t *w, ngx_uint_t n,
+    ngx_str_t *name, ngx_str_t *description, ngx_http_llm_json_t *parameters)
+{
+    ngx_http_llm_walk_function_head(w, n, "{\"toolSpec\":{", name, description);
+
+    ngx_http_llm_jbuf_lit(w->b, ",\"inputSchema\":{\"json\":");
+
+    if (ngx_http_llm_json_is(parameters, NGX_HTTP_LLM_JSON_OBJECT)) {
+        ngx_http_llm_jbuf_value(w->b, parameters);
+
+    } else {
+        ngx_http_llm_jbuf_lit(w->b, "{\"type\":\"object\",\"properties\":{}}");
+    }
+
+    ngx_http_llm_jbuf_lit(w->b, "}}}");
+}
+
+
 static ngx_http_llm_walker_t  ngx_http_llm_bedrock_walker = {
     ngx_http_llm_bedrock_system,
     ngx_http_llm_bedrock_text,
     ngx_http_llm_bedrock_image,
     ngx_http_llm_bedrock_tool_call,
-    ngx_http_llm_bedrock_tool_result
+    ngx_http_llm_bedrock_tool_result,
+    ngx_http_llm_bedrock_function
 };
 
 
@@ -539,10 +564,8 @@ static ngx_int_t
 ngx_http_llm_bedrock_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_jbuf_t *b)
 {
-    int64_t                 max;
     ngx_str_t              *s;
-    ngx_uint_t              n;
-    ngx_http_llm_json_t    *tree, *msgs, *c, *part, *v, *f;
+    ngx_http_llm_json_t    *tree, *msgs, *v;
     ngx_http_llm_jbuf_t     tmp;
     ngx_http_llm_walk_t     w;
 
@@ -585,38 +608,7 @@ ngx_http_llm_bedrock_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     ngx_http_llm_jbuf_reset(&tmp);
 
-    max = ngx_http_llm_max_tokens(tree);
-
-    if (max > 0) {
-        ngx_http_llm_jbuf_lit(&tmp, ",\"maxTokens\":");
-        ngx_http_llm_jbuf_int(&tmp, max);
-    }
-
-    v = ngx_http_llm_json_get(tree, "temperature");
-
-    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
-        ngx_http_llm_jbuf_lit(&tmp, ",\"temperature\":");
-        ngx_http_llm_jbuf_value(&tmp, v);
-    }
-
-    v = ngx_http_llm_json_get(tree, "top_p");
-
-    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
-        ngx_http_llm_jbuf_lit(&tmp, ",\"topP\":");
-        ngx_http_llm_jbuf_value(&tmp, v);
-    }
-
-    v = ngx_http_llm_json_get(tree, "stop");
-
-    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_STRING)) {
-        ngx_http_llm_jbuf_lit(&tmp, ",\"stopSequences\":[");
-        ngx_http_llm_jbuf_value(&tmp, v);
-        ngx_http_llm_jbuf_lit(&tmp, "]");
-
-    } else if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
-        ngx_http_llm_jbuf_lit(&tmp, ",\"stopSequences\":");
-        ngx_http_llm_jbuf_value(&tmp, v);
-    }
+    ngx_http_llm_translate_params(&tmp, tree, &ngx_http_llm_bedrock_params);
 
     if (tmp.last > tmp.start) {
         ngx_http_llm_jbuf_lit(b, ",\"inferenceConfig\":{");
@@ -630,43 +622,7 @@ ngx_http_llm_bedrock_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY) && v->n) {
         ngx_http_llm_jbuf_lit(b, ",\"toolConfig\":{\"tools\":[");
-        n = 0;
-
-        for (part = v->child; part; part = part->next) {
-            f = ngx_http_llm_json_get(part, "function");
-            s = ngx_http_llm_json_str(f, "name");
-
-            if (s == NULL) {
-                continue;
-            }
-
-            if (n++) {
-                ngx_http_llm_jbuf_lit(b, ",");
-            }
-
-            ngx_http_llm_jbuf_lit(b, "{\"toolSpec\":{\"name\":");
-            ngx_http_llm_jbuf_qstr(b, s);
-
-            s = ngx_http_llm_json_str(f, "description");
-
-            if (s) {
-                ngx_http_llm_jbuf_lit(b, ",\"description\":");
-                ngx_http_llm_jbuf_qstr(b, s);
-            }
-
-            ngx_http_llm_jbuf_lit(b, ",\"inputSchema\":{\"json\":");
-            c = ngx_http_llm_json_get(f, "parameters");
-
-            if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_OBJECT)) {
-                ngx_http_llm_jbuf_value(b, c);
-
-            } else {
-                ngx_http_llm_jbuf_lit(b, "{\"type\":\"object\","
-                                         "\"properties\":{}}");
-            }
-
-            ngx_http_llm_jbuf_lit(b, "}}}");
-        }
+        ngx_http_llm_walk_functions(&w, v);
 
         ngx_http_llm_jbuf_lit(b, "]");
 

@@ -215,12 +215,33 @@ ngx_http_llm_gemini_tool_result(ngx_http_llm_walk_t *w, ngx_str_t *id,
 }
 
 
+static ngx_http_llm_param_names_t  ngx_http_llm_gemini_params = {
+    "maxOutputTokens", "temperature", "topP", "stopSequences"
+};
+
+
+static void
+ngx_http_llm_gemini_function(ngx_http_llm_walk_t *w, ngx_uint_t n,
+    ngx_str_t *name, ngx_str_t *description, ngx_http_llm_json_t *parameters)
+{
+    ngx_http_llm_walk_function_head(w, n, "{", name, description);
+
+    if (ngx_http_llm_json_is(parameters, NGX_HTTP_LLM_JSON_OBJECT)) {
+        ngx_http_llm_jbuf_lit(w->b, ",\"parameters\":");
+        ngx_http_llm_jbuf_value(w->b, parameters);
+    }
+
+    ngx_http_llm_jbuf_lit(w->b, "}");
+}
+
+
 static ngx_http_llm_walker_t  ngx_http_llm_gemini_walker = {
     ngx_http_llm_gemini_system,
     ngx_http_llm_gemini_text,
     ngx_http_llm_gemini_image,
     ngx_http_llm_gemini_tool_call,
-    ngx_http_llm_gemini_tool_result
+    ngx_http_llm_gemini_tool_result,
+    ngx_http_llm_gemini_function
 };
 
 
@@ -230,10 +251,9 @@ ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
 {
     u_char                   *p;
     size_t                    len;
-    int64_t                   max;
     ngx_str_t                *s, text, *model;
-    ngx_uint_t                n, prefixed;
-    ngx_http_llm_json_t      *tree, *msgs, *c, *part, *v, *f;
+    ngx_uint_t                prefixed;
+    ngx_http_llm_json_t      *tree, *msgs, *v;
     ngx_http_llm_jbuf_t       b, tmp;
     ngx_http_llm_walk_t       w;
     ngx_http_llm_provider_t  *provider;
@@ -327,38 +347,7 @@ ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
 
     ngx_http_llm_jbuf_reset(&tmp);
 
-    max = ngx_http_llm_max_tokens(tree);
-
-    if (max > 0) {
-        ngx_http_llm_jbuf_lit(&tmp, ",\"maxOutputTokens\":");
-        ngx_http_llm_jbuf_int(&tmp, max);
-    }
-
-    v = ngx_http_llm_json_get(tree, "temperature");
-
-    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
-        ngx_http_llm_jbuf_lit(&tmp, ",\"temperature\":");
-        ngx_http_llm_jbuf_value(&tmp, v);
-    }
-
-    v = ngx_http_llm_json_get(tree, "top_p");
-
-    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
-        ngx_http_llm_jbuf_lit(&tmp, ",\"topP\":");
-        ngx_http_llm_jbuf_value(&tmp, v);
-    }
-
-    v = ngx_http_llm_json_get(tree, "stop");
-
-    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_STRING)) {
-        ngx_http_llm_jbuf_lit(&tmp, ",\"stopSequences\":[");
-        ngx_http_llm_jbuf_value(&tmp, v);
-        ngx_http_llm_jbuf_lit(&tmp, "]");
-
-    } else if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
-        ngx_http_llm_jbuf_lit(&tmp, ",\"stopSequences\":");
-        ngx_http_llm_jbuf_value(&tmp, v);
-    }
+    ngx_http_llm_translate_params(&tmp, tree, &ngx_http_llm_gemini_params);
 
     v = ngx_http_llm_json_get(tree, "response_format");
 
@@ -382,39 +371,7 @@ ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
 
     if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY) && v->n) {
         ngx_http_llm_jbuf_lit(&b, ",\"tools\":[{\"functionDeclarations\":[");
-        n = 0;
-
-        for (part = v->child; part; part = part->next) {
-            f = ngx_http_llm_json_get(part, "function");
-            s = ngx_http_llm_json_str(f, "name");
-
-            if (s == NULL) {
-                continue;
-            }
-
-            if (n++) {
-                ngx_http_llm_jbuf_lit(&b, ",");
-            }
-
-            ngx_http_llm_jbuf_lit(&b, "{\"name\":");
-            ngx_http_llm_jbuf_qstr(&b, s);
-
-            s = ngx_http_llm_json_str(f, "description");
-
-            if (s) {
-                ngx_http_llm_jbuf_lit(&b, ",\"description\":");
-                ngx_http_llm_jbuf_qstr(&b, s);
-            }
-
-            c = ngx_http_llm_json_get(f, "parameters");
-
-            if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_OBJECT)) {
-                ngx_http_llm_jbuf_lit(&b, ",\"parameters\":");
-                ngx_http_llm_jbuf_value(&b, c);
-            }
-
-            ngx_http_llm_jbuf_lit(&b, "}");
-        }
+        ngx_http_llm_walk_functions(&w, v);
 
         ngx_http_llm_jbuf_lit(&b, "]}]");
 

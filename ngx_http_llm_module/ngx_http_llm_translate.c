@@ -147,6 +147,54 @@ ngx_http_llm_walk_turns(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
 }
 
 
+void
+ngx_http_llm_walk_functions(ngx_http_llm_walk_t *w,
+    ngx_http_llm_json_t *tools)
+{
+    ngx_str_t            *name;
+    ngx_uint_t            n;
+    ngx_http_llm_json_t  *tool, *f;
+
+    if (!ngx_http_llm_json_is(tools, NGX_HTTP_LLM_JSON_ARRAY)) {
+        return;
+    }
+
+    n = 0;
+
+    for (tool = tools->child; tool; tool = tool->next) {
+        f = ngx_http_llm_json_get(tool, "function");
+        name = ngx_http_llm_json_str(f, "name");
+
+        if (name == NULL) {
+            continue;
+        }
+
+        w->emit->function(w, n++, name,
+                          ngx_http_llm_json_str(f, "description"),
+                          ngx_http_llm_json_get(f, "parameters"));
+    }
+}
+
+
+void
+ngx_http_llm_walk_function_head(ngx_http_llm_walk_t *w, ngx_uint_t n,
+    const char *open, ngx_str_t *name, ngx_str_t *description)
+{
+    if (n) {
+        ngx_http_llm_jbuf_lit(w->b, ",");
+    }
+
+    ngx_http_llm_jbuf_raw(w->b, (u_char *) open, ngx_strlen(open));
+    ngx_http_llm_jbuf_lit(w->b, "\"name\":");
+    ngx_http_llm_jbuf_qstr(w->b, name);
+
+    if (description) {
+        ngx_http_llm_jbuf_lit(w->b, ",\"description\":");
+        ngx_http_llm_jbuf_qstr(w->b, description);
+    }
+}
+
+
 /* a user's content: a string, or text and image parts */
 
 static ngx_int_t
@@ -308,6 +356,56 @@ ngx_http_llm_walk_is(ngx_str_t *role, const char *name)
     len = ngx_strlen(name);
 
     return role->len == len && ngx_strncmp(role->data, name, len) == 0;
+}
+
+
+void
+ngx_http_llm_translate_params(ngx_http_llm_jbuf_t *b,
+    ngx_http_llm_json_t *tree, ngx_http_llm_param_names_t *names)
+{
+    int64_t               max;
+    ngx_http_llm_json_t  *v;
+
+#define ngx_http_llm_member(name)                                            \
+    ngx_http_llm_jbuf_lit(b, ",\"");                                          \
+    ngx_http_llm_jbuf_raw(b, (u_char *) name, ngx_strlen(name));            \
+    ngx_http_llm_jbuf_lit(b, "\":")
+
+    max = ngx_http_llm_max_tokens(tree);
+
+    if (names->max_tokens && max > 0) {
+        ngx_http_llm_member(names->max_tokens);
+        ngx_http_llm_jbuf_int(b, max);
+    }
+
+    v = ngx_http_llm_json_get(tree, "temperature");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
+        ngx_http_llm_member(names->temperature);
+        ngx_http_llm_jbuf_value(b, v);
+    }
+
+    v = ngx_http_llm_json_get(tree, "top_p");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_NUMBER)) {
+        ngx_http_llm_member(names->top_p);
+        ngx_http_llm_jbuf_value(b, v);
+    }
+
+    v = ngx_http_llm_json_get(tree, "stop");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_STRING)) {
+        ngx_http_llm_member(names->stop);
+        ngx_http_llm_jbuf_lit(b, "[");
+        ngx_http_llm_jbuf_value(b, v);
+        ngx_http_llm_jbuf_lit(b, "]");
+
+    } else if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
+        ngx_http_llm_member(names->stop);
+        ngx_http_llm_jbuf_value(b, v);
+    }
+
+#undef ngx_http_llm_member
 }
 
 

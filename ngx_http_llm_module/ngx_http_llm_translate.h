@@ -40,6 +40,10 @@ typedef struct {
     /* a tool's result, with the function name of the call it answers */
     void         (*tool_result)(ngx_http_llm_walk_t *w, ngx_str_t *id,
                                 ngx_str_t *name, ngx_str_t *content);
+    /* a function the model may call (n: functions written before it) */
+    void         (*function)(ngx_http_llm_walk_t *w, ngx_uint_t n,
+                             ngx_str_t *name, ngx_str_t *description,
+                             ngx_http_llm_json_t *parameters);
 } ngx_http_llm_walker_t;
 
 
@@ -70,8 +74,26 @@ ngx_int_t ngx_http_llm_walk_system(ngx_http_llm_walk_t *w,
     ngx_http_llm_json_t *msgs);
 ngx_int_t ngx_http_llm_walk_turns(ngx_http_llm_walk_t *w,
     ngx_http_llm_json_t *msgs);
+/* the function tools of a request's "tools" array, those with a name */
+void ngx_http_llm_walk_functions(ngx_http_llm_walk_t *w,
+    ngx_http_llm_json_t *tools);
+/* for function emitters: [,]<open>"name":...[,"description":...] */
+void ngx_http_llm_walk_function_head(ngx_http_llm_walk_t *w, ngx_uint_t n,
+    const char *open, ngx_str_t *name, ngx_str_t *description);
 void ngx_http_llm_walk_init(ngx_http_llm_walk_t *w, ngx_http_request_t *r,
     ngx_http_llm_jbuf_t *b, ngx_http_llm_walker_t *emit);
+
+/* what a provider calls the sampling parameters; NULL: not written */
+typedef struct {
+    const char                    *max_tokens;
+    const char                    *temperature;
+    const char                    *top_p;
+    const char                    *stop;        /* an array, always */
+} ngx_http_llm_param_names_t;
+
+/* the sampling parameters the client gave, as ,"name":value members */
+void ngx_http_llm_translate_params(ngx_http_llm_jbuf_t *b,
+    ngx_http_llm_json_t *tree, ngx_http_llm_param_names_t *names);
 
 /* the text of a content: a string, or the text parts joined by sep */
 ngx_int_t ngx_http_llm_content_text(ngx_http_llm_json_t *content,
