@@ -51,7 +51,7 @@ struct ngx_http_llm_digest_s {
 
 
 static void ngx_http_llm_digest_cleanup(void *data);
-static ngx_int_t ngx_http_llm_sha256(EVP_MD_CTX *md, u_char type,
+static ngx_int_t ngx_http_llm_sha256_typed(EVP_MD_CTX *md, u_char type,
     u_char *data, size_t len, u_char *digest);
 static ngx_int_t ngx_http_llm_digest_value(ngx_http_llm_digest_t *d,
     u_char *digest);
@@ -108,6 +108,49 @@ static ngx_http_variable_t  ngx_http_llm_cache_vars[] = {
  */
 
 static const EVP_MD  *ngx_http_llm_sha256_md;
+static EVP_MD_CTX    *ngx_http_llm_sha256_ctx;
+
+
+static ngx_int_t
+ngx_http_llm_sha256_init(void)
+{
+    if (ngx_http_llm_sha256_md == NULL) {
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+        ngx_http_llm_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+#else
+        ngx_http_llm_sha256_md = EVP_sha256();
+#endif
+        if (ngx_http_llm_sha256_md == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_llm_sha256_ctx == NULL) {
+        ngx_http_llm_sha256_ctx = EVP_MD_CTX_new();
+        if (ngx_http_llm_sha256_ctx == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_sha256(const u_char *data, size_t len, u_char *digest)
+{
+    if (ngx_http_llm_sha256_init() != NGX_OK
+        || EVP_DigestInit_ex(ngx_http_llm_sha256_ctx, ngx_http_llm_sha256_md,
+                             NULL)
+           != 1
+        || EVP_DigestUpdate(ngx_http_llm_sha256_ctx, data, len) != 1
+        || EVP_DigestFinal_ex(ngx_http_llm_sha256_ctx, digest, NULL) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
 
 
 ngx_http_llm_digest_t *
@@ -116,15 +159,8 @@ ngx_http_llm_digest_create(ngx_pool_t *pool, ngx_http_llm_memcap_t *cap)
     ngx_pool_cleanup_t     *cln;
     ngx_http_llm_digest_t  *d;
 
-    if (ngx_http_llm_sha256_md == NULL) {
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
-        ngx_http_llm_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-#else
-        ngx_http_llm_sha256_md = EVP_sha256();
-#endif
-        if (ngx_http_llm_sha256_md == NULL) {
-            return NULL;
-        }
+    if (ngx_http_llm_sha256_init() != NGX_OK) {
+        return NULL;
     }
 
     d = ngx_pcalloc(pool, sizeof(ngx_http_llm_digest_t));
@@ -170,8 +206,8 @@ ngx_http_llm_digest_cleanup(void *data)
 /* the digest of a type byte and a value, as one-shot SHA256() made it */
 
 static ngx_int_t
-ngx_http_llm_sha256(EVP_MD_CTX *md, u_char type, u_char *data, size_t len,
-    u_char *digest)
+ngx_http_llm_sha256_typed(EVP_MD_CTX *md, u_char type, u_char *data,
+    size_t len, u_char *digest)
 {
     if (EVP_DigestInit_ex(md, ngx_http_llm_sha256_md, NULL) != 1
         || EVP_DigestUpdate(md, &type, 1) != 1
@@ -260,7 +296,7 @@ ngx_http_llm_digest_close(ngx_http_llm_digest_t *d)
                   ngx_http_llm_digest_cmp);
     }
 
-    if (ngx_http_llm_sha256(d->md, 'o', f->items,
+    if (ngx_http_llm_sha256_typed(d->md, 'o', f->items,
                             f->nitems * NGX_HTTP_LLM_DIGEST, digest)
         != NGX_OK)
     {
@@ -292,7 +328,7 @@ ngx_http_llm_digest_key(ngx_http_llm_digest_t *d, u_char *key, size_t len)
         }
     }
 
-    return ngx_http_llm_sha256(d->md, 'k', key, len, f->key);
+    return ngx_http_llm_sha256_typed(d->md, 'k', key, len, f->key);
 }
 
 
@@ -335,7 +371,7 @@ ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
         }
     }
 
-    if (ngx_http_llm_sha256(d->md, type, value, len, digest) != NGX_OK) {
+    if (ngx_http_llm_sha256_typed(d->md, type, value, len, digest) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -392,7 +428,7 @@ ngx_http_llm_digest_value(ngx_http_llm_digest_t *d, u_char *digest)
 
     /* SHA-256 of the 64 bytes: the type argument is only their first */
 
-    return ngx_http_llm_sha256(d->md, member[0], member + 1,
+    return ngx_http_llm_sha256_typed(d->md, member[0], member + 1,
                                sizeof(member) - 1, items);
 }
 
@@ -514,7 +550,10 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     p = ngx_cpymem(p, ngx_http_llm_digest_result(ctx->digest),
                    NGX_HTTP_LLM_DIGEST);
 
-    SHA256(buf, p - buf, digest);
+    if (ngx_http_llm_sha256(buf, p - buf, digest) != NGX_OK) {
+        ctx->cache_eligible = 0;
+        return;
+    }
 
     ctx->cache_key.data = ngx_pnalloc(r->pool, 2 * NGX_HTTP_LLM_DIGEST);
     if (ctx->cache_key.data == NULL) {

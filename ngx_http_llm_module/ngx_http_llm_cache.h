@@ -29,6 +29,10 @@ typedef enum {
 } ngx_http_llm_cache_scope_e;
 
 
+/* SHA-256 through the process's one context: no lookup, no allocation */
+ngx_int_t ngx_http_llm_sha256(const u_char *data, size_t len,
+    u_char *digest);
+
 /* the canonical digest of a JSON document, built event by event */
 typedef struct ngx_http_llm_digest_s  ngx_http_llm_digest_t;
 

@@ -18,6 +18,7 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_limits.h"
+#include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_redis.h"
 
@@ -722,7 +723,9 @@ ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    SHA256(key.data, key.len, digest);
+    if (ngx_http_llm_sha256(key.data, key.len, digest) != NGX_OK) {
+        return NGX_ERROR;
+    }
     ngx_http_llm_hex(hex, digest);
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
