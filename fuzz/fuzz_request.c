@@ -18,6 +18,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_cache.h"
+#include "ngx_http_llm_body.h"
 
 #include <yajl/yajl_tree.h>
 

@@ -10,6 +10,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_accounting.h"
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_limits.h"

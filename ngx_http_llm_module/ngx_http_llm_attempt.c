@@ -11,6 +11,8 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_route.h"
+#include "ngx_http_llm_attempt.h"
 #include "ngx_http_llm_dialect.h"
 
 

@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_route.h"
 #include "ngx_http_llm_zone.h"
 #include "ngx_http_llm_health.h"
 #include "ngx_http_llm_balancer.h"

@@ -11,6 +11,8 @@
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_route.h"
+#include "ngx_http_llm_body.h"
 #include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_json_tree.h"
 #include "ngx_http_llm_dialect.h"

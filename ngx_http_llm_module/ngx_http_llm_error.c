@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_filter.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_json.h"
 #include "ngx_http_llm_canonical.h"

@@ -11,6 +11,8 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_handler.h"
+#include "ngx_http_llm_attempt.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_response.h"

@@ -9,6 +9,8 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_accounting.h"
+#include "ngx_http_llm_filter.h"
 #include "ngx_http_llm_failover.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_balancer.h"

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_keys.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_error.h"

@@ -9,6 +9,8 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_route.h"
+#include "ngx_http_llm_models.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_json.h"
 

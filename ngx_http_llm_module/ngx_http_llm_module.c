@@ -9,12 +9,20 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_provider.h"
+#include "ngx_http_llm_route.h"
+#include "ngx_http_llm_handler.h"
+#include "ngx_http_llm_accounting.h"
+#include "ngx_http_llm_filter.h"
+#include "ngx_http_llm_models.h"
+#include "ngx_http_llm_variables.h"
 #include "ngx_http_llm_failover.h"
 #include "ngx_http_llm_zone.h"
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_redis.h"
+#include "ngx_http_llm_keys.h"
 
 #include <openssl/crypto.h>
 #include <yajl/yajl_version.h>

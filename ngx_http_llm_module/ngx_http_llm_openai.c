@@ -17,6 +17,9 @@
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_provider.h"
+#include "ngx_http_llm_route.h"
+#include "ngx_http_llm_attempt.h"
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_json_tree.h"

@@ -9,6 +9,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_provider.h"
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_health.h"
 

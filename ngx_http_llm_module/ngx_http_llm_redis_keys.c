@@ -11,6 +11,7 @@
 #include "ngx_http_llm_redis_worker.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_error.h"
+#include "ngx_http_llm_keys.h"
 
 
 /* a key found in Redis; requests that use it hold it */

@@ -10,6 +10,8 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_provider.h"
+#include "ngx_http_llm_route.h"
 #include "ngx_http_llm_json.h"
 #include "ngx_http_llm_zone.h"
 #include "ngx_http_llm_cache.h"

@@ -11,6 +11,8 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_accounting.h"
+#include "ngx_http_llm_variables.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_response.h"
 
