@@ -27,6 +27,32 @@
                         NULL, NULL)
 
 
+/* walks of the zone a snapshot makes at most after the one that counts */
+#define NGX_HTTP_LLM_SNAPSHOT_TRIES  3
+
+/* series, targets, spenders */
+#define NGX_HTTP_LLM_SNAP_KINDS      3
+
+#define ngx_http_llm_snapshot_array(snap, k)                                \
+    ((k) == 0 ? &(snap)->series                                             \
+     : (k) == 1 ? &(snap)->targets : &(snap)->spend)
+
+
+/* what a snapshot holds: entries of each kind, and their names' bytes */
+typedef struct {
+    ngx_uint_t                     n[NGX_HTTP_LLM_SNAP_KINDS];
+    size_t                         bytes;
+} ngx_http_llm_snap_size_t;
+
+
+/* the buffer the names are copied to */
+typedef struct {
+    u_char                        *start;
+    u_char                        *pos;
+    u_char                        *end;
+} ngx_http_llm_snap_names_t;
+
+
 /* bucket bounds in microseconds, with their labels; +Inf follows */
 typedef struct {
     const char                    *name;
@@ -45,8 +71,15 @@ static void ngx_http_llm_add_used(ngx_http_llm_used_t *used,
     ngx_http_llm_ctx_t *ctx);
 static void ngx_http_llm_prometheus_used(ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_jbuf_t *t, ngx_uint_t spenders);
-static void ngx_http_llm_snapshot_spend(ngx_http_request_t *r,
-    ngx_http_llm_snapshot_t *snap, ngx_http_llm_node_t *ln, ngx_str_t *part);
+static ngx_int_t ngx_http_llm_snapshot_room(ngx_http_request_t *r,
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_snap_size_t *size,
+    ngx_http_llm_snap_names_t *names);
+static ngx_int_t ngx_http_llm_snapshot_copy(ngx_http_request_t *r,
+    ngx_http_llm_zone_t *zone, ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_snap_size_t *size);
+static ngx_uint_t ngx_http_llm_snapshot_walk(ngx_http_llm_zone_t *zone,
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_snap_names_t *names,
+    ngx_http_llm_snap_size_t *size);
 static ngx_int_t ngx_http_llm_split_name(u_char **buf, u_char *end,
     ngx_http_llm_node_t *ln, u_char sep, ngx_str_t *part, ngx_uint_t n);
 static ngx_http_llm_entity_t *ngx_http_llm_configured(
@@ -312,24 +345,23 @@ ngx_http_llm_add_used(ngx_http_llm_used_t *used, ngx_http_llm_ctx_t *ctx)
 
 
 /*
- * The zone is walked twice under its lock, and nothing is allocated while
- * it is held: first to size the copy, then to copy. Entries created in
- * between are left for the next snapshot.
+ * Nothing is allocated under the zone's lock, and it is held for one walk
+ * of the zone at a time: a walk counts the entries, the copy is made
+ * where they fit, and a walk that met more entries than there was room
+ * for (created in between, by other workers) is tried again with room for
+ * them, a few times at most, so that no entry is left out of the
+ * snapshot. The rest (configured entities) is looked up without the lock.
  */
 
 ngx_int_t
 ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
     ngx_http_llm_snapshot_t *snap)
 {
-    u_char                      *names, *end;
-    size_t                       bytes;
-    ngx_str_t                    part[3];
-    ngx_uint_t                   n[3];
-    ngx_queue_t                 *q;
-    ngx_http_llm_node_t         *ln;
-    ngx_http_llm_main_conf_t    *lmcf;
-    ngx_http_llm_target_snap_t  *ts;
-    ngx_http_llm_series_snap_t  *ss;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i, tries;
+    ngx_http_llm_main_conf_t   *lmcf;
+    ngx_http_llm_spend_snap_t  *sp;
+    ngx_http_llm_snap_size_t    size;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
@@ -337,69 +369,159 @@ ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
     snap->time = ngx_time();
     snap->redis_up = ngx_http_llm_redis_health(&snap->redis_age);
 
-    n[0] = 0;
-    n[1] = 0;
-    n[2] = 0;
-    bytes = 0;
+    ngx_memzero(&size, sizeof(ngx_http_llm_snap_size_t));
+    ngx_memzero(&snap->series, sizeof(ngx_array_t));
+    ngx_memzero(&snap->targets, sizeof(ngx_array_t));
+    ngx_memzero(&snap->spend, sizeof(ngx_array_t));
 
-    if (lmcf->zone) {
-        ngx_http_llm_zone_lock(lmcf->zone);
-
-        for (q = ngx_queue_head(&lmcf->zone->sh->queue);
-             q != ngx_queue_sentinel(&lmcf->zone->sh->queue);
-             q = ngx_queue_next(q))
-        {
-            ln = ngx_queue_data(q, ngx_http_llm_node_t, queue);
-
-            switch (ln->kind) {
-
-            case NGX_HTTP_LLM_NODE_METRICS:
-                n[0]++;
-                break;
-
-            case NGX_HTTP_LLM_NODE_TARGET:
-                n[1]++;
-                break;
-
-            case NGX_HTTP_LLM_NODE_SPEND:
-                n[2]++;
-                break;
-
-            default:
-                continue;
-            }
-
-            bytes += ln->len;
-        }
-
-        ngx_http_llm_zone_unlock(lmcf->zone);
+    if (lmcf->zone == NULL) {
+        return ngx_http_llm_snapshot_room(r, snap, &size, NULL);
     }
 
-    if (ngx_array_init(&snap->series, r->pool, n[0] + 1,
-                       sizeof(ngx_http_llm_series_snap_t)) != NGX_OK
-        || ngx_array_init(&snap->targets, r->pool, n[1] + 1,
-                          sizeof(ngx_http_llm_target_snap_t)) != NGX_OK
-        || ngx_array_init(&snap->spend, r->pool, n[2] + 1,
-                          sizeof(ngx_http_llm_spend_snap_t)) != NGX_OK)
-    {
+    ngx_http_llm_zone_lock(lmcf->zone);
+    ngx_http_llm_snapshot_walk(lmcf->zone, NULL, NULL, &size);
+    ngx_http_llm_zone_unlock(lmcf->zone);
+
+    for (tries = 1; /* void */; tries++) {
+        rc = ngx_http_llm_snapshot_copy(r, lmcf->zone, snap, &size);
+
+        if (rc != NGX_AGAIN) {
+            break;
+        }
+
+        if (tries == NGX_HTTP_LLM_SNAPSHOT_TRIES) {
+            /* the zone grows faster than it is copied: what fitted */
+            break;
+        }
+    }
+
+    if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    if (lmcf->zone == NULL) {
+    sp = snap->spend.elts;
+
+    for (i = 0; i < snap->spend.nelts; i++) {
+        sp[i].entity = ngx_http_llm_configured(lmcf, &sp[i].scope,
+                                               &sp[i].name);
+
+        if (sp[i].entity == NULL || sp[i].entity->nbudgets == 0) {
+            sp[i].metered = 0;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the arrays and the names' buffer, with room for size and some more */
+
+static ngx_int_t
+ngx_http_llm_snapshot_room(ngx_http_request_t *r,
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_snap_size_t *size,
+    ngx_http_llm_snap_names_t *names)
+{
+    size_t                    len;
+    ngx_uint_t                k;
+    ngx_array_t              *a;
+    static size_t             elts[] = {
+        sizeof(ngx_http_llm_series_snap_t),
+        sizeof(ngx_http_llm_target_snap_t),
+        sizeof(ngx_http_llm_spend_snap_t)
+    };
+
+    for (k = 0; k < NGX_HTTP_LLM_SNAP_KINDS; k++) {
+        a = ngx_http_llm_snapshot_array(snap, k);
+
+        /* a try before this one: its memory goes back */
+        if (a->elts) {
+            ngx_pfree(r->pool, a->elts);
+        }
+
+        if (ngx_array_init(a, r->pool,
+                           size->n[k] + size->n[k] / 8 + 8, elts[k])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (names == NULL) {
         return NGX_OK;
     }
 
-    names = ngx_pnalloc(r->pool, bytes + 1);
-    if (names == NULL) {
+    if (names->start) {
+        ngx_pfree(r->pool, names->start);
+    }
+
+    len = size->bytes + size->bytes / 8 + 1024;
+
+    names->start = ngx_pnalloc(r->pool, len);
+    if (names->start == NULL) {
         return NGX_ERROR;
     }
 
-    end = names + bytes;
+    names->pos = names->start;
+    names->end = names->start + len;
 
-    ngx_http_llm_zone_lock(lmcf->zone);
+    return NGX_OK;
+}
 
-    for (q = ngx_queue_head(&lmcf->zone->sh->queue);
-         q != ngx_queue_sentinel(&lmcf->zone->sh->queue);
+
+/* NGX_AGAIN: the zone held more than there was room for */
+
+static ngx_int_t
+ngx_http_llm_snapshot_copy(ngx_http_request_t *r, ngx_http_llm_zone_t *zone,
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_snap_size_t *size)
+{
+    ngx_uint_t                  missed;
+    ngx_http_llm_snap_names_t   names;
+
+    ngx_memzero(&names, sizeof(ngx_http_llm_snap_names_t));
+
+    if (ngx_http_llm_snapshot_room(r, snap, size, &names) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* counted again: a next try makes room for what this one met */
+    ngx_memzero(size, sizeof(ngx_http_llm_snap_size_t));
+
+    ngx_http_llm_zone_lock(zone);
+    missed = ngx_http_llm_snapshot_walk(zone, snap, &names, size);
+    ngx_http_llm_zone_unlock(zone);
+
+    return missed ? NGX_AGAIN : NGX_OK;
+}
+
+
+/*
+ * With the lock held: the zone's series, targets and spenders counted in
+ * size, and copied into snap where there is room; how many did not fit.
+ */
+
+static ngx_uint_t
+ngx_http_llm_snapshot_walk(ngx_http_llm_zone_t *zone,
+    ngx_http_llm_snapshot_t *snap, ngx_http_llm_snap_names_t *names,
+    ngx_http_llm_snap_size_t *size)
+{
+    void                        *elt;
+    ngx_uint_t                   k, missed;
+    ngx_str_t                    part[3], name;
+    ngx_array_t                 *a;
+    ngx_queue_t                 *q;
+    ngx_http_llm_node_t         *ln, *counter;
+    ngx_http_llm_series_snap_t  *ss;
+    ngx_http_llm_target_snap_t  *ts;
+    ngx_http_llm_spend_snap_t   *sp;
+
+    /* the name's parts: route, provider, model; provider, model; key:a */
+    static u_char                sep[] = { '\0', '\0', ':' };
+    static ngx_uint_t            nparts[] = { 3, 2, 2 };
+
+    missed = 0;
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
          q = ngx_queue_next(q))
     {
         ln = ngx_queue_data(q, ngx_http_llm_node_t, queue);
@@ -407,92 +529,88 @@ ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
         switch (ln->kind) {
 
         case NGX_HTTP_LLM_NODE_METRICS:
-            if (snap->series.nelts == snap->series.nalloc
-                || ngx_http_llm_split_name(&names, end, ln, '\0', part, 3)
-                   != NGX_OK)
-            {
-                break;
-            }
+            k = 0;
+            break;
 
-            ss = ngx_array_push(&snap->series);   /* no allocation: room */
+        case NGX_HTTP_LLM_NODE_TARGET:
+            k = 1;
+            break;
 
+        case NGX_HTTP_LLM_NODE_SPEND:
+            k = 2;
+            break;
+
+        default:
+            continue;
+        }
+
+        size->n[k]++;
+        size->bytes += ln->len;
+
+        if (snap == NULL) {
+            continue;
+        }
+
+        a = ngx_http_llm_snapshot_array(snap, k);
+
+        if (a->nelts == a->nalloc
+            || ngx_http_llm_split_name(&names->pos, names->end, ln, sep[k],
+                                       part, nparts[k])
+               != NGX_OK)
+        {
+            missed++;
+            continue;
+        }
+
+        elt = ngx_array_push(a);                 /* no allocation: room */
+
+        switch (k) {
+
+        case 0:
+            ss = elt;
             ss->route = part[0];
             ss->provider = part[1];
             ss->model = part[2];
             ss->series = *(ngx_http_llm_series_t *) ln->data;
             break;
 
-        case NGX_HTTP_LLM_NODE_TARGET:
-            if (snap->targets.nelts == snap->targets.nalloc
-                || ngx_http_llm_split_name(&names, end, ln, '\0', part, 2)
-                   != NGX_OK)
-            {
-                break;
-            }
-
-            ts = ngx_array_push(&snap->targets);
-
+        case 1:
+            ts = elt;
             ts->provider = part[0];
             ts->model = part[1];
             ts->stats = *(ngx_http_llm_stats_t *) ln->data;
             break;
 
-        case NGX_HTTP_LLM_NODE_SPEND:
-            if (snap->spend.nelts < snap->spend.nalloc
-                && ngx_http_llm_split_name(&names, end, ln, ':', part, 2)
-                   == NGX_OK)
-            {
-                ngx_http_llm_snapshot_spend(r, snap, ln, part);
+        default:
+            sp = elt;
+            sp->scope = part[0];
+            sp->name = part[1];
+            sp->spend = *(ngx_http_llm_spend_t *) ln->data;
+            sp->entity = NULL;
+
+            /* its meters have its name ("key:alice"); a report is no use
+               of them, which would keep them from expiring */
+
+            name.data = ln->name;
+            name.len = ln->len;
+
+            counter = ngx_http_llm_node_find(zone, NGX_HTTP_LLM_NODE_COUNTER,
+                          &name,
+                          ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_COUNTER,
+                                                 &name));
+
+            /* metered if configured with budgets, seen without the lock */
+            sp->metered = (counter != NULL);
+
+            if (counter) {
+                sp->account = *(ngx_http_llm_account_t *) counter->data;
             }
 
-            break;
-
-        default:
             break;
         }
     }
 
-    ngx_http_llm_zone_unlock(lmcf->zone);
-
-    return NGX_OK;
-}
-
-
-/* with the mutex held: a spender's totals, and its budgets' meters */
-
-static void
-ngx_http_llm_snapshot_spend(ngx_http_request_t *r,
-    ngx_http_llm_snapshot_t *snap, ngx_http_llm_node_t *ln, ngx_str_t *part)
-{
-    ngx_str_t                   name;
-    ngx_http_llm_node_t        *counter;
-    ngx_http_llm_main_conf_t   *lmcf;
-    ngx_http_llm_spend_snap_t  *sp;
-
-    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
-
-    /* the node's name is the meters' name: "key:alice" */
-
-    sp = ngx_array_push(&snap->spend);        /* no allocation: room */
-
-    sp->scope = part[0];
-    sp->name = part[1];
-    sp->spend = *(ngx_http_llm_spend_t *) ln->data;
-    sp->metered = 0;
-    sp->entity = ngx_http_llm_configured(lmcf, &sp->scope, &sp->name);
-
-    if (sp->entity == NULL || sp->entity->nbudgets == 0) {
-        return;
-    }
-
-    name = sp->entity->node_name;
-
-    counter = ngx_http_llm_node(lmcf->zone, NGX_HTTP_LLM_NODE_COUNTER, &name,
-                                sp->entity->node_hash, 0, 0);
-    if (counter) {
-        sp->account = *(ngx_http_llm_account_t *) counter->data;
-        sp->metered = 1;
-    }
+    return missed;
 }
 
 

@@ -39,6 +39,9 @@ typedef struct {
 
 static ngx_int_t ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
     ngx_http_llm_redis_batch_t *batch, ngx_array_t *items, ngx_uint_t how);
+static ngx_uint_t ngx_http_llm_redis_meters(ngx_http_llm_node_t *ln,
+    ngx_uint_t how, ngx_msec_t msec, ngx_http_llm_meter_t **meters,
+    ngx_uint_t *read);
 static void ngx_http_llm_redis_item(ngx_http_llm_redis_batch_t *batch,
     ngx_array_t *items, ngx_http_llm_node_t *ln, ngx_uint_t i, int64_t window,
     int64_t used, ngx_uint_t write, ngx_uint_t read);
@@ -317,8 +320,10 @@ nothing:
  * and to read (of entities in use), most recently used entities first.
  * Meters move to the current window here, so that a new day is read as
  * soon as it begins; a window's last values are written first. Nothing is
- * allocated under the lock: a first pass sizes the arrays, and the keys
- * are written once it is released (the nodes are held).
+ * allocated under the lock: a first pass sizes the arrays by the entities
+ * that have meters to write or read, with room for some that come in
+ * between, and the keys are written once it is released (the nodes are
+ * held).
  */
 
 static ngx_int_t
@@ -327,8 +332,7 @@ ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
 {
     time_t                      now;
     int64_t                     window;
-    ngx_uint_t                  i, n, read, dirty, period, nmeters, nodes;
-    ngx_uint_t                  room;
+    ngx_uint_t                  i, n, read, period, nmeters, nodes, room;
     ngx_msec_t                  msec;
     ngx_queue_t                *q;
     ngx_http_llm_node_t        *ln, **pn;
@@ -352,11 +356,12 @@ ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
     {
         ln = ngx_queue_data(q, ngx_http_llm_node_t, queue);
 
-        if (ln->kind == NGX_HTTP_LLM_NODE_COUNTER) {
-            a = ln->data;
+        nmeters = ngx_http_llm_redis_meters(ln, how, msec, meters, &read);
+
+        if (nmeters) {
             nodes++;
             /* a meter may give two items: its last window and the new */
-            room += 2 * (2 + ngx_min(a->nbudgets, NGX_HTTP_LLM_MAX_BUDGETS));
+            room += 2 * nmeters;
         }
     }
 
@@ -365,6 +370,11 @@ ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
     if (nodes == 0) {
         return NGX_OK;
     }
+
+    /* entities that have something to sync by the second pass, too */
+
+    room += room / 8 + 2 * NGX_HTTP_LLM_REDIS_METERS * 8;
+    nodes += nodes / 8 + 8;
 
     if (ngx_array_init(&batch->nodes, batch->pool, nodes,
                        sizeof(ngx_http_llm_node_t *)) != NGX_OK
@@ -382,47 +392,21 @@ ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
     {
         ln = ngx_queue_data(q, ngx_http_llm_node_t, queue);
 
-        if (ln->kind != NGX_HTTP_LLM_NODE_COUNTER) {
+        nmeters = ngx_http_llm_redis_meters(ln, how, msec, meters, &read);
+
+        if (nmeters == 0) {
             continue;
         }
 
-        a = ln->data;
-
-        /* entities counted since the first pass wait for the next sync */
+        /* more than the room made for them: the rest wait for the next */
 
         if (batch->nodes.nelts == batch->nodes.nalloc
-            || items->nalloc - items->nelts
-               < 2 * (2 + ngx_min(a->nbudgets, NGX_HTTP_LLM_MAX_BUDGETS)))
+            || items->nalloc - items->nelts < 2 * nmeters)
         {
             break;
         }
 
-        nmeters = 2 + ngx_min(a->nbudgets, NGX_HTTP_LLM_MAX_BUDGETS);
-
-        meters[0] = &a->requests;
-        meters[1] = &a->tokens;
-
-        dirty = 0;
-
-        for (i = 0; i < nmeters; i++) {
-            if (i >= 2) {
-                meters[i] = &a->budgets[i - 2];
-            }
-
-            if (meters[i]->used != meters[i]->synced) {
-                dirty = 1;
-            }
-        }
-
-        read = (how == NGX_HTTP_LLM_REDIS_SYNC)
-               && (ln->refs
-                   || (ngx_msec_int_t) (msec - ln->used)
-                      < NGX_HTTP_LLM_REDIS_ACTIVE);
-
-        if (!dirty && !read) {
-            continue;
-        }
-
+        a = ln->data;
         n = items->nelts;
 
         for (i = 0; i < nmeters; i++) {
@@ -481,6 +465,50 @@ ngx_http_llm_redis_snapshot(ngx_http_llm_redis_worker_t *w,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * With the lock held: a counter node's meters (its rpm and tpm, then its
+ * budgets) and their number, or 0 if none has anything to write and the
+ * entity's are not to be read (read: in use, and not a last flush).
+ */
+
+static ngx_uint_t
+ngx_http_llm_redis_meters(ngx_http_llm_node_t *ln, ngx_uint_t how,
+    ngx_msec_t msec, ngx_http_llm_meter_t **meters, ngx_uint_t *read)
+{
+    ngx_uint_t               i, n, dirty;
+    ngx_http_llm_account_t  *a;
+
+    if (ln->kind != NGX_HTTP_LLM_NODE_COUNTER) {
+        return 0;
+    }
+
+    a = ln->data;
+    n = 2 + ngx_min(a->nbudgets, NGX_HTTP_LLM_MAX_BUDGETS);
+
+    meters[0] = &a->requests;
+    meters[1] = &a->tokens;
+
+    dirty = 0;
+
+    for (i = 0; i < n; i++) {
+        if (i >= 2) {
+            meters[i] = &a->budgets[i - 2];
+        }
+
+        if (meters[i]->used != meters[i]->synced) {
+            dirty = 1;
+        }
+    }
+
+    *read = (how == NGX_HTTP_LLM_REDIS_SYNC)
+            && (ln->refs
+                || (ngx_msec_int_t) (msec - ln->used)
+                   < NGX_HTTP_LLM_REDIS_ACTIVE);
+
+    return (dirty || *read) ? n : 0;
 }
 
 

@@ -198,11 +198,12 @@ ngx_http_llm_node_hash(ngx_uint_t kind, ngx_str_t *name)
 }
 
 
+/* a lookup that leaves the node's place in the queue and its use time */
+
 ngx_http_llm_node_t *
-ngx_http_llm_node(ngx_http_llm_zone_t *zone, ngx_uint_t kind, ngx_str_t *name,
-    uint32_t hash, size_t size, ngx_uint_t create)
+ngx_http_llm_node_find(ngx_http_llm_zone_t *zone, ngx_uint_t kind,
+    ngx_str_t *name, uint32_t hash)
 {
-    size_t                n;
     ngx_int_t             rc;
     ngx_rbtree_node_t    *node, *sentinel;
     ngx_http_llm_node_t  *ln;
@@ -231,13 +232,30 @@ ngx_http_llm_node(ngx_http_llm_zone_t *zone, ngx_uint_t kind, ngx_str_t *name,
         }
 
         if (rc == 0) {
-            ngx_queue_remove(&ln->queue);
-            ngx_queue_insert_head(&zone->sh->queue, &ln->queue);
-            ln->used = ngx_current_msec;
             return ln;
         }
 
         node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+ngx_http_llm_node_t *
+ngx_http_llm_node(ngx_http_llm_zone_t *zone, ngx_uint_t kind, ngx_str_t *name,
+    uint32_t hash, size_t size, ngx_uint_t create)
+{
+    size_t                n;
+    ngx_http_llm_node_t  *ln;
+
+    ln = ngx_http_llm_node_find(zone, kind, name, hash);
+
+    if (ln) {
+        ngx_queue_remove(&ln->queue);
+        ngx_queue_insert_head(&zone->sh->queue, &ln->queue);
+        ln->used = ngx_current_msec;
+        return ln;
     }
 
     if (!create || name->len > 0xffff) {

@@ -68,6 +68,10 @@ ngx_http_llm_node_t *ngx_http_llm_node(ngx_http_llm_zone_t *zone,
     ngx_uint_t kind, ngx_str_t *name, uint32_t hash, size_t size,
     ngx_uint_t create);
 
+/* with the mutex held: the node, if any, not counted as used (a report) */
+ngx_http_llm_node_t *ngx_http_llm_node_find(ngx_http_llm_zone_t *zone,
+    ngx_uint_t kind, ngx_str_t *name, uint32_t hash);
+
 uint32_t ngx_http_llm_node_hash(ngx_uint_t kind, ngx_str_t *name);
 
 #define ngx_http_llm_zone_lock(zone)    ngx_shmtx_lock(&(zone)->shpool->mutex)

@@ -69,17 +69,28 @@ ok(wait_until(sub {
        $n >= 3;
    }, timeout => 10 * $SLOW), 'three key lookups wait for Redis');
 
-my $res = http_request(port => $srv->port, method => 'POST',
-                       uri => '/v1/chat/completions',
-                       headers => { Authorization => 'Bearer sk-one-too-many' },
-                       body => '{"model":"m","messages":[{"role":"user",'
-                             . '"content":"x"}]}');
-is($res->{status}, 503, 'a fourth unknown key gets 503 at once');
-ok(($res->{headers}{'retry-after'} || [])->[0], 'with Retry-After');
-my $err = eval { decode_json($res->{body})->{error} } || {};
-ok($err->{message} && $err->{type}, 'in an OpenAI-shaped error');
-like($srv->error_log, qr/\[error\].*3 keys being looked up in redis at once.*key_cache=3/,
-     'the error log says why and names the setting');
+# two more unknown keys, while the three still wait: each is refused at
+# once, the log says why once (at most every 10 seconds)
+for my $key ('sk-one-too-many', 'sk-two-too-many') {
+    my $res = http_request(port => $srv->port, method => 'POST',
+                           uri => '/v1/chat/completions',
+                           headers => { Authorization => "Bearer $key" },
+                           body => '{"model":"m","messages":[{"role":"user",'
+                                 . '"content":"x"}]}');
+    is($res->{status}, 503, "$key: another unknown key gets 503 at once");
+    is(($res->{headers}{'retry-after'} || [])->[0], 1,
+       "$key: with Retry-After: 1");
+    my $err = eval { decode_json($res->{body})->{error} } || {};
+    is($err->{code}, 'key_store_unavailable',
+       "$key: in an OpenAI-shaped error")
+        or diag $res->{body};
+    ok($err->{message} && $err->{type}, "$key: with a message and a type");
+}
+my @why = substr($srv->error_log, $from)
+          =~ /^.*\[error\].*keys being looked up in redis at once.*$/mg;
+is(scalar @why, 1, 'the error log says why once') or diag join "\n", @why;
+like($why[0] // '', qr/3 keys being looked up in redis at once.*key_cache=3/,
+     'naming the setting');
 
 # Redis is back: the waiting requests are answered (unknown keys: 401)
 for my $s (@waiting) {
