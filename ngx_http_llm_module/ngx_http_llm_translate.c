@@ -45,21 +45,6 @@ ngx_http_llm_walk_init(ngx_http_llm_walk_t *w, ngx_http_request_t *r,
 
 
 ngx_int_t
-ngx_http_llm_walk(ngx_http_llm_walk_t *w, ngx_http_request_t *r,
-    ngx_http_llm_jbuf_t *b, ngx_http_llm_walker_t *emit,
-    ngx_http_llm_json_t *msgs)
-{
-    ngx_http_llm_walk_init(w, r, b, emit);
-
-    if (ngx_http_llm_walk_system(w, msgs) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_llm_walk_turns(w, msgs);
-}
-
-
-ngx_int_t
 ngx_http_llm_walk_system(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
 {
     ngx_str_t             text, *role;

@@ -65,11 +65,8 @@ struct ngx_http_llm_walk_s {
 };
 
 
-/* the messages, system and developer ones first, then the conversation */
-ngx_int_t ngx_http_llm_walk(ngx_http_llm_walk_t *w, ngx_http_request_t *r,
-    ngx_http_llm_jbuf_t *b, ngx_http_llm_walker_t *emit,
-    ngx_http_llm_json_t *msgs);
-/* only the system and developer messages, or only the conversation */
+/* the system and developer messages; the conversation (each dialect
+   puts them where its API wants them) */
 ngx_int_t ngx_http_llm_walk_system(ngx_http_llm_walk_t *w,
     ngx_http_llm_json_t *msgs);
 ngx_int_t ngx_http_llm_walk_turns(ngx_http_llm_walk_t *w,
