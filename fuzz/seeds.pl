@@ -105,3 +105,12 @@ for my $body (@requests) {
         $i++;
     }
 }
+
+# the JSON scanner: documents as they are (fixtures, requests), and some
+# that are not JSON
+my $j = 0;
+for my $doc ((map { slurp($_) } sort glob("$top/t/fixtures/*/*.json")),
+             @requests, '{"a":[1,2.5e3,true,false,null,"\u00e9"]}',
+             '[01]', '{"a":1,}', "\"\xc3(\"", '"\ud83d\ude00"') {
+    seed('fuzz_jscan', 'doc.' . $j++, $doc);
+}

@@ -14,9 +14,9 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include <yajl/yajl_parse.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_jscan.h"
 #include "ngx_http_llm_provider.h"
 #include "ngx_http_llm_route.h"
 #include "ngx_http_llm_attempt.h"
@@ -38,27 +38,9 @@ typedef enum {
 } ngx_http_llm_openai_key_e;
 
 
-/* where a completion's bytes are, for what yajl is given of them */
-typedef enum {
-    NGX_HTTP_LLM_OA_LEX_OUT = 0,             /* outside strings */
-    NGX_HTTP_LLM_OA_LEX_STRING,              /* in a string, passed on */
-    NGX_HTTP_LLM_OA_LEX_SKIP                 /* in a long string, skipped */
-} ngx_http_llm_openai_lex_e;
-
-
-/* bytes of a string yajl is given; the rest is only counted */
-#define NGX_HTTP_LLM_OA_KEEP     256
-
-/* a number or literal longer than this is not a completion's */
-#define NGX_HTTP_LLM_OA_MAX_RUN  4096
-
-/* escape states: after a backslash; 1 to 4: hex digits of \uXXXX left */
-#define NGX_HTTP_LLM_OA_ESCAPE   6
-
-
 /* what a completion or a chunk says about usage, read incrementally */
 typedef struct {
-    yajl_handle                    yajl;
+    ngx_http_llm_jscan_t           js;
     ngx_uint_t                     depth;
     ngx_uint_t                     key;          /* depth 1 */
     ngx_uint_t                     usage_key;    /* depth 2, in usage */
@@ -71,18 +53,14 @@ typedef struct {
     unsigned                       has_usage:1;
     unsigned                       has_error:1;
     unsigned                       closed:1;     /* the root ended */
+    unsigned                       over:1;       /* read to the end, or
+                                                    not JSON: no more */
     size_t                         usage_null;   /* offset after a
                                                     top-level "usage":null */
     size_t                         object_end;   /* offset after "object"'s
                                                     value, if not a chunk's */
     size_t                         object_len;
     ngx_uint_t                     deltas;       /* choices with a delta */
-
-    /* a completion's lexical state, see ngx_http_llm_openai_scan_feed() */
-    ngx_uint_t                     lex;
-    ngx_uint_t                     escape;
-    size_t                         run;          /* string or token bytes */
-    int64_t                        skipped;      /* of the string */
 } ngx_http_llm_openai_scan_t;
 
 
@@ -90,11 +68,9 @@ static char *ngx_http_llm_openai_init_provider(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_openai_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
-static ngx_int_t ngx_http_llm_openai_scan_init(
-    ngx_http_llm_openai_scan_t *scan);
-static ngx_int_t ngx_http_llm_openai_scan_feed(
-    ngx_http_llm_openai_scan_t *scan, u_char *p, size_t len);
-static void ngx_http_llm_openai_scan_cleanup(void *data);
+static void ngx_http_llm_openai_scan_init(ngx_http_llm_openai_scan_t *scan);
+static ngx_int_t ngx_http_llm_openai_token(ngx_http_llm_jscan_t *js,
+    ngx_uint_t token);
 static ngx_int_t ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_openai_scan_t *scan);
 static void ngx_http_llm_openai_cut_usage_null(ngx_http_llm_sse_event_t *ev,
@@ -222,45 +198,27 @@ ngx_int_t
 ngx_http_llm_openai_response_json(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, u_char *p, size_t len, ngx_uint_t last)
 {
-    ngx_pool_cleanup_t          *cln;
     ngx_http_llm_openai_scan_t  *scan;
 
     scan = ctx->resp->dialect;
 
     if (scan == NULL) {
-        scan = ngx_pcalloc(r->pool, sizeof(ngx_http_llm_openai_scan_t));
+        scan = ngx_palloc(r->pool, sizeof(ngx_http_llm_openai_scan_t));
         if (scan == NULL) {
             return NGX_ERROR;
         }
 
-        /*
-         * yajl's memory is not the pool's: a response that never ends
-         * (the provider broke off, the client went away) frees it here
-         */
-
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_llm_openai_scan_init(scan) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        cln->handler = ngx_http_llm_openai_scan_cleanup;
-        cln->data = scan;
-
+        ngx_http_llm_openai_scan_init(scan);
         ctx->resp->dialect = scan;
     }
 
-    if (scan->yajl == NULL) {
+    if (scan->over) {
         /* not JSON after all: nothing more to learn */
         return NGX_OK;
     }
 
-    if (len && ngx_http_llm_openai_scan_feed(scan, p, len) != NGX_OK) {
-        yajl_free(scan->yajl);
-        scan->yajl = NULL;
+    if (len && ngx_http_llm_jscan_feed(&scan->js, p, len) != NGX_OK) {
+        scan->over = 1;
         return NGX_OK;
     }
 
@@ -293,17 +251,12 @@ ngx_http_llm_openai_response_event(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_http_llm_openai_scan_init(&scan) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    ngx_http_llm_openai_scan_init(&scan);
 
-    if (yajl_parse(scan.yajl, ev->data.data, ev->data.len) != yajl_status_ok
+    if (ngx_http_llm_jscan_feed(&scan.js, ev->data.data, ev->data.len)
+        != NGX_OK
         || ngx_http_llm_openai_scan_done(ctx, &scan) != NGX_OK)
     {
-        if (scan.yajl) {
-            yajl_free(scan.yajl);
-        }
-
         return NGX_OK;
     }
 
@@ -457,16 +410,15 @@ ngx_http_llm_openai_cut_usage_null(ngx_http_llm_sse_event_t *ev, size_t end)
 }
 
 
-static int
-ngx_http_llm_openai_number(void *data, const char *s, size_t len)
+static void
+ngx_http_llm_openai_number(ngx_http_llm_openai_scan_t *scan, u_char *s,
+    size_t len)
 {
-    ngx_http_llm_openai_scan_t  *scan = data;
-
     size_t    i;
     int64_t   n, *dst;
 
     if (scan->in != NGX_HTTP_LLM_OA_USAGE) {
-        return 1;
+        return;
     }
 
     if (scan->depth == 2) {
@@ -481,18 +433,18 @@ ngx_http_llm_openai_number(void *data, const char *s, size_t len)
         dst = &scan->usage.cached;
 
     } else {
-        return 1;
+        return;
     }
 
     if (dst == NULL) {
-        return 1;
+        return;
     }
 
     n = 0;
 
     for (i = 0; i < len && i < 12; i++) {
         if (s[i] < '0' || s[i] > '9') {
-            return 1;
+            return;
         }
 
         n = n * 10 + (s[i] - '0');
@@ -502,59 +454,30 @@ ngx_http_llm_openai_number(void *data, const char *s, size_t len)
         *dst = n;
         scan->has_usage = 1;
     }
-
-    return 1;
 }
 
 
-static int
-ngx_http_llm_openai_string(void *data, const unsigned char *s, size_t len)
+static void
+ngx_http_llm_openai_string(ngx_http_llm_openai_scan_t *scan, u_char *s,
+    size_t len)
 {
-    ngx_http_llm_openai_scan_t  *scan = data;
-
     if (scan->in == NGX_HTTP_LLM_OA_CHOICES && scan->depth > 2) {
-        scan->content += len + scan->skipped;
+        scan->content += scan->js.size;
     }
 
     if (scan->depth == 1 && scan->key == NGX_HTTP_LLM_OA_OBJECT
-        && !(len == sizeof("chat.completion.chunk") - 1
+        && !(scan->js.size == sizeof("chat.completion.chunk") - 1
              && ngx_strncmp(s, "chat.completion.chunk", len) == 0))
     {
-        scan->object_end = yajl_get_bytes_consumed(scan->yajl);
-        scan->object_len = len;
+        scan->object_end = scan->js.end;
+        scan->object_len = scan->js.size;
     }
-
-    scan->skipped = 0;
-
-    return 1;
 }
 
 
-static int
-ngx_http_llm_openai_null(void *data)
+static void
+ngx_http_llm_openai_open(ngx_http_llm_openai_scan_t *scan)
 {
-    ngx_http_llm_openai_scan_t  *scan = data;
-
-    if (scan->depth == 1 && scan->key == NGX_HTTP_LLM_OA_USAGE) {
-        scan->usage_null = yajl_get_bytes_consumed(scan->yajl);
-    }
-
-    return 1;
-}
-
-
-static int
-ngx_http_llm_openai_boolean(void *data, int value)
-{
-    return 1;
-}
-
-
-static int
-ngx_http_llm_openai_open(void *data)
-{
-    ngx_http_llm_openai_scan_t  *scan = data;
-
     if (scan->depth == 1) {
         scan->in = scan->key;
 
@@ -570,16 +493,12 @@ ngx_http_llm_openai_open(void *data)
     }
 
     scan->depth++;
-
-    return 1;
 }
 
 
-static int
-ngx_http_llm_openai_close(void *data)
+static void
+ngx_http_llm_openai_close(ngx_http_llm_openai_scan_t *scan)
 {
-    ngx_http_llm_openai_scan_t  *scan = data;
-
     scan->depth--;
 
     if (scan->depth == 0) {
@@ -591,18 +510,13 @@ ngx_http_llm_openai_close(void *data)
     } else if (scan->depth == 2) {
         scan->in_details = 0;
     }
-
-    return 1;
 }
 
 
-static int
-ngx_http_llm_openai_key(void *data, const unsigned char *s, size_t len)
+static void
+ngx_http_llm_openai_key(ngx_http_llm_openai_scan_t *scan, u_char *s,
+    size_t len)
 {
-    ngx_http_llm_openai_scan_t  *scan = data;
-
-    scan->skipped = 0;
-
 #define ngx_http_llm_oa_is(k)                                                \
     (len == sizeof(k) - 1 && ngx_strncmp(s, k, len) == 0)
 
@@ -637,128 +551,47 @@ ngx_http_llm_openai_key(void *data, const unsigned char *s, size_t len)
     }
 
 #undef ngx_http_llm_oa_is
-
-    return 1;
 }
 
 
-static yajl_callbacks  ngx_http_llm_openai_callbacks = {
-    ngx_http_llm_openai_null,
-    ngx_http_llm_openai_boolean,
-    NULL,
-    NULL,
-    ngx_http_llm_openai_number,
-    ngx_http_llm_openai_string,
-    ngx_http_llm_openai_open,
-    ngx_http_llm_openai_key,
-    ngx_http_llm_openai_close,
-    ngx_http_llm_openai_open,
-    ngx_http_llm_openai_close
-};
-
-
 static ngx_int_t
-ngx_http_llm_openai_scan_init(ngx_http_llm_openai_scan_t *scan)
+ngx_http_llm_openai_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 {
-    ngx_memzero(scan, sizeof(ngx_http_llm_openai_scan_t));
+    ngx_http_llm_openai_scan_t  *scan = js->data;
 
-    scan->yajl = yajl_alloc(&ngx_http_llm_openai_callbacks, NULL, scan);
+    switch (token) {
 
-    return scan->yajl ? NGX_OK : NGX_ERROR;
-}
+    case NGX_HTTP_LLM_JSCAN_OBJECT:
+    case NGX_HTTP_LLM_JSCAN_ARRAY:
+        ngx_http_llm_openai_open(scan);
+        break;
 
+    case NGX_HTTP_LLM_JSCAN_END:
+        ngx_http_llm_openai_close(scan);
+        break;
 
-/*
- * Gives yajl a completion's bytes. yajl lexes a token that spans two
- * calls from its start again on every call, so a long string fed buffer
- * by buffer costs quadratic time: seconds of the worker's CPU for 10 MiB
- * of content. The scan needs no string's whole text: yajl gets the first
- * bytes of a string (cut between characters, never inside an escape) and
- * its closing quote; the rest is only counted. A number or literal that
- * long is no completion: NGX_DECLINED gives up the scan.
- */
+    case NGX_HTTP_LLM_JSCAN_KEY:
+        ngx_http_llm_openai_key(scan, js->text, js->len);
+        break;
 
-static ngx_int_t
-ngx_http_llm_openai_scan_feed(ngx_http_llm_openai_scan_t *scan, u_char *p,
-    size_t len)
-{
-    u_char  *start, *last, ch;
+    case NGX_HTTP_LLM_JSCAN_STRING:
+        ngx_http_llm_openai_string(scan, js->text, js->len);
+        break;
 
-    start = p;
-    last = p + len;
+    case NGX_HTTP_LLM_JSCAN_NUMBER:
+        ngx_http_llm_openai_number(scan, js->text,
+                                   js->size > js->len ? js->size : js->len);
+        break;
 
-    for ( /* void */ ; p < last; p++) {
-        ch = *p;
-
-        if (scan->lex == NGX_HTTP_LLM_OA_LEX_OUT) {
-
-            switch (ch) {
-
-            case '"':
-                scan->lex = NGX_HTTP_LLM_OA_LEX_STRING;
-                scan->run = 0;
-                break;
-
-            case '{': case '}': case '[': case ']': case ',': case ':':
-            case ' ': case '\t': case '\r': case '\n':
-                scan->run = 0;
-                break;
-
-            default:
-                if (++scan->run > NGX_HTTP_LLM_OA_MAX_RUN) {
-                    return NGX_DECLINED;
-                }
-            }
-
-            continue;
+    case NGX_HTTP_LLM_JSCAN_NULL:
+        if (scan->depth == 1 && scan->key == NGX_HTTP_LLM_OA_USAGE) {
+            scan->usage_null = js->end;
         }
 
-        if (scan->lex == NGX_HTTP_LLM_OA_LEX_STRING
-            && scan->run >= NGX_HTTP_LLM_OA_KEEP
-            && scan->escape == 0 && ch != '"' && (ch & 0xc0) != 0x80)
-        {
-            if (p > start
-                && yajl_parse(scan->yajl, start, p - start) != yajl_status_ok)
-            {
-                return NGX_DECLINED;
-            }
+        break;
 
-            scan->lex = NGX_HTTP_LLM_OA_LEX_SKIP;
-        }
-
-        if (scan->escape == NGX_HTTP_LLM_OA_ESCAPE) {
-            scan->escape = (ch == 'u') ? 4 : 0;
-
-        } else if (scan->escape) {
-            scan->escape--;
-
-        } else if (ch == '\\') {
-            scan->escape = NGX_HTTP_LLM_OA_ESCAPE;
-
-        } else if (ch == '"') {
-
-            if (scan->lex == NGX_HTTP_LLM_OA_LEX_SKIP) {
-                /* yajl gets the closing quote */
-                start = p;
-            }
-
-            scan->lex = NGX_HTTP_LLM_OA_LEX_OUT;
-            scan->run = 0;
-            continue;
-        }
-
-        if (scan->lex == NGX_HTTP_LLM_OA_LEX_SKIP) {
-            scan->skipped++;
-
-        } else {
-            scan->run++;
-        }
-    }
-
-    if (scan->lex != NGX_HTTP_LLM_OA_LEX_SKIP && last > start
-        && yajl_parse(scan->yajl, start, last - start) != yajl_status_ok)
-    {
-        return NGX_DECLINED;
+    default:
+        break;
     }
 
     return NGX_OK;
@@ -766,14 +599,12 @@ ngx_http_llm_openai_scan_feed(ngx_http_llm_openai_scan_t *scan, u_char *p,
 
 
 static void
-ngx_http_llm_openai_scan_cleanup(void *data)
+ngx_http_llm_openai_scan_init(ngx_http_llm_openai_scan_t *scan)
 {
-    ngx_http_llm_openai_scan_t  *scan = data;
+    ngx_memzero(&scan->depth, sizeof(ngx_http_llm_openai_scan_t)
+                              - offsetof(ngx_http_llm_openai_scan_t, depth));
 
-    if (scan->yajl) {
-        yajl_free(scan->yajl);
-        scan->yajl = NULL;
-    }
+    ngx_http_llm_jscan_init(&scan->js, ngx_http_llm_openai_token, scan);
 }
 
 
@@ -783,16 +614,12 @@ static ngx_int_t
 ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_openai_scan_t *scan)
 {
-    yajl_status  status;
-
-    status = yajl_complete_parse(scan->yajl);
-
-    yajl_free(scan->yajl);
-    scan->yajl = NULL;
-
-    if (status != yajl_status_ok) {
+    if (scan->over || ngx_http_llm_jscan_finish(&scan->js) != NGX_OK) {
+        scan->over = 1;
         return NGX_ERROR;
     }
+
+    scan->over = 1;
 
     ctx->content_bytes += scan->content;
 

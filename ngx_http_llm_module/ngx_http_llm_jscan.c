@@ -1,0 +1,644 @@
+
+/*
+ * The JSON scanner (RFC 8259, as strict as yajl: UTF-8 checked in
+ * strings, no trailing bytes but whitespace). One pass, a state per byte,
+ * runs of plain string bytes copied at memory speed; pieces may be cut
+ * anywhere.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_llm_jscan.h"
+
+
+typedef enum {
+    ngx_jscan_value = 0,          /* a value */
+    ngx_jscan_value_or_end,       /* after "[" */
+    ngx_jscan_key,                /* after "," in an object */
+    ngx_jscan_key_or_end,         /* after "{" */
+    ngx_jscan_colon,
+    ngx_jscan_after,              /* after a value in a container */
+    ngx_jscan_string,
+    ngx_jscan_escape,             /* after "\" */
+    ngx_jscan_hex,                /* sub: digits of \uXXXX left */
+    ngx_jscan_utf8,               /* sub: continuation bytes left */
+    ngx_jscan_number,             /* sub: where in the grammar */
+    ngx_jscan_literal,            /* sub: bytes of it matched */
+    ngx_jscan_done                /* the root ended */
+} ngx_http_llm_jscan_state_e;
+
+
+typedef enum {
+    ngx_jscan_minus = 0,
+    ngx_jscan_zero,
+    ngx_jscan_int,
+    ngx_jscan_dot,
+    ngx_jscan_frac,
+    ngx_jscan_e,
+    ngx_jscan_esign,
+    ngx_jscan_exp
+} ngx_http_llm_jscan_number_e;
+
+
+/* 1: a byte that stands for itself inside a string */
+static const u_char  ngx_http_llm_jscan_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* '"' */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,     /* '\\' */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+    /* 0x80 and above: 0, checked as UTF-8 */
+};
+
+
+static const char  *ngx_http_llm_jscan_literals[] = {
+    "true", "false", "null"
+};
+
+
+static ngx_int_t ngx_http_llm_jscan_begin(ngx_http_llm_jscan_t *js,
+    u_char ch);
+static ngx_int_t ngx_http_llm_jscan_close(ngx_http_llm_jscan_t *js,
+    u_char ch, off_t end);
+static ngx_int_t ngx_http_llm_jscan_emit(ngx_http_llm_jscan_t *js,
+    ngx_uint_t token, off_t end);
+static ngx_int_t ngx_http_llm_jscan_number_end(ngx_http_llm_jscan_t *js,
+    off_t end);
+static void ngx_http_llm_jscan_code(ngx_http_llm_jscan_t *js, uint32_t c);
+
+
+#define ngx_http_llm_jscan_keep(js, ch)                                     \
+    if ((js)->len < NGX_HTTP_LLM_JSCAN_KEEP) {                              \
+        (js)->keep[(js)->len++] = (u_char) (ch);                            \
+    }                                                                       \
+    (js)->size++
+
+#define ngx_http_llm_jscan_space(ch)                                        \
+    ((ch) == ' ' || (ch) == '\n' || (ch) == '\r' || (ch) == '\t')
+
+#define ngx_http_llm_jscan_fail(js, reason)                                 \
+    (js)->error = reason;                                                   \
+    return NGX_ERROR
+
+
+void
+ngx_http_llm_jscan_init(ngx_http_llm_jscan_t *js,
+    ngx_http_llm_jscan_handler_pt handler, void *data)
+{
+    ngx_memzero(js, offsetof(ngx_http_llm_jscan_t, keep));
+
+    js->handler = handler;
+    js->data = data;
+    js->text = js->keep;
+}
+
+
+ngx_int_t
+ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
+{
+    u_char     *start, *last, *run, ch;
+    size_t      n;
+    ngx_int_t   rc;
+
+    start = p;
+    last = p + len;
+
+    while (p < last) {
+        ch = *p;
+
+        switch (js->state) {
+
+        case ngx_jscan_string:
+
+            if (js->high && ch != '\\') {
+                /* a high surrogate alone stands for a "?", as in yajl */
+                js->high = 0;
+                ngx_http_llm_jscan_keep(js, '?');
+            }
+
+            /* the hot path: a run of bytes that stand for themselves */
+
+            run = p;
+
+            while (p < last && ngx_http_llm_jscan_plain[*p]) {
+                p++;
+            }
+
+            if (p > run) {
+                n = ngx_min((size_t) (p - run),
+                            NGX_HTTP_LLM_JSCAN_KEEP - js->len);
+                ngx_memcpy(js->keep + js->len, run, n);
+                js->len += n;
+                js->size += p - run;
+
+                if (p == last) {
+                    continue;
+                }
+
+                ch = *p;
+            }
+
+            p++;
+
+            if (ch == '"') {
+                js->state = js->key ? ngx_jscan_colon
+                            : js->level ? ngx_jscan_after : ngx_jscan_done;
+
+                rc = ngx_http_llm_jscan_emit(js, js->key
+                                                 ? NGX_HTTP_LLM_JSCAN_KEY
+                                                 : NGX_HTTP_LLM_JSCAN_STRING,
+                                             js->base + (p - start));
+                if (rc != NGX_OK) {
+                    return rc;
+                }
+
+                continue;
+            }
+
+            if (ch == '\\') {
+                js->state = ngx_jscan_escape;
+                continue;
+            }
+
+            if (ch < 0x20) {
+                ngx_http_llm_jscan_fail(js, "a control character in a string");
+            }
+
+            /* UTF-8, as yajl checks it: a lead byte, then 1 to 3 more */
+
+            js->sub = ((ch >> 5) == 0x06) ? 1
+                      : ((ch >> 4) == 0x0e) ? 2
+                      : ((ch >> 3) == 0x1e) ? 3 : 0;
+
+            if (js->sub == 0) {
+                ngx_http_llm_jscan_fail(js, "invalid UTF-8 in a string");
+            }
+
+            ngx_http_llm_jscan_keep(js, ch);
+            js->state = ngx_jscan_utf8;
+            continue;
+
+        case ngx_jscan_utf8:
+
+            if ((ch & 0xc0) != 0x80) {
+                ngx_http_llm_jscan_fail(js, "invalid UTF-8 in a string");
+            }
+
+            ngx_http_llm_jscan_keep(js, ch);
+            p++;
+
+            if (--js->sub == 0) {
+                js->state = ngx_jscan_string;
+            }
+
+            continue;
+
+        case ngx_jscan_escape:
+            p++;
+            js->state = ngx_jscan_string;
+
+            switch (ch) {
+            case '"': case '\\': case '/':
+                break;
+            case 'b':
+                ch = '\b';
+                break;
+            case 'f':
+                ch = '\f';
+                break;
+            case 'n':
+                ch = '\n';
+                break;
+            case 'r':
+                ch = '\r';
+                break;
+            case 't':
+                ch = '\t';
+                break;
+            case 'u':
+                js->state = ngx_jscan_hex;
+                js->sub = 4;
+                js->code = 0;
+                continue;
+            default:
+                ngx_http_llm_jscan_fail(js, "an invalid escape in a string");
+            }
+
+            if (js->high) {
+                js->high = 0;
+                ngx_http_llm_jscan_keep(js, '?');
+            }
+
+            ngx_http_llm_jscan_keep(js, ch);
+            continue;
+
+        case ngx_jscan_hex:
+
+            if (ch >= '0' && ch <= '9') {
+                js->code = js->code * 16 + (ch - '0');
+
+            } else if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f') {
+                js->code = js->code * 16 + ((ch | 0x20) - 'a' + 10);
+
+            } else {
+                ngx_http_llm_jscan_fail(js, "an invalid \\u escape");
+            }
+
+            p++;
+
+            if (--js->sub == 0) {
+                ngx_http_llm_jscan_code(js, js->code);
+                js->state = ngx_jscan_string;
+            }
+
+            continue;
+
+        case ngx_jscan_number:
+
+            switch (js->sub) {
+
+            case ngx_jscan_minus:
+                if (ch == '0') {
+                    js->sub = ngx_jscan_zero;
+
+                } else if (ch >= '1' && ch <= '9') {
+                    js->sub = ngx_jscan_int;
+
+                } else {
+                    ngx_http_llm_jscan_fail(js, "a malformed number");
+                }
+
+                break;
+
+            case ngx_jscan_zero:
+            case ngx_jscan_int:
+                if (ch >= '0' && ch <= '9') {
+                    if (js->sub == ngx_jscan_zero) {
+                        ngx_http_llm_jscan_fail(js, "a number with a "
+                                                    "leading zero");
+                    }
+
+                } else if (ch == '.') {
+                    js->sub = ngx_jscan_dot;
+
+                } else if (ch == 'e' || ch == 'E') {
+                    js->sub = ngx_jscan_e;
+
+                } else {
+                    goto number_end;
+                }
+
+                break;
+
+            case ngx_jscan_dot:
+                if (ch < '0' || ch > '9') {
+                    ngx_http_llm_jscan_fail(js, "a malformed number");
+                }
+
+                js->sub = ngx_jscan_frac;
+                break;
+
+            case ngx_jscan_frac:
+                if (ch >= '0' && ch <= '9') {
+                    break;
+                }
+
+                if (ch == 'e' || ch == 'E') {
+                    js->sub = ngx_jscan_e;
+                    break;
+                }
+
+                goto number_end;
+
+            case ngx_jscan_e:
+                if (ch == '+' || ch == '-') {
+                    js->sub = ngx_jscan_esign;
+                    break;
+                }
+
+                /* fall through */
+
+            case ngx_jscan_esign:
+                if (ch < '0' || ch > '9') {
+                    ngx_http_llm_jscan_fail(js, "a malformed number");
+                }
+
+                js->sub = ngx_jscan_exp;
+                break;
+
+            default: /* ngx_jscan_exp */
+                if (ch < '0' || ch > '9') {
+                    goto number_end;
+                }
+            }
+
+            ngx_http_llm_jscan_keep(js, ch);
+            p++;
+            continue;
+
+        number_end:
+
+            /* the byte after the number is looked at again */
+
+            rc = ngx_http_llm_jscan_number_end(js, js->base + (p - start));
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            continue;
+
+        case ngx_jscan_literal:
+
+            if (ch != (u_char) ngx_http_llm_jscan_literals[js->code][js->sub])
+            {
+                ngx_http_llm_jscan_fail(js, "an invalid literal");
+            }
+
+            p++;
+
+            if (ngx_http_llm_jscan_literals[js->code][++js->sub] != '\0') {
+                continue;
+            }
+
+            js->state = js->level ? ngx_jscan_after : ngx_jscan_done;
+
+            rc = ngx_http_llm_jscan_emit(js, NGX_HTTP_LLM_JSCAN_TRUE
+                                             + js->code,
+                                         js->base + (p - start));
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            continue;
+
+        default:
+            break;
+        }
+
+        /* between tokens */
+
+        p++;
+
+        if (ngx_http_llm_jscan_space(ch)) {
+            continue;
+        }
+
+        switch (js->state) {
+
+        case ngx_jscan_value_or_end:
+            if (ch == ']') {
+                rc = ngx_http_llm_jscan_close(js, ch, js->base + (p - start));
+                break;
+            }
+
+            /* fall through */
+
+        case ngx_jscan_value:
+            js->start = js->base + (p - 1 - start);
+            js->end = js->base + (p - start);
+            rc = ngx_http_llm_jscan_begin(js, ch);
+            break;
+
+        case ngx_jscan_key_or_end:
+            if (ch == '}') {
+                rc = ngx_http_llm_jscan_close(js, ch, js->base + (p - start));
+                break;
+            }
+
+            /* fall through */
+
+        case ngx_jscan_key:
+            if (ch != '"') {
+                ngx_http_llm_jscan_fail(js, "an object member without a "
+                                            "quoted name");
+            }
+
+            js->start = js->base + (p - 1 - start);
+            js->state = ngx_jscan_string;
+            js->key = 1;
+            js->len = 0;
+            js->size = 0;
+            rc = NGX_OK;
+            break;
+
+        case ngx_jscan_colon:
+            if (ch != ':') {
+                ngx_http_llm_jscan_fail(js, "a member name without \":\"");
+            }
+
+            js->state = ngx_jscan_value;
+            rc = NGX_OK;
+            break;
+
+        case ngx_jscan_after:
+            if (ch == ',') {
+                js->state = (js->objects[(js->level - 1) / 8]
+                             & (1 << ((js->level - 1) % 8)))
+                            ? ngx_jscan_key : ngx_jscan_value;
+                rc = NGX_OK;
+                break;
+            }
+
+            rc = ngx_http_llm_jscan_close(js, ch, js->base + (p - start));
+            break;
+
+        default: /* ngx_jscan_done */
+            ngx_http_llm_jscan_fail(js, "bytes after the document");
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    js->base += len;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_jscan_finish(ngx_http_llm_jscan_t *js)
+{
+    ngx_int_t  rc;
+
+    if (js->state == ngx_jscan_number && js->level == 0) {
+        /* a number alone ends with the document */
+
+        rc = ngx_http_llm_jscan_number_end(js, js->base);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (js->state != ngx_jscan_done) {
+        ngx_http_llm_jscan_fail(js, "the document ends too soon");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_jscan_begin(ngx_http_llm_jscan_t *js, u_char ch)
+{
+    ngx_uint_t  level, token;
+
+    switch (ch) {
+
+    case '{':
+    case '[':
+        level = js->level;
+
+        if (level == NGX_HTTP_LLM_JSCAN_MAX_DEPTH) {
+            ngx_http_llm_jscan_fail(js, "the document is nested too deeply");
+        }
+
+        if (ch == '{') {
+            js->objects[level / 8] |= (uint8_t) (1 << (level % 8));
+            js->state = ngx_jscan_key_or_end;
+            token = NGX_HTTP_LLM_JSCAN_OBJECT;
+
+        } else {
+            js->objects[level / 8] &= (uint8_t) ~(1 << (level % 8));
+            js->state = ngx_jscan_value_or_end;
+            token = NGX_HTTP_LLM_JSCAN_ARRAY;
+        }
+
+        js->level++;
+        js->depth = level;
+
+        return js->handler(js, token);
+
+    case '"':
+        js->state = ngx_jscan_string;
+        js->key = 0;
+        js->len = 0;
+        js->size = 0;
+        return NGX_OK;
+
+    case 't':
+    case 'f':
+    case 'n':
+        js->state = ngx_jscan_literal;
+        js->code = (ch == 't') ? 0 : (ch == 'f') ? 1 : 2;
+        js->sub = 1;
+        return NGX_OK;
+
+    default:
+        if (ch != '-' && (ch < '0' || ch > '9')) {
+            ngx_http_llm_jscan_fail(js, "an unexpected character");
+        }
+
+        js->state = ngx_jscan_number;
+        js->sub = (ch == '-') ? ngx_jscan_minus
+                  : (ch == '0') ? ngx_jscan_zero : ngx_jscan_int;
+        js->len = 1;
+        js->size = 1;
+        js->keep[0] = ch;
+        return NGX_OK;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_llm_jscan_close(ngx_http_llm_jscan_t *js, u_char ch, off_t end)
+{
+    ngx_uint_t  level, object;
+
+    level = js->level;
+
+    if (level == 0 || (ch != '}' && ch != ']')) {
+        ngx_http_llm_jscan_fail(js, "an unexpected character");
+    }
+
+    object = js->objects[(level - 1) / 8] & (1 << ((level - 1) % 8));
+
+    if ((ch == '}') != (object != 0)) {
+        ngx_http_llm_jscan_fail(js, "a container closed by the wrong "
+                                    "bracket");
+    }
+
+    js->level = --level;
+    js->state = level ? ngx_jscan_after : ngx_jscan_done;
+
+    return ngx_http_llm_jscan_emit(js, NGX_HTTP_LLM_JSCAN_END, end);
+}
+
+
+static ngx_int_t
+ngx_http_llm_jscan_emit(ngx_http_llm_jscan_t *js, ngx_uint_t token,
+    off_t end)
+{
+    js->depth = js->level;
+    js->end = end;
+
+    return js->handler(js, token);
+}
+
+
+static ngx_int_t
+ngx_http_llm_jscan_number_end(ngx_http_llm_jscan_t *js, off_t end)
+{
+    if (js->sub != ngx_jscan_zero && js->sub != ngx_jscan_int
+        && js->sub != ngx_jscan_frac && js->sub != ngx_jscan_exp)
+    {
+        ngx_http_llm_jscan_fail(js, "a malformed number");
+    }
+
+    js->state = js->level ? ngx_jscan_after : ngx_jscan_done;
+
+    return ngx_http_llm_jscan_emit(js, NGX_HTTP_LLM_JSCAN_NUMBER, end);
+}
+
+
+/* a \uXXXX escape, as UTF-8; surrogate pairs joined, a lone half is "?" */
+
+static void
+ngx_http_llm_jscan_code(ngx_http_llm_jscan_t *js, uint32_t c)
+{
+    if (js->high) {
+        if (c >= 0xdc00 && c <= 0xdfff) {
+            c = 0x10000 + ((js->high - 0xd800) << 10) + (c - 0xdc00);
+            js->high = 0;
+
+        } else {
+            js->high = 0;
+            ngx_http_llm_jscan_keep(js, '?');
+        }
+    }
+
+    if (c >= 0xd800 && c <= 0xdbff) {
+        js->high = c;
+        return;
+    }
+
+    if (c >= 0xdc00 && c <= 0xdfff) {
+        ngx_http_llm_jscan_keep(js, '?');
+        return;
+    }
+
+    if (c < 0x80) {
+        ngx_http_llm_jscan_keep(js, c);
+
+    } else if (c < 0x800) {
+        ngx_http_llm_jscan_keep(js, 0xc0 | (c >> 6));
+        ngx_http_llm_jscan_keep(js, 0x80 | (c & 0x3f));
+
+    } else if (c < 0x10000) {
+        ngx_http_llm_jscan_keep(js, 0xe0 | (c >> 12));
+        ngx_http_llm_jscan_keep(js, 0x80 | ((c >> 6) & 0x3f));
+        ngx_http_llm_jscan_keep(js, 0x80 | (c & 0x3f));
+
+    } else {
+        ngx_http_llm_jscan_keep(js, 0xf0 | (c >> 18));
+        ngx_http_llm_jscan_keep(js, 0x80 | ((c >> 12) & 0x3f));
+        ngx_http_llm_jscan_keep(js, 0x80 | ((c >> 6) & 0x3f));
+        ngx_http_llm_jscan_keep(js, 0x80 | (c & 0x3f));
+    }
+}

@@ -1,0 +1,85 @@
+
+/*
+ * A JSON scanner: validates a document fed in pieces, in one pass, and
+ * tells a handler of each token; keys and scalars come with their first
+ * NGX_HTTP_LLM_JSCAN_KEEP decoded bytes. Nothing is allocated.
+ */
+
+
+#ifndef _NGX_HTTP_LLM_JSCAN_H_INCLUDED_
+#define _NGX_HTTP_LLM_JSCAN_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+/* decoded bytes of a key or scalar kept for the handler */
+#define NGX_HTTP_LLM_JSCAN_KEEP       256
+
+/* deeper documents are refused (docs/directives.md, "Limits") */
+#define NGX_HTTP_LLM_JSCAN_MAX_DEPTH  1024
+
+
+typedef enum {
+    NGX_HTTP_LLM_JSCAN_OBJECT = 1,           /* "{" */
+    NGX_HTTP_LLM_JSCAN_ARRAY,                /* "[" */
+    NGX_HTTP_LLM_JSCAN_END,                  /* "}" or "]" */
+    NGX_HTTP_LLM_JSCAN_KEY,
+    NGX_HTTP_LLM_JSCAN_STRING,
+    NGX_HTTP_LLM_JSCAN_NUMBER,
+    NGX_HTTP_LLM_JSCAN_TRUE,
+    NGX_HTTP_LLM_JSCAN_FALSE,
+    NGX_HTTP_LLM_JSCAN_NULL
+} ngx_http_llm_jscan_token_e;
+
+
+typedef struct ngx_http_llm_jscan_s  ngx_http_llm_jscan_t;
+
+/* NGX_OK goes on; anything else stops the scan and is returned by feed */
+typedef ngx_int_t (*ngx_http_llm_jscan_handler_pt)(ngx_http_llm_jscan_t *js,
+    ngx_uint_t token);
+
+
+struct ngx_http_llm_jscan_s {
+    ngx_http_llm_jscan_handler_pt  handler;
+    void                          *data;
+
+    /*
+     * For the handler: the depth of the token's value (0: the root; an
+     * END has the depth of the value it closes), the offsets of its
+     * first byte (not set for END) and just after its last, and for a key or scalar its first decoded bytes
+     * (text, len) and its whole decoded length (size).
+     */
+    ngx_uint_t                     depth;
+    off_t                          start;
+    off_t                          end;
+    u_char                        *text;
+    size_t                         len;
+    size_t                         size;
+
+    const char                    *error;    /* why the document is not
+                                                JSON, set on NGX_ERROR */
+
+    /* the scanner's own state */
+    off_t                          base;     /* offset of the piece */
+    ngx_uint_t                     level;    /* containers open */
+    ngx_uint_t                     state;
+    ngx_uint_t                     sub;      /* within a number, literal,
+                                                escape or character */
+    ngx_uint_t                     key;      /* the string is a key */
+    uint32_t                       code;     /* \uXXXX being read */
+    uint32_t                       high;     /* a high surrogate before */
+    u_char                         keep[NGX_HTTP_LLM_JSCAN_KEEP];
+    uint8_t                        objects[NGX_HTTP_LLM_JSCAN_MAX_DEPTH / 8];
+};
+
+
+void ngx_http_llm_jscan_init(ngx_http_llm_jscan_t *js,
+    ngx_http_llm_jscan_handler_pt handler, void *data);
+ngx_int_t ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p,
+    size_t len);
+ngx_int_t ngx_http_llm_jscan_finish(ngx_http_llm_jscan_t *js);
+
+
+#endif /* _NGX_HTTP_LLM_JSCAN_H_INCLUDED_ */

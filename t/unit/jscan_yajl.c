@@ -1,0 +1,348 @@
+
+/*
+ * ngx_http_llm_jscan.c against yajl: for a document, the same verdict
+ * (JSON or not) and the same tokens (kind, depth, decoded text up to
+ * NGX_HTTP_LLM_JSCAN_KEEP bytes and its whole length), whether it is fed
+ * whole, cut in two at every offset, or a byte at a time. Included by
+ * fuzz/fuzz_jscan.c; alone (t/441-jscan.t) it reads the documents named
+ * on its command line and prints "ok NAME" or what differs.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <yajl/yajl_parse.h>
+
+#include "ngx_http_llm_jscan.h"
+
+
+/* tokens as lines of text, to compare */
+typedef struct {
+    u_char       *buf;
+    size_t        len;
+    size_t        size;
+    ngx_uint_t    depth;      /* yajl's side: open containers */
+} jscan_log_t;
+
+
+static void
+log_add(jscan_log_t *l, const char *kind, ngx_uint_t depth,
+    const u_char *text, size_t len, size_t size)
+{
+    size_t  need;
+
+    need = 64 + len;
+
+    if (l->len + need > l->size) {
+        l->size = (l->len + need) * 2;
+        l->buf = realloc(l->buf, l->size);
+        if (l->buf == NULL) {
+            abort();
+        }
+    }
+
+    l->len += snprintf((char *) l->buf + l->len, 64, "%s %lu %lu ", kind,
+                       (unsigned long) depth, (unsigned long) size);
+
+    if (text) {
+        memcpy(l->buf + l->len, text, len);
+        l->len += len;
+    }
+
+    l->buf[l->len++] = '\n';
+}
+
+
+static void
+log_text(jscan_log_t *l, const char *kind, const u_char *s, size_t len)
+{
+    log_add(l, kind, l->depth, s,
+            len < NGX_HTTP_LLM_JSCAN_KEEP ? len : NGX_HTTP_LLM_JSCAN_KEEP,
+            len);
+}
+
+
+static int
+y_null(void *ctx)
+{
+    log_add(ctx, "null", ((jscan_log_t *) ctx)->depth, NULL, 0, 0);
+    return 1;
+}
+
+
+static int
+y_boolean(void *ctx, int v)
+{
+    log_add(ctx, v ? "true" : "false", ((jscan_log_t *) ctx)->depth, NULL, 0,
+            0);
+    return 1;
+}
+
+
+static int
+y_number(void *ctx, const char *s, size_t len)
+{
+    log_text(ctx, "number", (const u_char *) s, len);
+    return 1;
+}
+
+
+static int
+y_string(void *ctx, const unsigned char *s, size_t len)
+{
+    log_text(ctx, "string", s, len);
+    return 1;
+}
+
+
+static int
+y_key(void *ctx, const unsigned char *s, size_t len)
+{
+    log_text(ctx, "key", s, len);
+    return 1;
+}
+
+
+static int
+y_start_map(void *ctx)
+{
+    jscan_log_t  *l = ctx;
+
+    log_add(l, "object", l->depth++, NULL, 0, 0);
+    return 1;
+}
+
+
+static int
+y_start_array(void *ctx)
+{
+    jscan_log_t  *l = ctx;
+
+    log_add(l, "array", l->depth++, NULL, 0, 0);
+    return 1;
+}
+
+
+static int
+y_end(void *ctx)
+{
+    jscan_log_t  *l = ctx;
+
+    log_add(l, "end", --l->depth, NULL, 0, 0);
+    return 1;
+}
+
+
+static yajl_callbacks  y_callbacks = {
+    y_null, y_boolean, NULL, NULL, y_number, y_string, y_start_map, y_key,
+    y_end, y_start_array, y_end
+};
+
+
+/* yajl's decoding of lone or odd surrogates differs: texts not compared */
+
+static int
+has_surrogate(const u_char *p, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i + 3 < len; i++) {
+        if (p[i] == '\\' && p[i + 1] == 'u' && (p[i + 2] | 0x20) == 'd'
+            && ((p[i + 3] >= '8' && p[i + 3] <= '9')
+                || ((p[i + 3] | 0x20) >= 'a' && (p[i + 3] | 0x20) <= 'f')))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+j_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
+{
+    jscan_log_t   *l = js->data;
+    static const char  *kinds[] = {
+        "", "object", "array", "end", "key", "string", "number", "true",
+        "false", "null"
+    };
+
+    if (token >= NGX_HTTP_LLM_JSCAN_KEY && token <= NGX_HTTP_LLM_JSCAN_NUMBER) {
+        log_add(l, kinds[token], js->depth, js->text, js->len, js->size);
+
+    } else {
+        log_add(l, kinds[token], js->depth, NULL, 0, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+static int
+yajl_run(const u_char *doc, size_t len, jscan_log_t *l)
+{
+    yajl_handle  y;
+    int          ok;
+
+    y = yajl_alloc(&y_callbacks, NULL, l);
+
+    ok = yajl_parse(y, doc, len) == yajl_status_ok
+         && yajl_complete_parse(y) == yajl_status_ok;
+
+    yajl_free(y);
+
+    return ok;
+}
+
+
+/* cuts: 0 whole; n > 0 the first piece is n bytes; -1 a byte at a time */
+
+static int
+jscan_run(const u_char *doc, size_t len, ssize_t cut, jscan_log_t *l,
+    const char **error)
+{
+    size_t                 i;
+    ngx_int_t              rc;
+    ngx_http_llm_jscan_t   js;
+
+    ngx_http_llm_jscan_init(&js, j_token, l);
+
+    if (cut < 0) {
+        rc = NGX_OK;
+
+        for (i = 0; i < len && rc == NGX_OK; i++) {
+            rc = ngx_http_llm_jscan_feed(&js, (u_char *) doc + i, 1);
+        }
+
+    } else if (cut > 0) {
+        rc = ngx_http_llm_jscan_feed(&js, (u_char *) doc, cut);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_llm_jscan_feed(&js, (u_char *) doc + cut, len - cut);
+        }
+
+    } else {
+        rc = ngx_http_llm_jscan_feed(&js, (u_char *) doc, len);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_llm_jscan_finish(&js);
+    }
+
+    *error = js.error;
+
+    return rc == NGX_OK;
+}
+
+
+/*
+ * 0 when both agree; else prints why. yajl's tokens before an error are
+ * not compared (it reports some before it sees the error, differently).
+ */
+
+static int
+jscan_compare(const u_char *doc, size_t len, const char *name)
+{
+    int           y_ok, j_ok, bad;
+    ssize_t       cut;
+    const char   *error;
+    jscan_log_t   yl, jl;
+
+    ngx_memzero(&yl, sizeof(jscan_log_t));
+    y_ok = yajl_run(doc, len, &yl);
+
+    /* yajl decodes odd surrogate pairs its own way: not compared */
+    if (y_ok && has_surrogate(doc, len)) {
+        free(yl.buf);
+        return 0;
+    }
+
+    bad = 0;
+
+    for (cut = -1; cut <= (ssize_t) len && !bad; cut++) {
+
+        if (len > 4096 && cut > 64 && cut < (ssize_t) len - 64
+            && cut % (len / 64) != 0)
+        {
+            /* long documents: cuts near the ends, and 64 between */
+            continue;
+        }
+
+        ngx_memzero(&jl, sizeof(jscan_log_t));
+        j_ok = jscan_run(doc, len, cut, &jl, &error);
+
+#ifdef JSCAN_FUZZ
+        if (y_ok && !j_ok
+            && ngx_strcmp(error, "the document is nested too deeply") == 0)
+        {
+            /* the scanner's bound, which yajl does not have */
+            free(jl.buf);
+            break;
+        }
+#endif
+
+        if (j_ok != y_ok) {
+            printf("%s: yajl says %s, jscan (cut %ld) says %s\n", name,
+                   y_ok ? "JSON" : "not JSON", (long) cut,
+                   j_ok ? "JSON" : "not JSON");
+            bad = 1;
+
+        } else if (y_ok && (jl.len != yl.len
+                            || memcmp(jl.buf, yl.buf, yl.len) != 0))
+        {
+            printf("%s: tokens differ (cut %ld)\n--- yajl\n%.*s--- jscan\n"
+                   "%.*s", name, (long) cut, (int) yl.len, yl.buf,
+                   (int) jl.len, jl.buf);
+            bad = 1;
+        }
+
+        free(jl.buf);
+    }
+
+    free(yl.buf);
+
+    return bad;
+}
+
+
+#ifndef JSCAN_FUZZ
+
+int
+main(int argc, char **argv)
+{
+    int      i, bad;
+    FILE    *f;
+    size_t   len;
+    u_char  *doc;
+
+    bad = 0;
+
+    for (i = 1; i < argc; i++) {
+        f = fopen(argv[i], "rb");
+        if (f == NULL) {
+            printf("%s: cannot open\n", argv[i]);
+            return 2;
+        }
+
+        doc = malloc(16 * 1024 * 1024);
+        len = fread(doc, 1, 16 * 1024 * 1024, f);
+        fclose(f);
+
+        if (jscan_compare(doc, len, argv[i]) == 0) {
+            printf("ok %s\n", argv[i]);
+
+        } else {
+            bad = 1;
+        }
+
+        free(doc);
+    }
+
+    return bad;
+}
+
+#endif
