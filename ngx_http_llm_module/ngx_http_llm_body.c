@@ -70,6 +70,11 @@ typedef struct {
 } ngx_http_llm_parser_t;
 
 
+static void ngx_http_llm_parser_init(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_parser_t *p,
+    ngx_http_llm_chat_t *chat, ngx_http_llm_problem_t *problem);
+static ngx_int_t ngx_http_llm_scan(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_parser_t *p);
 static ngx_int_t ngx_http_llm_feed(ngx_http_llm_parser_t *p, u_char *data,
     size_t len);
 static off_t ngx_http_llm_offset(ngx_http_llm_parser_t *p);
@@ -210,18 +215,13 @@ ngx_int_t
 ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_problem_t *problem)
 {
-    off_t                     offset;
-    size_t                    size, len, buf_size;
-    ssize_t                   n;
-    u_char                   *buf, *msg;
+    size_t                    len;
+    u_char                   *msg;
     ngx_int_t                 rc;
-    ngx_uint_t                i;
-    yajl_status               status;
     ngx_http_llm_tree_t      *tree;
     ngx_http_llm_arena_t     *arena;
     ngx_http_llm_memcap_t    *cap;
     ngx_http_llm_parser_t     p;
-    ngx_http_llm_segment_t   *s;
     ngx_http_llm_loc_conf_t  *llcf;
 
     if (ctx->body_length == 0) {
@@ -231,18 +231,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                                     "is expected.");
     }
 
-    ngx_memzero(&p, sizeof(ngx_http_llm_parser_t));
-
-    p.pool = r->pool;
-    p.chat = &ctx->chat;
-    p.problem = problem;
-    p.keys = ngx_http_llm_chat_keys;
-    p.lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
-
-    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES) {
-        p.anthropic = 1;
-        p.keys = ngx_http_llm_messages_keys;
-    }
+    ngx_http_llm_parser_init(r, ctx, &p, &ctx->chat, problem);
 
     /*
      * What the parse keeps beyond the body (the tree, the cache key's
@@ -262,13 +251,14 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                                + NGX_HTTP_LLM_MEMORY_FLOOR);
 
     if (llcf->cache != NGX_HTTP_LLM_CACHE_OFF || p.lmcf->route_cache) {
-        /* the cache key is computed in the same pass */
+        /*
+         * the cache key is computed later, by a second pass, and only if
+         * the request turns out to be cacheable (ngx_http_llm_body_digest)
+         */
         ctx->digest = ngx_http_llm_digest_create(r->pool, cap);
         if (ctx->digest == NULL) {
             return NGX_ERROR;
         }
-
-        p.digest = ctx->digest;
     }
 
     tree = NULL;
@@ -287,74 +277,10 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         p.tree = tree;
     }
 
-    p.yajl = yajl_alloc(&ngx_http_llm_json_callbacks, NULL, &p);
+    rc = ngx_http_llm_scan(r, ctx, &p);
+
     if (p.yajl == NULL) {
         return NGX_ERROR;
-    }
-
-    buf = NULL;
-    buf_size = 0;
-    rc = NGX_OK;
-    s = ctx->segments->elts;
-
-    for (i = 0; i < ctx->segments->nelts && rc == NGX_OK; i++) {
-
-        if (s[i].pos) {
-            p.base = s[i].start;
-            rc = ngx_http_llm_feed(&p, s[i].pos, s[i].end - s[i].start);
-            continue;
-        }
-
-        for (offset = s[i].start; offset < s[i].end; offset += n) {
-
-            /*
-             * yajl lexes a token that spans two calls from its start again
-             * on every call: reads as large as what was parsed before keep
-             * a long string (a base64 image, say) from costing quadratic
-             * time
-             */
-
-            size = (size_t) ngx_min(s[i].end - offset,
-                                    ngx_max(offset, NGX_HTTP_LLM_READ_CHUNK));
-
-            if (size > buf_size) {
-                if (buf) {
-                    ngx_pfree(r->pool, buf);
-                }
-
-                buf = ngx_palloc(r->pool, size);
-                if (buf == NULL) {
-                    rc = NGX_ERROR;
-                    break;
-                }
-
-                buf_size = size;
-            }
-
-            n = ngx_read_file(s[i].file, buf, size,
-                              s[i].file_pos + offset - s[i].start);
-
-            if (n != (ssize_t) size) {
-                rc = NGX_ERROR;
-                break;
-            }
-
-            p.base = offset;
-            rc = ngx_http_llm_feed(&p, buf, size);
-
-            if (rc != NGX_OK) {
-                break;
-            }
-        }
-    }
-
-    if (rc == NGX_OK) {
-        p.base = ctx->body_length;
-        status = yajl_complete_parse(p.yajl);
-
-        if (status != yajl_status_ok) {
-            rc = NGX_DECLINED;
-        }
     }
 
     if (cap->exceeded) {
@@ -407,10 +333,6 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     yajl_free(p.yajl);
 
-    if (buf) {
-        ngx_pfree(r->pool, buf);
-    }
-
     if (rc != NGX_OK) {
         return rc;
     }
@@ -450,6 +372,167 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The cache key's digest of a body already parsed: a pass of its own,
+ * made only for requests that are cacheable, which need not pay for it.
+ */
+
+ngx_int_t
+ngx_http_llm_body_digest(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    ngx_int_t                rc;
+    ngx_http_llm_chat_t      chat;
+    ngx_http_llm_parser_t    p;
+    ngx_http_llm_problem_t   problem;
+
+    if (ctx->digested) {
+        return NGX_OK;
+    }
+
+    /* what the first pass recorded is not recorded again */
+
+    ngx_memzero(&chat, sizeof(ngx_http_llm_chat_t));
+    ngx_memzero(&problem, sizeof(ngx_http_llm_problem_t));
+
+    ngx_http_llm_parser_init(r, ctx, &p, &chat, &problem);
+    p.digest = ctx->digest;
+
+    rc = ngx_http_llm_scan(r, ctx, &p);
+
+    if (p.yajl) {
+        yajl_free(p.yajl);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "llm: this request's cache key would take more memory "
+                      "than llm_request_memory allows: not cached");
+        return NGX_DECLINED;
+    }
+
+    ctx->digested = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "llm cache: the body's digest, %O bytes", ctx->body_length);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_llm_parser_init(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_parser_t *p, ngx_http_llm_chat_t *chat,
+    ngx_http_llm_problem_t *problem)
+{
+    ngx_memzero(p, sizeof(ngx_http_llm_parser_t));
+
+    p->pool = r->pool;
+    p->chat = chat;
+    p->problem = problem;
+    p->keys = ngx_http_llm_chat_keys;
+    p->lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES) {
+        p->anthropic = 1;
+        p->keys = ngx_http_llm_messages_keys;
+    }
+}
+
+
+/*
+ * The body's segments, in memory or read from its file, parsed whole;
+ * the caller frees p->yajl (NULL if it could not be made).
+ */
+
+static ngx_int_t
+ngx_http_llm_scan(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_parser_t *p)
+{
+    off_t                    offset;
+    size_t                   size, buf_size;
+    ssize_t                  n;
+    u_char                  *buf;
+    ngx_int_t                rc;
+    ngx_uint_t               i;
+    ngx_http_llm_segment_t  *s;
+
+    p->yajl = yajl_alloc(&ngx_http_llm_json_callbacks, NULL, p);
+    if (p->yajl == NULL) {
+        return NGX_ERROR;
+    }
+
+    buf = NULL;
+    buf_size = 0;
+    rc = NGX_OK;
+    s = ctx->segments->elts;
+
+    for (i = 0; i < ctx->segments->nelts && rc == NGX_OK; i++) {
+
+        if (s[i].pos) {
+            p->base = s[i].start;
+            rc = ngx_http_llm_feed(p, s[i].pos, s[i].end - s[i].start);
+            continue;
+        }
+
+        for (offset = s[i].start; offset < s[i].end; offset += n) {
+
+            /*
+             * yajl lexes a token that spans two calls from its start again
+             * on every call: reads as large as what was parsed before keep
+             * a long string (a base64 image, say) from costing quadratic
+             * time
+             */
+
+            size = (size_t) ngx_min(s[i].end - offset,
+                                    ngx_max(offset, NGX_HTTP_LLM_READ_CHUNK));
+
+            if (size > buf_size) {
+                if (buf) {
+                    ngx_pfree(r->pool, buf);
+                }
+
+                buf = ngx_palloc(r->pool, size);
+                if (buf == NULL) {
+                    rc = NGX_ERROR;
+                    break;
+                }
+
+                buf_size = size;
+            }
+
+            n = ngx_read_file(s[i].file, buf, size,
+                              s[i].file_pos + offset - s[i].start);
+
+            if (n != (ssize_t) size) {
+                rc = NGX_ERROR;
+                break;
+            }
+
+            p->base = offset;
+            rc = ngx_http_llm_feed(p, buf, size);
+
+            if (rc != NGX_OK) {
+                break;
+            }
+        }
+    }
+
+    if (buf) {
+        ngx_pfree(r->pool, buf);
+    }
+
+    if (rc == NGX_OK) {
+        p->base = ctx->body_length;
+
+        if (yajl_complete_parse(p->yajl) != yajl_status_ok) {
+            rc = NGX_DECLINED;
+        }
+    }
+
+    return rc;
 }
 
 

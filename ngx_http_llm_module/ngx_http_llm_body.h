@@ -13,6 +13,8 @@
 
 ngx_int_t ngx_http_llm_read_segments(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
+ngx_int_t ngx_http_llm_body_digest(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
 ngx_int_t ngx_http_llm_parse_chat(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_problem_t *problem);
 

@@ -13,6 +13,7 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_cache.h"
+#include "ngx_http_llm_body.h"
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_limits.h"
@@ -21,19 +22,30 @@
 #define NGX_HTTP_LLM_DIGEST  32
 
 
+/* a length as 8 bytes, little-endian: values are told apart by it */
+#define ngx_http_llm_digest_length(n, b)                                     \
+    (b)[0] = (u_char) (n); (b)[1] = (u_char) ((n) >> 8);                     \
+    (b)[2] = (u_char) ((n) >> 16); (b)[3] = (u_char) ((n) >> 24);            \
+    (b)[4] = (u_char) ((uint64_t) (n) >> 32);                                \
+    (b)[5] = (u_char) ((uint64_t) (n) >> 40);                                \
+    (b)[6] = (u_char) ((uint64_t) (n) >> 48);                                \
+    (b)[7] = (u_char) ((uint64_t) (n) >> 56)
+
+
 /*
- * An open array or object. An array's elements are hashed as they come;
- * an object's member digests are kept to be sorted when it closes. The
- * frames of a depth are reused by every container at that depth, so what
- * the digest keeps is bounded by the widest object, not by the body.
+ * An open array or object. An array's elements are hashed as they come
+ * into the array's digest; an object's members each into a digest of
+ * their own (name and value), kept to be sorted when the object closes.
+ * The frames of a depth are reused by every container at that depth, so
+ * what the digest keeps is bounded by the widest object, not by the body.
  */
 
 typedef struct {
     EVP_MD_CTX                    *md;          /* an array's, lazily */
+    EVP_MD_CTX                    *member;      /* an object's member's */
     u_char                        *items;       /* an object's members */
     ngx_uint_t                     nitems;
     ngx_uint_t                     nalloc;
-    u_char                         key[NGX_HTTP_LLM_DIGEST];
     unsigned                       map:1;
     unsigned                       skip:1;      /* the next value is left out */
 } ngx_http_llm_digest_frame_t;
@@ -42,19 +54,21 @@ typedef struct {
 struct ngx_http_llm_digest_s {
     ngx_pool_t                    *pool;
     ngx_uint_t                     depth;
+    ngx_uint_t                     used;        /* frames ever opened */
     ngx_uint_t                     skipping;    /* inside a left-out value */
     ngx_http_llm_memcap_t         *cap;         /* NULL: none */
     EVP_MD_CTX                    *md;          /* for one-shot digests */
+
     u_char                         result[NGX_HTTP_LLM_DIGEST];
     ngx_http_llm_digest_frame_t    frames[NGX_HTTP_LLM_MAX_JSON_DEPTH + 1];
 };
 
 
-static void ngx_http_llm_digest_cleanup(void *data);
+static EVP_MD_CTX *ngx_http_llm_digest_md(ngx_uint_t i);
 static ngx_int_t ngx_http_llm_sha256_typed(EVP_MD_CTX *md, u_char type,
     u_char *data, size_t len, u_char *digest);
 static ngx_int_t ngx_http_llm_digest_value(ngx_http_llm_digest_t *d,
-    u_char *digest);
+    u_char type, u_char *value, size_t len);
 static int ngx_http_llm_digest_cmp(const void *a, const void *b);
 static ngx_int_t ngx_http_llm_cache_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -156,54 +170,50 @@ ngx_http_llm_sha256(const u_char *data, size_t len, u_char *digest)
 ngx_http_llm_digest_t *
 ngx_http_llm_digest_create(ngx_pool_t *pool, ngx_http_llm_memcap_t *cap)
 {
-    ngx_pool_cleanup_t     *cln;
     ngx_http_llm_digest_t  *d;
 
     if (ngx_http_llm_sha256_init() != NGX_OK) {
         return NULL;
     }
 
-    d = ngx_pcalloc(pool, sizeof(ngx_http_llm_digest_t));
+    /* frames are zeroed as they are first used: most bodies are shallow */
+
+    d = ngx_palloc(pool, sizeof(ngx_http_llm_digest_t));
     if (d == NULL) {
         return NULL;
     }
 
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
+    ngx_memzero(d, offsetof(ngx_http_llm_digest_t, frames));
 
     d->pool = pool;
     d->cap = cap;
 
-    cln->handler = ngx_http_llm_digest_cleanup;
-    cln->data = d;
-
-    d->md = EVP_MD_CTX_new();
-    if (d->md == NULL) {
-        return NULL;
-    }
+    d->md = ngx_http_llm_sha256_ctx;
 
     return d;
 }
 
 
-static void
-ngx_http_llm_digest_cleanup(void *data)
+/*
+ * The digest contexts of each depth (an array's, an object member's),
+ * made once per process: a body's digest is computed in one call, never
+ * two at a time.
+ */
+
+static EVP_MD_CTX *
+ngx_http_llm_digest_md(ngx_uint_t i)
 {
-    ngx_http_llm_digest_t  *d = data;
+    static EVP_MD_CTX  *mds[2 * (NGX_HTTP_LLM_MAX_JSON_DEPTH + 1)];
 
-    ngx_uint_t  i;
-
-    EVP_MD_CTX_free(d->md);
-
-    for (i = 0; i <= NGX_HTTP_LLM_MAX_JSON_DEPTH; i++) {
-        EVP_MD_CTX_free(d->frames[i].md);
+    if (mds[i] == NULL) {
+        mds[i] = EVP_MD_CTX_new();
     }
+
+    return mds[i];
 }
 
 
-/* the digest of a type byte and a value, as one-shot SHA256() made it */
+/* the digest of a type byte and a value */
 
 static ngx_int_t
 ngx_http_llm_sha256_typed(EVP_MD_CTX *md, u_char type, u_char *data,
@@ -236,6 +246,10 @@ ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map)
         return NGX_ERROR;
     }
 
+    if (d->depth == d->used) {
+        ngx_memzero(&d->frames[d->used++], sizeof(ngx_http_llm_digest_frame_t));
+    }
+
     f = &d->frames[d->depth++];
 
     f->map = map ? 1 : 0;
@@ -247,7 +261,7 @@ ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map)
     }
 
     if (f->md == NULL) {
-        f->md = EVP_MD_CTX_new();
+        f->md = ngx_http_llm_digest_md(2 * (d->depth - 1));
         if (f->md == NULL) {
             return NGX_ERROR;
         }
@@ -286,7 +300,7 @@ ngx_http_llm_digest_close(ngx_http_llm_digest_t *d)
             return NGX_ERROR;
         }
 
-        return ngx_http_llm_digest_value(d, digest);
+        return ngx_http_llm_digest_value(d, 'd', digest, NGX_HTTP_LLM_DIGEST);
     }
 
     /* an object's members in a fixed order: sorted by their digests */
@@ -303,13 +317,14 @@ ngx_http_llm_digest_close(ngx_http_llm_digest_t *d)
         return NGX_ERROR;
     }
 
-    return ngx_http_llm_digest_value(d, digest);
+    return ngx_http_llm_digest_value(d, 'd', digest, NGX_HTTP_LLM_DIGEST);
 }
 
 
 ngx_int_t
 ngx_http_llm_digest_key(ngx_http_llm_digest_t *d, u_char *key, size_t len)
 {
+    u_char                        length[8];
     ngx_str_t                    *name;
     ngx_http_llm_digest_frame_t  *f;
 
@@ -328,7 +343,26 @@ ngx_http_llm_digest_key(ngx_http_llm_digest_t *d, u_char *key, size_t len)
         }
     }
 
-    return ngx_http_llm_sha256_typed(d->md, 'k', key, len, f->key);
+    /* a member: "m", the name's length and the name, then its value */
+
+    if (f->member == NULL) {
+        f->member = ngx_http_llm_digest_md(2 * (d->depth - 1) + 1);
+        if (f->member == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_http_llm_digest_length(len, length);
+
+    if (EVP_DigestInit_ex(f->member, ngx_http_llm_sha256_md, NULL) != 1
+        || EVP_DigestUpdate(f->member, "m", 1) != 1
+        || EVP_DigestUpdate(f->member, length, sizeof(length)) != 1
+        || (len && EVP_DigestUpdate(f->member, key, len) != 1))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -340,7 +374,6 @@ ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
 {
     int      n;
     char    *end, number[64];
-    u_char   digest[NGX_HTTP_LLM_DIGEST];
     double   x;
 
     if (d->skipping) {
@@ -371,32 +404,40 @@ ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
         }
     }
 
-    if (ngx_http_llm_sha256_typed(d->md, type, value, len, digest) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_llm_digest_value(d, digest);
+    return ngx_http_llm_digest_value(d, type, value, len);
 }
 
 
-/* a value is complete: into its array or object, or the result */
+/*
+ * A value is complete (type 'd': a container's digest): the result, or
+ * into its array (type, length, bytes), or the end of its member's digest.
+ */
 
 static ngx_int_t
-ngx_http_llm_digest_value(ngx_http_llm_digest_t *d, u_char *digest)
+ngx_http_llm_digest_value(ngx_http_llm_digest_t *d, u_char type,
+    u_char *value, size_t len)
 {
-    u_char                       *items, member[2 * NGX_HTTP_LLM_DIGEST];
+    u_char                       *items, length[8];
     ngx_uint_t                    n;
     ngx_http_llm_digest_frame_t  *f;
 
     if (d->depth == 0) {
-        ngx_memcpy(d->result, digest, NGX_HTTP_LLM_DIGEST);
-        return NGX_OK;
+        if (type == 'd') {
+            ngx_memcpy(d->result, value, NGX_HTTP_LLM_DIGEST);
+            return NGX_OK;
+        }
+
+        return ngx_http_llm_sha256_typed(d->md, type, value, len, d->result);
     }
 
     f = &d->frames[d->depth - 1];
 
     if (!f->map) {
-        return EVP_DigestUpdate(f->md, digest, NGX_HTTP_LLM_DIGEST) == 1
+        ngx_http_llm_digest_length(len, length);
+
+        return EVP_DigestUpdate(f->md, &type, 1) == 1
+               && EVP_DigestUpdate(f->md, length, sizeof(length)) == 1
+               && (len == 0 || EVP_DigestUpdate(f->md, value, len) == 1)
                ? NGX_OK : NGX_ERROR;
     }
 
@@ -421,15 +462,14 @@ ngx_http_llm_digest_value(ngx_http_llm_digest_t *d, u_char *digest)
         f->nalloc = n;
     }
 
-    ngx_memcpy(member, f->key, NGX_HTTP_LLM_DIGEST);
-    ngx_memcpy(member + NGX_HTTP_LLM_DIGEST, digest, NGX_HTTP_LLM_DIGEST);
-
     items = f->items + f->nitems++ * NGX_HTTP_LLM_DIGEST;
 
-    /* SHA-256 of the 64 bytes: the type argument is only their first */
+    /* the member's value is the last of its bytes: no length needed */
 
-    return ngx_http_llm_sha256_typed(d->md, member[0], member + 1,
-                               sizeof(member) - 1, items);
+    return EVP_DigestUpdate(f->member, &type, 1) == 1
+           && (len == 0 || EVP_DigestUpdate(f->member, value, len) == 1)
+           && EVP_DigestFinal_ex(f->member, items, NULL) == 1
+           ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -473,6 +513,9 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return;
     }
 
+    /* a hit, a miss or a bypass, for the metrics */
+    ctx->cache_decided = 1;
+
     if (mode == NGX_HTTP_LLM_CACHE_ON) {
         ctx->cache_eligible = 1;
 
@@ -506,6 +549,15 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         }
     }
 
+    if (!ctx->cache_eligible) {
+        return;
+    }
+
+    if (ngx_http_llm_body_digest(r, ctx) != NGX_OK) {
+        ctx->cache_eligible = 0;
+        return;
+    }
+
     ctx->cache_no_store = ctx->chat.cache_no_store
                           || ngx_http_llm_cache_control(r, "no-store");
     ctx->cache_no_lookup = ctx->cache_no_store || ctx->chat.cache_no_cache
@@ -527,7 +579,7 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     dialect = ctx->target->provider->dialect->name;
 
-    len = sizeof("llm-cache-1") + scope.len + 1 + llcf->cache_namespace.len
+    len = sizeof("llm-cache-2") + scope.len + 1 + llcf->cache_namespace.len
           + 1 + ctx->route->name.len + 1 + dialect.len + 2
           + NGX_HTTP_LLM_DIGEST;
 
@@ -537,7 +589,7 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return;
     }
 
-    p = ngx_cpymem(buf, "llm-cache-1", sizeof("llm-cache-1"));
+    p = ngx_cpymem(buf, "llm-cache-2", sizeof("llm-cache-2"));
     p = ngx_cpymem(p, scope.data, scope.len);
     *p++ = '\0';
     p = ngx_cpymem(p, llcf->cache_namespace.data, llcf->cache_namespace.len);

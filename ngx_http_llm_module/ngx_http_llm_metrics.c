@@ -263,7 +263,7 @@ ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         s->requests[status]++;
         ngx_http_llm_add_used(&s->used, ctx);
 
-        if (ctx->cache_key.len) {
+        if (ctx->cache_decided) {
             s->cache[ctx->cache_hit ? 0
                      : (ctx->cache_eligible && !ctx->cache_no_lookup) ? 1
                      : 2]++;

@@ -438,6 +438,8 @@ struct ngx_http_llm_ctx_s {
     unsigned                       accounted:1;
     unsigned                       completed:1;
     unsigned                       cache_eligible:1;
+    unsigned                       digested:1;     /* digest is the body's */
+    unsigned                       cache_decided:1; /* caching applies */
     unsigned                       cache_no_lookup:1;
     unsigned                       cache_no_store:1;
     unsigned                       cache_hit:1;

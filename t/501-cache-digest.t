@@ -1,0 +1,87 @@
+# The cache key's digest of a body is computed only for requests that
+# may be cached: with "llm_cache deterministic", a request with a
+# temperature above 0 (or "x-llm-cache: off") is not digested at all, and
+# one with temperature 0 is, once, even when it is tried on two targets.
+
+use Test::Nginx::Socket 'no_plan';
+use LLM::Fixtures;
+
+no_shuffle();
+
+LLM::Fixtures::defaults(
+    http_config => <<'CONF',
+    proxy_cache_path $TEST_NGINX_SERVROOT/cache keys_zone=llm:1m;
+    llm_provider mock {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    llm_provider dead {
+        url http://127.0.0.1:$TEST_NGINX_DEAD_PORT/v1;
+    }
+    llm_route m { target mock; }
+    llm_route twice { target dead; target mock; strategy ordered; }
+    llm_auth off;
+CONF
+    config => <<'CONF',
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        proxy_cache llm;
+        proxy_cache_valid 200 1m;
+        llm_cache deterministic;
+    }
+CONF
+);
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a temperature above 0: not cacheable, no digest
+--- request
+POST /v1/chat/completions
+{"model":"m","temperature":0.7,"messages":[{"role":"user","content":"x"}]}
+--- response_headers
+x-llm-cache: BYPASS
+--- no_error_log
+llm cache: the body's digest
+
+
+
+=== TEST 2: temperature 0: cacheable, digested
+--- request eval
+# a new question every run: the cache outlives the test
+sprintf 'POST /v1/chat/completions
+{"model":"m","temperature":0,"messages":[{"role":"user","content":"%020d"}]}',
+    time * 100000 + $$
+--- response_headers
+x-llm-cache: MISS
+--- error_log
+llm cache: the body's digest, 91 bytes
+
+
+
+=== TEST 3: temperature 0 but the client says no: no digest
+--- more_headers
+x-llm-cache: off
+--- request
+POST /v1/chat/completions
+{"model":"m","temperature":0,"messages":[{"role":"user","content":"not me"}]}
+--- response_headers
+x-llm-cache: BYPASS
+--- no_error_log
+llm cache: the body's digest
+
+
+
+=== TEST 4: digested once for two attempts
+--- request eval
+sprintf 'POST /v1/chat/completions
+{"model":"twice","temperature":0,"messages":[{"role":"user","content":"%020d"}]}',
+    time * 100000 + $$
+--- response_headers
+x-llm-cache: MISS
+x-llm-provider: mock
+--- grep_error_log eval
+qr/llm cache: the body's digest/
+--- grep_error_log_out
+llm cache: the body's digest
