@@ -10,6 +10,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <openssl/rand.h>
+
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_accounting.h"
 #include "ngx_http_llm_variables.h"
@@ -44,6 +46,8 @@ typedef enum {
 static ngx_int_t ngx_http_llm_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_llm_header_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_llm_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_llm_seconds(ngx_pool_t *pool, ngx_msec_t ms,
     ngx_str_t *value);
@@ -107,12 +111,57 @@ static ngx_http_variable_t  ngx_http_llm_vars[] = {
     { ngx_string("llm_cost"), NULL, ngx_http_llm_variable,
       NGX_HTTP_LLM_VAR_COST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("llm_request_id"), NULL, ngx_http_llm_request_id_variable,
+      0, 0, 0 },
+
     { ngx_string(NGX_HTTP_LLM_HEADER_PREFIX), NULL,
       ngx_http_llm_header_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
 
       ngx_http_null_variable
 };
+
+
+/*
+ * $llm_request_id: 32 hex digits like $request_id, unique without a call
+ * for random bytes per request: 64 random bits drawn once per worker
+ * process, then the worker's count of ids given.
+ */
+
+static ngx_int_t
+ngx_http_llm_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char            *id;
+    static ngx_pid_t   pid;
+    static uint64_t    prefix, count;
+
+    if (pid != ngx_pid) {
+        /* a new worker: its own prefix (and not its parent's) */
+
+        if (RAND_bytes((u_char *) &prefix, sizeof(prefix)) != 1) {
+            return NGX_ERROR;
+        }
+
+        pid = ngx_pid;
+        count = 0;
+    }
+
+    id = ngx_pnalloc(r->pool, 32);
+    if (id == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(id, "%016uxL%016uxL", prefix, ++count);
+
+    v->len = 32;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = id;
+
+    return NGX_OK;
+}
 
 
 ngx_int_t
