@@ -191,3 +191,49 @@ met() {
         ok = (op == "le") ? a <= b : a >= b
         print ok ? "**met**" : "**not met**" }'
 }
+
+# --- callgrind: instructions per request -------------------------------------
+
+# cg_start CONF: nginx under callgrind, one process (no master), nothing
+# counted until cg_run zeroes and turns instrumentation on.
+cg_start() {
+    mkdir -p "$prefix/cg"
+    valgrind --tool=callgrind --instr-atstart=no --trace-children=yes \
+        --callgrind-out-file="$prefix/cg/out.%p" \
+        --log-file="$prefix/logs/callgrind.log" \
+        "$nginx" -p "$prefix" -c "$prefix/$1.conf" -g 'master_process off;'
+    i=0
+    until [ -s "$prefix/logs/$1.pid" ] && kill -0 "$(cat "$prefix/logs/$1.pid")" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 600 ] || { echo "nginx under callgrind did not start" >&2; return 1; }
+        sleep 0.05
+    done
+    cat "$prefix/logs/$1.pid"
+}
+
+# cg_run URL BODY HEADERS PID: instructions executed by process PID per
+# request, over a run of 1 connection; a warm-up first (caches, keepalive
+# connections, the zone's entries). Deterministic, unlike time on a shared
+# machine. Prints "instructions requests".
+cg_run() {
+    export BENCH_BODY=$2 BENCH_HEADERS=$3
+    wrk -t1 -c1 -d2s -s "$top/bench/post.lua" "$1" > /dev/null
+    callgrind_control -i on "$4" > /dev/null 2>&1
+    callgrind_control -z "$4" > /dev/null 2>&1
+    wrk -t1 -c1 -d"${cg_secs:-4}s" -s "$top/bench/post.lua" "$1" \
+        > "$prefix/cg/wrk.txt"
+    callgrind_control -d "$4" > /dev/null 2>&1
+    callgrind_control -i off "$4" > /dev/null 2>&1
+    requests=$(awk '/ requests in / { n = $1 } END { print n + 0 }' \
+               "$prefix/cg/wrk.txt")
+    bad=$(awk '/^  Non-2xx/ { n += $NF } END { print n + 0 }' \
+          "$prefix/cg/wrk.txt")
+    if [ "$requests" -eq 0 ] || [ "$bad" -gt 0 ]; then
+        echo "callgrind run of $1: $bad of $requests requests failed" >&2
+        return 1
+    fi
+    # the newest dump of that process
+    dump=$(ls -t "$prefix/cg/out.$4".* | head -1)
+    awk -v n="$requests" '/^(summary|totals):/ { ir = $2 }
+        END { printf "%.0f %d\n", ir / n, n }' "$dump"
+}

@@ -14,6 +14,9 @@
 # BENCH_HELD         streams held open (1000) BENCH_SCALES "10 100 1000 10000"
 # BENCH_PORT         the first of the 7 ports used (18080)
 # BENCH_PROFILE=0    no perf profile
+# BENCH_CALLGRIND=0  no callgrind rows (instructions per request)
+# BENCH_ONLY=callgrind  only the callgrind rows, printed, RESULTS.md untouched
+# BENCH_CG_ROWS="proxy gateway"  only these callgrind rows
 
 set -eu
 
@@ -127,7 +130,7 @@ body gpt-4o-mini-stream true 0.7 "$say" > "$prefix/stream.json"
 body gpt-4o-mini-stream true 0 "$say" > "$prefix/stream0.json"
 body gpt-4o-mini-slow true 0.7 "$say" > "$prefix/slow.json"
 # 1 KiB, 32 KiB and 1 MiB: the user's message padded to the size
-for size in 1024 32768 1048576; do
+for size in 1024 32768 262144 1048576; do
     pad=$((size - $(body gpt-4o-mini false 0.7 "" | wc -c)))
     body gpt-4o-mini false 0.7 "$(head -c $pad /dev/zero | tr '\0' x)" \
         > "$prefix/body$size.json"
@@ -153,9 +156,10 @@ portkey_start() {
     portkey_pid=$!
 }
 
+only=${BENCH_ONLY:-}
 nginx_start mock
 nginx_start nginx
-portkey_start
+[ "$only" = callgrind ] || portkey_start
 mock_pid=$(nginx_worker mock)
 front_pid=$(nginx_worker nginx)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -170,7 +174,8 @@ portkey=http://127.0.0.1:$portkey_port
 
 # --- every path really reaches the mock, streams included ----------------------
 
-wait_ok "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h"
+[ "$only" = callgrind ] ||
+    wait_ok "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h"
 
 # check NAME URL BODY HEADERS PATTERN...: the response has every pattern
 check() {
@@ -201,9 +206,16 @@ stream_ok gateway "$gateway$url" "$prefix/stream.json" "$prefix/client.h" \
     'x-llm-provider: mock_stream'
 check gateway "$gateway$url" "$prefix/chat.json" "$prefix/client.h" \
     'x-llm-provider: mock'
-check portkey "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h" \
-    '^HTTP/1.1 200' 'How can I help you today'
-stream_ok portkey "$portkey$url" "$prefix/stream.json" "$prefix/portkey-stream.h"
+if [ "$only" != callgrind ]; then
+    check portkey "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h" \
+        '^HTTP/1.1 200' 'How can I help you today'
+    stream_ok portkey "$portkey$url" "$prefix/stream.json" \
+        "$prefix/portkey-stream.h"
+fi
+check "nginx proxy_cache" "$proxy/cached$url" "$prefix/chat0.json" \
+    "$prefix/client.h" 'X-Cache: MISS'
+check "nginx proxy_cache" "$proxy/cached$url" "$prefix/chat0.json" \
+    "$prefix/client.h" 'X-Cache: HIT' 'How can I help you today'
 # a miss stores the answer, then every request is a hit
 for kind in chat0 stream0; do
     check cache "$cached$url" "$prefix/$kind.json" "$prefix/client.h" \
@@ -213,6 +225,83 @@ for kind in chat0 stream0; do
 done
 check "gateway without a key" "$gateway$url" "$prefix/chat.json" \
     "$prefix/portkey.h" '^HTTP/1.1 401'
+
+# --- callgrind: instructions per request ---------------------------------------
+
+cgrows=$prefix/callgrind.txt
+# each path with one connection, the worker under callgrind; then nginx
+# is started again as it was
+callgrind_rows() {
+    : > "$cgrows"
+    : > "$prefix/scale.conf"
+    nginx_stop nginx
+    cg_pid=$(cg_start nginx)
+    h=$prefix/client.h
+    while read -r name u b; do
+        case " ${BENCH_CG_ROWS:-$name} " in *" $name "*) ;; *) continue ;; esac
+        r=$(cg_run "$u" "$prefix/$b" "$h" "$cg_pid")
+        echo "$name $r" >> "$cgrows"
+    done <<ROWS
+proxy $proxy$url chat.json
+gateway $gateway$url chat.json
+open $open$url chat.json
+cache $cached$url chat0.json
+nginx_cache $proxy/cached$url chat0.json
+proxy_1k $proxy$url body1024.json
+gateway_1k $gateway$url body1024.json
+proxy_32k $proxy$url body32768.json
+gateway_32k $gateway$url body32768.json
+proxy_256k $proxy$url body262144.json
+gateway_256k $gateway$url body262144.json
+proxy_1m $proxy$url body1048576.json
+gateway_1m $gateway$url body1048576.json
+ROWS
+    nginx_stop nginx
+    nginx_start nginx
+    front_pid=$(nginx_worker nginx)
+}
+
+cg_get() { awk -v n="$1" '$1 == n { print $2 }' "$cgrows"; }
+
+cg_targets() {
+    [ -s "$cgrows" ] || return 0
+    g=$(ratio "$(cg_get gateway)" "$(cg_get proxy)")
+    c=$(ratio "$(cg_get cache)" "$(cg_get nginx_cache)")
+    echo "| gateway ≤ 1.3× proxy_pass's instructions | ${g}× | $(met "$g" 1.3 le) |"
+    echo "| cache hit ≤ 1.11× a plain nginx cache hit's instructions | ${c}× | $(met "$c" 1.11 le) |"
+}
+
+callgrind_table() {
+    if [ ! -s "$cgrows" ]; then
+        echo "No callgrind rows (BENCH_CALLGRIND=0)."
+        return
+    fi
+    p=$(cg_get proxy)
+    echo "| path | instructions/request | / proxy_pass | requests counted |"
+    echo "|------|---------------------:|-------------:|-----------------:|"
+    while read -r name ir n; do
+        case $name in
+        *_1k|*_32k|*_256k|*_1m)
+            size=${name#*_}
+            base=$(cg_get "proxy_$size") ;;
+        *) size= base=$p ;;
+        esac
+        case $name in
+        proxy*)      label="nginx proxy_pass${size:+, $size body}" ;;
+        gateway*)    label="gateway: keys, routing, accounting${size:+, $size body}" ;;
+        open)        label='gateway, routing only (llm_auth off)' ;;
+        cache)       label='gateway, cache hit' ;;
+        nginx_cache) label='plain nginx proxy_cache hit' ;;
+        esac
+        echo "| $label | $ir | $(ratio "$ir" "$base") | $n |"
+    done < "$cgrows"
+}
+
+if [ "$only" = callgrind ]; then
+    callgrind_rows
+    callgrind_table
+    exit 0
+fi
 
 nscales=$(echo $scales | wc -w)
 estimate=$(( 6 * (secs + (secs + 2) / 3 + 2) + 5 * (stream_secs + 3)
@@ -272,7 +361,7 @@ echo "streaming done"
 
 brows=$prefix/bodies.txt
 : > "$brows"
-for size in 1024 32768 1048576; do
+for size in 1024 32768 262144 1048576; do
     export BENCH_BODY=$prefix/body$size.json BENCH_HEADERS=$prefix/client.h
     p=$(wrk_run "$proxy$url" "$conns" "$short_secs" "$front_pid" p$size)
     g=$(wrk_run "$gateway$url" "$conns" "$short_secs" "$front_pid" g$size)
@@ -371,6 +460,15 @@ for n in $scales; do
     echo "$n $1 $2 $3 $4 $(rss_kib "$pid") $load" >> "$srows_scale"
 done
 echo "scaling done"
+
+# --- callgrind --------------------------------------------------------------------
+
+if [ "${BENCH_CALLGRIND:-1}" = 1 ] && command -v valgrind >/dev/null 2>&1; then
+    callgrind_rows
+    echo "callgrind done"
+else
+    : > "$cgrows"
+fi
 
 # --- the report ---------------------------------------------------------------------
 
@@ -548,6 +646,7 @@ $(table_rows)
 | throughput ≥ 90 % of proxy_pass | $(awk -v a="$g_rps" -v b="$p_rps" 'BEGIN { printf "%.0f %%", a / b * 100 }') (CPU: $(awk -v a="$g_cpu" -v b="$p_cpu" 'BEGIN { printf "%.0f %%", b / a * 100 }')) | $(met "$(ratio "$g_rps" "$p_rps")" 0.90) |
 | added p50 ≤ 50 µs over proxy_pass | $unloaded_diff µs (1 connection) | $(met "$unloaded_diff" 50 le) |
 | ≥ 30× Portkey's throughput | $(ratio "$g_rps" "$k_rps")× | $(met "$(ratio "$g_rps" "$k_rps")" 30) |
+$(cg_targets)
 
 ## Streaming
 
@@ -594,6 +693,17 @@ between the sizes (Gemini's was quadratic before 0.2.0: 982 µs per
 message at 20,000, 19.6 s for the request).
 
 $(tool_rows)
+
+## Instructions per request (callgrind)
+
+The worker under \`valgrind --tool=callgrind\`, one connection, each path
+in turn after a warm-up; instructions counted between two dumps and
+divided by the requests wrk completed. Unlike time, this does not move
+with the machine's load. Valgrind's CPU has no SHA extensions, so
+OpenSSL's SHA-256 runs its plain code here: rows that hash (keys, the
+cache key) count more instructions than the real CPU spends time on.
+
+$(callgrind_table)
 
 ## Profile
 
