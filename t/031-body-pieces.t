@@ -2,6 +2,9 @@
 # piece is sent only once nginx has read the previous one (a condition on
 # nginx's own debug log, not a sleep). The provider must still receive the
 # client's bytes with only the model replaced.
+#
+# A script: the body is sent piece by piece, each piece once nginx's debug
+# log shows it read the last.
 
 use strict;
 use warnings;

@@ -2,6 +2,9 @@
 # must arrive while the provider is still in the middle of the stream.
 # The mock's access log gets the request only when the stream ends, so an
 # empty mock log when the first event arrives proves it was not buffered.
+#
+# A script: the first event is read while the provider still streams, and
+# the mock's log looked at then.
 
 use strict;
 use warnings;

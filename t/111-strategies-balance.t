@@ -4,6 +4,9 @@
 # breaker is open.
 #
 # Which target served is read from the x-llm-provider response header.
+#
+# A script: hundreds of requests to one running nginx, in order, the mock's
+# speeds changed between them.
 
 use strict;
 use warnings;

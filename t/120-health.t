@@ -6,6 +6,9 @@
 # targets are all out of service trying the one that comes back soonest.
 #
 # Every wait is a poll of the status JSON (available_in_ms, inflight).
+#
+# A script: state built over many requests to one running nginx, with waits
+# on its status JSON between them.
 
 use strict;
 use warnings;

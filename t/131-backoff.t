@@ -7,6 +7,9 @@
 # "..., retrying it" line the module adds the backoff timer, which nginx
 # logs as "event timer add: <ident>: <milliseconds>:<expiry>" for the same
 # connection.
+#
+# A script: a client that goes away during a wait, and timers read from the
+# debug log as they are added.
 
 use strict;
 use warnings;

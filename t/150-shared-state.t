@@ -8,6 +8,9 @@
 # The gateway listens with reuseport on its own port, so that the kernel
 # spreads the connections over both workers; $pid in the access log tells
 # which worker served.
+#
+# A script: a master with two workers, and "nginx -s reload" between
+# requests.
 
 use strict;
 use warnings;

@@ -2,6 +2,9 @@
 # fleet. Each writes its own spend into a hash field of its own and learns
 # the other's at the next sync; under concurrent load the fleet overshoots
 # a budget by at most the drift bound of docs/redis.md.
+#
+# A script: two gateways and a redis-server of the test's own, under
+# concurrent load.
 
 use strict;
 use warnings;

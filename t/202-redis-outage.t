@@ -4,6 +4,9 @@
 # empty: values are absolute, rewritten by the next sync. A FLUSHALL under
 # running gateways is repaired the same way. nginx -s quit is prompt while
 # Redis is down.
+#
+# A script: redis-server is stopped, started again empty, and flushed while
+# gateways run.
 
 use strict;
 use warnings;

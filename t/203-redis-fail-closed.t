@@ -2,6 +2,9 @@
 # two sync intervals, keys with limits that count across the fleet are
 # refused with 503 accounting_unavailable; keys without such limits go on.
 # Service resumes once Redis is back.
+#
+# A script: redis-server is stopped and started again while the gateway
+# runs.
 
 use strict;
 use warnings;

@@ -2,6 +2,9 @@
 # does not know is looked up in Redis by its SHA-256 and works without a
 # reload, with the team, models and limits Redis gives it. The plain key
 # never reaches Redis, nor this module's log lines.
+#
+# A script: keys are written into a redis-server of the test's own while the
+# gateway runs.
 
 use strict;
 use warnings;

@@ -3,6 +3,9 @@
 # worker (the old workers exit promptly, the zone's counters keep their
 # field); a Redis that accepts connections but never answers is given up
 # after the timeout, and does not hold nginx when it quits.
+#
+# A script: nginx is quit and reloaded, and Redis made silent, while
+# connected.
 
 use strict;
 use warnings;

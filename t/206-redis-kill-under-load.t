@@ -5,6 +5,9 @@
 #
 # The load comes from forked clients, each writing one line per request;
 # the test waits for a number of requests in each phase, never for a time.
+#
+# A script: redis-server is killed and started again under load from forked
+# clients.
 
 use strict;
 use warnings;

@@ -4,6 +4,9 @@
 # an OpenAI-shaped 503 with Retry-After at once, and the error log says
 # why, naming the setting. The lookups in flight are answered when Redis
 # is back.
+#
+# A script: Redis is paused (CLIENT PAUSE) while requests wait, then
+# resumed.
 
 use strict;
 use warnings;

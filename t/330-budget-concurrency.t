@@ -2,6 +2,8 @@
 # keep the spend within the budget (each request reserves what it will
 # use, so the documented bound, the estimates' error, is zero here), and
 # the sum of recorded spend equals what the provider reported.
+#
+# A script: 64 concurrent clients against two workers.
 
 use strict;
 use warnings;

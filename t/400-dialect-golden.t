@@ -8,6 +8,9 @@
 # accounting ($llm_*_tokens in the access log).
 #
 # GOLDEN_WRITE=1 writes the expected files instead (review them!).
+#
+# A script: every fixture served split at every byte offset: thousands of
+# generated requests.
 
 use strict;
 use warnings;

@@ -2,6 +2,8 @@
 # harness) against AWS's published test vectors, and AWS's
 # percent-encoding of paths. The Bedrock mock checks the signatures of
 # real requests the same way (t/410-dialect-requests.t).
+#
+# A script: it compiles and runs a C harness, no nginx.
 
 use strict;
 use warnings;

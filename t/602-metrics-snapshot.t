@@ -9,6 +9,9 @@
 # them again) while the test reads snapshots. A snapshot that gave the
 # room of what was counted to entries made in between, leaving out the
 # oldest, failed about one snapshot in ten here.
+#
+# A script: forked clients make new series while snapshots are read from two
+# workers.
 
 use strict;
 use warnings;

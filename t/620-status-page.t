@@ -1,6 +1,8 @@
 # The status page (llm_status html) in headless Chromium: it loads, draws
 # the values of a running gateway from its JSON status, writes names from
 # clients as text, and a screenshot of it is taken.
+#
+# A script: the page is loaded in headless Chromium.
 
 use strict;
 use warnings;

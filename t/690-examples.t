@@ -1,5 +1,8 @@
 # Every configuration in conf.examples/ runs as "make run EXAMPLE=<name>"
 # runs it (scripts/run.sh), and does what its header says.
+#
+# A script: every example is started as "make run" would, each an nginx of
+# its own.
 
 use strict;
 use warnings;

@@ -14,6 +14,9 @@
 # and no worker crash or [crit]/[alert]/[emerg] in the error log. The
 # faulty providers are real servers: a forked Perl server (LLM::Faults)
 # misbehaving byte by byte, and a port nothing listens on.
+#
+# A script: faulty providers are forked Perl servers that misbehave byte by
+# byte.
 
 use strict;
 use warnings;

@@ -20,6 +20,9 @@
 #
 # No worker crash, no [crit]/[alert]/[emerg], no sanitizer report (a
 # response that never ends must free what its scan allocated).
+#
+# A script: faulty providers are forked Perl servers that misbehave byte by
+# byte.
 
 use strict;
 use warnings;

@@ -8,6 +8,8 @@
 #
 # A master with two workers; the load comes from forked clients, each
 # writing one line per request; the failures are counted exactly.
+#
+# A script: "nginx -s reload" every second under load from forked clients.
 
 use strict;
 use warnings;

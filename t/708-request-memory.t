@@ -5,6 +5,8 @@
 # worker's peak memory (VmHWM in /proc/PID/status) grows by no more than
 # the documented bound. Real bodies of many short messages are far under
 # the default, and llm_request_memory raises the bound where wanted.
+#
+# A script: the worker's peak memory (VmHWM) is read from /proc.
 
 use strict;
 use warnings;
