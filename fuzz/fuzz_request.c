@@ -74,7 +74,7 @@ ngx_fuzz_run(ngx_pool_t *pool, u_char *in, size_t size, size_t *cut,
     ctx.body_length = size;
     ctx.chat.max_tokens = -1;
 
-    /* the cache key's digest is made by the parser (llm_cache on) */
+    /* llm_cache on: the cache key's digest is made by a second pass */
     ctx.segments = ngx_array_create(pool, 4, sizeof(ngx_http_llm_segment_t));
 
     if (ctx.segments == NULL) {
@@ -115,7 +115,14 @@ ngx_fuzz_run(ngx_pool_t *pool, u_char *in, size_t size, size_t *cut,
         return;
     }
 
-    ngx_memcpy(res->digest, ngx_http_llm_digest_result(ctx.digest), 32);
+    /* past llm_request_memory: no digest, the same whatever the cuts */
+
+    if (ngx_http_llm_body_digest(&r, &ctx) == NGX_OK) {
+        ngx_memcpy(res->digest, ngx_http_llm_digest_result(ctx.digest), 32);
+
+    } else {
+        ngx_memset(res->digest, 0xff, 32);
+    }
 
     if (ctx.chat.model.len == 0) {
         return;
