@@ -384,7 +384,8 @@ static ngx_http_llm_walker_t  ngx_http_llm_anthropic_walker = {
     ngx_http_llm_anthropic_image,
     ngx_http_llm_anthropic_tool_call,
     ngx_http_llm_anthropic_tool_result,
-    ngx_http_llm_anthropic_function
+    ngx_http_llm_anthropic_function,
+    0
 };
 
 

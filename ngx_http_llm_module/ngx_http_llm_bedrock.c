@@ -558,7 +558,8 @@ static ngx_http_llm_walker_t  ngx_http_llm_bedrock_walker = {
     ngx_http_llm_bedrock_image,
     ngx_http_llm_bedrock_tool_call,
     ngx_http_llm_bedrock_tool_result,
-    ngx_http_llm_bedrock_function
+    ngx_http_llm_bedrock_function,
+    0
 };
 
 

@@ -243,7 +243,8 @@ static ngx_http_llm_walker_t  ngx_http_llm_gemini_walker = {
     ngx_http_llm_gemini_image,
     ngx_http_llm_gemini_tool_call,
     ngx_http_llm_gemini_tool_result,
-    ngx_http_llm_gemini_function
+    ngx_http_llm_gemini_function,
+    1
 };
 
 

@@ -48,10 +48,9 @@ void ngx_http_llm_text(ngx_http_llm_jbuf_t *b, const char *fmt, ...);
 
 #define ngx_http_llm_jbuf_lit(b, s)                                          \
     ngx_http_llm_jbuf_raw(b, (const u_char *) s, sizeof(s) - 1)
+/* a quoted JSON string (also a valid Prometheus label value) */
 #define ngx_http_llm_jbuf_qstr(b, ns)                                         \
     ngx_http_llm_jbuf_str(b, (ns)->data, (ns)->len)
-/* a quoted JSON string (also a valid Prometheus label value) */
-#define ngx_http_llm_text_str(b, ns)  ngx_http_llm_jbuf_qstr(b, ns)
 /* a quoted string, or "" for NULL */
 #define ngx_http_llm_jbuf_qstr_or_empty(b, ns)                                \
     ((ns) ? ngx_http_llm_jbuf_qstr(b, ns) : ngx_http_llm_jbuf_lit(b, "\"\""))

@@ -193,7 +193,7 @@ ngx_http_llm_status_json(ngx_http_request_t *r, ngx_http_llm_snapshot_t *snap,
 
     for (i = 0; i < lmcf->routes.nelts; i++) {
         ngx_http_llm_text(t, "%s{\"name\":", i ? "," : "");
-        ngx_http_llm_text_str(t, &rr[i]->name);
+        ngx_http_llm_jbuf_qstr(t, &rr[i]->name);
         ngx_http_llm_text(t, ",\"strategy\":\"%s\",\"attempts\":%ui,"
                           "\"retries\":%ui,\"deadline_ms\":%M,\"targets\":[",
                           ngx_http_llm_strategy_names[rr[i]->strategy],
@@ -203,9 +203,9 @@ ngx_http_llm_status_json(ngx_http_request_t *r, ngx_http_llm_snapshot_t *snap,
 
         for (j = 0; j < rr[i]->targets.nelts; j++) {
             ngx_http_llm_text(t, "%s{\"provider\":", j ? "," : "");
-            ngx_http_llm_text_str(t, &target[j].provider->name);
+            ngx_http_llm_jbuf_qstr(t, &target[j].provider->name);
             ngx_http_llm_text(t, ",\"model\":");
-            ngx_http_llm_text_str(t, &target[j].model);
+            ngx_http_llm_jbuf_qstr(t, &target[j].model);
             ngx_http_llm_text(t, ",\"weight\":%ui,\"enabled\":%s}",
                               target[j].weight,
                               target[j].provider->disabled ? "false"
@@ -254,9 +254,9 @@ ngx_http_llm_json_targets(ngx_http_llm_snapshot_t *snap,
                     ? available - snap->now : 0;
 
         ngx_http_llm_text(t, "%s{\"provider\":", i ? "," : "");
-        ngx_http_llm_text_str(t, &ts[i].provider);
+        ngx_http_llm_jbuf_qstr(t, &ts[i].provider);
         ngx_http_llm_text(t, ",\"model\":");
-        ngx_http_llm_text_str(t, &ts[i].model);
+        ngx_http_llm_jbuf_qstr(t, &ts[i].model);
         ngx_http_llm_text(t, ",\"state\":\"%s\",\"available_in_ms\":%M,"
                           "\"inflight\":%uD,\"requests\":%uL,"
                           "\"successes\":%uL,\"failures\":%uL,"
@@ -297,11 +297,11 @@ ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
         s = &ss[i].series;
 
         ngx_http_llm_text(t, "%s{\"route\":", i ? "," : "");
-        ngx_http_llm_text_str(t, &ss[i].route);
+        ngx_http_llm_jbuf_qstr(t, &ss[i].route);
         ngx_http_llm_text(t, ",\"provider\":");
-        ngx_http_llm_text_str(t, &ss[i].provider);
+        ngx_http_llm_jbuf_qstr(t, &ss[i].provider);
         ngx_http_llm_text(t, ",\"model\":");
-        ngx_http_llm_text_str(t, &ss[i].model);
+        ngx_http_llm_jbuf_qstr(t, &ss[i].model);
         ngx_http_llm_text(t, ",\"requests\":{\"2xx\":%uL,\"4xx\":%uL,"
                           "\"5xx\":%uL,\"other\":%uL},"
                           "\"prompt_tokens\":%uL,\"completion_tokens\":%uL,"
@@ -371,9 +371,9 @@ ngx_http_llm_json_spend(ngx_http_llm_snapshot_t *snap, ngx_http_llm_jbuf_t *t)
 
     for (i = 0; i < snap->spend.nelts; i++) {
         ngx_http_llm_text(t, "%s{\"scope\":", i ? "," : "");
-        ngx_http_llm_text_str(t, &sp[i].scope);
+        ngx_http_llm_jbuf_qstr(t, &sp[i].scope);
         ngx_http_llm_text(t, ",\"name\":");
-        ngx_http_llm_text_str(t, &sp[i].name);
+        ngx_http_llm_jbuf_qstr(t, &sp[i].name);
         ngx_http_llm_text(t, ",\"requests\":%uL,\"prompt_tokens\":%uL,"
                           "\"completion_tokens\":%uL,\"cached_tokens\":%uL,"
                           "\"cost_usd\":",

@@ -88,7 +88,7 @@ ngx_http_llm_walk_turns(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
         role = ngx_http_llm_json_str(m, "role");
         c = ngx_http_llm_json_get(m, "content");
 
-        if (ngx_http_llm_walk_add_calls(w, m) != NGX_OK) {
+        if (w->emit->names && ngx_http_llm_walk_add_calls(w, m) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -317,7 +317,7 @@ ngx_http_llm_walk_call_name(ngx_http_llm_walk_t *w, ngx_str_t *id)
 {
     ngx_http_llm_walk_call_t  *c;
 
-    if (id == NULL) {
+    if (id == NULL || !w->emit->names) {
         return NULL;
     }
 

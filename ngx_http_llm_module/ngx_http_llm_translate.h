@@ -37,13 +37,17 @@ typedef struct {
     /* the assistant's tool call: arguments are JSON text */
     void         (*tool_call)(ngx_http_llm_walk_t *w, ngx_str_t *id,
                               ngx_str_t *name, ngx_str_t *arguments);
-    /* a tool's result, with the function name of the call it answers */
+    /* a tool's result, with the function name of the call it answers
+       (when the walker's "names" is set) */
     void         (*tool_result)(ngx_http_llm_walk_t *w, ngx_str_t *id,
                                 ngx_str_t *name, ngx_str_t *content);
     /* a function the model may call (n: functions written before it) */
     void         (*function)(ngx_http_llm_walk_t *w, ngx_uint_t n,
                              ngx_str_t *name, ngx_str_t *description,
                              ngx_http_llm_json_t *parameters);
+    /* tool results need their call's function name: the walker indexes
+       tool calls by id (otherwise it does not, and gives NULL) */
+    ngx_uint_t     names;
 } ngx_http_llm_walker_t;
 
 
