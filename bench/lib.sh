@@ -211,6 +211,18 @@ cg_start() {
     cat "$prefix/logs/$1.pid"
 }
 
+# cg_stop PID: valgrind writes its last dump on the way out; wait for it
+cg_stop() {
+    kill -TERM "$1" 2>/dev/null || true
+    i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 1200 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    kill -KILL "$1" 2>/dev/null || true
+    rm -f "$prefix/logs/nginx.pid"
+}
+
 # cg_run URL BODY HEADERS PID: instructions executed by process PID per
 # request, over a run of 1 connection; a warm-up first (caches, keepalive
 # connections, the zone's entries). Deterministic, unlike time on a shared

@@ -256,7 +256,7 @@ gateway_256k $gateway$url body262144.json
 proxy_1m $proxy$url body1048576.json
 gateway_1m $gateway$url body1048576.json
 ROWS
-    nginx_stop nginx
+    cg_stop "$cg_pid"
     nginx_start nginx
     front_pid=$(nginx_worker nginx)
 }

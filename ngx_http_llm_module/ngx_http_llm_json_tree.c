@@ -10,6 +10,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_llm_json_tree.h"
+#include "ngx_http_llm_jscan.h"
 #include "ngx_http_llm_json.h"
 
 
@@ -23,6 +24,8 @@ struct ngx_http_llm_arena_block_s {
 };
 
 
+static ngx_int_t ngx_http_llm_json_any_token(ngx_http_llm_jscan_t *js,
+    ngx_uint_t token);
 static int ngx_http_llm_tree_cb_null(void *data);
 static int ngx_http_llm_tree_cb_boolean(void *data, int value);
 static int ngx_http_llm_tree_cb_number(void *data, const char *s, size_t len);
@@ -437,9 +440,8 @@ ngx_http_llm_json_parse(ngx_http_llm_arena_t *a, u_char *p, size_t len)
 ngx_uint_t
 ngx_http_llm_json_is_object(u_char *p, size_t len)
 {
-    u_char       *last;
-    yajl_handle   yajl;
-    yajl_status   status;
+    u_char                *last;
+    ngx_http_llm_jscan_t   js;
 
     for (last = p + len; p < last; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
@@ -451,20 +453,17 @@ ngx_http_llm_json_is_object(u_char *p, size_t len)
         return 0;
     }
 
-    yajl = yajl_alloc(NULL, NULL, NULL);
-    if (yajl == NULL) {
-        return 0;
-    }
+    ngx_http_llm_jscan_init(&js, ngx_http_llm_json_any_token, NULL);
 
-    status = yajl_parse(yajl, p, last - p);
+    return ngx_http_llm_jscan_feed(&js, p, last - p) == NGX_OK
+           && ngx_http_llm_jscan_finish(&js) == NGX_OK;
+}
 
-    if (status == yajl_status_ok) {
-        status = yajl_complete_parse(yajl);
-    }
 
-    yajl_free(yajl);
-
-    return status == yajl_status_ok;
+static ngx_int_t
+ngx_http_llm_json_any_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
+{
+    return NGX_OK;
 }
 
 
