@@ -45,13 +45,14 @@ chunks=20 gap=0.005
 base=${BENCH_PORT:-18080}
 mock_port=$((base + 1)) proxy_port=$((base + 2)) gateway_port=$((base + 3))
 cache_port=$((base + 4)) open_port=$((base + 5)) portkey_port=$((base + 6))
+proxy16_port=$((base + 7)) gateway16_port=$((base + 8))
 
 . "$top/bench/lib.sh"
 
 # --- set up ------------------------------------------------------------------
 
 for p in $mock_port $proxy_port $gateway_port $cache_port $open_port \
-         $portkey_port; do
+         $portkey_port $proxy16_port $gateway16_port; do
     port_free "$p" || { echo "port $p is in use (BENCH_PORT=...)" >&2; exit 1; }
 done
 
@@ -109,6 +110,8 @@ subst() {
         -e "s#@MOCK_PORT@#$mock_port#g" -e "s#@PROXY_PORT@#$proxy_port#g" \
         -e "s#@GATEWAY_PORT@#$gateway_port#g" \
         -e "s#@CACHE_PORT@#$cache_port#g" -e "s#@OPEN_PORT@#$open_port#g" \
+        -e "s#@PROXY16_PORT@#$proxy16_port#g" \
+        -e "s#@GATEWAY16_PORT@#$gateway16_port#g" \
         -e "s#@CHUNKS@#$chunks#g" -e "s#@GAP@#$gap#g" \
         "$top/bench/$1.conf.in" > "$prefix/$2.conf"
 }
@@ -170,6 +173,8 @@ proxy=http://127.0.0.1:$proxy_port
 gateway=http://127.0.0.1:$gateway_port
 cached=http://127.0.0.1:$cache_port
 open=http://127.0.0.1:$open_port
+proxy16=http://127.0.0.1:$proxy16_port
+gateway16=http://127.0.0.1:$gateway16_port
 portkey=http://127.0.0.1:$portkey_port
 
 # --- every path really reaches the mock, streams included ----------------------
@@ -367,6 +372,11 @@ for size in 1024 32768 262144 1048576; do
     g=$(wrk_run "$gateway$url" "$conns" "$short_secs" "$front_pid" g$size)
     echo "$size $p $g" >> "$brows"
 done
+# nginx's default client_body_buffer_size: a 32 KiB body in a temporary
+# file, one connection (the latency of a request alone)
+export BENCH_BODY=$prefix/body32768.json BENCH_HEADERS=$prefix/client.h
+stall_p=$(wrk_run "$proxy16$url" 1 "$short_secs" "$front_pid" p16)
+stall_g=$(wrk_run "$gateway16$url" 1 "$short_secs" "$front_pid" g16)
 echo "body sizes done"
 
 # --- streams held open: memory per stream -------------------------------------------
@@ -661,6 +671,16 @@ wrk, $conns connections, ${short_secs} s a row; the user message padded.
 | body | proxy_pass req/s | p50 ms | p99 ms | CPU µs | gateway req/s | p50 ms | p99 ms | CPU µs | gateway / proxy_pass | added CPU µs |
 |-----:|------:|------:|------:|------:|------:|------:|------:|------:|------:|------:|
 $(body_rows)
+
+With nginx's default \`client_body_buffer_size\` (16k), a 32 KiB body is
+kept in a temporary file; one connection, ${short_secs} s. proxy_pass
+sends it upstream in pieces that meet delayed ACKs; the gateway sends a
+spilled body up to 256 KiB from one buffer.
+
+| path | requests/s | p50 ms | p99 ms | CPU µs/request |
+|------|-----------:|-------:|-------:|---------------:|
+| nginx proxy_pass | $(echo "$stall_p" | awk '{ print $1 " | " $2 " | " $3 " | " $4 }') |
+| gateway | $(echo "$stall_g" | awk '{ print $1 " | " $2 " | " $3 " | " $4 }') |
 
 ## Routes and keys configured
 

@@ -16,6 +16,12 @@
 #include "ngx_http_llm_dialect.h"
 
 
+/* a spilled body up to this size goes upstream from one buffer */
+#define NGX_HTTP_LLM_BODY_GATHER  262144
+
+
+static ngx_chain_t *ngx_http_llm_gather(ngx_http_request_t *r,
+    ngx_chain_t *in, off_t length);
 static ngx_int_t ngx_http_llm_add_range(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, off_t from, off_t to, ngx_chain_t ***ll);
 
@@ -133,9 +139,10 @@ ngx_http_llm_splice_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     }
 
     if (nedits == 0) {
-        r->request_body->bufs = ctx->client_body;
+        r->request_body->bufs = ngx_http_llm_gather(r, ctx->client_body,
+                                                    ctx->body_length);
         r->headers_in.content_length_n = ctx->body_length;
-        return NGX_OK;
+        return r->request_body->bufs ? NGX_OK : NGX_ERROR;
     }
 
     out = NULL;
@@ -187,10 +194,74 @@ ngx_http_llm_splice_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         cl->buf->last_buf = 1;
     }
 
-    r->request_body->bufs = out;
+    r->request_body->bufs = ngx_http_llm_gather(r, out, length);
     r->headers_in.content_length_n = length;
 
-    return NGX_OK;
+    return r->request_body->bufs ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * A body nginx kept in a temporary file goes upstream in pieces (one
+ * write per client_body_buffer_size read from the file, and the model's
+ * name between them); on a keepalive connection the pieces meet delayed
+ * ACKs and stall 20-40 ms. Up to NGX_HTTP_LLM_BODY_GATHER bytes, such a
+ * body is sent from one buffer instead.
+ */
+
+static ngx_chain_t *
+ngx_http_llm_gather(ngx_http_request_t *r, ngx_chain_t *in, off_t length)
+{
+    size_t        size;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->in_file) {
+            break;
+        }
+    }
+
+    if (cl == NULL || length > NGX_HTTP_LLM_BODY_GATHER) {
+        return in;
+    }
+
+    b = ngx_create_temp_buf(r->pool, (size_t) length);
+    cl = ngx_alloc_chain_link(r->pool);
+    if (b == NULL || cl == NULL) {
+        return NULL;
+    }
+
+    for ( /* void */ ; in; in = in->next) {
+
+        if (in->buf->in_file) {
+            size = (size_t) (in->buf->file_last - in->buf->file_pos);
+
+            n = ngx_read_file(in->buf->file, b->last, size,
+                              in->buf->file_pos);
+
+            if (n != (ssize_t) size) {
+                return NULL;
+            }
+
+            b->last += size;
+            continue;
+        }
+
+        b->last = ngx_cpymem(b->last, in->buf->pos,
+                             in->buf->last - in->buf->pos);
+    }
+
+    b->last_buf = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "llm body: %O bytes upstream from one buffer", length);
+
+    return cl;
 }
 
 
