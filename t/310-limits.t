@@ -1,6 +1,10 @@
 # Limits of keys, teams and organisations: requests and tokens per minute,
 # requests in parallel, budgets in tokens and in USD; 429 with OpenAI's
 # error shape, Retry-After, and x-ratelimit-* headers on every answer.
+#
+# A script: each limit is reached by several requests in sequence to one
+# running nginx (the counters live in its zone), and the parallel limit
+# needs a second client while the first request is still with the provider.
 
 use strict;
 use warnings;

@@ -3,6 +3,9 @@
 # distinct names; past them requests are still served, with the model the
 # client asked for, but counted under one "(other)" model. So client-chosen
 # names cannot fill the zone (docs/directives.md, llm_route).
+#
+# A script: more than a hundred requests in sequence to one running nginx,
+# then its metrics and status pages read from the same zone.
 
 use strict;
 use warnings;

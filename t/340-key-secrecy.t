@@ -1,6 +1,9 @@
 # A client's plain key is never kept: not in the shared memory zone (read
 # here from a worker's memory), not in the status output, not in the log.
 # Neither is a provider's key written to the zone.
+#
+# A script: the zone is read from a running worker's memory
+# (/proc/PID/mem), between requests to the same nginx.
 
 use strict;
 use warnings;

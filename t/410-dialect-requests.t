@@ -1,22 +1,30 @@
 # Request translation: OpenAI chat requests as each dialect's mock
 # receives them. The mocks (anthropic.js, gemini.js, bedrock.js) check
 # authentication as the real APIs do and, with echo=1, answer with what
-# they received; the test compares the translated body exactly. With the
-# debug log on, no key, secret, token or signature may reach it.
+# they received; the blocks compare that text exactly, as it stands in the
+# OpenAI answer the client gets. With the debug log on, no key, secret,
+# token or signature may reach it.
 
-use strict;
-use warnings;
-
-use Test::More;
+use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
-use LLM::Dialects qw(post decode_json sse_events);
-use Test::Nginx::LLM qw(start_nginx);
+use LLM::Dialects qw(encode_json);
 use Digest::SHA ();
+use Encode ();
 
-my $srv = start_nginx(
-    name        => 'dialect-requests',
-    log_level   => 'debug',
-    http_config => $LLM::Fixtures::MOCK_HTTP_CONFIG . <<'CONF',
+no_shuffle();
+log_level('debug');
+
+LLM::Fixtures::defaults(
+    more_headers => 'Content-Type: application/json',
+    no_error_log => [qr/sk-ant-mock-key|gemini-mock-key|wJalrXUtnFEMI|FQoGZXIvYXdzE|az-key|ABSK-mock|Signature=[0-9a-f]{64}/],
+    config => <<'CONF',
+    location /v1/ {
+        client_body_buffer_size 1k;      # larger bodies: a temporary file
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+CONF
+    http_config => <<'CONF',
     llm_provider an {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/anthropic/echo=1/v1;
         key sk-ant-mock-key;
@@ -110,69 +118,36 @@ my $srv = start_nginx(
         }
     }
 CONF
-    config => <<'CONF',
-    location /v1/ {
-        client_body_buffer_size 1k;      # larger bodies: a temporary file
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-CONF
 );
 
-my $port = $srv->port;
 
+# the request of the first block of each dialect: a conversation with a
+# system and a developer message, images, a tool call and its result
 
-# what the mock received: the answer's text, whole or from a stream
-
-sub received {
-    my ($route, $req) = @_;
-    my $res = post($port, '/v1/chat/completions', { model => $route, %$req });
-    my $text;
-
-    if (($res->header('content-type') // '') =~ /event-stream/) {
-        $text = join '', map {
-            my $d = $_->[1] eq '[DONE]' ? {} : decode_json($_->[1]);
-            $d->{choices}[0]{delta}{content} // '';
-        } sse_events($res->{body});
-
-    } else {
-        my $d = eval { decode_json($res->{body}) } || {};
-        $text = $d->{choices}[0]{message}{content};
-    }
-
-    # the text is characters already
-    return ($res, scalar eval { JSON::PP->new->decode($text) }, $text);
-}
-
-
-my $conversation = [
-    { role => 'system', content => 'Be brief.' },
-    { role => 'developer', content => [{ type => 'text',
-                                         text => 'Use English.' }] },
-    { role => 'user', content => [
-        { type => 'text', text => 'What is on these?' },
-        { type => 'image_url',
-          image_url => { url => 'data:image/png;base64,iVBORw0KGgo=' } },
-        { type => 'image_url',
-          image_url => { url => 'https://example.com/cat.png' } },
-    ] },
-    { role => 'assistant', content => 'Let me check the weather.',
-      tool_calls => [{ id => 'call_1', type => 'function',
-                       function => { name => 'get_weather',
-                                     arguments => '{"location":"Paris"}' } }] },
-    { role => 'tool', tool_call_id => 'call_1', content => '18C, sunny' },
-    { role => 'user', content => 'Thanks, and tomorrow?' },
-];
-
-my $tools = [{ type => 'function', function => {
-    name => 'get_weather', description => 'The weather somewhere',
-    parameters => { type => 'object',
-                    properties => { location => { type => 'string' } },
-                    required => ['location'] } } }];
-
-my %request = (
-    messages => $conversation,
-    tools => $tools,
+our %Conversation = (
+    messages => [
+        { role => 'system', content => 'Be brief.' },
+        { role => 'developer', content => [{ type => 'text',
+                                             text => 'Use English.' }] },
+        { role => 'user', content => [
+            { type => 'text', text => 'What is on these?' },
+            { type => 'image_url',
+              image_url => { url => 'data:image/png;base64,iVBORw0KGgo=' } },
+            { type => 'image_url',
+              image_url => { url => 'https://example.com/cat.png' } },
+        ] },
+        { role => 'assistant', content => 'Let me check the weather.',
+          tool_calls => [{ id => 'call_1', type => 'function',
+                           function => { name => 'get_weather',
+                                         arguments => '{"location":"Paris"}' } }] },
+        { role => 'tool', tool_call_id => 'call_1', content => '18C, sunny' },
+        { role => 'user', content => 'Thanks, and tomorrow?' },
+    ],
+    tools => [{ type => 'function', function => {
+        name => 'get_weather', description => 'The weather somewhere',
+        parameters => { type => 'object',
+                        properties => { location => { type => 'string' } },
+                        required => ['location'] } } }],
     tool_choice => { type => 'function',
                      function => { name => 'get_weather' } },
     parallel_tool_calls => JSON::PP::false(),
@@ -184,247 +159,275 @@ my %request = (
     seed => 7,
 );
 
+# what the Anthropic mock received besides the body: the path, and its
+# headers, not the client's
+our $AnthropicSeen = '{"path":"/anthropic/echo=1/v1/messages",
+    "headers":{"x-api-key":"(set)","anthropic-version":"2023-06-01",
+        "anthropic-beta":null,"content-type":"application/json",
+        "authorization":null},';
 
-# Anthropic
-
-my ($res, $seen) = received(an => \%request);
-
-is_deeply($seen->{body}, {
-    model => 'claude-x',
-    max_tokens => 50,
-    system => "Be brief.\n\nUse English.",
-    messages => [
-        { role => 'user', content => [
-            { type => 'text', text => 'What is on these?' },
-            { type => 'image', source => { type => 'base64',
-                                           media_type => 'image/png',
-                                           data => 'iVBORw0KGgo=' } },
-            { type => 'image', source => {
-                type => 'url', url => 'https://example.com/cat.png' } } ] },
-        { role => 'assistant', content => [
-            { type => 'text', text => 'Let me check the weather.' },
-            { type => 'tool_use', id => 'call_1', name => 'get_weather',
-              input => { location => 'Paris' } } ] },
-        { role => 'user', content => [
-            { type => 'tool_result', tool_use_id => 'call_1',
-              content => '18C, sunny' },
-            { type => 'text', text => 'Thanks, and tomorrow?' } ] },
-    ],
-    stop_sequences => ['END'],
-    temperature => 0.5,
-    top_p => 0.9,
-    metadata => { user_id => 'user-1' },
-    tools => [{ name => 'get_weather', description => 'The weather somewhere',
-                input_schema => $tools->[0]{function}{parameters} }],
-    tool_choice => { type => 'tool', name => 'get_weather',
-                     disable_parallel_tool_use => JSON::PP::true() },
-}, 'anthropic: the translated request') or diag explain $seen;
-
-is_deeply($seen->{headers}, {
-    'x-api-key' => '(set)', 'anthropic-version' => '2023-06-01',
-    'anthropic-beta' => undef, 'content-type' => 'application/json',
-    authorization => undef,
-}, 'anthropic: its headers, not the client\'s');
-is($seen->{path}, '/anthropic/echo=1/v1/messages', 'anthropic: the path');
-
-($res, $seen) = received(an => {
-    messages => [{ role => 'user', content => 'hi' }],
-    stream => JSON::PP::true(),
-    tool_choice => 'required',
-});
-
-is_deeply($seen->{body}, {
-    model => 'claude-x', max_tokens => 1000, stream => JSON::PP::true(),
-    messages => [{ role => 'user', content => [{ type => 'text',
-                                                 text => 'hi' }] }],
-    tool_choice => { type => 'any' },
-}, 'anthropic: the provider\'s max_tokens, a stream, "required"');
-
-$res = post($port, '/v1/chat/completions',
-            { model => 'an_badkey', messages => [{ role => 'user',
-                                                   content => 'x' }] });
-is($res->{status}, 401, 'anthropic: a wrong key is a 401');
-is_deeply(decode_json($res->{body}), { error => {
-    message => 'invalid x-api-key', type => 'authentication_error',
-    param => undef, code => 'authentication_error' } },
-    'anthropic: its error in OpenAI\'s shape');
+# a user message long enough for a temporary file, not all ASCII
+our $Long = join ' ', map { "word$_ \x{fc}n\x{ef} \x{2713}" } 1 .. 2000;
 
 
-# Gemini
+# the --- request of a chat completion for $model
+sub chat {
+    my ($model, %request) = @_;
 
-($res, $seen) = received(gm => \%request);
-
-is_deeply($seen->{body}, {
-    contents => [
-        { role => 'user', parts => [
-            { text => 'What is on these?' },
-            { inlineData => { mimeType => 'image/png',
-                              data => 'iVBORw0KGgo=' } },
-            { fileData => { mimeType => 'image/png',
-                            fileUri => 'https://example.com/cat.png' } } ] },
-        { role => 'model', parts => [
-            { text => 'Let me check the weather.' },
-            { functionCall => { name => 'get_weather',
-                                args => { location => 'Paris' } } } ] },
-        { role => 'user', parts => [
-            { functionResponse => { name => 'get_weather',
-                                    response => { content => '18C, sunny' } } },
-            { text => 'Thanks, and tomorrow?' } ] },
-    ],
-    systemInstruction => { parts => [{ text => "Be brief.\n\nUse English." }] },
-    generationConfig => { maxOutputTokens => 50, temperature => 0.5,
-                          topP => 0.9, stopSequences => ['END'] },
-    tools => [{ functionDeclarations => [{
-        name => 'get_weather', description => 'The weather somewhere',
-        parameters => $tools->[0]{function}{parameters} }] }],
-    toolConfig => { functionCallingConfig => {
-        mode => 'ANY', allowedFunctionNames => ['get_weather'] } },
-}, 'gemini: the translated request') or diag explain $seen;
-
-is($seen->{path}, '/gemini/echo=1/v1beta/models/gemini-x:generateContent',
-   'gemini: the model and method in the path');
-is($seen->{headers}{authorization}, undef, 'gemini: no Authorization');
-
-($res, $seen) = received(gm => {
-    messages => [{ role => 'user', content => 'hi' }],
-    stream => JSON::PP::true(),
-    response_format => { type => 'json_object' },
-});
-
-is($seen->{path},
-   '/gemini/echo=1/v1beta/models/gemini-x:streamGenerateContent',
-   'gemini: streams use streamGenerateContent');
-is_deeply($seen->{args}, { alt => 'sse' }, 'gemini: with alt=sse');
-is_deeply($seen->{body}{generationConfig},
-          { responseMimeType => 'application/json' },
-          'gemini: json_object asks for JSON');
-
-$res = post($port, '/v1/chat/completions',
-            { model => 'gm_badkey', messages => [{ role => 'user',
-                                                   content => 'x' }] });
-is($res->{status}, 400, 'gemini: a wrong key is its 400');
-is(decode_json($res->{body})->{error}{code}, 'INVALID_ARGUMENT',
-   'gemini: with its status as the code');
-
-$res = post($port, '/v1/chat/completions',
-            { model => 'gm_nokey', messages => [{ role => 'user',
-                                                  content => 'x' }] });
-is($res->{status}, 403, 'gemini: no key is its 403');
-is(decode_json($res->{body})->{error}{type}, 'permission_error',
-   'gemini: a permission error');
+    return "POST /v1/chat/completions\n"
+           . encode_json({ model => $model, %request });
+}
 
 
-# Bedrock: the mock checks the SigV4 signature with the secret
+# a regex for an answer whose text (whole, or one delta of a stream) is
+# $json: what the mock received, as JSON text in the mock's order. Newlines
+# and the indentation after them are left out (write it over several
+# lines); "..." stands for any string value, "<date>" for 8 digits.
+sub echoed {
+    my ($json) = @_;
 
-($res, $seen) = received(bd => \%request);
+    $json =~ s/\n\s*//g;
+    $json = Encode::encode_utf8($json);
+    $json =~ s/(["\\])/\\$1/g;
 
-is($res->{status}, 200, 'bedrock: the signature is accepted');
-is_deeply($seen->{body}, {
-    messages => [
-        { role => 'user', content => [
-            { text => 'What is on these?' },
-            { image => { format => 'png',
-                         source => { bytes => 'iVBORw0KGgo=' } } } ] },
-        { role => 'assistant', content => [
-            { text => 'Let me check the weather.' },
-            { toolUse => { toolUseId => 'call_1', name => 'get_weather',
-                           input => { location => 'Paris' } } } ] },
-        { role => 'user', content => [
-            { toolResult => { toolUseId => 'call_1',
-                              content => [{ text => '18C, sunny' }] } },
-            { text => 'Thanks, and tomorrow?' } ] },
-    ],
-    system => [{ text => 'Be brief.' }, { text => 'Use English.' }],
-    inferenceConfig => { maxTokens => 50, temperature => 0.5, topP => 0.9,
-                         stopSequences => ['END'] },
-    toolConfig => {
-        tools => [{ toolSpec => {
-            name => 'get_weather', description => 'The weather somewhere',
-            inputSchema => { json => $tools->[0]{function}{parameters} } } }],
-        toolChoice => { tool => { name => 'get_weather' } } },
-}, 'bedrock: the translated request') or diag explain $seen;
+    my $re = quotemeta $json;
+    $re =~ s/\\\.\\\.\\\./[^"\\\\]*/g;
+    $re =~ s/\\<date\\>/\\d{8}/g;
 
-is($seen->{path}, '/bedrock/echo=1/model/'
-   . 'anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse',
-   'bedrock: the model id, encoded, in the path');
-like($seen->{headers}{authorization},
-     qr{^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/\d{8}/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=\(valid\)$},
-     'bedrock: the Authorization header');
+    return qr/"content":"$re"/;
+}
 
-($res, $seen) = received(bd_token => {
-    messages => [{ role => 'user', content => 'hi' }],
-    stream => JSON::PP::true(),
-});
+run_tests();
 
-is($res->{status}, 200, 'bedrock: a session token is sent and signed');
-like($seen->{path}, qr{/model/amazon\.nova-pro-v1%3A0/converse-stream$},
-     'bedrock: streams use converse-stream');
-like($seen->{headers}{authorization},
-     qr{/eu-west-3/bedrock/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,},
-     'bedrock: with the token among the signed headers');
+__DATA__
 
-($res, $seen) = received(bd_bearer => {
-    messages => [{ role => 'user', content => 'hi' }] });
-
-is($seen->{headers}{authorization}, 'Bearer ABSK-mock',
-   'bedrock: an API key is a bearer token');
-
-$res = post($port, '/v1/chat/completions',
-            { model => 'bd_badsecret', messages => [{ role => 'user',
-                                                      content => 'x' }] });
-is($res->{status}, 403, 'bedrock: a wrong secret is refused as AWS would');
-is(decode_json($res->{body})->{error}{code}, 'InvalidSignatureException',
-   'bedrock: with its error type as the code');
+=== TEST 1: anthropic: the translated request, its headers (not the client's), the path
+--- request eval
+::chat(an => %::Conversation)
+--- response_body_like eval
+::echoed($::AnthropicSeen . '
+    "body":{"model":"claude-x","max_tokens":50,
+        "system":"Be brief.\n\nUse English.",
+        "messages":[
+            {"role":"user","content":[
+                {"type":"text","text":"What is on these?"},
+                {"type":"image","source":{"type":"base64",
+                    "media_type":"image/png","data":"iVBORw0KGgo="}},
+                {"type":"image","source":{"type":"url",
+                    "url":"https://example.com/cat.png"}}]},
+            {"role":"assistant","content":[
+                {"type":"text","text":"Let me check the weather."},
+                {"type":"tool_use","id":"call_1","name":"get_weather",
+                    "input":{"location":"Paris"}}]},
+            {"role":"user","content":[
+                {"type":"tool_result","tool_use_id":"call_1",
+                    "content":"18C, sunny"},
+                {"type":"text","text":"Thanks, and tomorrow?"}]}],
+        "temperature":0.5,"top_p":0.9,"stop_sequences":["END"],
+        "metadata":{"user_id":"user-1"},
+        "tools":[{"name":"get_weather","description":"The weather somewhere",
+            "input_schema":{"properties":{"location":{"type":"string"}},
+                "required":["location"],"type":"object"}}],
+        "tool_choice":{"type":"tool","name":"get_weather",
+            "disable_parallel_tool_use":true}}}')
 
 
-# a body in a temporary file is translated the same
 
-my $long = join ' ', map { "word$_ \x{fc}n\x{ef} \x{2713}" } 1 .. 2000;
-
-($res, $seen) = received(an => {
-    messages => [{ role => 'system', content => 'Be brief.' },
-                 { role => 'user', content => $long }] });
-is_deeply($seen->{body}{messages},
-          [{ role => 'user', content => [{ type => 'text', text => $long }] }],
-          'a body read from a temporary file');
-
-
-# an OpenAI route of the same gateway: no tree, the body spliced
-
-my $raw = '{"model" :"oa", "messages":[{"role":"user","content":"x"}],'
-        . '"n":1}';
-(my $sent = $raw) =~ s/"model" :"oa"/"model":"gpt-x"/;
-
-$res = post($port, '/v1/chat/completions', $raw);
-is(decode_json($res->{body})->{mock}{body_sha256},
-   Digest::SHA::sha256_hex($sent),
-   'an OpenAI target still gets the client\'s bytes, model spliced');
+=== TEST 2: anthropic: the provider's max_tokens, a stream, "required"
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"hi","role":"user"}],"model":"an","stream":true,"tool_choice":"required"}
+--- response_headers_like
+Content-Type: text/event-stream.*
+--- response_body_like eval
+::echoed($::AnthropicSeen . '
+    "body":{"model":"claude-x","max_tokens":1000,
+        "messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],
+        "stream":true,"tool_choice":{"type":"any"}}}')
 
 
-# Azure: the deployment and the API version in the URL, api-key
 
-$res = post($port, '/v1/chat/completions',
-            { model => 'az', messages => [{ role => 'user',
-                                            content => 'x' }] });
-is(decode_json($res->{body})->{choices}[0]{message}{content},
-   '/azure/openai/deployments/gpt-4o-deployment/chat/completions'
-   . '?api-version=2024-10-21 az-key',
-   'azure: the target model as the deployment');
+=== TEST 3: anthropic: a wrong key is a 401, its error in OpenAI's shape
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"x","role":"user"}],"model":"an_badkey"}
+--- error_code: 401
+--- response_body chomp
+{"error":{"message":"invalid x-api-key","type":"authentication_error","param":null,"code":"authentication_error"}}
 
-$res = post($port, '/v1/chat/completions',
-            { model => 'az_fixed', messages => [{ role => 'user',
-                                                  content => 'x' }] });
-is(decode_json($res->{body})->{choices}[0]{message}{content},
-   '/azure/openai/deployments/my-gpt4o/chat/completions'
-   . '?api-version=2025-01-01-preview az-key',
-   'azure: a fixed deployment and api_version');
 
-$srv->stop;
 
-unlike(Test::Nginx::LLM::read_file($srv->servroot . '/logs/error.log'),
-       qr/sk-ant-mock-key|gemini-mock-key|wJalrXUtnFEMI|FQoGZXIvYXdzE|az-key|ABSK-mock|Signature=[0-9a-f]{64}/,
-       'no provider secret, session token or signature in the log');
+=== TEST 4: gemini: the translated request, the model and method in the path, no Authorization
+--- request eval
+::chat(gm => %::Conversation)
+--- response_body_like eval
+::echoed('{"path":"/gemini/echo=1/v1beta/models/gemini-x:generateContent",
+    "args":{},
+    "headers":{"x-goog-api-key":"(set)","authorization":null},
+    "body":{"contents":[
+            {"role":"user","parts":[
+                {"text":"What is on these?"},
+                {"inlineData":{"mimeType":"image/png","data":"iVBORw0KGgo="}},
+                {"fileData":{"mimeType":"image/png",
+                    "fileUri":"https://example.com/cat.png"}}]},
+            {"role":"model","parts":[
+                {"text":"Let me check the weather."},
+                {"functionCall":{"name":"get_weather",
+                    "args":{"location":"Paris"}}}]},
+            {"role":"user","parts":[
+                {"functionResponse":{"name":"get_weather",
+                    "response":{"content":"18C, sunny"}}},
+                {"text":"Thanks, and tomorrow?"}]}],
+        "systemInstruction":{"parts":[{"text":"Be brief.\n\nUse English."}]},
+        "generationConfig":{"maxOutputTokens":50,"temperature":0.5,
+            "topP":0.9,"stopSequences":["END"]},
+        "tools":[{"functionDeclarations":[{"name":"get_weather",
+            "description":"The weather somewhere",
+            "parameters":{"properties":{"location":{"type":"string"}},
+                "required":["location"],"type":"object"}}]}],
+        "toolConfig":{"functionCallingConfig":{"mode":"ANY",
+            "allowedFunctionNames":["get_weather"]}}}}')
 
-$srv->check_clean('no alerts');
 
-done_testing();
+
+=== TEST 5: gemini: streams use streamGenerateContent with alt=sse; json_object asks for JSON
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"hi","role":"user"}],"model":"gm","response_format":{"type":"json_object"},"stream":true}
+--- response_headers_like
+Content-Type: text/event-stream.*
+--- response_body_like eval
+::echoed('{"path":"/gemini/echo=1/v1beta/models/gemini-x:streamGenerateContent",
+    "args":{"alt":"sse"},
+    "headers":{"x-goog-api-key":"(set)","authorization":null},
+    "body":{"contents":[{"role":"user","parts":[{"text":"hi"}]}],
+        "generationConfig":{"responseMimeType":"application/json"}}}')
+
+
+
+=== TEST 6: gemini: a wrong key is its 400, with its status as the code
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"x","role":"user"}],"model":"gm_badkey"}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"API key not valid. Please pass a valid API key.","type":"invalid_request_error","param":null,"code":"INVALID_ARGUMENT"}}
+
+
+
+=== TEST 7: gemini: no key is its 403, a permission error
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"x","role":"user"}],"model":"gm_nokey"}
+--- error_code: 403
+--- response_body chomp
+{"error":{"message":"Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.","type":"permission_error","param":null,"code":"PERMISSION_DENIED"}}
+
+
+
+=== TEST 8: bedrock: the signature is accepted (the mock checks it with the secret); the translated request, the model id encoded in the path
+--- request eval
+::chat(bd => %::Conversation)
+--- response_body_like eval
+::echoed('{"path":"/bedrock/echo=1/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse",
+    "model":"anthropic.claude-3-5-sonnet-20240620-v1:0",
+    "headers":{"x-amz-date":"...","x-amz-content-sha256":"...",
+        "x-amz-security-token":null,
+        "authorization":"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/<date>/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=(valid)"},
+    "body":{"messages":[
+            {"role":"user","content":[
+                {"text":"What is on these?"},
+                {"image":{"format":"png","source":{"bytes":"iVBORw0KGgo="}}}]},
+            {"role":"assistant","content":[
+                {"text":"Let me check the weather."},
+                {"toolUse":{"toolUseId":"call_1","name":"get_weather",
+                    "input":{"location":"Paris"}}}]},
+            {"role":"user","content":[
+                {"toolResult":{"toolUseId":"call_1",
+                    "content":[{"text":"18C, sunny"}]}},
+                {"text":"Thanks, and tomorrow?"}]}],
+        "system":[{"text":"Be brief."},{"text":"Use English."}],
+        "inferenceConfig":{"maxTokens":50,"temperature":0.5,"topP":0.9,
+            "stopSequences":["END"]},
+        "toolConfig":{"tools":[{"toolSpec":{"name":"get_weather",
+            "description":"The weather somewhere",
+            "inputSchema":{"json":{"properties":{"location":{"type":"string"}},
+                "required":["location"],"type":"object"}}}}],
+            "toolChoice":{"tool":{"name":"get_weather"}}}}}')
+
+
+
+=== TEST 9: bedrock: a session token is sent and signed; streams use converse-stream
+The mock streams its text a word at a time: the Authorization header comes
+in several deltas, cut after its spaces.
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"hi","role":"user"}],"model":"bd_token","stream":true}
+--- response_headers_like
+Content-Type: text/event-stream.*
+--- response_body_like eval
+qr{(?=.*"content":"\{\\"path\\":\\"/bedrock/echo=1,token=1/model/amazon\.nova-pro-v1%3A0/converse-stream\\",)(?=.*"content":"Credential=AKIDEXAMPLE/\d{8}/eu-west-3/bedrock/aws4_request, "\}.*"content":"SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, "\}.*"content":"Signature=\(valid\)\\"\},)}s
+
+
+
+=== TEST 10: bedrock: an API key is a bearer token
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"hi","role":"user"}],"model":"bd_bearer"}
+--- response_body_like eval
+::echoed('{"path":"/bedrock/echo=1,bearer=1/model/m/converse","model":"m",
+    "headers":{"x-amz-date":null,"x-amz-content-sha256":null,
+        "x-amz-security-token":null,"authorization":"Bearer ABSK-mock"},
+    "body":{"messages":[{"role":"user","content":[{"text":"hi"}]}]}}')
+
+
+
+=== TEST 11: bedrock: a wrong secret is refused as AWS would, with its error type as the code
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"x","role":"user"}],"model":"bd_badsecret"}
+--- error_code: 403
+--- response_body chomp
+{"error":{"message":"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.","type":"permission_error","param":null,"code":"InvalidSignatureException"}}
+
+
+
+=== TEST 12: a body in a temporary file is translated the same
+--- request eval
+::chat(an => messages => [{ role => 'system', content => 'Be brief.' },
+                          { role => 'user', content => $::Long }])
+--- response_body_like eval
+::echoed($::AnthropicSeen . '
+    "body":{"model":"claude-x","max_tokens":1000,"system":"Be brief.",
+        "messages":[{"role":"user","content":[{"type":"text",
+            "text":"' . $::Long . '"}]}]}}')
+--- error_log
+a client request body is buffered to a temporary file
+
+
+
+=== TEST 13: an OpenAI route of the same gateway: no tree, the client's bytes with the model spliced
+--- request
+POST /v1/chat/completions
+{"model" :"oa", "messages":[{"role":"user","content":"x"}],"n":1}
+--- response_body_like eval
+my $sent = '{"model":"gpt-x", "messages":[{"role":"user","content":"x"}],"n":1}';
+qr/"body_sha256":"${\ Digest::SHA::sha256_hex($sent)}"/
+
+
+
+=== TEST 14: azure: the target model as the deployment, the API version in the URL, api-key
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"x","role":"user"}],"model":"az"}
+--- response_body chomp
+{"id":"az","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"/azure/openai/deployments/gpt-4o-deployment/chat/completions?api-version=2024-10-21 az-key"},"finish_reason":"stop"}]}
+
+
+
+=== TEST 15: azure: a fixed deployment and api_version
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"x","role":"user"}],"model":"az_fixed"}
+--- response_body chomp
+{"id":"az","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"/azure/openai/deployments/my-gpt4o/chat/completions?api-version=2025-01-01-preview az-key"},"finish_reason":"stop"}]}

@@ -3,19 +3,20 @@
 # /deployments/{model}/...) can never change that URL: a name with "?",
 # "#", "/", ":", "%", spaces, or "." / ".." alone gets a 400 before
 # anything is sent (the request would carry the provider's key); Bedrock's
-# /model/{id}/... percent-encodes it. A script: what the mocks received.
+# /model/{id}/... percent-encodes it.
+#
+# The Azure mock (the second server) writes the URI of every request it
+# gets to access.log; the Gemini and Bedrock mocks answer with what they
+# received (echo=1).
 
-use strict;
-use warnings;
-
-use Test::More;
+use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
-use LLM::Dialects qw(post decode_json);
-use Test::Nginx::LLM qw(start_nginx read_file);
 
-my $srv = start_nginx(
-    name        => 'model-in-url',
-    http_config => $LLM::Fixtures::MOCK_HTTP_CONFIG . <<'CONF',
+no_shuffle();
+
+LLM::Fixtures::defaults(
+    config => $LLM::Fixtures::GATEWAY_CONFIG,
+    http_config => <<'CONF',
     llm_provider gm {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gemini/echo=1/v1beta;
         key gemini-mock-key;
@@ -40,69 +41,170 @@ my $srv = start_nginx(
     log_format seen '$request_uri';
     server {
         listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
-        access_log logs/mock2.log seen;
+        access_log logs/access.log seen;
         location /azure/ {
             default_type application/json;
             return 200 '{"id":"az","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}';
         }
     }
 CONF
-    config => <<'CONF',
-    location /v1/ {
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-CONF
 );
-my $port = $srv->port;
 
-sub ask {
-    my ($model) = @_;
-    return post($port, '/v1/chat/completions',
-                { model => $model,
-                  messages => [{ role => 'user', content => 'x' }] });
-}
+# a block with "--- refused: MODEL": that model is asked for, and refused
+# before anything is sent
+add_block_preprocessor(sub {
+    my $block = shift;
+    my $model = LLM::Fixtures::section($block, 'refused');
 
-my @bad = ('a?key=x', 'a#b', '../../v1/files', '..', '.', 'a b', 'a/b',
-           'x:streamGenerateContent', 'a%2fb', "a\x{e9}");
+    return unless defined $model;
 
-for my $d (qw(gm az)) {
-    for my $name (@bad) {
-        my $res = ask("$d/$name");
-        my $err = eval { decode_json($res->{body})->{error} } // {};
-        ok($res->{status} == 400 && ($err->{code} // '') eq 'invalid_model'
-           && ($err->{param} // '') eq 'model',
-           "$d: \"$name\" gets a 400 invalid_model")
-            or diag "$res->{status} $res->{body}";
-    }
-}
+    $block->set_value(request => "POST /v1/chat/completions\n"
+                      . '{"model":"' . $model . '","messages":'
+                      . '[{"role":"user","content":"x"}]}');
+    $block->set_value(error_code => 400);
+    $block->set_value(response_body_like =>
+                      '"param":"model","code":"invalid_model"');
+    $block->set_value(no_access_log => '/azure/');
+    $block->set_value(no_error_log =>
+                      qr/gemini.*(?:key=x|files|streamGenerateContent)/);
+});
 
-# nothing reached a provider for them
-my $seen = read_file($srv->servroot . '/logs/mock2.log') // '';
-is($seen, '', 'azure: no request was sent');
-unlike($srv->error_log, qr/gemini.*(?:key=x|files|streamGenerateContent)/,
-       'gemini: no request was sent');
+run_tests();
 
-# good names pass
-my $res = ask('gm/gemini-1.5-pro_002');
-is($res->{status}, 200, 'gemini: a plain name is served');
-like(decode_json($res->{body})->{choices}[0]{message}{content},
-     qr{"path":"/gemini/echo=1/v1beta/models/gemini-1\.5-pro_002:generateContent"},
-     'gemini: in the path as it is');
-is(ask('gm/models/gemini-x')->{status}, 200, 'gemini: "models/" as a prefix');
-is(ask('az/my-gpt4o.v2')->{status}, 200, 'azure: a plain deployment name');
-like(read_file($srv->servroot . '/logs/mock2.log'),
-     qr{^/azure/openai/deployments/my-gpt4o\.v2/chat/completions\?api-version=}m,
-     'azure: in the path as it is');
+__DATA__
 
-# Bedrock encodes the model id (its ids carry ":" and "/" of their own)
-$res = ask('bd/a?b#c/../d');
-is($res->{status}, 200, 'bedrock: any name is sent, encoded');
-like(decode_json($res->{body})->{choices}[0]{message}{content},
-     qr{"path":"/bedrock/echo=1/model/a%3Fb%23c%2F\.\.%2Fd/converse"},
-     'bedrock: percent-encoded in the path')
-    or diag $res->{body};
 
-$srv->check_clean('no alerts, crashes or sanitizer reports');
 
-done_testing();
+=== TEST 1: gemini: a query string is refused, nothing is sent
+--- refused: gm/a?key=x
+
+
+
+=== TEST 2: gemini: a fragment is refused, nothing is sent
+--- refused: gm/a#b
+
+
+
+=== TEST 3: gemini: a path out of the model's segment is refused, nothing is sent
+--- refused: gm/../../v1/files
+
+
+
+=== TEST 4: gemini: ".." alone is refused, nothing is sent
+--- refused: gm/..
+
+
+
+=== TEST 5: gemini: "." alone is refused, nothing is sent
+--- refused: gm/.
+
+
+
+=== TEST 6: gemini: a space is refused, nothing is sent
+--- refused: gm/a b
+
+
+
+=== TEST 7: gemini: a slash is refused, nothing is sent
+--- refused: gm/a/b
+
+
+
+=== TEST 8: gemini: a colon: another method is refused, nothing is sent
+--- refused: gm/x:streamGenerateContent
+
+
+
+=== TEST 9: gemini: a percent sign is refused, nothing is sent
+--- refused: gm/a%2fb
+
+
+
+=== TEST 10: gemini: a non-ASCII letter is refused, nothing is sent
+--- refused eval
+"gm/a\xc3\xa9"
+
+
+
+=== TEST 11: azure: a query string is refused, nothing is sent
+--- refused: az/a?key=x
+
+
+
+=== TEST 12: azure: a fragment is refused, nothing is sent
+--- refused: az/a#b
+
+
+
+=== TEST 13: azure: a path out of the model's segment is refused, nothing is sent
+--- refused: az/../../v1/files
+
+
+
+=== TEST 14: azure: ".." alone is refused, nothing is sent
+--- refused: az/..
+
+
+
+=== TEST 15: azure: "." alone is refused, nothing is sent
+--- refused: az/.
+
+
+
+=== TEST 16: azure: a space is refused, nothing is sent
+--- refused: az/a b
+
+
+
+=== TEST 17: azure: a slash is refused, nothing is sent
+--- refused: az/a/b
+
+
+
+=== TEST 18: azure: a colon: another method is refused, nothing is sent
+--- refused: az/x:streamGenerateContent
+
+
+
+=== TEST 19: azure: a percent sign is refused, nothing is sent
+--- refused: az/a%2fb
+
+
+
+=== TEST 20: azure: a non-ASCII letter is refused, nothing is sent
+--- refused eval
+"az/a\xc3\xa9"
+
+
+
+=== TEST 21: gemini: a plain name is served, in the path as it is
+--- request
+POST /v1/chat/completions
+{"model":"gm/gemini-1.5-pro_002","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: \\"path\\":\\"/gemini/echo=1/v1beta/models/gemini-1\.5-pro_002:generateContent\\"
+
+
+
+=== TEST 22: gemini: "models/" as a prefix
+--- request
+POST /v1/chat/completions
+{"model":"gm/models/gemini-x","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "object":"chat\.completion"
+
+
+
+=== TEST 23: azure: a plain deployment name, in the path as it is
+--- request
+POST /v1/chat/completions
+{"model":"az/my-gpt4o.v2","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: "content":"ok"
+--- access_log eval
+qr{^/azure/openai/deployments/my-gpt4o\.v2/chat/completions\?api-version=}m
+
+
+
+=== TEST 24: bedrock: any name is sent, percent-encoded in the path (its ids carry ":" and "/" of their own)
+--- request
+POST /v1/chat/completions
+{"model":"bd/a?b#c/../d","messages":[{"role":"user","content":"x"}]}
+--- response_body_like: \\"path\\":\\"/bedrock/echo=1/model/a%3Fb%23c%2F\.\.%2Fd/converse\\"
