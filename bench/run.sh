@@ -608,7 +608,9 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 marker='<!-- Everything below this line is written by hand; bench/run.sh keeps it. -->'
 notes=$prefix/notes.md
 if grep -q "^$marker" "$top/bench/RESULTS.md" 2>/dev/null; then
-    sed -n "/^$marker/,\$p" "$top/bench/RESULTS.md" | sed 1d > "$notes"
+    # (the marker has a "/": no sed address)
+    awk -v m="$marker" 'kept { print } $0 == m { kept = 1 }' \
+        "$top/bench/RESULTS.md" > "$notes"
 else
     printf '\n## Findings\n\n(none yet)\n' > "$notes"
 fi
