@@ -624,7 +624,6 @@ ngx_http_llm_anthropic_decode_body(ngx_http_llm_canon_t *c, ngx_str_t *body)
     ngx_str_t              *type, *s;
     ngx_uint_t              tools;
     ngx_http_llm_json_t    *tree, *block;
-    ngx_http_llm_jbuf_t     args;
     ngx_http_llm_perror_t   err;
 
     tree = ngx_http_llm_json_parse(&c->arena, body->data, body->len);
@@ -677,21 +676,11 @@ ngx_http_llm_anthropic_decode_body(ngx_http_llm_canon_t *c, ngx_str_t *body)
             continue;
         }
 
-        if (ngx_http_llm_canon_tool(c, tools,
+        if (ngx_http_llm_canon_call(c, tools,
                                     ngx_http_llm_json_str(block, "id"),
-                                    ngx_http_llm_json_str(block, "name"))
+                                    ngx_http_llm_json_str(block, "name"),
+                                    ngx_http_llm_json_get(block, "input"))
             != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        ngx_http_llm_jbuf_init(&args, c->r->pool, 128);
-        ngx_http_llm_jbuf_value(&args, ngx_http_llm_json_get(block, "input"));
-
-        if (args.error
-            || ngx_http_llm_canon_args(c, tools, args.start,
-                                       args.last - args.start)
-               != NGX_OK)
         {
             return NGX_ERROR;
         }

@@ -715,7 +715,6 @@ ngx_http_llm_bedrock_decode_body(ngx_http_llm_canon_t *c, ngx_str_t *body)
     ngx_str_t            *s;
     ngx_uint_t            tools;
     ngx_http_llm_json_t  *tree, *block, *use;
-    ngx_http_llm_jbuf_t   args;
 
     tree = ngx_http_llm_json_parse(&c->arena, body->data, body->len);
     if (tree == NULL) {
@@ -753,21 +752,11 @@ ngx_http_llm_bedrock_decode_body(ngx_http_llm_canon_t *c, ngx_str_t *body)
             continue;
         }
 
-        if (ngx_http_llm_canon_tool(c, tools,
+        if (ngx_http_llm_canon_call(c, tools,
                                     ngx_http_llm_json_str(use, "toolUseId"),
-                                    ngx_http_llm_json_str(use, "name"))
+                                    ngx_http_llm_json_str(use, "name"),
+                                    ngx_http_llm_json_get(use, "input"))
             != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        ngx_http_llm_jbuf_init(&args, c->r->pool, 128);
-        ngx_http_llm_jbuf_value(&args, ngx_http_llm_json_get(use, "input"));
-
-        if (args.error
-            || ngx_http_llm_canon_args(c, tools, args.start,
-                                       args.last - args.start)
-               != NGX_OK)
         {
             return NGX_ERROR;
         }

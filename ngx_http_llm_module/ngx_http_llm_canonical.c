@@ -341,6 +341,38 @@ ngx_http_llm_canon_args(ngx_http_llm_canon_t *c, ngx_uint_t index,
 }
 
 
+/*
+ * A whole tool call from a tree (an answer that is not streamed, Gemini's
+ * chunks): its start, then all its arguments; "{}" when there are none.
+ */
+
+ngx_int_t
+ngx_http_llm_canon_call(ngx_http_llm_canon_t *c, ngx_uint_t index,
+    ngx_str_t *id, ngx_str_t *name, ngx_http_llm_json_t *args)
+{
+    ngx_http_llm_jbuf_t  b;
+
+    if (ngx_http_llm_canon_tool(c, index, id, name) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_llm_jbuf_init(&b, c->r->pool, 128);
+
+    if (args) {
+        ngx_http_llm_jbuf_value(&b, args);
+
+    } else {
+        ngx_http_llm_jbuf_lit(&b, "{}");
+    }
+
+    if (b.error) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_llm_canon_args(c, index, b.start, b.last - b.start);
+}
+
+
 ngx_int_t
 ngx_http_llm_canon_finish(ngx_http_llm_canon_t *c,
     ngx_http_llm_finish_e finish)

@@ -157,6 +157,8 @@ ngx_int_t ngx_http_llm_canon_tool(ngx_http_llm_canon_t *c, ngx_uint_t index,
     ngx_str_t *id, ngx_str_t *name);
 ngx_int_t ngx_http_llm_canon_args(ngx_http_llm_canon_t *c, ngx_uint_t index,
     u_char *p, size_t len);
+ngx_int_t ngx_http_llm_canon_call(ngx_http_llm_canon_t *c, ngx_uint_t index,
+    ngx_str_t *id, ngx_str_t *name, ngx_http_llm_json_t *args);
 ngx_int_t ngx_http_llm_canon_finish(ngx_http_llm_canon_t *c,
     ngx_http_llm_finish_e finish);
 /* counts not reported are -1 */

@@ -465,7 +465,6 @@ ngx_http_llm_gemini_response(ngx_http_llm_canon_t *c,
     ngx_str_t              *s;
     ngx_uint_t              index;
     ngx_http_llm_json_t    *cand, *part, *call, *u, *e;
-    ngx_http_llm_jbuf_t     args;
     ngx_http_llm_perror_t   err;
 
     e = ngx_http_llm_json_get(tree, "error");
@@ -534,28 +533,11 @@ ngx_http_llm_gemini_response(ngx_http_llm_canon_t *c,
 
         index = c->tools_seen;
 
-        if (ngx_http_llm_canon_tool(c, index,
+        if (ngx_http_llm_canon_call(c, index,
                                     ngx_http_llm_json_str(call, "id"),
-                                    ngx_http_llm_json_str(call, "name"))
+                                    ngx_http_llm_json_str(call, "name"),
+                                    ngx_http_llm_json_get(call, "args"))
             != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        ngx_http_llm_jbuf_init(&args, c->r->pool, 128);
-
-        if (ngx_http_llm_json_get(call, "args")) {
-            ngx_http_llm_jbuf_value(&args, ngx_http_llm_json_get(call,
-                                                                 "args"));
-
-        } else {
-            ngx_http_llm_jbuf_lit(&args, "{}");
-        }
-
-        if (args.error
-            || ngx_http_llm_canon_args(c, index, args.start,
-                                       args.last - args.start)
-               != NGX_OK)
         {
             return NGX_ERROR;
         }
