@@ -541,12 +541,7 @@ ngx_http_llm_bedrock_function(ngx_http_llm_walk_t *w, ngx_uint_t n,
 
     ngx_http_llm_jbuf_lit(w->b, ",\"inputSchema\":{\"json\":");
 
-    if (ngx_http_llm_json_is(parameters, NGX_HTTP_LLM_JSON_OBJECT)) {
-        ngx_http_llm_jbuf_value(w->b, parameters);
-
-    } else {
-        ngx_http_llm_jbuf_lit(w->b, "{\"type\":\"object\",\"properties\":{}}");
-    }
+    ngx_http_llm_walk_schema(w, parameters);
 
     ngx_http_llm_jbuf_lit(w->b, "}}}");
 }

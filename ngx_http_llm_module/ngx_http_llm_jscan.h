@@ -48,8 +48,9 @@ struct ngx_http_llm_jscan_s {
     /*
      * For the handler: the depth of the token's value (0: the root; an
      * END has the depth of the value it closes), the offsets of its
-     * first byte (not set for END) and just after its last, and for a key or scalar its first decoded bytes
-     * (text, len) and its whole decoded length (size).
+     * first byte (not set for END) and just after its last, and for a
+     * key or scalar its first decoded bytes (text, len) and its whole
+     * decoded length (size).
      */
     ngx_uint_t                     depth;
     off_t                          start;

@@ -162,6 +162,19 @@ ngx_http_llm_walk_functions(ngx_http_llm_walk_t *w,
 
 
 void
+ngx_http_llm_walk_schema(ngx_http_llm_walk_t *w,
+    ngx_http_llm_json_t *parameters)
+{
+    if (ngx_http_llm_json_is(parameters, NGX_HTTP_LLM_JSON_OBJECT)) {
+        ngx_http_llm_jbuf_value(w->b, parameters);
+
+    } else {
+        ngx_http_llm_jbuf_lit(w->b, "{\"type\":\"object\",\"properties\":{}}");
+    }
+}
+
+
+void
 ngx_http_llm_walk_function_head(ngx_http_llm_walk_t *w, ngx_uint_t n,
     const char *open, ngx_str_t *name, ngx_str_t *description)
 {

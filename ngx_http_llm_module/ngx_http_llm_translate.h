@@ -81,6 +81,9 @@ void ngx_http_llm_walk_functions(ngx_http_llm_walk_t *w,
 /* for function emitters: [,]<open>"name":...[,"description":...] */
 void ngx_http_llm_walk_function_head(ngx_http_llm_walk_t *w, ngx_uint_t n,
     const char *open, ngx_str_t *name, ngx_str_t *description);
+/* a function's parameters schema, an empty object's when it has none */
+void ngx_http_llm_walk_schema(ngx_http_llm_walk_t *w,
+    ngx_http_llm_json_t *parameters);
 void ngx_http_llm_walk_init(ngx_http_llm_walk_t *w, ngx_http_request_t *r,
     ngx_http_llm_jbuf_t *b, ngx_http_llm_walker_t *emit);
 
