@@ -3,8 +3,11 @@
 # built into a tree nor written out again (the writer recurses): the
 # client gets the failed answer's 502 (a completion) or the stream goes on
 # without that event, and the worker lives on. Anthropic, Gemini (answer
-# and stream) and Bedrock. A script: the provider is a forked process,
-# and the worker's pid is read before and after.
+# and stream) and Bedrock.
+#
+# A script: the provider is a forked process (LLM::Faults writes the
+# 100,000-deep and 1,100,000-wide JSON), and the worker's pid is read
+# before the seven requests to one running nginx and after each of them.
 
 use strict;
 use warnings;
