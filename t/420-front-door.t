@@ -3,6 +3,10 @@
 # answer, whole or streamed, comes back in Anthropic's format; an
 # Anthropic target gets the body as it came (model replaced) and its
 # answer as it is. Errors are Anthropic-shaped.
+#
+# A script: the golden stream is asked for split at every offset (2,763
+# requests to one running nginx, each compared with the first answer),
+# and the access log of all the requests is read at the end.
 
 use strict;
 use warnings;

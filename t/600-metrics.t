@@ -2,6 +2,12 @@
 # the expected amount, in the Prometheus exposition and in the JSON
 # status alike; promtool accepts the exposition; label values are escaped;
 # the formats are chosen by ?format= or by the llm_status directive.
+#
+# A script: the checks are differences between /metrics read before and
+# after known sets of requests to one running nginx (counters in its
+# shared memory), once the requests are counted (waited for); a block runs
+# one request per nginx, and echo subrequests cannot reach the gateway
+# (llm_gateway does not serve a subrequest).
 
 use strict;
 use warnings;

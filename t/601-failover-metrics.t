@@ -1,7 +1,12 @@
 # Failovers count for the target that failed, by cause: after a chain
 # dead -> 500 -> 429 -> ok, each failing target shows one failover with its
-# cause and the one that answered shows none. A script: the request, then
-# the zone's counters read when the request has been counted.
+# cause and the one that answered shows none.
+#
+# A script: the request, then the zone's counters read from the same
+# running nginx once the request has been counted (waited for); a block
+# runs one request per nginx, and a location making both requests as echo
+# subrequests cannot reach the gateway (llm_gateway does not serve a
+# subrequest: "invalid URL prefix in """, a 500).
 
 use strict;
 use warnings;

@@ -2,6 +2,12 @@
 # line is one JSON object, with what the module knows of the request, for
 # completions, streams, failovers, cache hits and refusals alike; the
 # client's key is named, never written.
+#
+# A script: six requests to one running nginx (the cache hit needs the
+# miss before it, in the same nginx and cache), then its log of six lines
+# read once all are written (waited for); a block runs one request per
+# nginx, and echo subrequests cannot reach the gateway (llm_gateway does
+# not serve a subrequest).
 
 use strict;
 use warnings;

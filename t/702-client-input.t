@@ -12,6 +12,12 @@
 #
 # What is valid gets through unchanged: a 20 MiB message reaches the
 # provider byte for byte.
+#
+# A script: clients that stop or go away in the middle of their body
+# (bytes sent with timing between them), a forked provider (LLM::Faults)
+# whose requests, and the mock's log, are read after each check to show
+# that nothing reached them, and generated inputs (every prefix of a
+# request) sent to one running nginx.
 
 use strict;
 use warnings;

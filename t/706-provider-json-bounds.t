@@ -3,75 +3,132 @@
 # built into a tree nor written out again (the writer recurses): the
 # client gets the failed answer's 502 (a completion) or the stream goes on
 # without that event, and the worker lives on. Anthropic, Gemini (answer
-# and stream) and Bedrock. A script: the provider is a forked process,
-# and the worker's pid is read before and after.
+# and stream) and Bedrock. Each block writes its provider's answer
+# (user_files), which a server of the block's own sends as a static file;
+# unless a block says otherwise, it expects the 502, an OpenAI-shaped error,
+# and no worker killed by a signal.
 
-use strict;
-use warnings;
-
-use Test::More;
+use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
-use LLM::Faults qw(fault_server);
-use LLM::Dialects qw(encode_json sse_events);
-use Test::Nginx::LLM qw(start_nginx http_request);
+use LLM::Faults ();
 
-my $faults = fault_server();
-my $F = $faults->port;
+no_shuffle();
 
-my %base = (anthropic => '/v1', gemini => '/v1beta', bedrock => '');
-my %auth = (anthropic => 'key k;', gemini => 'key k;',
-            bedrock => 'region us-east-1; access_key AKIDEXAMPLE; '
-                       . 'secret_key s3cr3t;');
-my @cases = ((map { [$_, 'deep=100000', 0], [$_, 'wide=1100000', 0] }
-              qw(anthropic gemini bedrock)), [gemini => 'deep=100000', 1]);
-
-my $conf = '';
-for my $i (0 .. $#cases) {
-    my ($d, $how) = @{ $cases[$i] };
-    $conf .= <<"CONF";
-    llm_provider c$i {
-        url http://127.0.0.1:$F/ok,dialect=$d,$how$base{$d};
-        format $d;
-        $auth{$d}
+LLM::Fixtures::defaults(
+    http_config => <<'CONF',
+    server {
+        # the answer the block wrote, whole (Content-Length), to a POST
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        client_max_body_size 1m;
+        types {
+            application/json json;
+            text/event-stream sse;
+        }
+        location /json/ { error_page 405 =200 /answer.json; return 405; }
+        location /sse/ { error_page 405 =200 /answer.sse; return 405; }
+        location /answer. { internal; }
     }
-    llm_route c$i { target c$i m; }
-CONF
-}
-
-my $srv = start_nginx(
-    name        => 'provider-json-bounds',
-    http_config => $LLM::Fixtures::MOCK_HTTP_CONFIG . $conf,
-    config      => <<'CONF',
-    location /v1/ {
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
+    llm_provider anthropic {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/json/v1;
+        format anthropic;
+        key k;
     }
+    llm_provider gemini {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/json/v1beta;
+        format gemini;
+        key k;
+    }
+    llm_provider gemini_stream {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/sse/v1beta;
+        format gemini;
+        key k;
+    }
+    llm_provider bedrock {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/json;
+        format bedrock;
+        region us-east-1; access_key AKIDEXAMPLE; secret_key s3cr3t;
+    }
+    llm_route anthropic { target anthropic m; }
+    llm_route gemini { target gemini m; }
+    llm_route gemini_stream { target gemini_stream m; }
+    llm_route bedrock { target bedrock m; }
 CONF
+    config => $LLM::Fixtures::GATEWAY_CONFIG,
+    timeout => 60,
+    error_code => 502,
+    response_body_like => '"code":"upstream_error"',
+    no_error_log => "exited on signal\n",
 );
-my ($worker) = $srv->worker_pids;
 
-for my $i (0 .. $#cases) {
-    my ($d, $how, $stream) = @{ $cases[$i] };
-    my $name = "$d $how" . ($stream ? ' stream' : '');
-    my $res = http_request(port => $srv->port, method => 'POST',
-                           uri => '/v1/chat/completions', timeout => 60,
-                           body => encode_json({
-        model => "c$i", messages => [{ role => 'user', content => 'x' }],
-        $stream ? (stream => JSON::PP::true()) : () }));
-
-    if ($stream) {
-        my @ev = sse_events($res->{body} // '');
-        is($ev[-1][1], '[DONE]', "$name: the stream ends properly");
-        like($res->{body}, qr/"content":"Hi"/, "$name: with the text around it");
-        unlike($res->{body}, qr/\[\[\[\[/, "$name: without the arguments");
-    } else {
-        is($res->{status}, 502, "$name: 502");
-        like($res->{body}, qr/"code":"upstream_error"/,
-             "$name: an OpenAI-shaped error");
-    }
-    is(($srv->worker_pids)[0], $worker, "$name: the same worker answers on");
+# the provider's answer as a user_files section: one tool call whose
+# arguments are nested deep=N levels, or an array of wide=N values
+sub answer {
+    my ($dialect, $how, $stream) = @_;
+    my ($kind, $n) = split /=/, $how;
+    my $args = $kind eq 'deep' ? ('[' x $n) . (']' x $n)
+                               : '[' . join(',', (0) x $n) . ']';
+    return '>>> answer.' . ($stream ? 'sse' : 'json') . "\n"
+           . LLM::Faults::dialect_tool_call($dialect, $stream, $args);
 }
 
-$srv->check_clean('no alerts, crashes or sanitizer reports');
+run_tests();
 
-done_testing();
+__DATA__
+
+=== TEST 1: anthropic, arguments 100,000 levels deep: a 502, OpenAI-shaped
+--- user_files eval
+main::answer(anthropic => 'deep=100000')
+--- request
+POST /v1/chat/completions
+{"model":"anthropic","messages":[{"role":"user","content":"x"}]}
+
+
+=== TEST 2: anthropic, 1,100,000 values: a 502, OpenAI-shaped
+--- user_files eval
+main::answer(anthropic => 'wide=1100000')
+--- request
+POST /v1/chat/completions
+{"model":"anthropic","messages":[{"role":"user","content":"x"}]}
+
+
+=== TEST 3: gemini, arguments 100,000 levels deep: a 502, OpenAI-shaped
+--- user_files eval
+main::answer(gemini => 'deep=100000')
+--- request
+POST /v1/chat/completions
+{"model":"gemini","messages":[{"role":"user","content":"x"}]}
+
+
+=== TEST 4: gemini, 1,100,000 values: a 502, OpenAI-shaped
+--- user_files eval
+main::answer(gemini => 'wide=1100000')
+--- request
+POST /v1/chat/completions
+{"model":"gemini","messages":[{"role":"user","content":"x"}]}
+
+
+=== TEST 5: bedrock, arguments 100,000 levels deep: a 502, OpenAI-shaped
+--- user_files eval
+main::answer(bedrock => 'deep=100000')
+--- request
+POST /v1/chat/completions
+{"model":"bedrock","messages":[{"role":"user","content":"x"}]}
+
+
+=== TEST 6: bedrock, 1,100,000 values: a 502, OpenAI-shaped
+--- user_files eval
+main::answer(bedrock => 'wide=1100000')
+--- request
+POST /v1/chat/completions
+{"model":"bedrock","messages":[{"role":"user","content":"x"}]}
+
+
+=== TEST 7: a gemini stream, arguments 100,000 levels deep: the stream ends properly, with the text around the event and without the arguments
+--- user_files eval
+main::answer(gemini => 'deep=100000', 1)
+--- request
+POST /v1/chat/completions
+{"model":"gemini_stream","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 200
+--- response_body_like eval
+qr/\A(?!.*\[\[\[\[)(?=.*"content":"Hi").*data: \[DONE\]\n\n\z/s

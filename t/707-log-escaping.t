@@ -1,76 +1,81 @@
 # What providers send reaches the error log escaped: an event the gateway
 # does not understand, whose data lines (joined by newlines) carry a fake
 # log line and binary bytes, is logged on one line, its control and
-# non-ASCII bytes as \xHH; and so is a provider's error message. A script:
-# the fixture is made here, and the error log read.
+# non-ASCII bytes as \xHH; and so is a provider's error message. The
+# fixtures are written by each block (user_files) and served by the
+# fixture mock from the test's html directory.
 
-use strict;
-use warnings;
-
-use Test::More;
-use File::Temp qw(tempdir);
-use File::Path qw(make_path);
+use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
-use LLM::Dialects qw(post slurp);
-use Test::Nginx::LLM qw(start_nginx);
 
-my $dir = tempdir(CLEANUP => 1);
-make_path("$dir/anthropic");
+no_shuffle();
 
-# Anthropic's stream, with an event of two data lines after its first
-my $fixtures = $ENV{TEST_NGINX_FIXTURE_DIR};
-my $stream = slurp("$fixtures/anthropic/tools.sse");
-$stream =~ s/\n\n/\n\nevent: content_block_delta\ndata: {not json\ndata: 2026\/12\/05 00:00:00 [warn] 1#1: forged \x01\xff line\n\n/;
-open my $fh, '>', "$dir/anthropic/inject.sse" or die $!;
-print $fh $stream;
-close $fh;
-open $fh, '>', "$dir/anthropic/error.json" or die $!;
-print $fh '{"type":"error","error":{"type":"overloaded\nerror",'
-        . '"message":"line one\n2026/12/05 00:00:00 [warn] 1#1: forged \u0007"}}';
-close $fh;
-
-$ENV{TEST_NGINX_FIXTURE_DIR} = $dir;
-
-my $srv = start_nginx(
-    name        => 'log-escaping',
-    log_level   => 'info',
-    http_config => $LLM::Fixtures::MOCK_HTTP_CONFIG . <<'CONF',
+LLM::Fixtures::defaults(
+    http_config => <<'CONF',
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        error_log logs/mock.log info;
+        location /fixture/ {
+            set $mock_fixture_dir $TEST_NGINX_SERVROOT/html;
+            postpone_output 0;
+            js_content fixture.serve;
+        }
+    }
     llm_provider inject {
-        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=anthropic:inject.sse/v1;
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/fixture/fixture=anthropic:inject.sse/v1;
         format anthropic;
         key k;
     }
     llm_provider err {
-        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=anthropic:error.json,status=529/v1;
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/fixture/fixture=anthropic:error.json,status=529/v1;
         format anthropic;
         key k;
     }
     llm_route inject { target inject m; }
     llm_route err { target err m; }
 CONF
-    config => <<'CONF',
-    location /v1/ {
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-CONF
+    config => $LLM::Fixtures::GATEWAY_CONFIG,
 );
 
-my $res = post($srv->port, '/v1/chat/completions',
-               { model => 'inject', stream => JSON::PP::true(),
-                 messages => [{ role => 'user', content => 'x' }] });
-like($res->{body}, qr/data: \[DONE\]/, 'the stream goes on past the event');
+# Anthropic's stream, with an event of two data lines after its first
+sub inject_sse {
+    my $file = "$ENV{TEST_NGINX_FIXTURE_DIR}/anthropic/tools.sse";
+    open my $fh, '<', $file or die "$file: $!";
+    my $stream = do { local $/; <$fh> };
+    close $fh;
+    $stream =~ s/\n\n/\n\nevent: content_block_delta\ndata: {not json\ndata: 2026\/12\/05 00:00:00 [warn] 1#1: forged \x01\xff line\n\n/
+        or die "no event in $file";
+    return $stream;
+}
 
-$res = post($srv->port, '/v1/chat/completions',
-            { model => 'err', messages => [{ role => 'user', content => 'x' }] });
-is($res->{status}, 529, 'the provider\'s error passes on');
+run_tests();
 
-my $log = $srv->error_log;
-like($log, qr/does not understand: "\{not json\\x0a2026\/12\/05 00:00:00 \[warn\] 1#1: forged \\x01\\xff line"/,
-     'the event on one line, escaped');
-unlike($log, qr/^2026\/12\/05 00:00:00 \[warn\]/m,
-       'no forged line in the log');
+__DATA__
 
-$srv->check_clean('no alerts, crashes or sanitizer reports');
+=== TEST 1: an event not understood: the stream goes on, the event logged on one line, escaped
+--- log_level: info
+--- user_files eval
+">>> anthropic/inject.sse\n" . main::inject_sse()
+--- request
+POST /v1/chat/completions
+{"model":"inject","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like: data: \[DONE\]
+--- error_log eval
+qr/does not understand: "\{not json\\x0a2026\/12\/05 00:00:00 \[warn\] 1#1: forged \\x01\\xff line"/
+--- no_error_log eval
+qr/^2026\/12\/05 00:00:00 \[warn\]/m
 
-done_testing();
+
+
+=== TEST 2: a provider's error message: its status passes on, no forged line logged
+--- log_level: info
+--- user_files eval
+">>> anthropic/error.json\n"
+. '{"type":"error","error":{"type":"overloaded\nerror",'
+. '"message":"line one\n2026/12/05 00:00:00 [warn] 1#1: forged \u0007"}}'
+--- request
+POST /v1/chat/completions
+{"model":"err","messages":[{"role":"user","content":"x"}]}
+--- error_code: 529
+--- no_error_log eval
+qr/^2026\/12\/05 00:00:00 \[warn\]/m
