@@ -42,6 +42,21 @@ function controls(r) {
 }
 
 
+/* one piece of the response: String.bytesFrom() of a large array sends
+   nothing in Debian's njs, so the piece goes as strings of 4 KiB, with
+   nginx's own flush only at the end (one piece for the client still) */
+
+function send(r, bytes) {
+    var i, s = '';
+
+    for (i = 0; i < bytes.length; i += 4096) {
+        s += String.bytesFrom(bytes.slice(i, i + 4096));
+    }
+
+    r.send(s);
+}
+
+
 function serve(r) {
     var c = controls(r), name, data, bytes, type, split, i, m;
 
@@ -118,11 +133,11 @@ function serve(r) {
     split = Math.min(Number(c.split || bytes.length), bytes.length);
 
     if (split > 0) {
-        r.send(String.bytesFrom(bytes.slice(0, split)));
+        send(r, bytes.slice(0, split));
     }
 
     if (split < bytes.length) {
-        r.send(String.bytesFrom(bytes.slice(split)));
+        send(r, bytes.slice(split));
     }
 
     r.finish();
