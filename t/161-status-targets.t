@@ -1,6 +1,9 @@
 # llm_status after requests: every field of a target's entry and what its
 # values say after completions, streams, timeouts and a request in flight;
 # a glob route's targets per model actually requested.
+#
+# A script: the status is read after requests to one running nginx, one of
+# them still in flight.
 
 use strict;
 use warnings;

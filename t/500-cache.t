@@ -2,6 +2,9 @@
 # streams; keys that ignore key order and whitespace; tenants that never
 # share; failed or cut answers never stored; hits accounted as hits.
 # The provider's own log counts the requests that reached it.
+#
+# A script: a miss then hits of the same entry in one running nginx, the
+# provider's own log counting what reached it.
 
 use strict;
 use warnings;

@@ -4,6 +4,9 @@
 # and Gemini SSE, Bedrock's binary event stream, and Anthropic's
 # /v1/messages door in front of an OpenAI target). Each provider is asked
 # once; an Anthropic stream the provider cuts is not stored.
+#
+# A script: a miss then a hit of the same entry in one running nginx, for
+# every dialect.
 
 use strict;
 use warnings;
