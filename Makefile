@@ -110,12 +110,11 @@ fuzz:
 	@scripts/deps.sh fuzz
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
-# the bounded run of make test: the regressions, then a few seconds each
-FUZZ_SHORT_SECONDS ?= 15
-
+# the bounded run of make test: the regressions, then the same inputs
+# everywhere (a fixed seed and the counts of fuzz/short-runs)
 fuzz-short:
 	@scripts/deps.sh fuzz
-	@scripts/fuzz.sh $(FUZZ_SHORT_SECONDS)
+	@scripts/fuzz.sh short
 
 # --- bench -----------------------------------------------------------------
 

@@ -4,6 +4,12 @@
 # against it, and runs each one.
 #
 #   scripts/fuzz.sh [seconds per harness] [harness ...]
+#   scripts/fuzz.sh short [harness ...]
+#
+# "short" (make fuzz-short, part of make test) is reproducible: a fixed
+# seed, the seeds of fuzz/corpus/ only and the number of inputs of
+# fuzz/short-runs for each harness, so that make test does not pass or
+# fail by chance.
 #
 # First every input of fuzz/regressions/<harness>/ is replayed (each was
 # once a crash); then the harness runs for the given time (default 300)
@@ -113,13 +119,26 @@ for h in $harnesses; do
             || { cat "$build/$h.replay.log"; status=1; continue; }
     fi
 
-    echo "fuzz: $h for ${secs}s"
+    if [ "$secs" = short ]; then
+        runs=$(sed -n "s/^$h  *//p" "$top/fuzz/short-runs")
+        [ -n "$runs" ] || { echo "fuzz: $h is not in fuzz/short-runs"; exit 1; }
+        corpus=$build/short/$h
+        rm -rf "$corpus"
+        mkdir -p "$corpus"
+        bound="-seed=1 -runs=$runs"
+        echo "fuzz: $h, $runs inputs from seed 1"
+    else
+        corpus=$build/corpus/$h
+        bound="-max_total_time=$secs"
+        echo "fuzz: $h for ${secs}s"
+    fi
+
     # inputs up to FUZZ_MAX_LEN (1 MiB): deep nesting and amplification
     # need room
-    if ! "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    if ! "$bin" $bound -timeout=10 -rss_limit_mb=2048 \
              -max_len="${FUZZ_MAX_LEN:-1048576}" \
              -print_final_stats=1 -artifact_prefix="$build/crashes/$h/" \
-             "$build/corpus/$h" "$top/fuzz/corpus/$h" \
+             "$corpus" "$top/fuzz/corpus/$h" \
              >"$build/$h.log" 2>&1; then
         tail -40 "$build/$h.log"
         echo "fuzz: $h failed; its input is in $build/crashes/$h/"

@@ -244,6 +244,58 @@ jscan_run(const u_char *doc, size_t len, ssize_t cut, jscan_log_t *l,
  * not compared (it reports some before it sees the error, differently).
  */
 
+/*
+ * A leniency of yajl: after a whole document, a string left open
+ * at the end is taken for "more input to come", even by
+ * yajl_complete_parse(), so `{} "abc` passes. The scanner refuses it
+ * ("bytes after the document"). True when the bytes
+ * that made the scanner stop are such an open string.
+ */
+
+static int
+yajl_open_string_after(const u_char *doc, size_t len)
+{
+    size_t                 i;
+    ngx_int_t              rc;
+    jscan_log_t            l;
+    ngx_http_llm_jscan_t   js;
+
+    ngx_memzero(&l, sizeof(jscan_log_t));
+    ngx_http_llm_jscan_init(&js, j_token, &l);
+
+    rc = NGX_OK;
+
+    for (i = 0; i < len && rc == NGX_OK; i++) {
+        rc = ngx_http_llm_jscan_feed(&js, (u_char *) doc + i, 1);
+    }
+
+    free(l.buf);
+
+    if (rc == NGX_OK || js.error == NULL
+        || ngx_strcmp(js.error, "bytes after the document") != 0
+        || doc[i - 1] != '"')
+    {
+        return 0;
+    }
+
+    /* the rest alone: a string that does not end, with nothing wrong in it */
+
+    ngx_memzero(&l, sizeof(jscan_log_t));
+    ngx_http_llm_jscan_init(&js, j_token, &l);
+
+    rc = ngx_http_llm_jscan_feed(&js, (u_char *) doc + i - 1, len - i + 1);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_llm_jscan_finish(&js);
+    }
+
+    free(l.buf);
+
+    return rc != NGX_OK && js.error != NULL
+           && ngx_strcmp(js.error, "the document ends too soon") == 0;
+}
+
+
 static int
 jscan_compare(const u_char *doc, size_t len, const char *name)
 {
@@ -254,6 +306,24 @@ jscan_compare(const u_char *doc, size_t len, const char *name)
 
     ngx_memzero(&yl, sizeof(jscan_log_t));
     y_ok = yajl_run(doc, len, &yl);
+
+    /*
+     * yajl's other leniency: vertical tab and form feed taken for white
+     * space (RFC 8259 has only space, tab, CR and LF). Inside strings
+     * both refuse them as control characters, so in a document yajl
+     * accepts they are white space, and the scanner must refuse it.
+     */
+    if (y_ok && (memchr(doc, '\v', len) || memchr(doc, '\f', len))) {
+        free(yl.buf);
+        y_ok = 0;
+        ngx_memzero(&yl, sizeof(jscan_log_t));
+    }
+
+    if (y_ok && yajl_open_string_after(doc, len)) {
+        free(yl.buf);
+        y_ok = 0;
+        ngx_memzero(&yl, sizeof(jscan_log_t));
+    }
 
     /* yajl decodes odd surrogate pairs its own way: not compared */
     if (y_ok && has_surrogate(doc, len)) {
