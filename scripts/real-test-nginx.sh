@@ -22,8 +22,9 @@ trap 'rm -rf "$llmlib"' EXIT
 ln -s "$top/t/lib/LLM" "$llmlib/LLM"
 
 cd "$top"
+# --norc: .proverc puts t/lib, our own Test::Nginx, first
 TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx} \
 TEST_NGINX_LOAD_MODULES="/usr/lib/nginx/modules/ngx_http_echo_module.so /usr/lib/nginx/modules/ngx_http_js_module.so $top/build/ngx_http_llm_module.so" \
 TEST_NGINX_PORT=$port TEST_NGINX_MOCK_PORT=$((port + 1)) \
 TEST_NGINX_MOCK2_PORT=$((port + 2)) \
-prove -I"$lib" -I"$llmlib" "$@"
+prove --norc -I"$lib" -I"$llmlib" "$@"

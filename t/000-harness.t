@@ -48,7 +48,9 @@ my @per_block = (
     3,  # TEST 21
     5,  # TEST 22: status, header, body, access_log, global
     2,  # TEST 23: error_log, global
-    # TEST 24 has --- SKIP: Test::Base drops it, blocks() does not count it
+    16, # TEST 24: 3 requests x (status, header, body) + 3 x 2 log patterns + global
+    7,  # TEST 25: 2 requests x (status, body, access_log) + global
+    # TEST 26 has --- SKIP: Test::Base drops it, blocks() does not count it
 );
 my $sum = 0;
 $sum += $_ for @per_block;
@@ -375,7 +377,46 @@ using the "epoll" event method
 
 
 
-=== TEST 24: --- SKIP removes the block
+=== TEST 24: several requests: each its headers, status, headers and body
+--- config
+    location = /a { echo "a $http_x_one"; }
+    location = /b {
+        echo_read_request_body;
+        echo_status 201;
+        add_header X-Which b;
+        echo "[$request_body] $http_x_two";
+    }
+    location = /c { return 404; }
+--- request eval
+["GET /a", "POST /b\nhello", "GET /c"]
+--- more_headers eval
+["X-One: 1", "X-Two: 2", ""]
+--- error_code eval
+[200, 201, 404]
+--- response_headers eval
+["!X-Which", "X-Which: b", "Content-Type: text/html"]
+--- response_body_like eval
+["^a 1\n\$", "^\\[hello\\] 2\n\$", "404 Not Found"]
+--- error_log
+using the "epoll" event method
+--- no_error_log
+[error]
+
+
+
+=== TEST 25: several requests, the same URI twice: an array of one element per request
+--- config
+    location = /n { echo "n=$arg_n"; }
+--- request eval
+["GET /n?n=1", "GET /n?n=2"]
+--- response_body eval
+["n=1\n", "n=2\n"]
+--- access_log
+GET /n?n=1 HTTP/1.1
+
+
+
+=== TEST 26: --- SKIP removes the block
 --- config
     location = /t { echo hello; }
 --- request

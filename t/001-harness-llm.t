@@ -528,6 +528,66 @@ _EOT_
 }
 
 {
+    # several requests in a block: each checked against its own element;
+    # a wrong second answer fails there only; expectations that are not
+    # arrays, or more_headers without an element for a request, fail the
+    # block before anything is sent
+    my $code = <<'_EOT_';
+use Test::Nginx::Socket tests => 11;
+run_tests();
+
+__DATA__
+
+=== TEST 1: the second answer is wrong
+--- config
+    location = /n { echo "n=$arg_n"; }
+--- request eval
+["GET /n?n=1", "GET /n?n=2"]
+--- response_body eval
+["n=1\n", "n=3\n"]
+--- error_log
+this text is not in the log
+
+=== TEST 2: one expected body for two requests
+--- config
+    location = /n { echo "n=$arg_n"; }
+--- request eval
+["GET /n?n=1", "GET /n?n=2"]
+--- response_body
+n=1
+
+=== TEST 3: more_headers lacks the second request's
+--- config
+    location = /n { echo "n=$arg_n"; }
+--- request eval
+["GET /n?n=1", "GET /n?n=2"]
+--- more_headers eval
+["X-A: 1"]
+--- error_code eval
+[200, 200]
+_EOT_
+    my ($res, $err, $exit, $out) = run_meta('multi', $code);
+    my $t1 = 'TEST 1: the second answer is wrong';
+    check_meta('several requests in a block', $res, [
+        [1, "$t1 - status code ok (req 0)"],
+        [1, "$t1 - response_body - response is expected (req 0)"],
+        [0, "$t1 - pattern \"this text is not in the log\" matches a line in error.log (req 0)"],
+        [1, "$t1 - status code ok (req 1)"],
+        [0, "$t1 - response_body - response is expected (req 1)"],
+        [0, "$t1 - pattern \"this text is not in the log\" matches a line in error.log (req 1)"],
+        [1, "$t1 - no [alert]"],
+        [0, 'TEST 2: one expected body for two requests - block setup'],
+        [0, 'TEST 3: more_headers lacks the second request\'s - status code ok (req 0)'],
+        [1, 'TEST 3: more_headers lacks the second request\'s'],
+        [1, 'TEST 3: more_headers lacks the second request\'s'],
+    ], $out, $err);
+    like $err, qr/--- response_body: with several requests, the expected values must be an array/,
+        'why a single expectation is refused';
+    like $err, qr/--- more_headers has no element for request 1/,
+        'why a request without headers is refused';
+}
+
+{
     # nginx (single process) dies while a block runs: the request fails and
     # the global check reports the unexpected exit.
     my $code = <<'_EOT_';

@@ -323,13 +323,13 @@ qr/(?=.*"host":"mock\.internal")(?=.*"authorization":"Bearer sk-pool")/s
 === TEST 14: a provider on a unix socket
 --- http_config
     llm_provider sock {
-        url http://unix:$TEST_NGINX_SERVROOT/mock.sock:/v1;
+        url http://unix:$TEST_NGINX_SERVER_ROOT/mock.sock:/v1;
     }
     llm_route m {
         target sock;
     }
     server {
-        listen unix:$TEST_NGINX_SERVROOT/mock.sock;
+        listen unix:$TEST_NGINX_SERVER_ROOT/mock.sock;
         location / {
             postpone_output 0;
             js_content openai.chat;

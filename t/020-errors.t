@@ -269,7 +269,8 @@ POST /v1/completions-of-some-kind
 Transfer-Encoding: chunked
 --- request eval
 "POST /v1/chat/completions\n"
-. '{"model":"gpt-4o","messages":[{"role":"user","content":"' . ('a' x 2000) . '"}]}'
+. LLM::Fixtures::chunked('{"model":"gpt-4o","messages":[{"role":"user",'
+                         . '"content":"' . ('a' x 2000) . '"}]}')
 --- error_code: 413
 --- response_body_like: "code":"request_too_large"
 

@@ -93,7 +93,8 @@ file: no
 --- more_headers
 Transfer-Encoding: chunked
 --- request eval
-"POST /v1/chat/completions\n" . main::chat_body('small', 'c' x 5000)
+"POST /v1/chat/completions\n"
+. LLM::Fixtures::chunked(main::chat_body('small', 'c' x 5000))
 --- response_body_like eval
 main::digest_re(main::chat_body('provider-side-model', 'c' x 5000))
 
@@ -109,7 +110,8 @@ main::digest_re(main::chat_body('provider-side-model', 'c' x 5000))
 --- more_headers
 Transfer-Encoding: chunked
 --- request eval
-"POST /v1/chat/completions\n" . main::chat_body('small', 'f' x 40000)
+"POST /v1/chat/completions\n"
+. LLM::Fixtures::chunked(main::chat_body('small', 'f' x 40000))
 --- response_body_like eval
 main::digest_re(main::chat_body('provider-side-model', 'f' x 40000))
 --- error_log

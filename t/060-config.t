@@ -319,7 +319,7 @@ sk-from-file-5678
     }
     llm_provider from_file {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
-        key file:$TEST_NGINX_HTML_DIR/key.txt;
+        key file:$TEST_NGINX_SERVER_ROOT/html/key.txt;
     }
     llm_route env { target from_env; }
     llm_route file { target from_file; }

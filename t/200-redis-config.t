@@ -73,7 +73,7 @@ qr/invalid llm_redis "node=a b": at most 64 printable characters without spaces 
 
 === TEST 7: every parameter; Redis not there: requests are served (fail=open), and the log says why, without the password
 --- http_config
-    llm_redis unix:$TEST_NGINX_SERVROOT/no-redis.sock
+    llm_redis unix:$TEST_NGINX_SERVER_ROOT/no-redis.sock
               password=env:LLM_TEST_REDIS_PASSWORD db=3 timeout=500ms
               sync=200ms fail=open node=gw-1 prefix=test: keys=off;
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }

@@ -160,7 +160,7 @@ erin     sha256:a4e6316e7a5a3d3f5c48543c6b6e83db2d6bd4b08b2f28e8d1a04eb2e9aa6d22
     llm_route claude-haiku { target mock; }
     llm_route other { target mock; }
     llm_team eng { }
-    llm_keys_file $TEST_NGINX_HTML_DIR/keys;
+    llm_keys_file $TEST_NGINX_SERVER_ROOT/html/keys;
     log_format keys 'key=$llm_key team=$llm_team';
 --- config
     location /v1/ {
@@ -186,7 +186,7 @@ dave     sk-dave-0123456789       models=gpt-4o,claude-*;
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route other { target mock; }
-    llm_keys_file $TEST_NGINX_HTML_DIR/keys;
+    llm_keys_file $TEST_NGINX_SERVER_ROOT/html/keys;
 --- more_headers
 Authorization: Bearer sk-dave-0123456789
 --- request
@@ -202,7 +202,7 @@ POST /v1/chat/completions
 dave     sk-dave-0123456789;
 erin     sk-erin-0123456789   speed=fast;
 --- http_config
-    llm_keys_file $TEST_NGINX_HTML_DIR/keys;
+    llm_keys_file $TEST_NGINX_SERVER_ROOT/html/keys;
 --- must_die
 --- error_log eval
 qr/unknown attribute "speed" of "erin" in \S+\/html\/keys:2/

@@ -10,7 +10,7 @@ no_shuffle();
 
 LLM::Fixtures::defaults(
     http_config => <<'CONF',
-    proxy_cache_path $TEST_NGINX_SERVROOT/cache keys_zone=llm:1m;
+    proxy_cache_path llm_cache keys_zone=llm:1m;
     llm_provider mock {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
     }

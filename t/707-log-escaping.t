@@ -16,7 +16,7 @@ LLM::Fixtures::defaults(
         listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
         error_log logs/mock.log info;
         location /fixture/ {
-            set $mock_fixture_dir $TEST_NGINX_SERVROOT/html;
+            set $mock_fixture_dir $TEST_NGINX_SERVER_ROOT/html;
             postpone_output 0;
             js_content fixture.serve;
         }

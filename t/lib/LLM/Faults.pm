@@ -70,7 +70,16 @@ use POSIX ();
 use Socket qw(SOL_SOCKET SO_LINGER SO_REUSEADDR);
 use Time::HiRes qw(sleep time);
 use Test::More ();
-use Test::Nginx::LLM qw(free_port read_file wait_until);
+
+# Test::Nginx::LLM loaded when first needed: block files that only build
+# provider answers with this module also run under the real Test::Nginx
+for my $name (qw(free_port read_file wait_until)) {
+    no strict 'refs';
+    *$name = sub {
+        require Test::Nginx::LLM;
+        return &{"Test::Nginx::LLM::$name"}(@_);
+    };
+}
 
 our @EXPORT_OK = qw(fault_server completion_json dialect_json big_completion big_stream
                     sse_stream sse_event

@@ -110,7 +110,7 @@ our $MOCK_HTTP_CONFIG = <<'CONF';
         access_log logs/mock_access.log;
 
         location / {
-            set $mock_state_dir $TEST_NGINX_SERVROOT;
+            set $mock_state_dir $TEST_NGINX_SERVER_ROOT;
             postpone_output 0;
             client_body_buffer_size 16m;
             client_max_body_size 64m;
@@ -157,6 +157,27 @@ Sections a block gets when it has none of its own (before the mock is
 added to http_config): a test file's common gateway configuration.
 
 =cut
+
+=head2 chunked(body [, size])
+
+The body in HTTP/1.1 chunked encoding, pieces of C<size> bytes (1000),
+the last chunk included. For C<--- request eval> with
+C<Transfer-Encoding: chunked> in more_headers: the real Test::Nginx
+sends such a body as it is (ours would encode a plain one itself).
+
+=cut
+
+sub chunked {
+    my ($body, $size) = @_;
+    my $out = '';
+    $size ||= 1000;
+    for (my $i = 0; $i < length $body; $i += $size) {
+        my $piece = substr($body, $i, $size);
+        $out .= sprintf("%x\r\n", length $piece) . $piece . "\r\n";
+    }
+    return $out . "0\r\n\r\n";
+}
+
 
 sub defaults {
     %Defaults = @_;

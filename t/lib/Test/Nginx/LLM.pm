@@ -1087,7 +1087,8 @@ sub prepare_servroot {
     my ($self, %o) = @_;
     my $r = $self->{servroot};
     my @dirs = $o{logs_only} ? ("$r/logs")
-             : ("$r/conf", "$r/logs", "$r/html", glob("$r/*_temp"));
+             : ("$r/conf", "$r/logs", "$r/html", glob("$r/*_temp"),
+                glob("$r/*_cache"));
     File::Path::remove_tree(@dirs) if grep { -e } @dirs;
     File::Path::make_path("$r/conf", "$r/logs", "$r/html");
     return 1;

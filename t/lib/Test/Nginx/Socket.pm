@@ -104,13 +104,24 @@ C<Transfer-Encoding: chunked> in more_headers, a body that already is valid
 chunked encoding is sent verbatim, any other body is chunk-encoded for you.
 C<Host: localhost> and C<Connection: close> are added unless given.
 
+Several requests, one after the other on new connections to the same
+nginx (as the real module): C<--- request eval> returning an array,
+C<["GET /a", "POST /b\nbody"]>. Then every response section given must be
+an array with one element per request (C<--- error_code eval [200, 429]>,
+C<--- response_body_like eval [...]>; a single value is refused, as the
+real module bails out), C<more_headers> may be one such array, and the
+log sections are checked after each request as well as at the end (so a
+pattern in C<error_log> must be there from the first request on).
+Assertion names end in C<(req N)>, N from 0.
+
 =item raw_request
 
 Bytes sent verbatim (usually with C<eval>).
 
 =item more_headers
 
-Extra request headers, one C<Name: value> per line (C<#> lines skipped).
+Extra request headers, one C<Name: value> per line (C<#> lines skipped);
+with several requests, an array of such texts, one per request.
 
 =item timeout
 
@@ -159,7 +170,8 @@ newline unless you use C<chomp>; or a C<qr//> via C<eval>).
 
 One pattern per non-empty line: a substring that must (not) appear in
 error.log (stderr.log included). With C<eval>: a C<qr//> or an arrayref of
-strings and C<qr//>s. Checked after nginx stopped.
+strings and C<qr//>s. Checked after nginx stopped (and, with several
+requests, after each request but the last, while nginx runs).
 
 =item shutdown_error_log, no_shutdown_error_log
 
@@ -211,8 +223,11 @@ Any C<$TEST_NGINX_XXX> in main_config, http_config, config, user_files,
 request, raw_request, more_headers, response_body(_like/_unlike),
 response_headers(_like), error_log, no_error_log, grep_error_log_out and
 wait_for_log is replaced by that environment variable (an undefined one
-fails the block). TEST_NGINX_SERVER_PORT, TEST_NGINX_SERVROOT and
-TEST_NGINX_HTML_DIR are always defined.
+fails the block). TEST_NGINX_SERVER_PORT, TEST_NGINX_SERVROOT,
+TEST_NGINX_SERVER_ROOT and TEST_NGINX_HTML_DIR are always defined; of
+these the real module defines only TEST_NGINX_SERVER_PORT and
+TEST_NGINX_SERVER_ROOT, so block files meant for both use those (and
+C<$TEST_NGINX_SERVER_ROOT/html> for the html directory).
 
 =head1 WHAT COUNTS AS ONE TEST
 
@@ -222,6 +237,10 @@ Per block and per repetition:
 
 =item * 1 for the status check, if the block has a request/raw_request and
 no C<ignore_response> (even without C<error_code>: 200 is then expected)
+
+=item * with several requests, the status, header and body checks count
+once per request, and the log patterns (but not the shutdown ones, the
+grep or the global check) once per request
 
 =item * 1 for each line of response_headers and of response_headers_like
 
@@ -337,6 +356,7 @@ _export_env();
 sub _export_env {
     $ENV{TEST_NGINX_SERVER_PORT} = $ServerPort;
     $ENV{TEST_NGINX_SERVROOT}    = $ServRoot;
+    $ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;     # the real module's name
     $ENV{TEST_NGINX_HTML_DIR}    = "$ServRoot/html";
 }
 
@@ -476,61 +496,20 @@ sub tn_plan_checks {
     my $name = $block->name;
     my @c;
     my $add = sub {
-        my ($phase, $label, $run) = @_;
-        push @c, { phase => $phase, name => "$name - $label$suffix", run => $run };
+        my ($phase, $label, $run, $req) = @_;
+        push @c, { phase => $phase, name => "$name - $label$suffix", run => $run,
+                   req => $req // 0 };
     };
+
+    my $n = tn_request_count($block);
 
     if (defined $block->must_die) {
         $add->('die', 'nginx dies at startup as expected', \&tn_check_must_die);
-    } elsif ((defined $block->request || defined $block->raw_request)
-             && !defined $block->ignore_response)
-    {
-        $add->('response', 'status code ok', \&tn_check_status);
-        for my $which (qw(raw_response_headers_like raw_response_headers_unlike)) {
-            next unless defined $block->$which;
-            my $pat = expand_env(scalar $block->$which, $over);
-            $add->('response', $which eq 'raw_response_headers_like'
-                       ? 'raw resp headers like' : 'raw resp headers unlike',
-                   sub {
-                       my ($ctx, $t) = @_;
-                       my $raw = $ctx->{res}{raw_headers} // '';
-                       $which eq 'raw_response_headers_like'
-                           ? Test::More::like($raw, qr/$pat/s, $t)
-                           : Test::More::unlike($raw, qr/$pat/s, $t);
-                   });
-        }
-        for my $h (tn_header_specs(scalar $block->response_headers, $over)) {
-            my ($key, $val) = @$h;
-            if (!defined $val) {
-                $add->('response', "header $key not present", sub {
-                    my ($ctx, $t) = @_;
-                    my $v = $ctx->{res}{headers}{lc $key};
-                    Test::More::ok(!$v, $t)
-                        or Test::More::diag("  got: $key: " . join(', ', @$v));
-                });
-            } else {
-                $add->('response', "header $key ok", sub {
-                    my ($ctx, $t) = @_;
-                    my $v = $ctx->{res}{headers}{lc $key};
-                    Test::More::is($v ? join(', ', @$v) : undef, $val, $t);
-                });
-            }
-        }
-        for my $h (tn_header_specs(scalar $block->response_headers_like, $over)) {
-            my ($key, $val) = @$h;
-            $add->('response', "header $key like ok", sub {
-                my ($ctx, $t) = @_;
-                my $v = $ctx->{res}{headers}{lc $key};
-                Test::More::like($v ? join(', ', @$v) : '', qr/^$val$/, $t);
-            });
-        }
-        if (defined $block->response_body) {
-            $add->('response', 'response_body - response is expected',
-                   sub { tn_check_body_exact($block, $over, @_) });
-        } elsif (defined $block->response_body_like || defined $block->response_body_unlike) {
-            my $type = defined $block->response_body_like ? 'like' : 'unlike';
-            $add->('response', "response_body_$type - response is expected",
-                   sub { tn_check_body_like($block, $type, $over, @_) });
+    } elsif ($n && !defined $block->ignore_response) {
+        for my $i (0 .. $n - 1) {
+            my $req = $n > 1 ? " (req $i)" : '';
+            tn_plan_response_checks($block, $over, $n, $i,
+                                    sub { $add->('response', "$_[0]$req", $_[1], $i) });
         }
     }
 
@@ -542,22 +521,111 @@ sub tn_plan_checks {
         $add->('log', 'grep_error_log_out', sub { tn_check_grep($block, $over, @_) });
     }
 
-    for my $spec (['error_log', 'error.log', 1], ['shutdown_error_log', 'error.log', 1],
-                  ['no_error_log', 'error.log', 0], ['no_shutdown_error_log', 'error.log', 0],
-                  ['access_log', 'access.log', 1], ['no_access_log', 'access.log', 0])
-    {
-        my ($section, $file, $want) = @$spec;
-        for my $pat (tn_patterns(scalar $block->$section, $over)) {
-            my $p = tn_fmt($pat);
-            $add->('log', $want ? "pattern \"$p\" matches a line in $file"
-                                : "pattern \"$p\" does not match a line in $file",
-                   sub { tn_check_log_pattern($pat, $file, $want, @_) });
+    # as the real module: with several requests, the logs are also checked
+    # after each one but the last (so what they must show, they show from
+    # the first request on)
+    for my $i (0 .. ($n > 1 ? $n - 1 : 0)) {
+        my $phase = $i < $n - 1 ? 'log-between' : 'log';
+        my $req = $n > 1 ? " (req $i)" : '';
+        for my $spec (['error_log', 'error.log', 1], ['shutdown_error_log', 'error.log', 1],
+                      ['no_error_log', 'error.log', 0], ['no_shutdown_error_log', 'error.log', 0],
+                      ['access_log', 'access.log', 1], ['no_access_log', 'access.log', 0])
+        {
+            my ($section, $file, $want) = @$spec;
+            next if $phase eq 'log-between' && $section =~ /shutdown/;
+            for my $pat (tn_patterns(scalar $block->$section, $over)) {
+                my $p = tn_fmt($pat);
+                $add->($phase, ($want ? "pattern \"$p\" matches a line in $file"
+                                      : "pattern \"$p\" does not match a line in $file")
+                               . $req,
+                       sub { tn_check_log_pattern($pat, $file, $want, @_) }, $i);
+            }
         }
     }
 
     $add->('global', 'no [alert]/[crit]/[emerg], crash or sanitizer report',
            sub { tn_check_global($block, @_) });
     return @c;
+}
+
+# The expected value of a response section for request $i of $n: with
+# several requests it must be an array, one element per request (as
+# get_indexed_value() of the real module).
+sub tn_indexed {
+    my ($block, $section, $n, $i) = @_;
+    my $v = $block->$section;
+    return $v unless defined $v;
+    if ($n > 1) {
+        die "--- $section: with several requests, the expected values must be "
+            . "an array (--- $section eval [...]), one per request\n"
+            unless ref $v eq 'ARRAY';
+        return $v->[$i];
+    }
+    return ref $v eq 'ARRAY' ? $v->[0] : $v;
+}
+
+sub tn_plan_response_checks {
+    my ($block, $over, $n, $i, $add) = @_;
+    my %v = map { ($_ => tn_indexed($block, $_, $n, $i)) }
+        qw(error_code error_code_like raw_response_headers_like
+           raw_response_headers_unlike response_headers response_headers_like
+           response_body response_body_like response_body_unlike);
+
+    $add->('status code ok', sub { tn_check_status(\%v, @_) });
+    for my $which (qw(raw_response_headers_like raw_response_headers_unlike)) {
+        next unless defined $v{$which};
+        my $pat = expand_env($v{$which}, $over);
+        $add->($which eq 'raw_response_headers_like'
+                   ? 'raw resp headers like' : 'raw resp headers unlike',
+               sub {
+                   my ($ctx, $t) = @_;
+                   my $raw = $ctx->{res}{raw_headers} // '';
+                   $which eq 'raw_response_headers_like'
+                       ? Test::More::like($raw, qr/$pat/s, $t)
+                       : Test::More::unlike($raw, qr/$pat/s, $t);
+               });
+    }
+    for my $h (tn_header_specs($v{response_headers}, $over)) {
+        my ($key, $val) = @$h;
+        if (!defined $val) {
+            $add->("header $key not present", sub {
+                my ($ctx, $t) = @_;
+                my $got = $ctx->{res}{headers}{lc $key};
+                Test::More::ok(!$got, $t)
+                    or Test::More::diag("  got: $key: " . join(', ', @$got));
+            });
+        } else {
+            $add->("header $key ok", sub {
+                my ($ctx, $t) = @_;
+                my $got = $ctx->{res}{headers}{lc $key};
+                Test::More::is($got ? join(', ', @$got) : undef, $val, $t);
+            });
+        }
+    }
+    for my $h (tn_header_specs($v{response_headers_like}, $over)) {
+        my ($key, $val) = @$h;
+        $add->("header $key like ok", sub {
+            my ($ctx, $t) = @_;
+            my $got = $ctx->{res}{headers}{lc $key};
+            Test::More::like($got ? join(', ', @$got) : '', qr/^$val$/, $t);
+        });
+    }
+    if (defined $v{response_body}) {
+        $add->('response_body - response is expected',
+               sub { tn_check_body_exact($v{response_body}, $over, @_) });
+    } elsif (defined $v{response_body_like} || defined $v{response_body_unlike}) {
+        my $type = defined $v{response_body_like} ? 'like' : 'unlike';
+        $add->("response_body_$type - response is expected",
+               sub { tn_check_body_like($v{"response_body_$type"}, $type, $over, @_) });
+    }
+}
+
+sub tn_request_count {
+    my ($block) = @_;
+    return 1 if defined $block->raw_request;
+    my $req = $block->request;
+    return 0 unless defined $req;
+    return ref $req eq 'ARRAY' ? scalar @$req : 1;
 }
 
 sub tn_header_specs {
@@ -582,6 +650,7 @@ sub tn_run_once {
     my $name = $block->name;
     my $ctx = { block => $block };
     my %over = (TEST_NGINX_SERVER_PORT => $ServerPort, TEST_NGINX_SERVROOT => $ServRoot,
+                TEST_NGINX_SERVER_ROOT => $ServRoot,
                 TEST_NGINX_HTML_DIR => "$ServRoot/html");
     my @checks = eval { tn_plan_checks($block, $suffix, \%over) };
     if ($@) {
@@ -611,17 +680,26 @@ sub tn_run_once {
         if (!$server->start) {
             return $fail_rest->("$name - nginx failed to start:\n$server->{start_error}");
         }
-        my %req = eval { tn_block_request($block, \%over) };
+        my @reqs = eval { tn_block_requests($block, \%over) };
         if ($@) {
             $server->stop;
             return $fail_rest->("$name - bad request section: $@");
         }
-        if (%req) {
+        for my $i (0 .. $#reqs) {
+            my %req = %{ $reqs[$i] };
             $ctx->{res} = http_request(port => $ServerPort, timeout => $timeout, %req);
             if ($Verbose) {
-                Test::More::diag("$name: request:\n" . tn_excerpt($req{raw}, 2000));
+                Test::More::diag("$name: request $i:\n" . tn_excerpt($req{raw}, 2000));
                 Test::More::diag("$name: response:\n" . tn_excerpt($ctx->{res}{raw}, 4000));
             }
+            $_->{run}->($ctx, $_->{name})
+                for grep { $_->{phase} eq 'response' && $_->{req} == $i } @checks;
+            next if $i == $#reqs;
+            sleep $block->wait if $block->wait;
+            $ctx->{log} = [map { "$_\n" } split /\n/, $server->error_log . $server->stderr];
+            $ctx->{access_log} = [map { "$_\n" } split /\n/, $server->access_log];
+            $_->{run}->($ctx, $_->{name})
+                for grep { $_->{phase} eq 'log-between' && $_->{req} == $i } @checks;
         }
         sleep $block->wait if $block->wait;
         sleep $Sleep if $Sleep;
@@ -636,7 +714,7 @@ sub tn_run_once {
         }
     }
 
-    for my $phase (qw(die response wait)) {
+    for my $phase (qw(die wait)) {
         $_->{run}->($ctx, $_->{name}) for grep { $_->{phase} eq $phase } @checks;
     }
 
@@ -706,16 +784,30 @@ sub tn_write_user_files {
     }
 }
 
-# Returns http_request() arguments for the block (empty if no request).
-sub tn_block_request {
+# Returns the http_request() arguments of each request of the block: none,
+# one, or one per element of --- request eval [...] (an element may itself
+# be an array of pieces, sent as one request). --- more_headers may be an
+# array too, one element per request.
+sub tn_block_requests {
     my ($block, $over) = @_;
     if (defined(my $raw = $block->raw_request)) {
         $raw = join '', @$raw if ref $raw eq 'ARRAY';
-        return (raw => expand_env($raw, $over));
+        return ({ raw => expand_env($raw, $over) });
     }
     my $req = $block->request;
     return () unless defined $req;
-    die "multiple requests (array in --- request) are not supported\n" if ref $req;
+    return ({ tn_block_request($block, $over, $req, 0) }) unless ref $req;
+    die "--- request: a string or an array of requests\n" unless ref $req eq 'ARRAY';
+    die "--- request: an empty array\n" unless @$req;
+    my $i = 0;
+    return map {
+        { tn_block_request($block, $over, ref $_ eq 'ARRAY' ? join('', @$_) : $_, $i++) }
+    } @$req;
+}
+
+# The http_request() arguments of request $i, $req its text.
+sub tn_block_request {
+    my ($block, $over, $req, $i) = @_;
     $req = expand_env($req, $over);
     1 while $req =~ s/^\s*\#[^\n]+\s+|^\s+//s;
     my ($first, $body) = split /\n/, $req, 2;
@@ -725,8 +817,13 @@ sub tn_block_request {
     my ($method, $uri, $ver) = ($1, $2 // '/', $3 // 'HTTP/1.1');
     $body //= '';
 
-    my $more = expand_env($block->more_headers // '', $over);
-    die "multiple more_headers (array) are not supported\n" if ref $more;
+    my $more = $block->more_headers // '';
+    if (ref $more eq 'ARRAY') {
+        die "--- more_headers has no element for request $i\n"
+            unless defined $more->[$i];
+        $more = $more->[$i];
+    }
+    $more = expand_env($more, $over);
     my ($hdrs, %has) = ('');
     for my $line (split /\n+/, $more) {
         next if $line =~ /^\s*#/ || $line !~ /\S/;
@@ -783,13 +880,13 @@ sub tn_check_must_die {
 }
 
 sub tn_check_status {
-    my ($ctx, $t) = @_;
+    my ($v, $ctx, $t) = @_;
     my $block = $ctx->{block};
     my $res = $ctx->{res} || {};
     my $got = $res->{status} // '';
     my $problem = $res->{error};
     undef $problem if defined $block->abort;
-    if (defined(my $like = $block->error_code_like)) {
+    if (defined(my $like = $v->{error_code_like})) {
         chomp $like;
         if ($problem) {
             Test::More::ok(0, $t);
@@ -798,7 +895,7 @@ sub tn_check_status {
             return;
         }
     } else {
-        my $want = $block->error_code // 200;
+        my $want = $v->{error_code} // 200;
         $want =~ s/^\s+|\s+$//g;
         if (!$problem) {
             Test::More::is($got, $want, $t);
@@ -813,9 +910,8 @@ sub tn_check_status {
 }
 
 sub tn_check_body_exact {
-    my ($block, $over, $ctx, $t) = @_;
+    my ($want, $over, $ctx, $t) = @_;
     my $got = $ctx->{res} ? $ctx->{res}{body} : undef;
-    my $want = $block->response_body;
     if (ref $want eq 'Regexp') {
         Test::More::like($got, $want, $t);
         return;
@@ -829,10 +925,9 @@ sub tn_check_body_exact {
 }
 
 sub tn_check_body_like {
-    my ($block, $type, $over, $ctx, $t) = @_;
+    my ($pat, $type, $over, $ctx, $t) = @_;
     my $got = $ctx->{res} ? $ctx->{res}{body} : undef;
-    my $pat = $type eq 'like' ? $block->response_body_like : $block->response_body_unlike;
-    $pat = expand_env($pat, $over);
+    $pat = expand_env($pat, $over) unless ref $pat;
     $type eq 'like' ? Test::More::like($got, qr/$pat/s, $t)
                     : Test::More::unlike($got, qr/$pat/s, $t);
 }
