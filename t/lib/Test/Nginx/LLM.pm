@@ -82,7 +82,8 @@ condition (see C<wait_until>).
 
 Any C<$TEST_NGINX_XXX> token in main_config, http_config and config is
 replaced by the environment variable of that name; for an instance,
-C<$TEST_NGINX_SERVER_PORT>, C<$TEST_NGINX_SERVROOT> and
+C<$TEST_NGINX_SERVER_PORT>, C<$TEST_NGINX_SERVROOT>,
+C<$TEST_NGINX_SERVER_ROOT> (the real Test::Nginx's name) and
 C<$TEST_NGINX_HTML_DIR> are that instance's own values. An unknown variable
 is an error.
 
@@ -1077,6 +1078,7 @@ sub env_overrides {
     return {
         TEST_NGINX_SERVER_PORT => $self->{port},
         TEST_NGINX_SERVROOT    => $self->{servroot},
+        TEST_NGINX_SERVER_ROOT => $self->{servroot},   # the real module's name
         TEST_NGINX_HTML_DIR    => $self->html_dir,
     };
 }
