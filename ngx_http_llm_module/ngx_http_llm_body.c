@@ -67,6 +67,7 @@ typedef struct {
     unsigned                   root:1;
     unsigned                   messages:1;
     unsigned                   anthropic:1;   /* /v1/messages */
+    unsigned                   guarded:1;     /* a guard reads the tree */
 } ngx_http_llm_parser_t;
 
 
@@ -263,7 +264,9 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     tree = NULL;
 
-    if (p.anthropic || p.lmcf->trees) {
+    p.guarded = (llcf->guard != NULL);
+
+    if (p.anthropic || p.lmcf->trees || p.guarded) {
         arena = ngx_palloc(r->pool, sizeof(ngx_http_llm_arena_t));
         tree = ngx_palloc(r->pool, sizeof(ngx_http_llm_tree_t));
         if (arena == NULL || tree == NULL) {
@@ -988,7 +991,8 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
          * that none of them needs it.
          */
 
-        if (p->tree && !p->anthropic && dst == &p->chat->model
+        if (p->tree && !p->anthropic && !p->guarded
+            && dst == &p->chat->model
             && !ngx_http_llm_route_needs_tree(p->lmcf, dst))
         {
             p->tree = NULL;

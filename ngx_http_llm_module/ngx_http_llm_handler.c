@@ -25,6 +25,7 @@
 #include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_metrics.h"
 #include "ngx_http_llm_failover.h"
+#include "ngx_http_llm_guard.h"
 
 
 static ngx_http_llm_endpoint_e ngx_http_llm_endpoint(ngx_http_request_t *r);
@@ -274,6 +275,12 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return ngx_http_llm_fail(r, problem.status, problem.code,
                                  problem.param, "%*s", problem.len,
                                  problem.message);
+    }
+
+    rc = ngx_http_llm_guard_request(r, ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ctx->route = ngx_http_llm_find_route(lmcf, &ctx->chat.model,

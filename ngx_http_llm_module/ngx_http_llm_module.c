@@ -23,6 +23,7 @@
 #include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_redis.h"
 #include "ngx_http_llm_keys.h"
+#include "ngx_http_llm_guard.h"
 
 #include <openssl/crypto.h>
 #include <yajl/yajl_version.h>
@@ -132,6 +133,20 @@ static ngx_command_t  ngx_http_llm_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_llm_cache_charge,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_guard"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_llm_guard_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("llm_guard_policy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_llm_guard_policy,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -249,6 +264,9 @@ ngx_http_llm_create_main_conf(ngx_conf_t *cf)
         || ngx_array_init(&lmcf->teams, cf->pool, 4,
                           sizeof(ngx_http_llm_entity_t *))
            != NGX_OK
+        || ngx_array_init(&lmcf->guards, cf->pool, 2,
+                          sizeof(ngx_http_llm_guard_t *))
+           != NGX_OK
         || ngx_array_init(&lmcf->orgs, cf->pool, 4,
                           sizeof(ngx_http_llm_entity_t *))
            != NGX_OK)
@@ -341,6 +359,10 @@ ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->memory_ratio, prev->memory_ratio, 16);
     ngx_conf_merge_size_value(conf->memory_max, prev->memory_max,
                               64 * 1024 * 1024);
+
+    if (ngx_http_llm_guard_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->enable) {
         clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);

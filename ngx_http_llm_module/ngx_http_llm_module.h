@@ -247,6 +247,8 @@ typedef struct {
     /* some provider speaks another API than OpenAI's: bodies may need trees */
     ngx_uint_t                     trees;
 
+    ngx_array_t                    guards;         /* ngx_http_llm_guard_t * */
+
     ngx_http_llm_redis_t          *redis;
 } ngx_http_llm_main_conf_t;
 
@@ -262,6 +264,12 @@ typedef struct {
     /* llm_request_memory: a parse's memory beyond its body */
     ngx_uint_t                     memory_ratio;
     size_t                         memory_max;
+    /* llm_guard_policy: a name until locations are merged */
+    struct ngx_http_llm_guard_s   *guard;
+    ngx_str_t                      guard_name;
+    u_char                        *guard_file;
+    ngx_uint_t                     guard_line;
+    ngx_uint_t                     guard_resolved;
 } ngx_http_llm_loc_conf_t;
 
 

@@ -73,6 +73,7 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
         (void) pcre2_pattern_info(code, PCRE2_INFO_MINLENGTH, &min);
 
         if (min == 0) {
+            rules->error_offset = (size_t) NGX_ERROR;
             ngx_memcpy(err, empty, ngx_min(err_len, sizeof(empty)));
             err[err_len - 1] = '\0';
             ngx_http_llm_redact_free(rules);

@@ -15,7 +15,9 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#ifndef PCRE2_CODE_UNIT_WIDTH
 #define PCRE2_CODE_UNIT_WIDTH  8
+#endif
 #include <pcre2.h>
 
 
@@ -28,7 +30,7 @@ typedef struct {
     size_t                     context;       /* bytes kept for lookbehind */
     unsigned                   utf:1;
 
-    /* a bad rule: its number from 1 (0: the rules together), the offset */
+    /* a bad rule: its number from 1, the offset ((size_t) -1: none) */
     ngx_uint_t                 error_rule;
     size_t                     error_offset;
 } ngx_http_llm_redact_rules_t;

@@ -129,6 +129,24 @@ my %checks = (
         like($keys, qr/^llm:key:alice:tokens:day:\d+$/m,
              'fleet: alice\'s use is in Redis');
     },
+    guard => sub {
+        my ($port) = @_;
+        my $secret = 'my key is sk-abcdefghijklmnopqrstuvwx';
+        my $res = http_request(
+            port => $port, method => 'POST', uri => '/v1/chat/completions',
+            body => '{"model":"gpt-4o-mini","messages":[{"role":"user",'
+                    . qq("content":"$secret"}]}));
+        is($res->{status}, 400, 'guard: a key in a message, 400');
+        like($res->{body}, qr/"code":"content_policy_violation"/,
+             'guard: content_policy_violation');
+        unlike($res->{body}, qr/abcdefgh/, 'guard: the key is not echoed');
+        is(chat($port, 'gpt-4o-mini')->{status}, 200, 'guard: a clean one');
+        $res = http_request(
+            port => $port, method => 'POST', uri => '/open/v1/chat/completions',
+            body => '{"model":"gpt-4o-mini","messages":[{"role":"user",'
+                    . qq("content":"$secret"}]}));
+        is($res->{status}, 200, 'guard: /open/v1/ has no policy');
+    },
     cache => sub {
         my ($port) = @_;
         my %red = (headers => { Authorization => 'Bearer sk-red-demo-0001' },
