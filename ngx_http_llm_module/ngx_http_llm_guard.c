@@ -16,12 +16,34 @@
 
 static char *ngx_http_llm_guard_rule(ngx_conf_t *cf, ngx_command_t *dummy,
     void *conf);
+static ngx_http_llm_guard_t *ngx_http_llm_guard_find(
+    ngx_http_llm_main_conf_t *lmcf, ngx_str_t *name);
 static void ngx_http_llm_guard_cleanup(void *data);
 static char *ngx_http_llm_guard_resolve(ngx_conf_t *cf,
     ngx_http_llm_loc_conf_t *conf);
 static ngx_int_t ngx_http_llm_guard_walk(ngx_http_llm_guard_t *guard,
     ngx_http_llm_json_t *node, ngx_uint_t text, ngx_uint_t *rule);
 static ngx_uint_t ngx_http_llm_guard_is_text(ngx_str_t *key);
+
+
+static ngx_http_llm_guard_t *
+ngx_http_llm_guard_find(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *name)
+{
+    ngx_uint_t              i;
+    ngx_http_llm_guard_t  **g;
+
+    g = lmcf->guards.elts;
+
+    for (i = 0; i < lmcf->guards.nelts; i++) {
+        if (g[i]->name.len == name->len
+            && ngx_strncmp(g[i]->name.data, name->data, name->len) == 0)
+        {
+            return g[i];
+        }
+    }
+
+    return NULL;
+}
 
 
 char *
@@ -32,25 +54,19 @@ ngx_http_llm_guard_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char                 err[256];
     char                  *rv;
     ngx_str_t             *value, *placeholders;
-    ngx_uint_t             i;
     ngx_conf_t             save;
     ngx_pool_cleanup_t    *cln;
     ngx_http_llm_guard_t  *guard, **g;
 
     value = cf->args->elts;
 
-    g = lmcf->guards.elts;
+    guard = ngx_http_llm_guard_find(lmcf, &value[1]);
 
-    for (i = 0; i < lmcf->guards.nelts; i++) {
-        if (g[i]->name.len == value[1].len
-            && ngx_strncmp(g[i]->name.data, value[1].data, value[1].len) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate guard policy \"%V\", first "
-                               "defined in %s:%ui", &value[1], g[i]->file,
-                               g[i]->line);
-            return NGX_CONF_ERROR;
-        }
+    if (guard) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate guard policy \"%V\", first defined "
+                           "in %s:%ui", &value[1], guard->file, guard->line);
+        return NGX_CONF_ERROR;
     }
 
     guard = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_guard_t));
@@ -249,8 +265,6 @@ ngx_http_llm_guard_merge(ngx_conf_t *cf, ngx_http_llm_loc_conf_t *prev,
 static char *
 ngx_http_llm_guard_resolve(ngx_conf_t *cf, ngx_http_llm_loc_conf_t *conf)
 {
-    ngx_uint_t                 i;
-    ngx_http_llm_guard_t     **g;
     ngx_http_llm_main_conf_t  *lmcf;
 
     if (conf->guard_name.data == NULL || conf->guard_resolved) {
@@ -267,17 +281,11 @@ ngx_http_llm_guard_resolve(ngx_conf_t *cf, ngx_http_llm_loc_conf_t *conf)
     }
 
     lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llm_module);
-    g = lmcf->guards.elts;
 
-    for (i = 0; i < lmcf->guards.nelts; i++) {
-        if (g[i]->name.len == conf->guard_name.len
-            && ngx_strncmp(g[i]->name.data, conf->guard_name.data,
-                           conf->guard_name.len)
-               == 0)
-        {
-            conf->guard = g[i];
-            return NGX_CONF_OK;
-        }
+    conf->guard = ngx_http_llm_guard_find(lmcf, &conf->guard_name);
+
+    if (conf->guard) {
+        return NGX_CONF_OK;
     }
 
     ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -370,13 +378,8 @@ ngx_http_llm_guard_walk(ngx_http_llm_guard_t *guard,
             rc = pcre2_match(guard->deny.codes[i], node->str.data,
                              node->str.len, 0, 0, guard->deny.match, NULL);
 
-            if (rc >= 0) {
-                *rule = i;
-                return NGX_DECLINED;
-            }
-
+            /* a match, or a match limit: refusing is the safe side */
             if (rc != PCRE2_ERROR_NOMATCH) {
-                /* a match limit: refusing is the safe side */
                 *rule = i;
                 return NGX_DECLINED;
             }

@@ -198,3 +198,14 @@ POST /v1/chat/completions
 {"model":"m","messages":[{"role":"user","content":"a forbidden word"}]}
 --- error_code: 400
 --- response_body_like: rule `forbidden`
+
+
+
+=== TEST 13: two policies of one name
+--- http_config
+    llm_guard twice { deny x "abc"; }
+    llm_guard twice { deny y "def"; }
+--- config
+--- must_die
+--- error_log
+duplicate guard policy "twice", first defined in
