@@ -4,7 +4,9 @@
  * t/unit/redact_stream.c): for any text, fed whole, in the pieces the
  * input's first bytes choose, and a byte at a time, what goes out is at
  * every moment a prefix of the whole text's redaction and in the end all
- * of it. The second byte chooses a set of rules.
+ * of it. The second byte chooses a set of rules; in some, zero-width and
+ * bidi characters are dropped (the reference redacts the text without
+ * them), and a rule's matches must pass the Luhn check.
  */
 
 
@@ -12,11 +14,14 @@
 
 #include "fuzz.h"
 #include "../t/unit/redact_stream.c"
+#include "ngx_http_llm_guard_detect.h"
 
 
 typedef struct {
     ngx_uint_t   flags;
     const char  *patterns[4];
+    ngx_uint_t   strip;          /* strip_invisible */
+    ngx_uint_t   luhn;           /* the first rule's matches checked */
 } rule_set_t;
 
 
@@ -29,6 +34,14 @@ static rule_set_t  rule_sets[] = {
                                  NULL } },
     { NGX_HTTP_LLM_REDACT_UTF | NGX_HTTP_LLM_REDACT_CASELESS,
       { "\xc3\xa9t\xc3\xa9", "ab?c?d", "(?<!a)b", NULL } },
+    { 0, { "password", "ab+c", "\xe2\x80\x8b|\xc2", NULL }, 1, 0 },
+    { 0, { "\d(?:[ -]?\d){12,18}", "\d{3}", NULL }, 0, 1 },
+    { NGX_HTTP_LLM_REDACT_UTF, { "\w+\xe2\x80\x94", "(?<=\d)x", NULL },
+      1, 1 },
+};
+
+static ngx_http_llm_redact_check_pt  luhn_checks[] = {
+    ngx_http_llm_detect_luhn, NULL, NULL, NULL
 };
 
 static ngx_http_llm_redact_rules_t  compiled[sizeof(rule_sets)
@@ -87,8 +100,8 @@ fuzz_stream(ngx_http_llm_redact_rules_t *rules, u_char *text, size_t len,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char                       err[256];
-    size_t                       len;
+    u_char                       err[256], visible[2048];
+    size_t                       len, vlen;
     out_t                        want, got;
     ngx_uint_t                   set, n;
     ngx_http_llm_redact_rules_t *rules;
@@ -116,6 +129,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             {
                 abort();
             }
+
+            compiled[set].strip_invisible = rule_sets[set].strip;
+            compiled[set].checks = rule_sets[set].luhn ? luhn_checks : NULL;
         }
 
         ready = 1;
@@ -132,7 +148,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ngx_memzero(&want, sizeof(out_t));
 
-    if (reference(rules, (u_char *) data + 2, len, &want) != 0) {
+    /* the reference sees the text as the stream keeps it */
+
+    ngx_memcpy(visible, data + 2, len);
+    vlen = rules->strip_invisible ? ngx_http_llm_redact_strip(visible, len)
+                                  : len;
+
+    if (reference(rules, visible, vlen, &want) != 0) {
         /* invalid UTF-8: the stream must refuse it too */
         u_char                 buf[4096];
         ngx_int_t              rc;

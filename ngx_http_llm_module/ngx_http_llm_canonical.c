@@ -11,6 +11,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_canonical.h"
+#include "ngx_http_llm_guard.h"
 
 
 static u_char *ngx_http_llm_canon_dup(ngx_pool_t *pool, ngx_str_t *s);
@@ -19,6 +20,20 @@ static ngx_int_t ngx_http_llm_canon_send_start(ngx_http_llm_canon_t *c);
 static ngx_int_t ngx_http_llm_canon_ids(ngx_http_llm_canon_t *c);
 static ngx_http_llm_canon_tool_t *ngx_http_llm_canon_find_tool(
     ngx_http_llm_canon_t *c, ngx_uint_t index);
+static ngx_int_t ngx_http_llm_canon_put_text(ngx_http_llm_canon_t *c,
+    ngx_str_t *text);
+static ngx_int_t ngx_http_llm_canon_put_args(ngx_http_llm_canon_t *c,
+    ngx_uint_t index, u_char *p, size_t len);
+static ngx_int_t ngx_http_llm_canon_text_out(void *data, u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_llm_canon_args_out(void *data, u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_llm_canon_hit(void *data, ngx_uint_t rule);
+static ngx_int_t ngx_http_llm_canon_guarded(ngx_http_llm_canon_t *c,
+    ngx_http_llm_redact_t *rd, ngx_int_t rc);
+static ngx_int_t ngx_http_llm_canon_release(ngx_http_llm_canon_t *c);
+static ngx_int_t ngx_http_llm_canon_refuse(ngx_http_llm_canon_t *c,
+    ngx_http_llm_redact_t *rd, ngx_int_t rc);
 
 
 static u_char  ngx_http_llm_id_chars[] =
@@ -207,6 +222,20 @@ ngx_http_llm_canon_text(ngx_http_llm_canon_t *c, ngx_str_t *text)
         return NGX_OK;
     }
 
+    if (c->text_rd) {
+        return ngx_http_llm_canon_guarded(c, c->text_rd,
+                                          ngx_http_llm_redact_feed(c->text_rd,
+                                                              text->data,
+                                                              text->len));
+    }
+
+    return ngx_http_llm_canon_put_text(c, text);
+}
+
+
+static ngx_int_t
+ngx_http_llm_canon_put_text(ngx_http_llm_canon_t *c, ngx_str_t *text)
+{
     if (c->mode == NGX_HTTP_LLM_CANON_ACCUMULATE) {
         ngx_http_llm_jbuf_raw(&c->text, text->data, text->len);
         return c->text.error ? NGX_ERROR : NGX_OK;
@@ -240,6 +269,14 @@ ngx_http_llm_canon_tool(ngx_http_llm_canon_t *c, ngx_uint_t index,
     }
 
     if (c->mode == NGX_HTTP_LLM_CANON_OBSERVE) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_llm_canon_release(c) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (c->done) {
         return NGX_OK;
     }
 
@@ -309,9 +346,6 @@ ngx_int_t
 ngx_http_llm_canon_args(ngx_http_llm_canon_t *c, ngx_uint_t index,
     u_char *p, size_t len)
 {
-    ngx_str_t                   s;
-    ngx_http_llm_canon_tool_t  *t;
-
     if (len == 0 || c->done) {
         return NGX_OK;
     }
@@ -321,6 +355,43 @@ ngx_http_llm_canon_args(ngx_http_llm_canon_t *c, ngx_uint_t index,
     if (c->mode == NGX_HTTP_LLM_CANON_OBSERVE) {
         return NGX_OK;
     }
+
+    if (c->args_rd == NULL) {
+        return ngx_http_llm_canon_put_args(c, index, p, len);
+    }
+
+    if (c->args_held && c->args_index != index) {
+        /* another tool's arguments: the last one's are whole */
+
+        c->args_held = 0;
+
+        if (ngx_http_llm_canon_guarded(c, c->args_rd,
+                                    ngx_http_llm_redact_finish(c->args_rd))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (c->done) {
+            return NGX_OK;
+        }
+    }
+
+    c->args_index = index;
+    c->args_held = 1;
+
+    return ngx_http_llm_canon_guarded(c, c->args_rd,
+                                      ngx_http_llm_redact_feed(c->args_rd, p,
+                                                               len));
+}
+
+
+static ngx_int_t
+ngx_http_llm_canon_put_args(ngx_http_llm_canon_t *c, ngx_uint_t index,
+    u_char *p, size_t len)
+{
+    ngx_str_t                   s;
+    ngx_http_llm_canon_tool_t  *t;
 
     if (c->mode == NGX_HTTP_LLM_CANON_ACCUMULATE) {
         t = ngx_http_llm_canon_find_tool(c, index);
@@ -381,6 +452,14 @@ ngx_http_llm_canon_finish(ngx_http_llm_canon_t *c,
         return NGX_OK;
     }
 
+    if (ngx_http_llm_canon_release(c) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (c->done) {
+        return NGX_OK;
+    }
+
     c->finished = 1;
     c->finish = finish;
 
@@ -436,6 +515,16 @@ ngx_http_llm_canon_error(ngx_http_llm_canon_t *c, ngx_http_llm_perror_t *err)
         return NGX_OK;
     }
 
+    /* what was held of the answer is whole: it goes out first */
+
+    if (ngx_http_llm_canon_release(c) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (c->done) {
+        return NGX_OK;
+    }
+
     c->failed = 1;
     c->done = 1;
 
@@ -484,6 +573,14 @@ ngx_http_llm_canon_end(ngx_http_llm_canon_t *c)
         return NGX_OK;
     }
 
+    if (ngx_http_llm_canon_release(c) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (c->done) {
+        return NGX_OK;
+    }
+
     c->done = 1;
 
     /*
@@ -508,6 +605,173 @@ ngx_http_llm_canon_end(ngx_http_llm_canon_t *c)
     }
 
     c->enc->end(c);
+
+    return ngx_http_llm_canon_flush(c);
+}
+
+
+ngx_int_t
+ngx_http_llm_canon_guard(ngx_http_llm_canon_t *c, ngx_http_llm_guard_t *guard)
+{
+    c->guard = guard;
+
+    c->text_rd = ngx_http_llm_guard_redactor(c->r, guard,
+                                             ngx_http_llm_canon_text_out, c);
+    c->args_rd = ngx_http_llm_guard_redactor(c->r, guard,
+                                             ngx_http_llm_canon_args_out, c);
+
+    if (c->text_rd == NULL || c->args_rd == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->text_rd->hit = ngx_http_llm_canon_hit;
+    c->args_rd->hit = ngx_http_llm_canon_hit;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_canon_text_out(void *data, u_char *p, size_t len)
+{
+    ngx_http_llm_canon_t *c = data;
+
+    ngx_str_t  text;
+
+    text.data = p;
+    text.len = len;
+
+    return ngx_http_llm_canon_put_text(c, &text);
+}
+
+
+static ngx_int_t
+ngx_http_llm_canon_args_out(void *data, u_char *p, size_t len)
+{
+    ngx_http_llm_canon_t *c = data;
+
+    return ngx_http_llm_canon_put_args(c, c->args_index, p, len);
+}
+
+
+static ngx_int_t
+ngx_http_llm_canon_hit(void *data, ngx_uint_t rule)
+{
+    ngx_http_llm_canon_t *c = data;
+
+    ngx_http_llm_guard_hit(c->r, c->ctx, c->guard, NGX_HTTP_LLM_GUARD_RESPONSE,
+                           rule);
+
+    return NGX_OK;
+}
+
+
+/* what held text there is goes out: a text or a tool's arguments ended */
+
+static ngx_int_t
+ngx_http_llm_canon_release(ngx_http_llm_canon_t *c)
+{
+    if (c->text_rd == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_llm_canon_guarded(c, c->text_rd,
+                                   ngx_http_llm_redact_finish(c->text_rd))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (c->done || !c->args_held) {
+        return NGX_OK;
+    }
+
+    c->args_held = 0;
+
+    return ngx_http_llm_canon_guarded(c, c->args_rd,
+                                      ngx_http_llm_redact_finish(c->args_rd));
+}
+
+
+static ngx_int_t
+ngx_http_llm_canon_guarded(ngx_http_llm_canon_t *c, ngx_http_llm_redact_t *rd,
+    ngx_int_t rc)
+{
+    if (rc == NGX_OK || c->done) {
+        return rc == NGX_OK ? NGX_OK : NGX_ERROR;
+    }
+
+    return ngx_http_llm_canon_refuse(c, rd, rc);
+}
+
+
+/*
+ * A deny rule matched the answer, held text reached max_hold, or the
+ * text could not be matched: the answer ends with an error, in the
+ * client's API, and nothing of what was held goes out
+ */
+
+static ngx_int_t
+ngx_http_llm_canon_refuse(ngx_http_llm_canon_t *c, ngx_http_llm_redact_t *rd,
+    ngx_int_t rc)
+{
+    u_char                     *p;
+    ngx_http_llm_perror_t       err;
+    ngx_http_llm_guard_rule_t  *rule;
+
+    c->refused = 1;
+    c->failed = 1;
+    c->done = 1;
+
+    p = ngx_pnalloc(c->r->pool, 256 + NGX_HTTP_LLM_GUARD_MAX_RULE_NAME
+                                + c->guard->name.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&err, sizeof(ngx_http_llm_perror_t));
+    err.status = NGX_HTTP_BAD_REQUEST;
+    ngx_str_set(&err.type, "content_policy_violation");
+    err.message.data = p;
+
+    if (rc == NGX_DECLINED) {
+        rule = ngx_http_llm_guard_answer_rule(c->guard, rd->stopped_by);
+
+        p = ngx_sprintf(p, "The answer was stopped by the guard policy `%V` "
+                        "(rule `%V`).", &c->guard->name, &rule->name);
+
+        ngx_log_error(NGX_LOG_INFO, c->r->connection->log, 0,
+                      "llm: answer stopped by guard policy \"%V\", rule "
+                      "\"%V\"", &c->guard->name, &rule->name);
+
+    } else if (rc == NGX_ABORT) {
+        p = ngx_sprintf(p, "The answer was stopped by the guard policy `%V`: "
+                        "more than its max_hold had to be held back.",
+                        &c->guard->name);
+
+        ngx_log_error(NGX_LOG_WARN, c->r->connection->log, 0,
+                      "llm: answer stopped by guard policy \"%V\": held "
+                      "text reached max_hold %uz", &c->guard->name,
+                      c->guard->max_hold);
+
+    } else {
+        p = ngx_sprintf(p, "The answer could not be checked by the guard "
+                        "policy `%V`.", &c->guard->name);
+
+        ngx_log_error(NGX_LOG_WARN, c->r->connection->log, 0,
+                      "llm: guard policy \"%V\" could not match the answer "
+                      "(a match limit, or text that is not UTF-8)",
+                      &c->guard->name);
+    }
+
+    err.message.len = p - err.message.data;
+
+    if (c->mode == NGX_HTTP_LLM_CANON_ACCUMULATE) {
+        c->error = err;
+        return NGX_OK;
+    }
+
+    c->enc->error(c, &err);
 
     return ngx_http_llm_canon_flush(c);
 }

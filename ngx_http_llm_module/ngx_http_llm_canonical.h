@@ -19,6 +19,7 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_json_tree.h"
+#include "ngx_http_llm_redact.h"
 
 
 /* the wire formats: of providers (dialects) and of clients */
@@ -135,6 +136,15 @@ struct ngx_http_llm_canon_s {
     ngx_http_llm_arena_t           arena;
     ngx_array_t                    block_tools; /* ngx_uint_t: tool + 1 */
 
+    /*
+     * a guard's answer rules: text and tool arguments go through their
+     * redactors, and what is held is released before any other delta
+     */
+    struct ngx_http_llm_guard_s   *guard;
+    ngx_http_llm_redact_t         *text_rd;
+    ngx_http_llm_redact_t         *args_rd;
+    ngx_uint_t                     args_index;  /* of what args_rd holds */
+
     unsigned                       started:1;   /* start delta seen */
     unsigned                       sent_start:1;
     unsigned                       block_open:1;
@@ -142,12 +152,18 @@ struct ngx_http_llm_canon_s {
     unsigned                       finished:1;  /* finish delta seen */
     unsigned                       done:1;      /* end delta seen */
     unsigned                       failed:1;    /* error delta seen */
+    unsigned                       refused:1;   /* stopped by a guard */
+    unsigned                       args_held:1;
 };
 
 
 ngx_int_t ngx_http_llm_canon_init(ngx_http_llm_canon_t *c,
     ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_canon_mode_e mode);
+
+/* the answer is read by a guard policy's rules (not in OBSERVE mode) */
+ngx_int_t ngx_http_llm_canon_guard(ngx_http_llm_canon_t *c,
+    struct ngx_http_llm_guard_s *guard);
 
 /* deltas; id, model and name may be NULL or empty */
 ngx_int_t ngx_http_llm_canon_start(ngx_http_llm_canon_t *c, ngx_str_t *id,

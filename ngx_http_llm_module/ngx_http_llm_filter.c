@@ -633,6 +633,12 @@ ngx_http_llm_held_answer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         r->headers_out.status_line.len = 0;
     }
 
+    if (resp->canon && resp->canon->refused) {
+        /* a guard stopped the answer: its body is the error */
+        r->headers_out.status = NGX_HTTP_BAD_REQUEST;
+        r->headers_out.status_line.len = 0;
+    }
+
     resp->header_held = 0;
 
     if (u) {

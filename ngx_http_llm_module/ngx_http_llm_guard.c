@@ -1,7 +1,11 @@
 
 /*
- * Guard policies: "llm_guard NAME { deny RULE REGEX; ... }" compiled at
- * configuration time, "llm_guard_policy NAME" where they apply.
+ * Guard policies: "llm_guard NAME { ACTION RULE REGEX ...; ... }" compiled
+ * at configuration time, "llm_guard_policy NAME" where they apply. The
+ * rules of a policy are compiled in sets, one per way they are used:
+ * those that refuse a request, those one of which a request must match,
+ * those that redact or log a request's texts, and all those that read
+ * answers (with the streamed-redaction engine, ngx_http_llm_redact.c).
  */
 
 
@@ -10,20 +14,61 @@
 #include <ngx_http.h>
 
 #include "ngx_http_llm_guard.h"
+#include "ngx_http_llm_guard_detect.h"
 #include "ngx_http_llm_json_tree.h"
 #include "ngx_http_llm_error.h"
 
 
-static char *ngx_http_llm_guard_rule(ngx_conf_t *cf, ngx_command_t *dummy,
+typedef struct {
+    ngx_http_request_t            *r;
+    ngx_http_llm_ctx_t            *ctx;
+    ngx_http_llm_guard_t          *guard;
+    ngx_uint_t                     rule;      /* a deny rule that matched */
+    unsigned                       allowed:1;
+    unsigned                       failed:1;  /* matching failed: refuse */
+} ngx_http_llm_guard_walk_t;
+
+
+static char *ngx_http_llm_guard_line(ngx_conf_t *cf, ngx_command_t *dummy,
     void *conf);
+static char *ngx_http_llm_guard_option(ngx_conf_t *cf,
+    ngx_http_llm_guard_t *guard, ngx_str_t *value);
 static ngx_http_llm_guard_t *ngx_http_llm_guard_find(
     ngx_http_llm_main_conf_t *lmcf, ngx_str_t *name);
+static char *ngx_http_llm_guard_compile(ngx_conf_t *cf,
+    ngx_http_llm_guard_t *guard, ngx_http_llm_guard_set_t *set,
+    ngx_uint_t where, ngx_uint_t actions);
 static void ngx_http_llm_guard_cleanup(void *data);
 static char *ngx_http_llm_guard_resolve(ngx_conf_t *cf,
     ngx_http_llm_loc_conf_t *conf);
-static ngx_int_t ngx_http_llm_guard_walk(ngx_http_llm_guard_t *guard,
-    ngx_http_llm_json_t *node, ngx_uint_t text, ngx_uint_t *rule);
+static ngx_int_t ngx_http_llm_guard_walk(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *node, ngx_uint_t text);
+static ngx_int_t ngx_http_llm_guard_text(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *node);
+static ngx_int_t ngx_http_llm_guard_visible(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *node);
+static ngx_int_t ngx_http_llm_guard_edit(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *node);
+static ngx_int_t ngx_http_llm_guard_edit_out(void *data, u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_llm_guard_edit_hit(void *data, ngx_uint_t rule);
 static ngx_uint_t ngx_http_llm_guard_is_text(ngx_str_t *key);
+
+
+ngx_str_t  ngx_http_llm_guard_actions[] = {
+    ngx_string("deny"),
+    ngx_string("allow"),
+    ngx_string("redact"),
+    ngx_string("log")
+};
+
+
+static ngx_str_t  ngx_http_llm_guard_wheres[] = {
+    ngx_null_string,
+    ngx_string("request"),
+    ngx_string("response"),
+    ngx_string("both")
+};
 
 
 static ngx_http_llm_guard_t *
@@ -51,9 +96,8 @@ ngx_http_llm_guard_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_llm_main_conf_t *lmcf = conf;
 
-    u_char                 err[256];
     char                  *rv;
-    ngx_str_t             *value, *placeholders;
+    ngx_str_t             *value;
     ngx_conf_t             save;
     ngx_pool_cleanup_t    *cln;
     ngx_http_llm_guard_t  *guard, **g;
@@ -77,17 +121,18 @@ ngx_http_llm_guard_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     guard->name = value[1];
     guard->file = cf->conf_file->file.name.data;
     guard->line = cf->conf_file->line;
+    guard->max_hold = NGX_CONF_UNSET_SIZE;
+    guard->ignore_invisible = NGX_CONF_UNSET;
 
-    if (ngx_array_init(&guard->rule_names, cf->pool, 4, sizeof(ngx_str_t))
-        != NGX_OK
-        || ngx_array_init(&guard->patterns, cf->pool, 4, sizeof(ngx_str_t))
-           != NGX_OK)
+    if (ngx_array_init(&guard->rules, cf->pool, 4,
+                       sizeof(ngx_http_llm_guard_rule_t))
+        != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
     save = *cf;
-    cf->handler = ngx_http_llm_guard_rule;
+    cf->handler = ngx_http_llm_guard_line;
     cf->handler_conf = (char *) guard;
 
     rv = ngx_conf_parse(cf, NULL);
@@ -98,14 +143,17 @@ ngx_http_llm_guard_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return rv;
     }
 
-    if (guard->patterns.nelts == 0) {
+    if (guard->rules.nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "guard policy \"%V\" has no rules", &guard->name);
         return NGX_CONF_ERROR;
     }
 
-    /* a request refused names the rule: "placeholders" are the names */
-    placeholders = guard->rule_names.elts;
+    if (guard->max_hold == NGX_CONF_UNSET_SIZE) {
+        guard->max_hold = NGX_HTTP_LLM_GUARD_HOLD;
+    }
+
+    ngx_conf_init_value(guard->ignore_invisible, 1);
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
@@ -115,33 +163,26 @@ ngx_http_llm_guard_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cln->handler = ngx_http_llm_guard_cleanup;
     cln->data = guard;
 
-    if (ngx_http_llm_redact_compile(cf->pool, &guard->deny,
-                                    guard->patterns.elts, placeholders,
-                                    guard->patterns.nelts, 0, err,
-                                    sizeof(err))
-        != NGX_OK)
+    if (ngx_http_llm_guard_compile(cf, guard, &guard->deny,
+                                   NGX_HTTP_LLM_GUARD_REQUEST,
+                                   1 << NGX_HTTP_LLM_GUARD_DENY)
+        != NGX_CONF_OK
+        || ngx_http_llm_guard_compile(cf, guard, &guard->allow,
+                                      NGX_HTTP_LLM_GUARD_REQUEST,
+                                      1 << NGX_HTTP_LLM_GUARD_ALLOW)
+           != NGX_CONF_OK
+        || ngx_http_llm_guard_compile(cf, guard, &guard->edit,
+                                      NGX_HTTP_LLM_GUARD_REQUEST,
+                                      (1 << NGX_HTTP_LLM_GUARD_REDACT)
+                                      | (1 << NGX_HTTP_LLM_GUARD_LOG))
+           != NGX_CONF_OK
+        || ngx_http_llm_guard_compile(cf, guard, &guard->answer,
+                                      NGX_HTTP_LLM_GUARD_RESPONSE,
+                                      (1 << NGX_HTTP_LLM_GUARD_DENY)
+                                      | (1 << NGX_HTTP_LLM_GUARD_REDACT)
+                                      | (1 << NGX_HTTP_LLM_GUARD_LOG))
+           != NGX_CONF_OK)
     {
-        if (guard->deny.error_rule
-            && guard->deny.error_offset != (size_t) NGX_ERROR)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "guard policy \"%V\", rule \"%V\": %s at "
-                               "offset %uz of its pattern", &guard->name,
-                               &placeholders[guard->deny.error_rule - 1],
-                               err, guard->deny.error_offset);
-
-        } else if (guard->deny.error_rule) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "guard policy \"%V\", rule \"%V\": %s",
-                               &guard->name,
-                               &placeholders[guard->deny.error_rule - 1],
-                               err);
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "guard policy \"%V\": %s", &guard->name, err);
-        }
-
         return NGX_CONF_ERROR;
     }
 
@@ -156,39 +197,72 @@ ngx_http_llm_guard_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* "deny RULE REGEX;" inside llm_guard */
+/*
+ * "ACTION RULE REGEX [PLACEHOLDER] [where=request|response|both];",
+ * "max_hold SIZE;" or "on_overflow end|redact;" inside llm_guard
+ */
 
 static char *
-ngx_http_llm_guard_rule(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
+ngx_http_llm_guard_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 {
     ngx_http_llm_guard_t *guard = (ngx_http_llm_guard_t *) conf;
 
-    ngx_str_t   *value, *name, *pattern, *names;
-    ngx_uint_t   i;
+    u_char                     *p;
+    ngx_str_t                  *value, *arg, name;
+    ngx_uint_t                  i, n, action, where;
+    ngx_http_llm_detector_t    *detector;
+    ngx_http_llm_guard_rule_t  *rule, *rules;
 
     value = cf->args->elts;
+    n = cf->args->nelts;
 
-    if (cf->args->nelts != 3
-        || value[0].len != 4 || ngx_strncmp(value[0].data, "deny", 4) != 0)
-    {
+    for (action = 0; action < 4; action++) {
+        if (value[0].len == ngx_http_llm_guard_actions[action].len
+            && ngx_strncmp(value[0].data,
+                           ngx_http_llm_guard_actions[action].data,
+                           value[0].len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (action == 4) {
+        return ngx_http_llm_guard_option(cf, guard, value);
+    }
+
+    if (n < 3 || n > 5) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid line in guard policy \"%V\": "
-                           "\"deny RULE REGEX;\" is expected", &guard->name);
+                           "invalid line in guard policy \"%V\": \"%V RULE "
+                           "REGEX%s [where=...];\" is expected",
+                           &guard->name, &value[0],
+                           action == NGX_HTTP_LLM_GUARD_REDACT
+                           ? " [PLACEHOLDER]" : "");
         return NGX_CONF_ERROR;
     }
 
-    if (guard->patterns.nelts == NGX_HTTP_LLM_GUARD_MAX_RULES) {
+    if (guard->rules.nelts == NGX_HTTP_LLM_GUARD_MAX_RULES) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "guard policy \"%V\" has more than %d rules",
                            &guard->name, NGX_HTTP_LLM_GUARD_MAX_RULES);
         return NGX_CONF_ERROR;
     }
 
-    names = guard->rule_names.elts;
+    if (value[1].len == 0
+        || value[1].len > NGX_HTTP_LLM_GUARD_MAX_RULE_NAME)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the name of a rule must have 1 to %d bytes",
+                           NGX_HTTP_LLM_GUARD_MAX_RULE_NAME);
+        return NGX_CONF_ERROR;
+    }
 
-    for (i = 0; i < guard->rule_names.nelts; i++) {
-        if (names[i].len == value[1].len
-            && ngx_strncmp(names[i].data, value[1].data, value[1].len) == 0)
+    rules = guard->rules.elts;
+
+    for (i = 0; i < guard->rules.nelts; i++) {
+        if (rules[i].name.len == value[1].len
+            && ngx_strncmp(rules[i].name.data, value[1].data, value[1].len)
+               == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "duplicate rule \"%V\" in guard policy \"%V\"",
@@ -197,17 +271,287 @@ ngx_http_llm_guard_rule(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
         }
     }
 
-    name = ngx_array_push(&guard->rule_names);
-    pattern = ngx_array_push(&guard->patterns);
-
-    if (name == NULL || pattern == NULL) {
+    rule = ngx_array_push(&guard->rules);
+    if (rule == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    *name = value[1];
-    *pattern = value[2];
+    ngx_memzero(rule, sizeof(ngx_http_llm_guard_rule_t));
+
+    rule->name = value[1];
+    rule->pattern = value[2];
+    rule->action = action;
+
+    if (value[2].len && value[2].data[0] == '@') {
+        name.data = value[2].data + 1;
+        name.len = value[2].len - 1;
+
+        detector = ngx_http_llm_detector(&name);
+
+        if (detector == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown detector \"%V\" in rule \"%V\": "
+                               "%s are known", &value[2], &rule->name,
+                               ngx_http_llm_detector_names);
+            return NGX_CONF_ERROR;
+        }
+
+        rule->pattern = detector->pattern;
+        rule->check = detector->check;
+    }
+
+    /* allowing and refusing are about requests; the rest reads both */
+    where = (action == NGX_HTTP_LLM_GUARD_DENY
+             || action == NGX_HTTP_LLM_GUARD_ALLOW)
+            ? NGX_HTTP_LLM_GUARD_REQUEST
+            : NGX_HTTP_LLM_GUARD_REQUEST | NGX_HTTP_LLM_GUARD_RESPONSE;
+
+    for (i = 3; i < n; i++) {
+        arg = &value[i];
+
+        if (arg->len > 6 && ngx_strncmp(arg->data, "where=", 6) == 0) {
+
+            for (where = 1; where < 4; where++) {
+                if (arg->len - 6 == ngx_http_llm_guard_wheres[where].len
+                    && ngx_strncmp(arg->data + 6,
+                                   ngx_http_llm_guard_wheres[where].data,
+                                   arg->len - 6)
+                       == 0)
+                {
+                    break;
+                }
+            }
+
+            if (where == 4) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" of rule \"%V\": request, "
+                                   "response or both is expected", arg,
+                                   &rule->name);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (i == 3 && action == NGX_HTTP_LLM_GUARD_REDACT) {
+            if (arg->len == 0
+                || arg->len > NGX_HTTP_LLM_GUARD_MAX_PLACEHOLDER)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "the placeholder of rule \"%V\" must have "
+                                   "1 to %d bytes", &rule->name,
+                                   NGX_HTTP_LLM_GUARD_MAX_PLACEHOLDER);
+                return NGX_CONF_ERROR;
+            }
+
+            rule->placeholder = *arg;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" of rule \"%V\"", arg,
+                           &rule->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (action == NGX_HTTP_LLM_GUARD_ALLOW
+        && where != NGX_HTTP_LLM_GUARD_REQUEST)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "allow rule \"%V\" reads requests only",
+                           &rule->name);
+        return NGX_CONF_ERROR;
+    }
+
+    rule->where = where;
+
+    if (action == NGX_HTTP_LLM_GUARD_REDACT && rule->placeholder.len == 0) {
+        /* "[EMAIL]" for a rule named "email" */
+
+        p = ngx_pnalloc(cf->pool, rule->name.len + 2);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rule->placeholder.data = p;
+        rule->placeholder.len = rule->name.len + 2;
+
+        *p++ = '[';
+
+        for (i = 0; i < rule->name.len; i++) {
+            *p++ = ngx_toupper(rule->name.data[i]);
+        }
+
+        *p = ']';
+    }
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_llm_guard_option(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
+    ngx_str_t *value)
+{
+    ssize_t  size;
+
+    if (cf->args->nelts == 2
+        && value[0].len == 8 && ngx_strncmp(value[0].data, "max_hold", 8) == 0)
+    {
+        size = ngx_parse_size(&value[1]);
+
+        if (size == NGX_ERROR || size < 64
+            || size > NGX_HTTP_LLM_GUARD_MAX_HOLD)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid max_hold \"%V\": from 64 to %d "
+                               "bytes", &value[1],
+                               NGX_HTTP_LLM_GUARD_MAX_HOLD);
+            return NGX_CONF_ERROR;
+        }
+
+        guard->max_hold = size;
+        return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts == 2
+        && value[0].len == 11
+        && ngx_strncmp(value[0].data, "on_overflow", 11) == 0)
+    {
+        if (value[1].len == 3 && ngx_strncmp(value[1].data, "end", 3) == 0) {
+            guard->overflow_drops = 0;
+            return NGX_CONF_OK;
+        }
+
+        if (value[1].len == 6
+            && ngx_strncmp(value[1].data, "redact", 6) == 0)
+        {
+            guard->overflow_drops = 1;
+            return NGX_CONF_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid on_overflow \"%V\": end or redact is "
+                           "expected", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 2
+        && value[0].len == 16
+        && ngx_strncmp(value[0].data, "ignore_invisible", 16) == 0)
+    {
+        if (value[1].len == 2 && ngx_strncmp(value[1].data, "on", 2) == 0) {
+            guard->ignore_invisible = 1;
+            return NGX_CONF_OK;
+        }
+
+        if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+            guard->ignore_invisible = 0;
+            return NGX_CONF_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid ignore_invisible \"%V\": on or off is "
+                           "expected", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid line \"%V\" in guard policy \"%V\": deny, "
+                       "allow, redact, log, max_hold, on_overflow or "
+                       "ignore_invisible is expected", &value[0],
+                       &guard->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* the rules of some actions that read where: one set, possibly empty */
+
+static char *
+ngx_http_llm_guard_compile(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
+    ngx_http_llm_guard_set_t *set, ngx_uint_t where, ngx_uint_t actions)
+{
+    u_char                         err[256];
+    u_char                        *act;
+    ngx_str_t                     *patterns, *placeholders, *name;
+    ngx_uint_t                     i, n, checked;
+    ngx_http_llm_guard_rule_t     *rules;
+    ngx_http_llm_redact_check_pt  *checks;
+
+    rules = guard->rules.elts;
+    n = guard->rules.nelts;
+
+    patterns = ngx_palloc(cf->pool, n * sizeof(ngx_str_t));
+    placeholders = ngx_palloc(cf->pool, n * sizeof(ngx_str_t));
+    act = ngx_palloc(cf->pool, n);
+    checks = ngx_palloc(cf->pool, n * sizeof(ngx_http_llm_redact_check_pt));
+    set->rule = ngx_palloc(cf->pool, n * sizeof(ngx_uint_t));
+
+    if (patterns == NULL || placeholders == NULL || act == NULL
+        || checks == NULL || set->rule == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+    checked = 0;
+
+    for (i = 0; i < guard->rules.nelts; i++) {
+
+        if (!(rules[i].where & where) || !(actions & (1 << rules[i].action)))
+        {
+            continue;
+        }
+
+        patterns[n] = rules[i].pattern;
+        placeholders[n] = rules[i].placeholder;
+        checks[n] = rules[i].check;
+        checked |= (rules[i].check != NULL);
+        set->rule[n] = i;
+
+        act[n] = (rules[i].action == NGX_HTTP_LLM_GUARD_DENY)
+                 ? NGX_HTTP_LLM_REDACT_STOP
+                 : (rules[i].action == NGX_HTTP_LLM_GUARD_REDACT)
+                   ? NGX_HTTP_LLM_REDACT_REPLACE : NGX_HTTP_LLM_REDACT_PASS;
+        n++;
+    }
+
+    if (n == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_llm_redact_compile(cf->pool, &set->compiled, patterns,
+                                    placeholders, n, 0, err, sizeof(err))
+        == NGX_OK)
+    {
+        set->compiled.actions = act;
+        set->compiled.checks = checked ? checks : NULL;
+        set->compiled.strip_invisible = guard->ignore_invisible ? 1 : 0;
+        return NGX_CONF_OK;
+    }
+
+    if (set->compiled.error_rule == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "guard policy \"%V\": %s", &guard->name, err);
+        return NGX_CONF_ERROR;
+    }
+
+    name = &rules[set->rule[set->compiled.error_rule - 1]].name;
+
+    if (set->compiled.error_offset != (size_t) NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "guard policy \"%V\", rule \"%V\": %s at offset "
+                           "%uz of its pattern", &guard->name, name, err,
+                           set->compiled.error_offset);
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "guard policy \"%V\", rule \"%V\": %s",
+                           &guard->name, name, err);
+    }
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -216,7 +560,10 @@ ngx_http_llm_guard_cleanup(void *data)
 {
     ngx_http_llm_guard_t  *guard = data;
 
-    ngx_http_llm_redact_free(&guard->deny);
+    ngx_http_llm_redact_free(&guard->deny.compiled);
+    ngx_http_llm_redact_free(&guard->allow.compiled);
+    ngx_http_llm_redact_free(&guard->edit.compiled);
+    ngx_http_llm_redact_free(&guard->answer.compiled);
 }
 
 
@@ -299,21 +646,30 @@ ngx_http_llm_guard_resolve(ngx_conf_t *cf, ngx_http_llm_loc_conf_t *conf)
 ngx_int_t
 ngx_http_llm_guard_request(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    ngx_int_t                 rc;
-    ngx_uint_t                rule;
-    ngx_str_t                *names;
-    ngx_http_llm_json_t      *member;
-    ngx_http_llm_guard_t     *guard;
-    ngx_http_llm_loc_conf_t  *llcf;
+    ngx_int_t                   rc;
+    ngx_http_llm_json_t        *member;
+    ngx_http_llm_guard_t       *guard;
+    ngx_http_llm_loc_conf_t    *llcf;
+    ngx_http_llm_guard_rule_t  *rules;
+    ngx_http_llm_guard_walk_t   w;
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
     guard = llcf->guard;
 
-    if (guard == NULL || ctx->tree == NULL
-        || ctx->tree->type != NGX_HTTP_LLM_JSON_OBJECT)
+    if (guard == NULL
+        || (guard->deny.compiled.nrules == 0
+            && guard->allow.compiled.nrules == 0
+            && guard->edit.compiled.nrules == 0)
+        || ctx->tree == NULL || ctx->tree->type != NGX_HTTP_LLM_JSON_OBJECT)
     {
         return NGX_OK;
     }
+
+    ngx_memzero(&w, sizeof(ngx_http_llm_guard_walk_t));
+    w.r = r;
+    w.ctx = ctx;
+    w.guard = guard;
+    w.rule = NGX_CONF_UNSET_UINT;
 
     /* the messages, and Anthropic's system prompt */
 
@@ -327,26 +683,49 @@ ngx_http_llm_guard_request(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
             continue;
         }
 
-        rc = ngx_http_llm_guard_walk(guard, member, member->key.len == 6,
-                                     &rule);
+        rc = ngx_http_llm_guard_walk(&w, member, member->key.len == 6);
 
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         if (rc == NGX_DECLINED) {
-            names = guard->rule_names.elts;
-
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "llm: request refused by guard policy \"%V\", "
-                          "rule \"%V\"", &guard->name, &names[rule]);
-
-            return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST,
-                                     "content_policy_violation", NULL,
-                                     "The request was refused by the guard "
-                                     "policy `%V` (rule `%V`).",
-                                     &guard->name, &names[rule]);
+            break;
         }
+    }
+
+    rules = guard->rules.elts;
+
+    if (w.rule != NGX_CONF_UNSET_UINT) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "llm: request refused by guard policy \"%V\", "
+                      "rule \"%V\"", &guard->name, &rules[w.rule].name);
+
+        return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST,
+                                 "content_policy_violation", NULL,
+                                 "The request was refused by the guard "
+                                 "policy `%V` (rule `%V`).",
+                                 &guard->name, &rules[w.rule].name);
+    }
+
+    if (w.failed) {
+        /* a match limit, or a text PCRE2 cannot read: the safe side */
+        return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST,
+                                 "content_policy_violation", NULL,
+                                 "The request could not be checked by the "
+                                 "guard policy `%V`.", &guard->name);
+    }
+
+    if (guard->allow.compiled.nrules && !w.allowed) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "llm: request refused by guard policy \"%V\": no "
+                      "allow rule matched", &guard->name);
+
+        return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST,
+                                 "content_policy_violation", NULL,
+                                 "The request was refused by the guard "
+                                 "policy `%V` (no allow rule matched).",
+                                 &guard->name);
     }
 
     return NGX_OK;
@@ -360,32 +739,15 @@ ngx_http_llm_guard_request(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_llm_guard_walk(ngx_http_llm_guard_t *guard,
-    ngx_http_llm_json_t *node, ngx_uint_t text, ngx_uint_t *rule)
+ngx_http_llm_guard_walk(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *node, ngx_uint_t text)
 {
-    int                   rc;
-    ngx_int_t             found;
-    ngx_uint_t            i, is_text;
+    ngx_int_t             rc;
+    ngx_uint_t            is_text;
     ngx_http_llm_json_t  *child;
 
     if (node->type == NGX_HTTP_LLM_JSON_STRING) {
-
-        if (!text) {
-            return NGX_OK;
-        }
-
-        for (i = 0; i < guard->deny.nrules; i++) {
-            rc = pcre2_match(guard->deny.codes[i], node->str.data,
-                             node->str.len, 0, 0, guard->deny.match, NULL);
-
-            /* a match, or a match limit: refusing is the safe side */
-            if (rc != PCRE2_ERROR_NOMATCH) {
-                *rule = i;
-                return NGX_DECLINED;
-            }
-        }
-
-        return NGX_OK;
+        return text ? ngx_http_llm_guard_text(w, node) : NGX_OK;
     }
 
     for (child = node->child; child; child = child->next) {
@@ -394,11 +756,208 @@ ngx_http_llm_guard_walk(ngx_http_llm_guard_t *guard,
         is_text = (node->type == NGX_HTTP_LLM_JSON_ARRAY)
                   ? text : ngx_http_llm_guard_is_text(&child->key);
 
-        found = ngx_http_llm_guard_walk(guard, child, is_text, rule);
-        if (found != NGX_OK) {
-            return found;
+        rc = ngx_http_llm_guard_walk(w, child, is_text);
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_guard_text(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *node)
+{
+    int                           rc;
+    ngx_uint_t                    i;
+    ngx_http_llm_guard_t         *guard;
+    ngx_http_llm_redact_rules_t  *set;
+
+    guard = w->guard;
+
+    if (guard->ignore_invisible
+        && ngx_http_llm_guard_visible(w, node) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    set = &guard->deny.compiled;
+
+    for (i = 0; i < set->nrules; i++) {
+        rc = ngx_http_llm_redact_match(set, i, node->str.data, node->str.len,
+                                       0, 0);
+
+        /* a match, or a match limit: refusing is the safe side */
+        if (rc != PCRE2_ERROR_NOMATCH) {
+            w->rule = guard->deny.rule[i];
+            w->ctx->guard_hits[0] |= (uint64_t) 1 << w->rule;
+            return NGX_DECLINED;
+        }
+    }
+
+    set = &guard->allow.compiled;
+
+    for (i = 0; !w->allowed && i < set->nrules; i++) {
+        rc = ngx_http_llm_redact_match(set, i, node->str.data, node->str.len,
+                                       0, 0);
+
+        if (rc >= 0) {
+            w->allowed = 1;
+            w->ctx->guard_hits[0] |= (uint64_t) 1 << guard->allow.rule[i];
+        }
+    }
+
+    set = &guard->edit.compiled;
+
+    /* most texts match nothing: the engine runs for those that do */
+
+    for (i = 0; i < set->nrules; i++) {
+        rc = ngx_http_llm_redact_match(set, i, node->str.data, node->str.len,
+                                       0, 0);
+
+        if (rc != PCRE2_ERROR_NOMATCH) {
+            return ngx_http_llm_guard_edit(w, node);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a text without its zero-width and bidi characters, which hide matches */
+
+static ngx_int_t
+ngx_http_llm_guard_visible(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *node)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    last = node->str.data + node->str.len;
+
+    for (p = node->str.data; p < last; p++) {
+        if (*p == 0xc2 || *p == 0xe2 || *p == 0xef) {
+            break;
+        }
+    }
+
+    if (p == last) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(w->r->pool, node->str.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, node->str.data, node->str.len);
+
+    len = ngx_http_llm_redact_strip(p, node->str.len);
+
+    if (len != node->str.len) {
+        node->str.data = p;
+        node->str.len = len;
+        w->ctx->request_redacted = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+typedef struct {
+    ngx_http_llm_guard_walk_t     *walk;
+    ngx_http_llm_jbuf_t            out;
+} ngx_http_llm_guard_edit_t;
+
+
+/* the text redacted (and its log rules counted) as an answer would be */
+
+static ngx_int_t
+ngx_http_llm_guard_edit(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *node)
+{
+    u_char                     *buf;
+    size_t                      size;
+    ngx_int_t                   rc;
+    ngx_http_llm_redact_t       rd;
+    ngx_http_llm_guard_edit_t   e;
+
+    size = node->str.len + w->guard->edit.compiled.context + 64;
+
+    buf = ngx_pnalloc(w->r->pool, size);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    e.walk = w;
+    ngx_http_llm_jbuf_init(&e.out, w->r->pool, node->str.len + 64);
+
+    ngx_http_llm_redact_init(&rd, &w->guard->edit.compiled, buf, size,
+                             ngx_http_llm_guard_edit_out, &e);
+    rd.hit = ngx_http_llm_guard_edit_hit;
+
+    rc = ngx_http_llm_redact_feed(&rd, node->str.data, node->str.len);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_llm_redact_finish(&rd);
+    }
+
+    if (rc != NGX_OK || e.out.error) {
+        w->failed = 1;
+        return NGX_DECLINED;
+    }
+
+    /* log rules only: the text stays as it was */
+
+    if (ngx_http_llm_jbuf_len(&e.out) == node->str.len
+        && ngx_memcmp(e.out.start, node->str.data, node->str.len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    node->str.data = e.out.start;
+    node->str.len = ngx_http_llm_jbuf_len(&e.out);
+
+    w->ctx->request_redacted = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_guard_edit_out(void *data, u_char *p, size_t len)
+{
+    ngx_http_llm_guard_edit_t  *e = data;
+
+    ngx_http_llm_jbuf_raw(&e->out, p, len);
+
+    return e->out.error ? NGX_ERROR : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_guard_edit_hit(void *data, ngx_uint_t rule)
+{
+    ngx_http_llm_guard_edit_t  *e = data;
+
+    ngx_http_llm_guard_walk_t  *w;
+    ngx_http_llm_guard_rule_t  *rules;
+
+    w = e->walk;
+    rules = w->guard->rules.elts;
+    rule = w->guard->edit.rule[rule];
+
+    if (rules[rule].action == NGX_HTTP_LLM_GUARD_LOG
+        && !(w->ctx->guard_hits[0] & ((uint64_t) 1 << rule)))
+    {
+        ngx_log_error(NGX_LOG_INFO, w->r->connection->log, 0,
+                      "llm: guard policy \"%V\", rule \"%V\" matched the "
+                      "request", &w->guard->name, &rules[rule].name);
+    }
+
+    w->ctx->guard_hits[0] |= (uint64_t) 1 << rule;
 
     return NGX_OK;
 }
@@ -421,4 +980,147 @@ ngx_http_llm_guard_is_text(ngx_str_t *key)
     default:
         return 0;
     }
+}
+
+
+ngx_http_llm_guard_t *
+ngx_http_llm_guard_answers(ngx_http_request_t *r)
+{
+    ngx_http_llm_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
+
+    if (llcf->guard == NULL || llcf->guard->answer.compiled.nrules == 0) {
+        return NULL;
+    }
+
+    return llcf->guard;
+}
+
+
+ngx_http_llm_redact_t *
+ngx_http_llm_guard_redactor(ngx_http_request_t *r, ngx_http_llm_guard_t *guard,
+    ngx_http_llm_redact_out_pt out, void *data)
+{
+    u_char                 *buf;
+    size_t                  size;
+    ngx_http_llm_redact_t  *rd;
+
+    /* held text, what lookbehinds need before it, and a character */
+    size = guard->max_hold + guard->answer.compiled.context + 4;
+
+    rd = ngx_palloc(r->pool, sizeof(ngx_http_llm_redact_t));
+    buf = ngx_pnalloc(r->pool, size);
+
+    if (rd == NULL || buf == NULL) {
+        return NULL;
+    }
+
+    ngx_http_llm_redact_init(rd, &guard->answer.compiled, buf, size, out,
+                             data);
+    rd->overflow_drops = guard->overflow_drops;
+
+    return rd;
+}
+
+
+ngx_http_llm_guard_rule_t *
+ngx_http_llm_guard_answer_rule(ngx_http_llm_guard_t *guard, ngx_uint_t n)
+{
+    ngx_http_llm_guard_rule_t  *rules;
+
+    rules = guard->rules.elts;
+
+    return &rules[guard->answer.rule[n]];
+}
+
+
+void
+ngx_http_llm_guard_hit(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_guard_t *guard, ngx_uint_t where, ngx_uint_t rule)
+{
+    uint64_t                    bit;
+    ngx_uint_t                  n;
+    ngx_http_llm_guard_rule_t  *rules;
+
+    rules = guard->rules.elts;
+    n = guard->answer.rule[rule];
+    bit = (uint64_t) 1 << n;
+
+    if (rules[n].action == NGX_HTTP_LLM_GUARD_LOG
+        && !(ctx->guard_hits[1] & bit))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "llm: guard policy \"%V\", rule \"%V\" matched the "
+                      "answer", &guard->name, &rules[n].name);
+    }
+
+    ctx->guard_hits[1] |= bit;
+}
+
+
+ngx_int_t
+ngx_http_llm_guard_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                     *p;
+    size_t                      len;
+    ngx_uint_t                  i, w;
+    ngx_http_llm_ctx_t         *ctx;
+    ngx_http_llm_guard_t       *guard;
+    ngx_http_llm_loc_conf_t    *llcf;
+    ngx_http_llm_guard_rule_t  *rules;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_llm_module);
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
+    guard = llcf->guard;
+
+    if (ctx == NULL || guard == NULL
+        || (ctx->guard_hits[0] | ctx->guard_hits[1]) == 0)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    rules = guard->rules.elts;
+    len = 0;
+
+    for (w = 0; w < 2; w++) {
+        for (i = 0; i < guard->rules.nelts; i++) {
+            if (ctx->guard_hits[w] & ((uint64_t) 1 << i)) {
+                len += guard->name.len + rules[i].name.len
+                       + sizeof("/:redact:response,") - 1;
+            }
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+
+    for (w = 0; w < 2; w++) {
+        for (i = 0; i < guard->rules.nelts; i++) {
+            if (!(ctx->guard_hits[w] & ((uint64_t) 1 << i))) {
+                continue;
+            }
+
+            if (p != v->data) {
+                *p++ = ',';
+            }
+
+            p = ngx_sprintf(p, "%V/%V:%V:%s", &guard->name, &rules[i].name,
+                            &ngx_http_llm_guard_actions[rules[i].action],
+                            w ? "response" : "request");
+        }
+    }
+
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
 }

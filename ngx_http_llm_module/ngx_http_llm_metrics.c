@@ -63,6 +63,12 @@ typedef struct {
 } ngx_http_llm_buckets_t;
 
 
+static void ngx_http_llm_metrics_guard(ngx_http_request_t *r,
+    ngx_http_llm_zone_t *zone, ngx_http_llm_ctx_t *ctx);
+static ngx_int_t ngx_http_llm_snapshot_guards(ngx_http_request_t *r,
+    ngx_http_llm_main_conf_t *lmcf, ngx_http_llm_snapshot_t *snap);
+static void ngx_http_llm_prometheus_guards(ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_jbuf_t *t);
 static void ngx_http_llm_observe(ngx_http_llm_histogram_t *h,
     ngx_uint_t which, uint64_t usec);
 static void ngx_http_llm_spend(ngx_http_llm_zone_t *zone,
@@ -239,7 +245,16 @@ ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
-    if (lmcf->zone == NULL || !ngx_http_llm_completion(ctx)) {
+    if (lmcf->zone == NULL) {
+        return;
+    }
+
+    if (ctx->guard_hits[0] | ctx->guard_hits[1]) {
+        /* refused requests too: they are not completions */
+        ngx_http_llm_metrics_guard(r, lmcf->zone, ctx);
+    }
+
+    if (!ngx_http_llm_completion(ctx)) {
         return;
     }
 
@@ -289,6 +304,45 @@ ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     ngx_http_llm_zone_unlock(lmcf->zone);
+}
+
+
+static void
+ngx_http_llm_metrics_guard(ngx_http_request_t *r, ngx_http_llm_zone_t *zone,
+    ngx_http_llm_ctx_t *ctx)
+{
+    ngx_uint_t                  w, i;
+    ngx_http_llm_node_t        *node;
+    ngx_http_llm_guard_t       *guard;
+    ngx_http_llm_loc_conf_t    *llcf;
+    ngx_http_llm_guard_hits_t  *hits;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
+    guard = llcf->guard;
+
+    if (guard == NULL) {
+        return;
+    }
+
+    ngx_http_llm_zone_lock(zone);
+
+    node = ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_GUARD, &guard->name,
+                             ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_GUARD,
+                                                    &guard->name),
+                             sizeof(ngx_http_llm_guard_hits_t), 1);
+    if (node) {
+        hits = node->data;
+
+        for (w = 0; w < 2; w++) {
+            for (i = 0; i < guard->rules.nelts; i++) {
+                if (ctx->guard_hits[w] & ((uint64_t) 1 << i)) {
+                    (*hits)[w][i]++;
+                }
+            }
+        }
+    }
+
+    ngx_http_llm_zone_unlock(zone);
 }
 
 
@@ -374,6 +428,13 @@ ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
     ngx_memzero(&snap->targets, sizeof(ngx_array_t));
     ngx_memzero(&snap->spend, sizeof(ngx_array_t));
 
+    if (ngx_array_init(&snap->guards, r->pool, 1,
+                       sizeof(ngx_http_llm_guard_snap_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (lmcf->zone == NULL) {
         return ngx_http_llm_snapshot_room(r, snap, &size, NULL);
     }
@@ -409,6 +470,53 @@ ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
             sp[i].metered = 0;
         }
     }
+
+    return ngx_http_llm_snapshot_guards(r, lmcf, snap);
+}
+
+
+/* every configured policy's hits: zero until a rule fired */
+
+static ngx_int_t
+ngx_http_llm_snapshot_guards(ngx_http_request_t *r,
+    ngx_http_llm_main_conf_t *lmcf, ngx_http_llm_snapshot_t *snap)
+{
+    ngx_uint_t                  i;
+    ngx_http_llm_node_t        *node;
+    ngx_http_llm_guard_t      **guards;
+    ngx_http_llm_guard_snap_t  *gs;
+
+    if (lmcf->guards.nelts == 0) {
+        return NGX_OK;
+    }
+
+    guards = lmcf->guards.elts;
+
+    gs = ngx_array_push_n(&snap->guards, lmcf->guards.nelts);
+    if (gs == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(gs, lmcf->guards.nelts * sizeof(ngx_http_llm_guard_snap_t));
+
+    ngx_http_llm_zone_lock(lmcf->zone);
+
+    for (i = 0; i < lmcf->guards.nelts; i++) {
+        gs[i].guard = guards[i];
+
+        node = ngx_http_llm_node(lmcf->zone, NGX_HTTP_LLM_NODE_GUARD,
+                                 &guards[i]->name,
+                                 ngx_http_llm_node_hash(
+                                     NGX_HTTP_LLM_NODE_GUARD,
+                                     &guards[i]->name),
+                                 sizeof(ngx_http_llm_guard_hits_t), 0);
+        if (node) {
+            ngx_memcpy(gs[i].hits, node->data,
+                       sizeof(ngx_http_llm_guard_hits_t));
+        }
+    }
+
+    ngx_http_llm_zone_unlock(lmcf->zone);
 
     return NGX_OK;
 }
@@ -722,6 +830,49 @@ ngx_http_llm_split_name(u_char **buf, u_char *end, ngx_http_llm_node_t *ln,
 }
 
 
+static void
+ngx_http_llm_prometheus_guards(ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_jbuf_t *t)
+{
+    ngx_uint_t                  i, k, w;
+    ngx_http_llm_guard_rule_t  *rules;
+    ngx_http_llm_guard_snap_t  *gs;
+
+    static const char  *wheres[] = { "request", "response" };
+
+    if (snap->guards.nelts == 0) {
+        return;
+    }
+
+    ngx_http_llm_help(t, "llm_guard_hits_total", "counter",
+                      "Requests in which a guard rule matched, by policy, "
+                      "rule, action and where (request or response).");
+
+    gs = snap->guards.elts;
+
+    for (i = 0; i < snap->guards.nelts; i++) {
+        rules = gs[i].guard->rules.elts;
+
+        for (k = 0; k < gs[i].guard->rules.nelts; k++) {
+            for (w = 0; w < 2; w++) {
+                if (!(rules[k].where & (1 << w))) {
+                    continue;
+                }
+
+                ngx_http_llm_text(t, "llm_guard_hits_total{policy=");
+                ngx_http_llm_label(t, &gs[i].guard->name);
+                ngx_http_llm_text(t, ",rule=");
+                ngx_http_llm_label(t, &rules[k].name);
+                ngx_http_llm_text(t, ",action=\"%V\",where=\"%s\"} %uL\n",
+                                  &ngx_http_llm_guard_actions[rules[k].action],
+                                  wheres[w],
+                                  gs[i].hits[w][k]);
+            }
+        }
+    }
+}
+
+
 void
 ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
     ngx_http_llm_snapshot_t *snap, ngx_http_llm_jbuf_t *t)
@@ -742,6 +893,8 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
     ss = snap->series.elts;
     ts = snap->targets.elts;
     sp = snap->spend.elts;
+
+    ngx_http_llm_prometheus_guards(snap, t);
 
     /* by route and target */
 

@@ -14,6 +14,7 @@
 #include "ngx_http_llm_json.h"
 #include "ngx_http_llm_health.h"
 #include "ngx_http_llm_limits.h"
+#include "ngx_http_llm_guard.h"
 
 
 #define NGX_HTTP_LLM_MAX_BUCKETS   12
@@ -90,11 +91,22 @@ typedef struct {
 } ngx_http_llm_spend_snap_t;
 
 
+/* a guard policy's hits: by where (request, answer) and rule */
+typedef uint64_t  ngx_http_llm_guard_hits_t[2][NGX_HTTP_LLM_GUARD_MAX_RULES];
+
+
+typedef struct {
+    ngx_http_llm_guard_t          *guard;
+    ngx_http_llm_guard_hits_t      hits;
+} ngx_http_llm_guard_snap_t;
+
+
 /* the zone, copied under its lock: reports are written without it */
 typedef struct {
     ngx_array_t                    series;      /* series_snap */
     ngx_array_t                    targets;     /* target_snap */
     ngx_array_t                    spend;       /* spend_snap */
+    ngx_array_t                    guards;      /* guard_snap */
     ngx_msec_t                     now;
     time_t                         time;
     ngx_int_t                      redis_up;    /* NGX_DECLINED: no Redis */

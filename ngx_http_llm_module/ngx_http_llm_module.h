@@ -411,6 +411,11 @@ struct ngx_http_llm_ctx_s {
     void                          *hold;           /* ngx_http_llm_hold_t */
     ngx_http_llm_usage_t           usage;
     int64_t                        content_bytes;  /* of the answer */
+
+    /* guard rules that fired, a bit per rule: in the request, the answer */
+    uint64_t                       guard_hits[2];
+    /* a guard redacted the request's texts: its body is built again */
+    unsigned                       request_redacted:1;
     int64_t                        cost;           /* nano-USD */
 
     /* the cache */

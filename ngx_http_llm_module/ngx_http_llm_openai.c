@@ -122,7 +122,9 @@ ngx_http_llm_openai_create_request(ngx_http_request_t *r,
 
     ctx->upstream_url = t->provider->chat_url;
 
-    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES) {
+    /* a guard redacted the texts of the tree: the body is built from it */
+
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES || ctx->request_redacted) {
         return ngx_http_llm_openai_body(r, ctx);
     }
 

@@ -17,6 +17,9 @@ static ngx_int_t ngx_http_llm_redact_emit(ngx_http_llm_redact_t *rd,
     u_char *p, size_t len);
 static size_t ngx_http_llm_redact_whole_chars(u_char *p, size_t start,
     size_t end);
+static size_t ngx_http_llm_redact_copy_visible(ngx_http_llm_redact_t *rd,
+    u_char *p, size_t len);
+static ngx_uint_t ngx_http_llm_redact_invisible(u_char *p, size_t n);
 
 
 ngx_int_t
@@ -142,12 +145,15 @@ ngx_http_llm_redact_init(ngx_http_llm_redact_t *rd,
 ngx_int_t
 ngx_http_llm_redact_feed(ngx_http_llm_redact_t *rd, u_char *p, size_t len)
 {
-    size_t     n;
+    size_t     n, room;
     ngx_int_t  rc;
+
+    /* dropping invisible characters may write 3 bytes at once */
+    room = rd->rules->strip_invisible ? 3 : 0;
 
     while (len) {
 
-        if (rd->len == rd->size) {
+        if (rd->len + room >= rd->size) {
             /* held text fills the buffer: it never goes out as it is */
 
             rd->overflows++;
@@ -169,10 +175,15 @@ ngx_http_llm_redact_feed(ngx_http_llm_redact_t *rd, u_char *p, size_t len)
             rd->len = 0;
         }
 
-        n = ngx_min(rd->size - rd->len, len);
+        if (rd->rules->strip_invisible) {
+            n = ngx_http_llm_redact_copy_visible(rd, p, len);
 
-        ngx_memcpy(rd->buf + rd->len, p, n);
-        rd->len += n;
+        } else {
+            n = ngx_min(rd->size - rd->len, len);
+            ngx_memcpy(rd->buf + rd->len, p, n);
+            rd->len += n;
+        }
+
         p += n;
         len -= n;
 
@@ -191,6 +202,11 @@ ngx_http_llm_redact_finish(ngx_http_llm_redact_t *rd)
 {
     ngx_int_t  rc;
 
+    /* bytes that were not an invisible character after all */
+    ngx_memcpy(rd->buf + rd->len, rd->pend, rd->npend);
+    rd->len += rd->npend;
+    rd->npend = 0;
+
     rc = ngx_http_llm_redact_run(rd, 1);
 
     rd->context = 0;
@@ -200,14 +216,179 @@ ngx_http_llm_redact_finish(ngx_http_llm_redact_t *rd)
 }
 
 
+/*
+ * Input into the buffer without zero-width and bidi control characters,
+ * while 3 bytes are free; a character cut at the end of the input waits
+ * in rd->pend. Returns the input bytes taken.
+ */
+
+static size_t
+ngx_http_llm_redact_copy_visible(ngx_http_llm_redact_t *rd, u_char *p,
+    size_t len)
+{
+    u_char      *dst;
+    size_t       i;
+    ngx_uint_t   k;
+
+    dst = rd->buf + rd->len;
+
+    for (i = 0; i < len && rd->buf + rd->size - dst > 3; i++) {
+
+        if (rd->npend == 0
+            && p[i] != 0xc2 && p[i] != 0xe2 && p[i] != 0xef)
+        {
+            *dst++ = p[i];
+            continue;
+        }
+
+        rd->pend[rd->npend++] = p[i];
+
+        k = ngx_http_llm_redact_invisible(rd->pend, rd->npend);
+
+        if (k == 2) {
+            /* one whole: dropped */
+            rd->npend = 0;
+            continue;
+        }
+
+        if (k == 1) {
+            continue;
+        }
+
+        /* not one: the bytes before this one go as they are, and this
+           one is looked at again on its own */
+
+        dst = ngx_cpymem(dst, rd->pend, rd->npend - 1);
+        rd->npend = 0;
+        i--;
+    }
+
+    rd->len = dst - rd->buf;
+
+    return i;
+}
+
+
+/*
+ * 2: p is a whole invisible character, 1: the beginning of one, 0: not:
+ * U+00AD, U+200B-U+200F, U+202A-U+202E, U+2060-U+2064, U+2066-U+2069,
+ * U+FEFF
+ */
+
+static ngx_uint_t
+ngx_http_llm_redact_invisible(u_char *p, size_t n)
+{
+    if (p[0] == 0xc2) {
+        return (n == 1) ? 1 : (p[1] == 0xad) ? 2 : 0;
+    }
+
+    if (p[0] == 0xef) {
+        if (n == 1) {
+            return 1;
+        }
+
+        if (p[1] != 0xbb) {
+            return 0;
+        }
+
+        return (n == 2) ? 1 : (p[2] == 0xbf) ? 2 : 0;
+    }
+
+    /* 0xe2 */
+
+    if (n == 1) {
+        return 1;
+    }
+
+    if (p[1] != 0x80 && p[1] != 0x81) {
+        return 0;
+    }
+
+    if (n == 2) {
+        return 1;
+    }
+
+    if (p[1] == 0x80) {
+        return ((p[2] >= 0x8b && p[2] <= 0x8f)
+                || (p[2] >= 0xaa && p[2] <= 0xae)) ? 2 : 0;
+    }
+
+    return ((p[2] >= 0xa0 && p[2] <= 0xa4)
+            || (p[2] >= 0xa6 && p[2] <= 0xa9)) ? 2 : 0;
+}
+
+
+size_t
+ngx_http_llm_redact_strip(u_char *p, size_t len)
+{
+    u_char  *dst;
+    size_t   i, n;
+
+    dst = p;
+
+    for (i = 0; i < len; i++) {
+
+        if (p[i] == 0xc2 || p[i] == 0xe2 || p[i] == 0xef) {
+            n = (p[i] == 0xc2) ? 2 : 3;
+
+            if (i + n <= len
+                && ngx_http_llm_redact_invisible(p + i, n) == 2)
+            {
+                i += n - 1;
+                continue;
+            }
+        }
+
+        *dst++ = p[i];
+    }
+
+    return dst - p;
+}
+
+
+int
+ngx_http_llm_redact_match(ngx_http_llm_redact_rules_t *rules, ngx_uint_t n,
+    u_char *text, size_t len, size_t start, uint32_t options)
+{
+    int          rc;
+    PCRE2_SIZE  *ov;
+
+    ov = pcre2_get_ovector_pointer(rules->match);
+
+    for ( ;; ) {
+        rc = pcre2_match(rules->codes[n], text, len, start, options,
+                         rules->match, NULL);
+
+        if (rc < 0 || rules->checks == NULL || rules->checks[n] == NULL
+            || rules->checks[n](text + ov[0], ov[1] - ov[0]))
+        {
+            return rc;
+        }
+
+        /* refused by the check: the next match starts after its start */
+
+        start = ov[0] + 1;
+
+        while (rules->utf && start < len && (text[start] & 0xc0) == 0x80) {
+            start++;
+        }
+
+        if (start >= len) {
+            return PCRE2_ERROR_NOMATCH;
+        }
+    }
+}
+
+
 static ngx_int_t
 ngx_http_llm_redact_run(ngx_http_llm_redact_t *rd, ngx_uint_t final)
 {
     int                           rc;
     u_char                       *buf;
     size_t                        pos, end, keep, from, start, stop;
+    ngx_int_t                     said;
     uint32_t                      options;
-    ngx_uint_t                    i, best, partial, best_partial;
+    ngx_uint_t                    i, best, partial, best_partial, action;
     PCRE2_SIZE                   *ov;
     ngx_http_llm_redact_rules_t  *rules;
 
@@ -244,8 +425,7 @@ ngx_http_llm_redact_run(ngx_http_llm_redact_t *rd, ngx_uint_t final)
 
         for (i = 0; i < rules->nrules; i++) {
 
-            rc = pcre2_match(rules->codes[i], buf, end, pos, options,
-                             rules->match, NULL);
+            rc = ngx_http_llm_redact_match(rules, i, buf, end, pos, options);
 
             if (rc == PCRE2_ERROR_NOMATCH) {
                 continue;
@@ -291,14 +471,38 @@ ngx_http_llm_redact_run(ngx_http_llm_redact_t *rd, ngx_uint_t final)
             break;
         }
 
-        if (ngx_http_llm_redact_emit(rd, rules->placeholders[best].data,
-                                     rules->placeholders[best].len)
-            != NGX_OK)
-        {
+        rd->matches++;
+
+        if (rd->hit) {
+            said = rd->hit(rd->data, best);
+            if (said != NGX_OK) {
+                return said;
+            }
+        }
+
+        action = rules->actions ? rules->actions[best]
+                                : NGX_HTTP_LLM_REDACT_REPLACE;
+
+        if (action == NGX_HTTP_LLM_REDACT_STOP) {
+            rd->stopped_by = best;
+            rd->context = 0;
+            rd->len = 0;
+            return NGX_DECLINED;
+        }
+
+        if (action == NGX_HTTP_LLM_REDACT_PASS) {
+            said = ngx_http_llm_redact_emit(rd, buf + start, stop - start);
+
+        } else {
+            said = ngx_http_llm_redact_emit(rd,
+                                            rules->placeholders[best].data,
+                                            rules->placeholders[best].len);
+        }
+
+        if (said != NGX_OK) {
             return NGX_ERROR;
         }
 
-        rd->matches++;
         pos = stop;
     }
 

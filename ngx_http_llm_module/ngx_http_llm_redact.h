@@ -21,14 +21,28 @@
 #include <pcre2.h>
 
 
+/* what a rule's match does in a stream */
+#define NGX_HTTP_LLM_REDACT_REPLACE  0        /* its placeholder goes out */
+#define NGX_HTTP_LLM_REDACT_PASS     1        /* it goes out as it is */
+#define NGX_HTTP_LLM_REDACT_STOP     2        /* the stream stops before it */
+
+
+/* a whole match is a match only if it passes (a checksum, say) */
+typedef ngx_uint_t (*ngx_http_llm_redact_check_pt)(u_char *p, size_t len);
+
+
 /* rules of one policy */
 typedef struct {
     pcre2_code               **codes;         /* by rule */
     pcre2_match_data          *match;         /* the whole match only */
     ngx_str_t                 *placeholders;  /* by rule */
+    u_char                    *actions;       /* by rule; NULL: all REPLACE */
+    ngx_http_llm_redact_check_pt  *checks;    /* by rule; NULL: none */
     ngx_uint_t                 nrules;
     size_t                     context;       /* bytes kept for lookbehind */
     unsigned                   utf:1;
+    /* zero-width and bidi control characters are dropped from the text */
+    unsigned                   strip_invisible:1;
 
     /* a bad rule: its number from 1, the offset ((size_t) -1: none) */
     ngx_uint_t                 error_rule;
@@ -39,10 +53,14 @@ typedef struct {
 typedef ngx_int_t (*ngx_http_llm_redact_out_pt)(void *data, u_char *p,
     size_t len);
 
+/* a rule matched; NGX_OK goes on, anything else is returned by feed */
+typedef ngx_int_t (*ngx_http_llm_redact_hit_pt)(void *data, ngx_uint_t rule);
+
 
 typedef struct {
     ngx_http_llm_redact_rules_t  *rules;
     ngx_http_llm_redact_out_pt    out;
+    ngx_http_llm_redact_hit_pt    hit;        /* optional */
     void                         *data;
 
     u_char                       *buf;        /* context, then held text */
@@ -50,8 +68,13 @@ typedef struct {
     size_t                        context;    /* released, kept to look back */
     size_t                        len;
 
+    u_char                        pend[3];    /* what may begin an
+                                                 invisible character */
+    ngx_uint_t                    npend;
+
     ngx_uint_t                    matches;
     ngx_uint_t                    overflows;
+    ngx_uint_t                    stopped_by;  /* a STOP rule's number */
     /*
      * Held text that fills the buffer ends the stream (NGX_ABORT); with
      * overflow_drops it is replaced by NGX_HTTP_LLM_REDACT_OVERFLOW and
@@ -88,12 +111,27 @@ void ngx_http_llm_redact_init(ngx_http_llm_redact_t *rd,
 
 /*
  * NGX_OK; NGX_ABORT when the held text fills the buffer (nothing of it
- * went out); NGX_ERROR on invalid UTF-8 in UTF mode, a matching error,
- * or an error of out().
+ * went out); NGX_DECLINED when a STOP rule matched (rd->stopped_by: the
+ * rule; what came before the match went out, nothing of it or after it
+ * did, and nothing more will); NGX_ERROR on invalid UTF-8 in UTF mode, a
+ * matching error, or an error of out().
  */
 ngx_int_t ngx_http_llm_redact_feed(ngx_http_llm_redact_t *rd, u_char *p,
     size_t len);
 ngx_int_t ngx_http_llm_redact_finish(ngx_http_llm_redact_t *rd);
+
+/*
+ * pcre2_match() of rule n from start, its ovector in rules->match, past
+ * whole matches that the rule's check refuses
+ */
+int ngx_http_llm_redact_match(ngx_http_llm_redact_rules_t *rules,
+    ngx_uint_t n, u_char *text, size_t len, size_t start, uint32_t options);
+
+/*
+ * A whole text without its zero-width and bidi control characters, in
+ * place; returns the new length
+ */
+size_t ngx_http_llm_redact_strip(u_char *p, size_t len);
 
 
 #endif /* _NGX_HTTP_LLM_REDACT_H_INCLUDED_ */

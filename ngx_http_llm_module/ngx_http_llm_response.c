@@ -13,6 +13,7 @@
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_cache.h"
+#include "ngx_http_llm_guard.h"
 
 
 /* an event longer than this is not an LLM stream event */
@@ -41,7 +42,8 @@ static ngx_int_t ngx_http_llm_response_translated(ngx_http_request_t *r,
 static ngx_int_t ngx_http_llm_response_canon_write(void *data, u_char *p,
     size_t len);
 static ngx_int_t ngx_http_llm_response_canon(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx, ngx_http_llm_canon_mode_e mode);
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_canon_mode_e mode,
+    ngx_http_llm_guard_t *guard);
 static void ngx_http_llm_response_type(ngx_http_request_t *r,
     const char *type);
 static ngx_uint_t ngx_http_llm_response_type_is(ngx_http_request_t *r,
@@ -51,8 +53,9 @@ static ngx_uint_t ngx_http_llm_response_type_is(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    ngx_uint_t                native, status;
+    ngx_uint_t                native, translate, status;
     ngx_http_llm_api_e        client;
+    ngx_http_llm_guard_t     *guard;
     ngx_http_llm_dialect_t   *dialect;
     ngx_http_llm_response_t  *resp;
 
@@ -62,6 +65,13 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     /* the client speaks the provider's API: nothing to translate */
     native = (dialect->api == client);
+
+    /*
+     * unless a guard reads the answer: it is decoded and encoded again
+     * (the same API), so that rules see its text as the client will
+     */
+    guard = ngx_http_llm_guard_answers(r);
+    translate = !native || guard != NULL;
 
     resp = ngx_pcalloc(r->pool, sizeof(ngx_http_llm_response_t));
     if (resp == NULL) {
@@ -92,24 +102,25 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         ngx_http_clear_content_length(r);
         ngx_http_clear_accept_ranges(r);
 
-        if (native && client == NGX_HTTP_LLM_API_OPENAI) {
+        if (!translate && client == NGX_HTTP_LLM_API_OPENAI) {
             /* the fast path: events pass, read by the dialect */
             return NGX_OK;
         }
 
-        if (!native) {
+        if (translate) {
             ngx_http_llm_response_type(r, "text/event-stream");
         }
 
         return ngx_http_llm_response_canon(r, ctx,
-                                           native
-                                           ? NGX_HTTP_LLM_CANON_OBSERVE
-                                           : NGX_HTTP_LLM_CANON_STREAM);
+                                           translate
+                                           ? NGX_HTTP_LLM_CANON_STREAM
+                                           : NGX_HTTP_LLM_CANON_OBSERVE,
+                                           guard);
     }
 
     if (status / 100 == 2) {
 
-        if (native && client == NGX_HTTP_LLM_API_OPENAI) {
+        if (!translate && client == NGX_HTTP_LLM_API_OPENAI) {
             if (dialect->response_json) {
                 resp->mode = NGX_HTTP_LLM_RESP_SCAN;
                 r->filter_need_in_memory = 1;
@@ -125,7 +136,7 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         resp->mode = NGX_HTTP_LLM_RESP_BUFFER;
         r->filter_need_in_memory = 1;
 
-        if (!native) {
+        if (translate) {
             ngx_http_clear_content_length(r);
             ngx_http_clear_accept_ranges(r);
             ngx_http_llm_response_type(r, "application/json");
@@ -139,9 +150,10 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         }
 
         return ngx_http_llm_response_canon(r, ctx,
-                                           native
-                                           ? NGX_HTTP_LLM_CANON_OBSERVE
-                                           : NGX_HTTP_LLM_CANON_ACCUMULATE);
+                                           translate
+                                           ? NGX_HTTP_LLM_CANON_ACCUMULATE
+                                           : NGX_HTTP_LLM_CANON_OBSERVE,
+                                           guard);
     }
 
     if (status >= NGX_HTTP_BAD_REQUEST && !native
@@ -164,7 +176,7 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
 static ngx_int_t
 ngx_http_llm_response_canon(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
-    ngx_http_llm_canon_mode_e mode)
+    ngx_http_llm_canon_mode_e mode, ngx_http_llm_guard_t *guard)
 {
     ngx_http_llm_canon_t  *c;
 
@@ -179,6 +191,12 @@ ngx_http_llm_response_canon(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     c->write = ngx_http_llm_response_canon_write;
     c->data = r;
+
+    if (guard && mode != NGX_HTTP_LLM_CANON_OBSERVE
+        && ngx_http_llm_canon_guard(c, guard) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     ctx->resp->canon = c;
 

@@ -35,6 +35,8 @@ static void ngx_http_llm_json_targets(ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_jbuf_t *t);
 static void ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_jbuf_t *t);
+static void ngx_http_llm_json_guards(ngx_http_llm_snapshot_t *snap,
+    ngx_http_llm_jbuf_t *t);
 static void ngx_http_llm_json_spend(ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_jbuf_t *t);
 static void ngx_http_llm_json_ewma(ngx_http_llm_jbuf_t *t, const char *name,
@@ -221,6 +223,8 @@ ngx_http_llm_status_json(ngx_http_request_t *r, ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_json_series(snap, t);
     ngx_http_llm_text(t, ",\"spend\":");
     ngx_http_llm_json_spend(snap, t);
+    ngx_http_llm_text(t, ",\"guards\":");
+    ngx_http_llm_json_guards(snap, t);
 
     if (snap->redis_up == NGX_DECLINED) {
         ngx_http_llm_text(t, ",\"redis\":null}\n");
@@ -352,6 +356,43 @@ ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
         }
 
         ngx_http_llm_text(t, "}");
+    }
+
+    ngx_http_llm_text(t, "]");
+}
+
+
+/* each policy's rules and how many requests each matched, and where */
+
+static void
+ngx_http_llm_json_guards(ngx_http_llm_snapshot_t *snap, ngx_http_llm_jbuf_t *t)
+{
+    ngx_uint_t                  i, k;
+    ngx_http_llm_guard_rule_t  *rules;
+    ngx_http_llm_guard_snap_t  *gs;
+
+    gs = snap->guards.elts;
+
+    ngx_http_llm_text(t, "[");
+
+    for (i = 0; i < snap->guards.nelts; i++) {
+        ngx_http_llm_text(t, "%s{\"policy\":", i ? "," : "");
+        ngx_http_llm_jbuf_qstr(t, &gs[i].guard->name);
+        ngx_http_llm_text(t, ",\"rules\":[");
+
+        rules = gs[i].guard->rules.elts;
+
+        for (k = 0; k < gs[i].guard->rules.nelts; k++) {
+            ngx_http_llm_text(t, "%s{\"rule\":", k ? "," : "");
+            ngx_http_llm_jbuf_qstr(t, &rules[k].name);
+            ngx_http_llm_text(t, ",\"action\":\"%V\",\"request_hits\":%uL,"
+                              "\"response_hits\":%uL}",
+                              &ngx_http_llm_guard_actions[rules[k].action],
+                              gs[i].hits[0][k],
+                              gs[i].hits[1][k]);
+        }
+
+        ngx_http_llm_text(t, "]}");
     }
 
     ngx_http_llm_text(t, "]");

@@ -17,6 +17,7 @@
 #include "ngx_http_llm_variables.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_response.h"
+#include "ngx_http_llm_guard.h"
 
 
 #define NGX_HTTP_LLM_HEADER_PREFIX  "llm_header_"
@@ -113,6 +114,9 @@ static ngx_http_variable_t  ngx_http_llm_vars[] = {
 
     { ngx_string("llm_request_id"), NULL, ngx_http_llm_request_id_variable,
       0, 0, 0 },
+
+    { ngx_string("llm_guard"), NULL, ngx_http_llm_guard_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string(NGX_HTTP_LLM_HEADER_PREFIX), NULL,
       ngx_http_llm_header_variable, 0,

@@ -20,7 +20,8 @@ typedef enum {
     NGX_HTTP_LLM_NODE_COUNTER,
     NGX_HTTP_LLM_NODE_METRICS,       /* a route and target's series */
     NGX_HTTP_LLM_NODE_SPEND,         /* a key's, team's or org's totals */
-    NGX_HTTP_LLM_NODE_REDIS          /* a node's Redis sync state */
+    NGX_HTTP_LLM_NODE_REDIS,         /* a node's Redis sync state */
+    NGX_HTTP_LLM_NODE_GUARD          /* a guard policy's hits by rule */
 } ngx_http_llm_node_kind_e;
 
 

@@ -240,7 +240,7 @@ qr/\A\{"version":"\d+\.\d+\.\d+","time":\d+,"routes":\[
 \{"provider":"a","model":"","weight":1,"enabled":true\}\]\},
 \{"name":"team\/\*","strategy":"latency","attempts":1,"retries":0,"deadline_ms":0,"targets":\[
 \{"provider":"b","model":"\*","weight":1,"enabled":true\}\]\}\],
-"targets":\[\],"series":\[\],"spend":\[\],"redis":null\}\n\z/x
+"targets":\[\],"series":\[\],"spend":\[\],"guards":\[\],"redis":null\}\n\z/x
 
 
 

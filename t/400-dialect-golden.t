@@ -17,7 +17,7 @@ use warnings;
 
 use Test::More;
 use LLM::Fixtures;
-use LLM::Dialects qw(post normalize slurp offsets);
+use LLM::Dialects qw(post normalize slurp offsets fixture_length);
 use Test::Nginx::LLM qw(start_nginx);
 
 my $dir = "$ENV{TEST_NGINX_FIXTURE_DIR}";
@@ -129,7 +129,7 @@ for my $i (0 .. $#cases) {
 
     next unless $stream;
 
-    my $length = fixture_length($dialect, $file);
+    my $length = fixture_length($dir, $dialect, $file);
     my ($bad, $n);
 
     for my $k (offsets($length)) {
@@ -174,26 +174,3 @@ $srv->check_clean('no alerts');
 done_testing();
 
 
-# bytes of a fixture as served: event streams are encoded from JSON
-
-sub fixture_length {
-    my ($dialect, $file) = @_;
-    my $data = slurp("$dir/$dialect/$file");
-
-    return length $data unless $file =~ /\.es\.json$/;
-
-    my $n = 0;
-
-    for my $m (@{ JSON::PP->new->decode($data) }) {
-        my $h = 0;
-        for my $k (keys %{ $m->{headers} }) {
-            my $v = $m->{headers}{$k};
-            utf8::encode($v);
-            $h += 1 + length($k) + 1 + 2 + length($v);
-        }
-        $n += 12 + $h + length(JSON::PP->new->utf8->encode($m->{payload}))
-              + 4;
-    }
-
-    return $n;
-}

@@ -146,6 +146,15 @@ my %checks = (
             body => '{"model":"gpt-4o-mini","messages":[{"role":"user",'
                     . qq("content":"$secret"}]}));
         is($res->{status}, 200, 'guard: /open/v1/ has no policy');
+        for my $stream (0, 1) {
+            $res = chat($port, 'gpt-4o-mini', body => {
+                stream => $stream ? JSON::PP::true() : JSON::PP::false(),
+                mock => { reply => 'write to alice@example.com today' } });
+            like($res->{body}, qr/"content":"(?:write to )?\[EMAIL\]/,
+                 "guard: an address in the answer redacted (stream $stream)");
+            unlike($res->{body}, qr/alice/,
+                   "guard: the address never goes out (stream $stream)");
+        }
     },
     cache => sub {
         my ($port) = @_;

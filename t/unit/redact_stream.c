@@ -86,8 +86,8 @@ reference(ngx_http_llm_redact_rules_t *rules, u_char *text, size_t len,
         stop = len;
 
         for (i = 0; i < rules->nrules; i++) {
-            rc = pcre2_match(rules->codes[i], text, len, pos, 0, rules->match,
-                             NULL);
+            /* with the rules' checks, if any */
+            rc = ngx_http_llm_redact_match(rules, i, text, len, pos, 0);
             if (rc == PCRE2_ERROR_NOMATCH) {
                 continue;
             }

@@ -34,6 +34,11 @@ by the prefix and "ID", the split offset in model names by "split-N".
 
 The split offsets tried for a fixture of $length bytes: all of them.
 
+=item fixture_length($dir, $dialect, $file)
+
+Bytes of a fixture as the fixture mock serves it (AWS event streams are
+encoded from their JSON there).
+
 =item sse_events($body)
 
 The events of a text/event-stream body, as [event, data] pairs.
@@ -49,7 +54,7 @@ use Exporter 'import';
 use JSON::PP ();
 
 our @EXPORT_OK = qw(post normalize slurp offsets sse_events decode_json
-                    encode_json);
+                    encode_json fixture_length);
 
 my $json = JSON::PP->new->utf8->canonical;
 
@@ -90,6 +95,31 @@ sub slurp {
 sub offsets {
     my ($length) = @_;
     return (1 .. $length - 1);
+}
+
+# bytes of fixture DIR/DIALECT/FILE as the fixture mock serves it: AWS
+# event streams (.es.json) are encoded from JSON there
+
+sub fixture_length {
+    my ($dir, $dialect, $file) = @_;
+    my $data = slurp("$dir/$dialect/$file");
+
+    return length $data unless $file =~ /\.es\.json$/;
+
+    my $n = 0;
+
+    for my $m (@{ JSON::PP->new->decode($data) }) {
+        my $h = 0;
+        for my $k (keys %{ $m->{headers} }) {
+            my $v = $m->{headers}{$k};
+            utf8::encode($v);
+            $h += 1 + length($k) + 1 + 2 + length($v);
+        }
+        $n += 12 + $h + length(JSON::PP->new->utf8->encode($m->{payload}))
+              + 4;
+    }
+
+    return $n;
 }
 
 sub sse_events {
