@@ -264,7 +264,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     tree = NULL;
 
-    p.guarded = (llcf->guard != NULL);
+    p.guarded = (llcf->guard != NULL || p.lmcf->entity_guards);
 
     if (p.anthropic || p.lmcf->trees || p.guarded) {
         arena = ngx_palloc(r->pool, sizeof(ngx_http_llm_arena_t));

@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_llm_canon_text_out(void *data, u_char *p,
 static ngx_int_t ngx_http_llm_canon_args_out(void *data, u_char *p,
     size_t len);
 static ngx_int_t ngx_http_llm_canon_hit(void *data, ngx_uint_t rule);
+static ngx_int_t ngx_http_llm_canon_name(void *data, ngx_uint_t rule,
+    u_char *p, size_t len, ngx_str_t *placeholder);
 static ngx_int_t ngx_http_llm_canon_guarded(ngx_http_llm_canon_t *c,
     ngx_http_llm_redact_t *rd, ngx_int_t rc);
 static ngx_int_t ngx_http_llm_canon_release(ngx_http_llm_canon_t *c);
@@ -626,6 +628,8 @@ ngx_http_llm_canon_guard(ngx_http_llm_canon_t *c, ngx_http_llm_guard_t *guard)
 
     c->text_rd->hit = ngx_http_llm_canon_hit;
     c->args_rd->hit = ngx_http_llm_canon_hit;
+    c->text_rd->name = ngx_http_llm_canon_name;
+    c->args_rd->name = ngx_http_llm_canon_name;
 
     return NGX_OK;
 }
@@ -663,6 +667,19 @@ ngx_http_llm_canon_hit(void *data, ngx_uint_t rule)
                            rule);
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_llm_canon_name(void *data, ngx_uint_t rule, u_char *p, size_t len,
+    ngx_str_t *placeholder)
+{
+    ngx_http_llm_canon_t *c = data;
+
+    return ngx_http_llm_guard_number(c->r, c->ctx, c->guard,
+                                     ngx_http_llm_guard_answer_number(c->guard,
+                                                                      rule),
+                                     p, len, placeholder);
 }
 
 

@@ -15,6 +15,7 @@
 
 #include "ngx_http_llm_guard.h"
 #include "ngx_http_llm_guard_detect.h"
+#include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_json_tree.h"
 #include "ngx_http_llm_error.h"
 
@@ -52,6 +53,8 @@ static ngx_int_t ngx_http_llm_guard_edit(ngx_http_llm_guard_walk_t *w,
 static ngx_int_t ngx_http_llm_guard_edit_out(void *data, u_char *p,
     size_t len);
 static ngx_int_t ngx_http_llm_guard_edit_hit(void *data, ngx_uint_t rule);
+static ngx_int_t ngx_http_llm_guard_edit_name(void *data, ngx_uint_t rule,
+    u_char *p, size_t len, ngx_str_t *placeholder);
 static ngx_uint_t ngx_http_llm_guard_is_text(ngx_str_t *key);
 
 
@@ -473,7 +476,7 @@ ngx_http_llm_guard_compile(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
     ngx_http_llm_guard_set_t *set, ngx_uint_t where, ngx_uint_t actions)
 {
     u_char                         err[256];
-    u_char                        *act;
+    u_char                        *act, *numbered;
     ngx_str_t                     *patterns, *placeholders, *name;
     ngx_uint_t                     i, n, checked;
     ngx_http_llm_guard_rule_t     *rules;
@@ -485,11 +488,12 @@ ngx_http_llm_guard_compile(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
     patterns = ngx_palloc(cf->pool, n * sizeof(ngx_str_t));
     placeholders = ngx_palloc(cf->pool, n * sizeof(ngx_str_t));
     act = ngx_palloc(cf->pool, n);
+    numbered = ngx_pcalloc(cf->pool, n);
     checks = ngx_palloc(cf->pool, n * sizeof(ngx_http_llm_redact_check_pt));
     set->rule = ngx_palloc(cf->pool, n * sizeof(ngx_uint_t));
 
     if (patterns == NULL || placeholders == NULL || act == NULL
-        || checks == NULL || set->rule == NULL)
+        || numbered == NULL || checks == NULL || set->rule == NULL)
     {
         return NGX_CONF_ERROR;
     }
@@ -507,6 +511,10 @@ ngx_http_llm_guard_compile(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
         patterns[n] = rules[i].pattern;
         placeholders[n] = rules[i].placeholder;
         checks[n] = rules[i].check;
+        numbered[n] = (rules[i].action == NGX_HTTP_LLM_GUARD_REDACT
+                       && ngx_strlchr(rules[i].placeholder.data,
+                                      rules[i].placeholder.data
+                                      + rules[i].placeholder.len, '#'));
         checked |= (rules[i].check != NULL);
         set->rule[n] = i;
 
@@ -526,6 +534,7 @@ ngx_http_llm_guard_compile(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
         == NGX_OK)
     {
         set->compiled.actions = act;
+        set->compiled.numbered = numbered;
         set->compiled.checks = checked ? checks : NULL;
         set->compiled.strip_invisible = guard->ignore_invisible ? 1 : 0;
         return NGX_CONF_OK;
@@ -644,17 +653,80 @@ ngx_http_llm_guard_resolve(ngx_conf_t *cf, ngx_http_llm_loc_conf_t *conf)
 
 
 ngx_int_t
+ngx_http_llm_guard_entities(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
+{
+    ngx_uint_t               i, k;
+    ngx_array_t             *lists[3];
+    ngx_http_llm_entity_t  **e;
+
+    lists[0] = &lmcf->keys;
+    lists[1] = &lmcf->teams;
+    lists[2] = &lmcf->orgs;
+
+    for (k = 0; k < 3; k++) {
+        e = lists[k]->elts;
+
+        for (i = 0; i < lists[k]->nelts; i++) {
+            if (e[i]->guard_name.len == 0) {
+                continue;
+            }
+
+            e[i]->guard_set = 1;
+            lmcf->entity_guards = 1;
+
+            if (e[i]->guard_name.len == 3
+                && ngx_strncmp(e[i]->guard_name.data, "off", 3) == 0)
+            {
+                continue;
+            }
+
+            e[i]->guard = ngx_http_llm_guard_find(lmcf, &e[i]->guard_name);
+
+            if (e[i]->guard == NULL) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "\"%V\" in %s:%ui names unknown guard policy "
+                              "\"%V\"", &e[i]->name, e[i]->file_name,
+                              e[i]->line, &e[i]->guard_name);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the key's, its team's or organisation's policy, else the location's */
+
+static ngx_http_llm_guard_t *
+ngx_http_llm_guard_of(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    ngx_http_llm_entity_t    *e;
+    ngx_http_llm_loc_conf_t  *llcf;
+
+    for (e = ctx->key; e; e = e->parent) {
+        if (e->guard_set) {
+            return e->guard;
+        }
+    }
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
+
+    return llcf->guard;
+}
+
+
+ngx_int_t
 ngx_http_llm_guard_request(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     ngx_int_t                   rc;
     ngx_http_llm_json_t        *member;
     ngx_http_llm_guard_t       *guard;
-    ngx_http_llm_loc_conf_t    *llcf;
     ngx_http_llm_guard_rule_t  *rules;
     ngx_http_llm_guard_walk_t   w;
 
-    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
-    guard = llcf->guard;
+    guard = ngx_http_llm_guard_of(r, ctx);
+    ctx->guard = guard;
 
     if (guard == NULL
         || (guard->deny.compiled.nrules == 0
@@ -897,6 +969,7 @@ ngx_http_llm_guard_edit(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_redact_init(&rd, &w->guard->edit.compiled, buf, size,
                              ngx_http_llm_guard_edit_out, &e);
     rd.hit = ngx_http_llm_guard_edit_hit;
+    rd.name = ngx_http_llm_guard_edit_name;
 
     rc = ngx_http_llm_redact_feed(&rd, node->str.data, node->str.len);
 
@@ -963,6 +1036,109 @@ ngx_http_llm_guard_edit_hit(void *data, ngx_uint_t rule)
 }
 
 
+static ngx_int_t
+ngx_http_llm_guard_edit_name(void *data, ngx_uint_t rule, u_char *p,
+    size_t len, ngx_str_t *placeholder)
+{
+    ngx_http_llm_guard_edit_t  *e = data;
+
+    ngx_http_llm_guard_walk_t  *w;
+
+    w = e->walk;
+
+    return ngx_http_llm_guard_number(w->r, w->ctx, w->guard,
+                                     w->guard->edit.rule[rule], p, len,
+                                     placeholder);
+}
+
+
+typedef struct {
+    ngx_uint_t                     rule;
+    ngx_uint_t                     number;
+    ngx_str_t                      text;
+} ngx_http_llm_guard_number_t;
+
+
+ngx_int_t
+ngx_http_llm_guard_number(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_guard_t *guard, ngx_uint_t rule, u_char *p, size_t len,
+    ngx_str_t *placeholder)
+{
+    u_char                       *hash, *d;
+    ngx_str_t                    *ph;
+    ngx_uint_t                    i, number;
+    ngx_http_llm_guard_rule_t    *rules;
+    ngx_http_llm_guard_number_t  *n;
+
+    rules = guard->rules.elts;
+    ph = &rules[rule].placeholder;
+
+    if (ctx->guard_numbers == NULL) {
+        ctx->guard_numbers = ngx_array_create(r->pool, 4,
+                                        sizeof(ngx_http_llm_guard_number_t));
+        if (ctx->guard_numbers == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    n = ctx->guard_numbers->elts;
+    number = 1;
+
+    for (i = 0; i < ctx->guard_numbers->nelts; i++) {
+        if (n[i].rule != rule) {
+            continue;
+        }
+
+        if (n[i].text.len == len && ngx_memcmp(n[i].text.data, p, len) == 0)
+        {
+            number = n[i].number;
+            goto found;
+        }
+
+        number = n[i].number + 1;
+    }
+
+    /* past the cap, texts are numbered but not remembered */
+
+    if (ctx->guard_numbers->nelts < NGX_HTTP_LLM_GUARD_MAX_NUMBERED) {
+        n = ngx_array_push(ctx->guard_numbers);
+        if (n == NULL) {
+            return NGX_ERROR;
+        }
+
+        n->rule = rule;
+        n->number = number;
+        n->text.len = len;
+        n->text.data = ngx_pnalloc(r->pool, len);
+
+        if (n->text.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(n->text.data, p, len);
+    }
+
+found:
+
+    d = ngx_pnalloc(r->pool, ph->len + NGX_INT_T_LEN);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    hash = ngx_strlchr(ph->data, ph->data + ph->len, '#');
+
+    placeholder->data = d;
+
+    d = ngx_cpymem(d, ph->data, hash - ph->data);
+    d = ngx_sprintf(d, "%ui", number);
+    d = ngx_cpymem(d, hash + 1, ph->data + ph->len - hash - 1);
+
+    placeholder->len = d - placeholder->data;
+
+    return NGX_OK;
+}
+
+
 static ngx_uint_t
 ngx_http_llm_guard_is_text(ngx_str_t *key)
 {
@@ -986,15 +1162,17 @@ ngx_http_llm_guard_is_text(ngx_str_t *key)
 ngx_http_llm_guard_t *
 ngx_http_llm_guard_answers(ngx_http_request_t *r)
 {
-    ngx_http_llm_loc_conf_t  *llcf;
+    ngx_http_llm_ctx_t  *ctx;
 
-    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_llm_module);
 
-    if (llcf->guard == NULL || llcf->guard->answer.compiled.nrules == 0) {
+    if (ctx == NULL || ctx->guard == NULL
+        || ctx->guard->answer.compiled.nrules == 0)
+    {
         return NULL;
     }
 
-    return llcf->guard;
+    return ctx->guard;
 }
 
 
@@ -1068,14 +1246,12 @@ ngx_http_llm_guard_variable(ngx_http_request_t *r,
     ngx_uint_t                  i, w;
     ngx_http_llm_ctx_t         *ctx;
     ngx_http_llm_guard_t       *guard;
-    ngx_http_llm_loc_conf_t    *llcf;
     ngx_http_llm_guard_rule_t  *rules;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_llm_module);
-    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
-    guard = llcf->guard;
+    guard = ctx ? ctx->guard : NULL;
 
-    if (ctx == NULL || guard == NULL
+    if (guard == NULL
         || (ctx->guard_hits[0] | ctx->guard_hits[1]) == 0)
     {
         v->not_found = 1;

@@ -24,6 +24,9 @@
 #define NGX_HTTP_LLM_GUARD_MAX_PLACEHOLDER  128
 #define NGX_HTTP_LLM_GUARD_MAX_RULE_NAME    128
 
+/* texts remembered per request for numbered placeholders */
+#define NGX_HTTP_LLM_GUARD_MAX_NUMBERED     1024
+
 /* where a rule reads */
 #define NGX_HTTP_LLM_GUARD_REQUEST          0x01
 #define NGX_HTTP_LLM_GUARD_RESPONSE         0x02
@@ -92,6 +95,10 @@ char *ngx_http_llm_guard_merge(ngx_conf_t *cf, ngx_http_llm_loc_conf_t *prev,
 ngx_int_t ngx_http_llm_guard_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 
+/* keys', teams' and organisations' "guard": resolved after the http block */
+ngx_int_t ngx_http_llm_guard_entities(ngx_conf_t *cf,
+    ngx_http_llm_main_conf_t *lmcf);
+
 /* the policy that reads this request's answer, or NULL */
 ngx_http_llm_guard_t *ngx_http_llm_guard_answers(ngx_http_request_t *r);
 
@@ -110,6 +117,17 @@ void ngx_http_llm_guard_hit(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 /* a rule of the answer set, by its number there */
 ngx_http_llm_guard_rule_t *ngx_http_llm_guard_answer_rule(
     ngx_http_llm_guard_t *guard, ngx_uint_t n);
+
+/*
+ * A numbered placeholder ("[EMAIL_#]"): the same text of a rule gets the
+ * same number throughout a request, request and answer alike
+ */
+ngx_int_t ngx_http_llm_guard_number(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_guard_t *guard, ngx_uint_t rule,
+    u_char *p, size_t len, ngx_str_t *placeholder);
+
+/* the rule of the answer set numbered n, its number in the policy */
+#define ngx_http_llm_guard_answer_number(guard, n)  ((guard)->answer.rule[n])
 
 /* $llm_guard: "policy/rule:action:where" of the rules that fired */
 ngx_int_t ngx_http_llm_guard_variable(ngx_http_request_t *r,

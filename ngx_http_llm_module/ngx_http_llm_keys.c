@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_guard.h"
 #include "ngx_http_llm_keys.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_cache.h"
@@ -395,6 +396,25 @@ ngx_http_llm_entity_attr_parse(ngx_pool_t *pool, ngx_http_llm_entity_t *e,
     } else if (ngx_http_llm_is("parallel")) {
         limit = &e->parallel;
 
+    } else if (ngx_http_llm_is("guard")
+               && !(flags & NGX_HTTP_LLM_ATTR_LENIENT))
+    {
+        /*
+         * configured entities only: a policy is known when bodies are
+         * read; keys made in Redis take their team's
+         */
+
+        if (n != 1) {
+            goto one_value;
+        }
+
+        if (e->guard_name.len) {
+            goto duplicate;
+        }
+
+        e->guard_name = values[0];
+        return NGX_OK;
+
     } else if (flags & NGX_HTTP_LLM_ATTR_LENIENT) {
         /* fields of later versions, or the operator's own */
         return NGX_DECLINED;
@@ -582,6 +602,10 @@ ngx_http_llm_init_keys(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
     ngx_hash_keys_arrays_t    keys;
     ngx_http_llm_entity_t   **e;
     ngx_array_t              *lists[2];
+
+    if (ngx_http_llm_guard_entities(cf, lmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     lists[0] = &lmcf->keys;
     lists[1] = &lmcf->teams;

@@ -68,6 +68,11 @@ struct ngx_http_llm_entity_s {
 
     ngx_array_t                   *models;          /* ngx_str_t globs */
 
+    /* "guard NAME|off": its policy, over its team's and the location's */
+    ngx_str_t                      guard_name;
+    struct ngx_http_llm_guard_s   *guard;           /* NULL with "off" */
+    unsigned                       guard_set:1;
+
     ngx_uint_t                     rpm;
     ngx_uint_t                     tpm;
     ngx_uint_t                     parallel;

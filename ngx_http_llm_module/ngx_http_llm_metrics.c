@@ -314,11 +314,9 @@ ngx_http_llm_metrics_guard(ngx_http_request_t *r, ngx_http_llm_zone_t *zone,
     ngx_uint_t                  w, i;
     ngx_http_llm_node_t        *node;
     ngx_http_llm_guard_t       *guard;
-    ngx_http_llm_loc_conf_t    *llcf;
     ngx_http_llm_guard_hits_t  *hits;
 
-    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
-    guard = llcf->guard;
+    guard = ctx->guard;
 
     if (guard == NULL) {
         return;

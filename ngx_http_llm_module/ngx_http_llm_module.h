@@ -248,6 +248,8 @@ typedef struct {
     ngx_uint_t                     trees;
 
     ngx_array_t                    guards;         /* ngx_http_llm_guard_t * */
+    /* a key, team or organisation names a policy: bodies keep trees */
+    ngx_uint_t                     entity_guards;
 
     ngx_http_llm_redis_t          *redis;
 } ngx_http_llm_main_conf_t;
@@ -412,7 +414,10 @@ struct ngx_http_llm_ctx_s {
     ngx_http_llm_usage_t           usage;
     int64_t                        content_bytes;  /* of the answer */
 
-    /* guard rules that fired, a bit per rule: in the request, the answer */
+    /* the guard policy of the request, and the rules of it that fired, a
+       bit per rule: in the request, in the answer */
+    struct ngx_http_llm_guard_s   *guard;
+    ngx_array_t                   *guard_numbers;  /* guard.c's */
     uint64_t                       guard_hits[2];
     /* a guard redacted the request's texts: its body is built again */
     unsigned                       request_redacted:1;

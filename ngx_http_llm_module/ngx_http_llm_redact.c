@@ -387,6 +387,7 @@ ngx_http_llm_redact_run(ngx_http_llm_redact_t *rd, ngx_uint_t final)
     u_char                       *buf;
     size_t                        pos, end, keep, from, start, stop;
     ngx_int_t                     said;
+    ngx_str_t                     placeholder;
     uint32_t                      options;
     ngx_uint_t                    i, best, partial, best_partial, action;
     PCRE2_SIZE                   *ov;
@@ -492,6 +493,15 @@ ngx_http_llm_redact_run(ngx_http_llm_redact_t *rd, ngx_uint_t final)
 
         if (action == NGX_HTTP_LLM_REDACT_PASS) {
             said = ngx_http_llm_redact_emit(rd, buf + start, stop - start);
+
+        } else if (rules->numbered && rules->numbered[best] && rd->name) {
+            said = rd->name(rd->data, best, buf + start, stop - start,
+                            &placeholder);
+
+            if (said == NGX_OK) {
+                said = ngx_http_llm_redact_emit(rd, placeholder.data,
+                                                placeholder.len);
+            }
 
         } else {
             said = ngx_http_llm_redact_emit(rd,

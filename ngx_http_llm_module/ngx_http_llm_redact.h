@@ -38,6 +38,7 @@ typedef struct {
     ngx_str_t                 *placeholders;  /* by rule */
     u_char                    *actions;       /* by rule; NULL: all REPLACE */
     ngx_http_llm_redact_check_pt  *checks;    /* by rule; NULL: none */
+    u_char                    *numbered;      /* by rule; NULL: none */
     ngx_uint_t                 nrules;
     size_t                     context;       /* bytes kept for lookbehind */
     unsigned                   utf:1;
@@ -53,6 +54,10 @@ typedef struct {
 typedef ngx_int_t (*ngx_http_llm_redact_out_pt)(void *data, u_char *p,
     size_t len);
 
+/* a numbered placeholder: the one for this match of that rule */
+typedef ngx_int_t (*ngx_http_llm_redact_name_pt)(void *data, ngx_uint_t rule,
+    u_char *p, size_t len, ngx_str_t *placeholder);
+
 /* a rule matched; NGX_OK goes on, anything else is returned by feed */
 typedef ngx_int_t (*ngx_http_llm_redact_hit_pt)(void *data, ngx_uint_t rule);
 
@@ -61,6 +66,7 @@ typedef struct {
     ngx_http_llm_redact_rules_t  *rules;
     ngx_http_llm_redact_out_pt    out;
     ngx_http_llm_redact_hit_pt    hit;        /* optional */
+    ngx_http_llm_redact_name_pt   name;       /* for numbered rules */
     void                         *data;
 
     u_char                       *buf;        /* context, then held text */

@@ -342,3 +342,72 @@ POST /phones/v1/chat/completions
 ["rule `word`",
  '"content":"use \\[KEY\\] now"',
  "\"content\":\"pass\xe2\x80\x8cword\""]
+
+
+
+=== TEST 21: a key's policy over its team's, a team's over the location's, "guard off"
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+    llm_guard fruit { deny apple "apple"; }
+    llm_guard strict { deny banana "banana"; }
+    llm_team eng { guard strict; }
+    llm_key alice { key sk-alice-0123456789; team eng; }
+    llm_key bob { key sk-bob-0123456789; }
+    llm_key carol { key sk-carol-0123456789; team eng; guard off; }
+--- config
+    location /v1/ {
+        llm_guard_policy fruit;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+[map { "POST /v1/chat/completions\n"
+       . qq({"model":"m","messages":[{"role":"user","content":"an $_"}]}) }
+     qw(apple apple banana banana)]
+--- more_headers eval
+["Authorization: Bearer sk-bob-0123456789",
+ "Authorization: Bearer sk-alice-0123456789",
+ "Authorization: Bearer sk-alice-0123456789",
+ "Authorization: Bearer sk-carol-0123456789"]
+--- error_code eval
+[400, 200, 400, 200]
+--- response_body_like eval
+["policy `fruit` \\(rule `apple`\\)", '"object":"chat\.completion"',
+ "policy `strict` \\(rule `banana`\\)", '"object":"chat\.completion"']
+
+
+
+=== TEST 22: a key that names an unknown policy
+--- http_config
+    llm_key dave { key sk-dave-0123456789; guard nope; }
+--- config
+--- must_die
+--- error_log
+"dave" in
+names unknown guard policy "nope"
+
+
+
+=== TEST 23: numbered placeholders: one number per text, in the request and the answer alike
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+    llm_guard anon {
+        redact email @email "<EMAIL_#>";
+        redact ip    @ipv4  "[IP #]";
+    }
+--- config
+    location /v1/ {
+        llm_guard_policy anon;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+["POST /v1/chat/completions\n"
+ . '{"model":"m","messages":[{"role":"user","content":"a@x.example and b@y.example, then a@x.example from 10.0.0.1"}],"mock":{"echo":1}}',
+ "POST /v1/chat/completions\n"
+ . '{"model":"m","stream":true,"messages":[{"role":"user","content":"ask b@y.example"}],"mock":{"reply":"c@z.example or b@y.example at 10.0.0.2"}}']
+--- response_body_like eval
+['<EMAIL_1> and <EMAIL_2>, then <EMAIL_1> from \\[IP 1\\]',
+ '\A(?!.*example).*"content":"<EMAIL_2>".*"content":"<EMAIL_1>".*"content":"\\[IP 1\\]"']
