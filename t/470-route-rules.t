@@ -199,7 +199,17 @@ x-llm-provider: deflt
 
 
 
-=== TEST 13: first match wins: a long prompt that says "prove" goes to @big
+=== TEST 13: last_user through the Anthropic front door: content blocks
+--- request
+POST /v1/messages
+{"model":"auto","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"derive it"}]}]}
+--- response_headers
+x-llm-provider: text
+--- response_body_like: "type":"message"
+
+
+
+=== TEST 14: first match wins: a long prompt that says "prove" goes to @big
 --- request eval
 "POST /v1/chat/completions\n"
 . '{"model":"auto","messages":[{"role":"user","content":"prove ' . ("a" x 400)
@@ -209,7 +219,7 @@ x-llm-provider: big
 
 
 
-=== TEST 14: header = value
+=== TEST 15: header = value
 --- more_headers
 x-plain: yes
 X-Tier: gold
@@ -221,7 +231,7 @@ x-llm-provider: hdr
 
 
 
-=== TEST 15: header = value: another value does not hold
+=== TEST 16: header = value: another value does not hold
 --- more_headers
 x-plain: yes
 X-Tier: silver
@@ -233,7 +243,7 @@ x-llm-provider: deflt
 
 
 
-=== TEST 16: a variable and a regex ($arg_v)
+=== TEST 17: a variable and a regex ($arg_v)
 --- request
 POST /v1/chat/completions?v=x12
 {"model":"auto","messages":[{"role":"user","content":"x"}]}
@@ -242,7 +252,7 @@ x-llm-provider: var
 
 
 
-=== TEST 17: tools
+=== TEST 18: tools
 --- request
 POST /v1/chat/completions
 {"model":"auto","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{}}}]}
@@ -251,7 +261,7 @@ x-llm-provider: tools
 
 
 
-=== TEST 18: "!~": a missing header holds; failover within the chosen list
+=== TEST 19: "!~": a missing header holds; failover within the chosen list
 --- more_headers
 X-Other: 1
 --- request
@@ -264,7 +274,7 @@ x-llm-attempts: 2
 
 
 
-=== TEST 19: a rule's route in another API: the body is translated
+=== TEST 20: a rule's route in another API: the body is translated
 --- more_headers
 x-plain: yes
 x-dialect: anthropic
@@ -278,7 +288,7 @@ x-llm-model: claude-x
 
 
 
-=== TEST 20: '@' routes are not models clients may ask for, nor listed
+=== TEST 21: '@' routes are not models clients may ask for, nor listed
 --- request
 POST /v1/chat/completions
 {"model":"@big","messages":[{"role":"user","content":"x"}]}
@@ -287,7 +297,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 21: the models list has exact names only
+=== TEST 22: the models list has exact names only
 --- request
 GET /v1/models
 --- response_body_like: "id":"auto"
@@ -295,7 +305,7 @@ GET /v1/models
 
 
 
-=== TEST 22: keys' model lists: a regex refuses what it does not match, allows what it does
+=== TEST 23: keys' model lists: a regex refuses what it does not match, allows what it does
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route gpt-4o-mini { target mock; }
@@ -315,7 +325,7 @@ Authorization: Bearer sk-alice-0123456789
 
 
 
-=== TEST 23: a team's list: a caseless regex
+=== TEST 24: a team's list: a caseless regex
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route claude-haiku { target mock; }
@@ -330,7 +340,28 @@ POST /v1/chat/completions
 
 
 
-=== TEST 24: team: the key's team chooses, other keys get the default
+=== TEST 25: a keys file's comma-separated list: a regex among globs
+--- user_files
+>>> keys
+dave     sk-dave-0123456789       models=gpt-4o,~^claude-(haiku|sonnet)$;
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route claude-haiku { target mock; }
+    llm_route claude-opus { target mock; }
+    llm_keys_file $TEST_NGINX_SERVER_ROOT/html/keys;
+--- more_headers
+Authorization: Bearer sk-dave-0123456789
+--- request eval
+["POST /v1/chat/completions\n"
+ . '{"model":"claude-opus","messages":[{"role":"user","content":"x"}]}',
+ "POST /v1/chat/completions\n"
+ . '{"model":"claude-haiku","messages":[{"role":"user","content":"x"}]}']
+--- error_code eval
+[403, 200]
+
+
+
+=== TEST 26: team: the key's team chooses, other keys get the default
 --- http_config eval
 $::TEAM
 --- more_headers
@@ -344,7 +375,7 @@ x-llm-model: team-model
 
 
 
-=== TEST 25: team: a key of no team gets the default
+=== TEST 27: team: a key of no team gets the default
 --- http_config eval
 $::TEAM
 --- more_headers
@@ -357,7 +388,7 @@ x-llm-provider: deflt
 
 
 
-=== TEST 26: a bad regex in a route's name: file, line, PCRE2's message
+=== TEST 28: a bad regex in a route's name: file, line, PCRE2's message
 --- http_config
     llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route "~^claude-(.+$" { target p; }
@@ -367,7 +398,7 @@ qr/\[emerg\].*invalid regex in llm_route "~\^claude-\(\.\+\$": missing closing p
 
 
 
-=== TEST 27: a bad regex in a "when"
+=== TEST 29: a bad regex in a "when"
 --- http_config
     llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route @x { target p; }
@@ -378,7 +409,7 @@ qr/\[emerg\].*invalid regex after "~" in llm_route "m": missing terminating \] f
 
 
 
-=== TEST 28: a bad regex in a key's model list
+=== TEST 30: a bad regex in a key's model list
 --- http_config
     llm_key alice { key sk-alice-0123456789; models "~(gpt"; }
 --- must_die
@@ -387,7 +418,7 @@ qr/\[emerg\].*invalid regex "~\(gpt" in "models": missing closing parenthesis at
 
 
 
-=== TEST 29: a target model names a capture the regex does not have
+=== TEST 31: a target model names a capture the regex does not have
 --- http_config
     llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route "~^a-(\d+)$" { target p b-$2; }
@@ -397,7 +428,7 @@ qr/\[emerg\].*target model "b-\$2" uses \$2, but the regex of llm_route "~\^a-\(
 
 
 
-=== TEST 30: "when" names an unknown route
+=== TEST 32: "when" names an unknown route
 --- http_config
     llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route m {
@@ -410,7 +441,7 @@ qr/\[emerg\].*"when" in \S+nginx\.conf:(\d+) names unknown llm_route "\@nowhere"
 
 
 
-=== TEST 31: "when" names a route with rules of its own: no chains
+=== TEST 33: "when" names a route with rules of its own: no chains
 --- http_config
     llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route @a { when tools @b; target p; }
@@ -421,7 +452,7 @@ qr/\[emerg\].*"when" in \S+nginx\.conf:\d+ names the llm_route "\@b": it must be
 
 
 
-=== TEST 32: at most 32 rules in a route
+=== TEST 34: at most 32 rules in a route
 --- http_config eval
 "    llm_provider p { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n"
 . "    llm_route \@x { target p; }\n"
@@ -432,7 +463,7 @@ qr/\[emerg\].*llm_route "m" has more than 32 "when" rules in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 33: a malformed "when"
+=== TEST 35: a malformed "when"
 --- http_config
     llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route @x { target p; }
