@@ -1342,6 +1342,10 @@ ngx_http_llm_route_needs_tree(ngx_http_llm_main_conf_t *lmcf,
         return 0;
     }
 
+    if (route->needs_tree) {
+        return 1;
+    }
+
     t = route->targets.elts;
 
     for (i = 0; i < route->targets.nelts; i++) {

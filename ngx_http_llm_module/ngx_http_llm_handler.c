@@ -18,6 +18,7 @@
 #include "ngx_http_llm_body.h"
 #include "ngx_http_llm_attempt.h"
 #include "ngx_http_llm_models.h"
+#include "ngx_http_llm_rules.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_balancer.h"
 #include "ngx_http_llm_response.h"
@@ -292,6 +293,9 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                  "you do not have access to it.",
                                  &ctx->chat.model);
     }
+
+    /* a "when" rule may send it to another route's targets */
+    ctx->route = ngx_http_llm_rules_apply(r, ctx, ctx->route);
 
     if (ctx->key && !ngx_http_llm_model_allowed(ctx->key, &ctx->chat.model)) {
         return ngx_http_llm_fail(r, NGX_HTTP_FORBIDDEN, "model_not_allowed",

@@ -23,6 +23,7 @@
 #include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_redis.h"
+#include "ngx_http_llm_rules.h"
 
 
 static char *ngx_http_llm_entity_directive(ngx_conf_t *cf,
@@ -276,11 +277,12 @@ ngx_http_llm_entity_attr_parse(ngx_pool_t *pool, ngx_http_llm_entity_t *e,
     ngx_str_t *name, ngx_str_t *values, ngx_uint_t n, ngx_uint_t flags,
     u_char *err, size_t len)
 {
-    char        *rv;
-    u_char      *p, *s, *end, *comma, *last;
-    ngx_int_t    num;
-    ngx_str_t   *glob, item;
-    ngx_uint_t   i, j, *limit, budget;
+    char                          *rv;
+    u_char                        *p, *s, *end, *comma, *last, msg[192];
+    ngx_int_t                      num;
+    ngx_str_t                      item;
+    ngx_uint_t                     i, j, *limit, budget;
+    ngx_http_llm_model_pattern_t  *glob;
 
 #define ngx_http_llm_is(s)                                                   \
     (name->len == sizeof(s) - 1 && ngx_strncmp(name->data, s, name->len) == 0)
@@ -318,7 +320,8 @@ ngx_http_llm_entity_attr_parse(ngx_pool_t *pool, ngx_http_llm_entity_t *e,
         }
 
         if (!budget) {
-            e->models = ngx_array_create(pool, 4, sizeof(ngx_str_t));
+            e->models = ngx_array_create(pool, 4,
+                                         sizeof(ngx_http_llm_model_pattern_t));
             if (e->models == NULL) {
                 ngx_http_llm_err("out of memory");
                 return NGX_ERROR;
@@ -363,7 +366,21 @@ ngx_http_llm_entity_attr_parse(ngx_pool_t *pool, ngx_http_llm_entity_t *e,
                         return NGX_ERROR;
                     }
 
-                    *glob = item;
+                    glob->glob = item;
+                    glob->regex = NULL;
+
+                    if (item.data[0] != '~') {
+                        continue;
+                    }
+
+                    glob->regex = ngx_http_llm_regex_name(pool, &item, msg,
+                                                          sizeof(msg));
+                    if (glob->regex == NULL) {
+                        ngx_http_llm_err("invalid regex \"%V\" in "
+                                         "\"models\": %s", &item, msg);
+                        return NGX_ERROR;
+                    }
+
                     continue;
                 }
 
@@ -807,8 +824,8 @@ ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 ngx_int_t
 ngx_http_llm_model_allowed(ngx_http_llm_entity_t *e, ngx_str_t *model)
 {
-    ngx_str_t   *glob;
-    ngx_uint_t   i;
+    ngx_uint_t                     i;
+    ngx_http_llm_model_pattern_t  *glob;
 
     for ( /* void */ ; e; e = e->parent) {
 
@@ -819,7 +836,12 @@ ngx_http_llm_model_allowed(ngx_http_llm_entity_t *e, ngx_str_t *model)
         glob = e->models->elts;
 
         for (i = 0; i < e->models->nelts; i++) {
-            if (ngx_http_llm_glob(&glob[i], model)) {
+            /* a regex's match limit is no match: refusing is safe */
+            if (glob[i].regex
+                ? ngx_http_llm_regex_exec(glob[i].regex, model->data,
+                                          model->len) == NGX_OK
+                : ngx_http_llm_glob(&glob[i].glob, model))
+            {
                 break;
             }
         }

@@ -51,6 +51,13 @@ typedef struct {
 } ngx_http_llm_budget_t;
 
 
+/* an entry of a "models" list: a glob, or "~re", "~*re" */
+typedef struct {
+    ngx_str_t                      glob;
+    struct ngx_http_llm_regex_s   *regex;
+} ngx_http_llm_model_pattern_t;
+
+
 struct ngx_http_llm_entity_s {
     ngx_uint_t                     kind;
     ngx_str_t                      name;
@@ -66,7 +73,8 @@ struct ngx_http_llm_entity_s {
     ngx_str_t                      parent_name;
     ngx_http_llm_entity_t         *parent;
 
-    ngx_array_t                   *models;          /* ngx_str_t globs */
+    /* ngx_http_llm_model_pattern_t */
+    ngx_array_t                   *models;
 
     /* "guard NAME|off": its policy, over its team's and the location's */
     ngx_str_t                      guard_name;

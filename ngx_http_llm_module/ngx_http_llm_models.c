@@ -17,10 +17,20 @@
 
 static ngx_http_llm_provider_t *ngx_http_llm_route_owner(
     ngx_http_llm_route_t *route);
+static ngx_uint_t ngx_http_llm_route_listed(ngx_http_llm_route_t *route);
 static size_t ngx_http_llm_model_object_len(ngx_str_t *id,
     ngx_http_llm_provider_t *owner);
 static u_char *ngx_http_llm_model_object(u_char *p, ngx_str_t *id,
     ngx_http_llm_provider_t *owner, time_t created);
+
+
+/* patterns name families of models; '@' routes are for "when" rules */
+
+static ngx_uint_t
+ngx_http_llm_route_listed(ngx_http_llm_route_t *route)
+{
+    return !route->glob && route->name.data[0] != '@';
+}
 
 
 ngx_int_t
@@ -38,8 +48,7 @@ ngx_http_llm_init_models(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
     for (i = 0; i < lmcf->routes.nelts; i++) {
         owner = ngx_http_llm_route_owner(rr[i]);
 
-        /* globs name families of models, not models */
-        if (rr[i]->glob || owner == NULL) {
+        if (!ngx_http_llm_route_listed(rr[i]) || owner == NULL) {
             continue;
         }
 
@@ -59,7 +68,7 @@ ngx_http_llm_init_models(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
     for (i = 0, n = 0; i < lmcf->routes.nelts; i++) {
         owner = ngx_http_llm_route_owner(rr[i]);
 
-        if (rr[i]->glob || owner == NULL) {
+        if (!ngx_http_llm_route_listed(rr[i]) || owner == NULL) {
             continue;
         }
 

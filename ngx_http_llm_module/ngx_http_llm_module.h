@@ -144,9 +144,13 @@ struct ngx_http_llm_target_s {
     ngx_http_llm_provider_t       *provider;
     ngx_http_llm_route_t          *route;
 
-    /* provider-side model; empty: the client's; one '*': the glob capture */
+    /*
+     * provider-side model; empty: the client's; one '*': the glob
+     * capture; "$0".."$9": a regex route's captures (model_captures)
+     */
     ngx_str_t                      model;
     ngx_uint_t                     model_star;     /* position of '*' + 1 */
+    ngx_uint_t                     model_captures;
     /* a fixed model as the text after the "model" key: :"gpt-4o" */
     ngx_str_t                      model_edit;
 
@@ -190,10 +194,19 @@ typedef enum {
 struct ngx_http_llm_route_s {
     ngx_str_t                      name;
 
-    /* a glob has one '*': name = prefix '*' suffix */
+    /*
+     * A pattern: a glob with one '*' (name = prefix '*' suffix), or a
+     * regex ("~re", "~*re"); tried in order after exact names
+     */
     ngx_str_t                      prefix;
     ngx_str_t                      suffix;
     unsigned                       glob:1;
+    struct ngx_http_llm_regex_s   *regex;
+
+    /* "when" rules (ngx_http_llm_rule_t), tried in order; or NULL */
+    ngx_array_t                   *rules;
+    /* the body's tree is kept for it: a rule or a target needs it */
+    unsigned                       needs_tree:1;
 
     ngx_array_t                    targets;        /* ngx_http_llm_target_t */
 

@@ -2,7 +2,9 @@
 /*
  * llm_route blocks: the model names clients send, mapped to provider
  * targets. Exact names are found through a hash built at configuration
- * time; names with one '*' are globs tried in configuration order.
+ * time; names with one '*' (globs) and "~re", "~*re" (regexes) are tried
+ * in configuration order after them. Names starting with '@' are never
+ * matched: "when" rules choose them (ngx_http_llm_rules.c).
  */
 
 
@@ -15,6 +17,7 @@
 #include "ngx_http_llm_json.h"
 #include "ngx_http_llm_zone.h"
 #include "ngx_http_llm_cache.h"
+#include "ngx_http_llm_rules.h"
 
 
 typedef struct {
@@ -61,6 +64,10 @@ static ngx_int_t ngx_http_llm_price(ngx_str_t *value, size_t skip,
 static ngx_int_t ngx_http_llm_stats_name(ngx_pool_t *pool,
     ngx_http_llm_target_t *t, ngx_str_t *model, ngx_str_t *name,
     uint32_t *hash);
+static char *ngx_http_llm_target_captures(ngx_conf_t *cf,
+    ngx_http_llm_route_t *route, ngx_http_llm_target_t *t);
+static ngx_int_t ngx_http_llm_model_captures(ngx_pool_t *pool,
+    ngx_http_llm_target_t *t, ngx_str_t *client_model, ngx_str_t *out);
 
 
 char *
@@ -69,7 +76,7 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_llm_main_conf_t *lmcf = conf;
 
     char                  *rv;
-    u_char                *star;
+    u_char                *star, err[256];
     ngx_str_t             *value;
     ngx_uint_t             i;
     ngx_conf_t             save;
@@ -114,7 +121,22 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     route->file_name = cf->conf_file->file.name.data;
     route->line = cf->conf_file->line;
 
-    star = ngx_strlchr(value[1].data, value[1].data + value[1].len, '*');
+    star = NULL;
+
+    if (value[1].data[0] == '~') {
+        route->glob = 1;
+        route->regex = ngx_http_llm_regex_name(cf->pool, &value[1], err,
+                                               sizeof(err));
+        if (route->regex == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid regex in llm_route \"%V\": %s",
+                               &value[1], err);
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (value[1].data[0] != '@') {
+        star = ngx_strlchr(value[1].data, value[1].data + value[1].len, '*');
+    }
 
     if (star) {
         if (ngx_strlchr(star + 1, value[1].data + value[1].len, '*')) {
@@ -216,6 +238,10 @@ ngx_http_llm_route_directive(ngx_conf_t *cf, ngx_command_t *dummy,
 
     if (value[0].len == 6 && ngx_strncmp(value[0].data, "target", 6) == 0) {
         return ngx_http_llm_route_target(cf, route, value, cf->args->nelts);
+    }
+
+    if (value[0].len == 4 && ngx_strncmp(value[0].data, "when", 4) == 0) {
+        return ngx_http_llm_rule_parse(cf, route);
     }
 
     if (value[0].len == 7 && ngx_strncmp(value[0].data, "retries", 7) == 0) {
@@ -595,7 +621,7 @@ ngx_http_llm_route_target(ngx_conf_t *cf, ngx_http_llm_route_t *route,
         star = ngx_strlchr(t->model.data, t->model.data + t->model.len, '*');
 
         if (star) {
-            if (!route->glob
+            if (!route->glob || route->regex
                 || ngx_strlchr(star + 1, t->model.data + t->model.len, '*'))
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -607,8 +633,16 @@ ngx_http_llm_route_target(ngx_conf_t *cf, ngx_http_llm_route_t *route,
 
             t->model_star = star - t->model.data + 1;
 
-        } else if (ngx_http_llm_model_edit(cf->pool, &t->model, &t->model_edit)
-                   != NGX_OK)
+        } else if (route->regex
+                   && ngx_http_llm_target_captures(cf, route, t)
+                      != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+
+        } else if (!t->model_captures
+                   && ngx_http_llm_model_edit(cf->pool, &t->model,
+                                              &t->model_edit)
+                      != NGX_OK)
         {
             return NGX_CONF_ERROR;
         }
@@ -626,6 +660,40 @@ invalid_price:
                        "invalid price \"%V\": USD per million tokens, "
                        "like input=2.50", &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+/* "$0" to "$9" in a regex route's target model: its captures */
+
+static char *
+ngx_http_llm_target_captures(ngx_conf_t *cf, ngx_http_llm_route_t *route,
+    ngx_http_llm_target_t *t)
+{
+    u_char      *p, *last;
+    ngx_uint_t   n;
+
+    last = t->model.data + t->model.len;
+
+    for (p = t->model.data; p + 1 < last; p++) {
+        if (*p != '$' || p[1] < '0' || p[1] > '9') {
+            continue;
+        }
+
+        n = p[1] - '0';
+
+        if (n > route->regex->captures) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "target model \"%V\" uses $%ui, but the "
+                               "regex of llm_route \"%V\" has %ui captures",
+                               &t->model, n, &route->name,
+                               route->regex->captures);
+            return NGX_CONF_ERROR;
+        }
+
+        t->model_captures = 1;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -695,7 +763,7 @@ ngx_http_llm_init_routes(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
                 return NGX_ERROR;
             }
 
-            if (t[j].model.len && !t[j].model_star) {
+            if (t[j].model.len && !t[j].model_star && !t[j].model_captures) {
                 if (ngx_http_llm_stats_name(cf->pool, &t[j], &t[j].model,
                                             &t[j].stats_name,
                                             &t[j].stats_hash)
@@ -713,7 +781,8 @@ ngx_http_llm_init_routes(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
             }
         }
 
-        if (rr[i]->glob) {
+        /* patterns are tried in order; '@' names are for rules only */
+        if (rr[i]->glob || rr[i]->name.data[0] == '@') {
             continue;
         }
 
@@ -721,6 +790,14 @@ ngx_http_llm_init_routes(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
                              NGX_HASH_READONLY_KEY)
             != NGX_OK)
         {
+            return NGX_ERROR;
+        }
+    }
+
+    /* every target known: rules may look at the routes they choose */
+
+    for (i = 0; i < lmcf->routes.nelts; i++) {
+        if (ngx_http_llm_rules_init(cf, lmcf, rr[i]) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -756,6 +833,19 @@ ngx_http_llm_find_route(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *model,
 
     for (i = 0; i < lmcf->globs.nelts; i++) {
         route = rr[i];
+
+        if (route->regex) {
+            /* a match limit is no match; the captures are taken again */
+            if (ngx_http_llm_regex_exec(route->regex, model->data,
+                                        model->len)
+                == NGX_OK)
+            {
+                *capture = *model;
+                return route;
+            }
+
+            continue;
+        }
 
         if (model->len < route->prefix.len + route->suffix.len) {
             continue;
@@ -822,6 +912,10 @@ ngx_http_llm_target_model(ngx_pool_t *pool, ngx_http_llm_target_t *t,
         return NGX_OK;
     }
 
+    if (t->model_captures) {
+        return ngx_http_llm_model_captures(pool, t, client_model, out);
+    }
+
     if (t->model_star == 0) {
         *out = t->model;
         return NGX_OK;
@@ -840,6 +934,72 @@ ngx_http_llm_target_model(ngx_pool_t *pool, ngx_http_llm_target_t *t,
     p = ngx_cpymem(p, t->model.data + t->model_star,
                    t->model.len - t->model_star);
     out->len = len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "claude-$1" for "~^anthropic/(.+)$": the regex is matched again, the
+ * client's model being at most NGX_HTTP_LLM_MAX_MODEL bytes
+ */
+
+static ngx_int_t
+ngx_http_llm_model_captures(ngx_pool_t *pool, ngx_http_llm_target_t *t,
+    ngx_str_t *client_model, ngx_str_t *out)
+{
+    size_t                 len;
+    u_char                *p, *q, *last;
+    ngx_uint_t             pass;
+    ngx_str_t              cap;
+    ngx_http_llm_regex_t  *rx;
+
+    rx = t->route->regex;
+
+    if (ngx_http_llm_regex_exec(rx, client_model->data, client_model->len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    last = t->model.data + t->model.len;
+    len = 0;
+    q = NULL;
+
+    /* the length, then the text */
+
+    for (pass = 0; pass < 2; pass++) {
+
+        for (p = t->model.data; p < last; p++) {
+
+            if (*p == '$' && p + 1 < last && p[1] >= '0' && p[1] <= '9') {
+                ngx_http_llm_regex_capture(rx, client_model->data,
+                                           p[1] - '0', &cap);
+                p++;
+
+            } else {
+                cap.data = p;
+                cap.len = 1;
+            }
+
+            if (pass == 0) {
+                len += cap.len;
+
+            } else {
+                q = ngx_cpymem(q, cap.data, cap.len);
+            }
+        }
+
+        if (pass == 0) {
+            q = ngx_pnalloc(pool, len);
+            if (q == NULL) {
+                return NGX_ERROR;
+            }
+
+            out->data = q;
+            out->len = len;
+        }
+    }
 
     return NGX_OK;
 }

@@ -84,6 +84,13 @@ my %checks = (
            'routing: careful, flaky retried or failed over');
         like(http_request(port => $port, uri => '/llm/status')->{body},
              qr/"name":"careful"/, 'routing: the status');
+        my $res = chat($port, 'local/llama-3');
+        is($res->header('x-llm-model'), 'llama-3',
+           'routing: a regex route\'s capture');
+        is(chat($port, 'auto', headers => { 'X-Tier' => 'gold' })
+           ->header('x-llm-provider'), 'quick', 'routing: a rule for gold');
+        is(chat($port, 'auto')->header('x-llm-provider'), 'sluggish',
+           'routing: no rule holds');
     },
     dialects => sub {
         my ($port) = @_;
