@@ -657,7 +657,35 @@ ngx_http_llm_guard_entities(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
 {
     ngx_uint_t               i, k;
     ngx_array_t             *lists[3];
+    ngx_http_llm_route_t   **rr;
     ngx_http_llm_entity_t  **e;
+
+    rr = lmcf->routes.elts;
+
+    for (i = 0; i < lmcf->routes.nelts; i++) {
+        if (rr[i]->guard_name.len == 0 || rr[i]->guard_set) {
+            /* globs are listed twice */
+            continue;
+        }
+
+        rr[i]->guard_set = 1;
+        lmcf->entity_guards = 1;
+
+        if (rr[i]->guard_name.len == 3
+            && ngx_strncmp(rr[i]->guard_name.data, "off", 3) == 0)
+        {
+            continue;
+        }
+
+        rr[i]->guard = ngx_http_llm_guard_find(lmcf, &rr[i]->guard_name);
+
+        if (rr[i]->guard == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "llm_route \"%V\" names unknown guard policy "
+                          "\"%V\"", &rr[i]->name, &rr[i]->guard_name);
+            return NGX_ERROR;
+        }
+    }
 
     lists[0] = &lmcf->keys;
     lists[1] = &lmcf->teams;
@@ -696,7 +724,11 @@ ngx_http_llm_guard_entities(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
 }
 
 
-/* the key's, its team's or organisation's policy, else the location's */
+/*
+ * the key's, its team's or organisation's policy, else the route's that
+ * serves (a "when" rule's choice), else the route's asked for, else the
+ * location's
+ */
 
 static ngx_http_llm_guard_t *
 ngx_http_llm_guard_of(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
@@ -708,6 +740,14 @@ ngx_http_llm_guard_of(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         if (e->guard_set) {
             return e->guard;
         }
+    }
+
+    if (ctx->route && ctx->route->guard_set) {
+        return ctx->route->guard;
+    }
+
+    if (ctx->asked_route && ctx->asked_route->guard_set) {
+        return ctx->asked_route->guard;
     }
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);

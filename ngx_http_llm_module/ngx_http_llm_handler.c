@@ -278,12 +278,6 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                  problem.message);
     }
 
-    rc = ngx_http_llm_guard_request(r, ctx);
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
     ctx->route = ngx_http_llm_find_route(lmcf, &ctx->chat.model,
                                          &ctx->glob_capture);
 
@@ -295,7 +289,15 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     /* a "when" rule may send it to another route's targets */
+    ctx->asked_route = ctx->route;
     ctx->route = ngx_http_llm_rules_apply(r, ctx, ctx->route);
+
+    /* the policy may be the route's: checked once the route is known */
+    rc = ngx_http_llm_guard_request(r, ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     if (ctx->key && !ngx_http_llm_model_allowed(ctx->key, &ctx->chat.model)) {
         return ngx_http_llm_fail(r, NGX_HTTP_FORBIDDEN, "model_not_allowed",

@@ -208,6 +208,11 @@ struct ngx_http_llm_route_s {
     /* the body's tree is kept for it: a rule or a target needs it */
     unsigned                       needs_tree:1;
 
+    /* "guard NAME|off": its policy, over the location's */
+    ngx_str_t                      guard_name;
+    struct ngx_http_llm_guard_s   *guard;            /* NULL with "off" */
+    unsigned                       guard_set:1;
+
     ngx_array_t                    targets;        /* ngx_http_llm_target_t */
 
     ngx_uint_t                     strategy;
@@ -261,7 +266,8 @@ typedef struct {
     ngx_uint_t                     trees;
 
     ngx_array_t                    guards;         /* ngx_http_llm_guard_t * */
-    /* a key, team or organisation names a policy: bodies keep trees */
+    /* a route, key, team or organisation names a policy: bodies keep
+       trees */
     ngx_uint_t                     entity_guards;
 
     ngx_http_llm_redis_t          *redis;
@@ -431,6 +437,7 @@ struct ngx_http_llm_ctx_s {
        bit per rule: in the request, in the answer */
     struct ngx_http_llm_guard_s   *guard;
     ngx_array_t                   *guard_numbers;  /* guard.c's */
+    ngx_http_llm_route_t          *asked_route;    /* before "when" rules */
     uint64_t                       guard_hits[2];
     /* a guard redacted the request's texts: its body is built again */
     unsigned                       request_redacted:1;

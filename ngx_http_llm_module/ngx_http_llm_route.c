@@ -264,6 +264,16 @@ ngx_http_llm_route_directive(ngx_conf_t *cf, ngx_command_t *dummy,
         goto invalid_args;
     }
 
+    if (value[0].len == 5 && ngx_strncmp(value[0].data, "guard", 5) == 0) {
+        if (route->guard_name.len) {
+            goto duplicate;
+        }
+
+        /* resolved once the http block is read (guard.c) */
+        route->guard_name = value[1];
+        return NGX_CONF_OK;
+    }
+
     if (value[0].len == 8 && ngx_strncmp(value[0].data, "strategy", 8) == 0) {
         if (route->strategy != NGX_CONF_UNSET_UINT) {
             goto duplicate;

@@ -411,3 +411,44 @@ names unknown guard policy "nope"
 --- response_body_like eval
 ['<EMAIL_1> and <EMAIL_2>, then <EMAIL_1> from \\[IP 1\\]',
  '\A(?!.*example).*"content":"<EMAIL_2>".*"content":"<EMAIL_1>".*"content":"\\[IP 1\\]"']
+
+
+
+=== TEST 24: a route's policy over the location's; the route a "when" rule chose, over the route asked for
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_guard fruit { deny apple "apple"; }
+    llm_guard veg { deny carrot "carrot"; }
+    llm_route m { target mock; guard veg; }
+    llm_route plain { target mock; }
+    llm_route @open { target mock; guard off; }
+    llm_route free { target mock; when header X-Open = yes @open; }
+--- config
+    location /v1/ {
+        llm_guard_policy fruit;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+[map { my ($model, $text) = split / /; "POST /v1/chat/completions\n"
+       . qq({"model":"$model","messages":[{"role":"user","content":"an $text"}]}) }
+     "m apple", "m carrot", "plain apple", "free apple", "free apple"]
+--- more_headers eval
+["", "", "", "X-Open: yes", "X-Open: no"]
+--- error_code eval
+[200, 400, 400, 200, 400]
+--- response_body_like eval
+['"object":"chat\.completion"', "policy `veg` \\(rule `carrot`\\)",
+ "policy `fruit` \\(rule `apple`\\)", '"object":"chat\.completion"',
+ "policy `fruit` \\(rule `apple`\\)"]
+
+
+
+=== TEST 25: a route that names an unknown policy
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; guard nope; }
+--- config
+--- must_die
+--- error_log
+llm_route "m" names unknown guard policy "nope"
