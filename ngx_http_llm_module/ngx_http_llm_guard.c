@@ -46,6 +46,9 @@ static ngx_int_t ngx_http_llm_guard_walk(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_json_t *node, ngx_uint_t text);
 static ngx_int_t ngx_http_llm_guard_text(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_json_t *node);
+static ngx_int_t ngx_http_llm_guard_named(ngx_conf_t *cf,
+    ngx_http_llm_main_conf_t *lmcf, ngx_str_t *name,
+    ngx_http_llm_guard_t **guard, const char *what, ngx_str_t *owner);
 static ngx_int_t ngx_http_llm_guard_visible(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_json_t *node);
 static ngx_int_t ngx_http_llm_guard_edit(ngx_http_llm_guard_walk_t *w,
@@ -663,28 +666,17 @@ ngx_http_llm_guard_entities(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
     rr = lmcf->routes.elts;
 
     for (i = 0; i < lmcf->routes.nelts; i++) {
-        if (rr[i]->guard_name.len == 0 || rr[i]->guard_set) {
-            /* globs are listed twice */
-            continue;
-        }
-
-        rr[i]->guard_set = 1;
-        lmcf->entity_guards = 1;
-
-        if (rr[i]->guard_name.len == 3
-            && ngx_strncmp(rr[i]->guard_name.data, "off", 3) == 0)
+        /* globs are listed twice */
+        if (rr[i]->guard_name.len && !rr[i]->guard_set
+            && ngx_http_llm_guard_named(cf, lmcf, &rr[i]->guard_name,
+                                        &rr[i]->guard, "llm_route",
+                                        &rr[i]->name)
+               != NGX_OK)
         {
-            continue;
-        }
-
-        rr[i]->guard = ngx_http_llm_guard_find(lmcf, &rr[i]->guard_name);
-
-        if (rr[i]->guard == NULL) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "llm_route \"%V\" names unknown guard policy "
-                          "\"%V\"", &rr[i]->name, &rr[i]->guard_name);
             return NGX_ERROR;
         }
+
+        rr[i]->guard_set = (rr[i]->guard_name.len != 0);
     }
 
     lists[0] = &lmcf->keys;
@@ -695,29 +687,46 @@ ngx_http_llm_guard_entities(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
         e = lists[k]->elts;
 
         for (i = 0; i < lists[k]->nelts; i++) {
-            if (e[i]->guard_name.len == 0) {
-                continue;
-            }
-
-            e[i]->guard_set = 1;
-            lmcf->entity_guards = 1;
-
-            if (e[i]->guard_name.len == 3
-                && ngx_strncmp(e[i]->guard_name.data, "off", 3) == 0)
+            if (e[i]->guard_name.len
+                && ngx_http_llm_guard_named(cf, lmcf, &e[i]->guard_name,
+                                            &e[i]->guard,
+                                            (k == 0) ? "llm_key"
+                                            : (k == 1) ? "llm_team"
+                                            : "llm_org", &e[i]->name)
+                   != NGX_OK)
             {
-                continue;
-            }
-
-            e[i]->guard = ngx_http_llm_guard_find(lmcf, &e[i]->guard_name);
-
-            if (e[i]->guard == NULL) {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "\"%V\" in %s:%ui names unknown guard policy "
-                              "\"%V\"", &e[i]->name, e[i]->file_name,
-                              e[i]->line, &e[i]->guard_name);
                 return NGX_ERROR;
             }
+
+            e[i]->guard_set = (e[i]->guard_name.len != 0);
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/* "guard NAME | off" of a route or an entity: its policy, or NULL */
+
+static ngx_int_t
+ngx_http_llm_guard_named(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf,
+    ngx_str_t *name, ngx_http_llm_guard_t **guard, const char *what,
+    ngx_str_t *owner)
+{
+    lmcf->entity_guards = 1;
+
+    if (name->len == 3 && ngx_strncmp(name->data, "off", 3) == 0) {
+        *guard = NULL;
+        return NGX_OK;
+    }
+
+    *guard = ngx_http_llm_guard_find(lmcf, name);
+
+    if (*guard == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "%s \"%V\" names unknown guard policy \"%V\"", what,
+                      owner, name);
+        return NGX_ERROR;
     }
 
     return NGX_OK;

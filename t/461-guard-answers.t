@@ -384,8 +384,7 @@ POST /phones/v1/chat/completions
 --- config
 --- must_die
 --- error_log
-"dave" in
-names unknown guard policy "nope"
+llm_key "dave" names unknown guard policy "nope"
 
 
 
