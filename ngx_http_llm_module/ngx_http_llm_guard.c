@@ -46,6 +46,11 @@ static ngx_int_t ngx_http_llm_guard_walk(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_json_t *node, ngx_uint_t text);
 static ngx_int_t ngx_http_llm_guard_text(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_json_t *node);
+static char *ngx_http_llm_guard_roles(ngx_conf_t *cf,
+    ngx_http_llm_guard_t *guard, ngx_str_t *value);
+static ngx_uint_t ngx_http_llm_guard_role(ngx_str_t *role);
+static ngx_int_t ngx_http_llm_guard_messages(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *messages);
 static ngx_int_t ngx_http_llm_guard_named(ngx_conf_t *cf,
     ngx_http_llm_main_conf_t *lmcf, ngx_str_t *name,
     ngx_http_llm_guard_t **guard, const char *what, ngx_str_t *owner);
@@ -129,6 +134,7 @@ ngx_http_llm_guard_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     guard->line = cf->conf_file->line;
     guard->max_hold = NGX_CONF_UNSET_SIZE;
     guard->ignore_invisible = NGX_CONF_UNSET;
+    guard->last_user = NGX_CONF_UNSET;
 
     if (ngx_array_init(&guard->rules, cf->pool, 4,
                        sizeof(ngx_http_llm_guard_rule_t))
@@ -160,6 +166,11 @@ ngx_http_llm_guard_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ngx_conf_init_value(guard->ignore_invisible, 1);
+    ngx_conf_init_value(guard->last_user, 0);
+
+    if (guard->roles == 0) {
+        guard->roles = NGX_HTTP_LLM_GUARD_ALL_ROLES;
+    }
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
@@ -442,6 +453,31 @@ ngx_http_llm_guard_option(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
         return NGX_CONF_ERROR;
     }
 
+    if (value[0].len == 5 && ngx_strncmp(value[0].data, "roles", 5) == 0) {
+        return ngx_http_llm_guard_roles(cf, guard, value);
+    }
+
+    if (cf->args->nelts == 2
+        && value[0].len == 8 && ngx_strncmp(value[0].data, "messages", 8) == 0)
+    {
+        if (value[1].len == 3 && ngx_strncmp(value[1].data, "all", 3) == 0) {
+            guard->last_user = 0;
+            return NGX_CONF_OK;
+        }
+
+        if (value[1].len == 9
+            && ngx_strncmp(value[1].data, "last_user", 9) == 0)
+        {
+            guard->last_user = 1;
+            return NGX_CONF_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid messages \"%V\": all or last_user is "
+                           "expected", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
     if (cf->args->nelts == 2
         && value[0].len == 16
         && ngx_strncmp(value[0].data, "ignore_invisible", 16) == 0)
@@ -464,11 +500,85 @@ ngx_http_llm_guard_option(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid line \"%V\" in guard policy \"%V\": deny, "
-                       "allow, redact, log, max_hold, on_overflow or "
-                       "ignore_invisible is expected", &value[0],
+                       "allow, redact, log, max_hold, on_overflow, "
+                       "ignore_invisible, roles or messages is expected",
+                       &value[0],
                        &guard->name);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* "roles system user assistant tool;": the messages' roles read */
+
+static char *
+ngx_http_llm_guard_roles(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
+    ngx_str_t *value)
+{
+    ngx_uint_t  i, role;
+
+    if (guard->roles) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate roles in guard "
+                           "policy \"%V\"", &guard->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts < 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "roles: at least one role "
+                           "is expected");
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        role = ngx_http_llm_guard_role(&value[i]);
+
+        if (role == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid role \"%V\": system, user, "
+                               "assistant or tool is expected", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        guard->roles |= role;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the role bit of a message's "role" (0: not one of them) */
+
+static ngx_uint_t
+ngx_http_llm_guard_role(ngx_str_t *role)
+{
+    switch (role->len) {
+
+    case 4:
+        if (ngx_strncmp(role->data, "user", 4) == 0) {
+            return NGX_HTTP_LLM_GUARD_USER;
+        }
+
+        return ngx_strncmp(role->data, "tool", 4) == 0
+               ? NGX_HTTP_LLM_GUARD_TOOL : 0;
+
+    case 6:
+        return ngx_strncmp(role->data, "system", 6) == 0
+               ? NGX_HTTP_LLM_GUARD_SYSTEM : 0;
+
+    case 8:
+        /* Gemini's and old OpenAI's names of the others */
+        return ngx_strncmp(role->data, "function", 8) == 0
+               ? NGX_HTTP_LLM_GUARD_TOOL : 0;
+
+    case 9:
+        return ngx_strncmp(role->data, "assistant", 9) == 0
+               ? NGX_HTTP_LLM_GUARD_ASSISTANT
+               : ngx_strncmp(role->data, "developer", 9) == 0
+                 ? NGX_HTTP_LLM_GUARD_SYSTEM : 0;
+
+    default:
+        return 0;
+    }
 }
 
 
@@ -804,7 +914,14 @@ ngx_http_llm_guard_request(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
             continue;
         }
 
-        rc = ngx_http_llm_guard_walk(&w, member, member->key.len == 6);
+        if (member->key.len == 6) {
+            /* Anthropic's system prompt */
+            rc = (guard->roles & NGX_HTTP_LLM_GUARD_SYSTEM) && !guard->last_user
+                 ? ngx_http_llm_guard_walk(&w, member, 1) : NGX_OK;
+
+        } else {
+            rc = ngx_http_llm_guard_messages(&w, member);
+        }
 
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -850,6 +967,51 @@ ngx_http_llm_guard_request(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/* the messages of the roles the policy reads, or the last user message */
+
+static ngx_int_t
+ngx_http_llm_guard_messages(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *messages)
+{
+    ngx_int_t             rc;
+    ngx_uint_t            role;
+    ngx_str_t            *name;
+    ngx_http_llm_json_t  *m, *last;
+
+    if (messages->type != NGX_HTTP_LLM_JSON_ARRAY) {
+        return NGX_OK;
+    }
+
+    last = NULL;
+
+    for (m = messages->child; m; m = m->next) {
+        name = ngx_http_llm_json_str(m, "role");
+        role = name ? ngx_http_llm_guard_role(name) : 0;
+
+        /* a message of no known role is read: the safe side */
+
+        if (w->guard->last_user) {
+            if (role == NGX_HTTP_LLM_GUARD_USER) {
+                last = m;
+            }
+
+            continue;
+        }
+
+        if (role && !(w->guard->roles & role)) {
+            continue;
+        }
+
+        rc = ngx_http_llm_guard_walk(w, m, 0);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return last ? ngx_http_llm_guard_walk(w, last, 0) : NGX_OK;
 }
 
 

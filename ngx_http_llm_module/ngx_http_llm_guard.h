@@ -27,6 +27,13 @@
 /* texts remembered per request for numbered placeholders */
 #define NGX_HTTP_LLM_GUARD_MAX_NUMBERED     1024
 
+/* the roles of the messages a policy reads ("roles") */
+#define NGX_HTTP_LLM_GUARD_SYSTEM           0x01   /* and "developer" */
+#define NGX_HTTP_LLM_GUARD_USER             0x02
+#define NGX_HTTP_LLM_GUARD_ASSISTANT        0x04
+#define NGX_HTTP_LLM_GUARD_TOOL             0x08
+#define NGX_HTTP_LLM_GUARD_ALL_ROLES        0x0f
+
 /* where a rule reads */
 #define NGX_HTTP_LLM_GUARD_REQUEST          0x01
 #define NGX_HTTP_LLM_GUARD_RESPONSE         0x02
@@ -69,6 +76,8 @@ typedef struct ngx_http_llm_guard_s {
     size_t                         max_hold;
     unsigned                       overflow_drops:1;
     ngx_flag_t                     ignore_invisible;
+    ngx_uint_t                     roles;         /* NGX_HTTP_LLM_GUARD_* */
+    ngx_flag_t                     last_user;     /* "messages last_user" */
 
     u_char                        *file;          /* where it is defined */
     ngx_uint_t                     line;

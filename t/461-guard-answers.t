@@ -263,7 +263,7 @@ POST /dropped/v1/chat/completions
 --- config
 --- must_die
 --- error_log
-invalid line "block" in guard policy "bad": deny, allow, redact, log, max_hold, on_overflow or ignore_invisible is expected
+invalid line "block" in guard policy "bad": deny, allow, redact, log, max_hold, on_overflow, ignore_invisible, roles or messages is expected
 
 
 
@@ -451,3 +451,44 @@ llm_key "dave" names unknown guard policy "nope"
 --- must_die
 --- error_log
 llm_route "m" names unknown guard policy "nope"
+
+
+
+=== TEST 26: roles and messages: which messages a policy reads
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+    llm_guard users { deny apple "apple"; roles user tool; }
+    llm_guard last { deny apple "apple"; messages last_user; }
+--- config
+    location /users/v1/ {
+        llm_guard_policy users;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+    location /last/v1/ {
+        llm_guard_policy last;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+["POST /users/v1/chat/completions\n"
+ . '{"model":"m","messages":[{"role":"system","content":"an apple"},{"role":"user","content":"hi"}]}',
+ "POST /users/v1/chat/completions\n"
+ . '{"model":"m","messages":[{"role":"developer","content":"hi"},{"role":"tool","tool_call_id":"c","content":"an apple"}]}',
+ "POST /last/v1/chat/completions\n"
+ . '{"model":"m","messages":[{"role":"user","content":"an apple"},{"role":"assistant","content":"apple"},{"role":"user","content":"hi"}]}',
+ "POST /last/v1/chat/completions\n"
+ . '{"model":"m","messages":[{"role":"system","content":"apple"},{"role":"user","content":[{"type":"text","text":"an apple"}]}]}']
+--- error_code eval
+[200, 400, 200, 400]
+
+
+
+=== TEST 27: an unknown role
+--- http_config
+    llm_guard bad { deny x "x"; roles user admin; }
+--- config
+--- must_die
+--- error_log
+invalid role "admin": system, user, assistant or tool is expected
