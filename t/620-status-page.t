@@ -28,11 +28,14 @@ my $srv = start_nginx(
     llm_route down { target down; }
     llm_route "any/*" { target mock "*"; }
 
+    llm_guard pii { redact email @email; log bye "(?i)goodbye"; }
+
     llm_team eng { budget 5usd/day; }
     llm_key alice { key sk-alice-0123456789; team eng; }
 CONF
     config => <<'CONF',
     location /v1/ {
+        llm_guard_policy pii;
         llm_gateway;
         include $TEST_NGINX_LLM_PARAMS;
     }
@@ -61,8 +64,9 @@ sub status {
 }
 
 # 2 x (1000 x $10 + 200 x $30) per million = $0.032
-is(ask('chat', prompt_tokens => 1000, completion_tokens => 200)->{status},
-   200, 'a completion');
+is(ask('chat', prompt_tokens => 1000, completion_tokens => 200,
+       reply => 'mail a@b.example')->{status},
+   200, 'a completion, whose answer a guard redacts');
 is(ask('chat', prompt_tokens => 1000, completion_tokens => 200)->{status},
    200, 'another');
 is(ask('down')->{status}, 500, 'a failure passed on');
@@ -111,6 +115,10 @@ like($dom, qr/\Q$alice\E/, 'alice: requests and prompt tokens');
 my $left = '$4.968 of $5.00 / day';
 like($dom, qr/<tr data-spend="team:eng">(?:(?!<\/tr>).)*\Q$left\E/s,
      'eng: what remains of the day\'s budget');
+like($dom, qr{<tr data-guard="pii/email"><td>pii</td><td>email</td><td>redact</td><td class="num">0</td><td class="num">1</td></tr>},
+     'the guard policy: its rule that redacted an answer');
+like($dom, qr{<tr data-guard="pii/bye"><td>pii</td><td>bye</td><td>log</td><td class="num">0</td><td class="num">0</td></tr>},
+     'and a rule that never matched');
 like($dom, qr/<td>[^<]*&lt;img src=x onerror=alert\(1\)&gt;<\/td>/,
      'markup in a model name is shown as text');
 unlike($dom, qr/<td><img/, 'and never becomes an element');
