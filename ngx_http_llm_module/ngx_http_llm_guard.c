@@ -225,8 +225,8 @@ ngx_http_llm_guard_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
     ngx_http_llm_guard_t *guard = (ngx_http_llm_guard_t *) conf;
 
     u_char                     *p;
-    ngx_str_t                  *value, *arg, name;
-    ngx_uint_t                  i, n, action, where;
+    ngx_str_t                  *value, *arg, name, flag;
+    ngx_uint_t                  i, k, n, action, where;
     ngx_http_llm_detector_t    *detector;
     ngx_http_llm_guard_rule_t  *rule, *rules;
 
@@ -248,7 +248,7 @@ ngx_http_llm_guard_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
         return ngx_http_llm_guard_option(cf, guard, value);
     }
 
-    if (n < 3 || n > 5) {
+    if (n < 3 || n > 7) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid line in guard policy \"%V\": \"%V RULE "
                            "REGEX%s [where=...];\" is expected",
@@ -347,6 +347,33 @@ ngx_http_llm_guard_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+            continue;
+        }
+
+        if ((arg->len == 8 && ngx_strncmp(arg->data, "caseless", 8) == 0)
+            || (arg->len == 3 && ngx_strncmp(arg->data, "utf", 3) == 0))
+        {
+            /* PCRE2's own options, before the pattern */
+
+            p = ngx_pnalloc(cf->pool, rule->pattern.len + 10);
+            if (p == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            /* "(*UTF)" must come first: "(?i)" goes after it */
+
+            k = (arg->len == 8 && rule->pattern.len >= 6
+                 && ngx_strncmp(rule->pattern.data, "(*UTF)", 6) == 0)
+                ? 6 : 0;
+
+            flag.data = p;
+            p = ngx_cpymem(p, rule->pattern.data, k);
+            p = ngx_cpymem(p, (arg->len == 3) ? "(*UTF)" : "(?i)",
+                           (arg->len == 3) ? 6 : 4);
+            p = ngx_cpymem(p, rule->pattern.data + k, rule->pattern.len - k);
+            flag.len = p - flag.data;
+
+            rule->pattern = flag;
             continue;
         }
 

@@ -29,7 +29,7 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
     size_t err_len)
 {
     int          errcode;
-    uint32_t     options, min, lookbehind, most;
+    uint32_t     options, min, lookbehind, most, all;
     ngx_uint_t   i;
     PCRE2_SIZE   erroffset;
     pcre2_code  *code;
@@ -86,6 +86,13 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
         /* without JIT, the interpreter gives the same answers, slower */
         (void) pcre2_jit_compile(code,
                                  PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD);
+
+        /* a rule in UTF mode by its own "(*UTF)": characters held whole */
+        (void) pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &all);
+
+        if (all & PCRE2_UTF) {
+            rules->utf = 1;
+        }
 
         lookbehind = 0;
         (void) pcre2_pattern_info(code, PCRE2_INFO_MAXLOOKBEHIND,

@@ -492,3 +492,25 @@ llm_route "m" names unknown guard policy "nope"
 --- must_die
 --- error_log
 invalid role "admin": system, user, assistant or tool is expected
+
+
+
+=== TEST 28: rule options caseless and utf, in either order; a (*UTF) rule holds characters whole
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+    llm_guard opts {
+        redact cafe   "café" "[CAFE]" utf caseless;
+        redact creme  "crème\S*" "[CREME]" caseless utf;
+        redact plain  "abc" "[ABC]" caseless;
+    }
+--- config
+    location /v1/ {
+        llm_guard_policy opts;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"reply":"CAFÉ and CRÈMEbrûlée and ABC"}}
+--- response_body_like: \A(?!.*(?:CAFÉ|CRÈME|brûlée|"ABC)).*"content":"\[CAFE\]".*"content":"\[CREME\]".*"content":"\[ABC\]"
