@@ -170,6 +170,7 @@ ngx_http_llm_account(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                             + 4 * ctx->chat.messages;
         ctx->usage.completion = (ctx->content_bytes + 3) / 4;
         ctx->usage.cached = 0;
+        ctx->usage.cache_write = 0;
     }
 
     ctx->cost = ngx_http_llm_cost(ctx->target, &ctx->usage);
@@ -183,6 +184,8 @@ ngx_http_llm_account(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         ctx->usage.completion = ctx->usage.completion * lmcf->cache_charge
                                 / 100;
         ctx->usage.cached = ctx->usage.cached * lmcf->cache_charge / 100;
+        ctx->usage.cache_write = ctx->usage.cache_write * lmcf->cache_charge
+                                 / 100;
         ctx->cost = ctx->cost * lmcf->cache_charge / 100;
     }
 }

@@ -601,7 +601,9 @@ ngx_http_llm_anthropic_usage(ngx_http_llm_canon_t *c, ngx_http_llm_json_t *u)
 
     return ngx_http_llm_canon_usage(c, prompt,
                                     ngx_http_llm_json_int(u, "output_tokens"),
-                                    (input >= 0) ? ngx_max(read, 0) : read);
+                                    (input >= 0) ? ngx_max(read, 0) : read,
+                                    (input >= 0) ? ngx_max(creation, 0)
+                                                 : creation);
 }
 
 

@@ -700,7 +700,7 @@ ngx_http_llm_bedrock_usage(ngx_http_llm_canon_t *c, ngx_http_llm_json_t *u)
     return ngx_http_llm_canon_usage(c, (input >= 0) ? input + read + write
                                                     : -1,
                                     ngx_http_llm_json_int(u, "outputTokens"),
-                                    read);
+                                    read, write);
 }
 
 

@@ -71,6 +71,7 @@ ngx_http_llm_canon_init(ngx_http_llm_canon_t *c, ngx_http_request_t *r,
     c->usage.prompt = -1;
     c->usage.completion = -1;
     c->usage.cached = -1;
+    c->usage.cache_write = -1;
 
     ngx_http_llm_arena_init(&c->arena, r->pool);
 
@@ -482,7 +483,7 @@ ngx_http_llm_canon_finish(ngx_http_llm_canon_t *c,
 
 ngx_int_t
 ngx_http_llm_canon_usage(ngx_http_llm_canon_t *c, int64_t prompt,
-    int64_t completion, int64_t cached)
+    int64_t completion, int64_t cached, int64_t cache_write)
 {
     if (prompt >= 0) {
         c->usage.prompt = prompt;
@@ -496,7 +497,11 @@ ngx_http_llm_canon_usage(ngx_http_llm_canon_t *c, int64_t prompt,
         c->usage.cached = cached;
     }
 
-    if (prompt < 0 && completion < 0 && cached < 0) {
+    if (cache_write >= 0) {
+        c->usage.cache_write = cache_write;
+    }
+
+    if (prompt < 0 && completion < 0 && cached < 0 && cache_write < 0) {
         return NGX_OK;
     }
 
@@ -595,6 +600,7 @@ ngx_http_llm_canon_end(ngx_http_llm_canon_t *c)
         c->ctx->usage.prompt = ngx_max(c->usage.prompt, 0);
         c->ctx->usage.completion = ngx_max(c->usage.completion, 0);
         c->ctx->usage.cached = ngx_max(c->usage.cached, 0);
+        c->ctx->usage.cache_write = ngx_max(c->usage.cache_write, 0);
         c->ctx->usage.reported = 1;
     }
 

@@ -177,9 +177,9 @@ ngx_int_t ngx_http_llm_canon_call(ngx_http_llm_canon_t *c, ngx_uint_t index,
     ngx_str_t *id, ngx_str_t *name, ngx_http_llm_json_t *args);
 ngx_int_t ngx_http_llm_canon_finish(ngx_http_llm_canon_t *c,
     ngx_http_llm_finish_e finish);
-/* counts not reported are -1 */
+/* counts not reported are -1; cached and cache_write are of prompt */
 ngx_int_t ngx_http_llm_canon_usage(ngx_http_llm_canon_t *c, int64_t prompt,
-    int64_t completion, int64_t cached);
+    int64_t completion, int64_t cached, int64_t cache_write);
 ngx_int_t ngx_http_llm_canon_error(ngx_http_llm_canon_t *c,
     ngx_http_llm_perror_t *err);
 ngx_int_t ngx_http_llm_canon_end(ngx_http_llm_canon_t *c);

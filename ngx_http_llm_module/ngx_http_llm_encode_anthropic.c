@@ -73,6 +73,7 @@ ngx_http_llm_an_start(ngx_http_llm_canon_t *c)
                              "{\"input_tokens\":");
     ngx_http_llm_jbuf_int(b, (c->usage.prompt > 0)
                              ? c->usage.prompt - ngx_max(c->usage.cached, 0)
+                               - ngx_max(c->usage.cache_write, 0)
                              : 0);
     ngx_http_llm_jbuf_lit(b, ",\"output_tokens\":0}}}\n\n");
 }
@@ -309,15 +310,17 @@ ngx_http_llm_an_error_json(ngx_http_llm_jbuf_t *b, ngx_http_llm_perror_t *err)
 static void
 ngx_http_llm_an_usage(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b)
 {
-    int64_t  prompt, cached;
+    int64_t  prompt, cached, written;
 
     prompt = ngx_max(c->usage.prompt, 0);
-    cached = ngx_max(c->usage.cached, 0);
+    cached = ngx_min(ngx_max(c->usage.cached, 0), prompt);
+    written = ngx_min(ngx_max(c->usage.cache_write, 0), prompt - cached);
 
     ngx_http_llm_jbuf_lit(b, "{\"input_tokens\":");
-    ngx_http_llm_jbuf_int(b, prompt - ngx_min(cached, prompt));
-    ngx_http_llm_jbuf_lit(b, ",\"cache_creation_input_tokens\":0,"
-                             "\"cache_read_input_tokens\":");
+    ngx_http_llm_jbuf_int(b, prompt - cached - written);
+    ngx_http_llm_jbuf_lit(b, ",\"cache_creation_input_tokens\":");
+    ngx_http_llm_jbuf_int(b, written);
+    ngx_http_llm_jbuf_lit(b, ",\"cache_read_input_tokens\":");
     ngx_http_llm_jbuf_int(b, cached);
     ngx_http_llm_jbuf_lit(b, ",\"output_tokens\":");
     ngx_http_llm_jbuf_int(b, ngx_max(c->usage.completion, 0));

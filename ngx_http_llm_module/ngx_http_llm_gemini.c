@@ -559,7 +559,8 @@ ngx_http_llm_gemini_response(ngx_http_llm_canon_t *c,
                              ngx_http_llm_json_int(u, "promptTokenCount"),
                              completion,
                              ngx_http_llm_json_int(u,
-                                                   "cachedContentTokenCount"))
+                                                   "cachedContentTokenCount"),
+                             -1)
             != NGX_OK)
         {
             return NGX_ERROR;

@@ -854,8 +854,10 @@ ngx_http_llm_cost(ngx_http_llm_target_t *t, ngx_http_llm_usage_t *usage)
 
     /* USD per million tokens is micro-USD per token: x1000 is nano-USD */
 
-    cost = (double) (usage->prompt - usage->cached) * t->input_price
+    cost = (double) (usage->prompt - usage->cached - usage->cache_write)
+           * t->input_price
            + (double) usage->cached * t->cached_price
+           + (double) usage->cache_write * t->cache_write_price
            + (double) usage->completion * t->output_price;
 
     return (int64_t) llround(cost * 1000);

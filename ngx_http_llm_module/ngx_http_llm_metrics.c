@@ -392,6 +392,7 @@ ngx_http_llm_add_used(ngx_http_llm_used_t *used, ngx_http_llm_ctx_t *ctx)
     used->tokens[0] += ctx->usage.prompt;
     used->tokens[1] += ctx->usage.completion;
     used->tokens[2] += ctx->usage.cached;
+    used->tokens[3] += ctx->usage.cache_write;
     used->cost += ctx->cost;
 }
 
@@ -1092,7 +1093,8 @@ ngx_http_llm_prometheus_used(ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_spend_snap_t   *sp;
     ngx_http_llm_series_snap_t  *ss;
 
-    static const char  *kinds[] = { "prompt", "completion", "cached" };
+    static const char  *kinds[] = { "prompt", "completion", "cached",
+                                    "cache_write" };
 
     static const char  *names[][2] = {
         { "llm_tokens_total", "llm_cost_usd_total" },
@@ -1100,8 +1102,9 @@ ngx_http_llm_prometheus_used(ngx_http_llm_snapshot_t *snap,
     };
 
     static const char  *helps[][2] = {
-        { "Tokens by route, target and kind; cached tokens are a part of "
-          "the prompt tokens.",
+        { "Tokens by route, target and kind; cached tokens (read from the "
+          "provider's prompt cache) and cache_write tokens (written to it) "
+          "are parts of the prompt tokens.",
           "What requests cost at their targets' prices, in US dollars." },
         { "Tokens by key, team and organisation, and kind.",
           "What a key, team or organisation spent, in US dollars." }
@@ -1120,7 +1123,7 @@ ngx_http_llm_prometheus_used(ngx_http_llm_snapshot_t *snap,
 
             /* tokens: a sample by kind; cost: one */
 
-            for (c = 0; c < (k == 0 ? 3 : 1); c++) {
+            for (c = 0; c < (k == 0 ? 4 : 1); c++) {
                 ngx_http_llm_text(t, "%s", names[spenders][k]);
 
                 if (spenders) {

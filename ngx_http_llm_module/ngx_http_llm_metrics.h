@@ -43,7 +43,8 @@ typedef struct {
 
 /* what answers used */
 typedef struct {
-    uint64_t                       tokens[3];   /* prompt, completion, cached */
+    /* prompt, completion, cached (of prompt), cache_write (of prompt) */
+    uint64_t                       tokens[4];
     int64_t                        cost;        /* nano-USD */
 } ngx_http_llm_used_t;
 

@@ -64,6 +64,7 @@ typedef struct {
     int64_t                        prompt;
     int64_t                        completion;
     int64_t                        cached;          /* of prompt */
+    int64_t                        cache_write;     /* of prompt */
     unsigned                       reported:1;      /* by the provider */
 } ngx_http_llm_usage_t;
 
@@ -160,6 +161,7 @@ struct ngx_http_llm_target_s {
     /* USD per million tokens; negative when not configured */
     double                         input_price;
     double                         cached_price;
+    double                         cache_write_price;
     double                         output_price;
 
     /* its health node, "provider\0model", when the model is fixed */

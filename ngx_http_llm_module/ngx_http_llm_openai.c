@@ -747,7 +747,8 @@ ngx_http_llm_openai_usage(ngx_http_llm_canon_t *c, ngx_http_llm_json_t *u)
                ngx_http_llm_json_int(u, "completion_tokens"),
                ngx_http_llm_json_int(ngx_http_llm_json_get(u,
                                          "prompt_tokens_details"),
-                                     "cached_tokens"));
+                                     "cached_tokens"),
+               -1);
 }
 
 

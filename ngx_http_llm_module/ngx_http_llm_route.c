@@ -573,6 +573,7 @@ ngx_http_llm_route_target(ngx_conf_t *cf, ngx_http_llm_route_t *route,
     t->weight = 1;
     t->input_price = -1;
     t->cached_price = -1;
+    t->cache_write_price = -1;
     t->output_price = -1;
 
     for (i = 2; i < n; i++) {
@@ -587,6 +588,16 @@ ngx_http_llm_route_target(ngx_conf_t *cf, ngx_http_llm_route_t *route,
 
         if (ngx_strncmp(value[i].data, "output=", 7) == 0) {
             if (ngx_http_llm_price(&value[i], 7, &t->output_price) != NGX_OK) {
+                goto invalid_price;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "cache_write=", 12) == 0) {
+            if (ngx_http_llm_price(&value[i], 12, &t->cache_write_price)
+                != NGX_OK)
+            {
                 goto invalid_price;
             }
 
@@ -660,6 +671,10 @@ ngx_http_llm_route_target(ngx_conf_t *cf, ngx_http_llm_route_t *route,
 
     if (t->cached_price < 0) {
         t->cached_price = t->input_price;
+    }
+
+    if (t->cache_write_price < 0) {
+        t->cache_write_price = t->input_price;
     }
 
     return NGX_CONF_OK;

@@ -309,11 +309,12 @@ ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
         ngx_http_llm_text(t, ",\"requests\":{\"2xx\":%uL,\"4xx\":%uL,"
                           "\"5xx\":%uL,\"other\":%uL},"
                           "\"prompt_tokens\":%uL,\"completion_tokens\":%uL,"
-                          "\"cached_tokens\":%uL,\"cost_usd\":",
+                          "\"cached_tokens\":%uL,\"cache_write_tokens\":%uL,"
+                          "\"cost_usd\":",
                           s->requests[2], s->requests[4], s->requests[5],
                           s->requests[0] + s->requests[1] + s->requests[3],
                           s->used.tokens[0], s->used.tokens[1],
-                          s->used.tokens[2]);
+                          s->used.tokens[2], s->used.tokens[3]);
         ngx_http_llm_text_usd(t, s->used.cost);
         for (c = 0, failovers = 0; c < NGX_HTTP_LLM_NCAUSES; c++) {
             failovers += s->causes[c];

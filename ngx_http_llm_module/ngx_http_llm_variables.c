@@ -40,6 +40,7 @@ typedef enum {
     NGX_HTTP_LLM_VAR_PROMPT_TOKENS,
     NGX_HTTP_LLM_VAR_COMPLETION_TOKENS,
     NGX_HTTP_LLM_VAR_CACHED_TOKENS,
+    NGX_HTTP_LLM_VAR_CACHE_WRITE_TOKENS,
     NGX_HTTP_LLM_VAR_COST
 } ngx_http_llm_var_e;
 
@@ -108,6 +109,9 @@ static ngx_http_variable_t  ngx_http_llm_vars[] = {
 
     { ngx_string("llm_cached_tokens"), NULL, ngx_http_llm_variable,
       NGX_HTTP_LLM_VAR_CACHED_TOKENS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("llm_cache_write_tokens"), NULL, ngx_http_llm_variable,
+      NGX_HTTP_LLM_VAR_CACHE_WRITE_TOKENS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("llm_cost"), NULL, ngx_http_llm_variable,
       NGX_HTTP_LLM_VAR_COST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -342,6 +346,7 @@ ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case NGX_HTTP_LLM_VAR_PROMPT_TOKENS:
     case NGX_HTTP_LLM_VAR_COMPLETION_TOKENS:
     case NGX_HTTP_LLM_VAR_CACHED_TOKENS:
+    case NGX_HTTP_LLM_VAR_CACHE_WRITE_TOKENS:
     case NGX_HTTP_LLM_VAR_COST:
         if (!ngx_http_llm_completion(ctx) || !ctx->prepared) {
             break;
@@ -374,7 +379,10 @@ ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
                                 ? ctx->usage.prompt
                                 : (data == NGX_HTTP_LLM_VAR_CACHED_TOKENS)
                                   ? ctx->usage.cached
-                                  : ctx->usage.completion)
+                                  : (data
+                                     == NGX_HTTP_LLM_VAR_CACHE_WRITE_TOKENS)
+                                    ? ctx->usage.cache_write
+                                    : ctx->usage.completion)
                     - p;
         break;
     }

@@ -18,10 +18,16 @@ typedef enum {
     NGX_HTTP_LLM_NODE_TARGET = 1,
     NGX_HTTP_LLM_NODE_ROUTE,
     NGX_HTTP_LLM_NODE_COUNTER,
-    NGX_HTTP_LLM_NODE_METRICS,       /* a route and target's series */
-    NGX_HTTP_LLM_NODE_SPEND,         /* a key's, team's or org's totals */
+    /*
+     * 0.2's series and totals, smaller than today's: a zone that lives on
+     * through a reload into this version leaves them unread to age out
+     */
+    NGX_HTTP_LLM_NODE_RETIRED_METRICS,
+    NGX_HTTP_LLM_NODE_RETIRED_SPEND,
     NGX_HTTP_LLM_NODE_REDIS,         /* a node's Redis sync state */
-    NGX_HTTP_LLM_NODE_GUARD          /* a guard policy's hits by rule */
+    NGX_HTTP_LLM_NODE_GUARD,         /* a guard policy's hits by rule */
+    NGX_HTTP_LLM_NODE_METRICS,       /* a route and target's series */
+    NGX_HTTP_LLM_NODE_SPEND          /* a key's, team's or org's totals */
 } ngx_http_llm_node_kind_e;
 
 
