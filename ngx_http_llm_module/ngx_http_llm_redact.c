@@ -20,6 +20,8 @@ static size_t ngx_http_llm_redact_whole_chars(u_char *p, size_t start,
 static size_t ngx_http_llm_redact_copy_visible(ngx_http_llm_redact_t *rd,
     u_char *p, size_t len);
 static ngx_uint_t ngx_http_llm_redact_invisible(u_char *p, size_t n);
+static void *ngx_http_llm_redact_alloc(PCRE2_SIZE size, void *data);
+static void ngx_http_llm_redact_keep(void *p, void *data);
 
 
 ngx_int_t
@@ -29,10 +31,12 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
     size_t err_len)
 {
     int          errcode;
-    uint32_t     options, min, lookbehind, most, all;
-    ngx_uint_t   i;
-    PCRE2_SIZE   erroffset;
-    pcre2_code  *code;
+    uint32_t                  options, min, lookbehind, most, all;
+    ngx_uint_t                i;
+    PCRE2_SIZE                erroffset;
+    pcre2_code               *code;
+    pcre2_compile_context    *cctx;
+    pcre2_general_context    *gctx;
 
     static const char  empty[] = "it can match an empty text";
 
@@ -58,11 +62,30 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
     rules->placeholders = placeholders;
     most = 0;
 
+    /*
+     * PCRE2's memory, the JIT's work included, from the configuration's
+     * pool: a few large blocks instead of thousands of mallocs, which
+     * sanitizers make slow (the JIT's code pages are its own)
+     */
+
+    gctx = NULL;
+    cctx = NULL;
+
+    if (pool) {
+        gctx = pcre2_general_context_create(ngx_http_llm_redact_alloc,
+                                            ngx_http_llm_redact_keep, pool);
+        cctx = gctx ? pcre2_compile_context_create(gctx) : NULL;
+
+        if (cctx == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
     for (i = 0; i < n; i++) {
         rules->error_rule = i + 1;
 
         code = pcre2_compile(patterns[i].data, patterns[i].len, options,
-                             &errcode, &erroffset, NULL);
+                             &errcode, &erroffset, cctx);
         if (code == NULL) {
             rules->error_offset = erroffset;
             (void) pcre2_get_error_message(errcode, err, err_len);
@@ -102,6 +125,7 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
 
     rules->error_rule = 0;
 
+    /* malloc's: matching may grow its frames, at run time */
     rules->match = pcre2_match_data_create(1, NULL);
     if (rules->match == NULL) {
         ngx_http_llm_redact_free(rules);
@@ -112,6 +136,23 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
     rules->context = (most + 1) * 4;
 
     return NGX_OK;
+}
+
+
+static void *
+ngx_http_llm_redact_alloc(PCRE2_SIZE size, void *data)
+{
+    ngx_pool_t  *pool = data;
+
+    return ngx_palloc(pool, size);
+}
+
+
+/* freed with the pool */
+
+static void
+ngx_http_llm_redact_keep(void *p, void *data)
+{
 }
 
 

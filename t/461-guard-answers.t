@@ -20,6 +20,16 @@ LLM::Fixtures::defaults(
     }
     llm_route card { target card; }
 
+    # a policy per route: one gateway location (each costs nginx a load
+    # of the CA bundle, slow under ASan's unwinding)
+    llm_route prompts { target mock; guard prompts; }
+    llm_route topics  { target mock; guard topics; }
+    llm_route held    { target mock; guard held; }
+    llm_route dropped { target mock; guard dropped; }
+    llm_route detect  { target mock; guard detect; }
+    llm_route phones  { target mock; guard phones; }
+    llm_route visible { target mock; guard visible; }
+
     llm_guard pii {
         redact email    "[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}";
         redact card     "\b(?:\d{4} ){3}\d{4}\b" "[CARD]";
@@ -77,48 +87,6 @@ CONF
     llm_guard_policy pii;
 
     location /v1/ {
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-
-    location /prompts/v1/ {
-        llm_guard_policy prompts;
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-
-    location /topics/v1/ {
-        llm_guard_policy topics;
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-
-    location /held/v1/ {
-        llm_guard_policy held;
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-
-    location /detect/v1/ {
-        llm_guard_policy detect;
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-
-    location /phones/v1/ {
-        llm_guard_policy phones;
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-
-    location /visible/v1/ {
-        llm_guard_policy visible;
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-
-    location /dropped/v1/ {
-        llm_guard_policy dropped;
         llm_gateway;
         include $TEST_NGINX_LLM_PARAMS;
     }
@@ -204,8 +172,8 @@ POST /v1/messages
 
 === TEST 8: request texts redacted before the provider sees them (the mock echoes its body)
 --- request
-POST /prompts/v1/chat/completions
-{"model":"m","messages":[{"role":"system","content":"you help project  falcon"},{"role":"user","content":[{"type":"text","text":"mail bob@example.com"}]}],"mock":{"echo":1}}
+POST /v1/chat/completions
+{"model":"prompts","messages":[{"role":"system","content":"you help project  falcon"},{"role":"user","content":[{"type":"text","text":"mail bob@example.com"}]}],"mock":{"echo":1}}
 --- response_body_like: you help \[CODENAME\].*mail \[EMAIL\]
 --- response_body_unlike: falcon|bob@
 
@@ -213,10 +181,10 @@ POST /prompts/v1/chat/completions
 
 === TEST 9: a request that no allow rule matches is refused; one that matches goes on
 --- request eval
-["POST /topics/v1/chat/completions\n"
- . '{"model":"m","messages":[{"role":"user","content":"write me a poem"}]}',
- "POST /topics/v1/chat/completions\n"
- . '{"model":"m","messages":[{"role":"user","content":"where is my Refund?"}]}']
+["POST /v1/chat/completions\n"
+ . '{"model":"topics","messages":[{"role":"user","content":"write me a poem"}]}',
+ "POST /v1/chat/completions\n"
+ . '{"model":"topics","messages":[{"role":"user","content":"where is my Refund?"}]}']
 --- error_code eval
 [400, 200]
 --- response_body_like eval
@@ -227,8 +195,8 @@ POST /prompts/v1/chat/completions
 
 === TEST 10: held text past max_hold ends the stream (on_overflow end, the default)
 --- request
-POST /held/v1/chat/completions
-{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"reply":"start BEGIN aaaaaaaaaa bbbbbbbbbb cccccccccc dddddddddd eeeeeeeeee ffffffffff gggggggggg never ends"}}
+POST /v1/chat/completions
+{"model":"held","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"reply":"start BEGIN aaaaaaaaaa bbbbbbbbbb cccccccccc dddddddddd eeeeeeeeee ffffffffff gggggggggg never ends"}}
 --- response_body_like: \A(?!.*aaaa).*"content":"start".*more than its max_hold had to be held back
 --- error_log
 held text reached max_hold 64
@@ -237,8 +205,8 @@ held text reached max_hold 64
 
 === TEST 11: on_overflow redact: the held text is replaced and the stream goes on
 --- request
-POST /dropped/v1/chat/completions
-{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"reply":"start BEGIN aaaaaaaaaa bbbbbbbbbb cccccccccc dddddddddd eeeeeeeeee ffffffffff gggggggggg never ends"}}
+POST /v1/chat/completions
+{"model":"dropped","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"reply":"start BEGIN aaaaaaaaaa bbbbbbbbbb cccccccccc dddddddddd eeeeeeeeee ffffffffff gggggggggg never ends"}}
 --- response_body_like: \A(?!.*aaaa).*"content":"start".*"content":"\[REDACTED\]".*data: \[DONE\]
 
 
@@ -306,36 +274,36 @@ invalid max_hold "2m": from 64 to 1048576 bytes
 
 === TEST 17: built-in detectors; cards and IBANs only when their checksums hold
 --- request
-POST /detect/v1/chat/completions
-{"model":"m","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"card 4111-1111-1111-1111 not 1234 5678 9012 3456, iban GB82 WEST 1234 5698 7654 32 not GB82 WEST 1234 5698 7654 33, mail a.b@c.example.org, key sk-proj-abcdefghijklmnopqrstuv, ip 192.168.10.254 not 1.2.3.4.5, v6 2001:db8::8a2e:370:7334 not std::vector or 12:30:45, ssn 123-45-6789 not 000-12-3456, aws AKIAIOSFODNN7EXAMPLE, gh ghp_abcdefghijklmnopqrstuvwxyz0123456789, jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U end"}}
+POST /v1/chat/completions
+{"model":"detect","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"card 4111-1111-1111-1111 not 1234 5678 9012 3456, iban GB82 WEST 1234 5698 7654 32 not GB82 WEST 1234 5698 7654 33, mail a.b@c.example.org, key sk-proj-abcdefghijklmnopqrstuv, ip 192.168.10.254 not 1.2.3.4.5, v6 2001:db8::8a2e:370:7334 not std::vector or 12:30:45, ssn 123-45-6789 not 000-12-3456, aws AKIAIOSFODNN7EXAMPLE, gh ghp_abcdefghijklmnopqrstuvwxyz0123456789, jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U end"}}
 --- response_body_like: "content":"card \[CARD\] not 1234 5678 9012 3456, iban \[IBAN\] not GB82 WEST 1234 5698 7654 33, mail \[EMAIL\], key \[KEY\], ip \[IP\] not 1\.2\.3\.4\.5, v6 \[V6\] not std::vector or 12:30:45, ssn \[SSN\] not 000-12-3456, aws \[AWS\], gh \[GH\], jwt \[JWT\] end"
 
 
 
 === TEST 18: a private key, streamed line by line, goes out as one placeholder
 --- request
-POST /detect/v1/chat/completions
-{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"reply":"here: -----BEGIN RSA PRIVATE KEY----- MIIEowIBAAKCAQEA7 abcdef ghijkl -----END RSA PRIVATE KEY----- done"}}
+POST /v1/chat/completions
+{"model":"detect","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"reply":"here: -----BEGIN RSA PRIVATE KEY----- MIIEowIBAAKCAQEA7 abcdef ghijkl -----END RSA PRIVATE KEY----- done"}}
 --- response_body_like: \A(?!.*MIIE)(?!.*BEGIN).*"content":"\[PEM\]".*"content":"done".*data: \[DONE\]
 
 
 
 === TEST 19: phone numbers, international and national
 --- request
-POST /phones/v1/chat/completions
-{"model":"m","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"call +14155552671 or (415) 555-2671 or 030 1234 5678, not 2024-01-15 or 42"}}
+POST /v1/chat/completions
+{"model":"phones","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"call +14155552671 or (415) 555-2671 or 030 1234 5678, not 2024-01-15 or 42"}}
 --- response_body_like: "content":"call \[PHONE\] or \[PHONE\] or \[PHONE\], not 2024-01-15 or 42"
 
 
 
 === TEST 20: zero-width and bidi characters do not hide a match, in requests and answers
 --- request eval
-["POST /detect/v1/chat/completions\n"
- . qq({"model":"m","messages":[{"role":"user","content":"my pass\\u200bword is x"}]}),
- "POST /detect/v1/chat/completions\n"
- . qq({"model":"m","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"use sk-abcdefghij\xe2\x80\x8bklmnopqrstuvwxyz\xe2\x80\xae now"}}),
- "POST /visible/v1/chat/completions\n"
- . qq({"model":"m","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"pass\xe2\x80\x8cword"}})]
+["POST /v1/chat/completions\n"
+ . qq({"model":"detect","messages":[{"role":"user","content":"my pass\\u200bword is x"}]}),
+ "POST /v1/chat/completions\n"
+ . qq({"model":"detect","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"use sk-abcdefghij\xe2\x80\x8bklmnopqrstuvwxyz\xe2\x80\xae now"}}),
+ "POST /v1/chat/completions\n"
+ . qq({"model":"visible","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"pass\xe2\x80\x8cword"}})]
 --- error_code eval
 [400, 200, 200]
 --- response_body_like eval
@@ -457,29 +425,24 @@ llm_route "m" names unknown guard policy "nope"
 === TEST 26: roles and messages: which messages a policy reads
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
-    llm_route m { target mock; }
     llm_guard users { deny apple "apple"; roles user tool; }
     llm_guard last { deny apple "apple"; messages last_user; }
+    llm_route users { target mock; guard users; }
+    llm_route last { target mock; guard last; }
 --- config
-    location /users/v1/ {
-        llm_guard_policy users;
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-    location /last/v1/ {
-        llm_guard_policy last;
+    location /v1/ {
         llm_gateway;
         include $TEST_NGINX_LLM_PARAMS;
     }
 --- request eval
-["POST /users/v1/chat/completions\n"
- . '{"model":"m","messages":[{"role":"system","content":"an apple"},{"role":"user","content":"hi"}]}',
- "POST /users/v1/chat/completions\n"
- . '{"model":"m","messages":[{"role":"developer","content":"hi"},{"role":"tool","tool_call_id":"c","content":"an apple"}]}',
- "POST /last/v1/chat/completions\n"
- . '{"model":"m","messages":[{"role":"user","content":"an apple"},{"role":"assistant","content":"apple"},{"role":"user","content":"hi"}]}',
- "POST /last/v1/chat/completions\n"
- . '{"model":"m","messages":[{"role":"system","content":"apple"},{"role":"user","content":[{"type":"text","text":"an apple"}]}]}']
+["POST /v1/chat/completions\n"
+ . '{"model":"users","messages":[{"role":"system","content":"an apple"},{"role":"user","content":"hi"}]}',
+ "POST /v1/chat/completions\n"
+ . '{"model":"users","messages":[{"role":"developer","content":"hi"},{"role":"tool","tool_call_id":"c","content":"an apple"}]}',
+ "POST /v1/chat/completions\n"
+ . '{"model":"last","messages":[{"role":"user","content":"an apple"},{"role":"assistant","content":"apple"},{"role":"user","content":"hi"}]}',
+ "POST /v1/chat/completions\n"
+ . '{"model":"last","messages":[{"role":"system","content":"apple"},{"role":"user","content":[{"type":"text","text":"an apple"}]}]}']
 --- error_code eval
 [200, 400, 200, 400]
 
