@@ -29,6 +29,7 @@ static ngx_int_t ngx_http_llm_embeddings_vector(ngx_http_llm_jbuf_t *b,
     ngx_http_llm_json_t *values, ngx_uint_t base64);
 static void ngx_http_llm_embeddings_text(ngx_http_llm_jbuf_t *b,
     ngx_http_llm_embed_t *e, ngx_uint_t i);
+static ngx_uint_t ngx_http_llm_embeddings_cohere(ngx_str_t *model);
 
 
 ngx_int_t
@@ -289,10 +290,15 @@ ngx_http_llm_embeddings_check_route(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        if (ngx_strlcasestrn(model.data, model.data + model.len,
-                             (u_char *) "cohere.embed", 12 - 1)
-            != NULL)
-        {
+        if (ngx_http_llm_embeddings_cohere(&model)) {
+            if (e->dimensions > 0) {
+                return ngx_http_llm_problem(problem, "dimensions", NULL,
+                                            "Bedrock's Cohere model `%V` "
+                                            "makes vectors of one size: "
+                                            "'dimensions' cannot be "
+                                            "sent to it.", &model);
+            }
+
             if (e->count > 96) {
                 return ngx_http_llm_problem(problem, "input", NULL,
                                             "'input' may hold at most 96 "
@@ -429,6 +435,65 @@ ngx_http_llm_embeddings_gemini(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     return ngx_http_llm_set_body(r, ctx, b.start, b.last - b.start);
+}
+
+
+/*
+ * Bedrock's InvokeModel: Titan Text Embeddings takes one text,
+ * {"inputText":..., "dimensions":N}; Cohere Embed takes texts,
+ * {"texts":[...],"input_type":"search_document"}. What each can take was
+ * checked with the route (ngx_http_llm_embeddings_check_route).
+ */
+
+ngx_int_t
+ngx_http_llm_embeddings_bedrock(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_jbuf_t *b)
+{
+    ngx_uint_t             i;
+    ngx_http_llm_embed_t  *e;
+
+    e = ctx->embed;
+
+    if (ngx_http_llm_embeddings_cohere(&ctx->target_model)) {
+        ngx_http_llm_jbuf_lit(b, "{\"texts\":[");
+
+        for (i = 0; i < e->count; i++) {
+            if (i) {
+                ngx_http_llm_jbuf_lit(b, ",");
+            }
+
+            ngx_http_llm_embeddings_text(b, e, i);
+        }
+
+        ngx_http_llm_jbuf_lit(b, "],\"input_type\":\"search_document\"}");
+
+        return NGX_OK;
+    }
+
+    if (e->count != 1) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_llm_jbuf_lit(b, "{\"inputText\":");
+    ngx_http_llm_embeddings_text(b, e, 0);
+
+    if (e->dimensions > 0) {
+        ngx_http_llm_jbuf_lit(b, ",\"dimensions\":");
+        ngx_http_llm_jbuf_int(b, e->dimensions);
+    }
+
+    ngx_http_llm_jbuf_lit(b, "}");
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_llm_embeddings_cohere(ngx_str_t *model)
+{
+    return ngx_strlcasestrn(model->data, model->data + model->len,
+                            (u_char *) "cohere.embed", 12 - 1)
+           != NULL;
 }
 
 

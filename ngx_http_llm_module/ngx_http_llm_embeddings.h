@@ -58,8 +58,10 @@ ngx_int_t ngx_http_llm_embeddings_url(ngx_pool_t *pool,
 /* the translated requests: URL and body of the attempt */
 ngx_int_t ngx_http_llm_embeddings_gemini(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
+
+/* the InvokeModel body of Bedrock's Titan or Cohere embedding models */
 ngx_int_t ngx_http_llm_embeddings_bedrock(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx);
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_jbuf_t *b);
 
 /* a translated answer, whole, in OpenAI's format; NGX_DECLINED: unread */
 ngx_int_t ngx_http_llm_embeddings_response(ngx_http_request_t *r,

@@ -241,7 +241,7 @@ GET /v1/embeddings
     llm_route embed { target mock; }
 --- request eval
 "POST /v1/embeddings\n{\"model\":\"embed\",\"input\":["
-. join(',', ('"x"') x 2049) . "]}"
+. CORE::join(',', ('"x"') x 2049) . "]}"
 --- error_code: 400
 --- response_body_like chomp
 'input' may hold at most 2048 items, not 2049\.
@@ -261,3 +261,187 @@ POST /v1/embeddings
 --- error_code: 400
 --- response_body_like chomp
 "message":"The model `embed` cannot make embeddings: provider `claude` \(anthropic\) serves none\.".*"param":"model","code":"unsupported_model"
+
+
+
+=== TEST 13: Gemini: batchEmbedContents, outputDimensionality, OpenAI's list
+--- http_config
+    llm_provider gm {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gemini/v1beta;
+        key gemini-mock-key;
+        format gemini;
+    }
+    llm_route embed { target gm gemini-embedding-001; }
+--- request
+POST /v1/embeddings
+{"model":"embed","input":["first text","second"],"dimensions":4}
+--- error_code: 200
+--- response_headers
+Content-Type: application/json
+--- response_body eval
+'{"object":"list","data":[{"object":"embedding","index":0,"embedding":['
+. main::floats_re('first text', 4) =~ s/\\//gr
+. ']},{"object":"embedding","index":1,"embedding":['
+. main::floats_re('second', 4) =~ s/\\//gr
+. ']}],"model":"embed","usage":{"prompt_tokens":4,"total_tokens":4}}'
+
+
+
+=== TEST 14: Gemini: base64 made by the gateway, little-endian float32
+--- http_config
+    llm_provider gm {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gemini/v1beta;
+        key gemini-mock-key;
+        format gemini;
+    }
+    llm_route embed { target gm models/gemini-embedding-001; }
+--- request
+POST /v1/embeddings
+{"model":"embed","input":"a string","encoding_format":"base64"}
+--- error_code: 200
+--- response_body eval
+'{"object":"list","data":[{"object":"embedding","index":0,"embedding":"'
+. main::base64_of('a string') . '"}],"model":"embed",'
+. '"usage":{"prompt_tokens":2,"total_tokens":2}}'
+
+
+
+=== TEST 15: Gemini: token ids cannot be sent, a 400 before any attempt
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_provider gm {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gemini/v1beta;
+        key gemini-mock-key;
+        format gemini;
+    }
+    llm_route embed { target mock; target gm gemini-embedding-001; }
+--- request
+POST /v1/embeddings
+{"model":"embed","input":[1,2,3]}
+--- error_code: 400
+--- response_body_like chomp
+"message":"Token ids in 'input' can be sent to OpenAI-format providers only; model `embed` may use provider `gm` \(gemini\): send text\.".*"param":"input"
+
+
+
+=== TEST 16: failover across dialects: OpenAI-format 503, Gemini answers
+--- http_config
+    llm_provider broken {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/status=503/v1;
+    }
+    llm_provider gm {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gemini/v1beta;
+        key gemini-mock-key;
+        format gemini;
+    }
+    llm_route embed {
+        target broken e-1;
+        target gm gemini-embedding-001;
+        strategy ordered;
+    }
+--- request
+POST /v1/embeddings
+{"model":"embed","input":"over"}
+--- error_code: 200
+--- response_headers
+x-llm-attempts: 2
+--- response_body_like eval
+qr/^\{"object":"list","data":\[\{"object":"embedding","index":0,"embedding":\[${\ main::floats_re('over')}\]\}\],"model":"embed"/
+
+
+
+=== TEST 17: Gemini's error is OpenAI-shaped
+--- http_config
+    llm_provider gm {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gemini/v1beta;
+        key not-the-key;
+        format gemini;
+    }
+    llm_route embed { target gm gemini-embedding-001; }
+--- request
+POST /v1/embeddings
+{"model":"embed","input":"x"}
+--- error_code: 400
+--- response_body_like chomp
+^\{"error":\{"message":"API key not valid\. Please pass a valid API key\.".*"type":
+
+
+
+=== TEST 18: Bedrock Titan v2: InvokeModel signed, its token count charged
+--- http_config
+    llm_provider bd {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock;
+        format bedrock;
+        region us-east-1;
+        access_key AKIDEXAMPLE;
+        secret_key wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY;
+    }
+    llm_route embed { target bd amazon.titan-embed-text-v2:0; }
+--- request
+POST /v1/embeddings
+{"model":"embed","input":"titan text","dimensions":4}
+--- error_code: 200
+--- response_body eval
+'{"object":"list","data":[{"object":"embedding","index":0,"embedding":['
+. main::floats_re('titan text', 4) =~ s/\\//gr
+. ']}],"model":"embed","usage":{"prompt_tokens":7,"total_tokens":7}}'
+
+
+
+=== TEST 19: Bedrock Titan takes one text: an array of two is a 400
+--- http_config
+    llm_provider bd {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock;
+        format bedrock;
+        region us-east-1;
+        access_key AKIDEXAMPLE;
+        secret_key wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY;
+    }
+    llm_route embed { target bd amazon.titan-embed-text-v2:0; }
+--- request
+POST /v1/embeddings
+{"model":"embed","input":["a","b"]}
+--- error_code: 400
+--- response_body_like chomp
+"message":"Bedrock's Titan embedding model `amazon\.titan-embed-text-v2:0` takes one text a request: send 'input' as one string\.","type":"invalid_request_error","param":"input"
+
+
+
+=== TEST 20: Bedrock Cohere Embed: texts, search_document, base64 made here
+--- http_config
+    llm_provider bd {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock;
+        format bedrock;
+        region us-east-1;
+        access_key AKIDEXAMPLE;
+        secret_key wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY;
+    }
+    llm_route embed { target bd cohere.embed-english-v3; }
+--- request
+POST /v1/embeddings
+{"model":"embed","input":["uno","dos"],"encoding_format":"base64"}
+--- error_code: 200
+--- response_body eval
+'{"object":"list","data":[{"object":"embedding","index":0,"embedding":"'
+. main::base64_of('uno') . '"},{"object":"embedding","index":1,'
+. '"embedding":"' . main::base64_of('dos') . '"}],"model":"embed",'
+. '"usage":{"prompt_tokens":2,"total_tokens":2}}'
+
+
+
+=== TEST 21: Bedrock: a model that is not an embedding model is a 400
+--- http_config
+    llm_provider bd {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock;
+        format bedrock;
+        region us-east-1;
+        access_key AKIDEXAMPLE;
+        secret_key wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY;
+    }
+    llm_route embed { target bd anthropic.claude-3-haiku; }
+--- request
+POST /v1/embeddings
+{"model":"embed","input":"a"}
+--- error_code: 400
+--- response_body_like chomp
+"message":"The Bedrock model `anthropic\.claude-3-haiku` is not an embedding model this gateway knows \(amazon\.titan-embed-\*, cohere\.embed-\*\)\."
