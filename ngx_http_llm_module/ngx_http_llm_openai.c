@@ -133,6 +133,11 @@ ngx_http_llm_openai_create_request(ngx_http_request_t *r,
 
     /* a guard redacted the texts of the tree: the body is built from it */
 
+    if (ctx->embed && ctx->request_redacted) {
+        /* in OpenAI's format already: the same tree, written again */
+        return ngx_http_llm_rebuild_body(r, ctx);
+    }
+
     if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES || ctx->request_redacted) {
         return ngx_http_llm_openai_body(r, ctx);
     }

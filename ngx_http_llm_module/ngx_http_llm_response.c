@@ -71,7 +71,8 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
      * unless a guard reads the answer: it is decoded and encoded again
      * (the same API), so that rules see its text as the client will
      */
-    guard = ngx_http_llm_guard_answers(r);
+    /* embeddings have no text for rules to read */
+    guard = ctx->embed ? NULL : ngx_http_llm_guard_answers(r);
     translate = !native || guard != NULL;
 
     resp = ngx_pcalloc(r->pool, sizeof(ngx_http_llm_response_t));

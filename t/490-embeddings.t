@@ -445,3 +445,59 @@ POST /v1/embeddings
 --- error_code: 400
 --- response_body_like chomp
 "message":"The Bedrock model `anthropic\.claude-3-haiku` is not an embedding model this gateway knows \(amazon\.titan-embed-\*, cohere\.embed-\*\)\."
+
+
+
+=== TEST 22: guard policies read the input: deny refuses, redact rewrites
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route embed { target mock e-1; }
+    llm_guard secrets {
+        deny openai_key "sk-[A-Za-z0-9]{20,}";
+        redact email "[a-z]+@[a-z]+\.com" "[EMAIL]";
+    }
+--- config
+    llm_guard_policy secrets;
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+[
+ "POST /v1/embeddings\n"
+ . '{"model":"embed","input":["fine","key sk-abcdefghijklmnopqrstuvwxyz"]}',
+ "POST /v1/embeddings\n"
+ . '{"cache":false,"model":"embed","input":["mail bob@example.com now",'
+ . '"plain"],"dimensions":2}',
+]
+--- error_code eval
+[400, 200]
+--- response_body_like eval
+[
+ qr/^\{"error":\{"message":"The request was refused by the guard policy `secrets` \(rule `openai_key`\)\.","type":"invalid_request_error","param":null,"code":"content_policy_violation"\}\}$/,
+ qr/^(?=.*"index":0,"embedding":\[${\ main::floats_re('mail [EMAIL] now', 2)}\])
+    (?=.*"index":1,"embedding":\[${\ main::floats_re('plain', 2)}\])
+    (?=.*"model":"e-1")
+    (?=.*"dimensions":2)
+    (?!.*example)/sx,
+]
+
+
+
+=== TEST 23: token ids cannot be read by a policy's rules: refused
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route embed { target mock; }
+    llm_guard secrets { deny openai_key "sk-[A-Za-z0-9]{20,}"; }
+--- config
+    llm_guard_policy secrets;
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request
+POST /v1/embeddings
+{"model":"embed","input":[1,2,3]}
+--- error_code: 400
+--- response_body_like chomp
+"message":"The request could not be checked by the guard policy `secrets`\."
