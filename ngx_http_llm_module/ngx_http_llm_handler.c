@@ -213,15 +213,9 @@ ngx_http_llm_endpoint(ngx_http_request_t *r)
         return NGX_HTTP_LLM_EP_MESSAGES;
     }
 
-    if (ngx_http_llm_ends_with("/embeddings")) {
-        return NGX_HTTP_LLM_EP_EMBEDDINGS;
-    }
-
     if (ngx_http_llm_ends_with("/models")) {
         return NGX_HTTP_LLM_EP_MODELS;
     }
-
-#undef ngx_http_llm_ends_with
 
     /* /models/<id>, where the id may contain slashes ("openai/gpt-4o") */
 
@@ -230,6 +224,14 @@ ngx_http_llm_endpoint(ngx_http_request_t *r)
             return NGX_HTTP_LLM_EP_MODEL;
         }
     }
+
+    /* after /models/<id>: a model's id may end so */
+
+    if (ngx_http_llm_ends_with("/embeddings")) {
+        return NGX_HTTP_LLM_EP_EMBEDDINGS;
+    }
+
+#undef ngx_http_llm_ends_with
 
     return NGX_HTTP_LLM_EP_UNKNOWN;
 }

@@ -501,3 +501,34 @@ POST /v1/embeddings
 --- error_code: 400
 --- response_body_like chomp
 "message":"The request could not be checked by the guard policy `secrets`\."
+
+
+
+=== TEST 24: more than 4 MiB of input text is a 413
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route embed { target mock; }
+--- config
+    location /v1/ {
+        client_max_body_size 8m;
+        client_body_buffer_size 8m;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+"POST /v1/embeddings\n{\"model\":\"embed\",\"input\":[\"" . ('x' x (2 * 1024 * 1024)) . "\",\"" . ('y' x (2 * 1024 * 1024 + 1)) . "\"]}"
+--- error_code: 413
+--- response_body chomp
+{"error":{"message":"'input' holds 4194305 bytes; this gateway takes at most 4194304.","type":"invalid_request_error","param":"input","code":"request_too_large"}}
+
+
+
+=== TEST 25: a model id ending in /embeddings is still a model's URL
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route "acme/embeddings" { target mock e-1; }
+--- request
+GET /v1/models/acme/embeddings
+--- error_code: 200
+--- response_body_like chomp
+^\{"id":"acme/embeddings","object":"model","created":\d+,"owned_by":"[^"]*"\}$
