@@ -33,8 +33,6 @@ static char *ngx_http_llm_anthropic_init_provider(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_anthropic_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
-static ngx_int_t ngx_http_llm_anthropic_rebuild(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx);
 static ngx_int_t ngx_http_llm_anthropic_splice(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 static ngx_int_t ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
@@ -199,7 +197,7 @@ ngx_http_llm_anthropic_splice(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     if (ctx->request_redacted) {
-        return ngx_http_llm_anthropic_rebuild(r, ctx);
+        return ngx_http_llm_rebuild_body(r, ctx);
     }
 
     n = 0;
@@ -225,45 +223,6 @@ ngx_http_llm_anthropic_splice(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     return ngx_http_llm_splice_body(r, ctx, &edit, n);
-}
-
-
-/*
- * Anthropic's door to an Anthropic provider when a guard redacted the
- * request's texts: the client's tree, written again with the target's
- * model
- */
-
-static ngx_int_t
-ngx_http_llm_anthropic_rebuild(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
-{
-    ngx_http_llm_json_t  *v;
-    ngx_http_llm_jbuf_t   b;
-
-    ngx_http_llm_jbuf_init(&b, r->pool, ctx->body_length + 256);
-
-    ngx_http_llm_jbuf_lit(&b, "{\"model\":");
-    ngx_http_llm_jbuf_qstr(&b, &ctx->target_model);
-
-    for (v = ctx->tree->child; v; v = v->next) {
-
-        if (v->key.len == 5 && ngx_strncmp(v->key.data, "model", 5) == 0) {
-            continue;
-        }
-
-        ngx_http_llm_jbuf_lit(&b, ",");
-        ngx_http_llm_jbuf_str(&b, v->key.data, v->key.len);
-        ngx_http_llm_jbuf_lit(&b, ":");
-        ngx_http_llm_jbuf_value(&b, v);
-    }
-
-    ngx_http_llm_jbuf_lit(&b, "}");
-
-    if (b.error) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_llm_set_body(r, ctx, b.start, b.last - b.start);
 }
 
 

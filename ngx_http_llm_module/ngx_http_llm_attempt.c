@@ -14,6 +14,7 @@
 #include "ngx_http_llm_route.h"
 #include "ngx_http_llm_attempt.h"
 #include "ngx_http_llm_dialect.h"
+#include "ngx_http_llm_json_tree.h"
 
 
 /* a spilled body up to this size goes upstream from one buffer */
@@ -347,6 +348,48 @@ ngx_http_llm_set_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     r->headers_in.content_length_n = len;
 
     return NGX_OK;
+}
+
+
+/*
+ * A request whose texts a guard redacted, to a target of the client's own
+ * API: its tree written again with the target's model. The gateway's
+ * "cache" member is left out, as splicing leaves it out.
+ */
+
+ngx_int_t
+ngx_http_llm_rebuild_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    ngx_http_llm_json_t  *v;
+    ngx_http_llm_jbuf_t   b;
+
+    ngx_http_llm_jbuf_init(&b, r->pool, ctx->body_length + 256);
+
+    ngx_http_llm_jbuf_lit(&b, "{\"model\":");
+    ngx_http_llm_jbuf_qstr(&b, &ctx->target_model);
+
+    for (v = ctx->tree->child; v; v = v->next) {
+
+        if (v->key.len == 5
+            && (ngx_strncmp(v->key.data, "model", 5) == 0
+                || ngx_strncmp(v->key.data, "cache", 5) == 0))
+        {
+            continue;
+        }
+
+        ngx_http_llm_jbuf_lit(&b, ",");
+        ngx_http_llm_jbuf_str(&b, v->key.data, v->key.len);
+        ngx_http_llm_jbuf_lit(&b, ":");
+        ngx_http_llm_jbuf_value(&b, v);
+    }
+
+    ngx_http_llm_jbuf_lit(&b, "}");
+
+    if (b.error) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_llm_set_body(r, ctx, b.start, b.last - b.start);
 }
 
 

@@ -28,6 +28,10 @@ ngx_int_t ngx_http_llm_add_header(ngx_http_llm_ctx_t *ctx, char *name,
     ngx_str_t *value, ngx_uint_t secret);
 ngx_int_t ngx_http_llm_set_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     u_char *data, size_t len);
+/* the client's tree written again with the target's model (a guard
+   redacted its texts), in the client's own API */
+ngx_int_t ngx_http_llm_rebuild_body(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_LLM_ATTEMPT_H_INCLUDED_ */

@@ -29,7 +29,12 @@ static char *ngx_http_llm_azure_init_provider(ngx_conf_t *cf,
 static ngx_int_t ngx_http_llm_azure_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 static ngx_int_t ngx_http_llm_azure_url(ngx_pool_t *pool,
-    ngx_http_llm_provider_t *p, ngx_str_t *deployment, ngx_str_t *url);
+    ngx_http_llm_provider_t *p, ngx_str_t *deployment, ngx_str_t *op,
+    ngx_str_t *url);
+
+
+static ngx_str_t  ngx_http_llm_azure_chat = ngx_string("/chat/completions");
+static ngx_str_t  ngx_http_llm_azure_embeddings = ngx_string("/embeddings");
 
 
 static char  *ngx_http_llm_azure_options[] = {
@@ -96,7 +101,10 @@ ngx_http_llm_azure_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
 
     v = ngx_http_llm_provider_option(p, "deployment");
 
-    if (v && ngx_http_llm_azure_url(cf->pool, p, v, &p->chat_url) != NGX_OK) {
+    if (v && ngx_http_llm_azure_url(cf->pool, p, v, &ngx_http_llm_azure_chat,
+                                    &p->chat_url)
+             != NGX_OK)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid deployment \"%V\" in llm_provider \"%V\"",
                            v, &p->name);
@@ -109,7 +117,7 @@ ngx_http_llm_azure_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
 
 static ngx_int_t
 ngx_http_llm_azure_url(ngx_pool_t *pool, ngx_http_llm_provider_t *p,
-    ngx_str_t *deployment, ngx_str_t *url)
+    ngx_str_t *deployment, ngx_str_t *op, ngx_str_t *url)
 {
     u_char                     *s;
     ngx_http_llm_azure_conf_t  *acf;
@@ -123,8 +131,7 @@ ngx_http_llm_azure_url(ngx_pool_t *pool, ngx_http_llm_provider_t *p,
     }
 
     url->len = p->origin.len + p->base_path.len + sizeof("/deployments/") - 1
-               + deployment->len
-               + sizeof("/chat/completions?api-version=") - 1
+               + deployment->len + op->len + sizeof("?api-version=") - 1
                + acf->api_version.len;
 
     url->data = ngx_pnalloc(pool, url->len);
@@ -136,8 +143,8 @@ ngx_http_llm_azure_url(ngx_pool_t *pool, ngx_http_llm_provider_t *p,
     s = ngx_cpymem(s, p->base_path.data, p->base_path.len);
     s = ngx_cpymem(s, "/deployments/", sizeof("/deployments/") - 1);
     s = ngx_cpymem(s, deployment->data, deployment->len);
-    s = ngx_cpymem(s, "/chat/completions?api-version=",
-                   sizeof("/chat/completions?api-version=") - 1);
+    s = ngx_cpymem(s, op->data, op->len);
+    s = ngx_cpymem(s, "?api-version=", sizeof("?api-version=") - 1);
     ngx_memcpy(s, acf->api_version.data, acf->api_version.len);
 
     return NGX_OK;
@@ -149,6 +156,7 @@ ngx_http_llm_azure_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx)
 {
     ngx_int_t                 rc;
+    ngx_str_t                *deployment;
     ngx_http_llm_provider_t  *p;
 
     p = ctx->target->provider;
@@ -161,6 +169,18 @@ ngx_http_llm_azure_create_request(ngx_http_request_t *r,
         return rc;
     }
 
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS) {
+        /* the deployment's embeddings URL, built per attempt */
+
+        deployment = ngx_http_llm_provider_option(p, "deployment");
+
+        return ngx_http_llm_azure_url(r->pool, p,
+                                      deployment ? deployment
+                                                 : &ctx->target_model,
+                                      &ngx_http_llm_azure_embeddings,
+                                      &ctx->upstream_url);
+    }
+
     if (p->chat_url.len) {
         ctx->upstream_url = p->chat_url;
         return NGX_OK;
@@ -169,5 +189,6 @@ ngx_http_llm_azure_create_request(ngx_http_request_t *r,
     /* NGX_DECLINED: the client's model cannot name a deployment */
 
     return ngx_http_llm_azure_url(r->pool, p, &ctx->target_model,
+                                  &ngx_http_llm_azure_chat,
                                   &ctx->upstream_url);
 }

@@ -536,6 +536,10 @@ ngx_http_llm_pick_cost(ngx_http_llm_ctx_t *ctx, ngx_http_llm_candidate_t *c,
                  ? (double) ctx->chat.max_tokens
                  : NGX_HTTP_LLM_DEFAULT_COMPLETION;
 
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS) {
+        completion = 0;
+    }
+
     best = 0;
     best_cost = HUGE_VAL;
 

@@ -16,6 +16,7 @@
 #include "ngx_http_llm_attempt.h"
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_sigv4.h"
+#include "ngx_http_llm_embeddings.h"
 
 
 typedef struct {
@@ -267,7 +268,7 @@ ngx_http_llm_bedrock_create_request(ngx_http_request_t *r,
     provider = ctx->target->provider;
     bcf = provider->dialect_conf;
 
-    /* .../model/<model id, encoded>/converse[-stream] */
+    /* .../model/<model id, encoded>/converse[-stream], or /invoke */
 
     len = bcf->stem.len + 3 * ctx->target_model.len
           + sizeof("/converse-stream") - 1;
@@ -283,7 +284,10 @@ ngx_http_llm_bedrock_create_request(ngx_http_request_t *r,
     p = ngx_http_llm_sigv4_encode(p, ctx->target_model.data,
                                   ctx->target_model.len, 0);
 
-    if (ctx->chat.stream) {
+    if (ctx->embed) {
+        p = ngx_cpymem(p, "/invoke", sizeof("/invoke") - 1);
+
+    } else if (ctx->chat.stream) {
         p = ngx_cpymem(p, "/converse-stream", sizeof("/converse-stream") - 1);
 
     } else {
@@ -297,7 +301,11 @@ ngx_http_llm_bedrock_create_request(ngx_http_request_t *r,
 
     ngx_http_llm_jbuf_init(&b, r->pool, ctx->body_length + 512);
 
-    if (ngx_http_llm_bedrock_body(r, ctx, &b) != NGX_OK || b.error) {
+    if ((ctx->embed ? ngx_http_llm_embeddings_bedrock(r, ctx, &b)
+                    : ngx_http_llm_bedrock_body(r, ctx, &b))
+        != NGX_OK
+        || b.error)
+    {
         return NGX_ERROR;
     }
 

@@ -67,6 +67,7 @@ typedef struct {
     unsigned                   root:1;
     unsigned                   messages:1;
     unsigned                   anthropic:1;   /* /v1/messages */
+    unsigned                   embeddings:1;  /* /v1/embeddings */
     unsigned                   guarded:1;     /* a guard reads the tree */
 } ngx_http_llm_parser_t;
 
@@ -79,8 +80,6 @@ static ngx_int_t ngx_http_llm_scan(ngx_http_request_t *r,
 static ngx_int_t ngx_http_llm_feed(ngx_http_llm_parser_t *p, u_char *data,
     size_t len);
 static off_t ngx_http_llm_offset(ngx_http_llm_parser_t *p);
-static ngx_int_t ngx_http_llm_problem(ngx_http_llm_problem_t *problem,
-    const char *param, const char *code, const char *fmt, ...);
 static int ngx_http_llm_refuse(ngx_http_llm_parser_t *p, const char *param,
     const char *fmt, ...);
 static int ngx_http_llm_scalar(ngx_http_llm_parser_t *p, const char *type);
@@ -113,6 +112,15 @@ static ngx_http_llm_key_name_t  ngx_http_llm_chat_keys[] = {
     { "user", 4, NGX_HTTP_LLM_KEY_USER },
     { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
     { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
+    { "cache", 5, NGX_HTTP_LLM_KEY_CACHE },
+    { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
+};
+
+
+/* embeddings: their input is read from the tree (embeddings.c) */
+static ngx_http_llm_key_name_t  ngx_http_llm_embeddings_keys[] = {
+    { "model", 5, NGX_HTTP_LLM_KEY_MODEL },
+    { "user", 4, NGX_HTTP_LLM_KEY_USER },
     { "cache", 5, NGX_HTTP_LLM_KEY_CACHE },
     { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
 };
@@ -228,8 +236,11 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     if (ctx->body_length == 0) {
         return ngx_http_llm_problem(problem, NULL, NULL,
                                     "The request body is empty: a JSON "
-                                    "object with \"model\" and \"messages\" "
-                                    "is expected.");
+                                    "object with \"model\" and \"%s\" is "
+                                    "expected.",
+                                    (ctx->endpoint
+                                     == NGX_HTTP_LLM_EP_EMBEDDINGS)
+                                    ? "input" : "messages");
     }
 
     ngx_http_llm_parser_init(r, ctx, &p, &ctx->chat, problem);
@@ -266,7 +277,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     p.guarded = (llcf->guard != NULL || p.lmcf->entity_guards);
 
-    if (p.anthropic || p.lmcf->trees || p.guarded) {
+    if (p.anthropic || p.embeddings || p.lmcf->trees || p.guarded) {
         arena = ngx_palloc(r->pool, sizeof(ngx_http_llm_arena_t));
         tree = ngx_palloc(r->pool, sizeof(ngx_http_llm_tree_t));
         if (arena == NULL || tree == NULL) {
@@ -355,6 +366,11 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                                     "'model' must not be empty");
     }
 
+    if (p.embeddings) {
+        /* its input is checked by ngx_http_llm_embeddings_parse() */
+        return NGX_OK;
+    }
+
     if (!p.messages) {
         return ngx_http_llm_problem(problem, "messages",
                                     "missing_required_parameter",
@@ -441,6 +457,10 @@ ngx_http_llm_parser_init(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES) {
         p->anthropic = 1;
         p->keys = ngx_http_llm_messages_keys;
+
+    } else if (ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS) {
+        p->embeddings = 1;
+        p->keys = ngx_http_llm_embeddings_keys;
     }
 }
 
@@ -574,7 +594,7 @@ ngx_http_llm_vproblem(ngx_http_llm_problem_t *problem, const char *param,
 
 /* after parsing: returns NGX_DECLINED, the body is refused */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_llm_problem(ngx_http_llm_problem_t *problem, const char *param,
     const char *code, const char *fmt, ...)
 {
@@ -991,7 +1011,7 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
          * that none of them needs it.
          */
 
-        if (p->tree && !p->anthropic && !p->guarded
+        if (p->tree && !p->anthropic && !p->guarded && !p->embeddings
             && dst == &p->chat->model
             && !ngx_http_llm_route_needs_tree(p->lmcf, dst))
         {

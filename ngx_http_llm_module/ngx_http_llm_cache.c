@@ -520,8 +520,10 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         ctx->cache_eligible = 1;
 
     } else {
-        ctx->cache_eligible = ctx->chat.has_temperature
-                              && ctx->chat.temperature == 0;
+        /* embeddings are deterministic; completions at temperature 0 */
+        ctx->cache_eligible = ctx->embed != NULL
+                              || (ctx->chat.has_temperature
+                                  && ctx->chat.temperature == 0);
     }
 
     /* the body's "cache", then the header, which wins */
@@ -598,7 +600,8 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     *p++ = '\0';
     p = ngx_cpymem(p, dialect.data, dialect.len);
     *p++ = '\0';
-    *p++ = ctx->chat.stream ? 's' : 'j';
+    /* the endpoint: the same body may ask for embeddings or a chat */
+    *p++ = ctx->embed ? 'e' : (ctx->chat.stream ? 's' : 'j');
     p = ngx_cpymem(p, ngx_http_llm_digest_result(ctx->digest),
                    NGX_HTTP_LLM_DIGEST);
 

@@ -15,6 +15,7 @@
 #include "ngx_http_llm_provider.h"
 #include "ngx_http_llm_attempt.h"
 #include "ngx_http_llm_dialect.h"
+#include "ngx_http_llm_embeddings.h"
 
 
 static char *ngx_http_llm_gemini_init_provider(ngx_conf_t *cf,
@@ -260,6 +261,10 @@ ngx_http_llm_gemini_create_request(ngx_http_request_t *r,
     ngx_http_llm_jbuf_t       b, tmp;
     ngx_http_llm_walk_t       w;
     ngx_http_llm_provider_t  *provider;
+
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS) {
+        return ngx_http_llm_embeddings_gemini(r, ctx);
+    }
 
     provider = ctx->target->provider;
     model = &ctx->target_model;

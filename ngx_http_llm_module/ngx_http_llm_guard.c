@@ -18,6 +18,7 @@
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_json_tree.h"
 #include "ngx_http_llm_error.h"
+#include "ngx_http_llm_embeddings.h"
 
 
 typedef struct {
@@ -44,6 +45,8 @@ static char *ngx_http_llm_guard_resolve(ngx_conf_t *cf,
     ngx_http_llm_loc_conf_t *conf);
 static ngx_int_t ngx_http_llm_guard_walk(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_json_t *node, ngx_uint_t text);
+static ngx_int_t ngx_http_llm_guard_embeddings(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *input);
 static ngx_int_t ngx_http_llm_guard_text(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_json_t *node);
 static char *ngx_http_llm_guard_roles(ngx_conf_t *cf,
@@ -929,19 +932,25 @@ ngx_http_llm_guard_request(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     w.guard = guard;
     w.rule = NGX_CONF_UNSET_UINT;
 
-    /* the messages, and Anthropic's system prompt */
+    /* the messages, and Anthropic's system prompt; embeddings' input */
 
     for (member = ctx->tree->child; member; member = member->next) {
 
-        if (!(member->key.len == 8
+        if (ctx->embed) {
+            if (member != ctx->embed->input) {
+                continue;
+            }
+
+            rc = ngx_http_llm_guard_embeddings(&w, member);
+
+        } else if (!(member->key.len == 8
               && ngx_strncmp(member->key.data, "messages", 8) == 0)
             && !(member->key.len == 6
                  && ngx_strncmp(member->key.data, "system", 6) == 0))
         {
             continue;
-        }
 
-        if (member->key.len == 6) {
+        } else if (member->key.len == 6) {
             /* Anthropic's system prompt */
             rc = (guard->roles & NGX_HTTP_LLM_GUARD_SYSTEM) && !guard->last_user
                  ? ngx_http_llm_guard_walk(&w, member, 1) : NGX_OK;
@@ -994,6 +1003,25 @@ ngx_http_llm_guard_request(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Embeddings' texts, every one; token ids cannot be read by the rules:
+ * a policy with rules refuses them (the safe side, as for a text PCRE2
+ * cannot read).
+ */
+
+static ngx_int_t
+ngx_http_llm_guard_embeddings(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *input)
+{
+    if (w->ctx->embed->kind == NGX_HTTP_LLM_EMBED_TOKENS) {
+        w->failed = 1;
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_llm_guard_walk(w, input, 1);
 }
 
 

@@ -27,6 +27,7 @@
 #include "ngx_http_llm_metrics.h"
 #include "ngx_http_llm_failover.h"
 #include "ngx_http_llm_guard.h"
+#include "ngx_http_llm_embeddings.h"
 
 
 static ngx_http_llm_endpoint_e ngx_http_llm_endpoint(ngx_http_request_t *r);
@@ -109,6 +110,7 @@ ngx_http_llm_handler(ngx_http_request_t *r)
 
         case NGX_HTTP_LLM_EP_CHAT:
         case NGX_HTTP_LLM_EP_MESSAGES:
+        case NGX_HTTP_LLM_EP_EMBEDDINGS:
             if (r->method != NGX_HTTP_POST) {
                 return ngx_http_llm_fail(r, NGX_HTTP_NOT_ALLOWED,
                                          "method_not_allowed", NULL,
@@ -215,8 +217,6 @@ ngx_http_llm_endpoint(ngx_http_request_t *r)
         return NGX_HTTP_LLM_EP_MODELS;
     }
 
-#undef ngx_http_llm_ends_with
-
     /* /models/<id>, where the id may contain slashes ("openai/gpt-4o") */
 
     for (p = uri->data; p + sizeof("/models/") - 1 < last; p++) {
@@ -224,6 +224,14 @@ ngx_http_llm_endpoint(ngx_http_request_t *r)
             return NGX_HTTP_LLM_EP_MODEL;
         }
     }
+
+    /* after /models/<id>: a model's id may end so */
+
+    if (ngx_http_llm_ends_with("/embeddings")) {
+        return NGX_HTTP_LLM_EP_EMBEDDINGS;
+    }
+
+#undef ngx_http_llm_ends_with
 
     return NGX_HTTP_LLM_EP_UNKNOWN;
 }
@@ -268,6 +276,10 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     rc = ngx_http_llm_parse_chat(r, ctx, &problem);
 
+    if (rc == NGX_OK && ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS) {
+        rc = ngx_http_llm_embeddings_parse(r, ctx, &problem);
+    }
+
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -291,6 +303,20 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     /* a "when" rule may send it to another route's targets */
     ctx->asked_route = ctx->route;
     ctx->route = ngx_http_llm_rules_apply(r, ctx, ctx->route);
+
+    if (ctx->embed) {
+        rc = ngx_http_llm_embeddings_check_route(r, ctx, &problem);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_llm_fail(r, problem.status, problem.code,
+                                     problem.param, "%*s", problem.len,
+                                     problem.message);
+        }
+    }
 
     /* the policy may be the route's: checked once the route is known */
     rc = ngx_http_llm_guard_request(r, ctx);

@@ -330,6 +330,11 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     completion = (ctx->chat.max_tokens > 0) ? (double) ctx->chat.max_tokens
                                             : (double) lmcf->default_max_tokens;
 
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS) {
+        /* nothing is generated */
+        completion = 0;
+    }
+
     hold->tokens = (int64_t) (prompt + completion);
 
     in = 0;

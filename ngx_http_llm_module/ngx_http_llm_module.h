@@ -86,14 +86,19 @@ typedef enum {
     NGX_HTTP_LLM_EP_CHAT,
     NGX_HTTP_LLM_EP_MODELS,
     NGX_HTTP_LLM_EP_MODEL,
-    NGX_HTTP_LLM_EP_MESSAGES           /* Anthropic's, the front door */
+    NGX_HTTP_LLM_EP_MESSAGES,          /* Anthropic's, the front door */
+    NGX_HTTP_LLM_EP_EMBEDDINGS
 } ngx_http_llm_endpoint_e;
 
 
-/* a request for a completion, through any door: counted alike everywhere */
+/*
+ * a request for a model's work (a completion through any door, or
+ * embeddings): routed, charged and counted alike everywhere
+ */
 #define ngx_http_llm_completion(ctx)                                         \
     ((ctx)->endpoint == NGX_HTTP_LLM_EP_CHAT                                  \
-     || (ctx)->endpoint == NGX_HTTP_LLM_EP_MESSAGES)
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_MESSAGES                           \
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS)
 
 
 /* a header sent to a provider: lowercase name, value, and whether secret */
@@ -398,6 +403,9 @@ struct ngx_http_llm_ctx_s {
      */
     struct ngx_http_llm_json_s    *tree;
     struct ngx_http_llm_json_s    *chat_tree;
+
+    /* POST /v1/embeddings: what its body asks (ngx_http_llm_embeddings.h) */
+    struct ngx_http_llm_embed_s   *embed;
 
     ngx_http_llm_route_t          *route;
     ngx_str_t                      glob_capture;

@@ -23,6 +23,7 @@
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_json_tree.h"
+#include "ngx_http_llm_embeddings.h"
 
 
 typedef enum {
@@ -122,7 +123,20 @@ ngx_http_llm_openai_create_request(ngx_http_request_t *r,
 
     ctx->upstream_url = t->provider->chat_url;
 
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS
+        && ngx_http_llm_embeddings_url(r->pool, t->provider,
+                                       &ctx->upstream_url)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     /* a guard redacted the texts of the tree: the body is built from it */
+
+    if (ctx->embed && ctx->request_redacted) {
+        /* in OpenAI's format already: the same tree, written again */
+        return ngx_http_llm_rebuild_body(r, ctx);
+    }
 
     if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES || ctx->request_redacted) {
         return ngx_http_llm_openai_body(r, ctx);

@@ -14,6 +14,7 @@
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_guard.h"
+#include "ngx_http_llm_embeddings.h"
 
 
 /* an event longer than this is not an LLM stream event */
@@ -70,7 +71,8 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
      * unless a guard reads the answer: it is decoded and encoded again
      * (the same API), so that rules see its text as the client will
      */
-    guard = ngx_http_llm_guard_answers(r);
+    /* embeddings have no text for rules to read */
+    guard = ctx->embed ? NULL : ngx_http_llm_guard_answers(r);
     translate = !native || guard != NULL;
 
     resp = ngx_pcalloc(r->pool, sizeof(ngx_http_llm_response_t));
@@ -116,6 +118,21 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                            ? NGX_HTTP_LLM_CANON_STREAM
                                            : NGX_HTTP_LLM_CANON_OBSERVE,
                                            guard);
+    }
+
+    if (status / 100 == 2 && ctx->embed && !native) {
+
+        /* embeddings in another API: read whole, written as OpenAI's */
+
+        resp->mode = NGX_HTTP_LLM_RESP_BUFFER;
+        resp->header_held = 1;
+        r->filter_need_in_memory = 1;
+
+        ngx_http_clear_content_length(r);
+        ngx_http_clear_accept_ranges(r);
+        ngx_http_llm_response_type(r, "application/json");
+
+        return NGX_OK;
     }
 
     if (status / 100 == 2) {
@@ -957,15 +974,26 @@ ngx_http_llm_response_translated(ngx_http_request_t *r,
                                              &err, out);
     }
 
-    rc = resp->overflow ? NGX_DECLINED
-                        : dialect->decode_body(resp->canon, &body);
+    if (ctx->embed) {
+        rc = resp->overflow
+             ? NGX_DECLINED
+             : ngx_http_llm_embeddings_response(r, ctx, &body, out);
 
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
 
-    if (rc == NGX_OK) {
-        return ngx_http_llm_canon_body(resp->canon, out);
+    } else {
+        rc = resp->overflow ? NGX_DECLINED
+                            : dialect->decode_body(resp->canon, &body);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            return ngx_http_llm_canon_body(resp->canon, out);
+        }
     }
 
     /* the status went out already: the body says what went wrong */

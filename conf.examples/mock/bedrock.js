@@ -283,7 +283,7 @@ function converse(r) {
     var c = controls(r), m, raw, body, err, last, seen, content, usage;
     var stop, tool, result;
 
-    m = r.uri.match(/\/model\/([^\/]+)\/(converse|converse-stream)$/);
+    m = r.uri.match(/\/model\/([^\/]+)\/(converse|converse-stream|invoke)$/);
 
     if (!m || r.method !== 'POST') {
         return fail(r, 404, 'UnknownOperationException',
@@ -307,6 +307,10 @@ function converse(r) {
     if (c.status) {
         return fail(r, Number(c.status), ERRORS[c.status] || 'UnknownError',
                     'mock bedrock error ' + c.status);
+    }
+
+    if (m[2] === 'invoke') {
+        return invoke(r, decodeURIComponent(m[1]), body);
     }
 
     if (!Array.isArray(body.messages) || !body.messages.length) {
@@ -439,6 +443,68 @@ function converse(r) {
     });
 
     r.finish();
+}
+
+
+/* the same vectors as the OpenAI mock's (openai.js, vector()) */
+function vector(input, dims) {
+    var h = 0, i, v = [];
+
+    for (i = 0; i < input.length; i++) {
+        h = (h * 31 + input.charCodeAt(i)) % 65521;
+    }
+
+    for (i = 0; i < dims; i++) {
+        v.push(((h + 37 * i) % 512 - 256) / 256);
+    }
+
+    return v;
+}
+
+
+/*
+ * InvokeModel of the embedding models: Titan Text Embeddings v2 (one
+ * text, its token count) and Cohere Embed (texts, no usage).
+ */
+function invoke(r, model, body) {
+    var v;
+
+    r.headersOut['Content-Type'] = 'application/json';
+
+    if (/^cohere\.embed/.test(model)) {
+        if (!Array.isArray(body.texts) || !body.texts.length
+            || body.input_type !== 'search_document')
+        {
+            return fail(r, 400, 'ValidationException',
+                        'Malformed input request: texts and input_type '
+                        + 'are required');
+        }
+
+        return r.return(200, JSON.stringify({
+            id: 'mock-cohere', response_type: 'embeddings_floats',
+            texts: body.texts,
+            embeddings: body.texts.map(function (t) {
+                return vector(t, 8);
+            })
+        }));
+    }
+
+    if (/^amazon\.titan-embed/.test(model)) {
+        if (typeof body.inputText !== 'string' || body.texts) {
+            return fail(r, 400, 'ValidationException',
+                        'Malformed input request: inputText is required');
+        }
+
+        v = vector(body.inputText, Number(body.dimensions || 8));
+
+        return r.return(200, JSON.stringify({
+            embedding: v, embeddingsByType: { float: v },
+            inputTextTokenCount: 7
+        }));
+    }
+
+    return fail(r, 400, 'ValidationException',
+                'mock: not an embedding model: ' + model);
 }
 
 

@@ -68,7 +68,7 @@ function generate(r) {
     var c = controls(r), m, body, last, seen, parts, usage, finish, resp;
     var calls = [], key = r.headersIn['x-goog-api-key'];
 
-    m = r.uri.match(/\/v1beta\/(models\/[^:\/]+):(generateContent|streamGenerateContent)$/);
+    m = r.uri.match(/\/v1beta\/(models\/[^:\/]+):(generateContent|streamGenerateContent|batchEmbedContents)$/);
 
     if (!m || r.method !== 'POST') {
         return fail(r, 404, 'Requested entity was not found.');
@@ -100,6 +100,10 @@ function generate(r) {
 
     if (c.status) {
         return fail(r, Number(c.status));
+    }
+
+    if (m[2] === 'batchEmbedContents') {
+        return embed(r, m[1], body);
     }
 
     if (!Array.isArray(body.contents) || !body.contents.length) {
@@ -244,6 +248,57 @@ function generate(r) {
     });
 
     r.finish();
+}
+
+
+/* the same vectors as the OpenAI mock's (openai.js, vector()) */
+function vector(input, dims) {
+    var h = 0, i, v = [];
+
+    for (i = 0; i < input.length; i++) {
+        h = (h * 31 + input.charCodeAt(i)) % 65521;
+    }
+
+    for (i = 0; i < dims; i++) {
+        v.push(((h + 37 * i) % 512 - 256) / 256);
+    }
+
+    return v;
+}
+
+
+/* batchEmbedContents: one vector per request; Gemini reports no usage */
+function embed(r, model, body) {
+    var i, q, text, out = [];
+
+    if (!Array.isArray(body.requests) || !body.requests.length) {
+        return fail(r, 400, '* BatchEmbedContentsRequest.requests: '
+                            + 'requests is not specified');
+    }
+
+    for (i = 0; i < body.requests.length; i++) {
+        q = body.requests[i] || {};
+
+        if (q.model !== model) {
+            return fail(r, 400, '* BatchEmbedContentsRequest.requests[' + i
+                                + '].model: model ' + q.model
+                                + ' differs from ' + model);
+        }
+
+        text = q.content && q.content.parts && q.content.parts[0]
+               && q.content.parts[0].text;
+
+        if (typeof text !== 'string') {
+            return fail(r, 400, '* BatchEmbedContentsRequest.requests[' + i
+                                + '].content: text is not specified');
+        }
+
+        out.push({ values: vector(text, Number(q.outputDimensionality
+                                                || 8)) });
+    }
+
+    r.headersOut['Content-Type'] = 'application/json; charset=UTF-8';
+    r.return(200, JSON.stringify({ embeddings: out }));
 }
 
 

@@ -6,7 +6,9 @@
  * for streams, in the first event).
  *
  * Behaviour is steered by the path before /v1 (the provider's url in the
- * gateway configuration) and by a "mock" member of the request body:
+ * gateway configuration) and by a "mock" member of the request body.
+ * POST .../embeddings answers like OpenAI's, with deterministic vectors
+ * (see vector()) and usage; the same controls apply:
  *
  *   status=503        answer with this error status (OpenAI error body)
  *   retry_after=2     send Retry-After with an error
@@ -177,7 +179,9 @@ function chat(r) {
     r.log('mock received ' + r.uri + ' model=' + body.model
           + ' auth=' + (r.headersIn['Authorization'] || '-'));
 
-    if (!/\/chat\/completions\/?$/.test(r.uri)) {
+    if (!/\/chat\/completions\/?$/.test(r.uri)
+        && !/\/embeddings\/?$/.test(r.uri))
+    {
         return fail(r, 404, c, 'mock provider: unknown path ' + r.uri);
     }
 
@@ -215,6 +219,12 @@ function chat(r) {
     if (c.status && c.status !== '200') {
         return later(Number(c.delay || 0), function () {
             fail(r, Number(c.status), c);
+        });
+    }
+
+    if (/\/embeddings\/?$/.test(r.uri)) {
+        return later(Number(c.delay || 0), function () {
+            embed(r, body, c, raw);
         });
     }
 
@@ -391,6 +401,82 @@ function chat(r) {
 
         next();
     });
+}
+
+
+/*
+ * A text's (or token ids') vector: dimensions (default 8) multiples of
+ * 1/256 in [-1, 1), exact in float32, from a hash of the input, so that
+ * tests can compute them and compare base64 with floats exactly.
+ */
+function vector(input, dims) {
+    var h = 0, i, v = [];
+    var s = typeof input === 'string' ? input : JSON.stringify(input);
+
+    for (i = 0; i < s.length; i++) {
+        h = (h * 31 + s.charCodeAt(i)) % 65521;
+    }
+
+    for (i = 0; i < dims; i++) {
+        v.push(((h + 37 * i) % 512 - 256) / 256);
+    }
+
+    return v;
+}
+
+
+function embed(r, body, c, raw) {
+    var inputs, dims, usage, tokens, answer;
+
+    if (!body.model || body.input === undefined) {
+        return fail(r, 400, c, 'mock provider: model and input required');
+    }
+
+    inputs = typeof body.input === 'string' ? [body.input]
+             : (Array.isArray(body.input) && typeof body.input[0] === 'number')
+               ? [body.input] : body.input;
+
+    if (!Array.isArray(inputs) || inputs.length === 0) {
+        return fail(r, 400, c, 'mock provider: invalid input');
+    }
+
+    dims = Number(body.dimensions || 8);
+
+    tokens = inputs.reduce(function (n, x) {
+        return n + (typeof x === 'string' ? Math.ceil(x.length / 4) || 1
+                                          : x.length);
+    }, 0);
+
+    usage = { prompt_tokens: Number(c.prompt_tokens || tokens) };
+    usage.total_tokens = usage.prompt_tokens;
+
+    answer = {
+        object: 'list',
+        data: inputs.map(function (x, i) {
+            var v = vector(x, dims);
+
+            if (body.encoding_format === 'base64') {
+                v = Buffer.from(new Float32Array(v).buffer)
+                    .toString('base64');
+            }
+
+            return { object: 'embedding', index: i, embedding: v };
+        }),
+        model: body.model,
+        mock: seen(r, body, raw)
+    };
+
+    if (!c.no_usage) {
+        answer.usage = usage;
+    }
+
+    answer.mock.encoding_format = body.encoding_format || null;
+    answer.mock.dimensions = body.dimensions || null;
+    answer.mock.inputs = inputs.length;
+
+    ratelimit(r);
+    r.headersOut['Content-Type'] = 'application/json';
+    r.return(200, JSON.stringify(answer));
 }
 
 
