@@ -236,3 +236,32 @@ POST /v1/completions
 --- error_code: 400
 --- response_body chomp
 {"error":{"message":"The endpoint /v1/completions is not served where a guard policy applies: its policies read chat messages; use /v1/chat/completions.","type":"invalid_request_error","param":null,"code":"unsupported_endpoint"}}
+
+
+
+=== TEST 15: never cached: the same completion twice reaches the provider twice
+--- http_config
+    proxy_cache_path completions_cache keys_zone=completions_cache:1m;
+    log_format cached '$status cache=$upstream_cache_status '
+                      'llm=[$llm_cache_status] upstream=$upstream_status';
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+--- config
+    location /v1/ {
+        access_log logs/access.log cached;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        proxy_cache completions_cache;
+        proxy_cache_valid 200 10m;
+        llm_cache on;
+    }
+--- more_headers
+--- request eval
+["POST /v1/completions\n" . '{"model":"m","prompt":"x","temperature":0}',
+ "POST /v1/completions\n" . '{"model":"m","prompt":"x","temperature":0}']
+--- response_body_like eval
+['"object":"text_completion"', '"object":"text_completion"']
+--- access_log
+200 cache=BYPASS llm=[BYPASS] upstream=200
+--- no_access_log
+HIT
