@@ -316,29 +316,29 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return rc;
     }
 
-    if (ctx->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS) {
-        rc = ngx_http_llm_legacy_targets(r, ctx);
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
-
     if (ctx->key && !ngx_http_llm_model_allowed(ctx->key, &ctx->chat.model)) {
         return ngx_http_llm_fail(r, NGX_HTTP_FORBIDDEN, "model_not_allowed",
                                  "model", "The key `%V` may not use model "
                                  "`%V`.", &ctx->key->name, &ctx->chat.model);
     }
 
-    ctx->zone = lmcf->zone;
+    /* the endpoints that some targets' formats do not serve */
 
-    if (ctx->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS) {
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS) {
+        rc = ngx_http_llm_legacy_targets(r, ctx);
+
+    } else if (ctx->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS) {
         rc = ngx_http_llm_count_target(r, ctx);
 
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    } else {
+        rc = NGX_OK;
     }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->zone = lmcf->zone;
 
     /* a count is reserved as a request of no tokens (limits.c) */
 

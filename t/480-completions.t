@@ -175,12 +175,16 @@ POST /v1/completions
 
 
 
-=== TEST 11: a key's model allowlist holds
+=== TEST 11: a key's model allowlist holds, before the route's formats are told
 --- http_config
     llm_provider mock {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
     }
-    llm_route m { target mock; }
+    llm_provider claude {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/anthropic/v1;
+        format anthropic;
+    }
+    llm_route m { target claude; }
     llm_route other { target mock; }
     llm_key bob { key sk-bob-0123456789; models other; }
 --- config

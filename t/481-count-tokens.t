@@ -111,14 +111,15 @@ POST /v1/messages/count_tokens
 
 
 
-=== TEST 6: a key's model allowlist holds
+=== TEST 6: a key's model allowlist holds, before the route's formats are told
 --- http_config
     llm_provider an {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/anthropic/v1;
         key sk-ant-mock-key;
         format anthropic;
     }
-    llm_route claude { target an; }
+    llm_provider oa { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route claude { target oa; }
     llm_route other { target an; }
     llm_key bob { key sk-bob-0123456789; models other; }
 --- config
