@@ -102,7 +102,10 @@ ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     } else {
         o.result = NGX_HTTP_LLM_OK;
 
-        if (ctx->chat.stream) {
+        if (ctx->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS) {
+            /* a count's time would skew the target's answer latency */
+
+        } else if (ctx->chat.stream) {
             o.ttfb = ctx->ttfb;
 
         } else if (r->upstream && r->upstream->state
@@ -159,9 +162,10 @@ ngx_http_llm_account(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     ctx->accounted = 1;
 
     if (ctx->resp == NULL || ctx->target == NULL
-        || r->headers_out.status / 100 != 2)
+        || r->headers_out.status / 100 != 2
+        || ctx->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS)
     {
-        /* no answer: nothing was used */
+        /* no answer, or a count of tokens: nothing was used */
         return;
     }
 

@@ -26,6 +26,7 @@
 typedef struct {
     ngx_int_t                      max_tokens;
     unsigned                       beta:1;      /* "header anthropic-beta" */
+    ngx_str_t                      count_url;   /* .../messages/count_tokens */
 } ngx_http_llm_anthropic_conf_t;
 
 
@@ -94,6 +95,16 @@ ngx_http_llm_anthropic_init_provider(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    acf->count_url.len = p->chat_url.len + sizeof("/count_tokens") - 1;
+    acf->count_url.data = ngx_pnalloc(cf->pool, acf->count_url.len);
+    if (acf->count_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(acf->count_url.data, p->chat_url.data,
+                          p->chat_url.len),
+               "/count_tokens", sizeof("/count_tokens") - 1);
+
     acf->max_tokens = NGX_HTTP_LLM_ANTHROPIC_MAX_TOKENS;
 
     v = ngx_http_llm_provider_option(p, "max_tokens");
@@ -157,7 +168,16 @@ static ngx_int_t
 ngx_http_llm_anthropic_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx)
 {
+    ngx_http_llm_anthropic_conf_t  *acf;
+
     ctx->upstream_url = ctx->target->provider->chat_url;
+
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS) {
+        /* counted as it came, with the target's model */
+        acf = ctx->target->provider->dialect_conf;
+        ctx->upstream_url = acf->count_url;
+        return ngx_http_llm_anthropic_splice(r, ctx);
+    }
 
     if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES) {
         return ngx_http_llm_anthropic_splice(r, ctx);

@@ -37,7 +37,8 @@ typedef enum {
     NGX_HTTP_LLM_KEY_SYSTEM,
     NGX_HTTP_LLM_KEY_CACHE,
     NGX_HTTP_LLM_KEY_NO_CACHE,
-    NGX_HTTP_LLM_KEY_NO_STORE
+    NGX_HTTP_LLM_KEY_NO_STORE,
+    NGX_HTTP_LLM_KEY_PROMPT
 } ngx_http_llm_key_e;
 
 
@@ -69,6 +70,7 @@ typedef struct {
     unsigned                   anthropic:1;   /* /v1/messages */
     unsigned                   embeddings:1;  /* /v1/embeddings */
     unsigned                   guarded:1;     /* a guard reads the tree */
+    unsigned                   legacy:1;      /* /v1/completions */
 } ngx_http_llm_parser_t;
 
 
@@ -136,6 +138,19 @@ static ngx_http_llm_key_name_t  ngx_http_llm_messages_keys[] = {
     { "system", 6, NGX_HTTP_LLM_KEY_SYSTEM },
     { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
     { "cache", 5, NGX_HTTP_LLM_KEY_CACHE },
+    { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
+};
+
+
+/* legacy text completions, at /v1/completions: "prompt", not "messages" */
+static ngx_http_llm_key_name_t  ngx_http_llm_completions_keys[] = {
+    { "model", 5, NGX_HTTP_LLM_KEY_MODEL },
+    { "prompt", 6, NGX_HTTP_LLM_KEY_PROMPT },
+    { "stream", 6, NGX_HTTP_LLM_KEY_STREAM },
+    { "stream_options", 14, NGX_HTTP_LLM_KEY_STREAM_OPTIONS },
+    { "max_tokens", 10, NGX_HTTP_LLM_KEY_MAX_TOKENS },
+    { "user", 4, NGX_HTTP_LLM_KEY_USER },
+    { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
     { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
 };
 
@@ -240,7 +255,10 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                                     "expected.",
                                     (ctx->endpoint
                                      == NGX_HTTP_LLM_EP_EMBEDDINGS)
-                                    ? "input" : "messages");
+                                    ? "input"
+                                    : (ctx->endpoint
+                                       == NGX_HTTP_LLM_EP_COMPLETIONS)
+                                      ? "prompt" : "messages");
     }
 
     ngx_http_llm_parser_init(r, ctx, &p, &ctx->chat, problem);
@@ -262,7 +280,14 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                                (off_t) llcf->memory_ratio * ctx->body_length
                                + NGX_HTTP_LLM_MEMORY_FLOOR);
 
-    if (llcf->cache != NGX_HTTP_LLM_CACHE_OFF || p.lmcf->route_cache) {
+    /*
+     * legacy completions and token counts are not cached: the cache
+     * stores and replays answers as chat completions (docs/endpoints.md)
+     */
+
+    if ((llcf->cache != NGX_HTTP_LLM_CACHE_OFF || p.lmcf->route_cache)
+        && !p.legacy && ctx->endpoint != NGX_HTTP_LLM_EP_COUNT_TOKENS)
+    {
         /*
          * the cache key is computed later, by a second pass, and only if
          * the request turns out to be cacheable (ngx_http_llm_body_digest)
@@ -371,6 +396,17 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         return NGX_OK;
     }
 
+    if (p.legacy) {
+        if (!p.messages) {
+            return ngx_http_llm_problem(problem, "prompt",
+                                        "missing_required_parameter",
+                                        "Missing required parameter: "
+                                        "'prompt'.");
+        }
+
+        return NGX_OK;
+    }
+
     if (!p.messages) {
         return ngx_http_llm_problem(problem, "messages",
                                     "missing_required_parameter",
@@ -384,7 +420,9 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                                     "message");
     }
 
-    if (p.anthropic && ctx->chat.max_tokens == -1) {
+    if (p.anthropic && ctx->chat.max_tokens == -1
+        && ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES)
+    {
         return ngx_http_llm_problem(problem, "max_tokens",
                                     "missing_required_parameter",
                                     "max_tokens: Field required");
@@ -454,13 +492,16 @@ ngx_http_llm_parser_init(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     p->keys = ngx_http_llm_chat_keys;
     p->lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
-    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES) {
+    if (ngx_http_llm_anthropic_door(ctx)) {
         p->anthropic = 1;
         p->keys = ngx_http_llm_messages_keys;
 
     } else if (ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS) {
         p->embeddings = 1;
         p->keys = ngx_http_llm_embeddings_keys;
+    } else if (ctx->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS) {
+        p->legacy = 1;
+        p->keys = ngx_http_llm_completions_keys;
     }
 }
 
@@ -638,6 +679,12 @@ ngx_http_llm_key_param(ngx_http_llm_key_e key)
     for (i = 0; ngx_http_llm_messages_keys[i].name; i++) {
         if (ngx_http_llm_messages_keys[i].key == key) {
             return ngx_http_llm_messages_keys[i].name;
+        }
+    }
+
+    for (i = 0; ngx_http_llm_completions_keys[i].name; i++) {
+        if (ngx_http_llm_completions_keys[i].key == key) {
+            return ngx_http_llm_completions_keys[i].name;
         }
     }
 
@@ -852,6 +899,12 @@ ngx_http_llm_json_number(void *data, const char *s, size_t len)
         ngx_http_llm_member_end(p, p->key);
     }
 
+    if (p->depth > 1 && p->container == NGX_HTTP_LLM_KEY_PROMPT) {
+        /* a prompt of token ids: a token is some four bytes of text */
+        p->chat->message_bytes += 4;
+        return 1;
+    }
+
     if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_TEMPERATURE) {
         p->key = NGX_HTTP_LLM_KEY_NONE;
 
@@ -937,6 +990,21 @@ ngx_http_llm_json_string(void *data, const unsigned char *s, size_t len)
 
     if (p->depth > 2 && p->container == NGX_HTTP_LLM_KEY_MESSAGES) {
         p->chat->message_bytes += len;
+        return 1;
+    }
+
+    /* a legacy prompt: a string, or an array of strings (or of tokens) */
+
+    if ((p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_PROMPT)
+        || (p->depth > 1 && p->container == NGX_HTTP_LLM_KEY_PROMPT))
+    {
+        p->chat->message_bytes += len;
+
+        if (p->depth == 1) {
+            p->messages = 1;
+            p->key = NGX_HTTP_LLM_KEY_NONE;
+        }
+
         return 1;
     }
 
@@ -1089,6 +1157,14 @@ ngx_http_llm_json_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
                 return ngx_http_llm_scalar(p, "an object");
             }
 
+            break;
+
+        case NGX_HTTP_LLM_KEY_PROMPT:
+            if (map) {
+                return ngx_http_llm_scalar(p, "an object");
+            }
+
+            p->messages = 1;
             break;
 
         case NGX_HTTP_LLM_KEY_CACHE:

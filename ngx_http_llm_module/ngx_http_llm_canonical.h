@@ -215,7 +215,7 @@ ngx_int_t ngx_http_llm_canon_random_id(ngx_pool_t *pool, const char *prefix,
 
 /* the client's API: OpenAI, or Anthropic at the /v1/messages door */
 #define ngx_http_llm_client_api(ctx)                                         \
-    (((ctx)->endpoint == NGX_HTTP_LLM_EP_MESSAGES)                            \
+    (ngx_http_llm_anthropic_door(ctx)                                         \
      ? NGX_HTTP_LLM_API_ANTHROPIC : NGX_HTTP_LLM_API_OPENAI)
 
 

@@ -85,7 +85,7 @@ ngx_http_llm_client_error_json(ngx_http_request_t *r, ngx_uint_t status,
 
     ctx = ngx_http_llm_get_ctx(r);
 
-    if (ctx == NULL || ctx->endpoint != NGX_HTTP_LLM_EP_MESSAGES) {
+    if (ctx == NULL || !ngx_http_llm_anthropic_door(ctx)) {
         return ngx_http_llm_error_json(r->pool, status, code, param, message,
                                        out);
     }

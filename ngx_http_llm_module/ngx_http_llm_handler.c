@@ -28,11 +28,16 @@
 #include "ngx_http_llm_failover.h"
 #include "ngx_http_llm_guard.h"
 #include "ngx_http_llm_embeddings.h"
+#include "ngx_http_llm_dialect.h"
 
 
 static ngx_http_llm_endpoint_e ngx_http_llm_endpoint(ngx_http_request_t *r);
 static void ngx_http_llm_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llm_prepare(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+static ngx_int_t ngx_http_llm_legacy_targets(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+static ngx_int_t ngx_http_llm_count_target(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 
 
@@ -111,6 +116,8 @@ ngx_http_llm_handler(ngx_http_request_t *r)
         case NGX_HTTP_LLM_EP_CHAT:
         case NGX_HTTP_LLM_EP_MESSAGES:
         case NGX_HTTP_LLM_EP_EMBEDDINGS:
+        case NGX_HTTP_LLM_EP_COMPLETIONS:
+        case NGX_HTTP_LLM_EP_COUNT_TOKENS:
             if (r->method != NGX_HTTP_POST) {
                 return ngx_http_llm_fail(r, NGX_HTTP_NOT_ALLOWED,
                                          "method_not_allowed", NULL,
@@ -209,8 +216,18 @@ ngx_http_llm_endpoint(ngx_http_request_t *r)
 
     /* Anthropic's Messages API: the door for Anthropic's SDKs */
 
+    if (ngx_http_llm_ends_with("/v1/messages/count_tokens")) {
+        return NGX_HTTP_LLM_EP_COUNT_TOKENS;
+    }
+
     if (ngx_http_llm_ends_with("/v1/messages")) {
         return NGX_HTTP_LLM_EP_MESSAGES;
+    }
+
+    /* legacy text completions (vLLM, llama.cpp, TGI serve them) */
+
+    if (ngx_http_llm_ends_with("/v1/completions")) {
+        return NGX_HTTP_LLM_EP_COMPLETIONS;
     }
 
     if (ngx_http_llm_ends_with("/models")) {
@@ -331,7 +348,25 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                  "`%V`.", &ctx->key->name, &ctx->chat.model);
     }
 
+    /* the endpoints that some targets' formats do not serve */
+
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS) {
+        rc = ngx_http_llm_legacy_targets(r, ctx);
+
+    } else if (ctx->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS) {
+        rc = ngx_http_llm_count_target(r, ctx);
+
+    } else {
+        rc = NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     ctx->zone = lmcf->zone;
+
+    /* a count is reserved as a request of no tokens (limits.c) */
 
     rc = ngx_http_llm_reserve(r, ctx);
 
@@ -347,6 +382,97 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         ctx->deadline.log = r->connection->log;
 
         ngx_add_timer(&ctx->deadline, ctx->route->deadline);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Legacy completions go to OpenAI-format targets only, which take them as
+ * they are: the others of the route are skipped, as if tried already; a
+ * route without one is refused. Guard policies read chat messages, not
+ * prompts: a guarded request is refused rather than passed unread.
+ */
+
+static ngx_int_t
+ngx_http_llm_legacy_targets(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    ngx_uint_t              i, usable;
+    ngx_http_llm_target_t  *t;
+
+    if (ctx->guard) {
+        return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST,
+                                 "unsupported_endpoint", NULL,
+                                 "The endpoint /v1/completions is not "
+                                 "served where a guard policy applies: "
+                                 "its policies read chat messages; use "
+                                 "/v1/chat/completions.");
+    }
+
+    t = ctx->route->targets.elts;
+    usable = 0;
+
+    for (i = 0; i < ctx->route->targets.nelts; i++) {
+        if (t[i].provider->completions_url.len) {
+            usable++;
+
+        } else {
+            ctx->tried |= (uint64_t) 1 << i;
+        }
+    }
+
+    if (usable == 0) {
+        return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST,
+                                 "unsupported_endpoint", "model",
+                                 "The endpoint /v1/completions is served "
+                                 "by OpenAI-format targets only; the "
+                                 "targets of model `%V` are not (provider "
+                                 "`%V` is in format \"%V\").",
+                                 &ctx->chat.model, &t[0].provider->name,
+                                 &t[0].provider->dialect->name);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Token counts go to the route's first Anthropic-format target alone, so
+ * that a model's count does not depend on which target a strategy would
+ * choose; a route without one is refused.
+ */
+
+static ngx_int_t
+ngx_http_llm_count_target(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    ngx_uint_t              i, first;
+    ngx_http_llm_target_t  *t;
+
+    t = ctx->route->targets.elts;
+    first = ctx->route->targets.nelts;
+
+    for (i = 0; i < ctx->route->targets.nelts; i++) {
+        if (t[i].provider->dialect == &ngx_http_llm_anthropic_dialect
+            && !t[i].provider->disabled && first == ctx->route->targets.nelts)
+        {
+            first = i;
+            continue;
+        }
+
+        ctx->tried |= (uint64_t) 1 << i;
+    }
+
+    if (first == ctx->route->targets.nelts) {
+        return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST,
+                                 "unsupported_endpoint", "model",
+                                 "The model `%V` cannot count tokens: "
+                                 "/v1/messages/count_tokens is served by "
+                                 "Anthropic-format targets only, and its "
+                                 "target's provider `%V` is in format "
+                                 "\"%V\".", &ctx->chat.model,
+                                 &t[0].provider->name,
+                                 &t[0].provider->dialect->name);
     }
 
     return NGX_OK;

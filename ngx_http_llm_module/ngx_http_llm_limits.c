@@ -348,6 +348,12 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     hold->cost = (int64_t) llround((prompt * in + completion * out) * 1000);
 
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS) {
+        /* a count uses no tokens: it is a request, and costs nothing */
+        hold->tokens = 0;
+        hold->cost = 0;
+    }
+
     hold->limit_requests = -1;
     hold->limit_tokens = -1;
 

@@ -87,18 +87,28 @@ typedef enum {
     NGX_HTTP_LLM_EP_MODELS,
     NGX_HTTP_LLM_EP_MODEL,
     NGX_HTTP_LLM_EP_MESSAGES,          /* Anthropic's, the front door */
-    NGX_HTTP_LLM_EP_EMBEDDINGS
+    NGX_HTTP_LLM_EP_EMBEDDINGS,
+    NGX_HTTP_LLM_EP_COMPLETIONS,       /* legacy text completions */
+    NGX_HTTP_LLM_EP_COUNT_TOKENS       /* Anthropic's, at its door */
 } ngx_http_llm_endpoint_e;
 
 
+/* Anthropic's door: its request shape, its error shape */
+#define ngx_http_llm_anthropic_door(ctx)                                     \
+    ((ctx)->endpoint == NGX_HTTP_LLM_EP_MESSAGES                              \
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS)
+
+
 /*
- * a request for a model's work (a completion through any door, or
- * embeddings): routed, charged and counted alike everywhere
+ * a request for a model's work (a completion through any door, a count
+ * of tokens, or embeddings): routed, charged and counted alike everywhere
  */
 #define ngx_http_llm_completion(ctx)                                         \
     ((ctx)->endpoint == NGX_HTTP_LLM_EP_CHAT                                  \
      || (ctx)->endpoint == NGX_HTTP_LLM_EP_MESSAGES                           \
-     || (ctx)->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS)
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS                         \
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS                        \
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS)
 
 
 /* a header sent to a provider: lowercase name, value, and whether secret */
@@ -134,6 +144,8 @@ struct ngx_http_llm_provider_s {
 
     /* the chat endpoint, when the dialect's URL does not vary per model */
     ngx_str_t                      chat_url;
+    /* legacy text completions, OpenAI-format providers only; or empty */
+    ngx_str_t                      completions_url;
 
     /* an env: key that is not set disables the provider when optional */
     unsigned                       disabled:1;

@@ -103,6 +103,18 @@ ngx_http_llm_openai_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
         return NGX_CONF_ERROR;
     }
 
+    /* the legacy text completions' URL: the chat one without "/chat" */
+
+    p->completions_url.len = p->chat_url.len - (sizeof("/chat") - 1);
+    p->completions_url.data = ngx_pnalloc(cf->pool, p->completions_url.len);
+    if (p->completions_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(p->completions_url.data, p->chat_url.data,
+                          p->chat_url.len - (sizeof("/chat/completions") - 1)),
+               "/completions", sizeof("/completions") - 1);
+
     return ngx_http_llm_provider_key_header(cf, p, "authorization",
                                             "Authorization", "Bearer ");
 }
@@ -121,7 +133,9 @@ ngx_http_llm_openai_create_request(ngx_http_request_t *r,
     chat = &ctx->chat;
     n = 0;
 
-    ctx->upstream_url = t->provider->chat_url;
+    ctx->upstream_url = (ctx->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS)
+                        ? t->provider->completions_url
+                        : t->provider->chat_url;
 
     if (ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS
         && ngx_http_llm_embeddings_url(r->pool, t->provider,
@@ -286,7 +300,7 @@ ngx_http_llm_openai_response_event(ngx_http_request_t *r,
         }
     }
 
-    if (scan.object_end) {
+    if (scan.object_end && ctx->endpoint != NGX_HTTP_LLM_EP_COMPLETIONS) {
 
         /*
          * Not a chunk: Azure's events of content filter results alone

@@ -82,6 +82,11 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     ctx->resp = resp;
 
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS) {
+        /* {"input_tokens":N}, or an error, in the client's API: passed */
+        return NGX_OK;
+    }
+
     if (status == NGX_HTTP_OK
         && (ngx_http_llm_response_type_is(r, "text/event-stream")
             || ngx_http_llm_response_type_is(r,

@@ -17,6 +17,7 @@ use File::Path qw(remove_tree);
 use File::Temp qw(tempfile);
 use JSON::PP ();
 use LLM::Fixtures;
+use LLM::Metrics qw(val delta);
 use Test::Nginx::LLM qw(start_nginx http_request wait_until);
 
 my $servroot = 't/servroot-metrics';
@@ -77,23 +78,7 @@ sub chat {
              %o{grep { exists $o{$_} } qw(stream temperature mock)} };
 }
 
-# the exposition as { 'name{labels}' => value }, labels sorted
-sub scrape {
-    my $res = http_request(port => $port, uri => '/metrics');
-    die "metrics: $res->{status}\n" unless $res->{status} == 200;
-    my %m;
-    for my $line (split /\n/, $res->{body}) {
-        next if $line =~ /^#/;
-        $line =~ /^([a-z_]+)(?:\{(.*)\})? (\S+)$/ or die "bad line: $line\n";
-        my ($name, $labels, $value) = ($1, $2 // '', $3);
-        my @l;
-        while ($labels =~ /\G([a-z_]+)="((?:[^"\\]|\\.)*)",?/gc) {
-            push @l, "$1=$2";
-        }
-        $m{ $name . '{' . join(',', sort @l) . '}' } = $value;
-    }
-    return \%m;
-}
+sub scrape { return LLM::Metrics::scrape($port) }
 
 sub status {
     my $res = http_request(port => $port, uri => '/llm/status');
@@ -117,18 +102,6 @@ sub settled {
         }
         1;
     }, timeout => 10, interval => 0.02, desc => 'requests to be counted');
-}
-
-# a sample's value by 'name{label=value,...}', the labels in any order
-sub val {
-    my ($m, $key) = @_;
-    $key =~ /^([a-z_]+)\{(.*)\}$/ or die "bad key: $key\n";
-    return $m->{ $1 . '{' . join(',', sort split /,/, $2) . '}' };
-}
-
-sub delta {
-    my ($before, $after, $key) = @_;
-    return (val($after, $key) // 0) - (val($before, $key) // 0);
 }
 
 my $S = 'model=m1,provider=mock,route=chat';

@@ -6,6 +6,10 @@
  * shape otherwise), errors are {"type":"error","error":{...}}, streams are
  * the named events message_start, content_block_start, ping,
  * content_block_delta, content_block_stop, message_delta, message_stop.
+ * POST .../v1/messages/count_tokens answers {"input_tokens":N}: N is
+ * input_tokens= if set, else the characters of the system prompt, the
+ * messages' texts and the tools, over four (with echo=1, what the mock
+ * received in an extra "mock" member).
  *
  * With tools in the request and no tool result in the last message, the
  * answer calls the first tool (arguments made from its schema); with a
@@ -137,7 +141,11 @@ function messages(r) {
 
     c = controls(r);
 
-    if (!/\/v1\/messages$/.test(r.uri) || r.method !== 'POST') {
+    var counting = /\/v1\/messages\/count_tokens$/.test(r.uri);
+
+    if ((!counting && !/\/v1\/messages$/.test(r.uri))
+        || r.method !== 'POST')
+    {
         return fail(r, 404, 'Not found: ' + r.method + ' ' + r.uri);
     }
 
@@ -166,6 +174,10 @@ function messages(r) {
 
     if (!body.model) {
         return fail(r, 400, 'model: Field required');
+    }
+
+    if (counting) {
+        return countTokens(r, body, c);
     }
 
     if (!body.max_tokens) {
@@ -289,6 +301,41 @@ function messages(r) {
 
     events.forEach(function (e) { r.send(e); });
     r.finish();
+}
+
+
+/* POST .../v1/messages/count_tokens */
+function countTokens(r, body, c) {
+    var chars, answer;
+
+    if (!Array.isArray(body.messages) || !body.messages.length) {
+        return fail(r, 400, 'messages: Field required');
+    }
+
+    chars = text(body.system || '').length
+            + body.messages.reduce(function (n, m) {
+                  return n + text(m && m.content).length;
+              }, 0)
+            + (body.tools ? JSON.stringify(body.tools).length : 0);
+
+    answer = { input_tokens: Number(c.input_tokens
+                                    || Math.max(1, Math.ceil(chars / 4))) };
+
+    if (c.echo) {
+        answer.mock = {
+            path: r.uri,
+            headers: {
+                'x-api-key': '(set)',
+                'anthropic-version': r.headersIn['anthropic-version'] || null,
+                authorization: r.headersIn['Authorization'] || null
+            },
+            body: body
+        };
+    }
+
+    r.headersOut['Content-Type'] = 'application/json';
+    r.headersOut['request-id'] = 'req_mock_count';
+    r.return(200, JSON.stringify(answer));
 }
 
 

@@ -2,6 +2,8 @@
  * A mock OpenAI-compatible provider for njs (ngx_http_js_module), used by
  * the quickstart, the tests and the benchmark. It answers
  * POST .../chat/completions like the real API, streaming included, and
+ * the legacy POST .../completions (text_completion objects, a prompt of a
+ * string or an array, streamed choices[].text, usage), and
  * reports what it received in an extra "mock" member of its answers (and,
  * for streams, in the first event).
  *
@@ -166,7 +168,7 @@ function fail(r, status, c, message) {
 
 function chat(r) {
     var raw = r.requestText || '';
-    var body, c, reply, usage, id, created, pieces;
+    var body, c, reply, usage, id, created;
 
     try {
         body = JSON.parse(raw);
@@ -179,7 +181,10 @@ function chat(r) {
     r.log('mock received ' + r.uri + ' model=' + body.model
           + ' auth=' + (r.headersIn['Authorization'] || '-'));
 
-    if (!/\/chat\/completions\/?$/.test(r.uri)
+    var legacy = !/\/chat\/completions\/?$/.test(r.uri)
+                 && /\/completions\/?$/.test(r.uri);
+
+    if (!legacy && !/\/chat\/completions\/?$/.test(r.uri)
         && !/\/embeddings\/?$/.test(r.uri))
     {
         return fail(r, 404, c, 'mock provider: unknown path ' + r.uri);
@@ -226,6 +231,10 @@ function chat(r) {
         return later(Number(c.delay || 0), function () {
             embed(r, body, c, raw);
         });
+    }
+
+    if (legacy) {
+        return completions(r, body, c, raw);
     }
 
     if (!body.model || !Array.isArray(body.messages)) {
@@ -294,40 +303,30 @@ function chat(r) {
     ratelimit(r);
 
     if (body.stream !== true) {
-        return later(Number(c.delay || 0), function () {
-            r.headersOut['Content-Type'] = 'application/json';
-            r.return(200, JSON.stringify({
-                id: id,
-                object: 'chat.completion',
-                created: created,
-                model: body.model,
-                choices: [{
-                    index: 0,
-                    message: call
-                             ? { role: 'assistant', content: null,
-                                 refusal: null, tool_calls: [call] }
-                             : { role: 'assistant', content: reply,
-                                 refusal: null },
-                    logprobs: null,
-                    finish_reason: call ? 'tool_calls' : 'stop'
-                }],
-                usage: usage,
-                system_fingerprint: 'fp_mock',
-                mock: seen(r, body, raw)
-            }));
+        return answer(r, c, {
+            id: id,
+            object: 'chat.completion',
+            created: created,
+            model: body.model,
+            choices: [{
+                index: 0,
+                message: call
+                         ? { role: 'assistant', content: null,
+                             refusal: null, tool_calls: [call] }
+                         : { role: 'assistant', content: reply,
+                             refusal: null },
+                logprobs: null,
+                finish_reason: call ? 'tool_calls' : 'stop'
+            }],
+            usage: usage,
+            system_fingerprint: 'fp_mock',
+            mock: seen(r, body, raw)
         });
     }
 
     /* a stream: role, content chunks, finish, usage if asked, [DONE] */
 
-    pieces = words(reply);
-
-    var n = Number(c.chunks || pieces.length);
-    var chunks = [], i, per = Math.ceil(pieces.length / Math.max(n, 1));
-
-    for (i = 0; i < pieces.length; i += per) {
-        chunks.push(pieces.slice(i, i + per).join(''));
-    }
+    var chunks = split(reply, c), i;
 
     function event(delta, finish, extra) {
         var e = {
@@ -381,6 +380,35 @@ function chat(r) {
 
     events.push('data: [DONE]\n\n');
 
+    send(r, c, events);
+}
+
+
+/* a reply in c.chunks pieces (a word each by default) */
+function split(reply, c) {
+    var pieces = words(reply), chunks = [], i;
+    var n = Number(c.chunks || pieces.length);
+    var per = Math.ceil(pieces.length / Math.max(n, 1));
+
+    for (i = 0; i < pieces.length; i += per) {
+        chunks.push(pieces.slice(i, i + per).join(''));
+    }
+
+    return chunks;
+}
+
+
+/* a whole answer, after c.delay */
+function answer(r, c, json) {
+    later(Number(c.delay || 0), function () {
+        r.headersOut['Content-Type'] = 'application/json';
+        r.return(200, JSON.stringify(json));
+    });
+}
+
+
+/* a stream's events, after c.delay, c.gap apart */
+function send(r, c, events) {
     later(Number(c.delay || 0), function () {
         var gap = Number(c.gap || 0), k = 0;
 
@@ -477,6 +505,116 @@ function embed(r, body, c, raw) {
     ratelimit(r);
     r.headersOut['Content-Type'] = 'application/json';
     r.return(200, JSON.stringify(answer));
+}
+
+
+/* the prompt of a legacy completion: a string, strings, or token ids */
+function promptText(prompt) {
+    if (typeof prompt === 'string') {
+        return prompt;
+    }
+
+    if (Array.isArray(prompt)) {
+        return prompt.map(function (p) {
+            return typeof p === 'string' ? p : JSON.stringify(p);
+        }).join(' ');
+    }
+
+    return '';
+}
+
+
+/* POST .../completions: OpenAI's legacy text completions */
+function completions(r, body, c, raw) {
+    var reply, usage, id, created, chunks, prompt, asked, events;
+
+    if (!body.model || body.prompt === undefined || body.prompt === null) {
+        return fail(r, 400, c, 'mock provider: model and prompt required');
+    }
+
+    prompt = promptText(body.prompt);
+    reply = c.reply || (' and the mock provider completes: '
+                        + prompt.slice(0, 200));
+
+    if (c.echo) {
+        reply = raw;
+    }
+
+    usage = {
+        prompt_tokens: Number(c.prompt_tokens
+                              || Math.ceil(prompt.length / 4)),
+        completion_tokens: Number(c.completion_tokens
+                                  || words(reply).length)
+    };
+    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+
+    if (c.no_usage) {
+        usage = undefined;
+    }
+
+    id = 'cmpl-mock-' + Math.floor(Math.random() * 1e12).toString(36);
+    created = Math.floor(Date.now() / 1000);
+
+    var mock = seen(r, body, raw);
+    mock.prompt = prompt.slice(0, 200);
+
+    ratelimit(r);
+
+    if (body.stream !== true) {
+        return answer(r, c, {
+            id: id,
+            object: 'text_completion',
+            created: created,
+            model: body.model,
+            choices: [{ text: reply, index: 0, logprobs: null,
+                        finish_reason: 'stop' }],
+            usage: usage,
+            system_fingerprint: 'fp_mock',
+            mock: mock
+        });
+    }
+
+    asked = !!(body.stream_options && body.stream_options.include_usage);
+    chunks = split(reply, c);
+
+    function event(text, finish, extra) {
+        var e = {
+            id: id, object: 'text_completion', created: created,
+            choices: [{ text: text, index: 0, logprobs: null,
+                        finish_reason: finish }],
+            model: body.model, system_fingerprint: 'fp_mock'
+        };
+
+        if (asked) {
+            e.usage = null;
+        }
+
+        if (extra) {
+            Object.keys(extra).forEach(function (k) { e[k] = extra[k]; });
+        }
+
+        return 'data: ' + JSON.stringify(e) + '\n\n';
+    }
+
+    events = [];
+
+    chunks.forEach(function (text, k) {
+        events.push(event(text, null, k === 0 ? { mock: mock } : null));
+    });
+
+    events.push(event('', 'stop', events.length ? null : { mock: mock }));
+
+    if (usage && asked) {
+        events.push('data: ' + JSON.stringify({
+            id: id, object: 'text_completion', created: created,
+            choices: [], model: body.model, system_fingerprint: 'fp_mock',
+            usage: usage
+        }) + '\n\n');
+    }
+
+    events.push('data: [DONE]\n\n');
+
+    send(r, c, events);
 }
 
 

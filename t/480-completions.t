@@ -1,0 +1,271 @@
+# Legacy text completions, POST /v1/completions: passed to OpenAI-format
+# targets as they are (the target's model spliced in, usage asked for in
+# streams), answered as text_completion objects, usage charged; the
+# route's targets in other formats are skipped, and a route with none in
+# OpenAI's format is refused; keys' model allowlists hold.
+
+use Test::Nginx::Socket 'no_plan';
+use LLM::Fixtures;
+use Digest::SHA ();
+
+no_shuffle();
+
+LLM::Fixtures::defaults(
+    http_config => <<'CONF',
+    log_format usage '$llm_key $status p=$llm_prompt_tokens '
+                     'c=$llm_completion_tokens cost=$llm_cost '
+                     'provider=$llm_provider attempts=$llm_attempts';
+    llm_provider mock {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        key sk-provider-one;
+    }
+    llm_provider down {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/status=503/v1;
+    }
+    llm_provider claude {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/anthropic/v1;
+        format anthropic;
+    }
+    llm_route m {
+        target mock text-model-v2 input=2.50 output=10.00;
+    }
+    llm_route twice {
+        target down;
+        target mock;
+        strategy ordered;
+    }
+    llm_route mixed {
+        target claude claude-haiku;
+        target mock;
+        strategy ordered;
+    }
+    llm_route claude-only {
+        target claude claude-haiku;
+    }
+    llm_key alice { key sk-alice-0123456789; models m twice mixed claude-only; }
+CONF
+    config => <<'CONF',
+    location /v1/ {
+        access_log logs/access.log usage;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+CONF
+    more_headers => 'Authorization: Bearer sk-alice-0123456789',
+);
+
+sub digest_re {
+    return qr/"body_sha256":"${\ Digest::SHA::sha256_hex(shift)}"/;
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a completion: to the provider's /completions, its model, usage charged
+--- request
+POST /v1/completions
+{"model":"m","prompt":"Say this is a test","max_tokens":7,"mock":{"prompt_tokens":1000,"completion_tokens":200}}
+--- response_headers
+Content-Type: application/json
+--- response_body_like eval
+qr/^(?=.*"object":"text_completion")
+    (?=.*"model":"text-model-v2")
+    (?=.*"path":"\/v1\/completions")
+    (?=.*"authorization":"Bearer\ sk-provider-one")
+    (?=.*"choices":\[\{"text":"\ and\ the\ mock\ provider\ completes:\ Say\ this\ is\ a\ test")
+    (?=.*"usage":\{"prompt_tokens":1000,"completion_tokens":200)/sx
+--- access_log
+alice 200 p=1000 c=200 cost=0.004500000 provider=mock attempts=1
+
+
+
+=== TEST 2: the rest of the body arrives byte for byte
+--- request eval
+"POST /v1/completions\n"
+. '{"echo":false,"model" : "m","prompt":["one","two"],"n":2,"logprobs":null}'
+--- response_body_like eval
+main::digest_re('{"echo":false,"model":"text-model-v2","prompt":["one","two"],"n":2,"logprobs":null}')
+
+
+
+=== TEST 3: a stream: text chunks as they are, usage asked for, charged, not shown
+--- request
+POST /v1/completions
+{"model":"m","stream":true,"prompt":"x","mock":{"prompt_tokens":30,"completion_tokens":12,"reply":"a b c"}}
+--- response_headers
+Content-Type: text/event-stream
+--- response_body_like eval
+qr/\A(?!.*"usage")(?!.*chat\.completion)(?=.*"include_usage":true)
+   (?=.*"object":"text_completion")
+   (?=.*"choices":\[\{"text":"a","index":0)
+   (?=.*"finish_reason":"stop")
+   .*data:\ \[DONE\]\n\n\z/sx
+--- access_log
+alice 200 p=30 c=12 cost=0.000195000 provider=mock attempts=1
+
+
+
+=== TEST 4: the client that asks for usage gets the usage chunk
+--- request
+POST /v1/completions
+{"model":"m","stream":true,"stream_options":{"include_usage":true},"prompt":"x","mock":{"prompt_tokens":30,"completion_tokens":12}}
+--- response_body_like: "choices":\[\],"model":"text-model-v2","system_fingerprint":"fp_mock","usage":\{"prompt_tokens":30,"completion_tokens":12,"total_tokens":42\}\}\n\ndata: \[DONE\]\n\n$
+--- access_log
+alice 200 p=30 c=12 cost=0.000195000 provider=mock attempts=1
+
+
+
+=== TEST 5: a prompt of token ids
+--- request
+POST /v1/completions
+{"model":"m","prompt":[[1212,318],[257,1332]],"mock":{"prompt_tokens":4,"completion_tokens":3}}
+--- response_body_like: "object":"text_completion"
+--- access_log
+alice 200 p=4 c=3 cost=0.000040000 provider=mock attempts=1
+
+
+
+=== TEST 6: no prompt: refused before any provider sees it
+--- request
+POST /v1/completions
+{"model":"m","max_tokens":5}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"Missing required parameter: 'prompt'.","type":"invalid_request_error","param":"prompt","code":"missing_required_parameter"}}
+
+
+
+=== TEST 7: a prompt of an object is refused
+--- request
+POST /v1/completions
+{"model":"m","prompt":{"text":"x"}}
+--- error_code: 400
+--- response_body_like: "message":"Invalid type for 'prompt': got an object\.","type":"invalid_request_error","param":"prompt"
+
+
+
+=== TEST 8: failover across two OpenAI-format targets
+--- request
+POST /v1/completions
+{"model":"twice","prompt":"x"}
+--- response_body_like: "object":"text_completion"
+--- access_log
+alice 200 p=1 c=12 cost=0.000000000 provider=mock attempts=2
+
+
+
+=== TEST 9: a target of another format is skipped, not tried
+--- request
+POST /v1/completions
+{"model":"mixed","prompt":"x"}
+--- response_body_like: (?=.*"object":"text_completion")(?=.*"path":"\/v1\/completions")
+--- access_log
+alice 200 p=1 c=12 cost=0.000000000 provider=mock attempts=1
+
+
+
+=== TEST 10: a route without an OpenAI-format target is refused clearly
+--- request
+POST /v1/completions
+{"model":"claude-only","prompt":"x"}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"The endpoint /v1/completions is served by OpenAI-format targets only; the targets of model `claude-only` are not (provider `claude` is in format \"anthropic\").","type":"invalid_request_error","param":"model","code":"unsupported_endpoint"}}
+
+
+
+=== TEST 11: a key's model allowlist holds, before the route's formats are told
+--- http_config
+    llm_provider mock {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    llm_provider claude {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/anthropic/v1;
+        format anthropic;
+    }
+    llm_route m { target claude; }
+    llm_route other { target mock; }
+    llm_key bob { key sk-bob-0123456789; models other; }
+--- config
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- more_headers
+Authorization: Bearer sk-bob-0123456789
+--- request
+POST /v1/completions
+{"model":"m","prompt":"x"}
+--- error_code: 403
+--- response_body chomp
+{"error":{"message":"The key `bob` may not use model `m`.","type":"permission_error","param":"model","code":"model_not_allowed"}}
+
+
+
+=== TEST 12: without a key, refused before the body is read
+--- more_headers
+--- request
+POST /v1/completions
+{"model":"m","prompt":"x"}
+--- error_code: 401
+--- response_body_like: "code":"missing_api_key"
+
+
+
+=== TEST 13: a GET is not allowed
+--- request
+GET /v1/completions
+--- error_code: 405
+--- response_body_like: "code":"method_not_allowed"
+
+
+
+=== TEST 14: where a guard policy applies, refused rather than passed unread
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+    llm_guard secrets { deny openai_key "sk-[A-Za-z0-9]{20,}"; }
+--- config
+    llm_guard_policy secrets;
+
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- more_headers
+--- request
+POST /v1/completions
+{"model":"m","prompt":"use sk-abcdefghijklmnopqrstuvwxyz please"}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"The endpoint /v1/completions is not served where a guard policy applies: its policies read chat messages; use /v1/chat/completions.","type":"invalid_request_error","param":null,"code":"unsupported_endpoint"}}
+
+
+
+=== TEST 15: never cached: the same completion twice reaches the provider twice
+--- http_config
+    proxy_cache_path completions_cache keys_zone=completions_cache:1m;
+    log_format cached '$status cache=$upstream_cache_status '
+                      'llm=[$llm_cache_status] upstream=$upstream_status';
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+--- config
+    location /v1/ {
+        access_log logs/access.log cached;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        proxy_cache completions_cache;
+        proxy_cache_valid 200 10m;
+        llm_cache on;
+    }
+--- more_headers
+--- request eval
+["POST /v1/completions\n" . '{"model":"m","prompt":"x","temperature":0}',
+ "POST /v1/completions\n" . '{"model":"m","prompt":"x","temperature":0}']
+--- response_body_like eval
+['"object":"text_completion"', '"object":"text_completion"']
+--- access_log
+200 cache=BYPASS llm=[BYPASS] upstream=200
+--- no_access_log
+HIT
