@@ -2,8 +2,9 @@
 # make bench: the same mock provider reached directly, through plain nginx
 # proxy_pass, through the gateway (keys, routing, accounting), from the
 # gateway's cache, and through the Portkey gateway; non-streaming with wrk,
-# streaming with bench/sse.mjs; then how the gateway's cost grows with body
-# size, routes and keys, and open streams; and a CPU profile of it.
+# streaming with bench/sse.mjs; then what a guard policy of 20 rules costs,
+# how the gateway's cost grows with body size, routes and keys, and open
+# streams; and a CPU profile of it.
 # Writes bench/RESULTS.md, keeping what follows its "written by hand" line.
 #
 #   bench/run.sh /abs/path/to/ngx_http_llm_module.so
@@ -12,7 +13,7 @@
 # BENCH_QUICK=1      a short run: 2 s rows, fewer held streams and scales
 # BENCH_CONNECTIONS  wrk connections (64)     BENCH_STREAMS  SSE clients (50)
 # BENCH_HELD         streams held open (1000) BENCH_SCALES "10 100 1000 10000"
-# BENCH_PORT         the first of the 7 ports used (18080)
+# BENCH_PORT         the ports used are the 9 after it (18080)
 # BENCH_PROFILE=0    no perf profile
 # BENCH_CALLGRIND=0  no callgrind rows (instructions per request)
 # BENCH_ONLY=callgrind  only the callgrind rows, printed, RESULTS.md untouched
@@ -46,13 +47,14 @@ base=${BENCH_PORT:-18080}
 mock_port=$((base + 1)) proxy_port=$((base + 2)) gateway_port=$((base + 3))
 cache_port=$((base + 4)) open_port=$((base + 5)) portkey_port=$((base + 6))
 proxy16_port=$((base + 7)) gateway16_port=$((base + 8))
+guard_port=$((base + 9))
 
 . "$top/bench/lib.sh"
 
 # --- set up ------------------------------------------------------------------
 
 for p in $mock_port $proxy_port $gateway_port $cache_port $open_port \
-         $portkey_port $proxy16_port $gateway16_port; do
+         $portkey_port $proxy16_port $gateway16_port $guard_port; do
     port_free "$p" || { echo "port $p is in use (BENCH_PORT=...)" >&2; exit 1; }
 done
 
@@ -112,6 +114,7 @@ subst() {
         -e "s#@CACHE_PORT@#$cache_port#g" -e "s#@OPEN_PORT@#$open_port#g" \
         -e "s#@PROXY16_PORT@#$proxy16_port#g" \
         -e "s#@GATEWAY16_PORT@#$gateway16_port#g" \
+        -e "s#@GUARD_PORT@#$guard_port#g" \
         -e "s#@CHUNKS@#$chunks#g" -e "s#@GAP@#$gap#g" \
         "$top/bench/$1.conf.in" > "$prefix/$2.conf"
 }
@@ -138,6 +141,17 @@ for size in 1024 32768 262144 1048576; do
     body gpt-4o-mini false 0.7 "$(head -c $pad /dev/zero | tr '\0' x)" \
         > "$prefix/body$size.json"
 done
+# the guard rows: a 4 KiB conversation, four messages of prose (system,
+# user, assistant, user) that no rule of the guard policy matches
+msgs=$(tr -d '\n' < "$top/bench/prompt4k.json")
+body4k() {    # model stream
+    s=
+    [ "$2" = true ] && s='"stream":true,"stream_options":{"include_usage":true},'
+    printf '{"model":"%s",%s"messages":%s,"temperature":0.7,"max_tokens":128}\n' \
+        "$1" "$s" "$msgs"
+}
+body4k gpt-4o-mini false > "$prefix/chat4k.json"
+body4k gpt-4o-mini-stream true > "$prefix/stream4k.json"
 
 # headers: the gateway key (which nginx alone ignores); Portkey is told
 # the provider, its key and where it is (the mock's path for each kind)
@@ -174,6 +188,7 @@ gateway=http://127.0.0.1:$gateway_port
 cached=http://127.0.0.1:$cache_port
 open=http://127.0.0.1:$open_port
 proxy16=http://127.0.0.1:$proxy16_port
+guard=http://127.0.0.1:$guard_port
 gateway16=http://127.0.0.1:$gateway16_port
 portkey=http://127.0.0.1:$portkey_port
 
@@ -230,6 +245,33 @@ for kind in chat0 stream0; do
 done
 check "gateway without a key" "$gateway$url" "$prefix/chat.json" \
     "$prefix/portkey.h" '^HTTP/1.1 401'
+# the guarded gateway: the same answers, and no rule matched the bench's
+# texts (every llm_guard_hits_total of the policy is 0); then a request
+# that one rule refuses, so that the policy is known to be applied
+for b in chat chat4k; do
+    check guard "$guard$url" "$prefix/$b.json" "$prefix/client.h" \
+        '^HTTP/1.1 200' 'x-llm-provider: mock' 'How can I help you today?"'
+done
+# (a guarded answer is written again from its text, cut where rules
+# could still match: the last token is its own event, "20 ")
+for b in stream stream4k; do
+    check guard "$guard$url" "$prefix/$b.json" "$prefix/client.h" \
+        '^HTTP/1.1 200' 'text/event-stream' "\"$chunks \"" '"usage"' \
+        'data: \[DONE\]' 'x-llm-provider: mock_stream'
+done
+curl -s "$guard/metrics" > "$prefix/guard.metrics"
+n=$(grep -c '^llm_guard_hits_total{policy="bench"' "$prefix/guard.metrics" || true)
+hits=$(awk '/^llm_guard_hits_total\{policy="bench"/ && $NF != 0' \
+       "$prefix/guard.metrics")
+if [ "$n" -lt 20 ] || [ -n "$hits" ]; then
+    echo "guard: $n series of the policy (20 rules or more expected), rules that matched:" >&2
+    echo "$hits" >&2
+    exit 1
+fi
+sed 's/"content":"You are a/"content":"password: x. You are a/' \
+    "$prefix/chat.json" > "$prefix/guard-deny.json"
+check "guard, a refused request" "$guard$url" "$prefix/guard-deny.json" \
+    "$prefix/client.h" '^HTTP/1.1 400' 'content_policy_violation'
 
 # --- callgrind: instructions per request ---------------------------------------
 
@@ -260,6 +302,11 @@ proxy_256k $proxy$url body262144.json
 gateway_256k $gateway$url body262144.json
 proxy_1m $proxy$url body1048576.json
 gateway_1m $gateway$url body1048576.json
+g_guard $guard$url chat.json
+g_gateway_4k $gateway$url chat4k.json
+g_guard_4k $guard$url chat4k.json
+g_gateway_stream $gateway$url stream4k.json
+g_guard_stream $guard$url stream4k.json
 ROWS
     cg_stop "$cg_pid"
     nginx_start nginx
@@ -308,6 +355,7 @@ callgrind_table() {
     echo "|------|---------------------:|-------------:|-----------------:|"
     while read -r name ir n; do
         case $name in
+        g_*) continue ;;    # the guard rows: in their own section
         *_1k|*_32k|*_256k|*_1m)
             size=${name#*_}
             base=$(cg_get "proxy_$size") ;;
@@ -331,7 +379,7 @@ if [ "$only" = callgrind ]; then
 fi
 
 nscales=$(echo $scales | wc -w)
-estimate=$(( 6 * (secs + (secs + 2) / 3 + 2) + 5 * (stream_secs + 3)
+estimate=$(( 9 * (secs + (secs + 2) / 3 + 2) + 13 * (stream_secs + 3)
              + 6 * (short_secs + 1) + 30 + short_secs
              + nscales * (short_secs + 4) ))
 echo "every path answers; measuring for about $(( (estimate + 59) / 60 )) minutes"
@@ -385,6 +433,39 @@ stream_row cache "$cached$url" "$prefix/stream0.json" \
 stream_row portkey "$portkey$url" "$prefix/stream.json" \
     "$prefix/portkey-stream.h" "$portkey_pid"
 echo "streaming done"
+
+# --- guardrails: the gateway with and without a policy of 20 rules ----------------
+
+# the 4 KiB conversation, not streamed (wrk) and streamed (sse.mjs); the
+# small request of the rows above through the guarded gateway too, which
+# tells what checking the answer costs apart from the prompt
+grows=$prefix/guard.txt
+{
+    row gateway_4k "$gateway$url" "$prefix/chat4k.json" "$prefix/client.h" \
+        "$front_pid"
+    row guard_4k "$guard$url" "$prefix/chat4k.json" "$prefix/client.h" \
+        "$front_pid"
+    row guard "$guard$url" "$prefix/chat.json" "$prefix/client.h" \
+        "$front_pid"
+} > "$grows"
+gsrows=$prefix/guard-streams.txt
+: > "$gsrows"
+r=$(sse_run "$gateway$url" "$prefix/stream4k.json" "$prefix/client.h" \
+    "$front_pid")
+echo "gateway_4k $r" >> "$gsrows"
+r=$(sse_run "$guard$url" "$prefix/stream4k.json" "$prefix/client.h" \
+    "$front_pid")
+echo "guard_4k $r" >> "$gsrows"
+# one stream at a time, three times as long (about 9 streams a second):
+# TTFT without queueing behind other streams' work
+one_secs=$((stream_secs * 3))
+r=$(streams=1 stream_secs=$one_secs; sse_run "$gateway$url" \
+    "$prefix/stream4k.json" "$prefix/client.h" "$front_pid")
+echo "gateway_4k_1 $r" >> "$gsrows"
+r=$(streams=1 stream_secs=$one_secs; sse_run "$guard$url" \
+    "$prefix/stream4k.json" "$prefix/client.h" "$front_pid")
+echo "guard_4k_1 $r" >> "$gsrows"
+echo "guardrails done"
 
 # --- request body size: proxy_pass and gateway --------------------------------------
 
@@ -517,7 +598,7 @@ fi
 p_rps=$(get proxy 2) g_rps=$(get gateway 2) k_rps=$(get portkey 2)
 p_cpu=$(get proxy 5) g_cpu=$(get gateway 5) k_cpu=$(get portkey 5)
 
-table_rows() {
+table_rows() {    # file
     while read -r name rps p50 p99 cpu u50 u99; do
         case $name in
         direct)  label='mock provider direct' ;;
@@ -527,12 +608,15 @@ table_rows() {
         open)    label='gateway, routing only (llm_auth off)' ;;
         nginx_cache) label='plain nginx proxy_cache hit (no gateway)' ;;
         portkey) label='Portkey gateway → mock' ;;
+        gateway_4k) label='gateway, 4 KiB conversation' ;;
+        guard_4k)   label='gateway + policy, 4 KiB conversation' ;;
+        guard)      label="gateway + policy, the $(wc -c < "$prefix/chat.json")-byte request of the rows above" ;;
         esac
         echo "| $label | $rps | $p50 | $p99 | $cpu | $u50 | $u99 |"
-    done < "$rows"
+    done < "$1"
 }
 
-stream_rows() {
+stream_rows() {    # file
     while read -r name rate t50 t99 a50 a99 cpu; do
         case $name in
         direct)  label='mock provider direct' ;;
@@ -540,9 +624,15 @@ stream_rows() {
         gateway) label='gateway: keys, routing, accounting' ;;
         cache)   label='gateway, cache hit (replayed stream)' ;;
         portkey) label='Portkey gateway' ;;
+        gateway_4k) label="gateway, 4 KiB conversation, $streams clients" ;;
+        guard_4k)   label="gateway + policy, 4 KiB conversation, $streams clients" ;;
+        gateway_4k_1) label='gateway, 4 KiB conversation, 1 client' ;;
+        guard_4k_1)   label='gateway + policy, 4 KiB conversation, 1 client' ;;
         esac
+        # one client: too few streams for /proc's 10 ms ticks
+        case $name in *_1) cpu=– ;; esac
         echo "| $label | $rate | $t50 | $t99 | $a50 | $a99 | $cpu |"
-    done < "$srows"
+    done < "$1"
 }
 
 body_rows() {
@@ -556,6 +646,52 @@ scale_rows() {
     while read -r n rps p50 p99 cpu rss t; do
         echo "| $n | $rps | $p50 | $p99 | $cpu | $(mib "$rss") | $t |"
     done < "$srows_scale"
+}
+
+# the guardrails rows: the gateway with and without the policy
+gget() { awk -v n="$1" -v f="$2" '$1 == n { print $f }' "$grows"; }
+gsget() { awk -v n="$1" -v f="$2" '$1 == n { print $f }' "$gsrows"; }
+sub_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
+sub_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
+
+# instructions: each guarded row against the same without the policy
+guard_cg() {
+    for n in gateway g_guard g_gateway_4k g_guard_4k g_gateway_stream \
+             g_guard_stream; do
+        [ -n "$(cg_get $n)" ] || {
+            echo "No callgrind rows of the policy (BENCH_CALLGRIND=0 or BENCH_CG_ROWS)."
+            return 0
+        }
+    done
+    echo "| path | instructions/request | added by the policy |"
+    echo "|------|---------------------:|-------------------:|"
+    echo "| gateway, the $(wc -c < "$prefix/chat.json")-byte request | $(cg_get gateway) | |"
+    echo "| + policy | $(cg_get g_guard) | $(sub_us "$(cg_get g_guard)" "$(cg_get gateway)" | sed 's/\.0$//') |"
+    echo "| gateway, 4 KiB conversation | $(cg_get g_gateway_4k) | |"
+    echo "| + policy | $(cg_get g_guard_4k) | $(sub_us "$(cg_get g_guard_4k)" "$(cg_get g_gateway_4k)" | sed 's/\.0$//') |"
+    echo "| gateway, 4 KiB conversation, streamed | $(cg_get g_gateway_stream) | |"
+    echo "| + policy | $(cg_get g_guard_stream) | $(sub_us "$(cg_get g_guard_stream)" "$(cg_get g_gateway_stream)" | sed 's/\.0$//') |"
+    echo
+    # what the 4 KiB prompt adds over the small one (whose answer is the
+    # same): the check of the prompt's text alone
+    awk -v a="$(cg_get g_guard_4k)" -v b="$(cg_get g_gateway_4k)" \
+        -v c="$(cg_get g_guard)" -v d="$(cg_get gateway)" \
+        -v n="$(( $(wc -c < "$prefix/chat4k.json") - $(wc -c < "$prefix/chat.json") ))" \
+        'BEGIN {
+        x = (a - b) - (c - d)
+        printf "The 4 KiB row adds %.0f instructions more than the small one, whose\n", x
+        printf "answer is the same: the check of %d more bytes of prompt, %.0f a byte\n", n, x / n
+        printf "(20 rules, each scanning the text: PCRE2'"'"'s JIT code is most of it).\n"
+        printf "Time is not derived from these: the CPU time of the rows above\n"
+        printf "includes the kernel'"'"'s network work, which callgrind does not count.\n"
+    }'
+}
+
+guard_targets() {
+    added=$(sub_us "$(gget guard_4k 5)" "$(gget gateway_4k 5)")
+    ttft=$(sub_ms "$(gsget guard_4k_1 3)" "$(gsget gateway_4k_1 3)")
+    echo "| ≤ 10 µs of CPU per 4 KiB checked (20 rules; the answer's check and re-encoding included) | $added µs | $(met "$added" 10 le) |"
+    echo "| TTFT unchanged when nothing can match (1 client: TTFT p50 within 1 ms; a held token would wait the ${gap} s to the next event) | $ttft ms | $(met "$ttft" 1 le) |"
 }
 
 held_rows() {
@@ -671,7 +807,7 @@ $(node -p "require('$top/bench/portkey/node_modules/@hono/node-server/package.js
 
 | path | requests/s | p50 ms | p99 ms | CPU µs/request | p50 ms, 1 conn | p99 ms, 1 conn |
 |------|-----------:|-------:|-------:|---------------:|---------------:|---------------:|
-$(table_rows)
+$(table_rows "$rows")
 
 - gateway / proxy_pass: throughput **$(ratio "$g_rps" "$p_rps")**, CPU per
   request $(ratio "$g_cpu" "$p_cpu") ($(awk -v a="$g_cpu" -v b="$p_cpu" 'BEGIN { printf "%+.1f", a - b }') µs), p50 with
@@ -698,7 +834,53 @@ $(cg_targets)
 
 | path | streams/s | TTFT p50 ms | TTFT p99 ms | total p50 ms | total p99 ms | CPU µs/stream |
 |------|----------:|------------:|------------:|-------------:|-------------:|--------------:|
-$(stream_rows)
+$(stream_rows "$srows")
+
+## Guardrails
+
+The gateway row's server with a guard policy of 20 rules
+(\`llm_guard bench\` in bench/nginx.conf.in): the 12 built-in detectors
+as \`redact\`, and 8 patterns of common kinds (3 \`deny\`, 3 \`redact\`,
+2 \`log\`); none matches the bench's texts (checked before measuring:
+every \`llm_guard_hits_total\` of the policy is 0). The request is a
+$(wc -c < "$prefix/chat4k.json")-byte chat completion, four messages of prose
+(bench/prompt4k.json), compared with the same request to the gateway
+without the policy. Its \`redact\` and \`log\` rules read answers too, so
+a guarded answer is decoded and encoded again even in the provider's own
+API, streamed or not: that cost is in these rows. wrk as above
+(${secs} s, $conns connections, then one), streams as above ($streams
+clients, ${stream_secs} s).
+
+| path | requests/s | p50 ms | p99 ms | CPU µs/request | p50 ms, 1 conn | p99 ms, 1 conn |
+|------|-----------:|-------:|-------:|---------------:|---------------:|---------------:|
+$(table_rows "$grows")
+
+- the policy on the 4 KiB conversation: CPU $(sub_us "$(gget guard_4k 5)" "$(gget gateway_4k 5)") µs a
+  request, p50 with one connection $(diff_us "$(gget guard_4k 6)" "$(gget gateway_4k 6)") µs
+- on the small request (the answer is the same):
+  CPU $(sub_us "$(gget guard 5)" "$g_cpu") µs against the gateway row
+
+| path | streams/s | TTFT p50 ms | TTFT p99 ms | total p50 ms | total p99 ms | CPU µs/stream |
+|------|----------:|------------:|------------:|-------------:|-------------:|--------------:|
+$(stream_rows "$gsrows")
+
+- the policy on a streamed answer, one client: TTFT p50
+  $(sub_ms "$(gsget guard_4k_1 3)" "$(gsget gateway_4k_1 3)") ms, \`[DONE]\` p50 $(sub_ms "$(gsget guard_4k_1 5)" "$(gsget gateway_4k_1 5)") ms; $streams clients: TTFT
+  p50 $(sub_ms "$(gsget guard_4k 3)" "$(gsget gateway_4k 3)") ms, p99 $(sub_ms "$(gsget guard_4k 4)" "$(gsget gateway_4k 4)") ms, \`[DONE]\` p50 $(sub_ms "$(gsget guard_4k 5)" "$(gsget gateway_4k 5)") ms (queueing
+  behind the other streams' added CPU); CPU $(sub_us "$(gsget guard_4k 7)" "$(gsget gateway_4k 7)") µs a stream (the
+  prompt's check included)
+- TTFT is the first \`data:\` event, the role's. The mock's tokens are
+  \`tokN \`: a number could still grow into a phone or card number, so
+  each token's number and space are held until the next event
+  (${gap} s later) and go out with its \`tok\`; the last at the finish.
+
+Instructions (callgrind, as in its section below):
+
+$(guard_cg)
+
+| target (issue 16) | measured | |
+|--------|----------|-|
+$(guard_targets)
 
 ## Request body size
 
