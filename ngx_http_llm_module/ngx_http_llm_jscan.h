@@ -61,6 +61,8 @@ struct ngx_http_llm_jscan_s {
 
     const char                    *error;    /* why the document is not
                                                 JSON, set on NGX_ERROR */
+    off_t                          at;       /* and where the scan stopped
+                                                (or a handler stopped it) */
 
     /* the scanner's own state */
     off_t                          base;     /* offset of the piece */

@@ -365,7 +365,7 @@ typedef struct {
     int64_t                        max_tokens;     /* -1: not given */
     ngx_uint_t                     messages;
     size_t                         message_bytes;  /* text in messages */
-    ngx_str_t                      user;
+    ngx_str_t                      user;           /* its first 256 bytes */
 
     unsigned                       stream:1;
     unsigned                       tools:1;
@@ -374,12 +374,11 @@ typedef struct {
     /*
      * The body's "cache" member (true, false or {"no-cache","no-store"}),
      * removed before the body goes to a provider: the bytes from
-     * cache_start to cache_end are replaced by cache_text (the next
-     * member's key when "cache" came first, else nothing).
+     * cache_start to cache_end, with the comma before it, or when it
+     * comes first the comma after it, up to the next member's key.
      */
     off_t                          cache_start;
     off_t                          cache_end;
-    ngx_str_t                      cache_text;
     unsigned                       cache_member:1;
     unsigned                       cache_first:1;  /* awaits the next key */
     unsigned                       cache_opt:2;    /* ngx_http_llm_opt_e */

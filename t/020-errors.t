@@ -213,7 +213,42 @@ POST /v1/chat/completions
 
 
 
-=== TEST 21: an unknown model
+=== TEST 21: a document followed by an unterminated string is refused
+yajl let this through; the body is now read by a scanner as strict as
+RFC 8259.
+--- raw_request eval
+my $body = qq({"model":"gpt-4o","messages":[{"role":"user","content":"x"}]} "abc);
+"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+. "Content-Length: " . length($body) . "\r\n\r\n" . $body
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"We could not parse the JSON body of your request: bytes after the document (at byte 63).","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 22: a vertical tab is not white space
+--- raw_request eval
+my $body = qq({"model":"gpt-4o",\x0b"messages":[{"role":"user","content":"x"}]});
+"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+. "Content-Length: " . length($body) . "\r\n\r\n" . $body
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"We could not parse the JSON body of your request: an object member without a quoted name (at byte 19).","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 23: a form feed is not white space
+--- raw_request eval
+my $body = qq(\x0c{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]});
+"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+. "Content-Length: " . length($body) . "\r\n\r\n" . $body
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"We could not parse the JSON body of your request: an unexpected character (at byte 1).","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 24: an unknown model
 --- request
 POST /v1/chat/completions
 {"model":"gpt-5-nonexistent","messages":[{"role":"user","content":"x"}]}
@@ -223,7 +258,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 22: the wrong method
+=== TEST 25: the wrong method
 --- request
 GET /v1/chat/completions
 --- error_code: 405
@@ -232,7 +267,7 @@ GET /v1/chat/completions
 
 
 
-=== TEST 23: an unknown endpoint
+=== TEST 26: an unknown endpoint
 --- request
 POST /v1/completions-of-some-kind
 {}
@@ -242,7 +277,7 @@ POST /v1/completions-of-some-kind
 
 
 
-=== TEST 24: a body over client_max_body_size (Content-Length)
+=== TEST 27: a body over client_max_body_size (Content-Length)
 --- config
     location /v1/ {
         client_max_body_size 1k;
@@ -258,7 +293,7 @@ POST /v1/completions-of-some-kind
 
 
 
-=== TEST 25: a chunked body over client_max_body_size
+=== TEST 28: a chunked body over client_max_body_size
 --- config
     location /v1/ {
         client_max_body_size 1k;
@@ -276,7 +311,7 @@ Transfer-Encoding: chunked
 
 
 
-=== TEST 26: an unreachable provider gives 502 JSON at once
+=== TEST 29: an unreachable provider gives 502 JSON at once
 --- http_config
     llm_provider dead {
         url http://127.0.0.1:$TEST_NGINX_DEAD_PORT/v1;
@@ -299,7 +334,7 @@ sk-dead-secret
 
 
 
-=== TEST 27: a provider that does not answer in time gives 504 JSON
+=== TEST 30: a provider that does not answer in time gives 504 JSON
 --- http_config
     llm_provider slow {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/delay=3000/v1;
@@ -324,7 +359,7 @@ upstream timed out
 
 
 
-=== TEST 28: a provider's own error passes through with its status
+=== TEST 31: a provider's own error passes through with its status
 --- http_config
     llm_provider picky {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/status=400/v1;
@@ -341,7 +376,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 29: a route whose providers are all disabled answers 503
+=== TEST 32: a route whose providers are all disabled answers 503
 --- http_config
     llm_provider absent {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
@@ -361,7 +396,7 @@ llm_provider "absent" is disabled: environment variable "LLM_TEST_SURELY_UNSET_V
 
 
 
-=== TEST 30: nginx's own errors in a gateway location are JSON too
+=== TEST 33: nginx's own errors in a gateway location are JSON too
 --- config
     location /v1/ {
         llm_gateway;
@@ -382,7 +417,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 31: HEAD of an error has the headers and no body
+=== TEST 34: HEAD of an error has the headers and no body
 --- request
 HEAD /v1/chat/completions
 --- error_code: 405
@@ -390,7 +425,7 @@ HEAD /v1/chat/completions
 
 
 
-=== TEST 32: a provider's HTML error page becomes OpenAI-shaped JSON
+=== TEST 35: a provider's HTML error page becomes OpenAI-shaped JSON
 --- http_config
     llm_provider cdn {
         url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;

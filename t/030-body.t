@@ -161,3 +161,34 @@ main::digest_re('{"metadata":{"model":"small"},"model":"provider-side-model",'
 "POST /v1/chat/completions\n" . main::chat_body('small', 'k' x 3000, sep => ' : ')
 --- response_body_like eval
 main::digest_re(main::chat_body('small', 'k' x 3000, sep => ' : '))
+
+
+
+=== TEST 9: invalid JSON deep in a temporary file: yajl's words, at its byte
+--- config
+    location /v1/ {
+        client_body_buffer_size 1k;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+"POST /v1/chat/completions\n" . main::chat_body('small', ('z' x 100000) . "\x01")
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"We could not parse the JSON body of your request: lexical error: invalid character inside string (at byte 100055).","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 10: VT deep in a temporary file is not white space
+--- config
+    location /v1/ {
+        client_body_buffer_size 1k;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+my $body = main::chat_body('small', 'z' x 100000);
+"POST /v1/chat/completions\n" . substr($body, 0, -1) . "\x0b}"
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"We could not parse the JSON body of your request: an unexpected character (at byte 100059).","type":"invalid_request_error","param":null,"code":null}}
