@@ -23,12 +23,19 @@
 
 #ifndef REDACT_FUZZ
 
-/* the pool function the engine uses, on malloc (the test leaks) */
+/* the pool functions the engine uses, on malloc (the test leaks) */
 
 void *
 ngx_pcalloc(ngx_pool_t *pool, size_t size)
 {
     return calloc(1, size);
+}
+
+
+void *
+ngx_palloc(ngx_pool_t *pool, size_t size)
+{
+    return malloc(size);
 }
 
 #endif
