@@ -309,10 +309,7 @@ ngx_http_llm_embeddings_check_route(ngx_http_request_t *r,
             continue;
         }
 
-        if (ngx_strlcasestrn(model.data, model.data + model.len,
-                             (u_char *) "titan-embed", 11 - 1)
-            == NULL)
-        {
+        if (!ngx_http_llm_embeddings_bedrock_known(&model)) {
             return ngx_http_llm_problem(problem, "model", "unsupported_model",
                                         "The Bedrock model `%V` is not an "
                                         "embedding model this gateway "
@@ -485,6 +482,18 @@ ngx_http_llm_embeddings_bedrock(ngx_http_request_t *r,
     ngx_http_llm_jbuf_lit(b, "}");
 
     return NGX_OK;
+}
+
+
+/* a Bedrock model this gateway makes embeddings with (GET /v1/models too) */
+
+ngx_uint_t
+ngx_http_llm_embeddings_bedrock_known(ngx_str_t *model)
+{
+    return ngx_http_llm_embeddings_cohere(model)
+           || ngx_strlcasestrn(model->data, model->data + model->len,
+                               (u_char *) "titan-embed", 11 - 1)
+              != NULL;
 }
 
 

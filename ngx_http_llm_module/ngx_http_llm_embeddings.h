@@ -51,6 +51,9 @@ ngx_int_t ngx_http_llm_embeddings_parse(ngx_http_request_t *r,
 ngx_int_t ngx_http_llm_embeddings_check_route(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_problem_t *problem);
 
+/* amazon.titan-embed-*, cohere.embed-*: Bedrock models it embeds with */
+ngx_uint_t ngx_http_llm_embeddings_bedrock_known(ngx_str_t *model);
+
 /* <url>/embeddings of an OpenAI-format provider */
 ngx_int_t ngx_http_llm_embeddings_url(ngx_pool_t *pool,
     ngx_http_llm_provider_t *p, ngx_str_t *url);

@@ -1,4 +1,6 @@
-# GET /v1/models and /v1/models/{id}, from the configured routes.
+# GET /v1/models and /v1/models/{id}, from the configured routes, each
+# model with the endpoints its route serves: those the endpoints
+# themselves would not refuse for it (docs/endpoints.md).
 
 use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
@@ -28,6 +30,36 @@ LLM::Fixtures::defaults(
     llm_route "openai/*" {
         target openai "*";
     }
+    llm_provider an {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        key k;
+        format anthropic;
+    }
+    llm_provider gm {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1beta;
+        key k;
+        format gemini;
+    }
+    llm_provider bd {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+        format bedrock;
+        region us-east-1;
+        key k;
+    }
+    llm_provider az {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/openai;
+        key k;
+        format azure;
+    }
+    llm_guard secrets { deny openai_key "sk-[A-Za-z0-9]{20,}"; }
+    llm_route claude { target an claude-x; }
+    llm_route mixed { target openai; target an claude-x; }
+    llm_route gem { target gm gemini-x; target az; }
+    llm_route titan { target bd amazon.titan-embed-text-v2:0; }
+    llm_route cohere { target bd cohere.embed-english-v3; target openai; }
+    llm_route br-claude { target bd anthropic.claude-x; }
+    llm_route guarded { target openai; guard secrets; }
+    llm_route "br/*" { target bd "*"; }
 CONF
 );
 
@@ -42,8 +74,20 @@ GET /v1/models
 Content-Type: application/json
 --- response_body_like eval
 qr/^\{"object":"list","data":\[
-\{"id":"gpt-4o","object":"model","created":\d+,"owned_by":"openai"\},
-\{"id":"team\/\\"quoted\\"","object":"model","created":\d+,"owned_by":"openai"\}
+\{"id":"gpt-4o","object":"model","created":\d+,"owned_by":"openai",
+"endpoints":\["chat.completions","messages","embeddings","completions"\]\},
+\{"id":"team\/\\"quoted\\"","object":"model","created":\d+,"owned_by":"openai",
+"endpoints":\["chat.completions","messages","embeddings","completions"\]\},
+\{"id":"claude",[^}]*"owned_by":"an",
+"endpoints":\["chat.completions","messages","messages.count_tokens"\]\},
+\{"id":"mixed",[^}]*"endpoints":\["chat.completions","messages","completions",
+"messages.count_tokens"\]\},
+\{"id":"gem",[^}]*"endpoints":\["chat.completions","messages","embeddings"\]\},
+\{"id":"titan",[^}]*"endpoints":\["chat.completions","messages","embeddings"\]\},
+\{"id":"cohere",[^}]*"endpoints":\["chat.completions","messages","embeddings",
+"completions"\]\},
+\{"id":"br-claude",[^}]*"endpoints":\["chat.completions","messages"\]\},
+\{"id":"guarded",[^}]*"endpoints":\["chat.completions","messages","embeddings"\]\}
 \]\}$/x
 
 
@@ -51,18 +95,66 @@ qr/^\{"object":"list","data":\[
 === TEST 2: one model
 --- request
 GET /v1/models/gpt-4o
---- response_body_like: ^\{"id":"gpt-4o","object":"model","created":\d+,"owned_by":"openai"\}$
+--- response_body_like: ^\{"id":"gpt-4o","object":"model","created":\d+,"owned_by":"openai","endpoints":\["chat.completions","messages","embeddings","completions"\]\}$
 
 
 
 === TEST 3: a model of a glob route, with a slash in its id
 --- request
 GET /v1/models/openai/gpt-4.1
---- response_body_like: ^\{"id":"openai/gpt-4.1","object":"model","created":\d+,"owned_by":"openai"\}$
+--- response_body_like: ^\{"id":"openai/gpt-4.1","object":"model","created":\d+,"owned_by":"openai","endpoints":\["chat.completions","messages","embeddings","completions"\]\}$
 
 
 
-=== TEST 4: an unknown model
+=== TEST 4: a pattern's model: its endpoints by the model asked for (an embedding model)
+--- request
+GET /v1/models/br/amazon.titan-embed-text-v2:0
+--- response_body_like: ^\{"id":"br/amazon.titan-embed-text-v2:0","object":"model","created":\d+,"owned_by":"bd","endpoints":\["chat.completions","messages","embeddings"\]\}$
+
+
+
+=== TEST 5: a pattern's model: not an embedding model
+--- request
+GET /v1/models/br/anthropic.claude-x
+--- response_body_like: ^\{"id":"br/anthropic.claude-x","object":"model","created":\d+,"owned_by":"bd","endpoints":\["chat.completions","messages"\]\}$
+
+
+
+=== TEST 6: one Anthropic model: it counts tokens, makes no embeddings
+--- request
+GET /v1/models/claude
+--- response_body_like: ^\{"id":"claude","object":"model","created":\d+,"owned_by":"an","endpoints":\["chat.completions","messages","messages.count_tokens"\]\}$
+
+
+
+=== TEST 7: what the list says is what the endpoints do: embeddings of claude refused
+--- request
+POST /v1/embeddings
+{"model":"claude","input":"x"}
+--- error_code: 400
+--- response_body_like: "code":"unsupported_model"
+
+
+
+=== TEST 8: and legacy completions of a route with its own guard policy refused
+--- request
+POST /v1/completions
+{"model":"guarded","prompt":"x"}
+--- error_code: 400
+--- response_body_like: "code":"unsupported_endpoint"
+
+
+
+=== TEST 9: and token counts of a route without an Anthropic target refused
+--- request
+POST /v1/messages/count_tokens
+{"model":"gem","messages":[{"role":"user","content":"x"}]}
+--- error_code: 400
+--- response_body_like: cannot count tokens
+
+
+
+=== TEST 10: an unknown model
 --- request
 GET /v1/models/nope
 --- error_code: 404
@@ -71,7 +163,7 @@ GET /v1/models/nope
 
 
 
-=== TEST 5: a model whose providers are all disabled is not there
+=== TEST 11: a model whose providers are all disabled is not there
 --- request
 GET /v1/models/only-offline
 --- error_code: 404
@@ -79,7 +171,7 @@ GET /v1/models/only-offline
 
 
 
-=== TEST 6: HEAD has the headers only
+=== TEST 12: HEAD has the headers only
 --- request
 HEAD /v1/models
 --- response_headers
@@ -88,7 +180,7 @@ Content-Type: application/json
 
 
 
-=== TEST 7: POST is not allowed
+=== TEST 13: POST is not allowed
 --- request
 POST /v1/models
 {}
@@ -97,7 +189,7 @@ POST /v1/models
 
 
 
-=== TEST 8: no routes, an empty list
+=== TEST 14: no routes, an empty list
 --- http_config
 --- request
 GET /v1/models

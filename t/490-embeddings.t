@@ -531,4 +531,4 @@ POST /v1/embeddings
 GET /v1/models/acme/embeddings
 --- error_code: 200
 --- response_body_like chomp
-^\{"id":"acme/embeddings","object":"model","created":\d+,"owned_by":"[^"]*"\}$
+^\{"id":"acme/embeddings","object":"model","created":\d+,"owned_by":"[^"]*","endpoints":\[[^]]*\]\}$
