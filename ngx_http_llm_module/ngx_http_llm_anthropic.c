@@ -30,6 +30,13 @@ typedef struct {
 } ngx_http_llm_anthropic_conf_t;
 
 
+/* the system prompt being written: blocks with breakpoints, text after */
+typedef struct {
+    ngx_http_llm_jbuf_t            text;
+    ngx_http_llm_jbuf_t            blocks;      /* ",{...},{...}" */
+} ngx_http_llm_anthropic_sys_t;
+
+
 static char *ngx_http_llm_anthropic_init_provider(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_anthropic_create_request(ngx_http_request_t *r,
@@ -38,6 +45,9 @@ static ngx_int_t ngx_http_llm_anthropic_splice(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 static ngx_int_t ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
+static void ngx_http_llm_anthropic_sys_block(ngx_http_llm_anthropic_sys_t *sys,
+    ngx_http_llm_json_t *cache);
+static void ngx_http_llm_anthropic_cache(ngx_http_llm_walk_t *w);
 static ngx_int_t ngx_http_llm_anthropic_decode_body(ngx_http_llm_canon_t *c,
     ngx_str_t *body);
 static ngx_int_t ngx_http_llm_anthropic_decode_event(ngx_http_llm_canon_t *c,
@@ -278,18 +288,65 @@ ngx_http_llm_anthropic_block(ngx_http_llm_walk_t *w, ngx_uint_t turn)
 }
 
 
-/* every system (and developer) message, joined */
+/*
+ * Every system (and developer) message, joined as one string; a text
+ * with a cache breakpoint ends a text block of the system's array, with
+ * its cache_control, and what follows is the array's last block.
+ */
 
 static void
 ngx_http_llm_anthropic_system(ngx_http_llm_walk_t *w, ngx_str_t *text)
 {
-    ngx_http_llm_jbuf_t  *sys = w->data;
+    ngx_http_llm_anthropic_sys_t  *sys = w->data;
 
     if (w->n++) {
-        ngx_http_llm_jbuf_lit(sys, "\n\n");
+        ngx_http_llm_jbuf_lit(&sys->text, "\n\n");
     }
 
-    ngx_http_llm_jbuf_raw(sys, text->data, text->len);
+    ngx_http_llm_jbuf_raw(&sys->text, text->data, text->len);
+
+    if (w->cache == NULL) {
+        return;
+    }
+
+    ngx_http_llm_anthropic_sys_block(sys, w->cache);
+    w->n = 0;
+}
+
+
+/* the text so far as a block of the system's array */
+
+static void
+ngx_http_llm_anthropic_sys_block(ngx_http_llm_anthropic_sys_t *sys,
+    ngx_http_llm_json_t *cache)
+{
+    ngx_http_llm_jbuf_t  *b;
+
+    b = &sys->blocks;
+
+    ngx_http_llm_jbuf_lit(b, ",{\"type\":\"text\",\"text\":");
+    ngx_http_llm_jbuf_str(b, sys->text.start,
+                          ngx_http_llm_jbuf_len(&sys->text));
+
+    if (cache) {
+        ngx_http_llm_jbuf_lit(b, ",\"cache_control\":");
+        ngx_http_llm_jbuf_value(b, cache);
+    }
+
+    ngx_http_llm_jbuf_lit(b, "}");
+    ngx_http_llm_jbuf_reset(&sys->text);
+}
+
+
+/* a block's cache_control, as the client gave it */
+
+static void
+ngx_http_llm_anthropic_cache(ngx_http_llm_walk_t *w)
+{
+    if (w->cache) {
+        ngx_http_llm_jbuf_lit(w->b, ",\"cache_control\":");
+        ngx_http_llm_jbuf_value(w->b, w->cache);
+    }
 }
 
 
@@ -306,6 +363,7 @@ ngx_http_llm_anthropic_text(ngx_http_llm_walk_t *w, ngx_uint_t turn,
 
     ngx_http_llm_jbuf_lit(w->b, "{\"type\":\"text\",\"text\":");
     ngx_http_llm_jbuf_qstr(w->b, text);
+    ngx_http_llm_anthropic_cache(w);
     ngx_http_llm_jbuf_lit(w->b, "}");
 }
 
@@ -326,14 +384,16 @@ ngx_http_llm_anthropic_image(ngx_http_llm_walk_t *w, ngx_str_t *url)
         ngx_http_llm_jbuf_qstr(b, &type);
         ngx_http_llm_jbuf_lit(b, ",\"data\":");
         ngx_http_llm_jbuf_qstr(b, &data);
-        ngx_http_llm_jbuf_lit(b, "}}");
-        return;
+
+    } else {
+        ngx_http_llm_jbuf_lit(b, "{\"type\":\"image\",\"source\":{\"type\":"
+                                 "\"url\",\"url\":");
+        ngx_http_llm_jbuf_qstr(b, url);
     }
 
-    ngx_http_llm_jbuf_lit(b, "{\"type\":\"image\",\"source\":{\"type\":"
-                             "\"url\",\"url\":");
-    ngx_http_llm_jbuf_qstr(b, url);
-    ngx_http_llm_jbuf_lit(b, "}}");
+    ngx_http_llm_jbuf_lit(b, "}");
+    ngx_http_llm_anthropic_cache(w);
+    ngx_http_llm_jbuf_lit(b, "}");
 }
 
 
@@ -374,6 +434,7 @@ ngx_http_llm_anthropic_tool_result(ngx_http_llm_walk_t *w, ngx_str_t *id,
     ngx_http_llm_jbuf_qstr_or_empty(b, id);
     ngx_http_llm_jbuf_lit(b, ",\"content\":");
     ngx_http_llm_jbuf_qstr(b, content);
+    ngx_http_llm_anthropic_cache(w);
     ngx_http_llm_jbuf_lit(b, "}");
 }
 
@@ -393,6 +454,7 @@ ngx_http_llm_anthropic_function(ngx_http_llm_walk_t *w, ngx_uint_t n,
 
     ngx_http_llm_walk_schema(w, parameters);
 
+    ngx_http_llm_anthropic_cache(w);
     ngx_http_llm_jbuf_lit(w->b, "}");
 }
 
@@ -416,8 +478,9 @@ ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
     ngx_str_t                       *s;
     ngx_uint_t                       parallel_off;
     ngx_http_llm_json_t             *tree, *msgs, *v;
-    ngx_http_llm_jbuf_t              b, sys;
+    ngx_http_llm_jbuf_t              b;
     ngx_http_llm_walk_t              w;
+    ngx_http_llm_anthropic_sys_t     sys;
     ngx_http_llm_anthropic_conf_t   *acf;
 
     acf = ctx->target->provider->dialect_conf;
@@ -428,7 +491,8 @@ ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
     }
 
     ngx_http_llm_jbuf_init(&b, r->pool, ctx->body_length + 512);
-    ngx_http_llm_jbuf_init(&sys, r->pool, 256);
+    ngx_http_llm_jbuf_init(&sys.text, r->pool, 256);
+    ngx_http_llm_jbuf_init(&sys.blocks, r->pool, 256);
 
     max = ngx_http_llm_max_tokens(tree);
 
@@ -446,9 +510,21 @@ ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (sys.last > sys.start) {
+    if (sys.blocks.last > sys.blocks.start) {
+        if (sys.text.last > sys.text.start) {
+            ngx_http_llm_anthropic_sys_block(&sys, NULL);
+        }
+
+        /* the blocks start with a comma */
+        ngx_http_llm_jbuf_lit(&b, ",\"system\":[");
+        ngx_http_llm_jbuf_raw(&b, sys.blocks.start + 1,
+                              ngx_http_llm_jbuf_len(&sys.blocks) - 1);
+        ngx_http_llm_jbuf_lit(&b, "]");
+
+    } else if (sys.text.last > sys.text.start) {
         ngx_http_llm_jbuf_lit(&b, ",\"system\":");
-        ngx_http_llm_jbuf_str(&b, sys.start, sys.last - sys.start);
+        ngx_http_llm_jbuf_str(&b, sys.text.start,
+                              ngx_http_llm_jbuf_len(&sys.text));
     }
 
     ngx_http_llm_jbuf_lit(&b, ",\"messages\":[");
@@ -522,7 +598,7 @@ ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
 
     ngx_http_llm_jbuf_lit(&b, "}");
 
-    if (b.error || sys.error) {
+    if (b.error || sys.text.error || sys.blocks.error) {
         return NGX_ERROR;
     }
 

@@ -36,6 +36,7 @@ static ngx_int_t ngx_http_llm_bedrock_body(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_jbuf_t *b);
 static ngx_int_t ngx_http_llm_bedrock_sign(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_str_t *path, u_char *body, size_t len);
+static void ngx_http_llm_bedrock_cache_point(ngx_http_llm_walk_t *w);
 static ngx_int_t ngx_http_llm_bedrock_decode_body(ngx_http_llm_canon_t *c,
     ngx_str_t *body);
 static ngx_int_t ngx_http_llm_bedrock_decode_event(ngx_http_llm_canon_t *c,
@@ -410,6 +411,20 @@ ngx_http_llm_bedrock_sign(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 }
 
 
+/*
+ * Anthropic's cache_control on the block just written: Converse marks
+ * the end of a cached prefix with a block of its own after it
+ */
+
+static void
+ngx_http_llm_bedrock_cache_point(ngx_http_llm_walk_t *w)
+{
+    if (w->cache) {
+        ngx_http_llm_jbuf_lit(w->b, ",{\"cachePoint\":{\"type\":\"default\"}}");
+    }
+}
+
+
 /* messages of one role are merged */
 
 static void
@@ -454,6 +469,8 @@ ngx_http_llm_bedrock_system(ngx_http_llm_walk_t *w, ngx_str_t *text)
 
     ngx_http_llm_jbuf_qstr(w->b, text);
     ngx_http_llm_jbuf_lit(w->b, "}");
+
+    ngx_http_llm_bedrock_cache_point(w);
 }
 
 
@@ -471,6 +488,8 @@ ngx_http_llm_bedrock_text(ngx_http_llm_walk_t *w, ngx_uint_t turn,
     ngx_http_llm_jbuf_lit(w->b, "{\"text\":");
     ngx_http_llm_jbuf_qstr(w->b, text);
     ngx_http_llm_jbuf_lit(w->b, "}");
+
+    ngx_http_llm_bedrock_cache_point(w);
 }
 
 
@@ -501,6 +520,8 @@ ngx_http_llm_bedrock_image(ngx_http_llm_walk_t *w, ngx_str_t *url)
     ngx_http_llm_jbuf_lit(w->b, ",\"source\":{\"bytes\":");
     ngx_http_llm_jbuf_qstr(w->b, &data);
     ngx_http_llm_jbuf_lit(w->b, "}}}");
+
+    ngx_http_llm_bedrock_cache_point(w);
 }
 
 
@@ -533,6 +554,8 @@ ngx_http_llm_bedrock_tool_result(ngx_http_llm_walk_t *w, ngx_str_t *id,
     ngx_http_llm_jbuf_lit(w->b, ",\"content\":[{\"text\":");
     ngx_http_llm_jbuf_qstr(w->b, content);
     ngx_http_llm_jbuf_lit(w->b, "}]}}");
+
+    ngx_http_llm_bedrock_cache_point(w);
 }
 
 
@@ -552,6 +575,8 @@ ngx_http_llm_bedrock_function(ngx_http_llm_walk_t *w, ngx_uint_t n,
     ngx_http_llm_walk_schema(w, parameters);
 
     ngx_http_llm_jbuf_lit(w->b, "}}}");
+
+    ngx_http_llm_bedrock_cache_point(w);
 }
 
 

@@ -370,7 +370,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
      * across buffers or in a file. Embeddings read their input from it.
      */
 
-    if (p.anthropic || p.embeddings || p.guarded
+    if (p.anthropic || p.embeddings || p.guarded || ctx->chat.cache_control
         || (p.lmcf->trees && ctx->chat.model.data
             && ngx_http_llm_route_needs_tree(p.lmcf, &ctx->chat.model)))
     {
@@ -1357,6 +1357,15 @@ ngx_http_llm_key(ngx_http_llm_parser_t *p)
     }
 
     if (p->depth != 1) {
+        /* Anthropic's breakpoints on OpenAI's parts and tools (cache.md) */
+
+        if ((p->container == NGX_HTTP_LLM_KEY_MESSAGES
+             || p->container == NGX_HTTP_LLM_KEY_TOOLS)
+            && len == 13 && ngx_strncmp(s, "cache_control", 13) == 0)
+        {
+            p->chat->cache_control = 1;
+        }
+
         return NGX_OK;
     }
 

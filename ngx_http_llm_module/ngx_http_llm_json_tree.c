@@ -547,6 +547,20 @@ ngx_http_llm_json_eq(ngx_http_llm_json_t *v, const char *s)
 void
 ngx_http_llm_jbuf_value(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v)
 {
+    ngx_http_llm_jbuf_value_without(b, v, NULL);
+}
+
+
+/*
+ * A tree written back, without the members of objects named skip (at any
+ * depth; the parse bounds it, NGX_HTTP_LLM_MAX_JSON_DEPTH).
+ */
+
+void
+ngx_http_llm_jbuf_value_without(ngx_http_llm_jbuf_t *b,
+    ngx_http_llm_json_t *v, ngx_str_t *skip)
+{
+    ngx_uint_t            n;
     ngx_http_llm_json_t  *c;
 
     if (v == NULL) {
@@ -580,7 +594,7 @@ ngx_http_llm_jbuf_value(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v)
         ngx_http_llm_jbuf_lit(b, "[");
 
         for (c = v->child; c; c = c->next) {
-            ngx_http_llm_jbuf_value(b, c);
+            ngx_http_llm_jbuf_value_without(b, c, skip);
 
             if (c->next) {
                 ngx_http_llm_jbuf_lit(b, ",");
@@ -593,14 +607,20 @@ ngx_http_llm_jbuf_value(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v)
     case NGX_HTTP_LLM_JSON_OBJECT:
         ngx_http_llm_jbuf_lit(b, "{");
 
-        for (c = v->child; c; c = c->next) {
-            ngx_http_llm_jbuf_str(b, c->key.data, c->key.len);
-            ngx_http_llm_jbuf_lit(b, ":");
-            ngx_http_llm_jbuf_value(b, c);
+        for (c = v->child, n = 0; c; c = c->next) {
+            if (skip && c->key.len == skip->len
+                && ngx_strncmp(c->key.data, skip->data, skip->len) == 0)
+            {
+                continue;
+            }
 
-            if (c->next) {
+            if (n++) {
                 ngx_http_llm_jbuf_lit(b, ",");
             }
+
+            ngx_http_llm_jbuf_str(b, c->key.data, c->key.len);
+            ngx_http_llm_jbuf_lit(b, ":");
+            ngx_http_llm_jbuf_value_without(b, c, skip);
         }
 
         ngx_http_llm_jbuf_lit(b, "}");

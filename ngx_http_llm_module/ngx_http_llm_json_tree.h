@@ -138,6 +138,9 @@ void ngx_http_llm_json_append(ngx_http_llm_json_t *parent,
 void ngx_http_llm_jbuf_object(ngx_http_llm_jbuf_t *b, ngx_str_t *json);
 /* a tree written back as JSON */
 void ngx_http_llm_jbuf_value(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v);
+/* the same without the objects' members named skip, at any depth */
+void ngx_http_llm_jbuf_value_without(ngx_http_llm_jbuf_t *b,
+    ngx_http_llm_json_t *v, ngx_str_t *skip);
 /* a tree as a JSON string holding its JSON text */
 void ngx_http_llm_jbuf_value_str(ngx_http_llm_jbuf_t *b,
     ngx_http_llm_json_t *v);

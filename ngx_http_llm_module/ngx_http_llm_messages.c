@@ -39,6 +39,10 @@ static ngx_http_llm_json_t *ngx_http_llm_conv_ref(ngx_http_llm_conv_t *cv,
     ngx_http_llm_json_t *parent, const char *key, ngx_http_llm_json_t *v);
 static void ngx_http_llm_conv_text(ngx_http_llm_conv_t *cv,
     ngx_http_llm_json_t *content, ngx_http_llm_jbuf_t *b);
+static void ngx_http_llm_conv_system(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *msgs, ngx_http_llm_json_t *sys);
+static void ngx_http_llm_conv_cache(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *out, ngx_http_llm_json_t *block);
 
 
 #define ngx_http_llm_conv_lit(cv, parent, key, s)                            \
@@ -97,7 +101,6 @@ ngx_http_llm_convert(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *in)
 {
     ngx_str_t            *s;
     ngx_http_llm_json_t  *out, *v, *msgs, *m, *tools, *t, *f, *tc, *sys;
-    ngx_http_llm_jbuf_t   b;
 
     out = ngx_http_llm_json_new(cv->arena, NGX_HTTP_LLM_JSON_OBJECT);
     if (out == NULL) {
@@ -113,23 +116,12 @@ ngx_http_llm_convert(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *in)
     msgs = ngx_http_llm_conv_add(cv, out, "messages",
                                  NGX_HTTP_LLM_JSON_ARRAY);
 
-    /* the system prompt: a string or text blocks, as one system message */
-
     sys = ngx_http_llm_json_get(in, "system");
 
     if (sys && (sys->type == NGX_HTTP_LLM_JSON_STRING
                 || sys->type == NGX_HTTP_LLM_JSON_ARRAY))
     {
-        ngx_http_llm_jbuf_init(&b, cv->pool, 256);
-        ngx_http_llm_conv_text(cv, sys, &b);
-
-        m = ngx_http_llm_conv_add(cv, msgs, NULL, NGX_HTTP_LLM_JSON_OBJECT);
-        ngx_http_llm_conv_lit(cv, m, "role", "system");
-        ngx_http_llm_conv_str(cv, m, "content", b.start, b.last - b.start);
-
-        if (b.error) {
-            cv->error = 1;
-        }
+        ngx_http_llm_conv_system(cv, msgs, sys);
     }
 
     v = ngx_http_llm_json_get(in, "messages");
@@ -203,6 +195,8 @@ ngx_http_llm_convert(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *in)
                     ngx_http_llm_conv_ref(cv, f, "parameters",
                                    ngx_http_llm_json_get(t, "input_schema"));
                 }
+
+                ngx_http_llm_conv_cache(cv, tc, t);
             }
 
         } else if (ngx_http_llm_is_key("tool_choice")) {
@@ -318,6 +312,7 @@ ngx_http_llm_convert_message(ngx_http_llm_conv_t *cv,
 
             ngx_http_llm_conv_str(cv, out, "content", text.start,
                                   text.last - text.start);
+            ngx_http_llm_conv_cache(cv, out, block);
         }
 
         out = NULL;
@@ -346,7 +341,10 @@ ngx_http_llm_convert_message(ngx_http_llm_conv_t *cv,
             }
 
             if (type->len == 5) {
-                (void) ngx_http_llm_convert_image(cv, parts, block);
+                ngx_http_llm_conv_cache(cv, ngx_http_llm_convert_image(cv,
+                                                                       parts,
+                                                                       block),
+                                        block);
                 continue;
             }
 
@@ -358,6 +356,8 @@ ngx_http_llm_convert_message(ngx_http_llm_conv_t *cv,
                 ngx_http_llm_conv_ref(cv, f, "text",
                                       ngx_http_llm_json_get(block, "text"));
             }
+
+            ngx_http_llm_conv_cache(cv, f, block);
         }
 
         return cv->error ? NGX_ERROR : NGX_OK;
@@ -506,6 +506,78 @@ ngx_http_llm_convert_image(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parts,
     ngx_memcpy(p, data->data, data->len);
 
     return part;
+}
+
+
+/*
+ * The system prompt: a string or text blocks, as one system message; its
+ * text joined, unless a block has cache_control: then its blocks as the
+ * message's text parts, each with its own (the walker's breakpoints).
+ */
+
+static void
+ngx_http_llm_conv_system(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *msgs,
+    ngx_http_llm_json_t *sys)
+{
+    ngx_http_llm_json_t  *m, *block, *parts, *part, *text;
+    ngx_http_llm_jbuf_t   b;
+
+    m = ngx_http_llm_conv_add(cv, msgs, NULL, NGX_HTTP_LLM_JSON_OBJECT);
+    ngx_http_llm_conv_lit(cv, m, "role", "system");
+
+    for (block = (sys->type == NGX_HTTP_LLM_JSON_ARRAY) ? sys->child : NULL;
+         block;
+         block = block->next)
+    {
+        if (ngx_http_llm_json_get(block, "cache_control")) {
+            break;
+        }
+    }
+
+    if (block == NULL) {
+        ngx_http_llm_jbuf_init(&b, cv->pool, 256);
+        ngx_http_llm_conv_text(cv, sys, &b);
+
+        ngx_http_llm_conv_str(cv, m, "content", b.start, b.last - b.start);
+
+        if (b.error) {
+            cv->error = 1;
+        }
+
+        return;
+    }
+
+    parts = ngx_http_llm_conv_add(cv, m, "content", NGX_HTTP_LLM_JSON_ARRAY);
+
+    for (block = sys->child; block; block = block->next) {
+        text = ngx_http_llm_json_get(block, "text");
+
+        if (!ngx_http_llm_json_is(text, NGX_HTTP_LLM_JSON_STRING)) {
+            continue;
+        }
+
+        part = ngx_http_llm_conv_add(cv, parts, NULL,
+                                     NGX_HTTP_LLM_JSON_OBJECT);
+        ngx_http_llm_conv_lit(cv, part, "type", "text");
+        ngx_http_llm_conv_ref(cv, part, "text", text);
+        ngx_http_llm_conv_cache(cv, part, block);
+    }
+}
+
+
+/* a block's cache_control, carried to its converted part or message */
+
+static void
+ngx_http_llm_conv_cache(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *out,
+    ngx_http_llm_json_t *block)
+{
+    ngx_http_llm_json_t  *v;
+
+    v = ngx_http_llm_json_get(block, "cache_control");
+
+    if (v && out) {
+        ngx_http_llm_conv_ref(cv, out, "cache_control", v);
+    }
 }
 
 

@@ -370,6 +370,8 @@ typedef struct {
     unsigned                       stream:1;
     unsigned                       tools:1;
     unsigned                       include_usage:1;
+    /* a "cache_control" in messages or tools: an OpenAI target gets none */
+    unsigned                       cache_control:1;
 
     /*
      * The body's "cache" member (true, false or {"no-cache","no-store"}),

@@ -152,7 +152,9 @@ ngx_http_llm_openai_create_request(ngx_http_request_t *r,
         return ngx_http_llm_rebuild_body(r, ctx);
     }
 
-    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES || ctx->request_redacted) {
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES || ctx->request_redacted
+        || ctx->chat.cache_control)
+    {
         return ngx_http_llm_openai_body(r, ctx);
     }
 
@@ -674,6 +676,8 @@ ngx_http_llm_openai_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     ngx_http_llm_json_t  *tree, *v, *o;
     ngx_http_llm_jbuf_t   b;
 
+    static ngx_str_t      cache_control = ngx_string("cache_control");
+
     tree = ngx_http_llm_chat_tree(r, ctx);
     if (tree == NULL) {
         return NGX_ERROR;
@@ -722,7 +726,8 @@ ngx_http_llm_openai_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
             continue;
         }
 
-        ngx_http_llm_jbuf_value(&b, v);
+        /* Anthropic's cache breakpoints: not OpenAI's API (cache.md) */
+        ngx_http_llm_jbuf_value_without(&b, v, &cache_control);
     }
 
     if (ctx->chat.stream && !options) {

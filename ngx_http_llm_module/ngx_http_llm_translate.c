@@ -26,6 +26,9 @@ static ngx_int_t ngx_http_llm_walk_user(ngx_http_llm_walk_t *w,
     ngx_http_llm_json_t *content);
 static ngx_int_t ngx_http_llm_walk_assistant(ngx_http_llm_walk_t *w,
     ngx_http_llm_json_t *m, ngx_http_llm_json_t *content);
+static ngx_int_t ngx_http_llm_walk_system_parts(ngx_http_llm_walk_t *w,
+    ngx_http_llm_json_t *content);
+static ngx_http_llm_json_t *ngx_http_llm_walk_cache(ngx_http_llm_json_t *v);
 static ngx_uint_t ngx_http_llm_walk_is(ngx_str_t *role, const char *name);
 
 
@@ -48,7 +51,7 @@ ngx_int_t
 ngx_http_llm_walk_system(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
 {
     ngx_str_t             text, *role;
-    ngx_http_llm_json_t  *m;
+    ngx_http_llm_json_t  *m, *c;
 
     for (m = msgs ? msgs->child : NULL; m; m = m->next) {
         role = ngx_http_llm_json_str(m, "role");
@@ -59,12 +62,19 @@ ngx_http_llm_walk_system(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
             continue;
         }
 
+        c = ngx_http_llm_json_get(m, "content");
+
+        if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_ARRAY)) {
+            if (ngx_http_llm_walk_system_parts(w, c) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
         ngx_http_llm_jbuf_reset(&w->tmp);
 
-        if (ngx_http_llm_content_text(ngx_http_llm_json_get(m, "content"),
-                                      &w->tmp, "\n")
-            != NGX_OK)
-        {
+        if (ngx_http_llm_content_text(c, &w->tmp, "\n") != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -78,11 +88,92 @@ ngx_http_llm_walk_system(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
 }
 
 
+/*
+ * A system message's parts, joined by "\n" as one text; a part with
+ * cache_control ends a text of its own, written with the breakpoint, so
+ * that the cached prefix ends where the client marked it.
+ */
+
+static ngx_int_t
+ngx_http_llm_walk_system_parts(ngx_http_llm_walk_t *w,
+    ngx_http_llm_json_t *content)
+{
+    ngx_str_t            *s, text;
+    ngx_uint_t            n, written;
+    ngx_http_llm_json_t  *part;
+
+    ngx_http_llm_jbuf_reset(&w->tmp);
+    n = 0;
+    written = 0;
+
+    for (part = content->child; /* void */ ; part = part->next) {
+
+        if (part) {
+            s = (part->type == NGX_HTTP_LLM_JSON_STRING)
+                ? &part->str : ngx_http_llm_json_str(part, "text");
+
+            if (s == NULL) {
+                continue;
+            }
+
+            if (n++) {
+                ngx_http_llm_jbuf_lit(&w->tmp, "\n");
+            }
+
+            ngx_http_llm_jbuf_raw(&w->tmp, s->data, s->len);
+
+            w->cache = ngx_http_llm_walk_cache(part);
+
+            if (w->cache == NULL) {
+                continue;
+            }
+
+        } else if (n == 0 && written) {
+            break;
+        }
+
+        if (w->tmp.error) {
+            return NGX_ERROR;
+        }
+
+        /* the text up to a breakpoint, or the rest (even empty, as a
+           string's would be written) */
+
+        text.data = w->tmp.start;
+        text.len = ngx_http_llm_jbuf_len(&w->tmp);
+
+        w->emit->system(w, &text);
+
+        w->cache = NULL;
+        ngx_http_llm_jbuf_reset(&w->tmp);
+        n = 0;
+        written = 1;
+
+        if (part == NULL) {
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a member's cache_control, when an object (anything else is ignored) */
+
+static ngx_http_llm_json_t *
+ngx_http_llm_walk_cache(ngx_http_llm_json_t *v)
+{
+    v = ngx_http_llm_json_get(v, "cache_control");
+
+    return ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_OBJECT) ? v : NULL;
+}
+
+
 ngx_int_t
 ngx_http_llm_walk_turns(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
 {
     ngx_str_t            *role, content, *id;
-    ngx_http_llm_json_t  *m, *c;
+    ngx_http_llm_json_t  *m, *c, *p;
 
     for (m = msgs ? msgs->child : NULL; m; m = m->next) {
         role = ngx_http_llm_json_str(m, "role");
@@ -124,8 +215,22 @@ ngx_http_llm_walk_turns(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
 
         id = ngx_http_llm_json_str(m, "tool_call_id");
 
+        /* on the message (Anthropic's door), or on a part of its content */
+
+        w->cache = ngx_http_llm_walk_cache(m);
+
+        for (p = ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_ARRAY)
+                 ? c->child : NULL;
+             p && w->cache == NULL;
+             p = p->next)
+        {
+            w->cache = ngx_http_llm_walk_cache(p);
+        }
+
         w->emit->tool_result(w, id, ngx_http_llm_walk_call_name(w, id),
                              &content);
+
+        w->cache = NULL;
     }
 
     return w->b->error ? NGX_ERROR : NGX_OK;
@@ -154,9 +259,13 @@ ngx_http_llm_walk_functions(ngx_http_llm_walk_t *w,
             continue;
         }
 
+        w->cache = ngx_http_llm_walk_cache(tool);
+
         w->emit->function(w, n++, name,
                           ngx_http_llm_json_str(f, "description"),
                           ngx_http_llm_json_get(f, "parameters"));
+
+        w->cache = NULL;
     }
 }
 
@@ -213,6 +322,8 @@ ngx_http_llm_walk_user(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *content)
     for (part = content->child; part; part = part->next) {
         s = ngx_http_llm_json_str(part, "type");
 
+        w->cache = ngx_http_llm_walk_cache(part);
+
         if (ngx_http_llm_walk_is(s, "text")) {
             s = ngx_http_llm_json_str(part, "text");
 
@@ -228,6 +339,8 @@ ngx_http_llm_walk_user(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *content)
                 w->emit->image(w, url);
             }
         }
+
+        w->cache = NULL;
     }
 
     return NGX_OK;

@@ -62,6 +62,13 @@ struct ngx_http_llm_walk_s {
     ngx_uint_t                     parts;
     ngx_uint_t                     n;
 
+    /*
+     * the cache_control object of the part being written (Anthropic's
+     * breakpoint, an extension on OpenAI's parts and tools), or NULL:
+     * set around a system, text, image, tool_result or function call
+     */
+    ngx_http_llm_json_t           *cache;
+
     /* private */
     ngx_http_llm_jbuf_t            tmp;
     ngx_rbtree_t                   calls;       /* tool call id -> name */

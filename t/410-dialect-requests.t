@@ -7,7 +7,7 @@
 
 use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
-use LLM::Dialects qw(encode_json);
+use LLM::Dialects qw(encode_json echoed_re);
 use Digest::SHA ();
 use Encode ();
 
@@ -180,19 +180,10 @@ sub chat {
 
 
 # a regex for an answer whose text (whole, or one delta of a stream) is
-# $json: what the mock received, as JSON text in the mock's order. Newlines
-# and the indentation after them are left out (write it over several
-# lines); "..." stands for any string value, "<date>" for 8 digits.
+# $json: what the mock received (LLM::Dialects::echoed_re)
 sub echoed {
     my ($json) = @_;
-
-    $json =~ s/\n\s*//g;
-    $json = Encode::encode_utf8($json);
-    $json =~ s/(["\\])/\\$1/g;
-
-    my $re = quotemeta $json;
-    $re =~ s/\\\.\\\.\\\./[^"\\\\]*/g;
-    $re =~ s/\\<date\\>/\\d{8}/g;
+    my $re = echoed_re($json);
 
     return qr/"content":"$re"/;
 }

@@ -43,6 +43,13 @@ encoded from their JSON there).
 
 The events of a text/event-stream body, as [event, data] pairs.
 
+=item echoed_re($json)
+
+A regex (text) for $json as it stands inside a JSON string (a mock's
+echo in an answer's text): newlines and the indentation after them are
+left out (write it over several lines); "..." stands for any string
+value, "<date>" for 8 digits.
+
 =back
 
 =cut
@@ -52,14 +59,29 @@ use warnings;
 
 use Exporter 'import';
 use JSON::PP ();
+use Encode ();
 
 our @EXPORT_OK = qw(post normalize slurp offsets sse_events decode_json
-                    encode_json fixture_length);
+                    encode_json fixture_length echoed_re);
 
 my $json = JSON::PP->new->utf8->canonical;
 
 sub decode_json { return $json->decode(shift) }
 sub encode_json { return $json->encode(shift) }
+
+sub echoed_re {
+    my ($text) = @_;
+
+    $text =~ s/\n\s*//g;
+    $text = Encode::encode_utf8($text);
+    $text =~ s/(["\\])/\\$1/g;
+
+    my $re = quotemeta $text;
+    $re =~ s/\\\.\\\.\\\./[^"\\\\]*/g;
+    $re =~ s/\\<date\\>/\\d{8}/g;
+
+    return $re;
+}
 
 sub post {
     my ($port, $path, $body, @headers) = @_;
