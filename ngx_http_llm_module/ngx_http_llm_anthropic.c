@@ -48,6 +48,8 @@ static ngx_int_t ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
 static void ngx_http_llm_anthropic_sys_block(ngx_http_llm_anthropic_sys_t *sys,
     ngx_http_llm_json_t *cache);
 static void ngx_http_llm_anthropic_cache(ngx_http_llm_walk_t *w);
+static ngx_int_t ngx_http_llm_anthropic_auto(ngx_http_llm_jbuf_t *b,
+    ngx_http_llm_json_t *v);
 static ngx_int_t ngx_http_llm_anthropic_decode_body(ngx_http_llm_canon_t *c,
     ngx_str_t *body);
 static ngx_int_t ngx_http_llm_anthropic_decode_event(ngx_http_llm_canon_t *c,
@@ -226,6 +228,11 @@ ngx_http_llm_anthropic_splice(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         }
     }
 
+    if (ngx_http_llm_auto_breakpoint(ctx)) {
+        return ngx_http_llm_rebuild_body_with(r, ctx,
+                                              ngx_http_llm_anthropic_auto);
+    }
+
     if (ctx->request_redacted) {
         return ngx_http_llm_rebuild_body(r, ctx);
     }
@@ -253,6 +260,59 @@ ngx_http_llm_anthropic_splice(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     return ngx_http_llm_splice_body(r, ctx, &edit, n);
+}
+
+
+/*
+ * The route's breakpoint on a body as it came (it has none of its own):
+ * on the last block of "system" (a string made a text block) and on the
+ * last tool.
+ */
+
+static ngx_int_t
+ngx_http_llm_anthropic_auto(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v)
+{
+    ngx_http_llm_json_t  *c;
+
+    if (v->key.len == 6 && ngx_strncmp(v->key.data, "system", 6) == 0
+        && v->type == NGX_HTTP_LLM_JSON_STRING && v->str.len)
+    {
+        ngx_http_llm_jbuf_lit(b, "[{\"type\":\"text\",\"text\":");
+        ngx_http_llm_jbuf_value(b, v);
+        ngx_http_llm_jbuf_lit(b, ",\"cache_control\":{\"type\":"
+                                 "\"ephemeral\"}}]");
+        return NGX_OK;
+    }
+
+    if (!((v->key.len == 6 && ngx_strncmp(v->key.data, "system", 6) == 0)
+          || (v->key.len == 5 && ngx_strncmp(v->key.data, "tools", 5) == 0))
+        || v->type != NGX_HTTP_LLM_JSON_ARRAY
+        || !ngx_http_llm_json_is(v->last, NGX_HTTP_LLM_JSON_OBJECT))
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_llm_jbuf_lit(b, "[");
+
+    for (c = v->child; c != v->last; c = c->next) {
+        ngx_http_llm_jbuf_value(b, c);
+        ngx_http_llm_jbuf_lit(b, ",");
+    }
+
+    /* the last one, with the breakpoint as its last member */
+
+    ngx_http_llm_jbuf_lit(b, "{");
+
+    for (c = v->last->child; c; c = c->next) {
+        ngx_http_llm_jbuf_str(b, c->key.data, c->key.len);
+        ngx_http_llm_jbuf_lit(b, ":");
+        ngx_http_llm_jbuf_value(b, c);
+        ngx_http_llm_jbuf_lit(b, ",");
+    }
+
+    ngx_http_llm_jbuf_lit(b, "\"cache_control\":{\"type\":\"ephemeral\"}}]");
+
+    return NGX_OK;
 }
 
 
@@ -305,7 +365,9 @@ ngx_http_llm_anthropic_system(ngx_http_llm_walk_t *w, ngx_str_t *text)
 
     ngx_http_llm_jbuf_raw(&sys->text, text->data, text->len);
 
-    if (w->cache == NULL) {
+    /* Anthropic refuses empty text blocks */
+
+    if (w->cache == NULL || ngx_http_llm_jbuf_len(&sys->text) == 0) {
         return;
     }
 
@@ -505,6 +567,7 @@ ngx_http_llm_anthropic_translate(ngx_http_request_t *r,
 
     ngx_http_llm_walk_init(&w, r, &b, &ngx_http_llm_anthropic_walker);
     w.data = &sys;
+    w.auto_cache = ngx_http_llm_auto_breakpoint(ctx);
 
     if (ngx_http_llm_walk_system(&w, msgs) != NGX_OK) {
         return NGX_ERROR;

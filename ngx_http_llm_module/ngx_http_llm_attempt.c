@@ -360,6 +360,16 @@ ngx_http_llm_set_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 ngx_int_t
 ngx_http_llm_rebuild_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
+    return ngx_http_llm_rebuild_body_with(r, ctx, NULL);
+}
+
+
+/* the same, a member written by "member" unless it returns NGX_DECLINED */
+
+ngx_int_t
+ngx_http_llm_rebuild_body_with(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_member_pt member)
+{
     ngx_http_llm_json_t  *v;
     ngx_http_llm_jbuf_t   b;
 
@@ -380,7 +390,10 @@ ngx_http_llm_rebuild_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         ngx_http_llm_jbuf_lit(&b, ",");
         ngx_http_llm_jbuf_str(&b, v->key.data, v->key.len);
         ngx_http_llm_jbuf_lit(&b, ":");
-        ngx_http_llm_jbuf_value(&b, v);
+
+        if (member == NULL || member(&b, v) == NGX_DECLINED) {
+            ngx_http_llm_jbuf_value(&b, v);
+        }
     }
 
     ngx_http_llm_jbuf_lit(&b, "}");

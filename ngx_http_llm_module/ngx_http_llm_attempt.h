@@ -10,6 +10,7 @@
 
 
 #include "ngx_http_llm_module.h"
+#include "ngx_http_llm_json_tree.h"
 
 
 ngx_int_t ngx_http_llm_prepare_attempt(ngx_http_request_t *r,
@@ -32,6 +33,13 @@ ngx_int_t ngx_http_llm_set_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
    redacted its texts), in the client's own API */
 ngx_int_t ngx_http_llm_rebuild_body(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
+
+/* writes a member's value its own way, or NGX_DECLINED: as it is */
+typedef ngx_int_t (*ngx_http_llm_member_pt)(ngx_http_llm_jbuf_t *b,
+    ngx_http_llm_json_t *v);
+
+ngx_int_t ngx_http_llm_rebuild_body_with(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_member_pt member);
 
 
 #endif /* _NGX_HTTP_LLM_ATTEMPT_H_INCLUDED_ */

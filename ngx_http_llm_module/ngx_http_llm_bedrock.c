@@ -616,6 +616,7 @@ ngx_http_llm_bedrock_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_jbuf_lit(b, "{\"messages\":[");
 
     ngx_http_llm_walk_init(&w, r, b, &ngx_http_llm_bedrock_walker);
+    w.auto_cache = ngx_http_llm_auto_breakpoint(ctx);
 
     if (ngx_http_llm_walk_turns(&w, msgs) != NGX_OK) {
         return NGX_ERROR;

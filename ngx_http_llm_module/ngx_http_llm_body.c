@@ -1360,6 +1360,7 @@ ngx_http_llm_key(ngx_http_llm_parser_t *p)
         /* Anthropic's breakpoints on OpenAI's parts and tools (cache.md) */
 
         if ((p->container == NGX_HTTP_LLM_KEY_MESSAGES
+             || p->container == NGX_HTTP_LLM_KEY_SYSTEM
              || p->container == NGX_HTTP_LLM_KEY_TOOLS)
             && len == 13 && ngx_strncmp(s, "cache_control", 13) == 0)
         {

@@ -247,6 +247,9 @@ struct ngx_http_llm_route_s {
     /* ngx_http_llm_cache_mode_e */
     ngx_uint_t                     cache;
     uint32_t                       hash;           /* of its zone node */
+    /* "cache_breakpoint auto": after the system prompt and the tools */
+    unsigned                       cache_breakpoint:1;
+    unsigned                       cache_breakpoint_set:1;
 
     u_char                        *file_name;
     ngx_uint_t                     line;
@@ -370,7 +373,8 @@ typedef struct {
     unsigned                       stream:1;
     unsigned                       tools:1;
     unsigned                       include_usage:1;
-    /* a "cache_control" in messages or tools: an OpenAI target gets none */
+    /* a "cache_control" in system, messages or tools: an OpenAI target
+       gets none, a route adds no breakpoint of its own */
     unsigned                       cache_control:1;
 
     /*

@@ -358,6 +358,27 @@ ngx_http_llm_route_directive(ngx_conf_t *cf, ngx_command_t *dummy,
         return NGX_CONF_OK;
     }
 
+    if (value[0].len == 16
+        && ngx_strncmp(value[0].data, "cache_breakpoint", 16) == 0)
+    {
+        if (route->cache_breakpoint_set) {
+            goto duplicate;
+        }
+
+        if (ngx_strcmp(value[1].data, "auto") == 0) {
+            route->cache_breakpoint = 1;
+
+        } else if (ngx_strcmp(value[1].data, "off") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"cache_breakpoint\" value \"%V\": "
+                               "it must be \"auto\" or \"off\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        route->cache_breakpoint_set = 1;
+        return NGX_CONF_OK;
+    }
+
     if (value[0].len == 7 && ngx_strncmp(value[0].data, "explore", 7) == 0) {
         if (route->explore != NGX_CONF_UNSET_UINT) {
             goto duplicate;

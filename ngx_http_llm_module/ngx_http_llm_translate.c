@@ -27,9 +27,36 @@ static ngx_int_t ngx_http_llm_walk_user(ngx_http_llm_walk_t *w,
 static ngx_int_t ngx_http_llm_walk_assistant(ngx_http_llm_walk_t *w,
     ngx_http_llm_json_t *m, ngx_http_llm_json_t *content);
 static ngx_int_t ngx_http_llm_walk_system_parts(ngx_http_llm_walk_t *w,
-    ngx_http_llm_json_t *content);
+    ngx_http_llm_json_t *content, ngx_http_llm_json_t *last);
 static ngx_http_llm_json_t *ngx_http_llm_walk_cache(ngx_http_llm_json_t *v);
+static ngx_uint_t ngx_http_llm_walk_system_role(ngx_http_llm_json_t *m);
 static ngx_uint_t ngx_http_llm_walk_is(ngx_str_t *role, const char *name);
+
+
+/* Anthropic's breakpoint of the default lifetime, as a tree */
+
+static ngx_http_llm_json_t  ngx_http_llm_ephemeral_type = {
+    NGX_HTTP_LLM_JSON_STRING, ngx_string("type"), ngx_string("ephemeral"),
+    NULL, NULL, NULL, NULL, 0
+};
+
+static ngx_http_llm_json_t  ngx_http_llm_ephemeral = {
+    NGX_HTTP_LLM_JSON_OBJECT, ngx_null_string, ngx_null_string,
+    &ngx_http_llm_ephemeral_type, &ngx_http_llm_ephemeral_type, NULL, NULL, 1
+};
+
+
+ngx_http_llm_json_t *
+ngx_http_llm_auto_breakpoint(ngx_http_llm_ctx_t *ctx)
+{
+    if (ctx->route == NULL || !ctx->route->cache_breakpoint
+        || ctx->chat.cache_control)
+    {
+        return NULL;
+    }
+
+    return &ngx_http_llm_ephemeral;
+}
 
 
 void
@@ -50,22 +77,33 @@ ngx_http_llm_walk_init(ngx_http_llm_walk_t *w, ngx_http_request_t *r,
 ngx_int_t
 ngx_http_llm_walk_system(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
 {
-    ngx_str_t             text, *role;
-    ngx_http_llm_json_t  *m, *c;
+    ngx_str_t             text;
+    ngx_http_llm_json_t  *m, *c, *last;
+
+    /* the last system text gets the route's breakpoint, if any */
+
+    last = NULL;
+
+    for (m = msgs ? msgs->child : NULL; m && w->auto_cache; m = m->next) {
+        if (ngx_http_llm_walk_system_role(m)) {
+            last = m;
+        }
+    }
 
     for (m = msgs ? msgs->child : NULL; m; m = m->next) {
-        role = ngx_http_llm_json_str(m, "role");
 
-        if (!ngx_http_llm_walk_is(role, "system")
-            && !ngx_http_llm_walk_is(role, "developer"))
-        {
+        if (!ngx_http_llm_walk_system_role(m)) {
             continue;
         }
 
         c = ngx_http_llm_json_get(m, "content");
 
         if (ngx_http_llm_json_is(c, NGX_HTTP_LLM_JSON_ARRAY)) {
-            if (ngx_http_llm_walk_system_parts(w, c) != NGX_OK) {
+            if (ngx_http_llm_walk_system_parts(w, c,
+                                               (m == last) ? w->auto_cache
+                                                           : NULL)
+                != NGX_OK)
+            {
                 return NGX_ERROR;
             }
 
@@ -81,10 +119,24 @@ ngx_http_llm_walk_system(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
         text.data = w->tmp.start;
         text.len = ngx_http_llm_jbuf_len(&w->tmp);
 
+        w->cache = (m == last) ? w->auto_cache : NULL;
         w->emit->system(w, &text);
+        w->cache = NULL;
     }
 
     return w->b->error ? NGX_ERROR : NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_llm_walk_system_role(ngx_http_llm_json_t *m)
+{
+    ngx_str_t  *role;
+
+    role = ngx_http_llm_json_str(m, "role");
+
+    return ngx_http_llm_walk_is(role, "system")
+           || ngx_http_llm_walk_is(role, "developer");
 }
 
 
@@ -96,7 +148,7 @@ ngx_http_llm_walk_system(ngx_http_llm_walk_t *w, ngx_http_llm_json_t *msgs)
 
 static ngx_int_t
 ngx_http_llm_walk_system_parts(ngx_http_llm_walk_t *w,
-    ngx_http_llm_json_t *content)
+    ngx_http_llm_json_t *content, ngx_http_llm_json_t *last)
 {
     ngx_str_t            *s, text;
     ngx_uint_t            n, written;
@@ -130,6 +182,10 @@ ngx_http_llm_walk_system_parts(ngx_http_llm_walk_t *w,
 
         } else if (n == 0 && written) {
             break;
+
+        } else {
+            /* the rest: the message's last text */
+            w->cache = last;
         }
 
         if (w->tmp.error) {
@@ -243,10 +299,22 @@ ngx_http_llm_walk_functions(ngx_http_llm_walk_t *w,
 {
     ngx_str_t            *name;
     ngx_uint_t            n;
-    ngx_http_llm_json_t  *tool, *f;
+    ngx_http_llm_json_t  *tool, *f, *last;
 
     if (!ngx_http_llm_json_is(tools, NGX_HTTP_LLM_JSON_ARRAY)) {
         return;
+    }
+
+    /* the last function written gets the route's breakpoint, if any */
+
+    last = NULL;
+
+    for (tool = tools->child; tool && w->auto_cache; tool = tool->next) {
+        if (ngx_http_llm_json_str(ngx_http_llm_json_get(tool, "function"),
+                                  "name"))
+        {
+            last = tool;
+        }
     }
 
     n = 0;
@@ -259,7 +327,8 @@ ngx_http_llm_walk_functions(ngx_http_llm_walk_t *w,
             continue;
         }
 
-        w->cache = ngx_http_llm_walk_cache(tool);
+        w->cache = (tool == last) ? w->auto_cache
+                                  : ngx_http_llm_walk_cache(tool);
 
         w->emit->function(w, n++, name,
                           ngx_http_llm_json_str(f, "description"),

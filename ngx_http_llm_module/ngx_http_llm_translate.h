@@ -68,6 +68,9 @@ struct ngx_http_llm_walk_s {
      * set around a system, text, image, tool_result or function call
      */
     ngx_http_llm_json_t           *cache;
+    /* what the route's "cache_breakpoint auto" puts after the last system
+       text and the last tool, or NULL (ngx_http_llm_auto_breakpoint) */
+    ngx_http_llm_json_t           *auto_cache;
 
     /* private */
     ngx_http_llm_jbuf_t            tmp;
@@ -75,6 +78,10 @@ struct ngx_http_llm_walk_s {
     ngx_rbtree_node_t              sentinel;
 };
 
+
+/* {"type":"ephemeral"}, for the walker's auto_cache: when the route asks
+   for it and the request has no breakpoint of its own; else NULL */
+ngx_http_llm_json_t *ngx_http_llm_auto_breakpoint(ngx_http_llm_ctx_t *ctx);
 
 /* the system and developer messages; the conversation (each dialect
    puts them where its API wants them) */

@@ -39,6 +39,9 @@ LLM::Fixtures::defaults(
     llm_route bd { target bd anthropic.claude-x; }
     llm_route gm { target gm gemini-x; }
     llm_route oa { target oa gpt-x; }
+    llm_route an-auto { target an claude-x; cache_breakpoint auto; }
+    llm_route bd-auto { target bd anthropic.claude-x; cache_breakpoint auto; }
+    llm_route oa-auto { target oa gpt-x; cache_breakpoint auto; }
 CONF
 );
 
@@ -106,6 +109,38 @@ our $BedrockRest = '
     "toolConfig":{"tools":[{"toolSpec":{"name":"f","description":"F",
         "inputSchema":{"json":{"type":"object"}}}},
         {"cachePoint":{"type":"default"}}]}}';
+
+# no breakpoint of its own: a route's "cache_breakpoint auto" adds them
+our %Plain = (
+    max_tokens => 20,
+    messages => [
+        { role => 'system', content => 'S1.' },
+        { role => 'developer', content => [{ type => 'text', text => 'D1.' },
+                                           { type => 'text', text => 'D2.' }] },
+        { role => 'user', content => 'Q?' },
+    ],
+    tools => [map { { type => 'function', function => {
+                          name => $_, parameters => { type => 'object' } } } }
+              qw(f g)],
+);
+
+our %PlainDoor = (
+    max_tokens => 20,
+    system => 'S1.',
+    messages => [{ role => 'user', content => 'Q?' }],
+    tools => [map { { name => $_, input_schema => { type => 'object' } } }
+              qw(f g)],
+);
+
+# %Chat as Bedrock receives it
+our $ChatToBedrock = '"body":{"messages":[
+    {"role":"user","content":[
+        {"text":"Doc."},{"cachePoint":{"type":"default"}},{"text":"Q?"}]},
+    {"role":"assistant","content":[
+        {"toolUse":{"toolUseId":"t1","name":"f","input":{"a":1}}}]},
+    {"role":"user","content":[
+        {"toolResult":{"toolUseId":"t1","content":[{"text":"R"}]}},
+        {"cachePoint":{"type":"default"}}]}],' . $BedrockRest;
 
 sub door {
     my ($model, %request) = @_;
@@ -183,14 +218,7 @@ __DATA__
 --- request eval
 ::chat(bd => %::Chat)
 --- response_body_like eval
-::echoed('"body":{"messages":[
-    {"role":"user","content":[
-        {"text":"Doc."},{"cachePoint":{"type":"default"}},{"text":"Q?"}]},
-    {"role":"assistant","content":[
-        {"toolUse":{"toolUseId":"t1","name":"f","input":{"a":1}}}]},
-    {"role":"user","content":[
-        {"toolResult":{"toolUseId":"t1","content":[{"text":"R"}]}},
-        {"cachePoint":{"type":"default"}}]}],' . $::BedrockRest)
+::echoed($::ChatToBedrock)
 
 
 
@@ -229,3 +257,99 @@ POST /v1/chat/completions
 {"model":"bd","messages":[{"role":"user","content":[{"type":"text","text":"A","cache_control":true},{"type":"text","text":"B"}]}]}
 --- response_body_like eval
 ::echoed('"body":{"messages":[{"role":"user","content":[{"text":"A"},{"text":"B"}]}]}')
+
+
+
+=== TEST 9: cache_breakpoint auto, to Anthropic: on the last system text and the last tool
+--- request eval
+::chat('an-auto' => %::Plain)
+--- response_body_like eval
+::echoed('"body":{"model":"claude-x","max_tokens":20,
+    "system":[{"type":"text","text":"S1.\n\nD1.\nD2.",
+        "cache_control":{"type":"ephemeral"}}],
+    "messages":[{"role":"user","content":[{"type":"text","text":"Q?"}]}],
+    "tools":[{"name":"f","input_schema":{"type":"object"}},
+        {"name":"g","input_schema":{"type":"object"},
+            "cache_control":{"type":"ephemeral"}}]}')
+
+
+
+=== TEST 10: cache_breakpoint auto, to Bedrock: a cachePoint after the system and after the tools
+--- request eval
+::chat('bd-auto' => %::Plain)
+--- response_body_like eval
+::echoed('"body":{"messages":[{"role":"user","content":[{"text":"Q?"}]}],
+    "system":[{"text":"S1."},{"text":"D1.\nD2."},
+        {"cachePoint":{"type":"default"}}],
+    "inferenceConfig":{"maxTokens":20},
+    "toolConfig":{"tools":[
+        {"toolSpec":{"name":"f","inputSchema":{"json":{"type":"object"}}}},
+        {"toolSpec":{"name":"g","inputSchema":{"json":{"type":"object"}}}},
+        {"cachePoint":{"type":"default"}}]}}')
+
+
+
+=== TEST 11: cache_breakpoint auto, Anthropic's door to Anthropic: the system string made a marked block, the last tool marked
+--- request eval
+::door('an-auto' => %::PlainDoor)
+--- response_body_like eval
+::echoed('"body":{"model":"claude-x","max_tokens":20,
+    "messages":[{"content":"Q?","role":"user"}],
+    "system":[{"type":"text","text":"S1.","cache_control":{"type":"ephemeral"}}],
+    "tools":[{"input_schema":{"type":"object"},"name":"f"},
+        {"input_schema":{"type":"object"},"name":"g",
+            "cache_control":{"type":"ephemeral"}}]}')
+
+
+
+=== TEST 12: cache_breakpoint auto, Anthropic's door with system blocks: the last one marked
+--- request eval
+::door('an-auto' => %::PlainDoor,
+       system => [{ type => 'text', text => 'S1.' },
+                  { type => 'text', text => 'S2.' }])
+--- response_body_like eval
+::echoed('"system":[{"text":"S1.","type":"text"},
+    {"text":"S2.","type":"text","cache_control":{"type":"ephemeral"}}]')
+
+
+
+=== TEST 13: cache_breakpoint auto, Anthropic's door to Bedrock
+--- request eval
+::door('bd-auto' => %::PlainDoor)
+--- response_body_like eval
+::echoed('"system":[{"text":"S1."},{"cachePoint":{"type":"default"}}]')
+
+
+
+=== TEST 14: a request with breakpoints of its own gets no more
+--- request eval
+::chat('bd-auto' => %::Chat)
+--- response_body_like eval
+::echoed($::ChatToBedrock)
+
+
+
+=== TEST 15: nor does one through Anthropic's door, its body going as it came
+--- request eval
+::door('an-auto' => %::Door)
+--- response_body_like eval
+::echoed('"body":' . ::encode_json({ %::Door, model => 'claude-x' }))
+
+
+
+=== TEST 16: cache_breakpoint auto, to an OpenAI target: nothing
+--- request eval
+::chat('oa-auto' => %::Plain)
+--- response_body_like eval
+[::none(), qr/S1\./]
+
+
+
+=== TEST 17: cache_breakpoint takes auto or off
+--- http_config
+    llm_provider p { url http://127.0.0.1:1/v1; }
+    llm_route m { target p; cache_breakpoint always; }
+--- config
+--- must_die
+--- error_log
+invalid "cache_breakpoint" value "always": it must be "auto" or "off"
