@@ -370,7 +370,8 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
      * across buffers or in a file. Embeddings read their input from it.
      */
 
-    if (p.anthropic || p.embeddings || p.guarded || ctx->chat.cache_control
+    if (p.anthropic || p.embeddings || p.guarded
+        || ctx->chat.cache_control
         || (p.lmcf->trees && ctx->chat.model.data
             && ngx_http_llm_route_needs_tree(p.lmcf, &ctx->chat.model)))
     {

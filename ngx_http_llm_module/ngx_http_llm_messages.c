@@ -27,6 +27,10 @@ static ngx_http_llm_json_t *ngx_http_llm_convert(ngx_http_llm_conv_t *cv,
     ngx_http_llm_json_t *in);
 static ngx_int_t ngx_http_llm_convert_message(ngx_http_llm_conv_t *cv,
     ngx_http_llm_json_t *messages, ngx_http_llm_json_t *m);
+static void ngx_http_llm_conv_system(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *msgs, ngx_http_llm_json_t *sys);
+static void ngx_http_llm_conv_cache(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *out, ngx_http_llm_json_t *block);
 static ngx_http_llm_json_t *ngx_http_llm_convert_image(
     ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parts,
     ngx_http_llm_json_t *block);
@@ -39,10 +43,6 @@ static ngx_http_llm_json_t *ngx_http_llm_conv_ref(ngx_http_llm_conv_t *cv,
     ngx_http_llm_json_t *parent, const char *key, ngx_http_llm_json_t *v);
 static void ngx_http_llm_conv_text(ngx_http_llm_conv_t *cv,
     ngx_http_llm_json_t *content, ngx_http_llm_jbuf_t *b);
-static void ngx_http_llm_conv_system(ngx_http_llm_conv_t *cv,
-    ngx_http_llm_json_t *msgs, ngx_http_llm_json_t *sys);
-static void ngx_http_llm_conv_cache(ngx_http_llm_conv_t *cv,
-    ngx_http_llm_json_t *out, ngx_http_llm_json_t *block);
 
 
 #define ngx_http_llm_conv_lit(cv, parent, key, s)                            \

@@ -145,6 +145,12 @@ ngx_http_llm_openai_create_request(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* Anthropic's cache breakpoints on chat's parts: not OpenAI's API */
+
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_CHAT && chat->cache_control) {
+        return ngx_http_llm_openai_body(r, ctx);
+    }
+
     /* a guard redacted the texts of the tree: the body is built from it */
 
     if (ctx->embed && ctx->request_redacted) {
@@ -152,9 +158,7 @@ ngx_http_llm_openai_create_request(ngx_http_request_t *r,
         return ngx_http_llm_rebuild_body(r, ctx);
     }
 
-    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES || ctx->request_redacted
-        || ctx->chat.cache_control)
-    {
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES || ctx->request_redacted) {
         return ngx_http_llm_openai_body(r, ctx);
     }
 
