@@ -3,7 +3,9 @@
  * The Azure OpenAI dialect: OpenAI's format at
  * <url>/deployments/<deployment>/chat/completions?api-version=<version>,
  * with the key in an api-key header. The deployment is the provider's
- * "deployment", or else the target's model.
+ * "deployment", or else the target's model. With "api_version v1", Azure's
+ * v1 API: OpenAI's paths under <url>/v1, without api-version, the
+ * deployment named by the body's model (the target's).
  */
 
 
@@ -21,6 +23,8 @@
 
 typedef struct {
     ngx_str_t                      api_version;
+    /* the v1 API's <url>/v1/embeddings; empty for the dated versions */
+    ngx_str_t                      v1_embeddings_url;
 } ngx_http_llm_azure_conf_t;
 
 
@@ -31,6 +35,8 @@ static ngx_int_t ngx_http_llm_azure_create_request(ngx_http_request_t *r,
 static ngx_int_t ngx_http_llm_azure_url(ngx_pool_t *pool,
     ngx_http_llm_provider_t *p, ngx_str_t *deployment, ngx_str_t *op,
     ngx_str_t *url);
+static char *ngx_http_llm_azure_init_v1(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p, ngx_http_llm_azure_conf_t *acf);
 
 
 static ngx_str_t  ngx_http_llm_azure_chat = ngx_string("/chat/completions");
@@ -97,9 +103,26 @@ ngx_http_llm_azure_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
         }
     }
 
-    /* a fixed deployment: the URL is known now */
-
     v = ngx_http_llm_provider_option(p, "deployment");
+
+    if (acf->api_version.len == 2
+        && ngx_strncmp(acf->api_version.data, "v1", 2) == 0)
+    {
+        if (v) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "llm_provider \"%V\" uses Azure's v1 API, "
+                               "where the model names the deployment: name "
+                               "it in the targets, not with \"deployment\"",
+                               &p->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_llm_azure_init_v1(cf, p, acf) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* a fixed deployment: the URL is known now */
 
     if (v && ngx_http_llm_azure_url(cf->pool, p, v, &ngx_http_llm_azure_chat,
                                     &p->chat_url)
@@ -112,6 +135,37 @@ ngx_http_llm_azure_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
     }
 
     return ngx_http_llm_provider_key_header(cf, p, "api-key", "api-key", "");
+}
+
+
+/* Azure's v1 API: OpenAI's URLs under <url>/v1 */
+
+static char *
+ngx_http_llm_azure_init_v1(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
+    ngx_http_llm_azure_conf_t *acf)
+{
+    size_t      len;
+    ngx_str_t  *url;
+
+    if (ngx_http_llm_provider_chat_url(cf, p, "/v1/chat/completions")
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    len = p->chat_url.len - (sizeof("/chat/completions") - 1);
+
+    url = &acf->v1_embeddings_url;
+    url->len = len + sizeof("/embeddings") - 1;
+    url->data = ngx_pnalloc(cf->pool, url->len);
+    if (url->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(url->data, p->chat_url.data, len), "/embeddings",
+               sizeof("/embeddings") - 1);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -155,11 +209,13 @@ static ngx_int_t
 ngx_http_llm_azure_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                *deployment;
-    ngx_http_llm_provider_t  *p;
+    ngx_int_t                   rc;
+    ngx_str_t                  *deployment;
+    ngx_http_llm_provider_t    *p;
+    ngx_http_llm_azure_conf_t  *acf;
 
     p = ctx->target->provider;
+    acf = p->dialect_conf;
 
     /* the body as OpenAI's dialect builds it */
 
@@ -167,6 +223,13 @@ ngx_http_llm_azure_create_request(ngx_http_request_t *r,
 
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS
+        && acf->v1_embeddings_url.len)
+    {
+        ctx->upstream_url = acf->v1_embeddings_url;
+        return NGX_OK;
     }
 
     if (ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS) {

@@ -103,9 +103,22 @@ CONF
     llm_route bd_bearer { target bd_bearer m; }
     llm_route az { target az gpt-4o-deployment; }
     llm_route az_fixed { target az_fixed; }
+    llm_route az_v1 { target az_v1 gpt-4o-deployment; }
+    llm_route az_v1_echo { target az_v1_echo gpt-4o-deployment; }
 
     llm_provider oa {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    llm_provider az_v1 {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/azure/openai;
+        key az-key;
+        format azure;
+        api_version v1;
+    }
+    llm_provider az_v1_echo {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/azure/echo=1/openai;
+        format azure;
+        api_version v1;
     }
     llm_route oa { target oa gpt-x; }
 
@@ -422,3 +435,36 @@ POST /v1/chat/completions
 {"messages":[{"content":"x","role":"user"}],"model":"az_fixed"}
 --- response_body chomp
 {"id":"az","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"/azure/openai/deployments/my-gpt4o/chat/completions?api-version=2025-01-01-preview az-key"},"finish_reason":"stop"}]}
+
+
+
+=== TEST 16: azure's v1 API: OpenAI's path under the url, no api-version, api-key
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"x","role":"user"}],"model":"az_v1"}
+--- response_body chomp
+{"id":"az","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"/azure/openai/v1/chat/completions az-key"},"finish_reason":"stop"}]}
+
+
+
+=== TEST 17: azure's v1 API: the deployment as the body's model
+--- request
+POST /v1/chat/completions
+{"messages":[{"content":"x","role":"user"}],"model":"az_v1_echo"}
+--- response_body_like eval
+qr/"content":"\{\\"messages\\":\[\{\\"content\\":\\"x\\",\\"role\\":\\"user\\"\}\],\\"model\\":\\"gpt-4o-deployment\\"\}"/
+
+
+
+=== TEST 18: azure's v1 API takes no fixed deployment
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:1/openai;
+        format azure;
+        api_version v1;
+        deployment d;
+    }
+--- config
+--- must_die
+--- error_log
+llm_provider "p" uses Azure's v1 API, where the model names the deployment

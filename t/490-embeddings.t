@@ -152,7 +152,30 @@ qr/"path":"\/azure\/openai\/deployments\/fixed-dep\/embeddings"/
 
 
 
-=== TEST 7: failover: a 503 from the first target, the second answers
+=== TEST 7: Azure's v1 API: <url>/v1/embeddings, no api-version (the model in the body: t/410)
+--- http_config
+    llm_provider az {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/azure/openai;
+        format azure;
+        api_version v1;
+    }
+    llm_route embed { target az d; }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        location / {
+            default_type application/json;
+            return 200 '{"object":"list","data":[],"model":"$request_uri","usage":{"prompt_tokens":1,"total_tokens":1}}';
+        }
+    }
+--- request
+POST /v1/embeddings
+{"model":"embed","input":"hi"}
+--- error_code: 200
+--- response_body_like: "model":"/azure/openai/v1/embeddings"
+
+
+
+=== TEST 8: failover: a 503 from the first target, the second answers
 --- http_config
     llm_provider broken {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/status=503/v1;
@@ -175,7 +198,7 @@ qr/^(?=.*"model":"e-good")
 
 
 
-=== TEST 8: an unknown model is a 404 like chat's
+=== TEST 9: an unknown model is a 404 like chat's
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route embed { target mock; }
@@ -188,7 +211,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 9: GET is not allowed
+=== TEST 10: GET is not allowed
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route embed { target mock; }
@@ -198,7 +221,7 @@ GET /v1/embeddings
 
 
 
-=== TEST 10: bad inputs: each an OpenAI-shaped 400 naming its parameter
+=== TEST 11: bad inputs: each an OpenAI-shaped 400 naming its parameter
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route embed { target mock; }
@@ -235,7 +258,7 @@ GET /v1/embeddings
 
 
 
-=== TEST 11: more inputs than 2048 are refused
+=== TEST 12: more inputs than 2048 are refused
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route embed { target mock; }
@@ -248,7 +271,7 @@ GET /v1/embeddings
 
 
 
-=== TEST 12: a route with an Anthropic target cannot make embeddings
+=== TEST 13: a route with an Anthropic target cannot make embeddings
 --- http_config
     llm_provider claude {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/anthropic/v1;
@@ -264,7 +287,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 13: Gemini: batchEmbedContents, outputDimensionality, OpenAI's list
+=== TEST 14: Gemini: batchEmbedContents, outputDimensionality, OpenAI's list
 --- http_config
     llm_provider gm {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gemini/v1beta;
@@ -287,7 +310,7 @@ Content-Type: application/json
 
 
 
-=== TEST 14: Gemini: base64 made by the gateway, little-endian float32
+=== TEST 15: Gemini: base64 made by the gateway, little-endian float32
 --- http_config
     llm_provider gm {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gemini/v1beta;
@@ -306,7 +329,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 15: Gemini: token ids cannot be sent, a 400 before any attempt
+=== TEST 16: Gemini: token ids cannot be sent, a 400 before any attempt
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_provider gm {
@@ -324,7 +347,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 16: failover across dialects: OpenAI-format 503, Gemini answers
+=== TEST 17: failover across dialects: OpenAI-format 503, Gemini answers
 --- http_config
     llm_provider broken {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/status=503/v1;
@@ -350,7 +373,7 @@ qr/^\{"object":"list","data":\[\{"object":"embedding","index":0,"embedding":\[${
 
 
 
-=== TEST 17: Gemini's error is OpenAI-shaped
+=== TEST 18: Gemini's error is OpenAI-shaped
 --- http_config
     llm_provider gm {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gemini/v1beta;
@@ -367,7 +390,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 18: Bedrock Titan v2: InvokeModel signed, its token count charged
+=== TEST 19: Bedrock Titan v2: InvokeModel signed, its token count charged
 --- http_config
     llm_provider bd {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock;
@@ -388,7 +411,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 19: Bedrock Titan takes one text: an array of two is a 400
+=== TEST 20: Bedrock Titan takes one text: an array of two is a 400
 --- http_config
     llm_provider bd {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock;
@@ -407,7 +430,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 20: Bedrock Cohere Embed: texts, search_document, base64 made here
+=== TEST 21: Bedrock Cohere Embed: texts, search_document, base64 made here
 --- http_config
     llm_provider bd {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock;
@@ -429,7 +452,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 21: Bedrock: a model that is not an embedding model is a 400
+=== TEST 22: Bedrock: a model that is not an embedding model is a 400
 --- http_config
     llm_provider bd {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock;
@@ -448,7 +471,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 22: guard policies read the input: deny refuses, redact rewrites
+=== TEST 23: guard policies read the input: deny refuses, redact rewrites
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route embed { target mock e-1; }
@@ -484,7 +507,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 23: token ids cannot be read by a policy's rules: refused
+=== TEST 24: token ids cannot be read by a policy's rules: refused
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route embed { target mock; }
@@ -504,7 +527,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 24: more than 4 MiB of input text is a 413
+=== TEST 25: more than 4 MiB of input text is a 413
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route embed { target mock; }
@@ -523,7 +546,7 @@ POST /v1/embeddings
 
 
 
-=== TEST 25: a model id ending in /embeddings is still a model's URL
+=== TEST 26: a model id ending in /embeddings is still a model's URL
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route "acme/embeddings" { target mock e-1; }
