@@ -547,26 +547,29 @@ ngx_http_llm_json_eq(ngx_http_llm_json_t *v, const char *s)
 void
 ngx_http_llm_jbuf_value(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v)
 {
-    ngx_http_llm_jbuf_value_without(b, v, NULL);
+    ngx_http_llm_jbuf_value_without(b, v, NULL, 0);
 }
 
 
 /*
- * A tree written back, without the members of objects named skip (at any
- * depth; the parse bounds it, NGX_HTTP_LLM_MAX_JSON_DEPTH).
+ * A tree written back, without the members named skip of the objects in
+ * its first "levels" levels of containers (the value itself is level 1):
+ * deeper objects, such as a schema's properties, keep theirs.
  */
 
 void
 ngx_http_llm_jbuf_value_without(ngx_http_llm_jbuf_t *b,
-    ngx_http_llm_json_t *v, ngx_str_t *skip)
+    ngx_http_llm_json_t *v, ngx_str_t *skip, ngx_uint_t levels)
 {
-    ngx_uint_t            n;
+    ngx_uint_t            n, inner;
     ngx_http_llm_json_t  *c;
 
     if (v == NULL) {
         ngx_http_llm_jbuf_lit(b, "null");
         return;
     }
+
+    inner = levels ? levels - 1 : 0;
 
     switch (v->type) {
 
@@ -594,7 +597,7 @@ ngx_http_llm_jbuf_value_without(ngx_http_llm_jbuf_t *b,
         ngx_http_llm_jbuf_lit(b, "[");
 
         for (c = v->child; c; c = c->next) {
-            ngx_http_llm_jbuf_value_without(b, c, skip);
+            ngx_http_llm_jbuf_value_without(b, c, skip, inner);
 
             if (c->next) {
                 ngx_http_llm_jbuf_lit(b, ",");
@@ -608,7 +611,7 @@ ngx_http_llm_jbuf_value_without(ngx_http_llm_jbuf_t *b,
         ngx_http_llm_jbuf_lit(b, "{");
 
         for (c = v->child, n = 0; c; c = c->next) {
-            if (skip && c->key.len == skip->len
+            if (levels && c->key.len == skip->len
                 && ngx_strncmp(c->key.data, skip->data, skip->len) == 0)
             {
                 continue;
@@ -620,7 +623,7 @@ ngx_http_llm_jbuf_value_without(ngx_http_llm_jbuf_t *b,
 
             ngx_http_llm_jbuf_str(b, c->key.data, c->key.len);
             ngx_http_llm_jbuf_lit(b, ":");
-            ngx_http_llm_jbuf_value_without(b, c, skip);
+            ngx_http_llm_jbuf_value_without(b, c, skip, inner);
         }
 
         ngx_http_llm_jbuf_lit(b, "}");

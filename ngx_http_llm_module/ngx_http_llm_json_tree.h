@@ -138,9 +138,10 @@ void ngx_http_llm_json_append(ngx_http_llm_json_t *parent,
 void ngx_http_llm_jbuf_object(ngx_http_llm_jbuf_t *b, ngx_str_t *json);
 /* a tree written back as JSON */
 void ngx_http_llm_jbuf_value(ngx_http_llm_jbuf_t *b, ngx_http_llm_json_t *v);
-/* the same without the objects' members named skip, at any depth */
+/* the same without the members named skip of the objects of its first
+   "levels" levels */
 void ngx_http_llm_jbuf_value_without(ngx_http_llm_jbuf_t *b,
-    ngx_http_llm_json_t *v, ngx_str_t *skip);
+    ngx_http_llm_json_t *v, ngx_str_t *skip, ngx_uint_t levels);
 /* a tree as a JSON string holding its JSON text */
 void ngx_http_llm_jbuf_value_str(ngx_http_llm_jbuf_t *b,
     ngx_http_llm_json_t *v);

@@ -78,6 +78,7 @@ static void ngx_http_llm_openai_cut_usage_null(ngx_http_llm_sse_event_t *ev,
     size_t end);
 static void ngx_http_llm_openai_name_chunk(ngx_http_llm_sse_event_t *ev,
     size_t end, size_t len);
+static ngx_uint_t ngx_http_llm_openai_levels(ngx_http_llm_json_t *v);
 
 
 ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
@@ -730,8 +731,13 @@ ngx_http_llm_openai_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
             continue;
         }
 
-        /* Anthropic's cache breakpoints: not OpenAI's API (cache.md) */
-        ngx_http_llm_jbuf_value_without(&b, v, &cache_control);
+        /*
+         * Anthropic's cache breakpoints: not OpenAI's API (cache.md); on
+         * messages and their parts (levels 2 and 4), on tools (level 2)
+         */
+
+        ngx_http_llm_jbuf_value_without(&b, v, &cache_control,
+                                        ngx_http_llm_openai_levels(v));
     }
 
     if (ctx->chat.stream && !options) {
@@ -746,6 +752,21 @@ ngx_http_llm_openai_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     return ngx_http_llm_set_body(r, ctx, b.start, b.last - b.start);
+}
+
+
+static ngx_uint_t
+ngx_http_llm_openai_levels(ngx_http_llm_json_t *v)
+{
+    if (v->key.len == 8 && ngx_strncmp(v->key.data, "messages", 8) == 0) {
+        return 4;
+    }
+
+    if (v->key.len == 5 && ngx_strncmp(v->key.data, "tools", 5) == 0) {
+        return 2;
+    }
+
+    return 0;
 }
 
 

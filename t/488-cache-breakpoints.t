@@ -235,7 +235,18 @@ __DATA__
 
 
 
-=== TEST 6: Anthropic's door to an OpenAI target: none either
+=== TEST 6: to an OpenAI target, only the breakpoints go: a schema's property of that name stays
+--- request
+POST /v1/chat/completions
+{"model":"oa","messages":[{"role":"user","content":[{"type":"text","text":"A","cache_control":{"type":"ephemeral"}}]}],"tools":[{"type":"function","cache_control":{"type":"ephemeral"},"function":{"name":"f","parameters":{"type":"object","properties":{"cache_control":{"type":"string"}}}}}]}
+--- response_body_like eval
+::echoed('{"model":"gpt-x","messages":[{"role":"user","content":[{"type":"text","text":"A"}]}],
+    "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object",
+        "properties":{"cache_control":{"type":"string"}}}}}]}')
+
+
+
+=== TEST 7: Anthropic's door to an OpenAI target: none either
 --- request eval
 ::door(oa => %::Door)
 --- response_body_like eval
@@ -243,7 +254,7 @@ __DATA__
 
 
 
-=== TEST 7: to Gemini: none
+=== TEST 8: to Gemini: none
 --- request eval
 ::chat(gm => %::Chat)
 --- response_body_like eval
@@ -251,7 +262,7 @@ __DATA__
 
 
 
-=== TEST 8: a cache_control that is not an object is no breakpoint
+=== TEST 9: a cache_control that is not an object is no breakpoint
 --- request
 POST /v1/chat/completions
 {"model":"bd","messages":[{"role":"user","content":[{"type":"text","text":"A","cache_control":true},{"type":"text","text":"B"}]}]}
@@ -260,7 +271,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 9: cache_breakpoint auto, to Anthropic: on the last system text and the last tool
+=== TEST 10: cache_breakpoint auto, to Anthropic: on the last system text and the last tool
 --- request eval
 ::chat('an-auto' => %::Plain)
 --- response_body_like eval
@@ -274,7 +285,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 10: cache_breakpoint auto, to Bedrock: a cachePoint after the system and after the tools
+=== TEST 11: cache_breakpoint auto, to Bedrock: a cachePoint after the system and after the tools
 --- request eval
 ::chat('bd-auto' => %::Plain)
 --- response_body_like eval
@@ -289,7 +300,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 11: cache_breakpoint auto, Anthropic's door to Anthropic: the system string made a marked block, the last tool marked
+=== TEST 12: cache_breakpoint auto, Anthropic's door to Anthropic: the system string made a marked block, the last tool marked
 --- request eval
 ::door('an-auto' => %::PlainDoor)
 --- response_body_like eval
@@ -302,7 +313,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 12: cache_breakpoint auto, Anthropic's door with system blocks: the last one marked
+=== TEST 13: cache_breakpoint auto, Anthropic's door with system blocks: the last one marked
 --- request eval
 ::door('an-auto' => %::PlainDoor,
        system => [{ type => 'text', text => 'S1.' },
@@ -313,7 +324,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 13: cache_breakpoint auto, Anthropic's door to Bedrock
+=== TEST 14: cache_breakpoint auto, Anthropic's door to Bedrock
 --- request eval
 ::door('bd-auto' => %::PlainDoor)
 --- response_body_like eval
@@ -321,7 +332,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 14: a request with breakpoints of its own gets no more
+=== TEST 15: a request with breakpoints of its own gets no more
 --- request eval
 ::chat('bd-auto' => %::Chat)
 --- response_body_like eval
@@ -329,7 +340,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 15: nor does one through Anthropic's door, its body going as it came
+=== TEST 16: nor does one through Anthropic's door, its body going as it came
 --- request eval
 ::door('an-auto' => %::Door)
 --- response_body_like eval
@@ -337,7 +348,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 16: cache_breakpoint auto, to an OpenAI target: nothing
+=== TEST 17: cache_breakpoint auto, to an OpenAI target: nothing
 --- request eval
 ::chat('oa-auto' => %::Plain)
 --- response_body_like eval
@@ -345,7 +356,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 17: cache_breakpoint takes auto or off
+=== TEST 18: cache_breakpoint takes auto or off
 --- http_config
     llm_provider p { url http://127.0.0.1:1/v1; }
     llm_route m { target p; cache_breakpoint always; }
