@@ -1182,18 +1182,14 @@ static ngx_int_t
 ngx_http_llm_guard_visible(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_json_t *node)
 {
-    u_char  *p, *last;
-    size_t   len;
+    u_char  *p;
+    size_t   at, len;
 
-    last = node->str.data + node->str.len;
+    /* curly quotes and dashes share lead bytes with them: no copy then */
 
-    for (p = node->str.data; p < last; p++) {
-        if (*p == 0xc2 || *p == 0xe2 || *p == 0xef) {
-            break;
-        }
-    }
+    at = ngx_http_llm_redact_find_invisible(node->str.data, node->str.len);
 
-    if (p == last) {
+    if (at == node->str.len) {
         return NGX_OK;
     }
 
@@ -1204,13 +1200,11 @@ ngx_http_llm_guard_visible(ngx_http_llm_guard_walk_t *w,
 
     ngx_memcpy(p, node->str.data, node->str.len);
 
-    len = ngx_http_llm_redact_strip(p, node->str.len);
+    len = at + ngx_http_llm_redact_strip(p + at, node->str.len - at);
 
-    if (len != node->str.len) {
-        node->str.data = p;
-        node->str.len = len;
-        w->ctx->request_redacted = 1;
-    }
+    node->str.data = p;
+    node->str.len = len;
+    w->ctx->request_redacted = 1;
 
     return NGX_OK;
 }

@@ -385,6 +385,28 @@ ngx_http_llm_redact_invisible(u_char *p, size_t n)
 
 
 size_t
+ngx_http_llm_redact_find_invisible(u_char *p, size_t len)
+{
+    size_t  i, n;
+
+    for (i = 0; i < len; i++) {
+
+        if (p[i] == 0xc2 || p[i] == 0xe2 || p[i] == 0xef) {
+            n = (p[i] == 0xc2) ? 2 : 3;
+
+            if (i + n <= len
+                && ngx_http_llm_redact_invisible(p + i, n) == 2)
+            {
+                return i;
+            }
+        }
+    }
+
+    return len;
+}
+
+
+size_t
 ngx_http_llm_redact_strip(u_char *p, size_t len)
 {
     u_char  *dst;

@@ -173,5 +173,8 @@ int ngx_http_llm_redact_match(ngx_http_llm_redact_rules_t *rules,
  */
 size_t ngx_http_llm_redact_strip(u_char *p, size_t len);
 
+/* the offset of the first zero-width or bidi character, len if none */
+size_t ngx_http_llm_redact_find_invisible(u_char *p, size_t len);
+
 
 #endif /* _NGX_HTTP_LLM_REDACT_H_INCLUDED_ */
