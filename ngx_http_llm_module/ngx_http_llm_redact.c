@@ -30,6 +30,11 @@ static size_t ngx_http_llm_redact_anchor(u_char *text, size_t start,
 static ngx_uint_t ngx_http_llm_redact_valid_utf8(u_char *p, size_t len);
 
 
+typedef int (*ngx_http_llm_redact_exec_pt)(const pcre2_code *code,
+    PCRE2_SPTR subject, PCRE2_SIZE length, PCRE2_SIZE start,
+    uint32_t options, pcre2_match_data *match, pcre2_match_context *mctx);
+
+
 /* windows of a hint tried before the rest of a text goes to PCRE2 whole */
 #define NGX_HTTP_LLM_REDACT_WINDOWS  8
 
@@ -65,7 +70,9 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
     }
 
     rules->codes = ngx_pcalloc(pool, n * sizeof(pcre2_code *));
-    if (rules->codes == NULL) {
+    rules->jit = ngx_pcalloc(pool, n);
+
+    if (rules->codes == NULL || rules->jit == NULL) {
         return NGX_ERROR;
     }
 
@@ -118,8 +125,12 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
         }
 
         /* without JIT, the interpreter gives the same answers, slower */
-        (void) pcre2_jit_compile(code,
-                                 PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD);
+        if (pcre2_jit_compile(code,
+                              PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD)
+            == 0)
+        {
+            rules->jit[i] = 1;
+        }
 
         /* a rule in UTF mode by its own "(*UTF)": characters held whole */
         (void) pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &all);
@@ -502,12 +513,23 @@ ngx_http_llm_redact_exec(ngx_http_llm_redact_rules_t *rules, ngx_uint_t n,
     size_t                       at, from, before;
     ngx_uint_t                   windows;
     ngx_http_llm_redact_hint_t  *hint;
+    ngx_http_llm_redact_exec_pt  match;
+
+    /*
+     * JIT code called directly skips pcre2_match()'s checks of its
+     * arguments, the UTF-8 check among them: only on a text checked here
+     */
+
+    match = (rules->jit[n]
+             && (!rules->utf
+                 || (seen && seen->utf == NGX_HTTP_LLM_REDACT_UTF_VALID)))
+            ? pcre2_jit_match : pcre2_match;
 
     hint = rules->hints ? &rules->hints[n] : NULL;
 
     if (hint == NULL || hint->anchor == 0 || seen == NULL) {
-        return pcre2_match(rules->codes[n], text, len, start, options,
-                           rules->match, NULL);
+        return match(rules->codes[n], text, len, start, options,
+                     rules->match, NULL);
     }
 
     /* in UTF mode, a caseless class may take a character of 3 bytes */
@@ -528,14 +550,14 @@ ngx_http_llm_redact_exec(ngx_http_llm_redact_rules_t *rules, ngx_uint_t n,
         }
 
         if (at == len || windows == NGX_HTTP_LLM_REDACT_WINDOWS) {
-            return pcre2_match(rules->codes[n], text, len, from, options,
-                               rules->match, NULL);
+            return match(rules->codes[n], text, len, from, options,
+                         rules->match, NULL);
         }
 
         (void) pcre2_set_offset_limit(rules->window, at);
 
-        rc = pcre2_match(rules->codes[n], text, len, from, options,
-                         rules->match, rules->window);
+        rc = match(rules->codes[n], text, len, from, options, rules->match,
+                   rules->window);
 
         if (rc != PCRE2_ERROR_NOMATCH) {
             return rc;

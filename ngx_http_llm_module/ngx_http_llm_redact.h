@@ -62,6 +62,7 @@ typedef struct {
 /* rules of one policy */
 typedef struct {
     pcre2_code               **codes;         /* by rule */
+    u_char                    *jit;           /* by rule: JIT-compiled */
     pcre2_match_data          *match;         /* the whole match only */
     ngx_str_t                 *placeholders;  /* by rule */
     u_char                    *actions;       /* by rule; NULL: all REPLACE */
