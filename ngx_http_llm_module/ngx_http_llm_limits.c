@@ -715,6 +715,7 @@ ngx_http_llm_ratelimit_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 static ngx_int_t
 ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
 {
+    u_char            *p;
     time_t             reset;
     ngx_uint_t         i;
     ngx_table_elt_t   *h;
@@ -751,7 +752,9 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
             return NGX_ERROR;
         }
 
-        h->value.len = ngx_sprintf(h->value.data, "%L", values[i])
+        /* not negative: a limit of -1 (none) is left out above */
+        h->value.len = ngx_http_llm_uint_text(h->value.data,
+                                              (uint64_t) values[i])
                        - h->value.data;
 
         if (i & 1) {
@@ -776,8 +779,9 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
                 return NGX_ERROR;
             }
 
-            h->value.len = ngx_sprintf(h->value.data, "%Ts", reset)
-                           - h->value.data;
+            p = ngx_http_llm_uint_text(h->value.data, (uint64_t) reset);
+            *p++ = 's';
+            h->value.len = p - h->value.data;
         }
     }
 

@@ -741,3 +741,19 @@ ngx_http_llm_header_lookup(ngx_list_t *headers, u_char *name, size_t len)
         }
     }
 }
+
+
+u_char *
+ngx_http_llm_uint_text(u_char *p, uint64_t n)
+{
+    u_char  *q, digits[NGX_INT64_LEN];
+
+    q = digits + NGX_INT64_LEN;
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, q, digits + NGX_INT64_LEN - q);
+}

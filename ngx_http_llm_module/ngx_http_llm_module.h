@@ -520,5 +520,8 @@ ngx_table_elt_t *ngx_http_llm_header_lookup(ngx_list_t *headers,
 #define ngx_http_llm_find_header(headers, name)                              \
     ngx_http_llm_header_lookup(headers, (u_char *) name, sizeof(name) - 1)
 
+/* n in decimal at p, as ngx_sprintf("%uL") without its format parsing */
+u_char *ngx_http_llm_uint_text(u_char *p, uint64_t n);
+
 
 #endif /* _NGX_HTTP_LLM_MODULE_H_INCLUDED_ */
