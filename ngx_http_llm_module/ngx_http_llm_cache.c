@@ -65,8 +65,6 @@ struct ngx_http_llm_digest_s {
     size_t                         size;
     u_char                        *scratch;     /* for sorting members */
     size_t                         scratch_size;
-
-    u_char                         result[NGX_HTTP_LLM_DIGEST];
     ngx_http_llm_digest_frame_t    frames[NGX_HTTP_LLM_MAX_JSON_DEPTH + 1];
 };
 
@@ -79,7 +77,6 @@ static ngx_int_t ngx_http_llm_digest_value(ngx_http_llm_digest_t *d,
 static ngx_int_t ngx_http_llm_digest_sort(ngx_http_llm_digest_t *d,
     ngx_http_llm_digest_frame_t *f);
 static int ngx_http_llm_digest_cmp(const void *a, const void *b);
-static ngx_int_t ngx_http_llm_digest_done(ngx_http_llm_digest_t *d);
 static ngx_int_t ngx_http_llm_cache_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_llm_cache_control(ngx_http_request_t *r,
@@ -304,7 +301,7 @@ ngx_http_llm_digest_close(ngx_http_llm_digest_t *d)
     *p = 'e';
     d->len++;
 
-    return (d->depth == 0) ? ngx_http_llm_digest_done(d) : NGX_OK;
+    return NGX_OK;
 }
 
 
@@ -443,7 +440,7 @@ ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
         return NGX_ERROR;
     }
 
-    return (d->depth == 0) ? ngx_http_llm_digest_done(d) : NGX_OK;
+    return NGX_OK;
 }
 
 
@@ -568,19 +565,16 @@ ngx_http_llm_digest_cmp(const void *a, const void *b)
 }
 
 
-/* the whole body is in its canonical form */
+/*
+ * The body's canonical form, once it is all read: hashed with the key's
+ * other parts by the caller, in one digest.
+ */
 
-static ngx_int_t
-ngx_http_llm_digest_done(ngx_http_llm_digest_t *d)
+void
+ngx_http_llm_digest_result(ngx_http_llm_digest_t *d, ngx_str_t *form)
 {
-    return ngx_http_llm_sha256(d->buf, d->len, d->result);
-}
-
-
-u_char *
-ngx_http_llm_digest_result(ngx_http_llm_digest_t *d)
-{
-    return d->result;
+    form->data = d->buf;
+    form->len = d->len;
 }
 
 
@@ -594,7 +588,7 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     size_t                    len;
     u_char                   *p, *buf, digest[NGX_HTTP_LLM_DIGEST];
-    ngx_str_t                 scope, dialect;
+    ngx_str_t                 scope, dialect, form;
     ngx_uint_t                mode;
     ngx_table_elt_t          *h;
     ngx_http_llm_loc_conf_t  *llcf;
@@ -679,8 +673,7 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     dialect = ctx->target->provider->dialect->name;
 
     len = sizeof("llm-cache-3") + scope.len + 1 + llcf->cache_namespace.len
-          + 1 + ctx->route->name.len + 1 + dialect.len + 2
-          + NGX_HTTP_LLM_DIGEST;
+          + 1 + ctx->route->name.len + 1 + dialect.len + 2;
 
     buf = ngx_pnalloc(r->pool, len);
     if (buf == NULL) {
@@ -699,10 +692,20 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     *p++ = '\0';
     /* the endpoint: the same body may ask for embeddings or a chat */
     *p++ = ctx->embed ? 'e' : (ctx->chat.stream ? 's' : 'j');
-    p = ngx_cpymem(p, ngx_http_llm_digest_result(ctx->digest),
-                   NGX_HTTP_LLM_DIGEST);
 
-    if (ngx_http_llm_sha256(buf, p - buf, digest) != NGX_OK) {
+    /* then the body's canonical form: all of it in one digest */
+
+    ngx_http_llm_digest_result(ctx->digest, &form);
+
+    if (ngx_http_llm_sha256_init() != NGX_OK
+        || EVP_DigestInit_ex(ngx_http_llm_sha256_ctx, ngx_http_llm_sha256_md,
+                             NULL)
+           != 1
+        || EVP_DigestUpdate(ngx_http_llm_sha256_ctx, buf, p - buf) != 1
+        || EVP_DigestUpdate(ngx_http_llm_sha256_ctx, form.data, form.len)
+           != 1
+        || EVP_DigestFinal_ex(ngx_http_llm_sha256_ctx, digest, NULL) != 1)
+    {
         ctx->cache_eligible = 0;
         return;
     }
