@@ -757,3 +757,63 @@ ngx_http_llm_uint_text(u_char *p, uint64_t n)
 
     return ngx_cpymem(p, q, digits + NGX_INT64_LEN - q);
 }
+
+
+/*
+ * Digits d and a power of ten 10^k, both exact doubles (d < 2^53,
+ * k <= 22): d / 10^k is one correctly rounded division, the value
+ * strtod() finds for the same text.
+ */
+
+ngx_int_t
+ngx_http_llm_short_decimal(u_char *p, size_t len, double *x)
+{
+    u_char      *last;
+    uint64_t     d;
+    ngx_uint_t   digits, frac, minus, dot;
+
+    static const double  tens[] = {
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+        1e12, 1e13, 1e14, 1e15
+    };
+
+    last = p + len;
+    minus = (p < last && *p == '-');
+    p += minus;
+
+    d = 0;
+    digits = 0;
+    frac = 0;
+    dot = 0;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (++digits > 15) {
+                return NGX_DECLINED;
+            }
+
+            d = d * 10 + (*p - '0');
+            frac += dot;
+            continue;
+        }
+
+        if (*p == '.' && !dot && digits) {
+            dot = 1;
+            continue;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (digits == 0 || (dot && frac == 0)) {
+        return NGX_DECLINED;
+    }
+
+    *x = (double) d / tens[frac];
+
+    if (minus) {
+        *x = -*x;
+    }
+
+    return NGX_OK;
+}
