@@ -721,9 +721,11 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
     ngx_table_elt_t   *h;
     int64_t            values[4];
 
-    static const char *names[] = {
-        "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
-        "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens"
+    static ngx_str_t   names[] = {
+        ngx_string("x-ratelimit-limit-requests"),
+        ngx_string("x-ratelimit-remaining-requests"),
+        ngx_string("x-ratelimit-limit-tokens"),
+        ngx_string("x-ratelimit-remaining-tokens")
     };
 
     values[0] = hold->limit_requests;
@@ -744,8 +746,7 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
         }
 
         h->hash = 1;
-        h->key.data = (u_char *) names[i];
-        h->key.len = ngx_strlen(names[i]);
+        h->key = names[i];
 
         h->value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
         if (h->value.data == NULL) {

@@ -743,17 +743,37 @@ ngx_http_llm_header_lookup(ngx_list_t *headers, u_char *name, size_t len)
 }
 
 
+/* two digits a division: limits of ten or more digits are common */
+
 u_char *
 ngx_http_llm_uint_text(u_char *p, uint64_t n)
 {
-    u_char  *q, digits[NGX_INT64_LEN];
+    u_char      *q, digits[NGX_INT64_LEN];
+    ngx_uint_t   i;
+
+    static const u_char  pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930"
+        "31323334353637383940414243444546474849505152535455565758596061"
+        "62636465666768697071727374757677787980818283848586878889909192"
+        "93949596979899";
 
     q = digits + NGX_INT64_LEN;
 
-    do {
-        *--q = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
+    while (n >= 100) {
+        i = (ngx_uint_t) (n % 100) * 2;
+        n /= 100;
+        *--q = pairs[i + 1];
+        *--q = pairs[i];
+    }
+
+    if (n >= 10) {
+        i = (ngx_uint_t) n * 2;
+        *--q = pairs[i + 1];
+        *--q = pairs[i];
+
+    } else {
+        *--q = (u_char) ('0' + n);
+    }
 
     return ngx_cpymem(p, q, digits + NGX_INT64_LEN - q);
 }
