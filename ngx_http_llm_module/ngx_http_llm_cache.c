@@ -491,8 +491,8 @@ ngx_http_llm_digest_sort(ngx_http_llm_digest_t *d,
 {
     size_t                         start, size;
     u_char                        *p;
-    ngx_uint_t                     i, sorted;
-    ngx_http_llm_digest_member_t  *m;
+    ngx_uint_t                     i, j, sorted;
+    ngx_http_llm_digest_member_t  *m, tmp;
 
     m = f->members;
     start = m[0].start;
@@ -532,8 +532,25 @@ ngx_http_llm_digest_sort(ngx_http_llm_digest_t *d,
         d->scratch_size = size;
     }
 
-    ngx_qsort(m, f->nitems, sizeof(ngx_http_llm_digest_member_t),
-              ngx_http_llm_digest_cmp);
+    if (f->nitems > 16) {
+        ngx_qsort(m, f->nitems, sizeof(ngx_http_llm_digest_member_t),
+                  ngx_http_llm_digest_cmp);
+
+    } else {
+        /* a few members: an insertion sort, without qsort()'s calls */
+
+        for (i = 1; i < f->nitems; i++) {
+            tmp = m[i];
+
+            for (j = i; j > 0 && ngx_http_llm_digest_cmp(&m[j - 1], &tmp) > 0;
+                 j--)
+            {
+                m[j] = m[j - 1];
+            }
+
+            m[j] = tmp;
+        }
+    }
 
     p = d->scratch;
 
