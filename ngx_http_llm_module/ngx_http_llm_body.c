@@ -1030,8 +1030,15 @@ ngx_http_llm_number(ngx_http_llm_parser_t *p)
             ngx_memcpy(number, s, len);
             number[len] = '\0';
 
-            p->chat->temperature = strtod(number, &end);
-            p->chat->has_temperature = (*end == '\0');
+            if (ngx_http_llm_short_decimal(s, len, &p->chat->temperature)
+                == NGX_OK)
+            {
+                p->chat->has_temperature = 1;
+
+            } else {
+                p->chat->temperature = strtod(number, &end);
+                p->chat->has_temperature = (*end == '\0');
+            }
         }
 
         return NGX_OK;

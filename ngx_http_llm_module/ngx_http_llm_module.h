@@ -520,5 +520,14 @@ ngx_table_elt_t *ngx_http_llm_header_lookup(ngx_list_t *headers,
 #define ngx_http_llm_find_header(headers, name)                              \
     ngx_http_llm_header_lookup(headers, (u_char *) name, sizeof(name) - 1)
 
+/* n in decimal at p, as ngx_sprintf("%uL") without its format parsing */
+u_char *ngx_http_llm_uint_text(u_char *p, uint64_t n);
+
+/*
+ * a JSON number of up to 15 digits, no exponent: exactly what strtod()
+ * makes of it, NGX_DECLINED for any other (then strtod() is asked)
+ */
+ngx_int_t ngx_http_llm_short_decimal(u_char *p, size_t len, double *x);
+
 
 #endif /* _NGX_HTTP_LLM_MODULE_H_INCLUDED_ */
