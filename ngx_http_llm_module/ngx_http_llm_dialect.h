@@ -106,6 +106,33 @@ ngx_int_t ngx_http_llm_openai_decode_error(ngx_http_request_t *r,
 ngx_http_llm_json_t *ngx_http_llm_chat_tree(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 
+/*
+ * building that tree from another API's (messages.c, responses.c):
+ * strings and values of the client's tree are shared, not copied; any
+ * failure sets error
+ */
+typedef struct {
+    ngx_pool_t                    *pool;
+    ngx_http_llm_arena_t          *arena;
+    ngx_uint_t                     error;
+} ngx_http_llm_conv_t;
+
+ngx_http_llm_json_t *ngx_http_llm_conv_add(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *parent, const char *key,
+    ngx_http_llm_json_type_e type);
+ngx_http_llm_json_t *ngx_http_llm_conv_str(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *parent, const char *key, u_char *s, size_t len);
+ngx_http_llm_json_t *ngx_http_llm_conv_ref(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *parent, const char *key, ngx_http_llm_json_t *v);
+void ngx_http_llm_conv_text(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *content, ngx_http_llm_jbuf_t *b);
+ngx_http_llm_json_t *ngx_http_llm_conv_call(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *calls, ngx_http_llm_json_t *id,
+    ngx_http_llm_json_t *name);
+
+#define ngx_http_llm_conv_lit(cv, parent, key, s)                            \
+    ngx_http_llm_conv_str(cv, parent, key, (u_char *) s, sizeof(s) - 1)
+
 
 
 #endif /* _NGX_HTTP_LLM_DIALECT_H_INCLUDED_ */
