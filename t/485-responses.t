@@ -34,9 +34,47 @@ LLM::Fixtures::defaults(
         format anthropic;
         key sk-ant-mock-key;
     }
+    llm_provider claude_echo {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/anthropic/echo=1/v1;
+        format anthropic;
+        key sk-ant-mock-key;
+    }
+    llm_provider claude_err {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/anthropic/error_event=1/v1;
+        format anthropic;
+        key sk-ant-mock-key;
+    }
+    llm_provider gm {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gemini/v1beta;
+        key gemini-mock-key;
+        format gemini;
+    }
+    llm_provider bd {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock;
+        format bedrock;
+        region us-east-1;
+        access_key AKIDEXAMPLE;
+        secret_key wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY;
+    }
+    llm_provider az {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/prompt_tokens=9,completion_tokens=4/v1;
+        key az-key;
+        format azure;
+    }
     llm_route m {
         target mock resp-model-v2 input=2.50 cached=1.25 output=10.00;
     }
+    llm_route ce { target claude_echo claude-haiku; }
+    llm_route cerr { target claude_err claude-haiku; }
+    llm_provider gm_safe {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gemini/safety=1/v1beta;
+        key gemini-mock-key;
+        format gemini;
+    }
+    llm_route g { target gm gemini-2.5-flash; }
+    llm_route gsafe { target gm_safe gemini-2.5-flash; }
+    llm_route b { target bd anthropic.claude-3-haiku; }
+    llm_route a { target az gpt-4o; }
     llm_route c {
         target claude claude-haiku;
     }
@@ -191,3 +229,199 @@ qr/"param":"conversation","code":"unsupported_parameter"/,
 qr/"param":"input","code":"unsupported_parameter"/,
 qr/"param":"tool_choice","code":"unsupported_parameter"/,
 ]
+
+
+
+=== TEST 11: translated to Anthropic: a response object, usage charged
+--- request
+POST /v1/responses
+{"model":"c","instructions":"Be brief.","input":[{"role":"user","content":[{"type":"input_text","text":"Hi there"}]}],"max_output_tokens":50}
+--- response_headers
+Content-Type: application/json
+--- response_body_like eval
+qr/^\{"id":"[^"]+","object":"response","created_at":\d+,"status":"completed","error":null,"incomplete_details":null,"model":"[^"]+","output":\[\{"id":"msg_\w+","type":"message","status":"completed","role":"assistant","content":\[\{"type":"output_text","text":"[^"]*Hi there[^"]*","annotations":\[\]\}\]\}\],"usage":\{"input_tokens":\d+,"input_tokens_details":\{"cached_tokens":\d+\},"output_tokens":\d+,"output_tokens_details":\{"reasoning_tokens":0\},"total_tokens":\d+\}\}$/
+--- access_log eval
+qr/^alice 200 p=\d+ c=\d+ cached=\d+ cost=[\d.]+ provider=claude attempts=1$/
+
+
+
+=== TEST 12: translated to Anthropic, streamed: the Responses events
+--- request
+POST /v1/responses
+{"model":"c","stream":true,"input":"Hi there"}
+--- response_headers
+Content-Type: text/event-stream
+--- response_body_like eval
+qr/\Aevent:\ response\.created\n
+   data:\ \{"type":"response\.created","sequence_number":0,"response":\{[^\n]*"status":"in_progress"[^\n]*\}\}\n\n
+   event:\ response\.in_progress\n[^\n]*\n\n
+   (?::\ ping\n\n)?
+   event:\ response\.output_item\.added\n
+   data:\ \{"type":"response\.output_item\.added","sequence_number":2,"output_index":0,"item":\{"id":"msg_\w+","type":"message","status":"in_progress","role":"assistant","content":\[\]\}\}\n\n
+   event:\ response\.content_part\.added\n[^\n]*\n\n
+   (?:event:\ response\.output_text\.delta\n[^\n]*\n\n)+
+   event:\ response\.output_text\.done\n[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*\n\n
+   event:\ response\.content_part\.done\n[^\n]*\n\n
+   event:\ response\.output_item\.done\n[^\n]*\n\n
+   event:\ response\.completed\n
+   data:\ \{"type":"response\.completed","sequence_number":\d+,"response":\{[^\n]*"status":"completed"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\}\n\n\z/sx
+
+
+
+
+=== TEST 13: the request as translated: instructions, items, tools, choice, bounds
+--- request
+POST /v1/responses
+{"model":"ce","instructions":"Be brief.","input":[{"type":"message","role":"developer","content":"Use tools."},{"role":"user","content":[{"type":"input_text","text":"Weather?"},{"type":"input_image","image_url":"https://example.com/a.png"}]},{"type":"function_call","call_id":"call_1","name":"weather","arguments":"{\"city\":\"Paris\"}"},{"type":"function_call_output","call_id":"call_1","output":"sunny"}],"tools":[{"type":"function","name":"weather","description":"Weather of a city","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}],"tool_choice":{"type":"function","name":"weather"},"max_output_tokens":77,"temperature":0.5,"top_p":0.9,"store":false}
+--- response_body_like eval
+qr/^(?=.*\\"system\\":\\"Be\ brief\.\\\\n\\\\nUse\ tools\.\\")
+    (?=.*\\"max_tokens\\":77)
+    (?=.*\\"temperature\\":0\.5)
+    (?=.*\\"top_p\\":0\.9)
+    (?=.*\{\\"type\\":\\"text\\",\\"text\\":\\"Weather\?\\"\})
+    (?=.*\{\\"type\\":\\"image\\",\\"source\\":\{\\"type\\":\\"url\\",\\"url\\":\\"https:\/\/example\.com\/a\.png\\"\}\})
+    (?=.*\{\\"type\\":\\"tool_use\\",\\"id\\":\\"call_1\\",\\"name\\":\\"weather\\",\\"input\\":\{\\"city\\":\\"Paris\\"\}\})
+    (?=.*\{\\"type\\":\\"tool_result\\",\\"tool_use_id\\":\\"call_1\\",\\"content\\":\\"sunny\\"\})
+    (?=.*\\"tools\\":\[\{\\"name\\":\\"weather\\",\\"description\\":\\"Weather\ of\ a\ city\\",\\"input_schema\\":)
+    (?=.*\\"tool_choice\\":\{\\"type\\":\\"tool\\",\\"name\\":\\"weather\\"\})
+    (?!.*store)/sx
+
+
+
+=== TEST 14: a function call answered by Anthropic: a function_call item
+--- request
+POST /v1/responses
+{"model":"c","input":"Weather in Paris?","tools":[{"type":"function","name":"weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}]}
+--- response_body_like eval
+qr/"output":\[\{"id":"msg_\w+","type":"message","status":"completed","role":"assistant","content":\[\{"type":"output_text","text":"Let me check\.","annotations":\[\]\}\]\},\{"id":"fc_\w+","type":"function_call","status":"completed","call_id":"toolu_mock\w+","name":"weather","arguments":"\{\\"city\\":\\"Paris\\"\}"\}\]/
+
+
+
+=== TEST 15: a function call streamed: its item, argument deltas, done
+--- request
+POST /v1/responses
+{"model":"c","stream":true,"input":"Weather in Paris?","tools":[{"type":"function","name":"weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}]}
+--- response_body_like eval
+qr/event:\ response\.output_item\.done\n[^\n]*"type":"message"[^\n]*\n\n
+   event:\ response\.output_item\.added\n
+   data:\ \{"type":"response\.output_item\.added","sequence_number":\d+,"output_index":1,"item":\{"id":"(fc_\w+)","type":"function_call","status":"in_progress","call_id":"toolu_mock\w+","name":"weather","arguments":""\}\}\n\n
+   (?:event:\ response\.function_call_arguments\.delta\n[^\n]*"item_id":"\1","output_index":1,"delta":[^\n]*\n\n)+
+   event:\ response\.function_call_arguments\.done\n[^\n]*"arguments":"\{[^\n]*\n\n
+   event:\ response\.output_item\.done\n[^\n]*"type":"function_call","status":"completed"[^\n]*\n\n
+   event:\ response\.completed\n[^\n]*"output":\[\{[^\n]*"type":"message"[^\n]*\},\{"id":"\1","type":"function_call"[^\n]*\n\n\z/sx
+
+
+
+=== TEST 16: a tool's output in the input: Anthropic says what it returned
+--- request
+POST /v1/responses
+{"model":"c","input":[{"role":"user","content":"Weather?"},{"type":"function_call","call_id":"call_9","name":"weather","arguments":"{}"},{"type":"function_call_output","call_id":"call_9","output":"sunny and 21C"}],"tools":[{"type":"function","name":"weather"}]}
+--- response_body_like: "text":"The tool said: sunny and 21C"
+
+
+
+=== TEST 17: translated to Gemini, not streamed and streamed
+--- pipelined_requests eval
+[
+"POST /v1/responses\n" . '{"model":"g","input":"Hi there"}',
+"POST /v1/responses\n" . '{"model":"g","input":"Hi there","stream":true}',
+]
+--- response_body_like eval
+qr/\A\{"id":"[^"]+","object":"response"[^\n]*"status":"completed"[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\}\}
+   .*event:\ response\.created\n.*event:\ response\.output_text\.delta\n
+   .*event:\ response\.completed\n[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\n\n\z/sx
+
+
+
+=== TEST 18: translated to Bedrock (Converse), not streamed and streamed
+--- pipelined_requests eval
+[
+"POST /v1/responses\n" . '{"model":"b","input":"Hi there"}',
+"POST /v1/responses\n" . '{"model":"b","input":"Hi there","stream":true}',
+]
+--- response_body_like eval
+qr/\A\{"id":"[^"]+","object":"response"[^\n]*"status":"completed"[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\}\}
+   .*event:\ response\.created\n.*event:\ response\.output_text\.delta\n
+   .*event:\ response\.completed\n[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\n\n\z/sx
+
+
+
+=== TEST 19: translated to Azure (its chat completions)
+--- request
+POST /v1/responses
+{"model":"a","input":"Hi there"}
+--- response_body_like eval
+qr/\A\{"id":"[^"]+","object":"response"[^\n]*"status":"completed"[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":9,"input_tokens_details":\{"cached_tokens":0\},"output_tokens":4,[^\n]*\}\}\z/sx
+--- access_log
+alice 200 p=9 c=4 cached=0 cost=0.000000000 provider=az attempts=1
+
+
+
+=== TEST 20: translated to Azure, streamed
+--- request
+POST /v1/responses
+{"model":"a","input":"Hi there","stream":true}
+--- response_body_like eval
+qr/\Aevent:\ response\.created\n.*event:\ response\.output_text\.delta\n
+   .*event:\ response\.completed\n[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":9,[^\n]*\n\n\z/sx
+--- access_log
+alice 200 p=9 c=4 cached=0 cost=0.000000000 provider=az attempts=1
+
+
+
+=== TEST 21: failover from an OpenAI-format target to Anthropic: translated
+--- request
+POST /v1/responses
+{"model":"over","input":"Hi there"}
+--- response_body_like: ^\{"id":"[^"]+","object":"response".*"text":"Hello from the mock provider. You said: Hi there"
+--- access_log eval
+qr/^alice 200 p=\d+ c=\d+ cached=\d+ cost=[\d.]+ provider=claude attempts=2$/
+
+
+
+=== TEST 22: the provider's error in the middle of a translated stream: an error event
+--- request
+POST /v1/responses
+{"model":"cerr","input":"Hi there","stream":true}
+--- response_body_like eval
+qr/event:\ response\.created\n.*
+   event:\ error\n
+   data:\ \{"type":"error","sequence_number":\d+,"message":"[^"]+","error":\{"message":"[^"]+","type":"server_error","param":null,"code":"overloaded_error"\}\}\n\n\z/sx
+
+
+
+=== TEST 23: an answer stopped by the provider's filter: status incomplete
+--- request
+POST /v1/responses
+{"model":"gsafe","input":"Hi there"}
+--- response_body_like: "status":"incomplete","error":null,"incomplete_details":\{"reason":"content_filter"\}
+
+
+
+=== TEST 24: where a guard policy applies, refused rather than passed unread
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+    llm_guard secrets { deny openai_key "sk-[A-Za-z0-9]{20,}"; }
+--- config
+    llm_guard_policy secrets;
+
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- more_headers
+--- request
+POST /v1/responses
+{"model":"m","input":"use sk-abcdefghijklmnopqrstuvwxyz please"}
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"The endpoint /v1/responses is not served where a guard policy applies: its policies read chat messages; use /v1/chat/completions.","type":"invalid_request_error","param":null,"code":"unsupported_endpoint"}}
+
+
+
+=== TEST 25: GET is refused
+--- request
+GET /v1/responses
+--- error_code: 405
+--- response_body_like: "code":"method_not_allowed"
