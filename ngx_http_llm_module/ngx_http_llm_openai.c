@@ -81,6 +81,13 @@ static void ngx_http_llm_openai_name_chunk(ngx_http_llm_sse_event_t *ev,
     size_t end, size_t len);
 
 
+/* "responses chat": a server without /responses (vLLM, ...) */
+static char  *ngx_http_llm_openai_options[] = {
+    "responses",
+    NULL
+};
+
+
 ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
     ngx_string("openai"),
     ngx_http_llm_openai_init_provider,
@@ -90,7 +97,7 @@ ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
     ngx_http_llm_openai_response_event,
     NGX_HTTP_LLM_API_OPENAI,
     NGX_HTTP_LLM_FRAMING_SSE,
-    NULL,
+    ngx_http_llm_openai_options,
     ngx_http_llm_openai_decode_body,
     ngx_http_llm_openai_decode_event,
     ngx_http_llm_openai_decode_error
@@ -100,6 +107,8 @@ ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
 static char *
 ngx_http_llm_openai_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
 {
+    ngx_str_t  *v;
+
     if (ngx_http_llm_provider_chat_url(cf, p, "/chat/completions") != NGX_OK) {
         return NGX_CONF_ERROR;
     }
@@ -116,18 +125,37 @@ ngx_http_llm_openai_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
                           p->chat_url.len - (sizeof("/chat/completions") - 1)),
                "/completions", sizeof("/completions") - 1);
 
-    /* the Responses API's: <url>/responses */
+    /*
+     * the Responses API's: <url>/responses; "responses chat" leaves it
+     * empty, and Responses calls are translated into chat completions
+     */
 
-    p->responses_url.len = p->chat_url.len - (sizeof("/chat/completions") - 1)
-                           + sizeof("/responses") - 1;
-    p->responses_url.data = ngx_pnalloc(cf->pool, p->responses_url.len);
-    if (p->responses_url.data == NULL) {
+    v = ngx_http_llm_provider_option(p, "responses");
+
+    if (v && !(v->len == 4 && ngx_strncmp(v->data, "chat", 4) == 0)
+        && !(v->len == 6 && ngx_strncmp(v->data, "native", 6) == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"responses\" value \"%V\" in "
+                           "llm_provider \"%V\": native or chat", v,
+                           &p->name);
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(ngx_cpymem(p->responses_url.data, p->chat_url.data,
-                          p->chat_url.len - (sizeof("/chat/completions") - 1)),
-               "/responses", sizeof("/responses") - 1);
+    if (v == NULL || v->len == sizeof("native") - 1) {
+        p->responses_url.len = p->chat_url.len
+                               - (sizeof("/chat/completions") - 1)
+                               + sizeof("/responses") - 1;
+        p->responses_url.data = ngx_pnalloc(cf->pool, p->responses_url.len);
+        if (p->responses_url.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(p->responses_url.data, p->chat_url.data,
+                              p->chat_url.len
+                              - (sizeof("/chat/completions") - 1)),
+                   "/responses", sizeof("/responses") - 1);
+    }
 
     return ngx_http_llm_provider_key_header(cf, p, "authorization",
                                             "Authorization", "Bearer ");

@@ -61,9 +61,14 @@ LLM::Fixtures::defaults(
         key az-key;
         format azure;
     }
+    llm_provider vllm {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/echo=1/v1;
+        responses chat;
+    }
     llm_route m {
         target mock resp-model-v2 input=2.50 cached=1.25 output=10.00;
     }
+    llm_route v { target vllm qwen3; }
     llm_route ce { target claude_echo claude-haiku; }
     llm_route cerr { target claude_err claude-haiku; }
     llm_provider gm_safe {
@@ -425,3 +430,22 @@ POST /v1/responses
 GET /v1/responses
 --- error_code: 405
 --- response_body_like: "code":"method_not_allowed"
+
+
+
+
+=== TEST 26: "responses chat": an OpenAI-compatible server without /responses gets chat completions
+--- request
+POST /v1/responses
+{"model":"v","input":"Hi","text":{"format":{"type":"json_schema","name":"pt","schema":{"type":"object"},"strict":true}},"max_output_tokens":12,"tools":[{"type":"function","name":"f","parameters":{"type":"object"}}],"tool_choice":"required","parallel_tool_calls":false,"user":"u1","metadata":{"a":"b"}}
+--- response_body_like eval
+qr/"text":"\{\\"model\\":\\"qwen3\\",\\"messages\\":\[\{\\"role\\":\\"user\\",\\"content\\":\\"Hi\\"\}\],\\"response_format\\":\{\\"type\\":\\"json_schema\\",\\"json_schema\\":\{\\"name\\":\\"pt\\",\\"schema\\":\{\\"type\\":\\"object\\"\},\\"strict\\":true\}\},\\"max_tokens\\":12,\\"tools\\":\[\{\\"type\\":\\"function\\",\\"function\\":\{\\"name\\":\\"f\\",\\"parameters\\":\{\\"type\\":\\"object\\"\}\}\}\],\\"tool_choice\\":\\"required\\",\\"parallel_tool_calls\\":false,\\"user\\":\\"u1\\"\}"/
+
+
+
+=== TEST 27: "responses chat", streamed: usage asked for in the chat stream
+--- request
+POST /v1/responses
+{"model":"v","input":"Hi","stream":true}
+--- response_body_like eval
+qr/event:\ response\.completed\n[^\n]*\\"stream\\":true,\\"stream_options\\":\{\\"include_usage\\":true\}/
