@@ -695,6 +695,9 @@ function responses(r, body, c, raw) {
     event('response.output_item.added', { output_index: 0,
         item: { id: 'msg_mock', type: 'message', status: 'in_progress',
                 role: 'assistant', content: [] } });
+    event('response.content_part.added', { item_id: 'msg_mock',
+          output_index: 0, content_index: 0,
+          part: { type: 'output_text', text: '', annotations: [] } });
 
     chunks = split(reply, c);
     chunks.forEach(function (t) {
