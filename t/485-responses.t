@@ -449,3 +449,42 @@ POST /v1/responses
 {"model":"v","input":"Hi","stream":true}
 --- response_body_like eval
 qr/event:\ response\.completed\n[^\n]*\\"stream\\":true,\\"stream_options\\":\{\\"include_usage\\":true\}/
+
+
+
+=== TEST 28: never cached: the same call twice reaches the provider twice
+--- http_config
+    proxy_cache_path responses_cache keys_zone=responses_cache:1m;
+    log_format cached '$status cache=$upstream_cache_status '
+                      'llm=[$llm_cache_status] upstream=$upstream_status';
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+--- config
+    location /v1/ {
+        access_log logs/access.log cached;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        proxy_cache responses_cache;
+        proxy_cache_valid 200 10m;
+        llm_cache on;
+    }
+--- more_headers
+--- request eval
+["POST /v1/responses\n" . '{"model":"m","input":"x","temperature":0}',
+ "POST /v1/responses\n" . '{"model":"m","input":"x","temperature":0}']
+--- response_body_like eval
+['"object":"response"', '"object":"response"']
+--- access_log
+200 cache=BYPASS llm=[BYPASS] upstream=200
+--- no_access_log
+HIT
+
+
+
+=== TEST 29: a stream cut before its usage: estimated from the text received
+--- request
+POST /v1/responses
+{"model":"m","stream":true,"input":"12345678","mock":{"cut":1,"reply":"abcd efgh"}}
+--- response_body_like: "code":"stream_interrupted"
+--- access_log
+alice 200 p=6 c=3 cached=0 cost=0.000045000 provider=mock attempts=1
