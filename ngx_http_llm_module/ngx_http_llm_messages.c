@@ -28,7 +28,8 @@ static ngx_http_llm_json_t *ngx_http_llm_convert_image(
 
 /*
  * The request in OpenAI's chat format: the client's own tree, or, at
- * Anthropic's door, the tree converted (once per request).
+ * Anthropic's door and for the Responses API, the tree converted (once
+ * per request).
  */
 
 ngx_http_llm_json_t *
@@ -47,12 +48,9 @@ ngx_http_llm_chat_tree(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return NULL;
     }
 
-    if (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES) {
-        ctx->chat_tree = ngx_http_llm_responses_chat_tree(r, ctx);
-        return ctx->chat_tree;
-    }
-
-    if (ctx->endpoint != NGX_HTTP_LLM_EP_MESSAGES) {
+    if (ctx->endpoint != NGX_HTTP_LLM_EP_MESSAGES
+        && ctx->endpoint != NGX_HTTP_LLM_EP_RESPONSES)
+    {
         ctx->chat_tree = ctx->tree;
         return ctx->chat_tree;
     }
@@ -68,7 +66,9 @@ ngx_http_llm_chat_tree(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     cv.arena = arena;
     cv.error = 0;
 
-    ctx->chat_tree = ngx_http_llm_convert(&cv, ctx->tree);
+    ctx->chat_tree = (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES)
+                     ? ngx_http_llm_responses_convert(&cv, ctx->tree)
+                     : ngx_http_llm_convert(&cv, ctx->tree);
 
     if (cv.error) {
         ctx->chat_tree = NULL;

@@ -364,35 +364,21 @@ ngx_http_llm_responses_item_served(ngx_http_llm_json_t *it)
  */
 
 ngx_http_llm_json_t *
-ngx_http_llm_responses_chat_tree(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx)
+ngx_http_llm_responses_convert(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *in)
 {
-    ngx_http_llm_json_t   *in, *out, *msgs, *m, *v;
-    ngx_http_llm_conv_t    cv;
-    ngx_http_llm_arena_t  *arena;
+    ngx_http_llm_json_t  *out, *msgs, *m, *v;
 
-    arena = ngx_palloc(r->pool, sizeof(ngx_http_llm_arena_t));
-    if (arena == NULL) {
-        return NULL;
-    }
-
-    ngx_http_llm_arena_init(arena, r->pool);
-
-    cv.pool = r->pool;
-    cv.arena = arena;
-    cv.error = 0;
-
-    in = ctx->tree;
-
-    out = ngx_http_llm_json_new(arena, NGX_HTTP_LLM_JSON_OBJECT);
+    out = ngx_http_llm_json_new(cv->arena, NGX_HTTP_LLM_JSON_OBJECT);
     if (out == NULL) {
+        cv->error = 1;
         return NULL;
     }
 
-    ngx_http_llm_conv_ref(&cv, out, "model",
+    ngx_http_llm_conv_ref(cv, out, "model",
                           ngx_http_llm_json_get(in, "model"));
 
-    msgs = ngx_http_llm_conv_add(&cv, out, "messages",
+    msgs = ngx_http_llm_conv_add(cv, out, "messages",
                                  NGX_HTTP_LLM_JSON_ARRAY);
     if (msgs == NULL) {
         return NULL;
@@ -401,21 +387,21 @@ ngx_http_llm_responses_chat_tree(ngx_http_request_t *r,
     v = ngx_http_llm_json_get(in, "instructions");
 
     if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_STRING)) {
-        m = ngx_http_llm_conv_add(&cv, msgs, NULL, NGX_HTTP_LLM_JSON_OBJECT);
-        ngx_http_llm_conv_lit(&cv, m, "role", "system");
-        ngx_http_llm_conv_ref(&cv, m, "content", v);
+        m = ngx_http_llm_conv_add(cv, msgs, NULL, NGX_HTTP_LLM_JSON_OBJECT);
+        ngx_http_llm_conv_lit(cv, m, "role", "system");
+        ngx_http_llm_conv_ref(cv, m, "content", v);
     }
 
     v = ngx_http_llm_json_get(in, "input");
 
     if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_STRING)) {
-        m = ngx_http_llm_conv_add(&cv, msgs, NULL, NGX_HTTP_LLM_JSON_OBJECT);
-        ngx_http_llm_conv_lit(&cv, m, "role", "user");
-        ngx_http_llm_conv_ref(&cv, m, "content", v);
+        m = ngx_http_llm_conv_add(cv, msgs, NULL, NGX_HTTP_LLM_JSON_OBJECT);
+        ngx_http_llm_conv_lit(cv, m, "role", "user");
+        ngx_http_llm_conv_ref(cv, m, "content", v);
 
     } else if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY)) {
         for (m = v->child; m; m = m->next) {
-            ngx_http_llm_responses_item(&cv, msgs, m);
+            ngx_http_llm_responses_item(cv, msgs, m);
         }
     }
 
@@ -435,41 +421,41 @@ ngx_http_llm_responses_chat_tree(ngx_http_request_t *r,
             || ngx_http_llm_rs_key("user")
             || ngx_http_llm_rs_key("parallel_tool_calls"))
         {
-            ngx_http_llm_conv_ref(&cv, out, NULL, v);
+            ngx_http_llm_conv_ref(cv, out, NULL, v);
 
         } else if (ngx_http_llm_rs_key("max_output_tokens")) {
-            ngx_http_llm_conv_ref(&cv, out, "max_tokens", v);
+            ngx_http_llm_conv_ref(cv, out, "max_tokens", v);
 
         } else if (ngx_http_llm_rs_key("tools")) {
-            ngx_http_llm_responses_tools(&cv, out, v);
+            ngx_http_llm_responses_tools(cv, out, v);
 
         } else if (ngx_http_llm_rs_key("tool_choice")) {
 
             if (v->type == NGX_HTTP_LLM_JSON_STRING) {
-                ngx_http_llm_conv_ref(&cv, out, NULL, v);
+                ngx_http_llm_conv_ref(cv, out, NULL, v);
 
             } else {
                 /* {"type":"function","name":...} */
-                m = ngx_http_llm_conv_add(&cv, out, "tool_choice",
+                m = ngx_http_llm_conv_add(cv, out, "tool_choice",
                                           NGX_HTTP_LLM_JSON_OBJECT);
-                ngx_http_llm_conv_lit(&cv, m, "type", "function");
-                m = ngx_http_llm_conv_add(&cv, m, "function",
+                ngx_http_llm_conv_lit(cv, m, "type", "function");
+                m = ngx_http_llm_conv_add(cv, m, "function",
                                           NGX_HTTP_LLM_JSON_OBJECT);
 
                 if (ngx_http_llm_json_get(v, "name")) {
-                    ngx_http_llm_conv_ref(&cv, m, "name",
+                    ngx_http_llm_conv_ref(cv, m, "name",
                                           ngx_http_llm_json_get(v, "name"));
                 }
             }
 
         } else if (ngx_http_llm_rs_key("text")) {
-            ngx_http_llm_responses_format(&cv, out, v);
+            ngx_http_llm_responses_format(cv, out, v);
         }
 
 #undef ngx_http_llm_rs_key
     }
 
-    return cv.error ? NULL : out;
+    return out;
 }
 
 

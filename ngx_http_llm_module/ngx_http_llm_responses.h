@@ -18,6 +18,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_sse.h"
 #include "ngx_http_llm_json_tree.h"
+#include "ngx_http_llm_dialect.h"
 
 
 /* input items a request may hold (docs/endpoints.md) */
@@ -36,8 +37,8 @@ ngx_int_t ngx_http_llm_responses_check_route(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 
 /* the request in OpenAI's chat format, for translated targets */
-ngx_http_llm_json_t *ngx_http_llm_responses_chat_tree(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx);
+ngx_http_llm_json_t *ngx_http_llm_responses_convert(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *in);
 
 /* an attempt's target takes the request as it is */
 #define ngx_http_llm_responses_native(ctx)                                   \
