@@ -488,3 +488,28 @@ POST /v1/responses
 --- response_body_like: "code":"stream_interrupted"
 --- access_log
 alice 200 p=6 c=3 cached=0 cost=0.000045000 provider=mock attempts=1
+
+
+
+=== TEST 30: "responses" takes native or chat
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        responses both;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid "responses" value "both" in llm_provider "p": native or chat/
+
+
+
+=== TEST 31: "responses" is an option of OpenAI-format providers only
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/anthropic/v1;
+        format anthropic;
+        responses chat;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"responses" is not an option of format "anthropic" in llm_provider "p"/
