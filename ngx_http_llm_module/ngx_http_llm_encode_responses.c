@@ -16,6 +16,13 @@
 #include "ngx_http_llm_canonical.h"
 
 
+/*
+ * what a stream keeps of its answer for response.completed (the items
+ * closed and the open one): past it the stream ends with an error event
+ */
+#define NGX_HTTP_LLM_RS_MAX_OUTPUT  (64 * 1024 * 1024)
+
+
 typedef enum {
     NGX_HTTP_LLM_RS_NONE = 0,
     NGX_HTTP_LLM_RS_MESSAGE,
@@ -51,6 +58,8 @@ static void ngx_http_llm_rs_body(ngx_http_llm_canon_t *c,
     ngx_http_llm_jbuf_t *b);
 static ngx_http_llm_rs_state_t *ngx_http_llm_rs_state(
     ngx_http_llm_canon_t *c);
+static ngx_uint_t ngx_http_llm_rs_keep(ngx_http_llm_canon_t *c,
+    ngx_http_llm_rs_state_t *st, ngx_str_t *s);
 static void ngx_http_llm_rs_event(ngx_http_llm_canon_t *c, const char *type);
 static void ngx_http_llm_rs_item_head(ngx_http_llm_canon_t *c,
     ngx_http_llm_rs_state_t *st);
@@ -120,6 +129,39 @@ ngx_http_llm_rs_state(ngx_http_llm_canon_t *c)
 }
 
 
+/* whether the answer may grow by s; else the stream ends with an error */
+
+static ngx_uint_t
+ngx_http_llm_rs_keep(ngx_http_llm_canon_t *c, ngx_http_llm_rs_state_t *st,
+    ngx_str_t *s)
+{
+    ngx_http_llm_perror_t  err;
+
+    if (ngx_http_llm_jbuf_len(&st->text) + ngx_http_llm_jbuf_len(&st->output)
+        + s->len <= NGX_HTTP_LLM_RS_MAX_OUTPUT)
+    {
+        return 1;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, c->r->connection->log, 0,
+                  "llm: the answer of provider \"%V\" is longer than a "
+                  "Responses stream keeps", &c->ctx->target->provider->name);
+
+    err.status = NGX_HTTP_BAD_GATEWAY;
+    ngx_str_set(&err.type, "response_too_large");
+    ngx_str_set(&err.message, "The answer is longer than the gateway keeps "
+                              "for response.completed (64 MiB).");
+
+    ngx_http_llm_rs_error(c, &err);
+
+    /* no delta follows: the filter ends the stream (response.c) */
+    c->failed = 1;
+    c->done = 1;
+
+    return 0;
+}
+
+
 static void
 ngx_http_llm_rs_start(ngx_http_llm_canon_t *c)
 {
@@ -142,6 +184,10 @@ ngx_http_llm_rs_text(ngx_http_llm_canon_t *c, ngx_str_t *text)
 
     st = ngx_http_llm_rs_state(c);
     if (st == NULL) {
+        return;
+    }
+
+    if (!ngx_http_llm_rs_keep(c, st, text)) {
         return;
     }
 
@@ -201,7 +247,9 @@ ngx_http_llm_rs_args(ngx_http_llm_canon_t *c, ngx_uint_t index,
     ngx_http_llm_rs_state_t  *st;
 
     st = ngx_http_llm_rs_state(c);
-    if (st == NULL || st->kind != NGX_HTTP_LLM_RS_CALL || st->tool != index) {
+    if (st == NULL || st->kind != NGX_HTTP_LLM_RS_CALL || st->tool != index
+        || !ngx_http_llm_rs_keep(c, st, args))
+    {
         return;
     }
 
