@@ -162,3 +162,19 @@ test('previous_response_id on a translated route: a 400 naming it',
             return true;
         });
 });
+
+test('a provider error in a translated stream: raised by the SDK',
+     async () => {
+    const stream = openai.responses.stream({
+        model: 'claude-err/claude-haiku',
+        input: 'Hi there',
+    });
+
+    await assert.rejects(
+        (async () => { for await (const e of stream) { void e; } })(),
+        (err) => {
+            assert.ok(err instanceof OpenAI.APIError);
+            assert.match(err.message, /Overloaded/);
+            return true;
+        });
+});
