@@ -44,6 +44,7 @@ typedef struct {
 } ngx_http_llm_rs_state_t;
 
 
+static void ngx_http_llm_rs_id(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_rs_start(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_rs_text(ngx_http_llm_canon_t *c, ngx_str_t *text);
 static void ngx_http_llm_rs_tool(ngx_http_llm_canon_t *c, ngx_uint_t index,
@@ -162,9 +163,35 @@ ngx_http_llm_rs_keep(ngx_http_llm_canon_t *c, ngx_http_llm_rs_state_t *st,
 }
 
 
+/* Responses ids start with "resp_": the provider's answer id, prefixed */
+
+static void
+ngx_http_llm_rs_id(ngx_http_llm_canon_t *c)
+{
+    u_char  *p;
+
+    if (c->id.len >= 5 && ngx_strncmp(c->id.data, "resp_", 5) == 0) {
+        return;
+    }
+
+    p = ngx_pnalloc(c->r->pool, c->id.len + 5);
+    if (p == NULL) {
+        c->out.error = 1;
+        return;
+    }
+
+    ngx_memcpy(ngx_cpymem(p, "resp_", 5), c->id.data, c->id.len);
+
+    c->id.data = p;
+    c->id.len += 5;
+}
+
+
 static void
 ngx_http_llm_rs_start(ngx_http_llm_canon_t *c)
 {
+    ngx_http_llm_rs_id(c);
+
     ngx_http_llm_rs_event(c, "response.created");
     ngx_http_llm_jbuf_lit(&c->out, ",\"response\":");
     ngx_http_llm_rs_response(c, &c->out, "in_progress", NULL, 0);
@@ -336,6 +363,8 @@ ngx_http_llm_rs_body(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b)
     ngx_uint_t                  i, complete;
     ngx_http_llm_jbuf_t         output;
     ngx_http_llm_canon_tool_t  *t;
+
+    ngx_http_llm_rs_id(c);
 
     ngx_http_llm_jbuf_init(&output, c->r->pool,
                            ngx_http_llm_jbuf_len(&c->text) * 2 + 256);
