@@ -48,9 +48,10 @@ struct ngx_http_llm_dialect_s {
     char         **dynamic_headers;
 
     /*
-     * OpenAI clients of an OpenAI-format provider (the fast path): a
-     * successful response that is not a stream, its bytes as they come
-     * (p, len), then last; read to account for usage
+     * OpenAI clients of an OpenAI-format provider (the fast path; chat,
+     * or the Responses API as it is): a successful response that is not
+     * a stream, its bytes as they come (p, len), then last; read to
+     * account for usage
      */
     ngx_int_t    (*response_json)(ngx_http_request_t *r,
                                   ngx_http_llm_ctx_t *ctx, u_char *p,
