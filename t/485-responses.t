@@ -214,7 +214,7 @@ POST /v1/responses
 
 
 === TEST 10: built-in tools, store, background, conversation, other items: refused on translation
---- pipelined_requests eval
+--- request eval
 [
 "POST /v1/responses\n" . '{"model":"c","input":"x","tools":[{"type":"function","name":"f"},{"type":"web_search"}]}',
 "POST /v1/responses\n" . '{"model":"c","input":"x","store":true}',
@@ -326,28 +326,28 @@ POST /v1/responses
 
 
 === TEST 17: translated to Gemini, not streamed and streamed
---- pipelined_requests eval
+--- request eval
 [
 "POST /v1/responses\n" . '{"model":"g","input":"Hi there"}',
 "POST /v1/responses\n" . '{"model":"g","input":"Hi there","stream":true}',
 ]
 --- response_body_like eval
-qr/\A\{"id":"[^"]+","object":"response"[^\n]*"status":"completed"[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\}\}
-   .*event:\ response\.created\n.*event:\ response\.output_text\.delta\n
-   .*event:\ response\.completed\n[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\n\n\z/sx
+[qr/\A\{"id":"resp_[^"]+","object":"response"[^\n]*"status":"completed"[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\}\}\z/s,
+ qr/\Aevent:\ response\.created\n.*event:\ response\.output_text\.delta\n
+   .*event:\ response\.completed\n[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\n\n\z/sx]
 
 
 
 === TEST 18: translated to Bedrock (Converse), not streamed and streamed
---- pipelined_requests eval
+--- request eval
 [
 "POST /v1/responses\n" . '{"model":"b","input":"Hi there"}',
 "POST /v1/responses\n" . '{"model":"b","input":"Hi there","stream":true}',
 ]
 --- response_body_like eval
-qr/\A\{"id":"[^"]+","object":"response"[^\n]*"status":"completed"[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\}\}
-   .*event:\ response\.created\n.*event:\ response\.output_text\.delta\n
-   .*event:\ response\.completed\n[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\n\n\z/sx
+[qr/\A\{"id":"resp_[^"]+","object":"response"[^\n]*"status":"completed"[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\}\}\z/s,
+ qr/\Aevent:\ response\.created\n.*event:\ response\.output_text\.delta\n
+   .*event:\ response\.completed\n[^\n]*"text":"[^"]*Hi\ there[^"]*"[^\n]*"usage":\{"input_tokens":\d+[^\n]*\n\n\z/sx]
 
 
 
@@ -513,3 +513,25 @@ qr/\[emerg\].*invalid "responses" value "both" in llm_provider "p": native or ch
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"responses" is not an option of format "anthropic" in llm_provider "p"/
+
+
+
+=== TEST 32: a key's limits hold: max_output_tokens is reserved
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+    llm_key small { key sk-small-0123456789; tpm 100; }
+--- config
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- more_headers
+Authorization: Bearer sk-small-0123456789
+--- request eval
+["POST /v1/responses\n" . '{"model":"m","input":"x","max_output_tokens":200}',
+ "POST /v1/responses\n" . '{"model":"m","input":"x","max_output_tokens":50,"mock":{"prompt_tokens":5,"completion_tokens":5}}']
+--- error_code eval
+[429, 200]
+--- response_body_like eval
+['"message":"Rate limit reached for key `small`: 100 tokens per minute', '"object":"response"']
