@@ -305,8 +305,11 @@ ngx_http_llm_responses_item_served(ngx_http_llm_json_t *it)
 
     type = ngx_http_llm_json_str(it, "type");
 
+    /* reasoning items are OpenAI models' own: left out (see below) */
+
     if (ngx_http_llm_rs_is(type, "function_call")
-        || ngx_http_llm_rs_is(type, "function_call_output"))
+        || ngx_http_llm_rs_is(type, "function_call_output")
+        || ngx_http_llm_rs_is(type, "reasoning"))
     {
         return 1;
     }
@@ -468,6 +471,14 @@ ngx_http_llm_responses_item(ngx_http_llm_conv_t *cv,
     ngx_http_llm_jbuf_t   text;
 
     type = ngx_http_llm_json_str(it, "type");
+
+    if (ngx_http_llm_rs_is(type, "reasoning")) {
+        /*
+         * an OpenAI model's reasoning (often encrypted), which clients
+         * send back with stateless turns: no other model can read it
+         */
+        return;
+    }
 
     if (ngx_http_llm_rs_is(type, "function_call")) {
 

@@ -535,3 +535,14 @@ Authorization: Bearer sk-small-0123456789
 [429, 200]
 --- response_body_like eval
 ['"message":"Rate limit reached for key `small`: 100 tokens per minute', '"object":"response"']
+
+
+
+
+=== TEST 33: reasoning items of an earlier OpenAI turn are left out of a translation
+--- request
+POST /v1/responses
+{"model":"ce","input":[{"role":"user","content":"Hi"},{"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"gAAAAB"},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"Hello."}]},{"role":"user","content":"Again"}]}
+--- response_body_like eval
+qr/\\"messages\\":\[\{\\"role\\":\\"user\\",\\"content\\":\[\{\\"type\\":\\"text\\",\\"text\\":\\"Hi\\"\}\]\},\{\\"role\\":\\"assistant\\",\\"content\\":\[\{\\"type\\":\\"text\\",\\"text\\":\\"Hello\.\\"\}\]\},\{\\"role\\":\\"user\\",\\"content\\":\[\{\\"type\\":\\"text\\",\\"text\\":\\"Again\\"\}\]\}\]/
+--- response_body_unlike: gAAAAB
