@@ -89,7 +89,8 @@ typedef enum {
     NGX_HTTP_LLM_EP_MESSAGES,          /* Anthropic's, the front door */
     NGX_HTTP_LLM_EP_EMBEDDINGS,
     NGX_HTTP_LLM_EP_COMPLETIONS,       /* legacy text completions */
-    NGX_HTTP_LLM_EP_COUNT_TOKENS       /* Anthropic's, at its door */
+    NGX_HTTP_LLM_EP_COUNT_TOKENS,      /* Anthropic's, at its door */
+    NGX_HTTP_LLM_EP_RESPONSES          /* OpenAI's Responses API */
 } ngx_http_llm_endpoint_e;
 
 
@@ -108,7 +109,8 @@ typedef enum {
      || (ctx)->endpoint == NGX_HTTP_LLM_EP_MESSAGES                           \
      || (ctx)->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS                         \
      || (ctx)->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS                        \
-     || (ctx)->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS)
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS                       \
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_RESPONSES)
 
 
 /* a header sent to a provider: lowercase name, value, and whether secret */
@@ -146,6 +148,8 @@ struct ngx_http_llm_provider_s {
     ngx_str_t                      chat_url;
     /* legacy text completions, OpenAI-format providers only; or empty */
     ngx_str_t                      completions_url;
+    /* OpenAI's Responses API, taken as it is; or empty: translated */
+    ngx_str_t                      responses_url;
 
     /* an env: key that is not set disables the provider when optional */
     unsigned                       disabled:1;
