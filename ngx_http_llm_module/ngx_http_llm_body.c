@@ -71,6 +71,7 @@ typedef struct {
     unsigned                   embeddings:1;  /* /v1/embeddings */
     unsigned                   guarded:1;     /* a guard reads the tree */
     unsigned                   legacy:1;      /* /v1/completions */
+    unsigned                   responses:1;   /* /v1/responses */
 } ngx_http_llm_parser_t;
 
 
@@ -191,6 +192,18 @@ static ngx_http_llm_key_name_t  ngx_http_llm_completions_keys[] = {
 };
 
 
+/* OpenAI's Responses API: its input is read from the tree (responses.c) */
+static ngx_http_llm_key_name_t  ngx_http_llm_responses_keys[] = {
+    { "model", 5, NGX_HTTP_LLM_KEY_MODEL },
+    { "stream", 6, NGX_HTTP_LLM_KEY_STREAM },
+    { "max_output_tokens", 17, NGX_HTTP_LLM_KEY_MAX_TOKENS },
+    { "user", 4, NGX_HTTP_LLM_KEY_USER },
+    { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
+    { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
+    { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
+};
+
+
 static yajl_callbacks  ngx_http_llm_build_callbacks = {
     ngx_http_llm_build_null,
     ngx_http_llm_build_boolean,
@@ -289,7 +302,9 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                                     "object with \"model\" and \"%s\" is "
                                     "expected.",
                                     (ctx->endpoint
-                                     == NGX_HTTP_LLM_EP_EMBEDDINGS)
+                                     == NGX_HTTP_LLM_EP_EMBEDDINGS
+                                     || ctx->endpoint
+                                        == NGX_HTTP_LLM_EP_RESPONSES)
                                     ? "input"
                                     : (ctx->endpoint
                                        == NGX_HTTP_LLM_EP_COMPLETIONS)
@@ -343,12 +358,14 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                                + NGX_HTTP_LLM_MEMORY_FLOOR);
 
     /*
-     * legacy completions and token counts are not cached: the cache
+     * legacy completions, token counts and Responses calls are not
+     * cached: the cache
      * stores and replays answers as chat completions (docs/endpoints.md)
      */
 
     if ((llcf->cache != NGX_HTTP_LLM_CACHE_OFF || p.lmcf->route_cache)
-        && !p.legacy && ctx->endpoint != NGX_HTTP_LLM_EP_COUNT_TOKENS)
+        && !p.legacy && !p.responses
+        && ctx->endpoint != NGX_HTTP_LLM_EP_COUNT_TOKENS)
     {
         /*
          * the cache key is computed later, by a second pass, and only if
@@ -370,7 +387,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
      * across buffers or in a file. Embeddings read their input from it.
      */
 
-    if (p.anthropic || p.embeddings || p.guarded
+    if (p.anthropic || p.embeddings || p.responses || p.guarded
         || ctx->chat.cache_control
         || (p.lmcf->trees && ctx->chat.model.data
             && ngx_http_llm_route_needs_tree(p.lmcf, &ctx->chat.model)))
@@ -431,8 +448,9 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                                     "'model' must not be empty");
     }
 
-    if (p.embeddings) {
-        /* its input is checked by ngx_http_llm_embeddings_parse() */
+    if (p.embeddings || p.responses) {
+        /* their input is checked by ngx_http_llm_embeddings_parse() and
+           ngx_http_llm_responses_parse() */
         return NGX_OK;
     }
 
@@ -612,6 +630,10 @@ ngx_http_llm_parser_init(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     } else if (ctx->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS) {
         p->legacy = 1;
         p->keys = ngx_http_llm_completions_keys;
+
+    } else if (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES) {
+        p->responses = 1;
+        p->keys = ngx_http_llm_responses_keys;
     }
 }
 
@@ -799,9 +821,13 @@ ngx_http_llm_refuse(ngx_http_llm_parser_t *p, const char *param,
 
 
 static const char *
-ngx_http_llm_key_param(ngx_http_llm_key_e key)
+ngx_http_llm_key_param(ngx_http_llm_parser_t *p, ngx_http_llm_key_e key)
 {
     ngx_uint_t  i;
+
+    if (key == NGX_HTTP_LLM_KEY_MAX_TOKENS && p->responses) {
+        return "max_output_tokens";
+    }
 
     for (i = 0; ngx_http_llm_chat_keys[i].name; i++) {
         if (ngx_http_llm_chat_keys[i].key == key) {
@@ -886,7 +912,7 @@ ngx_http_llm_scalar(ngx_http_llm_parser_t *p, const char *type)
             return NGX_OK;
         }
 
-        param = ngx_http_llm_key_param(p->key);
+        param = ngx_http_llm_key_param(p, p->key);
 
         return ngx_http_llm_refuse(p, param, "Invalid type for '%s': "
                                    "got %s.", param, type);
@@ -1004,10 +1030,11 @@ ngx_http_llm_boolean(ngx_http_llm_parser_t *p, ngx_uint_t value)
 static ngx_int_t
 ngx_http_llm_number(ngx_http_llm_parser_t *p)
 {
-    char     number[32], *end;
-    u_char  *s;
-    size_t   i, len;
-    int64_t  n;
+    char         number[32], *end;
+    u_char      *s;
+    size_t       i, len;
+    int64_t      n;
+    const char  *param;
 
     /* the number's first bytes: enough to read or to refuse it */
 
@@ -1031,8 +1058,15 @@ ngx_http_llm_number(ngx_http_llm_parser_t *p)
             ngx_memcpy(number, s, len);
             number[len] = '\0';
 
-            p->chat->temperature = strtod(number, &end);
-            p->chat->has_temperature = (*end == '\0');
+            if (ngx_http_llm_short_decimal(s, len, &p->chat->temperature)
+                == NGX_OK)
+            {
+                p->chat->has_temperature = 1;
+
+            } else {
+                p->chat->temperature = strtod(number, &end);
+                p->chat->has_temperature = (*end == '\0');
+            }
         }
 
         return NGX_OK;
@@ -1046,11 +1080,12 @@ ngx_http_llm_number(ngx_http_llm_parser_t *p)
 
         for (i = 0; i < len; i++) {
             if (s[i] < '0' || s[i] > '9' || n > 1000000000) {
-                return ngx_http_llm_refuse(p, ngx_http_llm_key_param(p->key),
+                param = ngx_http_llm_key_param(p, p->key);
+
+                return ngx_http_llm_refuse(p, param,
                                            "Invalid '%s': expected an "
                                            "integer from 1 to 1000000000, "
-                                           "got %*s.",
-                                           ngx_http_llm_key_param(p->key),
+                                           "got %*s.", param,
                                            ngx_min(len, 32), s);
             }
 
@@ -1058,11 +1093,12 @@ ngx_http_llm_number(ngx_http_llm_parser_t *p)
         }
 
         if (n == 0 || n > 1000000000) {
-            return ngx_http_llm_refuse(p, ngx_http_llm_key_param(p->key),
+            param = ngx_http_llm_key_param(p, p->key);
+
+            return ngx_http_llm_refuse(p, param,
                                        "Invalid '%s': expected an integer "
                                        "from 1 to 1000000000, got %*s.",
-                                       ngx_http_llm_key_param(p->key),
-                                       ngx_min(len, 32), s);
+                                       param, ngx_min(len, 32), s);
         }
 
         /* max_completion_tokens supersedes the older max_tokens */

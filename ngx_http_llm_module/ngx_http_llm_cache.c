@@ -22,28 +22,30 @@
 #define NGX_HTTP_LLM_DIGEST  32
 
 
-/* a length as 8 bytes, little-endian: values are told apart by it */
-#define ngx_http_llm_digest_length(n, b)                                     \
-    (b)[0] = (u_char) (n); (b)[1] = (u_char) ((n) >> 8);                     \
-    (b)[2] = (u_char) ((n) >> 16); (b)[3] = (u_char) ((n) >> 24);            \
-    (b)[4] = (u_char) ((uint64_t) (n) >> 32);                                \
-    (b)[5] = (u_char) ((uint64_t) (n) >> 40);                                \
-    (b)[6] = (u_char) ((uint64_t) (n) >> 48);                                \
-    (b)[7] = (u_char) ((uint64_t) (n) >> 56)
-
-
 /*
- * An open array or object. An array's elements are hashed as they come
- * into the array's digest; an object's members each into a digest of
- * their own (name and value), kept to be sorted when the object closes.
- * The frames of a depth are reused by every container at that depth, so
- * what the digest keeps is bounded by the widest object, not by the body.
+ * The canonical form of a body, built event by event and hashed once:
+ * every value as its type byte, its length (LEB128) and its bytes, so
+ * that the form reads back one way only; containers opened by 'a' or 'o'
+ * and closed by 'e'; an object's members ('m', the name, the value)
+ * sorted by their bytes when it closes, so that their order does not
+ * matter. One SHA-256 over a few hundred bytes, where a digest per
+ * member and per object cost a compression each.
  */
 
 typedef struct {
-    EVP_MD_CTX                    *md;          /* an array's, lazily */
-    EVP_MD_CTX                    *member;      /* an object's member's */
-    u_char                        *items;       /* an object's members */
+    size_t                         start;
+    size_t                         len;
+} ngx_http_llm_digest_member_t;
+
+
+/*
+ * An open array or object. The frames of a depth are reused by every
+ * container at that depth: what an object's member list keeps is
+ * bounded by the widest object, not by the body.
+ */
+
+typedef struct {
+    ngx_http_llm_digest_member_t  *members;     /* an object's */
     ngx_uint_t                     nitems;
     ngx_uint_t                     nalloc;
     unsigned                       map:1;
@@ -57,18 +59,23 @@ struct ngx_http_llm_digest_s {
     ngx_uint_t                     used;        /* frames ever opened */
     ngx_uint_t                     skipping;    /* inside a left-out value */
     ngx_http_llm_memcap_t         *cap;         /* NULL: none */
-    EVP_MD_CTX                    *md;          /* for one-shot digests */
 
-    u_char                         result[NGX_HTTP_LLM_DIGEST];
+    u_char                        *buf;         /* the canonical form */
+    size_t                         len;
+    size_t                         size;
+    u_char                        *scratch;     /* for sorting members */
+    size_t                         scratch_size;
     ngx_http_llm_digest_frame_t    frames[NGX_HTTP_LLM_MAX_JSON_DEPTH + 1];
 };
 
 
-static EVP_MD_CTX *ngx_http_llm_digest_md(ngx_uint_t i);
-static ngx_int_t ngx_http_llm_sha256_typed(EVP_MD_CTX *md, u_char type,
-    u_char *data, size_t len, u_char *digest);
+static u_char *ngx_http_llm_digest_reserve(ngx_http_llm_digest_t *d,
+    size_t n);
+static ngx_uint_t ngx_http_llm_digest_plain(u_char *p, size_t len);
 static ngx_int_t ngx_http_llm_digest_value(ngx_http_llm_digest_t *d,
     u_char type, u_char *value, size_t len);
+static ngx_int_t ngx_http_llm_digest_sort(ngx_http_llm_digest_t *d,
+    ngx_http_llm_digest_frame_t *f);
 static int ngx_http_llm_digest_cmp(const void *a, const void *b);
 static ngx_int_t ngx_http_llm_cache_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -188,53 +195,50 @@ ngx_http_llm_digest_create(ngx_pool_t *pool, ngx_http_llm_memcap_t *cap)
     d->pool = pool;
     d->cap = cap;
 
-    d->md = ngx_http_llm_sha256_ctx;
-
     return d;
 }
 
 
-/*
- * The digest contexts of each depth (an array's, an object member's),
- * made once per process: a body's digest is computed in one call, never
- * two at a time.
- */
+/* room for n more bytes of the canonical form, charged to the cap */
 
-static EVP_MD_CTX *
-ngx_http_llm_digest_md(ngx_uint_t i)
+static u_char *
+ngx_http_llm_digest_reserve(ngx_http_llm_digest_t *d, size_t n)
 {
-    static EVP_MD_CTX  *mds[2 * (NGX_HTTP_LLM_MAX_JSON_DEPTH + 1)];
+    size_t   size;
+    u_char  *buf;
 
-    if (mds[i] == NULL) {
-        mds[i] = EVP_MD_CTX_new();
+    if (d->size - d->len >= n) {
+        return d->buf + d->len;
     }
 
-    return mds[i];
-}
+    size = ngx_max(2 * d->size, d->len + n);
+    size = ngx_max(size, 512);
 
-
-/* the digest of a type byte and a value */
-
-static ngx_int_t
-ngx_http_llm_sha256_typed(EVP_MD_CTX *md, u_char type, u_char *data,
-    size_t len, u_char *digest)
-{
-    if (EVP_DigestInit_ex(md, ngx_http_llm_sha256_md, NULL) != 1
-        || EVP_DigestUpdate(md, &type, 1) != 1
-        || (len && EVP_DigestUpdate(md, data, len) != 1)
-        || EVP_DigestFinal_ex(md, digest, NULL) != 1)
-    {
-        return NGX_ERROR;
+    if (!ngx_http_llm_memcap_charge(d->cap, size - d->size)) {
+        return NULL;
     }
 
-    return NGX_OK;
+    buf = ngx_pnalloc(d->pool, size);
+    if (buf == NULL) {
+        return NULL;
+    }
+
+    if (d->buf) {
+        ngx_memcpy(buf, d->buf, d->len);
+        ngx_pfree(d->pool, d->buf);
+    }
+
+    d->buf = buf;
+    d->size = size;
+
+    return buf + d->len;
 }
 
 
 ngx_int_t
 ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map)
 {
-    u_char                        type;
+    u_char                       *p;
     ngx_http_llm_digest_frame_t  *f;
 
     if (d->skipping || (d->depth && d->frames[d->depth - 1].skip)) {
@@ -246,6 +250,14 @@ ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map)
         return NGX_ERROR;
     }
 
+    p = ngx_http_llm_digest_reserve(d, 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *p = map ? 'o' : 'a';
+    d->len++;
+
     if (d->depth == d->used) {
         ngx_memzero(&d->frames[d->used++], sizeof(ngx_http_llm_digest_frame_t));
     }
@@ -256,25 +268,6 @@ ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map)
     f->skip = 0;
     f->nitems = 0;
 
-    if (map) {
-        return NGX_OK;
-    }
-
-    if (f->md == NULL) {
-        f->md = ngx_http_llm_digest_md(2 * (d->depth - 1));
-        if (f->md == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    type = 'a';
-
-    if (EVP_DigestInit_ex(f->md, ngx_http_llm_sha256_md, NULL) != 1
-        || EVP_DigestUpdate(f->md, &type, 1) != 1)
-    {
-        return NGX_ERROR;
-    }
-
     return NGX_OK;
 }
 
@@ -282,7 +275,7 @@ ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map)
 ngx_int_t
 ngx_http_llm_digest_close(ngx_http_llm_digest_t *d)
 {
-    u_char                        digest[NGX_HTTP_LLM_DIGEST];
+    u_char                       *p;
     ngx_http_llm_digest_frame_t  *f;
 
     if (d->skipping) {
@@ -295,38 +288,30 @@ ngx_http_llm_digest_close(ngx_http_llm_digest_t *d)
 
     f = &d->frames[--d->depth];
 
-    if (!f->map) {
-        if (EVP_DigestFinal_ex(f->md, digest, NULL) != 1) {
-            return NGX_ERROR;
-        }
-
-        return ngx_http_llm_digest_value(d, 'd', digest, NGX_HTTP_LLM_DIGEST);
-    }
-
-    /* an object's members in a fixed order: sorted by their digests */
-
-    if (f->nitems > 1) {
-        ngx_qsort(f->items, f->nitems, NGX_HTTP_LLM_DIGEST,
-                  ngx_http_llm_digest_cmp);
-    }
-
-    if (ngx_http_llm_sha256_typed(d->md, 'o', f->items,
-                            f->nitems * NGX_HTTP_LLM_DIGEST, digest)
-        != NGX_OK)
+    if (f->map && f->nitems > 1 && ngx_http_llm_digest_sort(d, f) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_llm_digest_value(d, 'd', digest, NGX_HTTP_LLM_DIGEST);
+    p = ngx_http_llm_digest_reserve(d, 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *p = 'e';
+    d->len++;
+
+    return NGX_OK;
 }
 
 
 ngx_int_t
 ngx_http_llm_digest_key(ngx_http_llm_digest_t *d, u_char *key, size_t len)
 {
-    u_char                        length[8];
-    ngx_str_t                    *name;
-    ngx_http_llm_digest_frame_t  *f;
+    ngx_uint_t                     n;
+    ngx_str_t                     *name;
+    ngx_http_llm_digest_frame_t   *f;
+    ngx_http_llm_digest_member_t  *members;
 
     if (d->skipping || d->depth == 0) {
         return NGX_OK;
@@ -343,26 +328,69 @@ ngx_http_llm_digest_key(ngx_http_llm_digest_t *d, u_char *key, size_t len)
         }
     }
 
-    /* a member: "m", the name's length and the name, then its value */
+    if (f->nitems == f->nalloc) {
+        n = f->nalloc ? 2 * f->nalloc : 8;
 
-    if (f->member == NULL) {
-        f->member = ngx_http_llm_digest_md(2 * (d->depth - 1) + 1);
-        if (f->member == NULL) {
+        if (!ngx_http_llm_memcap_charge(d->cap,
+                          n * sizeof(ngx_http_llm_digest_member_t)))
+        {
             return NGX_ERROR;
         }
+
+        members = ngx_palloc(d->pool,
+                             n * sizeof(ngx_http_llm_digest_member_t));
+        if (members == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (f->members) {
+            ngx_memcpy(members, f->members,
+                       f->nitems * sizeof(ngx_http_llm_digest_member_t));
+            ngx_pfree(d->pool, f->members);
+        }
+
+        f->members = members;
+        f->nalloc = n;
     }
 
-    ngx_http_llm_digest_length(len, length);
+    /* a member: "m", the name, then its value; it ends where the next starts */
 
-    if (EVP_DigestInit_ex(f->member, ngx_http_llm_sha256_md, NULL) != 1
-        || EVP_DigestUpdate(f->member, "m", 1) != 1
-        || EVP_DigestUpdate(f->member, length, sizeof(length)) != 1
-        || (len && EVP_DigestUpdate(f->member, key, len) != 1))
-    {
-        return NGX_ERROR;
+    f->members[f->nitems++].start = d->len;
+
+    return ngx_http_llm_digest_value(d, 'm', key, len);
+}
+
+
+/* -?[1-9][0-9]* or 0: an integer that prints as it is written */
+
+static ngx_uint_t
+ngx_http_llm_digest_plain(u_char *p, size_t len)
+{
+    u_char  *last;
+
+    last = p + len;
+
+    if (p < last && *p == '-') {
+        p++;
     }
 
-    return NGX_OK;
+    if (p == last || *p < '0' || *p > '9') {
+        return 0;
+    }
+
+    if (*p == '0') {
+        return p + 1 == last && len == 1;
+    }
+
+    while (p < last) {
+        if (*p < '0' || *p > '9') {
+            return 0;
+        }
+
+        p++;
+    }
+
+    return 1;
 }
 
 
@@ -385,10 +413,14 @@ ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
         return NGX_OK;
     }
 
-    if (type == 'n' && len < sizeof(number)) {
+    /*
+     * 1, 1.0 and 1e0 are the same number. An integer of up to 15 digits
+     * without a leading zero is already what "%.17g" would print.
+     */
 
-        /* 1, 1.0 and 1e0 are the same number */
-
+    if (type == 'n' && len < sizeof(number)
+        && !(len <= 16 && ngx_http_llm_digest_plain(value, len)))
+    {
         ngx_memcpy(number, value, len);
         number[len] = '\0';
 
@@ -404,86 +436,162 @@ ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
         }
     }
 
-    return ngx_http_llm_digest_value(d, type, value, len);
+    if (ngx_http_llm_digest_value(d, type, value, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
-/*
- * A value is complete (type 'd': a container's digest): the result, or
- * into its array (type, length, bytes), or the end of its member's digest.
- */
+/* a value's bytes: its type, its length (LEB128) and itself */
 
 static ngx_int_t
 ngx_http_llm_digest_value(ngx_http_llm_digest_t *d, u_char type,
     u_char *value, size_t len)
 {
-    u_char                       *items, length[8];
-    ngx_uint_t                    n;
-    ngx_http_llm_digest_frame_t  *f;
+    size_t   n;
+    u_char  *p, *start;
 
-    if (d->depth == 0) {
-        if (type == 'd') {
-            ngx_memcpy(d->result, value, NGX_HTTP_LLM_DIGEST);
-            return NGX_OK;
+    p = ngx_http_llm_digest_reserve(d, 1 + 10 + len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    start = p;
+    *p++ = type;
+
+    for (n = len; n >= 0x80; n >>= 7) {
+        *p++ = (u_char) (n | 0x80);
+    }
+
+    *p++ = (u_char) n;
+
+    if (len) {
+        p = ngx_cpymem(p, value, len);
+    }
+
+    d->len += p - start;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An object's members in a fixed order: by their bytes (name first, then
+ * value, so that even repeated names are ordered).
+ */
+
+static u_char  *ngx_http_llm_digest_sorting;
+
+
+static ngx_int_t
+ngx_http_llm_digest_sort(ngx_http_llm_digest_t *d,
+    ngx_http_llm_digest_frame_t *f)
+{
+    size_t                         start, size;
+    u_char                        *p;
+    ngx_uint_t                     i, j, sorted;
+    ngx_http_llm_digest_member_t  *m, tmp;
+
+    m = f->members;
+    start = m[0].start;
+
+    ngx_http_llm_digest_sorting = d->buf;
+    sorted = 1;
+
+    for (i = 0; i < f->nitems; i++) {
+        m[i].len = ((i + 1 < f->nitems) ? m[i + 1].start : d->len)
+                   - m[i].start;
+
+        if (i && sorted && ngx_http_llm_digest_cmp(&m[i - 1], &m[i]) > 0) {
+            sorted = 0;
         }
-
-        return ngx_http_llm_sha256_typed(d->md, type, value, len, d->result);
     }
 
-    f = &d->frames[d->depth - 1];
-
-    if (!f->map) {
-        ngx_http_llm_digest_length(len, length);
-
-        return EVP_DigestUpdate(f->md, &type, 1) == 1
-               && EVP_DigestUpdate(f->md, length, sizeof(length)) == 1
-               && (len == 0 || EVP_DigestUpdate(f->md, value, len) == 1)
-               ? NGX_OK : NGX_ERROR;
+    if (sorted) {
+        return NGX_OK;
     }
 
-    if (f->nitems == f->nalloc) {
-        n = f->nalloc ? 2 * f->nalloc : 8;
+    size = d->len - start;
 
-        if (!ngx_http_llm_memcap_charge(d->cap, n * NGX_HTTP_LLM_DIGEST)) {
+    if (d->scratch_size < size) {
+        if (!ngx_http_llm_memcap_charge(d->cap, size - d->scratch_size)) {
             return NGX_ERROR;
         }
 
-        items = ngx_palloc(d->pool, n * NGX_HTTP_LLM_DIGEST);
-        if (items == NULL) {
+        if (d->scratch) {
+            ngx_pfree(d->pool, d->scratch);
+        }
+
+        d->scratch = ngx_pnalloc(d->pool, size);
+        if (d->scratch == NULL) {
             return NGX_ERROR;
         }
 
-        if (f->items) {
-            ngx_memcpy(items, f->items, f->nitems * NGX_HTTP_LLM_DIGEST);
-            ngx_pfree(d->pool, f->items);
-        }
-
-        f->items = items;
-        f->nalloc = n;
+        d->scratch_size = size;
     }
 
-    items = f->items + f->nitems++ * NGX_HTTP_LLM_DIGEST;
+    if (f->nitems > 16) {
+        ngx_qsort(m, f->nitems, sizeof(ngx_http_llm_digest_member_t),
+                  ngx_http_llm_digest_cmp);
 
-    /* the member's value is the last of its bytes: no length needed */
+    } else {
+        /* a few members: an insertion sort, without qsort()'s calls */
 
-    return EVP_DigestUpdate(f->member, &type, 1) == 1
-           && (len == 0 || EVP_DigestUpdate(f->member, value, len) == 1)
-           && EVP_DigestFinal_ex(f->member, items, NULL) == 1
-           ? NGX_OK : NGX_ERROR;
+        for (i = 1; i < f->nitems; i++) {
+            tmp = m[i];
+
+            for (j = i; j > 0 && ngx_http_llm_digest_cmp(&m[j - 1], &tmp) > 0;
+                 j--)
+            {
+                m[j] = m[j - 1];
+            }
+
+            m[j] = tmp;
+        }
+    }
+
+    p = d->scratch;
+
+    for (i = 0; i < f->nitems; i++) {
+        p = ngx_cpymem(p, d->buf + m[i].start, m[i].len);
+    }
+
+    ngx_memcpy(d->buf + start, d->scratch, size);
+
+    return NGX_OK;
 }
 
 
 static int
 ngx_http_llm_digest_cmp(const void *a, const void *b)
 {
-    return ngx_memcmp(a, b, NGX_HTTP_LLM_DIGEST);
+    int                                  rc;
+    const ngx_http_llm_digest_member_t  *x = a, *y = b;
+
+    rc = ngx_memcmp(ngx_http_llm_digest_sorting + x->start,
+                    ngx_http_llm_digest_sorting + y->start,
+                    ngx_min(x->len, y->len));
+
+    if (rc) {
+        return rc;
+    }
+
+    return (x->len > y->len) - (x->len < y->len);
 }
 
 
-u_char *
-ngx_http_llm_digest_result(ngx_http_llm_digest_t *d)
+/*
+ * The body's canonical form, once it is all read: hashed with the key's
+ * other parts by the caller, in one digest.
+ */
+
+void
+ngx_http_llm_digest_result(ngx_http_llm_digest_t *d, ngx_str_t *form)
 {
-    return d->result;
+    form->data = d->buf;
+    form->len = d->len;
 }
 
 
@@ -497,7 +605,7 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     size_t                    len;
     u_char                   *p, *buf, digest[NGX_HTTP_LLM_DIGEST];
-    ngx_str_t                 scope, dialect;
+    ngx_str_t                 scope, dialect, form;
     ngx_uint_t                mode;
     ngx_table_elt_t          *h;
     ngx_http_llm_loc_conf_t  *llcf;
@@ -581,9 +689,8 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     dialect = ctx->target->provider->dialect->name;
 
-    len = sizeof("llm-cache-2") + scope.len + 1 + llcf->cache_namespace.len
-          + 1 + ctx->route->name.len + 1 + dialect.len + 2
-          + NGX_HTTP_LLM_DIGEST;
+    len = sizeof("llm-cache-3") + scope.len + 1 + llcf->cache_namespace.len
+          + 1 + ctx->route->name.len + 1 + dialect.len + 2;
 
     buf = ngx_pnalloc(r->pool, len);
     if (buf == NULL) {
@@ -591,7 +698,7 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return;
     }
 
-    p = ngx_cpymem(buf, "llm-cache-2", sizeof("llm-cache-2"));
+    p = ngx_cpymem(buf, "llm-cache-3", sizeof("llm-cache-3"));
     p = ngx_cpymem(p, scope.data, scope.len);
     *p++ = '\0';
     p = ngx_cpymem(p, llcf->cache_namespace.data, llcf->cache_namespace.len);
@@ -602,10 +709,20 @@ ngx_http_llm_cache_decide(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     *p++ = '\0';
     /* the endpoint: the same body may ask for embeddings or a chat */
     *p++ = ctx->embed ? 'e' : (ctx->chat.stream ? 's' : 'j');
-    p = ngx_cpymem(p, ngx_http_llm_digest_result(ctx->digest),
-                   NGX_HTTP_LLM_DIGEST);
 
-    if (ngx_http_llm_sha256(buf, p - buf, digest) != NGX_OK) {
+    /* then the body's canonical form: all of it in one digest */
+
+    ngx_http_llm_digest_result(ctx->digest, &form);
+
+    if (ngx_http_llm_sha256_init() != NGX_OK
+        || EVP_DigestInit_ex(ngx_http_llm_sha256_ctx, ngx_http_llm_sha256_md,
+                             NULL)
+           != 1
+        || EVP_DigestUpdate(ngx_http_llm_sha256_ctx, buf, p - buf) != 1
+        || EVP_DigestUpdate(ngx_http_llm_sha256_ctx, form.data, form.len)
+           != 1
+        || EVP_DigestFinal_ex(ngx_http_llm_sha256_ctx, digest, NULL) != 1)
+    {
         ctx->cache_eligible = 0;
         return;
     }

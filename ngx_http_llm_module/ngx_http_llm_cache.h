@@ -33,7 +33,7 @@ typedef enum {
 ngx_int_t ngx_http_llm_sha256(const u_char *data, size_t len,
     u_char *digest);
 
-/* the canonical digest of a JSON document, built event by event */
+/* the canonical form of a JSON document, built event by event */
 typedef struct ngx_http_llm_digest_s  ngx_http_llm_digest_t;
 
 
@@ -46,7 +46,7 @@ ngx_int_t ngx_http_llm_digest_key(ngx_http_llm_digest_t *d, u_char *key,
     size_t len);
 ngx_int_t ngx_http_llm_digest_scalar(ngx_http_llm_digest_t *d, u_char type,
     u_char *value, size_t len);
-u_char *ngx_http_llm_digest_result(ngx_http_llm_digest_t *d);
+void ngx_http_llm_digest_result(ngx_http_llm_digest_t *d, ngx_str_t *form);
 
 /* the request's cache decision, once it is parsed and routed */
 void ngx_http_llm_cache_decide(ngx_http_request_t *r,

@@ -923,8 +923,17 @@ ngx_http_llm_canon_flush(ngx_http_llm_canon_t *c)
 ngx_http_llm_encoder_t *
 ngx_http_llm_encoder(ngx_http_llm_api_e client)
 {
-    return (client == NGX_HTTP_LLM_API_ANTHROPIC)
-           ? &ngx_http_llm_anthropic_encoder : &ngx_http_llm_openai_encoder;
+    switch (client) {
+
+    case NGX_HTTP_LLM_API_ANTHROPIC:
+        return &ngx_http_llm_anthropic_encoder;
+
+    case NGX_HTTP_LLM_API_RESPONSES:
+        return &ngx_http_llm_responses_encoder;
+
+    default:
+        return &ngx_http_llm_openai_encoder;
+    }
 }
 
 

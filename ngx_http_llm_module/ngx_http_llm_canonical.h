@@ -27,7 +27,8 @@ typedef enum {
     NGX_HTTP_LLM_API_OPENAI = 0,
     NGX_HTTP_LLM_API_ANTHROPIC,
     NGX_HTTP_LLM_API_GEMINI,
-    NGX_HTTP_LLM_API_BEDROCK
+    NGX_HTTP_LLM_API_BEDROCK,
+    NGX_HTTP_LLM_API_RESPONSES          /* OpenAI's Responses, clients' */
 } ngx_http_llm_api_e;
 
 
@@ -101,6 +102,7 @@ struct ngx_http_llm_encoder_s {
 
 extern ngx_http_llm_encoder_t  ngx_http_llm_openai_encoder;
 extern ngx_http_llm_encoder_t  ngx_http_llm_anthropic_encoder;
+extern ngx_http_llm_encoder_t  ngx_http_llm_responses_encoder;
 
 
 struct ngx_http_llm_canon_s {
@@ -119,6 +121,7 @@ struct ngx_http_llm_canon_s {
     ngx_http_llm_perror_t          error;
 
     /* stream encoding */
+    void                          *state;       /* the encoder's own */
     ngx_uint_t                     blocks;      /* Anthropic blocks sent */
     ngx_int_t                      block_tool;  /* tool of the open block */
     ngx_uint_t                     tools_seen;
@@ -206,6 +209,10 @@ ngx_int_t ngx_http_llm_canon_error_body(ngx_pool_t *pool,
 /* the encoder of a client API */
 ngx_http_llm_encoder_t *ngx_http_llm_encoder(ngx_http_llm_api_e client);
 
+/* OpenAI's error body (ngx_http_llm_encode_openai.c) */
+void ngx_http_llm_openai_error_json(ngx_http_llm_jbuf_t *b,
+    ngx_http_llm_perror_t *err);
+
 /* an Anthropic error type for a status (ngx_http_llm_encode_anthropic.c) */
 const char *ngx_http_llm_anthropic_error_type(ngx_uint_t status);
 
@@ -213,10 +220,11 @@ const char *ngx_http_llm_anthropic_error_type(ngx_uint_t status);
 ngx_int_t ngx_http_llm_canon_random_id(ngx_pool_t *pool, const char *prefix,
     ngx_str_t *id);
 
-/* the client's API: OpenAI, or Anthropic at the /v1/messages door */
+/* the client's API: OpenAI's chat or Responses, or Anthropic at its door */
 #define ngx_http_llm_client_api(ctx)                                         \
-    (ngx_http_llm_anthropic_door(ctx)                                         \
-     ? NGX_HTTP_LLM_API_ANTHROPIC : NGX_HTTP_LLM_API_OPENAI)
+    (ngx_http_llm_anthropic_door(ctx) ? NGX_HTTP_LLM_API_ANTHROPIC           \
+     : ((ctx)->endpoint == NGX_HTTP_LLM_EP_RESPONSES)                         \
+       ? NGX_HTTP_LLM_API_RESPONSES : NGX_HTTP_LLM_API_OPENAI)
 
 
 #endif /* _NGX_HTTP_LLM_CANONICAL_H_INCLUDED_ */

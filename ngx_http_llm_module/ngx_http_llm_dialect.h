@@ -48,9 +48,10 @@ struct ngx_http_llm_dialect_s {
     char         **dynamic_headers;
 
     /*
-     * OpenAI clients of an OpenAI-format provider (the fast path): a
-     * successful response that is not a stream, its bytes as they come
-     * (p, len), then last; read to account for usage
+     * OpenAI clients of an OpenAI-format provider (the fast path; chat,
+     * or the Responses API as it is): a successful response that is not
+     * a stream, its bytes as they come (p, len), then last; read to
+     * account for usage
      */
     ngx_int_t    (*response_json)(ngx_http_request_t *r,
                                   ngx_http_llm_ctx_t *ctx, u_char *p,
@@ -105,6 +106,33 @@ ngx_int_t ngx_http_llm_openai_decode_error(ngx_http_request_t *r,
 /* ngx_http_llm_messages.c: the client's request in OpenAI's format */
 ngx_http_llm_json_t *ngx_http_llm_chat_tree(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
+
+/*
+ * building that tree from another API's (messages.c, responses.c):
+ * strings and values of the client's tree are shared, not copied; any
+ * failure sets error
+ */
+typedef struct {
+    ngx_pool_t                    *pool;
+    ngx_http_llm_arena_t          *arena;
+    ngx_uint_t                     error;
+} ngx_http_llm_conv_t;
+
+ngx_http_llm_json_t *ngx_http_llm_conv_add(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *parent, const char *key,
+    ngx_http_llm_json_type_e type);
+ngx_http_llm_json_t *ngx_http_llm_conv_str(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *parent, const char *key, u_char *s, size_t len);
+ngx_http_llm_json_t *ngx_http_llm_conv_ref(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *parent, const char *key, ngx_http_llm_json_t *v);
+void ngx_http_llm_conv_text(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *content, ngx_http_llm_jbuf_t *b);
+ngx_http_llm_json_t *ngx_http_llm_conv_call(ngx_http_llm_conv_t *cv,
+    ngx_http_llm_json_t *calls, ngx_http_llm_json_t *id,
+    ngx_http_llm_json_t *name);
+
+#define ngx_http_llm_conv_lit(cv, parent, key, s)                            \
+    ngx_http_llm_conv_str(cv, parent, key, (u_char *) s, sizeof(s) - 1)
 
 
 

@@ -25,8 +25,6 @@ static void ngx_http_llm_oa_end(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_oa_ping(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_oa_body(ngx_http_llm_canon_t *c,
     ngx_http_llm_jbuf_t *b);
-static void ngx_http_llm_oa_error_json(ngx_http_llm_jbuf_t *b,
-    ngx_http_llm_perror_t *err);
 static void ngx_http_llm_oa_chunk_head(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_oa_chunk_open(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_oa_chunk_close(ngx_http_llm_canon_t *c,
@@ -48,7 +46,7 @@ ngx_http_llm_encoder_t  ngx_http_llm_openai_encoder = {
     ngx_http_llm_oa_end,
     ngx_http_llm_oa_ping,
     ngx_http_llm_oa_body,
-    ngx_http_llm_oa_error_json
+    ngx_http_llm_openai_error_json
 };
 
 
@@ -136,7 +134,7 @@ static void
 ngx_http_llm_oa_error(ngx_http_llm_canon_t *c, ngx_http_llm_perror_t *err)
 {
     ngx_http_llm_jbuf_lit(&c->out, "data: ");
-    ngx_http_llm_oa_error_json(&c->out, err);
+    ngx_http_llm_openai_error_json(&c->out, err);
     ngx_http_llm_jbuf_lit(&c->out, "\n\n");
 }
 
@@ -259,8 +257,9 @@ ngx_http_llm_openai_error_type(ngx_uint_t status)
 
 /* OpenAI's vocabulary for the type; the provider's word is the code */
 
-static void
-ngx_http_llm_oa_error_json(ngx_http_llm_jbuf_t *b, ngx_http_llm_perror_t *err)
+void
+ngx_http_llm_openai_error_json(ngx_http_llm_jbuf_t *b,
+    ngx_http_llm_perror_t *err)
 {
     const char  *type;
 

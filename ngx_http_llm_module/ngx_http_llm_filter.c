@@ -255,7 +255,7 @@ ngx_http_llm_response_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     value.data = p;
-    value.len = ngx_sprintf(p, "%ui", ctx->attempts) - p;
+    value.len = ngx_http_llm_uint_text(p, ctx->attempts) - p;
 
     if (ngx_http_llm_header_out(r, "x-llm-attempts", &value) != NGX_OK) {
         return NGX_ERROR;
@@ -267,9 +267,12 @@ ngx_http_llm_response_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     value.data = p;
-    value.len = ngx_sprintf(p, "%uL.%03uL", ctx->overhead / 1000,
-                            ctx->overhead % 1000)
-                - p;
+    p = ngx_http_llm_uint_text(p, ctx->overhead / 1000);
+    *p++ = '.';
+    *p++ = (u_char) ('0' + ctx->overhead % 1000 / 100);
+    *p++ = (u_char) ('0' + ctx->overhead % 100 / 10);
+    *p++ = (u_char) ('0' + ctx->overhead % 10);
+    value.len = p - value.data;
 
     return ngx_http_llm_header_out(r, "x-llm-overhead-ms", &value);
 }

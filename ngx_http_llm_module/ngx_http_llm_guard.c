@@ -318,6 +318,7 @@ ngx_http_llm_guard_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 
         rule->pattern = detector->pattern;
         rule->check = detector->check;
+        rule->hint = detector->hint;
     }
 
     /* allowing and refusing are about requests; the rest reads both */
@@ -621,8 +622,9 @@ ngx_http_llm_guard_compile(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
     u_char                         err[256];
     u_char                        *act, *numbered;
     ngx_str_t                     *patterns, *placeholders, *name;
-    ngx_uint_t                     i, n, checked;
+    ngx_uint_t                     i, n, checked, hinted;
     ngx_http_llm_guard_rule_t     *rules;
+    ngx_http_llm_redact_hint_t    *hints;
     ngx_http_llm_redact_check_pt  *checks;
 
     rules = guard->rules.elts;
@@ -633,16 +635,19 @@ ngx_http_llm_guard_compile(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
     act = ngx_palloc(cf->pool, n);
     numbered = ngx_pcalloc(cf->pool, n);
     checks = ngx_palloc(cf->pool, n * sizeof(ngx_http_llm_redact_check_pt));
+    hints = ngx_palloc(cf->pool, n * sizeof(ngx_http_llm_redact_hint_t));
     set->rule = ngx_palloc(cf->pool, n * sizeof(ngx_uint_t));
 
     if (patterns == NULL || placeholders == NULL || act == NULL
-        || numbered == NULL || checks == NULL || set->rule == NULL)
+        || numbered == NULL || checks == NULL || hints == NULL
+        || set->rule == NULL)
     {
         return NGX_CONF_ERROR;
     }
 
     n = 0;
     checked = 0;
+    hinted = 0;
 
     for (i = 0; i < guard->rules.nelts; i++) {
 
@@ -659,6 +664,8 @@ ngx_http_llm_guard_compile(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
                                       rules[i].placeholder.data
                                       + rules[i].placeholder.len, '#'));
         checked |= (rules[i].check != NULL);
+        hints[n] = rules[i].hint;
+        hinted |= (rules[i].hint.anchor != 0);
         set->rule[n] = i;
 
         act[n] = (rules[i].action == NGX_HTTP_LLM_GUARD_DENY)
@@ -679,6 +686,7 @@ ngx_http_llm_guard_compile(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
         set->compiled.actions = act;
         set->compiled.numbered = numbered;
         set->compiled.checks = checked ? checks : NULL;
+        set->compiled.hints = hinted ? hints : NULL;
         set->compiled.strip_invisible = guard->ignore_invisible ? 1 : 0;
         return NGX_CONF_OK;
     }
@@ -1111,6 +1119,7 @@ ngx_http_llm_guard_text(ngx_http_llm_guard_walk_t *w,
     int                           rc;
     ngx_uint_t                    i;
     ngx_http_llm_guard_t         *guard;
+    ngx_http_llm_redact_text_t    seen;
     ngx_http_llm_redact_rules_t  *set;
 
     guard = w->guard;
@@ -1121,11 +1130,14 @@ ngx_http_llm_guard_text(ngx_http_llm_guard_walk_t *w,
         return NGX_ERROR;
     }
 
+    /* what one rule learns of the text serves the others */
+    ngx_http_llm_redact_text_init(&seen);
+
     set = &guard->deny.compiled;
 
     for (i = 0; i < set->nrules; i++) {
         rc = ngx_http_llm_redact_match(set, i, node->str.data, node->str.len,
-                                       0, 0);
+                                       0, 0, &seen);
 
         /* a match, or a match limit: refusing is the safe side */
         if (rc != PCRE2_ERROR_NOMATCH) {
@@ -1139,7 +1151,7 @@ ngx_http_llm_guard_text(ngx_http_llm_guard_walk_t *w,
 
     for (i = 0; !w->allowed && i < set->nrules; i++) {
         rc = ngx_http_llm_redact_match(set, i, node->str.data, node->str.len,
-                                       0, 0);
+                                       0, 0, &seen);
 
         if (rc >= 0) {
             w->allowed = 1;
@@ -1153,7 +1165,7 @@ ngx_http_llm_guard_text(ngx_http_llm_guard_walk_t *w,
 
     for (i = 0; i < set->nrules; i++) {
         rc = ngx_http_llm_redact_match(set, i, node->str.data, node->str.len,
-                                       0, 0);
+                                       0, 0, &seen);
 
         if (rc != PCRE2_ERROR_NOMATCH) {
             return ngx_http_llm_guard_edit(w, node);
@@ -1170,18 +1182,14 @@ static ngx_int_t
 ngx_http_llm_guard_visible(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_json_t *node)
 {
-    u_char  *p, *last;
-    size_t   len;
+    u_char  *p;
+    size_t   at, len;
 
-    last = node->str.data + node->str.len;
+    /* curly quotes and dashes share lead bytes with them: no copy then */
 
-    for (p = node->str.data; p < last; p++) {
-        if (*p == 0xc2 || *p == 0xe2 || *p == 0xef) {
-            break;
-        }
-    }
+    at = ngx_http_llm_redact_find_invisible(node->str.data, node->str.len);
 
-    if (p == last) {
+    if (at == node->str.len) {
         return NGX_OK;
     }
 
@@ -1192,13 +1200,11 @@ ngx_http_llm_guard_visible(ngx_http_llm_guard_walk_t *w,
 
     ngx_memcpy(p, node->str.data, node->str.len);
 
-    len = ngx_http_llm_redact_strip(p, node->str.len);
+    len = at + ngx_http_llm_redact_strip(p + at, node->str.len - at);
 
-    if (len != node->str.len) {
-        node->str.data = p;
-        node->str.len = len;
-        w->ctx->request_redacted = 1;
-    }
+    node->str.data = p;
+    node->str.len = len;
+    w->ctx->request_redacted = 1;
 
     return NGX_OK;
 }

@@ -52,6 +52,7 @@ typedef struct {
     ngx_str_t                      pattern;
     ngx_str_t                      placeholder;
     ngx_http_llm_redact_check_pt   check;         /* a detector's */
+    ngx_http_llm_redact_hint_t     hint;          /* a detector's */
     ngx_http_llm_guard_action_e    action;
     ngx_uint_t                     where;
 } ngx_http_llm_guard_rule_t;

@@ -20,6 +20,7 @@ typedef struct {
     ngx_str_t                      name;
     ngx_str_t                      pattern;
     ngx_http_llm_redact_check_pt   check;      /* NULL: none */
+    ngx_http_llm_redact_hint_t     hint;       /* where a match may be */
 } ngx_http_llm_detector_t;
 
 

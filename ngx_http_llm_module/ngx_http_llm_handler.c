@@ -28,6 +28,7 @@
 #include "ngx_http_llm_failover.h"
 #include "ngx_http_llm_guard.h"
 #include "ngx_http_llm_embeddings.h"
+#include "ngx_http_llm_responses.h"
 #include "ngx_http_llm_dialect.h"
 
 
@@ -118,6 +119,7 @@ ngx_http_llm_handler(ngx_http_request_t *r)
         case NGX_HTTP_LLM_EP_EMBEDDINGS:
         case NGX_HTTP_LLM_EP_COMPLETIONS:
         case NGX_HTTP_LLM_EP_COUNT_TOKENS:
+        case NGX_HTTP_LLM_EP_RESPONSES:
             if (r->method != NGX_HTTP_POST) {
                 return ngx_http_llm_fail(r, NGX_HTTP_NOT_ALLOWED,
                                          "method_not_allowed", NULL,
@@ -230,6 +232,12 @@ ngx_http_llm_endpoint(ngx_http_request_t *r)
         return NGX_HTTP_LLM_EP_COMPLETIONS;
     }
 
+    /* OpenAI's Responses API */
+
+    if (ngx_http_llm_ends_with("/v1/responses")) {
+        return NGX_HTTP_LLM_EP_RESPONSES;
+    }
+
     if (ngx_http_llm_ends_with("/models")) {
         return NGX_HTTP_LLM_EP_MODELS;
     }
@@ -297,6 +305,10 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         rc = ngx_http_llm_embeddings_parse(r, ctx, &problem);
     }
 
+    if (rc == NGX_OK && ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES) {
+        rc = ngx_http_llm_responses_parse(r, ctx, &problem);
+    }
+
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -355,6 +367,9 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     } else if (ctx->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS) {
         rc = ngx_http_llm_count_target(r, ctx);
+
+    } else if (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES) {
+        rc = ngx_http_llm_responses_check_route(r, ctx);
 
     } else {
         rc = NGX_OK;

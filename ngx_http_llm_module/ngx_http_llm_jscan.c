@@ -140,7 +140,27 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
             if (p > run) {
                 n = ngx_min((size_t) (p - run),
                             NGX_HTTP_LLM_JSCAN_KEEP - js->len);
+
+#if (__SSE2__)
+                /*
+                 * most keys and values are short: one 16-byte move, its
+                 * tail past the run unused, where a memcpy() call costs
+                 * twice that
+                 */
+
+                if (n <= 16 && last - run >= 16
+                    && NGX_HTTP_LLM_JSCAN_KEEP - js->len >= 16)
+                {
+                    _mm_storeu_si128((__m128i *) (js->keep + js->len),
+                                     _mm_loadu_si128((const __m128i *) run));
+
+                } else {
+                    ngx_memcpy(js->keep + js->len, run, n);
+                }
+#else
                 ngx_memcpy(js->keep + js->len, run, n);
+#endif
+
                 js->len += n;
                 js->size += p - run;
 

@@ -40,7 +40,7 @@ static ngx_int_t ngx_http_llm_entity_add(ngx_conf_t *cf,
 static ngx_http_llm_entity_t *ngx_http_llm_entity_find(ngx_array_t *a,
     ngx_str_t *name);
 static ngx_uint_t ngx_http_llm_glob(ngx_str_t *pattern, ngx_str_t *s);
-static void ngx_http_llm_hex(u_char *dst, u_char *digest);
+static ngx_uint_t ngx_http_llm_hex(u_char *dst, u_char *digest);
 
 
 static ngx_str_t  ngx_http_llm_entity_prefix[] = {
@@ -664,7 +664,7 @@ ngx_http_llm_init_keys(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
             return NGX_ERROR;
         }
 
-        ngx_http_llm_hex(hex, e[i]->digest);
+        (void) ngx_http_llm_hex(hex, e[i]->digest);
 
         name.data = hex;
         name.len = 64;
@@ -768,11 +768,10 @@ ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     if (ngx_http_llm_sha256(key.data, key.len, digest) != NGX_OK) {
         return NGX_ERROR;
     }
-    ngx_http_llm_hex(hex, digest);
-
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
-    e = ngx_hash_find(&lmcf->keys_hash, ngx_hash_key(hex, 64), hex, 64);
+    e = ngx_hash_find(&lmcf->keys_hash, ngx_http_llm_hex(hex, digest), hex,
+                      64);
 
     if (e == NULL && ngx_http_llm_redis_keys(lmcf)) {
 
@@ -895,8 +894,26 @@ ngx_http_llm_glob(ngx_str_t *pattern, ngx_str_t *s)
 }
 
 
-static void
+/* the digest in hex, and ngx_hash_key() of that, in one pass */
+
+static ngx_uint_t
 ngx_http_llm_hex(u_char *dst, u_char *digest)
 {
-    (void) ngx_hex_dump(dst, digest, 32);
+    ngx_uint_t  i, key;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    key = 0;
+
+    for (i = 0; i < 32; i++) {
+        *dst = hex[digest[i] >> 4];
+        key = ngx_hash(key, *dst);
+        dst++;
+
+        *dst = hex[digest[i] & 0xf];
+        key = ngx_hash(key, *dst);
+        dst++;
+    }
+
+    return key;
 }

@@ -715,14 +715,17 @@ ngx_http_llm_ratelimit_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 static ngx_int_t
 ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
 {
+    u_char            *p;
     time_t             reset;
     ngx_uint_t         i;
     ngx_table_elt_t   *h;
     int64_t            values[4];
 
-    static const char *names[] = {
-        "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
-        "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens"
+    static ngx_str_t   names[] = {
+        ngx_string("x-ratelimit-limit-requests"),
+        ngx_string("x-ratelimit-remaining-requests"),
+        ngx_string("x-ratelimit-limit-tokens"),
+        ngx_string("x-ratelimit-remaining-tokens")
     };
 
     values[0] = hold->limit_requests;
@@ -743,15 +746,16 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
         }
 
         h->hash = 1;
-        h->key.data = (u_char *) names[i];
-        h->key.len = ngx_strlen(names[i]);
+        h->key = names[i];
 
         h->value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
         if (h->value.data == NULL) {
             return NGX_ERROR;
         }
 
-        h->value.len = ngx_sprintf(h->value.data, "%L", values[i])
+        /* not negative: a limit of -1 (none) is left out above */
+        h->value.len = ngx_http_llm_uint_text(h->value.data,
+                                              (uint64_t) values[i])
                        - h->value.data;
 
         if (i & 1) {
@@ -776,8 +780,9 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
                 return NGX_ERROR;
             }
 
-            h->value.len = ngx_sprintf(h->value.data, "%Ts", reset)
-                           - h->value.data;
+            p = ngx_http_llm_uint_text(h->value.data, (uint64_t) reset);
+            *p++ = 's';
+            h->value.len = p - h->value.data;
         }
     }
 

@@ -14,13 +14,7 @@
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_json_tree.h"
-
-
-typedef struct {
-    ngx_pool_t                    *pool;
-    ngx_http_llm_arena_t          *arena;
-    ngx_uint_t                     error;
-} ngx_http_llm_conv_t;
+#include "ngx_http_llm_responses.h"
 
 
 static ngx_http_llm_json_t *ngx_http_llm_convert(ngx_http_llm_conv_t *cv,
@@ -34,24 +28,12 @@ static void ngx_http_llm_conv_cache(ngx_http_llm_conv_t *cv,
 static ngx_http_llm_json_t *ngx_http_llm_convert_image(
     ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parts,
     ngx_http_llm_json_t *block);
-static ngx_http_llm_json_t *ngx_http_llm_conv_add(ngx_http_llm_conv_t *cv,
-    ngx_http_llm_json_t *parent, const char *key,
-    ngx_http_llm_json_type_e type);
-static ngx_http_llm_json_t *ngx_http_llm_conv_str(ngx_http_llm_conv_t *cv,
-    ngx_http_llm_json_t *parent, const char *key, u_char *s, size_t len);
-static ngx_http_llm_json_t *ngx_http_llm_conv_ref(ngx_http_llm_conv_t *cv,
-    ngx_http_llm_json_t *parent, const char *key, ngx_http_llm_json_t *v);
-static void ngx_http_llm_conv_text(ngx_http_llm_conv_t *cv,
-    ngx_http_llm_json_t *content, ngx_http_llm_jbuf_t *b);
-
-
-#define ngx_http_llm_conv_lit(cv, parent, key, s)                            \
-    ngx_http_llm_conv_str(cv, parent, key, (u_char *) s, sizeof(s) - 1)
 
 
 /*
  * The request in OpenAI's chat format: the client's own tree, or, at
- * Anthropic's door, the tree converted (once per request).
+ * Anthropic's door and for the Responses API, the tree converted (once
+ * per request).
  */
 
 ngx_http_llm_json_t *
@@ -70,7 +52,9 @@ ngx_http_llm_chat_tree(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return NULL;
     }
 
-    if (ctx->endpoint != NGX_HTTP_LLM_EP_MESSAGES) {
+    if (ctx->endpoint != NGX_HTTP_LLM_EP_MESSAGES
+        && ctx->endpoint != NGX_HTTP_LLM_EP_RESPONSES)
+    {
         ctx->chat_tree = ctx->tree;
         return ctx->chat_tree;
     }
@@ -86,7 +70,9 @@ ngx_http_llm_chat_tree(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     cv.arena = arena;
     cv.error = 0;
 
-    ctx->chat_tree = ngx_http_llm_convert(&cv, ctx->tree);
+    ctx->chat_tree = (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES)
+                     ? ngx_http_llm_responses_convert(&cv, ctx->tree)
+                     : ngx_http_llm_convert(&cv, ctx->tree);
 
     if (cv.error) {
         ctx->chat_tree = NULL;
@@ -255,7 +241,7 @@ ngx_http_llm_convert_message(ngx_http_llm_conv_t *cv,
 {
     ngx_str_t            *role, *type, *s;
     ngx_uint_t            user;
-    ngx_http_llm_json_t  *content, *block, *out, *parts, *calls, *call, *f;
+    ngx_http_llm_json_t  *content, *block, *out, *parts, *calls, *f;
     ngx_http_llm_jbuf_t   text, args;
 
     role = ngx_http_llm_json_str(m, "role");
@@ -401,22 +387,9 @@ ngx_http_llm_convert_message(ngx_http_llm_conv_t *cv,
             ngx_str_set(&calls->key, "tool_calls");
         }
 
-        call = ngx_http_llm_conv_add(cv, calls, NULL,
-                                     NGX_HTTP_LLM_JSON_OBJECT);
-
-        if (ngx_http_llm_json_get(block, "id")) {
-            ngx_http_llm_conv_ref(cv, call, "id",
-                                  ngx_http_llm_json_get(block, "id"));
-        }
-
-        ngx_http_llm_conv_lit(cv, call, "type", "function");
-        f = ngx_http_llm_conv_add(cv, call, "function",
-                                  NGX_HTTP_LLM_JSON_OBJECT);
-
-        if (ngx_http_llm_json_get(block, "name")) {
-            ngx_http_llm_conv_ref(cv, f, "name",
-                                  ngx_http_llm_json_get(block, "name"));
-        }
+        f = ngx_http_llm_conv_call(cv, calls,
+                                   ngx_http_llm_json_get(block, "id"),
+                                   ngx_http_llm_json_get(block, "name"));
 
         /* OpenAI carries the arguments as JSON text */
 
@@ -448,6 +421,31 @@ ngx_http_llm_convert_message(ngx_http_llm_conv_t *cv,
     }
 
     return cv->error ? NGX_ERROR : NGX_OK;
+}
+
+
+/* a tool call of the chat format, with its id and name: its "function" */
+
+ngx_http_llm_json_t *
+ngx_http_llm_conv_call(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *calls,
+    ngx_http_llm_json_t *id, ngx_http_llm_json_t *name)
+{
+    ngx_http_llm_json_t  *call, *f;
+
+    call = ngx_http_llm_conv_add(cv, calls, NULL, NGX_HTTP_LLM_JSON_OBJECT);
+
+    if (id) {
+        ngx_http_llm_conv_ref(cv, call, "id", id);
+    }
+
+    ngx_http_llm_conv_lit(cv, call, "type", "function");
+    f = ngx_http_llm_conv_add(cv, call, "function", NGX_HTTP_LLM_JSON_OBJECT);
+
+    if (name) {
+        ngx_http_llm_conv_ref(cv, f, "name", name);
+    }
+
+    return f;
 }
 
 
@@ -583,7 +581,7 @@ ngx_http_llm_conv_cache(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *out,
 
 /* the text of a string or of text blocks, joined */
 
-static void
+void
 ngx_http_llm_conv_text(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *content,
     ngx_http_llm_jbuf_t *b)
 {
@@ -593,7 +591,7 @@ ngx_http_llm_conv_text(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *content,
 }
 
 
-static ngx_http_llm_json_t *
+ngx_http_llm_json_t *
 ngx_http_llm_conv_add(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parent,
     const char *key, ngx_http_llm_json_type_e type)
 {
@@ -621,7 +619,7 @@ ngx_http_llm_conv_add(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parent,
 }
 
 
-static ngx_http_llm_json_t *
+ngx_http_llm_json_t *
 ngx_http_llm_conv_str(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parent,
     const char *key, u_char *s, size_t len)
 {
@@ -644,7 +642,7 @@ ngx_http_llm_conv_str(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parent,
  * key and place), its members are the client's.
  */
 
-static ngx_http_llm_json_t *
+ngx_http_llm_json_t *
 ngx_http_llm_conv_ref(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *parent,
     const char *key, ngx_http_llm_json_t *v)
 {

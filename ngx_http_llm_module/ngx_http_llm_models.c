@@ -32,6 +32,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_llm_serves_embeddings(ngx_pool_t *pool,
     ngx_http_llm_route_t *route, ngx_str_t *model, ngx_str_t *capture);
+static ngx_int_t ngx_http_llm_serves_unguarded(ngx_pool_t *pool,
+    ngx_http_llm_route_t *route, ngx_str_t *model, ngx_str_t *capture);
 static ngx_int_t ngx_http_llm_serves_completions(ngx_pool_t *pool,
     ngx_http_llm_route_t *route, ngx_str_t *model, ngx_str_t *capture);
 static ngx_int_t ngx_http_llm_serves_count(ngx_pool_t *pool,
@@ -59,6 +61,7 @@ static u_char *ngx_http_llm_model_object(u_char *p, ngx_str_t *id,
 static ngx_http_llm_model_endpoint_t  ngx_http_llm_model_endpoints_table[] = {
     { ngx_string("chat.completions"), NULL },
     { ngx_string("messages"), NULL },
+    { ngx_string("responses"), ngx_http_llm_serves_unguarded },
     { ngx_string("embeddings"), ngx_http_llm_serves_embeddings },
     { ngx_string("completions"), ngx_http_llm_serves_completions },
     { ngx_string("messages.count_tokens"), ngx_http_llm_serves_count },
@@ -336,15 +339,28 @@ ngx_http_llm_serves_embeddings(ngx_pool_t *pool, ngx_http_llm_route_t *route,
 
 
 /*
- * As the handler decides: some OpenAI-format target, and no guard policy
- * of the route's own (a key's or a location's may still refuse it).
+ * Responses and legacy completions are refused where a guard policy
+ * applies: the route's own is known here (a key's or a location's may
+ * still refuse them).
  */
+
+static ngx_int_t
+ngx_http_llm_serves_unguarded(ngx_pool_t *pool, ngx_http_llm_route_t *route,
+    ngx_str_t *model, ngx_str_t *capture)
+{
+    return (route->guard_set && route->guard) ? NGX_DECLINED : NGX_OK;
+}
+
+
+/* as the handler decides: some OpenAI-format target, and unguarded */
 
 static ngx_int_t
 ngx_http_llm_serves_completions(ngx_pool_t *pool, ngx_http_llm_route_t *route,
     ngx_str_t *model, ngx_str_t *capture)
 {
-    if (route->guard_set && route->guard) {
+    if (ngx_http_llm_serves_unguarded(pool, route, model, capture)
+        != NGX_OK)
+    {
         return NGX_DECLINED;
     }
 

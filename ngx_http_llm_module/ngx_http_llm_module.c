@@ -741,3 +741,99 @@ ngx_http_llm_header_lookup(ngx_list_t *headers, u_char *name, size_t len)
         }
     }
 }
+
+
+/* two digits a division: limits of ten or more digits are common */
+
+u_char *
+ngx_http_llm_uint_text(u_char *p, uint64_t n)
+{
+    u_char      *q, digits[NGX_INT64_LEN];
+    ngx_uint_t   i;
+
+    static const u_char  pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930"
+        "31323334353637383940414243444546474849505152535455565758596061"
+        "62636465666768697071727374757677787980818283848586878889909192"
+        "93949596979899";
+
+    q = digits + NGX_INT64_LEN;
+
+    while (n >= 100) {
+        i = (ngx_uint_t) (n % 100) * 2;
+        n /= 100;
+        *--q = pairs[i + 1];
+        *--q = pairs[i];
+    }
+
+    if (n >= 10) {
+        i = (ngx_uint_t) n * 2;
+        *--q = pairs[i + 1];
+        *--q = pairs[i];
+
+    } else {
+        *--q = (u_char) ('0' + n);
+    }
+
+    return ngx_cpymem(p, q, digits + NGX_INT64_LEN - q);
+}
+
+
+/*
+ * Digits d and a power of ten 10^k, both exact doubles (d < 2^53,
+ * k <= 22): d / 10^k is one correctly rounded division, the value
+ * strtod() finds for the same text.
+ */
+
+ngx_int_t
+ngx_http_llm_short_decimal(u_char *p, size_t len, double *x)
+{
+    u_char      *last;
+    uint64_t     d;
+    ngx_uint_t   digits, frac, minus, dot;
+
+    static const double  tens[] = {
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+        1e12, 1e13, 1e14, 1e15
+    };
+
+    last = p + len;
+    minus = (p < last && *p == '-');
+    p += minus;
+
+    d = 0;
+    digits = 0;
+    frac = 0;
+    dot = 0;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (++digits > 15) {
+                return NGX_DECLINED;
+            }
+
+            d = d * 10 + (*p - '0');
+            frac += dot;
+            continue;
+        }
+
+        if (*p == '.' && !dot && digits) {
+            dot = 1;
+            continue;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (digits == 0 || (dot && frac == 0)) {
+        return NGX_DECLINED;
+    }
+
+    *x = (double) d / tens[frac];
+
+    if (minus) {
+        *x = -*x;
+    }
+
+    return NGX_OK;
+}

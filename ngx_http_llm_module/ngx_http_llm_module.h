@@ -89,7 +89,8 @@ typedef enum {
     NGX_HTTP_LLM_EP_MESSAGES,          /* Anthropic's, the front door */
     NGX_HTTP_LLM_EP_EMBEDDINGS,
     NGX_HTTP_LLM_EP_COMPLETIONS,       /* legacy text completions */
-    NGX_HTTP_LLM_EP_COUNT_TOKENS       /* Anthropic's, at its door */
+    NGX_HTTP_LLM_EP_COUNT_TOKENS,      /* Anthropic's, at its door */
+    NGX_HTTP_LLM_EP_RESPONSES          /* OpenAI's Responses API */
 } ngx_http_llm_endpoint_e;
 
 
@@ -108,7 +109,8 @@ typedef enum {
      || (ctx)->endpoint == NGX_HTTP_LLM_EP_MESSAGES                           \
      || (ctx)->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS                         \
      || (ctx)->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS                        \
-     || (ctx)->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS)
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS                       \
+     || (ctx)->endpoint == NGX_HTTP_LLM_EP_RESPONSES)
 
 
 /* a header sent to a provider: lowercase name, value, and whether secret */
@@ -146,6 +148,8 @@ struct ngx_http_llm_provider_s {
     ngx_str_t                      chat_url;
     /* legacy text completions, OpenAI-format providers only; or empty */
     ngx_str_t                      completions_url;
+    /* OpenAI's Responses API, taken as it is; or empty: translated */
+    ngx_str_t                      responses_url;
 
     /* an env: key that is not set disables the provider when optional */
     unsigned                       disabled:1;
@@ -525,6 +529,15 @@ ngx_table_elt_t *ngx_http_llm_header_lookup(ngx_list_t *headers,
     u_char *name, size_t len);
 #define ngx_http_llm_find_header(headers, name)                              \
     ngx_http_llm_header_lookup(headers, (u_char *) name, sizeof(name) - 1)
+
+/* n in decimal at p, as ngx_sprintf("%uL") without its format parsing */
+u_char *ngx_http_llm_uint_text(u_char *p, uint64_t n);
+
+/*
+ * a JSON number of up to 15 digits, no exponent: exactly what strtod()
+ * makes of it, NGX_DECLINED for any other (then strtod() is asked)
+ */
+ngx_int_t ngx_http_llm_short_decimal(u_char *p, size_t len, double *x);
 
 
 #endif /* _NGX_HTTP_LLM_MODULE_H_INCLUDED_ */

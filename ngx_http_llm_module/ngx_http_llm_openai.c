@@ -24,6 +24,7 @@
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_json_tree.h"
 #include "ngx_http_llm_embeddings.h"
+#include "ngx_http_llm_responses.h"
 
 
 typedef enum {
@@ -81,6 +82,13 @@ static void ngx_http_llm_openai_name_chunk(ngx_http_llm_sse_event_t *ev,
 static ngx_uint_t ngx_http_llm_openai_levels(ngx_http_llm_json_t *v);
 
 
+/* "responses chat": a server without /responses (vLLM, ...) */
+static char  *ngx_http_llm_openai_options[] = {
+    "responses",
+    NULL
+};
+
+
 ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
     ngx_string("openai"),
     ngx_http_llm_openai_init_provider,
@@ -90,7 +98,7 @@ ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
     ngx_http_llm_openai_response_event,
     NGX_HTTP_LLM_API_OPENAI,
     NGX_HTTP_LLM_FRAMING_SSE,
-    NULL,
+    ngx_http_llm_openai_options,
     ngx_http_llm_openai_decode_body,
     ngx_http_llm_openai_decode_event,
     ngx_http_llm_openai_decode_error
@@ -100,6 +108,8 @@ ngx_http_llm_dialect_t  ngx_http_llm_openai_dialect = {
 static char *
 ngx_http_llm_openai_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
 {
+    ngx_str_t  *v;
+
     if (ngx_http_llm_provider_chat_url(cf, p, "/chat/completions") != NGX_OK) {
         return NGX_CONF_ERROR;
     }
@@ -115,6 +125,38 @@ ngx_http_llm_openai_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
     ngx_memcpy(ngx_cpymem(p->completions_url.data, p->chat_url.data,
                           p->chat_url.len - (sizeof("/chat/completions") - 1)),
                "/completions", sizeof("/completions") - 1);
+
+    /*
+     * the Responses API's: <url>/responses; "responses chat" leaves it
+     * empty, and Responses calls are translated into chat completions
+     */
+
+    v = ngx_http_llm_provider_option(p, "responses");
+
+    if (v && !(v->len == 4 && ngx_strncmp(v->data, "chat", 4) == 0)
+        && !(v->len == 6 && ngx_strncmp(v->data, "native", 6) == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"responses\" value \"%V\" in "
+                           "llm_provider \"%V\": native or chat", v,
+                           &p->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (v == NULL || v->len == sizeof("native") - 1) {
+        p->responses_url.len = p->chat_url.len
+                               - (sizeof("/chat/completions") - 1)
+                               + sizeof("/responses") - 1;
+        p->responses_url.data = ngx_pnalloc(cf->pool, p->responses_url.len);
+        if (p->responses_url.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(p->responses_url.data, p->chat_url.data,
+                              p->chat_url.len
+                              - (sizeof("/chat/completions") - 1)),
+                   "/responses", sizeof("/responses") - 1);
+    }
 
     return ngx_http_llm_provider_key_header(cf, p, "authorization",
                                             "Authorization", "Bearer ");
@@ -159,8 +201,17 @@ ngx_http_llm_openai_create_request(ngx_http_request_t *r,
         return ngx_http_llm_rebuild_body(r, ctx);
     }
 
-    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES || ctx->request_redacted) {
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_MESSAGES || ctx->request_redacted
+        || (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES
+            && !ngx_http_llm_responses_native(ctx)))
+    {
+        /* converted into chat: Azure's, and OpenAI-compatible chat */
         return ngx_http_llm_openai_body(r, ctx);
+    }
+
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES) {
+        /* as it came: Responses streams always end with their usage */
+        ctx->upstream_url = t->provider->responses_url;
     }
 
     if (ctx->target_model.len != chat->model.len
@@ -185,7 +236,9 @@ ngx_http_llm_openai_create_request(ngx_http_request_t *r,
 
     /* streams: the provider is asked for the usage chunk, for accounting */
 
-    if (chat->stream && !chat->include_usage) {
+    if (chat->stream && !chat->include_usage
+        && ctx->endpoint != NGX_HTTP_LLM_EP_RESPONSES)
+    {
 
         if (!chat->has_options) {
             edits[n].start = chat->root_start;
@@ -237,6 +290,10 @@ ngx_http_llm_openai_response_json(ngx_http_request_t *r,
 {
     ngx_http_llm_openai_scan_t  *scan;
 
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES) {
+        return ngx_http_llm_responses_json(r, ctx, p, len, last);
+    }
+
     scan = ctx->resp->dialect;
 
     if (scan == NULL) {
@@ -283,6 +340,10 @@ ngx_http_llm_openai_response_event(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev)
 {
     ngx_http_llm_openai_scan_t  scan;
+
+    if (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES) {
+        return ngx_http_llm_responses_event(r, ctx, ev);
+    }
 
     if (ev->data.len == 0 || ev->data.data[0] != '{') {
         return NGX_OK;

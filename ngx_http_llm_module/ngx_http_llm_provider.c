@@ -58,6 +58,7 @@ static struct {
     { ngx_string("access_key"), 1 },
     { ngx_string("secret_key"), 1 },
     { ngx_string("session_token"), 1 },
+    { ngx_string("responses"), 0 },
     { ngx_null_string, 0 }
 };
 

@@ -22,6 +22,21 @@ static size_t ngx_http_llm_redact_copy_visible(ngx_http_llm_redact_t *rd,
 static ngx_uint_t ngx_http_llm_redact_invisible(u_char *p, size_t n);
 static void *ngx_http_llm_redact_alloc(PCRE2_SIZE size, void *data);
 static void ngx_http_llm_redact_keep(void *p, void *data);
+static int ngx_http_llm_redact_exec(ngx_http_llm_redact_rules_t *rules,
+    ngx_uint_t n, u_char *text, size_t len, size_t start, uint32_t options,
+    ngx_http_llm_redact_text_t *seen);
+static size_t ngx_http_llm_redact_anchor(u_char *text, size_t start,
+    size_t len, u_char anchor, ngx_http_llm_redact_text_t *seen);
+static ngx_uint_t ngx_http_llm_redact_valid_utf8(u_char *p, size_t len);
+
+
+typedef int (*ngx_http_llm_redact_exec_pt)(const pcre2_code *code,
+    PCRE2_SPTR subject, PCRE2_SIZE length, PCRE2_SIZE start,
+    uint32_t options, pcre2_match_data *match, pcre2_match_context *mctx);
+
+
+/* windows of a hint tried before the rest of a text goes to PCRE2 whole */
+#define NGX_HTTP_LLM_REDACT_WINDOWS  8
 
 
 ngx_int_t
@@ -42,7 +57,8 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
 
     ngx_memzero(rules, sizeof(ngx_http_llm_redact_rules_t));
 
-    options = 0;
+    /* a hint's window is a limit on where a match may start */
+    options = PCRE2_USE_OFFSET_LIMIT;
 
     if (flags & NGX_HTTP_LLM_REDACT_CASELESS) {
         options |= PCRE2_CASELESS;
@@ -54,7 +70,9 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
     }
 
     rules->codes = ngx_pcalloc(pool, n * sizeof(pcre2_code *));
-    if (rules->codes == NULL) {
+    rules->jit = ngx_pcalloc(pool, n);
+
+    if (rules->codes == NULL || rules->jit == NULL) {
         return NGX_ERROR;
     }
 
@@ -107,8 +125,12 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
         }
 
         /* without JIT, the interpreter gives the same answers, slower */
-        (void) pcre2_jit_compile(code,
-                                 PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD);
+        if (pcre2_jit_compile(code,
+                              PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD)
+            == 0)
+        {
+            rules->jit[i] = 1;
+        }
 
         /* a rule in UTF mode by its own "(*UTF)": characters held whole */
         (void) pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &all);
@@ -127,7 +149,9 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
 
     /* malloc's: matching may grow its frames, at run time */
     rules->match = pcre2_match_data_create(1, NULL);
-    if (rules->match == NULL) {
+    rules->window = pcre2_match_context_create(gctx);
+
+    if (rules->match == NULL || rules->window == NULL) {
         ngx_http_llm_redact_free(rules);
         return NGX_ERROR;
     }
@@ -164,6 +188,11 @@ ngx_http_llm_redact_free(ngx_http_llm_redact_rules_t *rules)
     if (rules->match) {
         pcre2_match_data_free(rules->match);
         rules->match = NULL;
+    }
+
+    if (rules->window) {
+        pcre2_match_context_free(rules->window);
+        rules->window = NULL;
     }
 
     for (i = 0; rules->codes && i < rules->nrules; i++) {
@@ -367,6 +396,28 @@ ngx_http_llm_redact_invisible(u_char *p, size_t n)
 
 
 size_t
+ngx_http_llm_redact_find_invisible(u_char *p, size_t len)
+{
+    size_t  i, n;
+
+    for (i = 0; i < len; i++) {
+
+        if (p[i] == 0xc2 || p[i] == 0xe2 || p[i] == 0xef) {
+            n = (p[i] == 0xc2) ? 2 : 3;
+
+            if (i + n <= len
+                && ngx_http_llm_redact_invisible(p + i, n) == 2)
+            {
+                return i;
+            }
+        }
+    }
+
+    return len;
+}
+
+
+size_t
 ngx_http_llm_redact_strip(u_char *p, size_t len)
 {
     u_char  *dst;
@@ -396,16 +447,30 @@ ngx_http_llm_redact_strip(u_char *p, size_t len)
 
 int
 ngx_http_llm_redact_match(ngx_http_llm_redact_rules_t *rules, ngx_uint_t n,
-    u_char *text, size_t len, size_t start, uint32_t options)
+    u_char *text, size_t len, size_t start, uint32_t options,
+    ngx_http_llm_redact_text_t *seen)
 {
     int          rc;
     PCRE2_SIZE  *ov;
 
+    if (seen && rules->utf) {
+        if (seen->utf == 0) {
+            seen->utf = ngx_http_llm_redact_valid_utf8(text, len)
+                        ? NGX_HTTP_LLM_REDACT_UTF_VALID
+                        : NGX_HTTP_LLM_REDACT_UTF_INVALID;
+        }
+
+        /* an invalid text: PCRE2 says so, for the rules in UTF mode */
+        if (seen->utf == NGX_HTTP_LLM_REDACT_UTF_VALID) {
+            options |= PCRE2_NO_UTF_CHECK;
+        }
+    }
+
     ov = pcre2_get_ovector_pointer(rules->match);
 
     for ( ;; ) {
-        rc = pcre2_match(rules->codes[n], text, len, start, options,
-                         rules->match, NULL);
+        rc = ngx_http_llm_redact_exec(rules, n, text, len, start, options,
+                                      seen);
 
         if (rc < 0 || rules->checks == NULL || rules->checks[n] == NULL
             || rules->checks[n](text + ov[0], ov[1] - ov[0]))
@@ -428,6 +493,194 @@ ngx_http_llm_redact_match(ngx_http_llm_redact_rules_t *rules, ngx_uint_t n,
 }
 
 
+/*
+ * The leftmost match from start. A rule with a hint is tried in windows:
+ * from "before" bytes ahead of each anchor, starting no later than the
+ * anchor (PCRE2's offset limit); a match cannot start anywhere else.
+ * Text without its anchor costs a memchr() instead of a pattern run at
+ * every letter (an e-mail's class of characters begins at any). In a
+ * stream (hard partial matching) the last "before" bytes may also begin
+ * a match whose anchor is yet to come. Where anchors are dense, PCRE2
+ * takes the rest of the text.
+ */
+
+static int
+ngx_http_llm_redact_exec(ngx_http_llm_redact_rules_t *rules, ngx_uint_t n,
+    u_char *text, size_t len, size_t start, uint32_t options,
+    ngx_http_llm_redact_text_t *seen)
+{
+    int                          rc;
+    size_t                       at, from, before;
+    ngx_uint_t                   windows;
+    ngx_http_llm_redact_hint_t  *hint;
+    ngx_http_llm_redact_exec_pt  match;
+
+    /*
+     * JIT code called directly skips pcre2_match()'s checks of its
+     * arguments, the UTF-8 check among them: only on a text checked here
+     */
+
+    match = (rules->jit[n]
+             && (!rules->utf
+                 || (seen && seen->utf == NGX_HTTP_LLM_REDACT_UTF_VALID)))
+            ? pcre2_jit_match : pcre2_match;
+
+    hint = rules->hints ? &rules->hints[n] : NULL;
+
+    if (hint == NULL || hint->anchor == 0 || seen == NULL) {
+        return match(rules->codes[n], text, len, start, options,
+                     rules->match, NULL);
+    }
+
+    /* in UTF mode, a caseless class may take a character of 3 bytes */
+    before = rules->utf ? 4 * (size_t) hint->before : hint->before;
+
+    for (windows = 0; /* void */; windows++) {
+
+        at = ngx_http_llm_redact_anchor(text, start, len, hint->anchor, seen);
+
+        if (at == len && !(options & PCRE2_PARTIAL_HARD)) {
+            return PCRE2_ERROR_NOMATCH;
+        }
+
+        from = (at - start > before) ? at - before : start;
+
+        while (rules->utf && from > start && (text[from] & 0xc0) == 0x80) {
+            from--;
+        }
+
+        if (at == len || windows == NGX_HTTP_LLM_REDACT_WINDOWS) {
+            return match(rules->codes[n], text, len, from, options,
+                         rules->match, NULL);
+        }
+
+        (void) pcre2_set_offset_limit(rules->window, at);
+
+        rc = match(rules->codes[n], text, len, from, options, rules->match,
+                   rules->window);
+
+        if (rc != PCRE2_ERROR_NOMATCH) {
+            return rc;
+        }
+
+        /* anchors are ASCII: the next byte begins a character */
+        start = at + 1;
+    }
+}
+
+
+/* the offset of the first anchor from start, len if there is none */
+
+static size_t
+ngx_http_llm_redact_anchor(u_char *text, size_t start, size_t len,
+    u_char anchor, ngx_http_llm_redact_text_t *seen)
+{
+    u_char  *p, *last;
+
+    if (anchor != NGX_HTTP_LLM_REDACT_DIGIT) {
+        p = memchr(text + start, anchor, len - start);
+        return p ? (size_t) (p - text) : len;
+    }
+
+    /* the first digit is sought once for all the rules that need one */
+
+    if (seen->digit_from <= start && start <= seen->digit) {
+        return seen->digit;
+    }
+
+    last = text + len;
+
+    for (p = text + start; p < last; p++) {
+        if (*p >= '0' && *p <= '9') {
+            break;
+        }
+    }
+
+    seen->digit_from = start;
+    seen->digit = p - text;
+
+    return seen->digit;
+}
+
+
+/* UTF-8 as PCRE2 takes it: no overlong forms, surrogates, or past 10FFFF */
+
+static ngx_uint_t
+ngx_http_llm_redact_valid_utf8(u_char *p, size_t len)
+{
+    u_char    *last;
+    uint32_t   c, min;
+    uint64_t   word;
+    ngx_uint_t  n, i;
+
+    last = p + len;
+
+    while (p < last) {
+
+        /* runs of ASCII eight bytes at a time */
+
+        while (last - p >= 8) {
+            ngx_memcpy(&word, p, 8);
+
+            if (word & 0x8080808080808080ULL) {
+                break;
+            }
+
+            p += 8;
+        }
+
+        if (p == last) {
+            break;
+        }
+
+        c = *p++;
+
+        if (c < 0x80) {
+            continue;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            c &= 0x1f;
+            min = 0x80;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            c &= 0x0f;
+            min = 0x800;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            c &= 0x07;
+            min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return 0;
+        }
+
+        for (i = 0; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return 0;
+            }
+
+            c = (c << 6) | (p[i] & 0x3f);
+        }
+
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            return 0;
+        }
+
+        p += n;
+    }
+
+    return 1;
+}
+
+
 static ngx_int_t
 ngx_http_llm_redact_run(ngx_http_llm_redact_t *rd, ngx_uint_t final)
 {
@@ -439,6 +692,7 @@ ngx_http_llm_redact_run(ngx_http_llm_redact_t *rd, ngx_uint_t final)
     uint32_t                      options;
     ngx_uint_t                    i, best, partial, best_partial, action;
     PCRE2_SIZE                   *ov;
+    ngx_http_llm_redact_text_t    seen;
     ngx_http_llm_redact_rules_t  *rules;
 
     rules = rd->rules;
@@ -458,6 +712,9 @@ ngx_http_llm_redact_run(ngx_http_llm_redact_t *rd, ngx_uint_t final)
     options = final ? 0 : PCRE2_PARTIAL_HARD;
     ov = pcre2_get_ovector_pointer(rules->match);
 
+    /* the buffer does not change while the rules are tried on it */
+    ngx_http_llm_redact_text_init(&seen);
+
     while (pos < end) {
 
         /*
@@ -474,7 +731,8 @@ ngx_http_llm_redact_run(ngx_http_llm_redact_t *rd, ngx_uint_t final)
 
         for (i = 0; i < rules->nrules; i++) {
 
-            rc = ngx_http_llm_redact_match(rules, i, buf, end, pos, options);
+            rc = ngx_http_llm_redact_match(rules, i, buf, end, pos, options,
+                                           &seen);
 
             if (rc == PCRE2_ERROR_NOMATCH) {
                 continue;

@@ -31,13 +31,44 @@
 typedef ngx_uint_t (*ngx_http_llm_redact_check_pt)(u_char *p, size_t len);
 
 
+/* the anchor of a hint that is any ASCII digit */
+#define NGX_HTTP_LLM_REDACT_DIGIT  1
+
+/*
+ * Every match of a rule has its anchor byte at most "before" bytes from
+ * its start: a whole text is searched for anchors first, and the rule
+ * tried only where one is near (anchor 0: no hint)
+ */
+typedef struct {
+    u_char                     anchor;
+    u_char                     before;
+} ngx_http_llm_redact_hint_t;
+
+
+/* what is known of one text while rule after rule is tried on it */
+typedef struct {
+    size_t                     digit_from;    /* the first digit from */
+    size_t                     digit;         /* there: len if none */
+    ngx_uint_t                 utf;           /* 0: not checked yet */
+} ngx_http_llm_redact_text_t;
+
+#define NGX_HTTP_LLM_REDACT_UTF_VALID    1
+#define NGX_HTTP_LLM_REDACT_UTF_INVALID  2
+
+#define ngx_http_llm_redact_text_init(t)                                     \
+    (t)->digit_from = (size_t) -1; (t)->digit = 0; (t)->utf = 0
+
+
 /* rules of one policy */
 typedef struct {
     pcre2_code               **codes;         /* by rule */
+    u_char                    *jit;           /* by rule: JIT-compiled */
     pcre2_match_data          *match;         /* the whole match only */
     ngx_str_t                 *placeholders;  /* by rule */
     u_char                    *actions;       /* by rule; NULL: all REPLACE */
     ngx_http_llm_redact_check_pt  *checks;    /* by rule; NULL: none */
+    ngx_http_llm_redact_hint_t    *hints;     /* by rule; NULL: none */
+    pcre2_match_context           *window;    /* a hint's offset limit */
     u_char                    *numbered;      /* by rule; NULL: none */
     ngx_uint_t                 nrules;
     size_t                     context;       /* bytes kept for lookbehind */
@@ -128,16 +159,23 @@ ngx_int_t ngx_http_llm_redact_finish(ngx_http_llm_redact_t *rd);
 
 /*
  * pcre2_match() of rule n from start, its ovector in rules->match, past
- * whole matches that the rule's check refuses
+ * whole matches that the rule's check refuses. "seen" (or NULL) is what
+ * earlier rules learnt of the same text: with it, texts are searched
+ * with the rules' hints (whole texts, and in hard partial mode texts
+ * that may go on), and a text in UTF mode is checked once for all rules.
  */
 int ngx_http_llm_redact_match(ngx_http_llm_redact_rules_t *rules,
-    ngx_uint_t n, u_char *text, size_t len, size_t start, uint32_t options);
+    ngx_uint_t n, u_char *text, size_t len, size_t start, uint32_t options,
+    ngx_http_llm_redact_text_t *seen);
 
 /*
  * A whole text without its zero-width and bidi control characters, in
  * place; returns the new length
  */
 size_t ngx_http_llm_redact_strip(u_char *p, size_t len);
+
+/* the offset of the first zero-width or bidi character, len if none */
+size_t ngx_http_llm_redact_find_invisible(u_char *p, size_t len);
 
 
 #endif /* _NGX_HTTP_LLM_REDACT_H_INCLUDED_ */

@@ -15,6 +15,7 @@
 #include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_guard.h"
 #include "ngx_http_llm_embeddings.h"
+#include "ngx_http_llm_responses.h"
 
 
 /* an event longer than this is not an LLM stream event */
@@ -64,8 +65,11 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     client = ngx_http_llm_client_api(ctx);
     status = r->headers_out.status;
 
-    /* the client speaks the provider's API: nothing to translate */
-    native = (dialect->api == client);
+    /*
+     * the client speaks the provider's API: nothing to translate (a
+     * Responses call to an OpenAI-format target is OpenAI's as it is)
+     */
+    native = (dialect->api == client) || ngx_http_llm_responses_native(ctx);
 
     /*
      * unless a guard reads the answer: it is decoded and encoded again
@@ -109,7 +113,7 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         ngx_http_clear_content_length(r);
         ngx_http_clear_accept_ranges(r);
 
-        if (!translate && client == NGX_HTTP_LLM_API_OPENAI) {
+        if (!translate && client != NGX_HTTP_LLM_API_ANTHROPIC) {
             /* the fast path: events pass, read by the dialect */
             return NGX_OK;
         }
@@ -142,7 +146,7 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     if (status / 100 == 2) {
 
-        if (!translate && client == NGX_HTTP_LLM_API_OPENAI) {
+        if (!translate && client != NGX_HTTP_LLM_API_ANTHROPIC) {
             if (dialect->response_json) {
                 resp->mode = NGX_HTTP_LLM_RESP_SCAN;
                 r->filter_need_in_memory = 1;

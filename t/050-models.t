@@ -75,18 +75,18 @@ Content-Type: application/json
 --- response_body_like eval
 qr/^\{"object":"list","data":\[
 \{"id":"gpt-4o","object":"model","created":\d+,"owned_by":"openai",
-"endpoints":\["chat.completions","messages","embeddings","completions"\]\},
+"endpoints":\["chat.completions","messages","responses","embeddings","completions"\]\},
 \{"id":"team\/\\"quoted\\"","object":"model","created":\d+,"owned_by":"openai",
-"endpoints":\["chat.completions","messages","embeddings","completions"\]\},
+"endpoints":\["chat.completions","messages","responses","embeddings","completions"\]\},
 \{"id":"claude",[^}]*"owned_by":"an",
-"endpoints":\["chat.completions","messages","messages.count_tokens"\]\},
-\{"id":"mixed",[^}]*"endpoints":\["chat.completions","messages","completions",
+"endpoints":\["chat.completions","messages","responses","messages.count_tokens"\]\},
+\{"id":"mixed",[^}]*"endpoints":\["chat.completions","messages","responses","completions",
 "messages.count_tokens"\]\},
-\{"id":"gem",[^}]*"endpoints":\["chat.completions","messages","embeddings"\]\},
-\{"id":"titan",[^}]*"endpoints":\["chat.completions","messages","embeddings"\]\},
-\{"id":"cohere",[^}]*"endpoints":\["chat.completions","messages","embeddings",
+\{"id":"gem",[^}]*"endpoints":\["chat.completions","messages","responses","embeddings"\]\},
+\{"id":"titan",[^}]*"endpoints":\["chat.completions","messages","responses","embeddings"\]\},
+\{"id":"cohere",[^}]*"endpoints":\["chat.completions","messages","responses","embeddings",
 "completions"\]\},
-\{"id":"br-claude",[^}]*"endpoints":\["chat.completions","messages"\]\},
+\{"id":"br-claude",[^}]*"endpoints":\["chat.completions","messages","responses"\]\},
 \{"id":"guarded",[^}]*"endpoints":\["chat.completions","messages","embeddings"\]\}
 \]\}$/x
 
@@ -95,35 +95,35 @@ qr/^\{"object":"list","data":\[
 === TEST 2: one model
 --- request
 GET /v1/models/gpt-4o
---- response_body_like: ^\{"id":"gpt-4o","object":"model","created":\d+,"owned_by":"openai","endpoints":\["chat.completions","messages","embeddings","completions"\]\}$
+--- response_body_like: ^\{"id":"gpt-4o","object":"model","created":\d+,"owned_by":"openai","endpoints":\["chat.completions","messages","responses","embeddings","completions"\]\}$
 
 
 
 === TEST 3: a model of a glob route, with a slash in its id
 --- request
 GET /v1/models/openai/gpt-4.1
---- response_body_like: ^\{"id":"openai/gpt-4.1","object":"model","created":\d+,"owned_by":"openai","endpoints":\["chat.completions","messages","embeddings","completions"\]\}$
+--- response_body_like: ^\{"id":"openai/gpt-4.1","object":"model","created":\d+,"owned_by":"openai","endpoints":\["chat.completions","messages","responses","embeddings","completions"\]\}$
 
 
 
 === TEST 4: a pattern's model: its endpoints by the model asked for (an embedding model)
 --- request
 GET /v1/models/br/amazon.titan-embed-text-v2:0
---- response_body_like: ^\{"id":"br/amazon.titan-embed-text-v2:0","object":"model","created":\d+,"owned_by":"bd","endpoints":\["chat.completions","messages","embeddings"\]\}$
+--- response_body_like: ^\{"id":"br/amazon.titan-embed-text-v2:0","object":"model","created":\d+,"owned_by":"bd","endpoints":\["chat.completions","messages","responses","embeddings"\]\}$
 
 
 
 === TEST 5: a pattern's model: not an embedding model
 --- request
 GET /v1/models/br/anthropic.claude-x
---- response_body_like: ^\{"id":"br/anthropic.claude-x","object":"model","created":\d+,"owned_by":"bd","endpoints":\["chat.completions","messages"\]\}$
+--- response_body_like: ^\{"id":"br/anthropic.claude-x","object":"model","created":\d+,"owned_by":"bd","endpoints":\["chat.completions","messages","responses"\]\}$
 
 
 
 === TEST 6: one Anthropic model: it counts tokens, makes no embeddings
 --- request
 GET /v1/models/claude
---- response_body_like: ^\{"id":"claude","object":"model","created":\d+,"owned_by":"an","endpoints":\["chat.completions","messages","messages.count_tokens"\]\}$
+--- response_body_like: ^\{"id":"claude","object":"model","created":\d+,"owned_by":"an","endpoints":\["chat.completions","messages","responses","messages.count_tokens"\]\}$
 
 
 
@@ -145,7 +145,16 @@ POST /v1/completions
 
 
 
-=== TEST 9: and token counts of a route without an Anthropic target refused
+=== TEST 9: and Responses calls of a route with its own guard policy refused
+--- request
+POST /v1/responses
+{"model":"guarded","input":"x"}
+--- error_code: 400
+--- response_body_like: /v1/responses is not served where a guard policy applies
+
+
+
+=== TEST 10: and token counts of a route without an Anthropic target refused
 --- request
 POST /v1/messages/count_tokens
 {"model":"gem","messages":[{"role":"user","content":"x"}]}
@@ -154,7 +163,7 @@ POST /v1/messages/count_tokens
 
 
 
-=== TEST 10: an unknown model
+=== TEST 11: an unknown model
 --- request
 GET /v1/models/nope
 --- error_code: 404
@@ -163,7 +172,7 @@ GET /v1/models/nope
 
 
 
-=== TEST 11: a model whose providers are all disabled is not there
+=== TEST 12: a model whose providers are all disabled is not there
 --- request
 GET /v1/models/only-offline
 --- error_code: 404
@@ -171,7 +180,7 @@ GET /v1/models/only-offline
 
 
 
-=== TEST 12: HEAD has the headers only
+=== TEST 13: HEAD has the headers only
 --- request
 HEAD /v1/models
 --- response_headers
@@ -180,7 +189,7 @@ Content-Type: application/json
 
 
 
-=== TEST 13: POST is not allowed
+=== TEST 14: POST is not allowed
 --- request
 POST /v1/models
 {}
@@ -189,7 +198,7 @@ POST /v1/models
 
 
 
-=== TEST 14: no routes, an empty list
+=== TEST 15: no routes, an empty list
 --- http_config
 --- request
 GET /v1/models

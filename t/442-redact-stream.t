@@ -11,37 +11,8 @@
 use strict;
 use warnings;
 
-use Test::More;
-use Cwd qw(abs_path);
-use File::Basename qw(dirname);
-use File::Path qw(make_path);
+use LLM::Unit qw(run_harness);
 
-my $top = abs_path(dirname(__FILE__) . '/..');
-my $src = $ENV{NGINX_SRC} || '/usr/share/nginx/src';
-my $objs = "$top/build/nginx/objs";
-my $dir = "$top/t/servroot-redact";
-my $bin = "$dir/redact_stream";
-
-plan skip_all => "no nginx build in $objs" unless -f "$objs/ngx_auto_config.h";
-
-make_path($dir);
-
-my $log = `cc -O1 -g -Wall -Werror -o $bin -I $src/src/core -I $src/src/event -I $src/src/os/unix -I $objs -I $top/ngx_http_llm_module $top/t/unit/redact_stream.c $top/ngx_http_llm_module/ngx_http_llm_redact.c -lpcre2-8 2>&1`;
-is($?, 0, 'the harness builds') or diag $log;
-
-my @lines = split /\n/, `$bin`;
-my $rc = $? >> 8;
-
-ok(@lines >= 40, 'every check ran (' . scalar(@lines) . ')');
-
-for my $line (@lines) {
-    if ($line =~ /^ok (.*)$/) {
-        pass($1);
-    } else {
-        fail($line);
-    }
-}
-
-is($rc, 0, 'the harness exits 0');
-
-done_testing();
+run_harness(name => 'redact_stream', min => 40, libs => '-lpcre2-8',
+            sources => ['t/unit/redact_stream.c', 't/unit/pool_malloc.c',
+                        'ngx_http_llm_module/ngx_http_llm_redact.c']);

@@ -1,5 +1,6 @@
-# Metrics of the endpoints beside chat: legacy completions (whole and
-# streamed) are counted with their tokens and cost like chat answers; a
+# Metrics of the endpoints beside chat: legacy completions and Responses
+# calls (whole and streamed, as they are and translated) are counted with
+# their tokens and cost like chat answers; a
 # token count is counted as a request of no tokens and no cost; the key's
 # spend counts both.
 #
@@ -28,6 +29,8 @@ my $srv = start_nginx(
 
     llm_route text { target mock t1 input=2.00 output=8.00; }
     llm_route claude { target an c1 input=3.00 output=15.00; }
+    llm_route resp { target mock r1 input=2.00 cached=1.00 output=8.00; }
+    llm_route rclaude { target an c2 input=3.00 output=15.00; }
 
     llm_key alice { key sk-alice-0123456789; }
 CONF
@@ -86,7 +89,24 @@ $r = post('/v1/messages/count_tokens',
             messages => [{ role => 'user', content => 'Hello' }] });
 is($r->{body}, '{"input_tokens":9}', 'a token count');
 
-wait_until(sub { spend_requests() >= 3 }, timeout => 10, interval => 0.02,
+$r = post('/v1/responses',
+          { model => 'resp', input => 'x',
+            mock => { prompt_tokens => 100, completion_tokens => 20,
+                      cached_tokens => 40 } });
+like($r->{body}, qr/"object":"response"/, 'a response');
+
+$r = post('/v1/responses',
+          { model => 'resp', input => 'x', stream => JSON::PP::true,
+            mock => { prompt_tokens => 30, completion_tokens => 12 } });
+like($r->{body}, qr/event: response\.completed\n[^\n]*\n\n\z/s,
+     'a streamed response');
+
+$r = post('/v1/responses',
+          { model => 'rclaude', input => 'Hello', stream => JSON::PP::true });
+like($r->{body}, qr/event: response\.completed\n[^\n]*\n\n\z/s,
+     'a streamed response translated from Anthropic');
+
+wait_until(sub { spend_requests() >= 6 }, timeout => 10, interval => 0.02,
            desc => 'requests to be counted');
 
 my $m1 = scrape();
@@ -109,6 +129,27 @@ is(delta($m0, $m1, "llm_tokens_total{$C,kind=completion}"), 0,
 cmp_ok(val($m1, "llm_cost_usd_total{$C}") // 0, '==', 0,
        'count_tokens: no cost');
 
-is(spend_requests(), 3, 'the key spent 3 requests');
+my $R = 'model=r1,provider=mock,route=resp';
+my $A = 'model=c2,provider=an,route=rclaude';
+
+is(delta($m0, $m1, "llm_requests_total{$R,status=2xx}"), 2,
+   'responses: 2 answered');
+is(delta($m0, $m1, "llm_tokens_total{$R,kind=prompt}"), 130,
+   'responses: prompt tokens 100 + 30');
+is(delta($m0, $m1, "llm_tokens_total{$R,kind=cached}"), 40,
+   'responses: cached prompt tokens');
+is(delta($m0, $m1, "llm_tokens_total{$R,kind=completion}"), 32,
+   'responses: completion tokens 20 + 12');
+# 60 * 2 + 40 * 1 + 20 * 8 + 30 * 2 + 12 * 8 = 476 micro-dollars
+is(val($m1, "llm_cost_usd_total{$R}"), '0.000476000', 'responses: cost');
+
+is(delta($m0, $m1, "llm_requests_total{$A,status=2xx}"), 1,
+   'translated response: one request');
+is(delta($m0, $m1, "llm_tokens_total{$A,kind=prompt}"), 9,
+   'translated response: the provider\'s prompt tokens');
+cmp_ok(delta($m0, $m1, "llm_tokens_total{$A,kind=completion}"), '>', 0,
+       'translated response: completion tokens');
+
+is(spend_requests(), 6, 'the key spent 6 requests');
 
 done_testing();

@@ -116,6 +116,25 @@ is($hit->header('x-llm-cache'), 'HIT', 'reordered and respaced: HIT');
 is($hit->{body}, $miss->{body}, 'the same answer');
 is(provider_requests() - $before, 1, 'the provider was asked once');
 
+# the canonical form: escapes decoded; arrays in order; each string
+# whole (a character moved from one value to the next is a new question)
+
+my $esc = '{"model":"m","temperature":0,"stop":["x","yz"],'
+        . '"messages":[{"role":"user","content":"escApe"}]}';
+is(ask($esc)->header('x-llm-cache'), 'MISS', 'canonical form: MISS');
+is(ask('{"model":"m","temperature":0,"stop":["x","yz"],'
+       . '"messages":[{"role":"user","content":"esc\\u0041pe"}]}')
+       ->header('x-llm-cache'),
+   'HIT', 'an escaped character: HIT');
+is(ask('{"model":"m","temperature":0,"stop":["yz","x"],'
+       . '"messages":[{"role":"user","content":"escApe"}]}')
+       ->header('x-llm-cache'),
+   'MISS', 'array elements in another order: MISS');
+is(ask('{"model":"m","temperature":0,"stop":["xy","z"],'
+       . '"messages":[{"role":"user","content":"escApe"}]}')
+       ->header('x-llm-cache'),
+   'MISS', 'a character moved between strings: MISS');
+
 # not deterministic: never cached, unless asked
 
 my $hot = '{"model":"m","temperature":0.7,"messages":[{"role":"user",'

@@ -110,6 +110,21 @@ my %checks = (
         is($res->{status}, 200, 'dialects: /v1/messages');
         like($res->{body}, qr/"type":"message".*"role":"assistant"/s,
              'dialects: in Anthropic\'s format');
+        for my $model (qw(gpt claude local)) {
+            $res = http_request(
+                port => $port, method => 'POST', uri => '/v1/responses',
+                body => '{"model":"' . $model . '","input":"hi"}');
+            is($res->{status}, 200, "dialects: /v1/responses to $model");
+            like($res->{body},
+                 qr/"object":"response".*"type":"output_text"/s,
+                 "dialects: $model, a Responses answer");
+        }
+        $res = http_request(
+            port => $port, method => 'POST', uri => '/v1/responses',
+            body => '{"model":"claude","stream":true,"input":"hi"}');
+        like($res->{body},
+             qr/\Aevent: response\.created\n.*^event: response\.completed$/ms,
+             'dialects: a Responses stream translated from Anthropic');
     },
     fleet => sub {
         my ($port, $prefix, %o) = @_;

@@ -9,6 +9,10 @@
  *
  * Behaviour is steered by the path before /v1 (the provider's url in the
  * gateway configuration) and by a "mock" member of the request body.
+ * POST .../responses answers like OpenAI's Responses API (a response
+ * object, or its events from response.created to response.completed;
+ * failed=1: the stream ends with response.failed, cut=1: it ends before
+ * its last event).
  * POST .../embeddings answers like OpenAI's, with deterministic vectors
  * (see vector()) and usage; the same controls apply:
  *
@@ -184,7 +188,9 @@ function chat(r) {
     var legacy = !/\/chat\/completions\/?$/.test(r.uri)
                  && /\/completions\/?$/.test(r.uri);
 
-    if (!legacy && !/\/chat\/completions\/?$/.test(r.uri)
+    var resp = /\/responses\/?$/.test(r.uri);
+
+    if (!legacy && !resp && !/\/chat\/completions\/?$/.test(r.uri)
         && !/\/embeddings\/?$/.test(r.uri))
     {
         return fail(r, 404, c, 'mock provider: unknown path ' + r.uri);
@@ -235,6 +241,10 @@ function chat(r) {
 
     if (legacy) {
         return completions(r, body, c, raw);
+    }
+
+    if (resp) {
+        return responses(r, body, c, raw);
     }
 
     if (!body.model || !Array.isArray(body.messages)) {
@@ -613,6 +623,95 @@ function completions(r, body, c, raw) {
     }
 
     events.push('data: [DONE]\n\n');
+
+    send(r, c, events);
+}
+
+
+/* POST .../responses: OpenAI's Responses API, stateless */
+function responses(r, body, c, raw) {
+    var reply, usage, id, item, seq, events, chunks, mock, text, done;
+
+    if (!body.model || body.input === undefined) {
+        return fail(r, 400, c, 'mock provider: model and input required');
+    }
+
+    text = typeof body.input === 'string' ? body.input
+           : JSON.stringify(body.input);
+    reply = c.reply || ('Hello from the mock provider. You said: '
+                        + text.slice(0, 200));
+
+    if (c.echo) {
+        reply = raw;
+    }
+
+    usage = {
+        input_tokens: Number(c.prompt_tokens || Math.ceil(text.length / 4)),
+        input_tokens_details: { cached_tokens: Number(c.cached_tokens || 0) },
+        output_tokens: Number(c.completion_tokens || words(reply).length),
+        output_tokens_details: { reasoning_tokens: 0 }
+    };
+    usage.total_tokens = usage.input_tokens + usage.output_tokens;
+
+    if (c.no_usage) {
+        usage = null;
+    }
+
+    id = 'resp_mock' + Math.floor(Math.random() * 1e12).toString(36);
+    mock = seen(r, body, raw);
+    item = { id: 'msg_mock', type: 'message', status: 'completed',
+             role: 'assistant',
+             content: [{ type: 'output_text', text: reply,
+                         annotations: [] }] };
+
+    function response(status, output, u) {
+        return { id: id, object: 'response',
+                 created_at: Math.floor(Date.now() / 1000),
+                 status: status, error: null, incomplete_details: null,
+                 model: body.model, output: output, usage: u };
+    }
+
+    ratelimit(r);
+
+    if (body.stream !== true) {
+        done = response('completed', [item], usage);
+        done.mock = mock;
+        return answer(r, c, done);
+    }
+
+    seq = 0;
+    events = [];
+
+    function event(type, e) {
+        e.type = type;
+        e.sequence_number = seq++;
+        events.push('event: ' + type + '\ndata: ' + JSON.stringify(e)
+                    + '\n\n');
+    }
+
+    done = response('in_progress', [], null);
+    done.mock = mock;
+    event('response.created', { response: done });
+    event('response.output_item.added', { output_index: 0,
+        item: { id: 'msg_mock', type: 'message', status: 'in_progress',
+                role: 'assistant', content: [] } });
+    event('response.content_part.added', { item_id: 'msg_mock',
+          output_index: 0, content_index: 0,
+          part: { type: 'output_text', text: '', annotations: [] } });
+
+    chunks = split(reply, c);
+    chunks.forEach(function (t) {
+        event('response.output_text.delta', { item_id: 'msg_mock',
+              output_index: 0, content_index: 0, delta: t });
+    });
+
+    event('response.output_item.done', { output_index: 0, item: item });
+
+    if (!c.cut) {
+        event(c.failed ? 'response.failed' : 'response.completed',
+              { response: response(c.failed ? 'failed' : 'completed',
+                                   [item], usage) });
+    }
 
     send(r, c, events);
 }

@@ -21,26 +21,6 @@
 #include "ngx_http_llm_redact.h"
 
 
-#ifndef REDACT_FUZZ
-
-/* the pool functions the engine uses, on malloc (the test leaks) */
-
-void *
-ngx_pcalloc(ngx_pool_t *pool, size_t size)
-{
-    return calloc(1, size);
-}
-
-
-void *
-ngx_palloc(ngx_pool_t *pool, size_t size)
-{
-    return malloc(size);
-}
-
-#endif
-
-
 typedef struct {
     u_char  *p;
     size_t   len;
@@ -94,7 +74,7 @@ reference(ngx_http_llm_redact_rules_t *rules, u_char *text, size_t len,
 
         for (i = 0; i < rules->nrules; i++) {
             /* with the rules' checks, if any */
-            rc = ngx_http_llm_redact_match(rules, i, text, len, pos, 0);
+            rc = ngx_http_llm_redact_match(rules, i, text, len, pos, 0, NULL);
             if (rc == PCRE2_ERROR_NOMATCH) {
                 continue;
             }

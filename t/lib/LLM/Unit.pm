@@ -1,0 +1,73 @@
+package LLM::Unit;
+
+=head1 NAME
+
+LLM::Unit - builds a C harness of t/unit/ with nginx's headers and runs it
+
+=head1 SYNOPSIS
+
+    use LLM::Unit qw(run_harness);
+
+    run_harness(name => 'redact_stream', min => 40,
+                sources => ['t/unit/redact_stream.c', 't/unit/pool_malloc.c',
+                            'ngx_http_llm_module/ngx_http_llm_redact.c'],
+                libs => '-lpcre2-8');
+
+The harness prints one line a check, "ok NAME" or what differs; each
+line is a test, and so are the build, the number of lines (at least
+min) and the exit status. Skips the file when nginx is not built.
+
+=cut
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use Test::More;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path);
+
+our @EXPORT_OK = qw(run_harness);
+
+sub run_harness {
+    my %a = @_;
+
+    my $top = abs_path(dirname(__FILE__) . '/../../..');
+    my $src = $ENV{NGINX_SRC} || '/usr/share/nginx/src';
+    my $objs = "$top/build/nginx/objs";
+    my $dir = "$top/t/servroot-unit";
+    my $bin = "$dir/$a{name}";
+
+    plan skip_all => "no nginx build in $objs"
+        unless -f "$objs/ngx_auto_config.h";
+
+    make_path($dir);
+    unlink $bin;
+
+    my $files = join ' ', map { "$top/$_" } @{ $a{sources} };
+    my $inc = join ' ', map { "-I $_" } "$src/src/core", "$src/src/event",
+        "$src/src/os/unix", $objs, "$top/ngx_http_llm_module";
+
+    my $log = `cc -O1 -g -Wall -Werror -o $bin $inc $files $a{libs} 2>&1`;
+    is($?, 0, 'the harness builds') or diag $log;
+
+    my @lines = split /\n/, `$bin`;
+    my $rc = $? >> 8;
+
+    ok(@lines >= $a{min}, 'every check ran (' . scalar(@lines) . ')');
+
+    for my $line (@lines) {
+        if ($line =~ /^ok (.*)$/) {
+            pass($1);
+        } else {
+            fail($line);
+        }
+    }
+
+    is($rc, 0, 'the harness exits 0');
+
+    done_testing();
+}
+
+1;
