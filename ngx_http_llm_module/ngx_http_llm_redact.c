@@ -575,7 +575,8 @@ static size_t
 ngx_http_llm_redact_anchor(u_char *text, size_t start, size_t len,
     u_char anchor, ngx_http_llm_redact_text_t *seen)
 {
-    u_char  *p, *last;
+    u_char    *p, *last;
+    uint64_t   word, low, ge0, ge10;
 
     if (anchor != NGX_HTTP_LLM_REDACT_DIGIT) {
         p = memchr(text + start, anchor, len - start);
@@ -589,8 +590,29 @@ ngx_http_llm_redact_anchor(u_char *text, size_t start, size_t len,
     }
 
     last = text + len;
+    p = text + start;
 
-    for (p = text + start; p < last; p++) {
+    /*
+     * Eight bytes at a time: a byte's high bit is set in "ge0" when its
+     * low seven bits are at least '0', in "ge10" when at least '9' + 1;
+     * a digit has the first, not the second, and no high bit of its own
+     */
+
+    while (last - p >= 8) {
+        ngx_memcpy(&word, p, 8);
+
+        low = word & 0x7f7f7f7f7f7f7f7fULL;
+        ge0 = low + 0x5050505050505050ULL;
+        ge10 = low + 0x4646464646464646ULL;
+
+        if (ge0 & ~ge10 & ~word & 0x8080808080808080ULL) {
+            break;
+        }
+
+        p += 8;
+    }
+
+    for ( /* void */ ; p < last; p++) {
         if (*p >= '0' && *p <= '9') {
             break;
         }
