@@ -99,6 +99,7 @@ ngx_fuzz_digest(ngx_pool_t *pool, const u_char *in, size_t *cut,
     ngx_uint_t n, u_char *out)
 {
     size_t                  from;
+    ngx_str_t               form;
     ngx_int_t               rc;
     ngx_uint_t              i;
     yajl_handle             yajl;
@@ -134,7 +135,12 @@ ngx_fuzz_digest(ngx_pool_t *pool, const u_char *in, size_t *cut,
     yajl_free(yajl);
 
     if (rc == NGX_OK) {
-        ngx_memcpy(out, ngx_http_llm_digest_result(d), 32);
+        /* the canonical form, hashed as the cache key hashes it */
+        ngx_http_llm_digest_result(d, &form);
+
+        if (ngx_http_llm_sha256(form.data, form.len, out) != NGX_OK) {
+            rc = NGX_ERROR;
+        }
     }
 
     return rc;
