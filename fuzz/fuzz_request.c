@@ -45,6 +45,7 @@ ngx_fuzz_run(ngx_pool_t *pool, u_char *in, size_t size, size_t *cut,
 {
     size_t                   from;
     u_char                  *p;
+    ngx_str_t                form;
     ngx_uint_t               i;
     ngx_chain_t             *cl;
     ngx_connection_t         c;
@@ -118,7 +119,15 @@ ngx_fuzz_run(ngx_pool_t *pool, u_char *in, size_t size, size_t *cut,
     /* past llm_request_memory: no digest, the same whatever the cuts */
 
     if (ngx_http_llm_body_digest(&r, &ctx) == NGX_OK) {
-        ngx_memcpy(res->digest, ngx_http_llm_digest_result(ctx.digest), 32);
+        /* the canonical form, hashed as the cache key hashes it */
+        ngx_http_llm_digest_result(ctx.digest, &form);
+
+        if (ngx_http_llm_sha256(form.data, form.len, res->digest)
+            != NGX_OK)
+        {
+            res->rc = NGX_ERROR;
+            return;
+        }
 
     } else {
         ngx_memset(res->digest, 0xff, 32);
