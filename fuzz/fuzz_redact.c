@@ -35,8 +35,8 @@ static rule_set_t  rule_sets[] = {
     { NGX_HTTP_LLM_REDACT_UTF | NGX_HTTP_LLM_REDACT_CASELESS,
       { "\xc3\xa9t\xc3\xa9", "ab?c?d", "(?<!a)b", NULL } },
     { 0, { "password", "ab+c", "\xe2\x80\x8b|\xc2", NULL }, 1, 0 },
-    { 0, { "\d(?:[ -]?\d){12,18}", "\d{3}", NULL }, 0, 1 },
-    { NGX_HTTP_LLM_REDACT_UTF, { "\w+\xe2\x80\x94", "(?<=\d)x", NULL },
+    { 0, { "\\d(?:[ -]?\\d){12,18}", "\\d{3}", NULL }, 0, 1 },
+    { NGX_HTTP_LLM_REDACT_UTF, { "\\w+\xe2\x80\x94", "(?<=\\d)x", NULL },
       1, 1 },
 };
 
@@ -52,17 +52,28 @@ static ngx_str_t  placeholder[] = {
 };
 
 
+/*
+ * Pieces of the text into a redactor; "whole": the redactor holds the
+ * text to match it at the end, in a buffer of bufsize bytes (a text
+ * longer than that is matched as it comes: held text that then fills
+ * the buffer ends the run unchecked, as max_hold would)
+ */
+
 static int
 fuzz_stream(ngx_http_llm_redact_rules_t *rules, u_char *text, size_t len,
-    const uint8_t *sizes, size_t nsizes, out_t *want)
+    const uint8_t *sizes, size_t nsizes, out_t *want, ngx_uint_t whole,
+    size_t bufsize)
 {
     u_char                 buf[4096];
     size_t                 pos, n, i;
     out_t                  got;
+    ngx_int_t              rc;
     ngx_http_llm_redact_t  rd;
 
     ngx_memzero(&got, sizeof(out_t));
-    ngx_http_llm_redact_init(&rd, rules, buf, sizeof(buf), out_handler, &got);
+    ngx_http_llm_redact_init(&rd, rules, buf, ngx_min(bufsize, sizeof(buf)),
+                             out_handler, &got);
+    rd.whole = whole;
 
     pos = 0;
     i = 0;
@@ -71,7 +82,14 @@ fuzz_stream(ngx_http_llm_redact_rules_t *rules, u_char *text, size_t len,
         n = nsizes ? (size_t) (sizes[i++ % nsizes] % 16) + 1 : 1;
         n = ngx_min(n, len - pos);
 
-        if (ngx_http_llm_redact_feed(&rd, text + pos, n) != NGX_OK) {
+        rc = ngx_http_llm_redact_feed(&rd, text + pos, n);
+
+        if (rc == NGX_ABORT && bufsize < sizeof(buf)) {
+            free(got.p);
+            return 0;
+        }
+
+        if (rc != NGX_OK) {
             abort();
         }
 
@@ -188,10 +206,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     free(got.p);
 
-    (void) fuzz_stream(rules, (u_char *) data + 2, len, NULL, 0, &want);
-    (void) fuzz_stream(rules, (u_char *) data + 2, len, data, 1, &want);
+    (void) fuzz_stream(rules, (u_char *) data + 2, len, NULL, 0, &want, 0,
+                       4096);
+    (void) fuzz_stream(rules, (u_char *) data + 2, len, data, 1, &want, 0,
+                       4096);
     (void) fuzz_stream(rules, (u_char *) data + 2, len, data + 2,
-                       ngx_min(len, 8), &want);
+                       ngx_min(len, 8), &want, 0, 4096);
+
+    /* held whole, as an answer not streamed; and past a buffer's size */
+    (void) fuzz_stream(rules, (u_char *) data + 2, len, data, 1, &want, 1,
+                       4096);
+    (void) fuzz_stream(rules, (u_char *) data + 2, len, data, 1, &want, 1,
+                       rules->context + 64 + (data[0] % 128));
 
     free(want.p);
 

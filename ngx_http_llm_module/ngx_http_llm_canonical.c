@@ -637,6 +637,10 @@ ngx_http_llm_canon_guard(ngx_http_llm_canon_t *c, ngx_http_llm_guard_t *guard)
     c->text_rd->name = ngx_http_llm_canon_name;
     c->args_rd->name = ngx_http_llm_canon_name;
 
+    /* an answer not streamed is all there: its texts are matched whole */
+    c->text_rd->whole = (c->mode == NGX_HTTP_LLM_CANON_ACCUMULATE);
+    c->args_rd->whole = c->text_rd->whole;
+
     return NGX_OK;
 }
 

@@ -228,6 +228,18 @@ ngx_http_llm_redact_feed(ngx_http_llm_redact_t *rd, u_char *p, size_t len)
     /* dropping invisible characters may write 3 bytes at once */
     room = rd->rules->strip_invisible ? 3 : 0;
 
+    if (rd->whole && rd->len + rd->npend + len + room >= rd->size) {
+        /* too long to hold whole: matched as it comes, as a stream is */
+        rd->whole = 0;
+
+        if (rd->len) {
+            rc = ngx_http_llm_redact_run(rd, 0);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+    }
+
     while (len) {
 
         if (rd->len + room >= rd->size) {
@@ -263,6 +275,10 @@ ngx_http_llm_redact_feed(ngx_http_llm_redact_t *rd, u_char *p, size_t len)
 
         p += n;
         len -= n;
+
+        if (rd->whole) {
+            continue;
+        }
 
         rc = ngx_http_llm_redact_run(rd, 0);
         if (rc != NGX_OK) {

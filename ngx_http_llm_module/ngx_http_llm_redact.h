@@ -119,6 +119,13 @@ typedef struct {
      * the cap may go out
      */
     unsigned                      overflow_drops:1;
+    /*
+     * The text comes whole (an answer not streamed): it is held until
+     * finish and matched once without partial matching, which lets a
+     * rule's required literal rule it out (ngx_http_llm_redact_match);
+     * text that would not fit the buffer is matched as it comes
+     */
+    unsigned                      whole:1;
 } ngx_http_llm_redact_t;
 
 

@@ -477,3 +477,23 @@ invalid role "admin": system, user, assistant or tool is expected
 POST /v1/chat/completions
 {"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],"mock":{"reply":"CAFÉ and CRÈMEbrûlée and ABC"}}
 --- response_body_like: \A(?!.*(?:CAFÉ|CRÈME|brûlée|"ABC)).*"content":"\[CAFE\]".*"content":"\[CREME\]".*"content":"\[ABC\]"
+
+
+
+=== TEST 29: an answer not streamed is matched whole; one longer than max_hold as a stream is, with the same outcome
+--- request eval
+["POST /v1/chat/completions\n"
+ . '{"model":"held","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"one BEGIN x END two BEGIN y END"}}',
+ "POST /v1/chat/completions\n"
+ . '{"model":"held","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"' . ('abcdefghij ' x 12) . 'BEGIN secret END tail"}}',
+ "POST /v1/chat/completions\n"
+ . '{"model":"held","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"start BEGIN aaaaaaaaaa bbbbbbbbbb cccccccccc dddddddddd eeeeeeeeee ffffffffff gggggggggg never ends"}}',
+ "POST /v1/chat/completions\n"
+ . '{"model":"dropped","messages":[{"role":"user","content":"hi"}],"mock":{"reply":"start BEGIN aaaaaaaaaa bbbbbbbbbb cccccccccc dddddddddd eeeeeeeeee ffffffffff gggggggggg never ends"}}']
+--- error_code eval
+[200, 200, 400, 200]
+--- response_body_like eval
+['"content":"one \[BLOCK\] two \[BLOCK\]"',
+ '"content":"(?:abcdefghij ){12}\[BLOCK\] tail"',
+ '\A(?!.*aaaa).*"code":"content_policy_violation"',
+ '\A(?!.*aaaa).*"content":"start \[REDACTED\]ffffff gggggggggg never ends"']
