@@ -46,6 +46,11 @@ void ngx_http_llm_jbuf_int(ngx_http_llm_jbuf_t *b, int64_t n);
 /* appends ngx_sprintf() formatted text */
 void ngx_http_llm_text(ngx_http_llm_jbuf_t *b, const char *fmt, ...);
 
+/* an ngx_str_t (a tree node's key, a string value) equal to a literal */
+#define ngx_http_llm_str_is(ns, lit)                                         \
+    ((ns)->len == sizeof(lit) - 1                                             \
+     && ngx_strncmp((ns)->data, lit, sizeof(lit) - 1) == 0)
+
 #define ngx_http_llm_jbuf_lit(b, s)                                          \
     ngx_http_llm_jbuf_raw(b, (const u_char *) s, sizeof(s) - 1)
 /* a quoted JSON string (also a valid Prometheus label value) */

@@ -122,9 +122,7 @@ ngx_http_llm_convert(ngx_http_llm_conv_t *cv, ngx_http_llm_json_t *in)
 
     for (v = in->child; v; v = v->next) {
 
-#define ngx_http_llm_is_key(k)                                               \
-        (v->key.len == sizeof(k) - 1 && ngx_strncmp(v->key.data, k,          \
-                                                    sizeof(k) - 1) == 0)
+#define ngx_http_llm_is_key(k)  ngx_http_llm_str_is(&v->key, k)
 
         if (ngx_http_llm_is_key("max_tokens")
             || ngx_http_llm_is_key("temperature")

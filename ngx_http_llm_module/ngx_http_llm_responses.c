@@ -73,8 +73,7 @@ static void ngx_http_llm_rs_done(ngx_http_llm_ctx_t *ctx,
 
 
 #define ngx_http_llm_rs_is(s, lit)                                           \
-    ((s) != NULL && (s)->len == sizeof(lit) - 1                               \
-     && ngx_strncmp((s)->data, lit, sizeof(lit) - 1) == 0)
+    ((s) != NULL && ngx_http_llm_str_is(s, lit))
 
 
 ngx_int_t
@@ -410,9 +409,7 @@ ngx_http_llm_responses_convert(ngx_http_llm_conv_t *cv,
 
     for (v = in->child; v; v = v->next) {
 
-#define ngx_http_llm_rs_key(k)                                               \
-        (v->key.len == sizeof(k) - 1                                          \
-         && ngx_strncmp(v->key.data, k, sizeof(k) - 1) == 0)
+#define ngx_http_llm_rs_key(k)  ngx_http_llm_str_is(&v->key, k)
 
         if (v->type == NGX_HTTP_LLM_JSON_NULL) {
             continue;
