@@ -16,6 +16,7 @@
 #include "ngx_http_llm_guard.h"
 #include "ngx_http_llm_guard_detect.h"
 #include "ngx_http_llm_limits.h"
+#include "ngx_http_llm_json.h"
 #include "ngx_http_llm_json_tree.h"
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_embeddings.h"
@@ -52,6 +53,8 @@ static ngx_int_t ngx_http_llm_guard_text(ngx_http_llm_guard_walk_t *w,
 static char *ngx_http_llm_guard_roles(ngx_conf_t *cf,
     ngx_http_llm_guard_t *guard, ngx_str_t *value);
 static ngx_uint_t ngx_http_llm_guard_role(ngx_str_t *role);
+static ngx_int_t ngx_http_llm_guard_responses(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *member);
 static ngx_int_t ngx_http_llm_guard_messages(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_json_t *messages);
 static ngx_int_t ngx_http_llm_guard_named(ngx_conf_t *cf,
@@ -951,6 +954,9 @@ ngx_http_llm_guard_request(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
             rc = ngx_http_llm_guard_embeddings(&w, member);
 
+        } else if (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES) {
+            rc = ngx_http_llm_guard_responses(&w, member);
+
         } else if (!(member->key.len == 8
               && ngx_strncmp(member->key.data, "messages", 8) == 0)
             && !(member->key.len == 6
@@ -1033,6 +1039,38 @@ ngx_http_llm_guard_embeddings(ngx_http_llm_guard_walk_t *w,
 }
 
 
+/*
+ * A Responses call: "instructions" are the system prompt; "input" a user
+ * message, or items, read as chat messages are (a function call is the
+ * assistant's, its output the tool's)
+ */
+
+static ngx_int_t
+ngx_http_llm_guard_responses(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *member)
+{
+    ngx_http_llm_guard_t  *guard;
+
+    guard = w->guard;
+
+    if (ngx_http_llm_str_is(&member->key, "instructions")) {
+        return (guard->roles & NGX_HTTP_LLM_GUARD_SYSTEM) && !guard->last_user
+               ? ngx_http_llm_guard_walk(w, member, 1) : NGX_OK;
+    }
+
+    if (!ngx_http_llm_str_is(&member->key, "input")) {
+        return NGX_OK;
+    }
+
+    if (member->type == NGX_HTTP_LLM_JSON_STRING) {
+        return (guard->roles & NGX_HTTP_LLM_GUARD_USER) || guard->last_user
+               ? ngx_http_llm_guard_walk(w, member, 1) : NGX_OK;
+    }
+
+    return ngx_http_llm_guard_messages(w, member);
+}
+
+
 /* the messages of the roles the policy reads, or the last user message */
 
 static ngx_int_t
@@ -1052,7 +1090,19 @@ ngx_http_llm_guard_messages(ngx_http_llm_guard_walk_t *w,
 
     for (m = messages->child; m; m = m->next) {
         name = ngx_http_llm_json_str(m, "role");
-        role = name ? ngx_http_llm_guard_role(name) : 0;
+
+        if (name) {
+            role = ngx_http_llm_guard_role(name);
+
+        } else {
+            /* Responses items: a function call and its output */
+            name = ngx_http_llm_json_str(m, "type");
+            role = (name == NULL) ? 0
+                   : ngx_http_llm_str_is(name, "function_call")
+                     ? NGX_HTTP_LLM_GUARD_ASSISTANT
+                   : ngx_http_llm_str_is(name, "function_call_output")
+                     ? NGX_HTTP_LLM_GUARD_TOOL : 0;
+        }
 
         /* a message of no known role is read: the safe side */
 
@@ -1068,7 +1118,9 @@ ngx_http_llm_guard_messages(ngx_http_llm_guard_walk_t *w,
             continue;
         }
 
-        rc = ngx_http_llm_guard_walk(w, m, 0);
+        /* a message that is a string is all text (the safe side) */
+        rc = ngx_http_llm_guard_walk(w, m,
+                                     m->type == NGX_HTTP_LLM_JSON_STRING);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -1418,6 +1470,10 @@ ngx_http_llm_guard_is_text(ngx_str_t *key)
 
     case 4:
         return ngx_strncmp(key->data, "text", 4) == 0;
+
+    case 6:
+        /* a Responses function call's output */
+        return ngx_strncmp(key->data, "output", 6) == 0;
 
     case 7:
         return ngx_strncmp(key->data, "content", 7) == 0;

@@ -55,13 +55,13 @@ static u_char *ngx_http_llm_model_object(u_char *p, ngx_str_t *id,
 /*
  * The endpoints a model may be listed with, in the order listed; an
  * endpoint a route would refuse outright is left out. Translated ones
- * (chat, messages) serve every format.
+ * (chat, messages, responses) serve every format.
  */
 
 static ngx_http_llm_model_endpoint_t  ngx_http_llm_model_endpoints_table[] = {
     { ngx_string("chat.completions"), NULL },
     { ngx_string("messages"), NULL },
-    { ngx_string("responses"), ngx_http_llm_serves_unguarded },
+    { ngx_string("responses"), NULL },
     { ngx_string("embeddings"), ngx_http_llm_serves_embeddings },
     { ngx_string("completions"), ngx_http_llm_serves_completions },
     { ngx_string("messages.count_tokens"), ngx_http_llm_serves_count },
@@ -339,9 +339,9 @@ ngx_http_llm_serves_embeddings(ngx_pool_t *pool, ngx_http_llm_route_t *route,
 
 
 /*
- * Responses and legacy completions are refused where a guard policy
- * applies: the route's own is known here (a key's or a location's may
- * still refuse them).
+ * Legacy completions are refused where a guard policy applies: the
+ * route's own is known here (a key's or a location's may still refuse
+ * them).
  */
 
 static ngx_int_t

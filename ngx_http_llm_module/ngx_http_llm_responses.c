@@ -183,15 +183,6 @@ ngx_http_llm_responses_check_route(ngx_http_request_t *r,
     const char             *param;
     ngx_http_llm_target_t  *t;
 
-    if (ctx->guard) {
-        return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST,
-                                 "unsupported_endpoint", NULL,
-                                 "The endpoint /v1/responses is not "
-                                 "served where a guard policy applies: "
-                                 "its policies read chat messages; use "
-                                 "/v1/chat/completions.");
-    }
-
     t = ctx->route->targets.elts;
 
     for (i = 0; i < ctx->route->targets.nelts; i++) {
@@ -200,7 +191,7 @@ ngx_http_llm_responses_check_route(ngx_http_request_t *r,
         }
     }
 
-    if (i == ctx->route->targets.nelts) {
+    if (i == ctx->route->targets.nelts && ctx->guard == NULL) {
         /* every target takes the request as it is */
         return NGX_OK;
     }
@@ -209,6 +200,17 @@ ngx_http_llm_responses_check_route(ngx_http_request_t *r,
 
     if (param == NULL) {
         return NGX_OK;
+    }
+
+    if (i == ctx->route->targets.nelts) {
+        /* a guarded call goes through chat, whatever the target */
+        return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST,
+                                 "unsupported_parameter", param,
+                                 "The parameter '%s' is not served where a "
+                                 "guard policy applies: guarded Responses "
+                                 "calls are translated, without stored "
+                                 "state, conversations, background mode or "
+                                 "built-in tools.", param);
     }
 
     return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST,

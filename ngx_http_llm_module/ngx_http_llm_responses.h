@@ -40,10 +40,13 @@ ngx_int_t ngx_http_llm_responses_check_route(ngx_http_request_t *r,
 ngx_http_llm_json_t *ngx_http_llm_responses_convert(ngx_http_llm_conv_t *cv,
     ngx_http_llm_json_t *in);
 
-/* an attempt's target takes the request as it is */
+/*
+ * an attempt's target takes the request as it is; not where a guard
+ * policy applies: its rules read the call and the answer in chat's terms
+ */
 #define ngx_http_llm_responses_native(ctx)                                   \
     ((ctx)->endpoint == NGX_HTTP_LLM_EP_RESPONSES                             \
-     && (ctx)->target->provider->responses_url.len)
+     && (ctx)->target->provider->responses_url.len && (ctx)->guard == NULL)
 
 /* answers of OpenAI-format targets, as they pass: read for usage */
 ngx_int_t ngx_http_llm_responses_json(ngx_http_request_t *r,

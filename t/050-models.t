@@ -87,7 +87,7 @@ qr/^\{"object":"list","data":\[
 \{"id":"cohere",[^}]*"endpoints":\["chat.completions","messages","responses","embeddings",
 "completions"\]\},
 \{"id":"br-claude",[^}]*"endpoints":\["chat.completions","messages","responses"\]\},
-\{"id":"guarded",[^}]*"endpoints":\["chat.completions","messages","embeddings"\]\}
+\{"id":"guarded",[^}]*"endpoints":\["chat.completions","messages","responses","embeddings"\]\}
 \]\}$/x
 
 
@@ -145,12 +145,14 @@ POST /v1/completions
 
 
 
-=== TEST 9: and Responses calls of a route with its own guard policy refused
---- request
-POST /v1/responses
-{"model":"guarded","input":"x"}
---- error_code: 400
---- response_body_like: /v1/responses is not served where a guard policy applies
+=== TEST 9: and Responses calls of a route with its own guard policy served (through chat), its rules applied
+--- request eval
+["POST /v1/responses\n" . '{"model":"guarded","input":"x"}',
+ "POST /v1/responses\n" . '{"model":"guarded","input":"x sk-abcdefghijklmnopqrstuvwxyz"}']
+--- error_code eval
+[200, 400]
+--- response_body_like eval
+['"object":"response"', '"code":"content_policy_violation"']
 
 
 

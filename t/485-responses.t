@@ -403,7 +403,7 @@ POST /v1/responses
 
 
 
-=== TEST 24: where a guard policy applies, refused rather than passed unread
+=== TEST 24: where a guard policy applies, a request that breaks a rule is refused before any provider sees it; what a translation cannot carry is refused, even for OpenAI-format targets
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
     llm_route m { target mock; }
@@ -416,12 +416,77 @@ POST /v1/responses
         include $TEST_NGINX_LLM_PARAMS;
     }
 --- more_headers
+--- request eval
+["POST /v1/responses\n" . '{"model":"m","input":"use sk-abcdefghijklmnopqrstuvwxyz please"}',
+ "POST /v1/responses\n" . '{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":"use sk-abcdefghijklmnopqrstuvwxyz please"}]}]}',
+ "POST /v1/responses\n" . '{"model":"m","instructions":"never say sk-abcdefghijklmnopqrstuvwxyz","input":"Hi"}',
+ "POST /v1/responses\n" . '{"model":"m","input":"Hi","store":true}']
+--- error_code eval
+[400, 400, 400, 400]
+--- response_body eval
+[('{"error":{"message":"The request was refused by the guard policy `secrets` (rule `openai_key`).","type":"invalid_request_error","param":null,"code":"content_policy_violation"}}') x 3,
+ '{"error":{"message":"The parameter \'store\' is not served where a guard policy applies: guarded Responses calls are translated, without stored state, conversations, background mode or built-in tools.","type":"invalid_request_error","param":"store","code":"unsupported_parameter"}}']
+--- no_error_log
+[alert]
+
+
+
+=== TEST 24b: a guarded call goes through chat, to an OpenAI-format target too: its texts redacted by role (instructions are the system's, a function call the assistant's, its output the tool's)
+--- http_config
+    llm_provider echo { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/echo=1/v1; }
+    llm_route e { target echo gpt-x; }
+    llm_guard mail {
+        redact email @email where=request;
+        roles user tool;
+    }
+--- config
+    llm_guard_policy mail;
+
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- more_headers
 --- request
 POST /v1/responses
-{"model":"m","input":"use sk-abcdefghijklmnopqrstuvwxyz please"}
---- error_code: 400
---- response_body chomp
-{"error":{"message":"The endpoint /v1/responses is not served where a guard policy applies: its policies read chat messages; use /v1/chat/completions.","type":"invalid_request_error","param":null,"code":"unsupported_endpoint"}}
+{"model":"e","instructions":"mail bob@example.com","input":[{"role":"user","content":[{"type":"input_text","text":"to carol@example.com"}]},{"type":"function_call","call_id":"c1","name":"f","arguments":"{\"to\":\"dan@example.com\"}"},{"type":"function_call_output","call_id":"c1","output":"sent to erin@example.com"}]}
+--- response_body_like eval
+qr/\A(?!.*(?:carol|erin)@)"?.*"object":"response".*"type":"output_text","text":"\{\\"model\\":\\"gpt-x\\",\\"messages\\":\[\{\\"role\\":\\"system\\",\\"content\\":\\"mail bob\@example\.com\\"\},\{\\"role\\":\\"user\\",\\"content\\":\[\{\\"type\\":\\"text\\",\\"text\\":\\"to \[EMAIL\]\\"\}\]\}.*dan\@example\.com.*\\"role\\":\\"tool\\".*sent to \[EMAIL\]/s
+--- no_error_log
+[alert]
+
+
+
+=== TEST 24c: a guarded answer: redacted as a response object and as the Responses events; stopped by a deny rule with the API's error
+--- http_config
+    llm_provider echo { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/echo=1/v1; }
+    llm_route e { target echo gpt-x; }
+    llm_guard answers {
+        redact email @email where=response;
+        deny   word  "(?i)forbidden" where=response;
+    }
+--- config
+    llm_guard_policy answers;
+
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- more_headers
+--- request eval
+["POST /v1/responses\n" . '{"model":"e","input":"write to alice@example.com"}',
+ "POST /v1/responses\n" . '{"model":"e","input":"write to alice@example.com","stream":true}',
+ "POST /v1/responses\n" . '{"model":"e","input":"say Forbidden"}',
+ "POST /v1/responses\n" . '{"model":"e","input":"say Forbidden","stream":true}']
+--- error_code eval
+[200, 200, 400, 200]
+--- response_body_like eval
+['\A(?!.*alice@).*"object":"response".*"type":"output_text","text":"\{.*write to \[EMAIL\]',
+ '\A(?!.*alice@).*event: response\.output_text\.delta\n.*\[EMAIL\].*event: response\.completed\n',
+ '\A(?!.*Forbidden)\{"error":\{"message":"The answer was stopped by the guard policy `answers` \(rule `word`\)\.".*"code":"content_policy_violation"',
+ '\A(?!.*Forbidden).*event: error\n.*"code":"content_policy_violation"']
+--- no_error_log
+[alert]
 
 
 
