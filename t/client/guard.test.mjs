@@ -1,7 +1,8 @@
 // Guard policies through the official SDKs: streamed answers redacted
 // (a card cut into several events arrives as one placeholder, never a
 // digit of it), numbered placeholders, and an answer stopped by a deny
-// rule surfacing as the SDK's error; at both doors.
+// rule surfacing as the SDK's error; at both doors, and for Responses
+// calls (which a policy sends through chat).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,4 +92,32 @@ test('anthropic: a streamed answer redacted at the Messages door', async () => {
     assert.match(m.content[0].text, /\[CARD\] and mail \[EMAIL_1\] or \[EMAIL_2\], then \[EMAIL_1\]/);
     assert.ok(!parts.some((p) => /1111|example/.test(p)));
     assert.equal(parts.join(''), m.content[0].text);
+});
+
+test('responses: a guarded call streamed, through chat, its texts redacted', async () => {
+    const stream = openai.responses.stream({
+        model: 'mock/resp-model',
+        input: `say: ${reply}`,
+    });
+
+    const parts = [];
+    stream.on('response.output_text.delta', (e) => parts.push(e.delta));
+
+    const r = await stream.finalResponse();
+    // a streamed response's text: the SDK adds output_text to created ones
+    const text = r.output.filter((o) => o.type === 'message')
+        .flatMap((o) => o.content).map((c) => c.text).join('');
+
+    assert.equal(r.status, 'completed');
+    assert.match(text, /You said: say: pay with \[CARD\] and mail \[EMAIL_1\] or \[EMAIL_2\], then \[EMAIL_1\]$/);
+    assert.ok(!parts.some((p) => /1111|example/.test(p)));
+    assert.equal(parts.join(''), text);
+});
+
+test('responses: a request a deny rule refuses is the SDK\'s 400', async () => {
+    await assert.rejects(openai.responses.create({
+        model: 'mock/resp-model',
+        input: 'the key is sk-abcdefghijklmnopqrstuvwxyz',
+    }), (e) => e.status === 400 && e.code === 'content_policy_violation'
+               && /guard policy `pii` \(rule `secret`\)/.test(e.message));
 });
