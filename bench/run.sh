@@ -17,6 +17,8 @@
 # BENCH_PROFILE=0    no perf profile
 # BENCH_CALLGRIND=0  no callgrind rows (instructions per request)
 # BENCH_ONLY=callgrind  only the callgrind rows, printed, RESULTS.md untouched
+# BENCH_ONLY=guard   only the guardrails rows and their targets, printed,
+#                    RESULTS.md untouched (what issue 16's figures need)
 # BENCH_CG_ROWS="proxy gateway"  only these callgrind rows
 
 set -eu
@@ -177,7 +179,7 @@ portkey_start() {
 only=${BENCH_ONLY:-}
 nginx_start mock
 nginx_start nginx
-[ "$only" = callgrind ] || portkey_start
+[ -n "$only" ] || portkey_start
 mock_pid=$(nginx_worker mock)
 front_pid=$(nginx_worker nginx)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -195,7 +197,7 @@ portkey=http://127.0.0.1:$portkey_port
 
 # --- every path really reaches the mock, streams included ----------------------
 
-[ "$only" = callgrind ] ||
+[ -n "$only" ] ||
     wait_ok "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h"
 
 # check NAME URL BODY HEADERS PATTERN...: the response has every pattern
@@ -227,7 +229,7 @@ stream_ok gateway "$gateway$url" "$prefix/stream.json" "$prefix/client.h" \
     'x-llm-provider: mock_stream'
 check gateway "$gateway$url" "$prefix/chat.json" "$prefix/client.h" \
     'x-llm-provider: mock'
-if [ "$only" != callgrind ]; then
+if [ -z "$only" ]; then
     check portkey "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h" \
         '^HTTP/1.1 200' 'How can I help you today'
     stream_ok portkey "$portkey$url" "$prefix/stream.json" \
@@ -373,6 +375,90 @@ callgrind_table() {
     done < "$cgrows"
 }
 
+# a wrk row: loaded, then with one connection (results are assigned
+# before they are used, so that a failure stops)
+row() {    # name url body headers pid
+    export BENCH_BODY=$3 BENCH_HEADERS=$4
+    loaded=$(wrk_run "$2" "$conns" "$secs" "$5" "$1")
+    alone=$(wrk_run "$2" 1 "$(( (secs + 2) / 3 ))" "$5" "$1-1")
+    echo "$1 $loaded $alone" | awk '{ print $1, $2, $3, $4, $5, $7, $8 }'
+}
+
+# --- guardrails: the gateway with and without a policy of 20 rules ----------------
+
+guard_rows() {
+
+    # the 4 KiB conversation, not streamed (wrk) and streamed (sse.mjs); the
+    # small request of the rows above through the guarded gateway too, which
+    # tells what checking the answer costs apart from the prompt
+    grows=$prefix/guard.txt
+    {
+        row gateway_4k "$gateway$url" "$prefix/chat4k.json" "$prefix/client.h" \
+            "$front_pid"
+        row guard_4k "$guard$url" "$prefix/chat4k.json" "$prefix/client.h" \
+            "$front_pid"
+        row guard "$guard$url" "$prefix/chat.json" "$prefix/client.h" \
+            "$front_pid"
+    } > "$grows"
+    gsrows=$prefix/guard-streams.txt
+    : > "$gsrows"
+    r=$(sse_run "$gateway$url" "$prefix/stream4k.json" "$prefix/client.h" \
+        "$front_pid")
+    echo "gateway_4k $r" >> "$gsrows"
+    r=$(sse_run "$guard$url" "$prefix/stream4k.json" "$prefix/client.h" \
+        "$front_pid")
+    echo "guard_4k $r" >> "$gsrows"
+    # one stream at a time, three times as long (about 9 streams a second):
+    # TTFT without queueing behind other streams' work
+    one_secs=$((stream_secs * 3))
+    r=$(streams=1 stream_secs=$one_secs; sse_run "$gateway$url" \
+        "$prefix/stream4k.json" "$prefix/client.h" "$front_pid")
+    echo "gateway_4k_1 $r" >> "$gsrows"
+    r=$(streams=1 stream_secs=$one_secs; sse_run "$guard$url" \
+        "$prefix/stream4k.json" "$prefix/client.h" "$front_pid")
+    echo "guard_4k_1 $r" >> "$gsrows"
+    # the check alone: the policy's rules on the prompt's texts, in-process,
+    # by the gateway's own engine (no network, no kernel time)
+    perl -MJSON::PP -e 'local $/; my $m = decode_json(<STDIN>);
+        print "$_->{content}\n" for @$m' < "$top/bench/prompt4k.json" \
+        > "$prefix/guard-texts.txt"
+    sed -n '/llm_guard bench {/,/^    }/p' "$top/bench/nginx.conf.in" \
+        | perl -ne 'print "$1\n" if /^\s+(?:redact|deny|log|allow)\s+\S+\s+("(?:[^"\\]|\\.)*"|[^;\s]+)/' \
+        | perl -pe 's/^"(.*)"$/$1/; s/\\(["\\])/$1/g' > "$prefix/guard-rules.txt"
+    cc -O2 -o "$prefix/guard_engine" -I "$nginx_src/src/core" \
+        -I "$nginx_src/src/event" -I "$nginx_src/src/os/unix" \
+        -I "$top/build/nginx/objs" -I "$top/ngx_http_llm_module" \
+        "$top/bench/guard_engine.c" "$top/t/unit/pool_malloc.c" \
+        "$top/ngx_http_llm_module/ngx_http_llm_redact.c" \
+        "$top/ngx_http_llm_module/ngx_http_llm_guard_detect.c" -lpcre2-8
+    engine=$("$prefix/guard_engine" "$prefix/guard-rules.txt" \
+             "$prefix/guard-texts.txt")
+}
+
+# the guardrails rows: the gateway with and without the policy
+gget() { awk -v n="$1" -v f="$2" '$1 == n { print $f }' "$grows"; }
+gsget() { awk -v n="$1" -v f="$2" '$1 == n { print $f }' "$gsrows"; }
+sub_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
+sub_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
+
+guard_targets() {
+    added=$(sub_us "$(gget guard_4k 5)" "$(gget gateway_4k 5)")
+    ttft=$(sub_ms "$(gsget guard_4k_1 3)" "$(gsget gateway_4k_1 3)")
+    alone=$(echo "$engine" | awk '{ printf "%.2f", $1 * 4096 / $2 }')
+    echo "| ≤ 10 µs of CPU per 4 KiB checked (20 rules; the answer's check and re-encoding included) | $added µs | $(met "$added" 10 le) |"
+    echo "| the same, the check alone: the engine on the prompt's texts in-process, per 4 KiB (median of 5 rounds of 2,000) | $alone µs | $(met "$alone" 10 le) |"
+    echo "| TTFT unchanged when nothing can match (1 client: TTFT p50 within 1 ms; a held token would wait the ${gap} s to the next event) | $ttft ms | $(met "$ttft" 1 le) |"
+}
+
+if [ "$only" = guard ]; then
+    guard_rows
+    echo "| row | req/s | p50 ms | p99 ms | CPU µs/request |"
+    awk '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' "$grows"
+    echo
+    guard_targets
+    exit 0
+fi
+
 if [ "$only" = callgrind ]; then
     callgrind_rows
     callgrind_table
@@ -386,14 +472,6 @@ estimate=$(( 9 * (secs + (secs + 2) / 3 + 2) + 13 * (stream_secs + 3)
 echo "every path answers; measuring for about $(( (estimate + 59) / 60 )) minutes"
 
 # --- non-streaming: wrk, loaded and with one connection ----------------------------
-
-# (results are assigned before they are used, so that a failure stops)
-row() {    # name url body headers pid
-    export BENCH_BODY=$3 BENCH_HEADERS=$4
-    loaded=$(wrk_run "$2" "$conns" "$secs" "$5" "$1")
-    alone=$(wrk_run "$2" 1 "$(( (secs + 2) / 3 ))" "$5" "$1-1")
-    echo "$1 $loaded $alone" | awk '{ print $1, $2, $3, $4, $5, $7, $8 }'
-}
 
 rows=$prefix/rows.txt
 {
@@ -435,53 +513,7 @@ stream_row portkey "$portkey$url" "$prefix/stream.json" \
     "$prefix/portkey-stream.h" "$portkey_pid"
 echo "streaming done"
 
-# --- guardrails: the gateway with and without a policy of 20 rules ----------------
-
-# the 4 KiB conversation, not streamed (wrk) and streamed (sse.mjs); the
-# small request of the rows above through the guarded gateway too, which
-# tells what checking the answer costs apart from the prompt
-grows=$prefix/guard.txt
-{
-    row gateway_4k "$gateway$url" "$prefix/chat4k.json" "$prefix/client.h" \
-        "$front_pid"
-    row guard_4k "$guard$url" "$prefix/chat4k.json" "$prefix/client.h" \
-        "$front_pid"
-    row guard "$guard$url" "$prefix/chat.json" "$prefix/client.h" \
-        "$front_pid"
-} > "$grows"
-gsrows=$prefix/guard-streams.txt
-: > "$gsrows"
-r=$(sse_run "$gateway$url" "$prefix/stream4k.json" "$prefix/client.h" \
-    "$front_pid")
-echo "gateway_4k $r" >> "$gsrows"
-r=$(sse_run "$guard$url" "$prefix/stream4k.json" "$prefix/client.h" \
-    "$front_pid")
-echo "guard_4k $r" >> "$gsrows"
-# one stream at a time, three times as long (about 9 streams a second):
-# TTFT without queueing behind other streams' work
-one_secs=$((stream_secs * 3))
-r=$(streams=1 stream_secs=$one_secs; sse_run "$gateway$url" \
-    "$prefix/stream4k.json" "$prefix/client.h" "$front_pid")
-echo "gateway_4k_1 $r" >> "$gsrows"
-r=$(streams=1 stream_secs=$one_secs; sse_run "$guard$url" \
-    "$prefix/stream4k.json" "$prefix/client.h" "$front_pid")
-echo "guard_4k_1 $r" >> "$gsrows"
-# the check alone: the policy's rules on the prompt's texts, in-process,
-# by the gateway's own engine (no network, no kernel time)
-perl -MJSON::PP -e 'local $/; my $m = decode_json(<STDIN>);
-    print "$_->{content}\n" for @$m' < "$top/bench/prompt4k.json" \
-    > "$prefix/guard-texts.txt"
-sed -n '/llm_guard bench {/,/^    }/p' "$top/bench/nginx.conf.in" \
-    | perl -ne 'print "$1\n" if /^\s+(?:redact|deny|log|allow)\s+\S+\s+("(?:[^"\\]|\\.)*"|[^;\s]+)/' \
-    | perl -pe 's/^"(.*)"$/$1/; s/\\(["\\])/$1/g' > "$prefix/guard-rules.txt"
-cc -O2 -o "$prefix/guard_engine" -I "$nginx_src/src/core" \
-    -I "$nginx_src/src/event" -I "$nginx_src/src/os/unix" \
-    -I "$top/build/nginx/objs" -I "$top/ngx_http_llm_module" \
-    "$top/bench/guard_engine.c" "$top/t/unit/pool_malloc.c" \
-    "$top/ngx_http_llm_module/ngx_http_llm_redact.c" \
-    "$top/ngx_http_llm_module/ngx_http_llm_guard_detect.c" -lpcre2-8
-engine=$("$prefix/guard_engine" "$prefix/guard-rules.txt" \
-         "$prefix/guard-texts.txt")
+guard_rows
 echo "guardrails done"
 
 # --- request body size: proxy_pass and gateway --------------------------------------
@@ -665,12 +697,6 @@ scale_rows() {
     done < "$srows_scale"
 }
 
-# the guardrails rows: the gateway with and without the policy
-gget() { awk -v n="$1" -v f="$2" '$1 == n { print $f }' "$grows"; }
-gsget() { awk -v n="$1" -v f="$2" '$1 == n { print $f }' "$gsrows"; }
-sub_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
-sub_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
-
 # instructions: each guarded row against the same without the policy
 guard_cg() {
     for n in gateway g_guard g_gateway_4k g_guard_4k g_gateway_stream \
@@ -704,14 +730,6 @@ guard_cg() {
     }'
 }
 
-guard_targets() {
-    added=$(sub_us "$(gget guard_4k 5)" "$(gget gateway_4k 5)")
-    ttft=$(sub_ms "$(gsget guard_4k_1 3)" "$(gsget gateway_4k_1 3)")
-    alone=$(echo "$engine" | awk '{ printf "%.2f", $1 * 4096 / $2 }')
-    echo "| ≤ 10 µs of CPU per 4 KiB checked (20 rules; the answer's check and re-encoding included) | $added µs | $(met "$added" 10 le) |"
-    echo "| the same, the check alone: the engine on the prompt's texts in-process, per 4 KiB (median of 5 rounds of 2,000) | $alone µs | $(met "$alone" 10 le) |"
-    echo "| TTFT unchanged when nothing can match (1 client: TTFT p50 within 1 ms; a held token would wait the ${gap} s to the next event) | $ttft ms | $(met "$ttft" 1 le) |"
-}
 
 held_rows() {
     while read -r name rb ro pb po ra; do
