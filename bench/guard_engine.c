@@ -132,7 +132,7 @@ main(int argc, char **argv)
     }
 
     rules.checks = checks;
-    rules.hints = hints;
+    ngx_http_llm_redact_set_hints(&rules, hints);
 
     bytes = 0;
 

@@ -689,7 +689,7 @@ ngx_http_llm_guard_compile(ngx_conf_t *cf, ngx_http_llm_guard_t *guard,
         set->compiled.actions = act;
         set->compiled.numbered = numbered;
         set->compiled.checks = checked ? checks : NULL;
-        set->compiled.hints = hinted ? hints : NULL;
+        ngx_http_llm_redact_set_hints(&set->compiled, hinted ? hints : NULL);
         set->compiled.strip_invisible = guard->ignore_invisible ? 1 : 0;
         return NGX_CONF_OK;
     }

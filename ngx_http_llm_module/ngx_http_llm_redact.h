@@ -45,18 +45,50 @@ typedef struct {
 } ngx_http_llm_redact_hint_t;
 
 
+/*
+ * What every match of a rule contains: one literal (n 1) or one of a
+ * set, at most 32 bytes each (longer ones are cut: a part of a required
+ * literal is required too), ASCII letters lowercase if caseless. Text
+ * without it is no match, without a PCRE2 run.
+ */
+
+#define NGX_HTTP_LLM_REDACT_MEMBERS      8
+#define NGX_HTTP_LLM_REDACT_LITERAL_LEN  32
+#define NGX_HTTP_LLM_REDACT_LITERAL_MIN  3
+
+typedef struct {
+    ngx_uint_t                 n;
+    unsigned                   caseless:1;
+    unsigned                   utf:1;         /* the rule's code is UTF */
+    u_char                     len[NGX_HTTP_LLM_REDACT_MEMBERS];
+    u_char                     rare[NGX_HTTP_LLM_REDACT_MEMBERS][2];
+    u_char                     data[NGX_HTTP_LLM_REDACT_MEMBERS]
+                                   [NGX_HTTP_LLM_REDACT_LITERAL_LEN];
+} ngx_http_llm_redact_literal_t;
+
+/* literals' places remembered per text, by rule number modulo this */
+#define NGX_HTTP_LLM_REDACT_SEEN_LITERALS  4
+
+
 /* what is known of one text while rule after rule is tried on it */
 typedef struct {
     size_t                     digit_from;    /* the first digit from */
     size_t                     digit;         /* there: len if none */
     ngx_uint_t                 utf;           /* 0: not checked yet */
+
+    /* the first place of literal lit[i] from lit_from[i]: len if none */
+    ngx_http_llm_redact_literal_t  *lit[NGX_HTTP_LLM_REDACT_SEEN_LITERALS];
+    size_t                     lit_from[NGX_HTTP_LLM_REDACT_SEEN_LITERALS];
+    size_t                     lit_at[NGX_HTTP_LLM_REDACT_SEEN_LITERALS];
 } ngx_http_llm_redact_text_t;
 
 #define NGX_HTTP_LLM_REDACT_UTF_VALID    1
 #define NGX_HTTP_LLM_REDACT_UTF_INVALID  2
 
 #define ngx_http_llm_redact_text_init(t)                                     \
-    (t)->digit_from = (size_t) -1; (t)->digit = 0; (t)->utf = 0
+    (t)->digit_from = (size_t) -1; (t)->digit = 0; (t)->utf = 0;             \
+    (t)->lit[0] = NULL; (t)->lit[1] = NULL; (t)->lit[2] = NULL;              \
+    (t)->lit[3] = NULL
 
 
 /* rules of one policy */
@@ -68,6 +100,10 @@ typedef struct {
     u_char                    *actions;       /* by rule; NULL: all REPLACE */
     ngx_http_llm_redact_check_pt  *checks;    /* by rule; NULL: none */
     ngx_http_llm_redact_hint_t    *hints;     /* by rule; NULL: none */
+    size_t                        *windows;   /* by rule: hints' "before"
+                                                 in bytes */
+    /* by rule, NULL: none; the rules' or NULL: no prefilter */
+    ngx_http_llm_redact_literal_t **literals;
     pcre2_match_context           *window;    /* a hint's offset limit */
     u_char                    *numbered;      /* by rule; NULL: none */
     ngx_uint_t                 nrules;
@@ -148,6 +184,21 @@ ngx_int_t ngx_http_llm_redact_compile(ngx_pool_t *pool,
     size_t err_len);
 void ngx_http_llm_redact_free(ngx_http_llm_redact_rules_t *rules);
 
+/* the rules' hints (by rule, or NULL), after compiling */
+void ngx_http_llm_redact_set_hints(ngx_http_llm_redact_rules_t *rules,
+    ngx_http_llm_redact_hint_t *hints);
+
+/*
+ * The literal(s) every match of a pattern contains (flags: CASELESS,
+ * UTF); NGX_DECLINED when none is certain or long enough
+ */
+ngx_int_t ngx_http_llm_redact_literal(u_char *pattern, size_t len,
+    ngx_uint_t flags, ngx_http_llm_redact_literal_t *lit);
+
+/* the first place of the literal (any of the set) from start, or len */
+size_t ngx_http_llm_redact_find_literal(ngx_http_llm_redact_literal_t *lit,
+    u_char *text, size_t start, size_t len);
+
 /* buf: at least 64 bytes more than rules->context */
 void ngx_http_llm_redact_init(ngx_http_llm_redact_t *rd,
     ngx_http_llm_redact_rules_t *rules, u_char *buf, size_t size,
@@ -183,6 +234,9 @@ size_t ngx_http_llm_redact_strip(u_char *p, size_t len);
 
 /* the offset of the first zero-width or bidi character, len if none */
 size_t ngx_http_llm_redact_find_invisible(u_char *p, size_t len);
+
+/* UTF-8 as PCRE2 takes it */
+ngx_uint_t ngx_http_llm_redact_valid_utf8(u_char *p, size_t len);
 
 
 #endif /* _NGX_HTTP_LLM_REDACT_H_INCLUDED_ */

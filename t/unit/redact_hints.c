@@ -131,7 +131,7 @@ main(void)
             }
 
             rules.checks = &det->check;
-            rules.hints = &det->hint;
+            ngx_http_llm_redact_set_hints(&rules, &det->hint);
             ov = pcre2_get_ovector_pointer(rules.match);
 
             seed = 1 + d * 4 + mode;
