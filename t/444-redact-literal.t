@@ -19,4 +19,5 @@ use LLM::Unit qw(run_harness);
 
 run_harness(name => 'redact_literal', min => 100, libs => '-lpcre2-8',
             sources => ['t/unit/redact_literal.c', 't/unit/pool_malloc.c',
+                        't/unit/check.c',
                         'ngx_http_llm_module/ngx_http_llm_redact.c']);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include "ngx_http_llm_redact.h"
+#include "check.h"
 #include "ngx_http_llm_guard_detect.h"
 
 
@@ -47,22 +48,6 @@ static const char  *detectors[] = {
 };
 
 #define NDETECTORS  (sizeof(detectors) / sizeof(detectors[0]))
-
-
-static int  failures;
-
-
-static void
-check(int ok, const char *name, const char *detail)
-{
-    if (ok) {
-        printf("ok %s\n", name);
-
-    } else {
-        failures++;
-        printf("not ok %s: %s\n", name, detail);
-    }
-}
 
 
 /* a text of n pieces, from a small generator with a fixed seed */
@@ -293,5 +278,5 @@ main(void)
         ngx_http_llm_redact_free(&rules);
     }
 
-    return failures ? 1 : 0;
+    return check_failures ? 1 : 0;
 }

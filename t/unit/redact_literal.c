@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 #include "ngx_http_llm_redact.h"
+#include "check.h"
 
 
 typedef struct {
@@ -192,22 +193,6 @@ static const char  *pieces[] = {
 };
 
 #define NPIECES  (sizeof(pieces) / sizeof(pieces[0]))
-
-
-static int  failures;
-
-
-static void
-check(int ok, const char *name, const char *detail)
-{
-    if (ok) {
-        printf("ok %s\n", name);
-
-    } else {
-        failures++;
-        printf("not ok %s: %s\n", name, detail);
-    }
-}
 
 
 static unsigned long
@@ -848,5 +833,5 @@ main(void)
     test_policy();
     test_invisible();
 
-    return failures ? 1 : 0;
+    return check_failures ? 1 : 0;
 }
