@@ -522,6 +522,148 @@ test_policy(void)
 }
 
 
+/*
+ * Patterns made at random of pieces of syntax, those PCRE2 takes: with
+ * the prefilter, the same matches from every start of random texts
+ */
+
+static void
+test_random_patterns(void)
+{
+    int                           rc1, rc2;
+    char                          name[128], detail[512];
+    u_char                        err[256], pat[128], text[96];
+    size_t                        plen, len, start, o1[2], l, j;
+    ngx_str_t                     pattern, placeholder;
+    ngx_uint_t                    i, k, mode, tried, with_lit, bad;
+    PCRE2_SIZE                   *ov1, *ov2;
+    unsigned long                 seed;
+    ngx_http_llm_redact_text_t    seen1, seen2;
+    ngx_http_llm_redact_rules_t   with, without;
+
+    static const char  *syntax[] = {
+        "abc", "ks", "sk", "kiss", "x", "ab", "\\.", "\\-", "\\b", "\\s",
+        "\\d", "\\w", ".", "^", "$", "[a-c]", "[^x]", "[]a]", "[)]",
+        "[[:alpha:]]", "(", ")", "(?:", "(?:abc|kiss)", "(abc|sk)", "|", "?",
+        "*", "+", "{0,2}", "{2}", "{1,}", "??", "+?", "*+", "(?i)",
+        "(?=a)", "(?!b)", "\\K", "(*ACCEPT)", "(?i:", "\\Qa)\\E", " "
+    };
+
+    static const char  *alphabet[] = {
+        "a", "b", "c", "k", "s", "x", "A", "B", "C", "K", "S", "X", ".",
+        "-", " ", "\n", ")", "]", "1", "\xe2\x84\xaa", "\xc5\xbf",
+        "\xc3\xa9"
+    };
+
+    ngx_str_set(&placeholder, "[X]");
+
+    seed = 11;
+    tried = 0;
+    with_lit = 0;
+    bad = 0;
+    detail[0] = '\0';
+
+    for (i = 0; i < 6000 && !bad; i++) {
+        plen = 0;
+
+        for (k = 1 + next(&seed) % 8; k; k--) {
+            j = next(&seed) % (sizeof(syntax) / sizeof(char *));
+            l = strlen(syntax[j]);
+
+            if (plen + l >= sizeof(pat)) {
+                break;
+            }
+
+            memcpy(pat + plen, syntax[j], l);
+            plen += l;
+        }
+
+        pattern.data = pat;
+        pattern.len = plen;
+        mode = next(&seed) % 4;
+
+        if (ngx_http_llm_redact_compile(NULL, &with, &pattern, &placeholder,
+                                        1, mode, err, sizeof(err))
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        if (ngx_http_llm_redact_compile(NULL, &without, &pattern,
+                                        &placeholder, 1, mode, err,
+                                        sizeof(err))
+            != NGX_OK)
+        {
+            ngx_http_llm_redact_free(&with);
+            continue;
+        }
+
+        tried++;
+        with_lit += (with.literals[0] != NULL);
+        without.literals = NULL;
+        ov1 = pcre2_get_ovector_pointer(with.match);
+        ov2 = pcre2_get_ovector_pointer(without.match);
+
+        for (k = 0; k < 20 && !bad; k++) {
+            len = 0;
+
+            for (j = next(&seed) % 24; j; j--) {
+                const char  *a = alphabet[next(&seed) % (sizeof(alphabet)
+                                                        / sizeof(char *))];
+
+                l = strlen(a);
+
+                if (len + l > sizeof(text)) {
+                    break;
+                }
+
+                memcpy(text + len, a, l);
+                len += l;
+            }
+
+            ngx_http_llm_redact_text_init(&seen1);
+            ngx_http_llm_redact_text_init(&seen2);
+
+            for (start = 0; start <= len; start++) {
+                if ((mode & U) && start < len
+                    && (text[start] & 0xc0) == 0x80)
+                {
+                    continue;
+                }
+
+                rc1 = ngx_http_llm_redact_match(&with, 0, text, len, start,
+                                                0, &seen1);
+                o1[0] = ov1[0];
+                o1[1] = ov1[1];
+                rc2 = ngx_http_llm_redact_match(&without, 0, text, len,
+                                                start, 0, &seen2);
+
+                if (rc1 != rc2
+                    || (rc1 >= 0 && (o1[0] != ov2[0] || o1[1] != ov2[1])))
+                {
+                    snprintf(detail, sizeof(detail), "pattern \"%.*s\", "
+                             "mode %lu, text \"%.*s\" from %lu: %d with, "
+                             "%d without", (int) plen, pat,
+                             (unsigned long) mode, (int) len, text,
+                             (unsigned long) start, rc1, rc2);
+                    bad = 1;
+                    break;
+                }
+            }
+        }
+
+        ngx_http_llm_redact_free(&with);
+        ngx_http_llm_redact_free(&without);
+    }
+
+    snprintf(name, sizeof(name), "random patterns: the same matches with "
+             "the prefilter (%lu patterns, %lu with a literal)",
+             (unsigned long) tried, (unsigned long) with_lit);
+    check(!bad && tried > 1000 && with_lit > 100, name,
+          bad ? detail : "too few patterns");
+}
+
+
 /* the first place of a literal from start, a byte at a time */
 
 static size_t
@@ -829,6 +971,7 @@ main(void)
 {
     test_analysis();
     test_search();
+    test_random_patterns();
     test_differential();
     test_policy();
     test_invisible();
