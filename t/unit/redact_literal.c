@@ -31,31 +31,38 @@ typedef struct {
 } literal_case_t;
 
 
+/* the bench's rules (bench/nginx.conf.in) */
+#define JAILBREAK                                                            \
+    "(?i)\\bignore\\s+(?:all\\s+)?(?:previous|prior|above)\\s+instructions\\b"
+#define LEAK                                                                 \
+    "(?i)\\b(?:reveal|print|repeat)\\s+(?:your|the)\\s+system\\s+prompt\\b"
+#define PASSWORD  "(?i)\\bpassword\\s*[:=]"
+#define BEARER    "(?i)\\bbearer\\s+[A-Za-z0-9._~+/-]{20,}=*"
+#define SLACK     "\\bxox[abprs]-[A-Za-z0-9-]{10,}"
+#define URL                                                                  \
+    "(?i)\\bhttps?://[a-z0-9.-]+\\.(?:corp|internal)\\.example\\.com\\S*"
+#define EMPLOYEE  "\\bEMP-\\d{6}\\b"
+#define PROFANITY "(?i)\\b(?:damn|crap|bloody)\\b"
+
 #define C  NGX_HTTP_LLM_REDACT_CASELESS
 #define U  NGX_HTTP_LLM_REDACT_UTF
 
 static literal_case_t  cases[] = {
     /* the bench's rules */
-    { "(?i)\\bignore\\s+(?:all\\s+)?(?:previous|prior|above)\\s+"
-      "instructions\\b", 0, "instructions" },
-    { "(?i)\\bignore\\s+(?:all\\s+)?(?:previous|prior|above)\\s+"
-      "instructions\\b", U, "truction" },
-    { "(?i)\\b(?:reveal|print|repeat)\\s+(?:your|the)\\s+system\\s+"
-      "prompt\\b", 0, "system" },
-    { "(?i)\\b(?:reveal|print|repeat)\\s+(?:your|the)\\s+system\\s+"
-      "prompt\\b", U, "prompt" },
-    { "(?i)\\bpassword\\s*[:=]", 0, "password" },
-    { "(?i)\\bpassword\\s*[:=]", U, "word" },
-    { "(?i)\\bbearer\\s+[A-Za-z0-9._~+/-]{20,}=*", 0, "bearer" },
-    { "\\bxox[abprs]-[A-Za-z0-9-]{10,}", 0, "xox" },
-    { "(?i)\\bhttps?://[a-z0-9.-]+\\.(?:corp|internal)\\.example\\.com\\S*",
-      0, ".example.com" },
-    { "(?i)\\bhttps?://[a-z0-9.-]+\\.(?:corp|internal)\\.example\\.com\\S*",
-      U, ".example.com" },
-    { "\\bEMP-\\d{6}\\b", 0, "EMP-" },
-    { "\\bEMP-\\d{6}\\b", C, "emp-" },
-    { "(?i)\\b(?:damn|crap|bloody)\\b", 0, "damn|crap|bloody" },
-    { "(?i)\\b(?:damn|crap|bloody)\\b", U, "damn|crap|bloody" },
+    { JAILBREAK, 0, "instructions" },
+    { JAILBREAK, U, "truction" },
+    { LEAK, 0, "system" },
+    { LEAK, U, "prompt" },
+    { PASSWORD, 0, "password" },
+    { PASSWORD, U, "word" },
+    { BEARER, 0, "bearer" },
+    { SLACK, 0, "xox" },
+    { URL, 0, ".example.com" },
+    { URL, U, ".example.com" },
+    { EMPLOYEE, 0, "EMP-" },
+    { EMPLOYEE, C, "emp-" },
+    { PROFANITY, 0, "damn|crap|bloody" },
+    { PROFANITY, U, "damn|crap|bloody" },
 
     /* quantified characters and groups */
     { "colou?r", 0, "colo" },
@@ -151,15 +158,7 @@ static literal_case_t  cases[] = {
 /* patterns of the differential (valid ones, all modes) */
 
 static const char  *patterns[] = {
-    "(?i)\\bignore\\s+(?:all\\s+)?(?:previous|prior|above)\\s+"
-    "instructions\\b",
-    "(?i)\\b(?:reveal|print|repeat)\\s+(?:your|the)\\s+system\\s+prompt\\b",
-    "(?i)\\bpassword\\s*[:=]",
-    "(?i)\\bbearer\\s+[A-Za-z0-9._~+/-]{20,}=*",
-    "\\bxox[abprs]-[A-Za-z0-9-]{10,}",
-    "(?i)\\bhttps?://[a-z0-9.-]+\\.(?:corp|internal)\\.example\\.com\\S*",
-    "\\bEMP-\\d{6}\\b",
-    "(?i)\\b(?:damn|crap|bloody)\\b",
+    JAILBREAK, LEAK, PASSWORD, BEARER, SLACK, URL, EMPLOYEE, PROFANITY,
     "colou?r", "abcd*efg", "x{0,2}yzw", "(?:hello|world)+", "(a|b)cde",
     "[)\\]]abc[^]x]defg", "foo\\.bar\\-baz", "kiss mask", "(?i)kiss mask",
     "(?i)\\bmask\\b", "(?:kiss|mask)\\s+\\w+", "Password", "abcd\\Kefg",
