@@ -32,6 +32,9 @@ static int ngx_http_llm_redact_exec(ngx_http_llm_redact_rules_t *rules,
 static size_t ngx_http_llm_redact_anchor(u_char *text, size_t start,
     size_t len, u_char anchor, ngx_http_llm_redact_text_t *seen);
 static size_t ngx_http_llm_redact_lead(u_char *p, size_t i, size_t len);
+static ngx_http_llm_redact_literal_t *ngx_http_llm_redact_shared(
+    ngx_http_llm_redact_rules_t *rules, ngx_uint_t n,
+    ngx_http_llm_redact_literal_t *lit);
 static ngx_uint_t ngx_http_llm_redact_may_match(
     ngx_http_llm_redact_rules_t *rules, ngx_uint_t n, u_char *text,
     size_t len, size_t start, uint32_t options,
@@ -174,7 +177,7 @@ ngx_http_llm_redact_compile(ngx_pool_t *pool,
                         lit)
                 == NGX_OK)
             {
-                rules->literals[i] = lit;
+                rules->literals[i] = ngx_http_llm_redact_shared(rules, i, lit);
             }
         }
 
@@ -240,6 +243,46 @@ ngx_http_llm_redact_free(ngx_http_llm_redact_rules_t *rules)
             rules->codes[i] = NULL;
         }
     }
+}
+
+
+/*
+ * An earlier rule's literal if it is the same: rules that share one
+ * share where it was found in a text (its memo slot)
+ */
+
+static ngx_http_llm_redact_literal_t *
+ngx_http_llm_redact_shared(ngx_http_llm_redact_rules_t *rules, ngx_uint_t n,
+    ngx_http_llm_redact_literal_t *lit)
+{
+    ngx_uint_t                      i, m;
+    ngx_http_llm_redact_literal_t  *old;
+
+    for (i = 0; i < n; i++) {
+        old = rules->literals[i];
+
+        if (old == NULL || old->n != lit->n || old->caseless != lit->caseless
+            || old->utf != lit->utf)
+        {
+            continue;
+        }
+
+        for (m = 0; m < lit->n; m++) {
+            if (old->len[m] != lit->len[m]
+                || ngx_memcmp(old->data[m], lit->data[m], lit->len[m]) != 0)
+            {
+                break;
+            }
+        }
+
+        if (m == lit->n) {
+            return old;
+        }
+    }
+
+    lit->slot = n % NGX_HTTP_LLM_REDACT_SEEN_LITERALS;
+
+    return lit;
 }
 
 
@@ -1660,7 +1703,7 @@ ngx_http_llm_redact_may_match(ngx_http_llm_redact_rules_t *rules,
         return ngx_http_llm_redact_find_literal(lit, text, start, len) < len;
     }
 
-    k = n % NGX_HTTP_LLM_REDACT_SEEN_LITERALS;
+    k = lit->slot;
 
     if (seen->lit[k] != lit || seen->lit_from[k] > start
         || start > seen->lit_at[k])

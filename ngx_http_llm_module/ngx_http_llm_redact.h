@@ -60,13 +60,17 @@ typedef struct {
     ngx_uint_t                 n;
     unsigned                   caseless:1;
     unsigned                   utf:1;         /* the rule's code is UTF */
+    u_char                     slot;          /* in a text's memo */
     u_char                     len[NGX_HTTP_LLM_REDACT_MEMBERS];
     u_char                     rare[NGX_HTTP_LLM_REDACT_MEMBERS][2];
     u_char                     data[NGX_HTTP_LLM_REDACT_MEMBERS]
                                    [NGX_HTTP_LLM_REDACT_LITERAL_LEN];
 } ngx_http_llm_redact_literal_t;
 
-/* literals' places remembered per text, by rule number modulo this */
+/*
+ * literals' places remembered per text, in slots by the number of the
+ * first rule with the literal, modulo this
+ */
 #define NGX_HTTP_LLM_REDACT_SEEN_LITERALS  4
 
 

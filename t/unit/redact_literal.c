@@ -428,7 +428,8 @@ test_policy(void)
     u_char                        err[256], text[1024];
     size_t                        len, start, o1[2];
     ngx_str_t                     pats[NPATTERNS], holders[NPATTERNS];
-    ngx_uint_t                    i, mode, t, bad, matched, literals;
+    ngx_uint_t                    i, j, mode, t, bad, matched, literals,
+                                  shared;
     PCRE2_SIZE                   *ov1, *ov2;
     unsigned long                 seed;
     ngx_http_llm_redact_text_t    seen1, seen2;
@@ -462,6 +463,22 @@ test_policy(void)
                  "literal", (unsigned long) mode, (unsigned long) literals,
                  (unsigned long) NPATTERNS);
         check(literals >= NPATTERNS - 5, name, "too few");
+
+        /* caseless, "Password" needs what PASSWORD does: one literal */
+
+        shared = 0;
+
+        for (i = 0; i < NPATTERNS; i++) {
+            for (j = 0; j < i; j++) {
+                shared += (with.literals[i] != NULL
+                           && with.literals[i] == with.literals[j]);
+            }
+        }
+
+        snprintf(name, sizeof(name), "mode %lu: %lu rules share an earlier "
+                 "rule's literal", (unsigned long) mode,
+                 (unsigned long) shared);
+        check((mode & C) ? shared > 0 : 1, name, "none shared");
 
         without.literals = NULL;
         ov1 = pcre2_get_ovector_pointer(with.match);
