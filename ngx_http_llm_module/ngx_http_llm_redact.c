@@ -42,6 +42,12 @@ static ngx_uint_t ngx_http_llm_redact_may_match(
 static size_t ngx_http_llm_redact_find_one(u_char *text, size_t start,
     size_t len, u_char *lit, size_t n, u_char *rare, ngx_uint_t caseless);
 static void ngx_http_llm_redact_rare(ngx_http_llm_redact_literal_t *lit);
+#if (__SSE2__)
+static ngx_inline unsigned ngx_http_llm_redact_block(u_char *p, size_t i1,
+    size_t i2, __m128i v1, __m128i v1m, __m128i v2, __m128i v2m);
+#endif
+static ngx_inline u_char *ngx_http_llm_redact_candidates(u_char *p,
+    unsigned bits, u_char *lit, size_t n, ngx_uint_t caseless);
 static ngx_uint_t ngx_http_llm_redact_same(u_char *p, u_char *lit, size_t n,
     ngx_uint_t caseless);
 
@@ -1559,7 +1565,8 @@ ngx_http_llm_redact_find_literal(ngx_http_llm_redact_literal_t *lit,
  * len. Places where its two rarest bytes are (ASCII letters folded with
  * | 0x20 if caseless, exact otherwise) are found 32 or 16 at a time, then
  * compared whole: two bytes leave few places to compare, and few
- * branches to mispredict.
+ * branches to mispredict. The last places are a block that overlaps
+ * places already refused, rather than a byte at a time.
  */
 
 static size_t
@@ -1570,7 +1577,7 @@ ngx_http_llm_redact_find_one(u_char *text, size_t start, size_t len,
     size_t       i1, i2;
 #if (__SSE2__)
     unsigned     bits;
-    __m128i      v1, v1m, v2, v2m, a, b, c, d;
+    __m128i      v1, v1m, v2, v2m;
 #endif
 
     if (len < start + n) {
@@ -1596,33 +1603,37 @@ ngx_http_llm_redact_find_one(u_char *text, size_t start, size_t len,
 
     /* 32 places, and the 32 bytes from each's rare ones: in the text */
 
-    while (last - p >= 15) {
+    while (last - p >= 31) {
+        bits = ngx_http_llm_redact_block(p, i1, i2, v1, v1m, v2, v2m)
+               | (ngx_http_llm_redact_block(p + 16, i1, i2, v1, v1m, v2, v2m)
+                  << 16);
 
-        a = _mm_loadu_si128((const __m128i *) (p + i1));
-        b = _mm_loadu_si128((const __m128i *) (p + i2));
-        a = _mm_and_si128(_mm_cmpeq_epi8(_mm_or_si128(a, v1m), v1),
-                          _mm_cmpeq_epi8(_mm_or_si128(b, v2m), v2));
-        bits = (unsigned) _mm_movemask_epi8(a);
-
-        if (last - p >= 31) {
-            c = _mm_loadu_si128((const __m128i *) (p + i1 + 16));
-            d = _mm_loadu_si128((const __m128i *) (p + i2 + 16));
-            c = _mm_and_si128(_mm_cmpeq_epi8(_mm_or_si128(c, v1m), v1),
-                              _mm_cmpeq_epi8(_mm_or_si128(d, v2m), v2));
-            bits |= (unsigned) _mm_movemask_epi8(c) << 16;
-        }
-
-        while (bits) {
-            q = p + __builtin_ctz(bits);
-
-            if (ngx_http_llm_redact_same(q, lit, n, caseless)) {
+        if (bits) {
+            q = ngx_http_llm_redact_candidates(p, bits, lit, n, caseless);
+            if (q) {
                 return q - text;
             }
-
-            bits &= bits - 1;
         }
 
-        p += (last - p >= 31) ? 32 : 16;
+        p += 32;
+    }
+
+    if (last - p >= 15) {
+        bits = ngx_http_llm_redact_block(p, i1, i2, v1, v1m, v2, v2m);
+        q = ngx_http_llm_redact_candidates(p, bits, lit, n, caseless);
+        if (q) {
+            return q - text;
+        }
+
+        p += 16;
+    }
+
+    if (p <= last && last - (text + start) >= 15) {
+        p = last - 15;
+        bits = ngx_http_llm_redact_block(p, i1, i2, v1, v1m, v2, v2m);
+        q = ngx_http_llm_redact_candidates(p, bits, lit, n, caseless);
+
+        return q ? (size_t) (q - text) : len;
     }
 
 #endif
@@ -1636,6 +1647,48 @@ ngx_http_llm_redact_find_one(u_char *text, size_t start, size_t len,
     }
 
     return len;
+}
+
+
+#if (__SSE2__)
+
+/* a bit for each of the 16 places from p whose two rare bytes are there */
+
+static ngx_inline unsigned
+ngx_http_llm_redact_block(u_char *p, size_t i1, size_t i2, __m128i v1,
+    __m128i v1m, __m128i v2, __m128i v2m)
+{
+    __m128i  a, b;
+
+    a = _mm_loadu_si128((const __m128i *) (p + i1));
+    b = _mm_loadu_si128((const __m128i *) (p + i2));
+
+    return (unsigned) _mm_movemask_epi8(
+                          _mm_and_si128(
+                              _mm_cmpeq_epi8(_mm_or_si128(a, v1m), v1),
+                              _mm_cmpeq_epi8(_mm_or_si128(b, v2m), v2)));
+}
+
+#endif
+
+
+/* the first of the places from p that bits give that is the literal */
+
+static ngx_inline u_char *
+ngx_http_llm_redact_candidates(u_char *p, unsigned bits, u_char *lit,
+    size_t n, ngx_uint_t caseless)
+{
+    while (bits) {
+        if (ngx_http_llm_redact_same(p + __builtin_ctz(bits), lit, n,
+                                     caseless))
+        {
+            return p + __builtin_ctz(bits);
+        }
+
+        bits &= bits - 1;
+    }
+
+    return NULL;
 }
 
 
