@@ -1573,9 +1573,10 @@ static size_t
 ngx_http_llm_redact_find_one(u_char *text, size_t start, size_t len,
     u_char *lit, size_t n, u_char *rare, ngx_uint_t caseless)
 {
-    u_char      *p, *q, *last, b1, b2, m1, m2;
+    u_char      *p, *last, b1, b2, m1, m2;
     size_t       i1, i2;
 #if (__SSE2__)
+    u_char      *q;
     unsigned     bits;
     __m128i      v1, v1m, v2, v2m;
 #endif
