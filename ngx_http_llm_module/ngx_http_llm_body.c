@@ -2,7 +2,8 @@
 /*
  * Client request bodies, read once as they lie in memory or in a file:
  * validated and what routing needs recorded by the JSON scanner; trees
- * and the cache key built, when they are needed, by yajl.
+ * built, when they are needed, by the scanner again, and the cache key
+ * by yajl.
  */
 
 
@@ -76,15 +77,13 @@ typedef struct {
 
 
 /*
- * yajl's passes, over a body the scanner found valid: the tree, the
- * cache key's digest (either, never both), or only yajl's words for why
- * a body is not JSON (neither).
+ * yajl's passes: over a body the scanner found valid, the cache key's
+ * digest; over one it did not, only yajl's words for why it is not JSON.
  */
 typedef struct {
     yajl_handle                yajl;
     off_t                      base;          /* offset of current chunk */
     ngx_http_llm_digest_t     *digest;
-    ngx_http_llm_tree_t       *tree;
 } ngx_http_llm_builder_t;
 
 
@@ -104,6 +103,8 @@ static ngx_int_t ngx_http_llm_feed_yajl(void *data, u_char *buf,
     size_t len, off_t base);
 static ngx_int_t ngx_http_llm_build(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_builder_t *b);
+static ngx_int_t ngx_http_llm_build_tree(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_tree_t *tree);
 static ngx_int_t ngx_http_llm_not_json(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_parser_t *p);
 static ngx_int_t ngx_http_llm_refuse(ngx_http_llm_parser_t *p,
@@ -293,7 +294,6 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_arena_t     *arena;
     ngx_http_llm_memcap_t    *cap;
     ngx_http_llm_parser_t     p;
-    ngx_http_llm_builder_t    b;
     ngx_http_llm_loc_conf_t  *llcf;
 
     if (ctx->body_length == 0) {
@@ -328,7 +328,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
      * yajl, 0.3 M now; make bench).
      */
 
-    rc = ngx_http_llm_scan(r, ctx, ngx_http_llm_feed_jscan, &p, 0);
+    rc = ngx_http_llm_scan(r, ctx, ngx_http_llm_feed_jscan, &p.js, 0);
 
     if (rc == NGX_OK) {
         rc = ngx_http_llm_jscan_finish(&p.js);
@@ -379,12 +379,12 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     /*
      * A tree (the Anthropic door, a route with targets in other dialects,
-     * a guard policy) needs every value whole: yajl builds it in a second
-     * pass over the body, now known to be valid. The scan adds to these
-     * requests a third of what yajl's lexer costs on short values, a
-     * tenth on long strings; a tree built from the scanner's tokens would
-     * need every long string decoded again from its bytes, which may lie
-     * across buffers or in a file. Embeddings read their input from it.
+     * a guard policy) needs every value whole: the scanner builds it in a
+     * second pass over the body, now known to be valid, values longer
+     * than its first bytes decoded whole into a sink, whichever buffers
+     * or file reads they straddle. The first pass cannot: whether a tree
+     * is needed may be known only once "model" is. Embeddings read their
+     * input from it.
      */
 
     if (p.anthropic || p.embeddings || p.responses || p.guarded
@@ -403,14 +403,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
         arena->cap = cap;
 
-        ngx_memzero(&b, sizeof(ngx_http_llm_builder_t));
-        b.tree = tree;
-
-        rc = ngx_http_llm_build(r, ctx, &b);
-
-        if (b.yajl) {
-            yajl_free(b.yajl);
-        }
+        rc = ngx_http_llm_build_tree(r, ctx, tree);
 
         if (cap->exceeded) {
             problem->status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
@@ -721,11 +714,9 @@ ngx_http_llm_scan(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 static ngx_int_t
 ngx_http_llm_feed_jscan(void *data, u_char *buf, size_t len, off_t base)
 {
-    ngx_http_llm_parser_t  *p = data;
-
     /* the scanner counts offsets itself: pieces come in order */
 
-    return ngx_http_llm_jscan_feed(&p->js, buf, len);
+    return ngx_http_llm_jscan_feed(data, buf, len);
 }
 
 
@@ -768,6 +759,37 @@ ngx_http_llm_build(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     }
 
     return rc;
+}
+
+
+/*
+ * The tree, by the scanner: NGX_ERROR if it could not be built (the cap,
+ * or no memory).
+ */
+
+static ngx_int_t
+ngx_http_llm_build_tree(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_tree_t *tree)
+{
+    ngx_int_t                   rc;
+    ngx_http_llm_jscan_t        js;
+    ngx_http_llm_jscan_sink_t   sink;
+
+    ngx_memzero(&sink, sizeof(ngx_http_llm_jscan_sink_t));
+    sink.pool = r->pool;
+
+    ngx_http_llm_jscan_init(&js, ngx_http_llm_tree_token, tree);
+    js.sink = &sink;
+
+    rc = ngx_http_llm_scan(r, ctx, ngx_http_llm_feed_jscan, &js, 0);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_llm_jscan_finish(&js);
+    }
+
+    ngx_http_llm_jscan_sink_free(&sink);
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -1499,19 +1521,15 @@ ngx_http_llm_cache_key(ngx_http_llm_parser_t *p, u_char *s, size_t len)
 }
 
 
-/* yajl's callbacks: the values, whole, to the tree or the digest */
+/* yajl's callbacks: the values, whole, to the digest, if any */
 
 static int
 ngx_http_llm_build_null(void *data)
 {
     ngx_http_llm_builder_t  *b = data;
 
-    return (b->digest == NULL
-            || ngx_http_llm_digest_scalar(b->digest, 'z', NULL, 0) == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_scalar(b->tree, NGX_HTTP_LLM_JSON_NULL,
-                                           NULL, 0)
-                  == NGX_OK);
+    return b->digest == NULL
+           || ngx_http_llm_digest_scalar(b->digest, 'z', NULL, 0) == NGX_OK;
 }
 
 
@@ -1520,16 +1538,10 @@ ngx_http_llm_build_boolean(void *data, int value)
 {
     ngx_http_llm_builder_t  *b = data;
 
-    return (b->digest == NULL
-            || ngx_http_llm_digest_scalar(b->digest, value ? 't' : 'f',
-                                          NULL, 0)
-               == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_scalar(b->tree,
-                                           value ? NGX_HTTP_LLM_JSON_TRUE
-                                                 : NGX_HTTP_LLM_JSON_FALSE,
-                                           NULL, 0)
-                  == NGX_OK);
+    return b->digest == NULL
+           || ngx_http_llm_digest_scalar(b->digest, value ? 't' : 'f',
+                                         NULL, 0)
+              == NGX_OK;
 }
 
 
@@ -1538,13 +1550,9 @@ ngx_http_llm_build_number(void *data, const char *s, size_t len)
 {
     ngx_http_llm_builder_t  *b = data;
 
-    return (b->digest == NULL
-            || ngx_http_llm_digest_scalar(b->digest, 'n', (u_char *) s, len)
-               == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_scalar(b->tree, NGX_HTTP_LLM_JSON_NUMBER,
-                                           (u_char *) s, len)
-                  == NGX_OK);
+    return b->digest == NULL
+           || ngx_http_llm_digest_scalar(b->digest, 'n', (u_char *) s, len)
+              == NGX_OK;
 }
 
 
@@ -1553,26 +1561,17 @@ ngx_http_llm_build_string(void *data, const unsigned char *s, size_t len)
 {
     ngx_http_llm_builder_t  *b = data;
 
-    return (b->digest == NULL
-            || ngx_http_llm_digest_scalar(b->digest, 's', (u_char *) s, len)
-               == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_scalar(b->tree, NGX_HTTP_LLM_JSON_STRING,
-                                           s, len)
-                  == NGX_OK);
+    return b->digest == NULL
+           || ngx_http_llm_digest_scalar(b->digest, 's', (u_char *) s, len)
+              == NGX_OK;
 }
 
 
 static int
 ngx_http_llm_build_open(ngx_http_llm_builder_t *b, ngx_uint_t map)
 {
-    return (b->digest == NULL
-            || ngx_http_llm_digest_open(b->digest, map) == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_open(b->tree,
-                                         map ? NGX_HTTP_LLM_JSON_OBJECT
-                                             : NGX_HTTP_LLM_JSON_ARRAY)
-                  == NGX_OK);
+    return b->digest == NULL
+           || ngx_http_llm_digest_open(b->digest, map) == NGX_OK;
 }
 
 
@@ -1595,11 +1594,9 @@ ngx_http_llm_build_map_key(void *data, const unsigned char *s, size_t len)
 {
     ngx_http_llm_builder_t  *b = data;
 
-    return (b->digest == NULL
-            || ngx_http_llm_digest_key(b->digest, (u_char *) s, len)
-               == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_key(b->tree, s, len) == NGX_OK);
+    return b->digest == NULL
+           || ngx_http_llm_digest_key(b->digest, (u_char *) s, len)
+              == NGX_OK;
 }
 
 
@@ -1608,10 +1605,8 @@ ngx_http_llm_build_end(void *data)
 {
     ngx_http_llm_builder_t  *b = data;
 
-    return (b->digest == NULL
-            || ngx_http_llm_digest_close(b->digest) == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_close(b->tree) == NGX_OK);
+    return b->digest == NULL
+           || ngx_http_llm_digest_close(b->digest) == NGX_OK;
 }
 
 

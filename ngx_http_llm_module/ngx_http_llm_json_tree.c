@@ -340,6 +340,69 @@ ngx_http_llm_tree_close(ngx_http_llm_tree_t *t)
 }
 
 
+/*
+ * The scanner's tokens build the tree yajl's callbacks built: numbers as
+ * written, strings and keys decoded, whole from the sink, members in
+ * order and duplicates kept.
+ */
+
+ngx_int_t
+ngx_http_llm_tree_jscan(ngx_http_llm_tree_t *t, ngx_http_llm_jscan_t *js,
+    ngx_uint_t token)
+{
+    ngx_str_t  value;
+
+    switch (token) {
+
+    case NGX_HTTP_LLM_JSCAN_OBJECT:
+        return ngx_http_llm_tree_open(t, NGX_HTTP_LLM_JSON_OBJECT);
+
+    case NGX_HTTP_LLM_JSCAN_ARRAY:
+        return ngx_http_llm_tree_open(t, NGX_HTTP_LLM_JSON_ARRAY);
+
+    case NGX_HTTP_LLM_JSCAN_END:
+        return ngx_http_llm_tree_close(t);
+
+    case NGX_HTTP_LLM_JSCAN_TRUE:
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_TRUE, NULL, 0);
+
+    case NGX_HTTP_LLM_JSCAN_FALSE:
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_FALSE, NULL, 0);
+
+    case NGX_HTTP_LLM_JSCAN_NULL:
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_NULL, NULL, 0);
+
+    default:
+        break;
+    }
+
+    if (ngx_http_llm_jscan_value(js, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    switch (token) {
+
+    case NGX_HTTP_LLM_JSCAN_KEY:
+        return ngx_http_llm_tree_key(t, value.data, value.len);
+
+    case NGX_HTTP_LLM_JSCAN_STRING:
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_STRING,
+                                        value.data, value.len);
+
+    default: /* NGX_HTTP_LLM_JSCAN_NUMBER */
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_NUMBER,
+                                        value.data, value.len);
+    }
+}
+
+
+ngx_int_t
+ngx_http_llm_tree_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
+{
+    return ngx_http_llm_tree_jscan(js->data, js, token);
+}
+
+
 static int
 ngx_http_llm_tree_cb_null(void *data)
 {
