@@ -7,7 +7,9 @@
  * charged to a cap, wherever the document is cut into pieces (every
  * offset, a byte at a time), each piece in a buffer of its own that is
  * overwritten once fed. Also: a value's first decoded bytes and length
- * the same with a sink as without. Included by fuzz/fuzz_jtree.c; alone
+ * the same with a sink as without; and ngx_http_llm_json_parse(), which
+ * reads providers' answers, against yajl with its bounds (128 levels, a
+ * million values). Included by fuzz/fuzz_jtree.c; alone
  * (t/445-jscan-tree.t) it checks the documents made below and prints
  * "ok NAME" or what differs.
  */
@@ -169,8 +171,8 @@ static yajl_callbacks  y_callbacks = {
 /* a tree and what it charged; returns whether it was built */
 
 static int
-yajl_tree(const u_char *doc, size_t len, size_t max, jtree_text_t *out,
-    ngx_http_llm_memcap_t *cap)
+yajl_tree(const u_char *doc, size_t len, size_t max, ngx_uint_t provider,
+    jtree_text_t *out, ngx_http_llm_memcap_t *cap)
 {
     int                   ok;
     yajl_handle           y;
@@ -183,6 +185,12 @@ yajl_tree(const u_char *doc, size_t len, size_t max, jtree_text_t *out,
     ngx_http_llm_arena_init(&a, jtree_pool);
     a.cap = cap;
     ngx_http_llm_tree_init(&t, &a);
+
+    if (provider) {
+        /* as ngx_http_llm_json_parse() had it */
+        t.max_depth = NGX_HTTP_LLM_PROVIDER_MAX_DEPTH;
+        t.max_nodes = NGX_HTTP_LLM_PROVIDER_MAX_NODES;
+    }
 
     y = yajl_alloc(&y_callbacks, NULL, &t);
 
@@ -373,6 +381,8 @@ jtree_compare(const u_char *doc, size_t len, const char *name, int pairs,
     size_t                 max, used;
     ssize_t                cut;
     jtree_text_t           yt, jt, a, b;
+    ngx_http_llm_json_t   *root;
+    ngx_http_llm_arena_t   arena;
     ngx_http_llm_memcap_t  ycap, jcap;
 
     bad = 0;
@@ -415,7 +425,7 @@ jtree_compare(const u_char *doc, size_t len, const char *name, int pairs,
         return bad;
     }
 
-    y_ok = yajl_tree(doc, len, (size_t) -1, &yt, &ycap);
+    y_ok = yajl_tree(doc, len, (size_t) -1, 0, &yt, &ycap);
 
     if (!y_ok) {
         /* yajl's leniencies aside, the scanner refuses what yajl does */
@@ -451,13 +461,42 @@ jtree_compare(const u_char *doc, size_t len, const char *name, int pairs,
 
     free(yt.buf);
 
+    /* a provider's answer: ngx_http_llm_json_parse(), with its bounds */
+
+    if (!bad) {
+        ngx_memzero(&yt, sizeof(jtree_text_t));
+        ngx_memzero(&jt, sizeof(jtree_text_t));
+
+        y_ok = yajl_tree(doc, len, (size_t) -1, 1, &yt, &ycap);
+
+        ngx_http_llm_arena_init(&arena, jtree_pool);
+        root = ngx_http_llm_json_parse(&arena, (u_char *) doc, len);
+
+        if (root) {
+            tree_dump(&jt, root, 0);
+        }
+
+        if (y_ok != (root != NULL) || jt.len != yt.len
+            || (yt.len && memcmp(jt.buf, yt.buf, yt.len) != 0))
+        {
+            printf("%s: answers' trees differ (%s)\n--- yajl\n%.*s"
+                   "--- jscan\n%.*s", name,
+                   root ? "parsed" : "not parsed", (int) yt.len, yt.buf,
+                   (int) jt.len, jt.buf);
+            bad = 1;
+        }
+
+        free(yt.buf);
+        free(jt.buf);
+    }
+
     /* a cap: refused at the same point, having charged the same */
 
     for (max = 0; max < used + 8192 && !bad; max += used / 7 + 1000) {
         ngx_memzero(&yt, sizeof(jtree_text_t));
         ngx_memzero(&jt, sizeof(jtree_text_t));
 
-        y_ok = yajl_tree(doc, len, max, &yt, &ycap);
+        y_ok = yajl_tree(doc, len, max, 0, &yt, &ycap);
         j_ok = jscan_tree(doc, len, len / 2, max, &jt, &jcap);
 
         if (y_ok != j_ok || ycap.exceeded != jcap.exceeded
@@ -663,9 +702,12 @@ main(void)
 
     bad |= check("lone surrogates past keep", (char *) doc, 0);
 
-    /* deep: the scanner's bound, 1024 levels, in arrays and objects */
+    /*
+     * deep: answers' bound, 128 levels, and the scanner's, 1024, in arrays
+     * and objects
+     */
 
-    for (d = 1023; d <= 1024; d++) {
+    for (d = 127; d <= 1024; d = (d == 129) ? 1023 : d + 1) {
         p = doc;
 
         for (i = 0; i < d; i++) {
