@@ -150,35 +150,27 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
             if (p > run) {
                 n = p - run;
 
-                if (n <= NGX_HTTP_LLM_JSCAN_KEEP - js->len) {
-
 #if (__SSE2__)
-                    /*
-                     * most keys and values are short: one 16-byte move,
-                     * its tail past the run unused, where a memcpy() call
-                     * costs twice that
-                     */
+                /*
+                 * most keys and values are short: one 16-byte move, its
+                 * tail past the run unused, where a memcpy() call costs
+                 * twice that
+                 */
 
-                    if (n <= 16 && last - run >= 16
-                        && NGX_HTTP_LLM_JSCAN_KEEP - js->len >= 16)
-                    {
-                        _mm_storeu_si128((__m128i *) (js->keep + js->len),
-                                         _mm_loadu_si128((const __m128i *)
-                                                         run));
-
-                    } else {
-                        ngx_memcpy(js->keep + js->len, run, n);
-                    }
-#else
-                    ngx_memcpy(js->keep + js->len, run, n);
-#endif
-
+                if (n <= 16 && last - run >= 16
+                    && NGX_HTTP_LLM_JSCAN_KEEP - js->len >= 16)
+                {
+                    _mm_storeu_si128((__m128i *) (js->keep + js->len),
+                                     _mm_loadu_si128((const __m128i *) run));
                     js->len += n;
                     js->size += n;
 
                 } else {
                     ngx_http_llm_jscan_more(js, run, n);
                 }
+#else
+                ngx_http_llm_jscan_more(js, run, n);
+#endif
 
                 if (p == last) {
                     continue;
@@ -765,24 +757,28 @@ ngx_http_llm_jscan_put(ngx_http_llm_jscan_t *js, u_char ch)
 }
 
 
-/* a run that fills keep: the rest to the sink, if any */
+/*
+ * A run the 16-byte move does not take: to keep as far as it has room,
+ * the rest to the sink, if any. Out of the hot path, so that the scan
+ * without a sink costs what it did before there was one.
+ */
 
 static void
 ngx_http_llm_jscan_more(ngx_http_llm_jscan_t *js, u_char *p, size_t n)
 {
-    size_t  room;
+    size_t  kept;
 
-    room = NGX_HTTP_LLM_JSCAN_KEEP - js->len;
+    kept = ngx_min(n, NGX_HTTP_LLM_JSCAN_KEEP - js->len);
 
-    ngx_memcpy(js->keep + js->len, p, room);
-    js->len = NGX_HTTP_LLM_JSCAN_KEEP;
-    js->size += room;
+    ngx_memcpy(js->keep + js->len, p, kept);
+    js->len += kept;
+    js->size += kept;
 
-    if (js->sink) {
-        ngx_http_llm_jscan_spill(js, p + room, n - room);
+    if (kept < n && js->sink) {
+        ngx_http_llm_jscan_spill(js, p + kept, n - kept);
     }
 
-    js->size += n - room;
+    js->size += n - kept;
 }
 
 
