@@ -3,7 +3,9 @@
  * The cache key's canonical form: a JSON document and the same document
  * written again (yajl_tree, then yajl_gen with every object's members in
  * reverse order, other whitespace, numbers as they were) give the same
- * digest, and so does the document read in pieces.
+ * digest, and so does the document read in pieces; and the scanner's
+ * tokens (ngx_http_llm_digest_token(), values whole from its sink, as
+ * body.c reads bodies) give the form yajl's callbacks give.
  */
 
 
@@ -14,6 +16,8 @@
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
+
+#include "../t/unit/jscan_surrogate.h"
 
 
 #define ngx_fuzz_ok(rc)  ((rc) == NGX_OK ? 1 : 0)
@@ -147,6 +151,57 @@ ngx_fuzz_digest(ngx_pool_t *pool, const u_char *in, size_t *cut,
 }
 
 
+/* the same by the scanner, with a sink; NGX_DECLINED: not JSON to it */
+
+static ngx_int_t
+ngx_fuzz_digest_jscan(ngx_pool_t *pool, const u_char *in, size_t *cut,
+    ngx_uint_t n, u_char *out)
+{
+    size_t                      from;
+    ngx_str_t                   form;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i;
+    ngx_http_llm_jscan_t        js;
+    ngx_http_llm_digest_t      *d;
+    ngx_http_llm_jscan_sink_t   sink;
+
+    d = ngx_http_llm_digest_create(pool, NULL);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&sink, sizeof(ngx_http_llm_jscan_sink_t));
+    sink.pool = pool;
+
+    ngx_http_llm_jscan_init(&js, ngx_http_llm_digest_token, d);
+    js.sink = &sink;
+
+    rc = NGX_OK;
+    from = 0;
+
+    for (i = 0; i < n && rc == NGX_OK; i++) {
+        rc = ngx_http_llm_jscan_feed(&js, (u_char *) in + from,
+                                     cut[i] - from);
+        from = cut[i];
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_llm_jscan_finish(&js);
+    }
+
+    ngx_http_llm_jscan_sink_free(&sink);
+
+    if (rc != NGX_OK) {
+        /* not JSON, or the digest refused it (too deep), as yajl's does */
+        return NGX_DECLINED;
+    }
+
+    ngx_http_llm_digest_result(d, &form);
+
+    return ngx_http_llm_sha256(form.data, form.len, out);
+}
+
+
 /* a tree written again: members in reverse, numbers as they were */
 
 static void
@@ -209,10 +264,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char                 *text, err[64];
     size_t                cut[4], whole[1], len;
-    u_char                one[32], pieces[32], again[32];
+    u_char                one[32], pieces[32], again[32], scanned[32];
     yajl_gen              g;
     yajl_val              tree;
-    ngx_int_t             rc1, rc2, rc3;
+    ngx_int_t             rc1, rc2, rc3, rc4;
     ngx_uint_t            n;
     ngx_pool_t           *pool;
     const unsigned char  *buf;
@@ -231,6 +286,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (rc1 != rc2 || (rc1 == NGX_OK && ngx_memcmp(one, pieces, 32) != 0)) {
         abort();                         /* the cuts changed the digest */
+    }
+
+    /*
+     * the scanner: what it takes, yajl takes, with the same form (yajl
+     * decodes a lone surrogate its own way)
+     */
+
+    rc4 = ngx_fuzz_digest_jscan(pool, data, cut, n, scanned);
+
+    if (rc4 == NGX_ERROR
+        || (rc4 == NGX_OK && rc1 != NGX_OK)
+        || (rc4 == NGX_OK && !has_surrogate(data, size)
+            && ngx_memcmp(one, scanned, 32) != 0))
+    {
+        abort();                         /* the scanner's form differs */
     }
 
     /* (a tree keeps strings as C strings: one with \u0000 is cut) */

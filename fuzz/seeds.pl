@@ -112,5 +112,11 @@ my $j = 0;
 for my $doc ((map { slurp($_) } sort glob("$top/t/fixtures/*/*.json")),
              @requests, '{"a":[1,2.5e3,true,false,null,"\u00e9"]}',
              '[01]', '{"a":1,}', "\"\xc3(\"", '"\ud83d\ude00"') {
+    seed('fuzz_jtree', 'doc.' . $j, $doc);
     seed('fuzz_jscan', 'doc.' . $j++, $doc);
 }
+
+# trees: a value, a key and a number longer than the scanner's first bytes
+seed('fuzz_jtree', 'long.0', '{"messages":[{"role":"user","content":"'
+     . ('ab\u00e9\ud83d\ude00\n' . "\xc3\xa9") x 60 . '"}],"'
+     . ('k' x 300) . '":-' . ('7' x 270) . 'e5}');

@@ -2,7 +2,7 @@
 /*
  * Client request bodies, read once as they lie in memory or in a file:
  * validated and what routing needs recorded by the JSON scanner; trees
- * and the cache key built, when they are needed, by yajl.
+ * and the cache key built, when they are needed, by the scanner again.
  */
 
 
@@ -75,16 +75,10 @@ typedef struct {
 } ngx_http_llm_parser_t;
 
 
-/*
- * yajl's passes, over a body the scanner found valid: the tree, the
- * cache key's digest (either, never both), or only yajl's words for why
- * a body is not JSON (neither).
- */
+/* yajl's pass over a body the scanner refused: yajl's words for why */
 typedef struct {
     yajl_handle                yajl;
     off_t                      base;          /* offset of current chunk */
-    ngx_http_llm_digest_t     *digest;
-    ngx_http_llm_tree_t       *tree;
 } ngx_http_llm_builder_t;
 
 
@@ -104,6 +98,9 @@ static ngx_int_t ngx_http_llm_feed_yajl(void *data, u_char *buf,
     size_t len, off_t base);
 static ngx_int_t ngx_http_llm_build(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_builder_t *b);
+static ngx_int_t ngx_http_llm_rescan(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_jscan_handler_pt handler,
+    void *data);
 static ngx_int_t ngx_http_llm_not_json(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_parser_t *p);
 static ngx_int_t ngx_http_llm_refuse(ngx_http_llm_parser_t *p,
@@ -127,18 +124,6 @@ static ngx_int_t ngx_http_llm_cache_key(ngx_http_llm_parser_t *p,
     u_char *s, size_t len);
 static ngx_uint_t ngx_http_llm_route_needs_tree(
     ngx_http_llm_main_conf_t *lmcf, ngx_str_t *model);
-static int ngx_http_llm_build_null(void *data);
-static int ngx_http_llm_build_boolean(void *data, int value);
-static int ngx_http_llm_build_number(void *data, const char *s, size_t len);
-static int ngx_http_llm_build_string(void *data, const unsigned char *s,
-    size_t len);
-static int ngx_http_llm_build_open(ngx_http_llm_builder_t *b,
-    ngx_uint_t map);
-static int ngx_http_llm_build_start_map(void *data);
-static int ngx_http_llm_build_map_key(void *data, const unsigned char *s,
-    size_t len);
-static int ngx_http_llm_build_start_array(void *data);
-static int ngx_http_llm_build_end(void *data);
 
 
 static ngx_http_llm_key_name_t  ngx_http_llm_chat_keys[] = {
@@ -201,21 +186,6 @@ static ngx_http_llm_key_name_t  ngx_http_llm_responses_keys[] = {
     { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
     { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
     { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
-};
-
-
-static yajl_callbacks  ngx_http_llm_build_callbacks = {
-    ngx_http_llm_build_null,
-    ngx_http_llm_build_boolean,
-    NULL,
-    NULL,
-    ngx_http_llm_build_number,
-    ngx_http_llm_build_string,
-    ngx_http_llm_build_start_map,
-    ngx_http_llm_build_map_key,
-    ngx_http_llm_build_end,
-    ngx_http_llm_build_start_array,
-    ngx_http_llm_build_end
 };
 
 
@@ -293,7 +263,6 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_arena_t     *arena;
     ngx_http_llm_memcap_t    *cap;
     ngx_http_llm_parser_t     p;
-    ngx_http_llm_builder_t    b;
     ngx_http_llm_loc_conf_t  *llcf;
 
     if (ctx->body_length == 0) {
@@ -328,7 +297,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
      * yajl, 0.3 M now; make bench).
      */
 
-    rc = ngx_http_llm_scan(r, ctx, ngx_http_llm_feed_jscan, &p, 0);
+    rc = ngx_http_llm_scan(r, ctx, ngx_http_llm_feed_jscan, &p.js, 0);
 
     if (rc == NGX_OK) {
         rc = ngx_http_llm_jscan_finish(&p.js);
@@ -379,12 +348,12 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     /*
      * A tree (the Anthropic door, a route with targets in other dialects,
-     * a guard policy) needs every value whole: yajl builds it in a second
-     * pass over the body, now known to be valid. The scan adds to these
-     * requests a third of what yajl's lexer costs on short values, a
-     * tenth on long strings; a tree built from the scanner's tokens would
-     * need every long string decoded again from its bytes, which may lie
-     * across buffers or in a file. Embeddings read their input from it.
+     * a guard policy) needs every value whole: the scanner builds it in a
+     * second pass over the body, now known to be valid, values longer
+     * than its first bytes decoded whole into a sink, whichever buffers
+     * or file reads they straddle. The first pass cannot: whether a tree
+     * is needed may be known only once "model" is. Embeddings read their
+     * input from it.
      */
 
     if (p.anthropic || p.embeddings || p.responses || p.guarded
@@ -403,14 +372,7 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
         arena->cap = cap;
 
-        ngx_memzero(&b, sizeof(ngx_http_llm_builder_t));
-        b.tree = tree;
-
-        rc = ngx_http_llm_build(r, ctx, &b);
-
-        if (b.yajl) {
-            yajl_free(b.yajl);
-        }
+        rc = ngx_http_llm_rescan(r, ctx, ngx_http_llm_tree_token, tree);
 
         if (cap->exceeded) {
             problem->status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
@@ -572,21 +534,14 @@ ngx_http_llm_not_json(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 ngx_int_t
 ngx_http_llm_body_digest(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    ngx_int_t               rc;
-    ngx_http_llm_builder_t  b;
+    ngx_int_t  rc;
 
     if (ctx->digested) {
         return NGX_OK;
     }
 
-    ngx_memzero(&b, sizeof(ngx_http_llm_builder_t));
-    b.digest = ctx->digest;
-
-    rc = ngx_http_llm_build(r, ctx, &b);
-
-    if (b.yajl) {
-        yajl_free(b.yajl);
-    }
+    rc = ngx_http_llm_rescan(r, ctx, ngx_http_llm_digest_token,
+                             ctx->digest);
 
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -721,11 +676,9 @@ ngx_http_llm_scan(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 static ngx_int_t
 ngx_http_llm_feed_jscan(void *data, u_char *buf, size_t len, off_t base)
 {
-    ngx_http_llm_parser_t  *p = data;
-
     /* the scanner counts offsets itself: pieces come in order */
 
-    return ngx_http_llm_jscan_feed(&p->js, buf, len);
+    return ngx_http_llm_jscan_feed(data, buf, len);
 }
 
 
@@ -742,8 +695,9 @@ ngx_http_llm_feed_yajl(void *data, u_char *buf, size_t len, off_t base)
 
 
 /*
- * A yajl pass over the whole body: NGX_DECLINED if yajl or a callback
- * stopped it; the caller frees b->yajl (NULL if it could not be made).
+ * A yajl pass over the whole body, for its words on why it is not JSON:
+ * NGX_DECLINED if yajl stopped it; the caller frees b->yajl (NULL if it
+ * could not be made).
  */
 
 static ngx_int_t
@@ -752,7 +706,8 @@ ngx_http_llm_build(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 {
     ngx_int_t  rc;
 
-    b->yajl = yajl_alloc(&ngx_http_llm_build_callbacks, NULL, b);
+    /* yajl's verdict and words only: no callbacks */
+    b->yajl = yajl_alloc(NULL, NULL, b);
     if (b->yajl == NULL) {
         return NGX_ERROR;
     }
@@ -768,6 +723,38 @@ ngx_http_llm_build(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     }
 
     return rc;
+}
+
+
+/*
+ * A second pass of the scanner over a body it found valid, every value
+ * whole from a sink, to a tree or the cache key's digest: NGX_ERROR if
+ * the handler stopped it (the cap, or no memory).
+ */
+
+static ngx_int_t
+ngx_http_llm_rescan(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_jscan_handler_pt handler, void *data)
+{
+    ngx_int_t                   rc;
+    ngx_http_llm_jscan_t        js;
+    ngx_http_llm_jscan_sink_t   sink;
+
+    ngx_memzero(&sink, sizeof(ngx_http_llm_jscan_sink_t));
+    sink.pool = r->pool;
+
+    ngx_http_llm_jscan_init(&js, handler, data);
+    js.sink = &sink;
+
+    rc = ngx_http_llm_scan(r, ctx, ngx_http_llm_feed_jscan, &js, 0);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_llm_jscan_finish(&js);
+    }
+
+    ngx_http_llm_jscan_sink_free(&sink);
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -1496,122 +1483,6 @@ ngx_http_llm_cache_key(ngx_http_llm_parser_t *p, u_char *s, size_t len)
     }
 
     return NGX_OK;
-}
-
-
-/* yajl's callbacks: the values, whole, to the tree or the digest */
-
-static int
-ngx_http_llm_build_null(void *data)
-{
-    ngx_http_llm_builder_t  *b = data;
-
-    return (b->digest == NULL
-            || ngx_http_llm_digest_scalar(b->digest, 'z', NULL, 0) == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_scalar(b->tree, NGX_HTTP_LLM_JSON_NULL,
-                                           NULL, 0)
-                  == NGX_OK);
-}
-
-
-static int
-ngx_http_llm_build_boolean(void *data, int value)
-{
-    ngx_http_llm_builder_t  *b = data;
-
-    return (b->digest == NULL
-            || ngx_http_llm_digest_scalar(b->digest, value ? 't' : 'f',
-                                          NULL, 0)
-               == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_scalar(b->tree,
-                                           value ? NGX_HTTP_LLM_JSON_TRUE
-                                                 : NGX_HTTP_LLM_JSON_FALSE,
-                                           NULL, 0)
-                  == NGX_OK);
-}
-
-
-static int
-ngx_http_llm_build_number(void *data, const char *s, size_t len)
-{
-    ngx_http_llm_builder_t  *b = data;
-
-    return (b->digest == NULL
-            || ngx_http_llm_digest_scalar(b->digest, 'n', (u_char *) s, len)
-               == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_scalar(b->tree, NGX_HTTP_LLM_JSON_NUMBER,
-                                           (u_char *) s, len)
-                  == NGX_OK);
-}
-
-
-static int
-ngx_http_llm_build_string(void *data, const unsigned char *s, size_t len)
-{
-    ngx_http_llm_builder_t  *b = data;
-
-    return (b->digest == NULL
-            || ngx_http_llm_digest_scalar(b->digest, 's', (u_char *) s, len)
-               == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_scalar(b->tree, NGX_HTTP_LLM_JSON_STRING,
-                                           s, len)
-                  == NGX_OK);
-}
-
-
-static int
-ngx_http_llm_build_open(ngx_http_llm_builder_t *b, ngx_uint_t map)
-{
-    return (b->digest == NULL
-            || ngx_http_llm_digest_open(b->digest, map) == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_open(b->tree,
-                                         map ? NGX_HTTP_LLM_JSON_OBJECT
-                                             : NGX_HTTP_LLM_JSON_ARRAY)
-                  == NGX_OK);
-}
-
-
-static int
-ngx_http_llm_build_start_map(void *data)
-{
-    return ngx_http_llm_build_open(data, 1);
-}
-
-
-static int
-ngx_http_llm_build_start_array(void *data)
-{
-    return ngx_http_llm_build_open(data, 0);
-}
-
-
-static int
-ngx_http_llm_build_map_key(void *data, const unsigned char *s, size_t len)
-{
-    ngx_http_llm_builder_t  *b = data;
-
-    return (b->digest == NULL
-            || ngx_http_llm_digest_key(b->digest, (u_char *) s, len)
-               == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_key(b->tree, s, len) == NGX_OK);
-}
-
-
-static int
-ngx_http_llm_build_end(void *data)
-{
-    ngx_http_llm_builder_t  *b = data;
-
-    return (b->digest == NULL
-            || ngx_http_llm_digest_close(b->digest) == NGX_OK)
-           && (b->tree == NULL
-               || ngx_http_llm_tree_close(b->tree) == NGX_OK);
 }
 
 

@@ -596,6 +596,61 @@ ngx_http_llm_digest_result(ngx_http_llm_digest_t *d, ngx_str_t *form)
 
 
 /*
+ * The scanner's tokens to the digest, as yajl's callbacks once were:
+ * numbers as written, strings and keys decoded, whole from the sink.
+ */
+
+ngx_int_t
+ngx_http_llm_digest_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
+{
+    ngx_str_t               value;
+    ngx_http_llm_digest_t  *d;
+
+    d = js->data;
+
+    switch (token) {
+
+    case NGX_HTTP_LLM_JSCAN_OBJECT:
+        return ngx_http_llm_digest_open(d, 1);
+
+    case NGX_HTTP_LLM_JSCAN_ARRAY:
+        return ngx_http_llm_digest_open(d, 0);
+
+    case NGX_HTTP_LLM_JSCAN_END:
+        return ngx_http_llm_digest_close(d);
+
+    case NGX_HTTP_LLM_JSCAN_TRUE:
+        return ngx_http_llm_digest_scalar(d, 't', NULL, 0);
+
+    case NGX_HTTP_LLM_JSCAN_FALSE:
+        return ngx_http_llm_digest_scalar(d, 'f', NULL, 0);
+
+    case NGX_HTTP_LLM_JSCAN_NULL:
+        return ngx_http_llm_digest_scalar(d, 'z', NULL, 0);
+
+    default:
+        break;
+    }
+
+    if (ngx_http_llm_jscan_value(js, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    switch (token) {
+
+    case NGX_HTTP_LLM_JSCAN_KEY:
+        return ngx_http_llm_digest_key(d, value.data, value.len);
+
+    case NGX_HTTP_LLM_JSCAN_STRING:
+        return ngx_http_llm_digest_scalar(d, 's', value.data, value.len);
+
+    default: /* NGX_HTTP_LLM_JSCAN_NUMBER */
+        return ngx_http_llm_digest_scalar(d, 'n', value.data, value.len);
+    }
+}
+
+
+/*
  * Once the request is parsed and routed, and before each attempt (the
  * key names the attempt's dialect): is it cacheable, and its key.
  */

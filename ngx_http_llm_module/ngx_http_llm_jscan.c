@@ -74,12 +74,22 @@ static ngx_int_t ngx_http_llm_jscan_emit(ngx_http_llm_jscan_t *js,
 static ngx_int_t ngx_http_llm_jscan_number_end(ngx_http_llm_jscan_t *js,
     off_t end);
 static void ngx_http_llm_jscan_code(ngx_http_llm_jscan_t *js, uint32_t c);
+static void ngx_http_llm_jscan_more(ngx_http_llm_jscan_t *js, u_char *p,
+    size_t n);
+static void ngx_http_llm_jscan_spill(ngx_http_llm_jscan_t *js, u_char *p,
+    size_t n);
 static ngx_inline u_char *ngx_http_llm_jscan_run(u_char *p, u_char *last);
+static ngx_inline void ngx_http_llm_jscan_put(ngx_http_llm_jscan_t *js,
+    u_char ch);
 
 
+/* past keep, bytes go to the sink, if any (size: the bytes before) */
 #define ngx_http_llm_jscan_keep(js, ch)                                     \
     if ((js)->len < NGX_HTTP_LLM_JSCAN_KEEP) {                              \
         (js)->keep[(js)->len++] = (u_char) (ch);                            \
+                                                                            \
+    } else if ((js)->sink) {                                                \
+        ngx_http_llm_jscan_put(js, (u_char) (ch));                          \
     }                                                                       \
     (js)->size++
 
@@ -138,8 +148,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
             p = ngx_http_llm_jscan_run(p, last);
 
             if (p > run) {
-                n = ngx_min((size_t) (p - run),
-                            NGX_HTTP_LLM_JSCAN_KEEP - js->len);
+                n = p - run;
 
 #if (__SSE2__)
                 /*
@@ -153,16 +162,15 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
                 {
                     _mm_storeu_si128((__m128i *) (js->keep + js->len),
                                      _mm_loadu_si128((const __m128i *) run));
+                    js->len += n;
+                    js->size += n;
 
                 } else {
-                    ngx_memcpy(js->keep + js->len, run, n);
+                    ngx_http_llm_jscan_more(js, run, n);
                 }
 #else
-                ngx_memcpy(js->keep + js->len, run, n);
+                ngx_http_llm_jscan_more(js, run, n);
 #endif
-
-                js->len += n;
-                js->size += p - run;
 
                 if (p == last) {
                     continue;
@@ -728,6 +736,117 @@ ngx_http_llm_jscan_run(u_char *p, u_char *last)
     }
 
     return p;
+}
+
+
+/* a byte past keep, to the sink */
+
+static ngx_inline void
+ngx_http_llm_jscan_put(ngx_http_llm_jscan_t *js, u_char ch)
+{
+    ngx_http_llm_jscan_sink_t  *s;
+
+    s = js->sink;
+
+    if (js->size > NGX_HTTP_LLM_JSCAN_KEEP && s->last < s->end) {
+        *s->last++ = ch;
+        return;
+    }
+
+    ngx_http_llm_jscan_spill(js, &ch, 1);
+}
+
+
+/*
+ * A run the 16-byte move does not take: to keep as far as it has room,
+ * the rest to the sink, if any. Out of the hot path, so that the scan
+ * without a sink costs what it did before there was one.
+ */
+
+static void
+ngx_http_llm_jscan_more(ngx_http_llm_jscan_t *js, u_char *p, size_t n)
+{
+    size_t  kept;
+
+    kept = ngx_min(n, NGX_HTTP_LLM_JSCAN_KEEP - js->len);
+
+    ngx_memcpy(js->keep + js->len, p, kept);
+    js->len += kept;
+    js->size += kept;
+
+    if (kept < n && js->sink) {
+        ngx_http_llm_jscan_spill(js, p + kept, n - kept);
+    }
+
+    js->size += n - kept;
+}
+
+
+/*
+ * Bytes of a value past keep, to the sink; js->size counts those before
+ * them. The first such bytes of a value start the sink again, with keep.
+ * Without memory, the sink fails and stays failed: the handler stops.
+ */
+
+static void
+ngx_http_llm_jscan_spill(ngx_http_llm_jscan_t *js, u_char *p, size_t n)
+{
+    size_t                      size, used, need;
+    u_char                     *buf;
+    ngx_http_llm_jscan_sink_t  *s;
+
+    s = js->sink;
+
+    if (s->failed) {
+        return;
+    }
+
+    need = n;
+
+    if (js->size == NGX_HTTP_LLM_JSCAN_KEEP) {
+        s->last = s->start;
+        need += NGX_HTTP_LLM_JSCAN_KEEP;
+    }
+
+    if ((size_t) (s->end - s->last) < need) {
+        used = s->last - s->start;
+        size = ngx_max(2 * (size_t) (s->end - s->start), used + need);
+        size = ngx_max(size, NGX_HTTP_LLM_JSCAN_SINK_MIN);
+
+        buf = ngx_pnalloc(s->pool, size);
+        if (buf == NULL) {
+            s->failed = 1;
+            return;
+        }
+
+        if (s->start) {
+            ngx_memcpy(buf, s->start, used);
+            ngx_pfree(s->pool, s->start);
+        }
+
+        s->start = buf;
+        s->last = buf + used;
+        s->end = buf + size;
+    }
+
+    if (js->size == NGX_HTTP_LLM_JSCAN_KEEP) {
+        s->last = ngx_cpymem(s->last, js->keep, NGX_HTTP_LLM_JSCAN_KEEP);
+    }
+
+    s->last = ngx_cpymem(s->last, p, n);
+}
+
+
+void
+ngx_http_llm_jscan_sink_free(ngx_http_llm_jscan_sink_t *sink)
+{
+    if (sink->start) {
+        ngx_pfree(sink->pool, sink->start);
+    }
+
+    sink->start = NULL;
+    sink->last = NULL;
+    sink->end = NULL;
 }
 
 

@@ -2,7 +2,8 @@
 /*
  * A JSON scanner: validates a document fed in pieces, in one pass, and
  * tells a handler of each token; keys and scalars come with their first
- * NGX_HTTP_LLM_JSCAN_KEEP decoded bytes. Nothing is allocated.
+ * NGX_HTTP_LLM_JSCAN_KEEP decoded bytes, or whole with a sink. Nothing is
+ * allocated without a sink.
  */
 
 
@@ -34,6 +35,25 @@ typedef enum {
 } ngx_http_llm_jscan_token_e;
 
 
+/*
+ * Where keys and scalars longer than NGX_HTTP_LLM_JSCAN_KEEP are decoded
+ * whole, for a handler that needs every value (a JSON tree), whatever
+ * pieces they came in. Grown from pool in allocations of at least
+ * NGX_HTTP_LLM_JSCAN_SINK_MIN bytes, which are the pool's large ones,
+ * given back by ngx_http_llm_jscan_sink_free(): it holds one value at a
+ * time, so no more than the longest (which the document bounds).
+ */
+typedef struct {
+    u_char                        *start;
+    u_char                        *last;
+    u_char                        *end;
+    ngx_pool_t                    *pool;
+    unsigned                       failed:1;  /* no memory: a value cut */
+} ngx_http_llm_jscan_sink_t;
+
+#define NGX_HTTP_LLM_JSCAN_SINK_MIN   8192
+
+
 typedef struct ngx_http_llm_jscan_s  ngx_http_llm_jscan_t;
 
 /* NGX_OK goes on; anything else stops the scan and is returned by feed */
@@ -50,7 +70,8 @@ struct ngx_http_llm_jscan_s {
      * END has the depth of the value it closes), the offsets of its
      * first byte (not set for END) and just after its last, and for a
      * key or scalar its first decoded bytes (text, len) and its whole
-     * decoded length (size).
+     * decoded length (size). With a sink, a value longer than its
+     * first bytes is whole in the sink: ngx_http_llm_jscan_value().
      */
     ngx_uint_t                     depth;
     off_t                          start;
@@ -63,6 +84,9 @@ struct ngx_http_llm_jscan_s {
                                                 JSON, set on NGX_ERROR */
     off_t                          at;       /* and where the scan stopped
                                                 (or a handler stopped it) */
+
+    ngx_http_llm_jscan_sink_t     *sink;     /* NULL: none; set after
+                                                init */
 
     /* the scanner's own state */
     off_t                          base;     /* offset of the piece */
@@ -83,6 +107,29 @@ void ngx_http_llm_jscan_init(ngx_http_llm_jscan_t *js,
 ngx_int_t ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p,
     size_t len);
 ngx_int_t ngx_http_llm_jscan_finish(ngx_http_llm_jscan_t *js);
+void ngx_http_llm_jscan_sink_free(ngx_http_llm_jscan_sink_t *sink);
+
+
+/* a key's or scalar's decoded bytes, whole with a sink; NGX_ERROR: cut */
+
+static ngx_inline ngx_int_t
+ngx_http_llm_jscan_value(ngx_http_llm_jscan_t *js, ngx_str_t *value)
+{
+    if (js->len == js->size) {
+        value->data = js->text;
+        value->len = js->len;
+        return NGX_OK;
+    }
+
+    if (js->sink == NULL || js->sink->failed) {
+        return NGX_ERROR;
+    }
+
+    value->data = js->sink->start;
+    value->len = js->sink->last - js->sink->start;
+
+    return NGX_OK;
+}
 
 
 #endif /* _NGX_HTTP_LLM_JSCAN_H_INCLUDED_ */

@@ -1,13 +1,12 @@
 
 /*
- * JSON trees and JSON output buffers for dialect translation.
+ * JSON trees and JSON output buffers for dialect translation; trees are
+ * built from the scanner's tokens (ngx_http_llm_jscan.c).
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-
-#include <yajl/yajl_parse.h>
 
 #include "ngx_http_llm_json_tree.h"
 #include "ngx_http_llm_jscan.h"
@@ -26,31 +25,6 @@ struct ngx_http_llm_arena_block_s {
 
 static ngx_int_t ngx_http_llm_json_any_token(ngx_http_llm_jscan_t *js,
     ngx_uint_t token);
-static int ngx_http_llm_tree_cb_null(void *data);
-static int ngx_http_llm_tree_cb_boolean(void *data, int value);
-static int ngx_http_llm_tree_cb_number(void *data, const char *s, size_t len);
-static int ngx_http_llm_tree_cb_string(void *data, const unsigned char *s,
-    size_t len);
-static int ngx_http_llm_tree_cb_start_map(void *data);
-static int ngx_http_llm_tree_cb_key(void *data, const unsigned char *s,
-    size_t len);
-static int ngx_http_llm_tree_cb_start_array(void *data);
-static int ngx_http_llm_tree_cb_end(void *data);
-
-
-static yajl_callbacks  ngx_http_llm_tree_callbacks = {
-    ngx_http_llm_tree_cb_null,
-    ngx_http_llm_tree_cb_boolean,
-    NULL,
-    NULL,
-    ngx_http_llm_tree_cb_number,
-    ngx_http_llm_tree_cb_string,
-    ngx_http_llm_tree_cb_start_map,
-    ngx_http_llm_tree_cb_key,
-    ngx_http_llm_tree_cb_end,
-    ngx_http_llm_tree_cb_start_array,
-    ngx_http_llm_tree_cb_end
-};
 
 
 void
@@ -264,7 +238,7 @@ ngx_http_llm_tree_copy(ngx_http_llm_tree_t *t, ngx_str_t *dst,
         return NGX_OK;
     }
 
-    /* yajl's buffer is gone after the callback */
+    /* the scanner's bytes are gone after the token */
 
     dst->data = ngx_http_llm_arena_alloc(t->arena, len);
     if (dst->data == NULL) {
@@ -340,75 +314,82 @@ ngx_http_llm_tree_close(ngx_http_llm_tree_t *t)
 }
 
 
-static int
-ngx_http_llm_tree_cb_null(void *data)
+/*
+ * The scanner's tokens build the tree yajl's callbacks once built:
+ * numbers as written, strings and keys decoded, whole from the sink,
+ * members in order and duplicates kept.
+ */
+
+ngx_int_t
+ngx_http_llm_tree_jscan(ngx_http_llm_tree_t *t, ngx_http_llm_jscan_t *js,
+    ngx_uint_t token)
 {
-    return ngx_http_llm_tree_scalar(data, NGX_HTTP_LLM_JSON_NULL, NULL, 0)
-           == NGX_OK;
+    ngx_str_t  value;
+
+    switch (token) {
+
+    case NGX_HTTP_LLM_JSCAN_OBJECT:
+        return ngx_http_llm_tree_open(t, NGX_HTTP_LLM_JSON_OBJECT);
+
+    case NGX_HTTP_LLM_JSCAN_ARRAY:
+        return ngx_http_llm_tree_open(t, NGX_HTTP_LLM_JSON_ARRAY);
+
+    case NGX_HTTP_LLM_JSCAN_END:
+        return ngx_http_llm_tree_close(t);
+
+    case NGX_HTTP_LLM_JSCAN_TRUE:
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_TRUE, NULL, 0);
+
+    case NGX_HTTP_LLM_JSCAN_FALSE:
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_FALSE, NULL, 0);
+
+    case NGX_HTTP_LLM_JSCAN_NULL:
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_NULL, NULL, 0);
+
+    default:
+        break;
+    }
+
+    if (ngx_http_llm_jscan_value(js, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    switch (token) {
+
+    case NGX_HTTP_LLM_JSCAN_KEY:
+        return ngx_http_llm_tree_key(t, value.data, value.len);
+
+    case NGX_HTTP_LLM_JSCAN_STRING:
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_STRING,
+                                        value.data, value.len);
+
+    default: /* NGX_HTTP_LLM_JSCAN_NUMBER */
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_NUMBER,
+                                        value.data, value.len);
+    }
 }
 
 
-static int
-ngx_http_llm_tree_cb_boolean(void *data, int value)
+ngx_int_t
+ngx_http_llm_tree_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 {
-    return ngx_http_llm_tree_scalar(data, value ? NGX_HTTP_LLM_JSON_TRUE
-                                                : NGX_HTTP_LLM_JSON_FALSE,
-                                    NULL, 0)
-           == NGX_OK;
+    return ngx_http_llm_tree_jscan(js->data, js, token);
 }
 
 
-static int
-ngx_http_llm_tree_cb_number(void *data, const char *s, size_t len)
-{
-    return ngx_http_llm_tree_scalar(data, NGX_HTTP_LLM_JSON_NUMBER,
-                                    (const u_char *) s, len)
-           == NGX_OK;
-}
-
-
-static int
-ngx_http_llm_tree_cb_string(void *data, const unsigned char *s, size_t len)
-{
-    return ngx_http_llm_tree_scalar(data, NGX_HTTP_LLM_JSON_STRING, s, len)
-           == NGX_OK;
-}
-
-
-static int
-ngx_http_llm_tree_cb_start_map(void *data)
-{
-    return ngx_http_llm_tree_open(data, NGX_HTTP_LLM_JSON_OBJECT) == NGX_OK;
-}
-
-
-static int
-ngx_http_llm_tree_cb_key(void *data, const unsigned char *s, size_t len)
-{
-    return ngx_http_llm_tree_key(data, s, len) == NGX_OK;
-}
-
-
-static int
-ngx_http_llm_tree_cb_start_array(void *data)
-{
-    return ngx_http_llm_tree_open(data, NGX_HTTP_LLM_JSON_ARRAY) == NGX_OK;
-}
-
-
-static int
-ngx_http_llm_tree_cb_end(void *data)
-{
-    return ngx_http_llm_tree_close(data) == NGX_OK;
-}
-
+/*
+ * A document from a provider, by the scanner: values past its first bytes
+ * whole from a sink, given back to the pool at once (large allocations),
+ * so that a stream's events, parsed one by one, do not pile up.
+ */
 
 ngx_http_llm_json_t *
 ngx_http_llm_json_parse(ngx_http_llm_arena_t *a, u_char *p, size_t len)
 {
-    yajl_handle          yajl;
-    yajl_status          status;
-    ngx_http_llm_tree_t  t;
+    ngx_int_t                   rc;
+    ngx_http_llm_tree_t         t;
+    ngx_http_llm_jscan_t        js;
+    ngx_http_llm_jscan_sink_t   sink;
 
     ngx_http_llm_tree_init(&t, a);
 
@@ -416,20 +397,21 @@ ngx_http_llm_json_parse(ngx_http_llm_arena_t *a, u_char *p, size_t len)
     t.max_depth = NGX_HTTP_LLM_PROVIDER_MAX_DEPTH;
     t.max_nodes = NGX_HTTP_LLM_PROVIDER_MAX_NODES;
 
-    yajl = yajl_alloc(&ngx_http_llm_tree_callbacks, NULL, &t);
-    if (yajl == NULL) {
-        return NULL;
+    ngx_memzero(&sink, sizeof(ngx_http_llm_jscan_sink_t));
+    sink.pool = a->pool;
+
+    ngx_http_llm_jscan_init(&js, ngx_http_llm_tree_token, &t);
+    js.sink = &sink;
+
+    rc = ngx_http_llm_jscan_feed(&js, p, len);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_llm_jscan_finish(&js);
     }
 
-    status = yajl_parse(yajl, p, len);
+    ngx_http_llm_jscan_sink_free(&sink);
 
-    if (status == yajl_status_ok) {
-        status = yajl_complete_parse(yajl);
-    }
-
-    yajl_free(yajl);
-
-    if (status != yajl_status_ok || t.current != NULL) {
+    if (rc != NGX_OK || t.current != NULL) {
         return NULL;
     }
 

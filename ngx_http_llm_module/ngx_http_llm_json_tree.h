@@ -1,8 +1,9 @@
 
 /*
- * JSON trees for dialect translation: a document parsed by yajl becomes a
- * tree of nodes in an arena (the request's, or one reused per stream
- * event), and JSON is written into growable buffers.
+ * JSON trees for dialect translation: a document read by the scanner
+ * (ngx_http_llm_jscan.c) becomes a tree of nodes in an arena (the
+ * request's, or one reused per stream event), and JSON is written into
+ * growable buffers.
  */
 
 
@@ -14,6 +15,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_llm_json.h"
+#include "ngx_http_llm_jscan.h"
 
 
 typedef enum {
@@ -75,7 +77,7 @@ typedef struct {
 } ngx_http_llm_arena_t;
 
 
-/* a tree being built from yajl's callbacks */
+/* a tree being built from the scanner's tokens */
 typedef struct {
     ngx_http_llm_arena_t          *arena;
     ngx_http_llm_json_t           *root;
@@ -102,7 +104,7 @@ void ngx_http_llm_arena_init(ngx_http_llm_arena_t *a, ngx_pool_t *pool);
 void *ngx_http_llm_arena_alloc(ngx_http_llm_arena_t *a, size_t size);
 void ngx_http_llm_arena_reset(ngx_http_llm_arena_t *a);
 
-/* the tree builder, fed the events of yajl's callbacks */
+/* the tree builder, fed the scanner's tokens (or, in tests, yajl's) */
 void ngx_http_llm_tree_init(ngx_http_llm_tree_t *t, ngx_http_llm_arena_t *a);
 ngx_int_t ngx_http_llm_tree_scalar(ngx_http_llm_tree_t *t,
     ngx_http_llm_json_type_e type, const u_char *s, size_t len);
@@ -111,6 +113,12 @@ ngx_int_t ngx_http_llm_tree_key(ngx_http_llm_tree_t *t, const u_char *s,
 ngx_int_t ngx_http_llm_tree_open(ngx_http_llm_tree_t *t,
     ngx_http_llm_json_type_e type);
 ngx_int_t ngx_http_llm_tree_close(ngx_http_llm_tree_t *t);
+/* a scanner's token (whole, from its sink) to the tree */
+ngx_int_t ngx_http_llm_tree_jscan(ngx_http_llm_tree_t *t,
+    ngx_http_llm_jscan_t *js, ngx_uint_t token);
+/* the same as a scanner's handler, its data the tree */
+ngx_int_t ngx_http_llm_tree_token(ngx_http_llm_jscan_t *js,
+    ngx_uint_t token);
 
 /* a whole document in memory; NULL: not JSON, or no memory */
 ngx_http_llm_json_t *ngx_http_llm_json_parse(ngx_http_llm_arena_t *a,

@@ -24,7 +24,7 @@ plan skip_all => "no nginx build in $objs" unless -f "$objs/ngx_auto_config.h";
 
 make_path("$dir/cases");
 
-my $log = `cc -O1 -g -o $bin -I $src/src/core -I $src/src/event -I $src/src/os/unix -I $objs -I $top/ngx_http_llm_module $top/t/unit/jscan_yajl.c $top/ngx_http_llm_module/ngx_http_llm_jscan.c -lyajl 2>&1`;
+my $log = `cc -O1 -g -o $bin -I $src/src/core -I $src/src/event -I $src/src/os/unix -I $objs -I $top/ngx_http_llm_module $top/t/unit/jscan_yajl.c $top/t/unit/pool_malloc.c $top/ngx_http_llm_module/ngx_http_llm_jscan.c -lyajl 2>&1`;
 is($?, 0, 'the harness builds') or diag $log;
 
 my @cases = (

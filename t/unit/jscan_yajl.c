@@ -17,6 +17,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_llm_jscan.h"
+#include "jscan_surrogate.h"
 
 
 /* tokens as lines of text, to compare */
@@ -140,26 +141,6 @@ static yajl_callbacks  y_callbacks = {
     y_null, y_boolean, NULL, NULL, y_number, y_string, y_start_map, y_key,
     y_end, y_start_array, y_end
 };
-
-
-/* yajl's decoding of lone or odd surrogates differs: texts not compared */
-
-static int
-has_surrogate(const u_char *p, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i + 3 < len; i++) {
-        if (p[i] == '\\' && p[i + 1] == 'u' && (p[i + 2] | 0x20) == 'd'
-            && ((p[i + 3] >= '8' && p[i + 3] <= '9')
-                || ((p[i + 3] | 0x20) >= 'a' && (p[i + 3] | 0x20) <= 'f')))
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
 
 
 static ngx_int_t
