@@ -430,6 +430,7 @@ guard_rows() {
         -I "$top/build/nginx/objs" -I "$top/ngx_http_llm_module" \
         "$top/bench/guard_engine.c" "$top/t/unit/pool_malloc.c" \
         "$top/ngx_http_llm_module/ngx_http_llm_redact.c" \
+        "$top/ngx_http_llm_module/ngx_http_llm_redact_literal.c" \
         "$top/ngx_http_llm_module/ngx_http_llm_guard_detect.c" -lpcre2-8
     engine=$("$prefix/guard_engine" "$prefix/guard-rules.txt" \
              "$prefix/guard-texts.txt")

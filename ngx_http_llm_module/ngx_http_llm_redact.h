@@ -20,6 +20,8 @@
 #endif
 #include <pcre2.h>
 
+#include "ngx_http_llm_redact_literal.h"
+
 
 /* what a rule's match does in a stream */
 #define NGX_HTTP_LLM_REDACT_REPLACE  0        /* its placeholder goes out */
@@ -44,28 +46,6 @@ typedef struct {
     u_char                     before;
 } ngx_http_llm_redact_hint_t;
 
-
-/*
- * What every match of a rule contains: one literal (n 1) or one of a
- * set, at most 32 bytes each (longer ones are cut: a part of a required
- * literal is required too), ASCII letters lowercase if caseless. Text
- * without it is no match, without a PCRE2 run.
- */
-
-#define NGX_HTTP_LLM_REDACT_MEMBERS      8
-#define NGX_HTTP_LLM_REDACT_LITERAL_LEN  32
-#define NGX_HTTP_LLM_REDACT_LITERAL_MIN  3
-
-typedef struct {
-    ngx_uint_t                 n;
-    unsigned                   caseless:1;
-    unsigned                   utf:1;         /* the rule's code is UTF */
-    u_char                     slot;          /* in a text's memo */
-    u_char                     len[NGX_HTTP_LLM_REDACT_MEMBERS];
-    u_char                     rare[NGX_HTTP_LLM_REDACT_MEMBERS][2];
-    u_char                     data[NGX_HTTP_LLM_REDACT_MEMBERS]
-                                   [NGX_HTTP_LLM_REDACT_LITERAL_LEN];
-} ngx_http_llm_redact_literal_t;
 
 /*
  * literals' places remembered per text, in slots by the number of the
@@ -191,17 +171,6 @@ void ngx_http_llm_redact_free(ngx_http_llm_redact_rules_t *rules);
 /* the rules' hints (by rule, or NULL), after compiling */
 void ngx_http_llm_redact_set_hints(ngx_http_llm_redact_rules_t *rules,
     ngx_http_llm_redact_hint_t *hints);
-
-/*
- * The literal(s) every match of a pattern contains (flags: CASELESS,
- * UTF); NGX_DECLINED when none is certain or long enough
- */
-ngx_int_t ngx_http_llm_redact_literal(u_char *pattern, size_t len,
-    ngx_uint_t flags, ngx_http_llm_redact_literal_t *lit);
-
-/* the first place of the literal (any of the set) from start, or len */
-size_t ngx_http_llm_redact_find_literal(ngx_http_llm_redact_literal_t *lit,
-    u_char *text, size_t start, size_t len);
 
 /* buf: at least 64 bytes more than rules->context */
 void ngx_http_llm_redact_init(ngx_http_llm_redact_t *rd,

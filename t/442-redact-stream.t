@@ -15,4 +15,5 @@ use LLM::Unit qw(run_harness);
 
 run_harness(name => 'redact_stream', min => 40, libs => '-lpcre2-8',
             sources => ['t/unit/redact_stream.c', 't/unit/pool_malloc.c',
-                        'ngx_http_llm_module/ngx_http_llm_redact.c']);
+                        'ngx_http_llm_module/ngx_http_llm_redact.c',
+                        'ngx_http_llm_module/ngx_http_llm_redact_literal.c']);

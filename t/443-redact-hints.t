@@ -18,4 +18,5 @@ run_harness(name => 'redact_hints', min => 150, libs => '-lpcre2-8',
             sources => ['t/unit/redact_hints.c', 't/unit/pool_malloc.c',
                         't/unit/check.c',
                         'ngx_http_llm_module/ngx_http_llm_redact.c',
+                        'ngx_http_llm_module/ngx_http_llm_redact_literal.c',
                         'ngx_http_llm_module/ngx_http_llm_guard_detect.c']);

@@ -1,9 +1,9 @@
-# Guard rules whose matches all contain a literal (the prefilter of
-# ngx_http_llm_redact.c): a text is tried only if the literal is in it,
-# found whatever its case for a caseless rule, so texts with it in any
-# case are still refused or redacted, texts without it go on; a rule the
-# analysis gives up on (a top-level "|") works as before. The literals
-# themselves are checked by t/444-redact-literal.t.
+# Guard rules whose matches all contain a literal (the prefilter,
+# ngx_http_llm_redact_literal.c): a text is tried only if the literal is
+# in it, found whatever its case for a caseless rule, so texts with it in
+# any case are still refused or redacted, texts without it go on; a rule
+# the analysis gives up on (a top-level "|") works as before. The
+# literals themselves are checked by t/444-redact-literal.t.
 
 use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;

@@ -1,16 +1,16 @@
 
 /*
- * The literal prefilter of rules (ngx_http_llm_redact.c): the literals
- * found in patterns are those expected, tricky syntax included, and
- * analysis gives up where it must; on generated texts (words of the
+ * The literal prefilter of rules (ngx_http_llm_redact_literal.c): the
+ * literals found in patterns are those expected, tricky syntax included,
+ * and analysis gives up where it must; on generated texts (words of the
  * patterns, case flips, KELVIN SIGN and LONG S, invisible characters),
  * every rule, plain, caseless, in UTF mode and both, finds the same
  * leftmost match from every start offset with the prefilter as without
  * it, one at a time and as a policy sharing what is known of a text.
  * Also the fast searches for invisible characters, their removal and the
- * UTF-8 check against plain loops, at every length and alignment. Used
- * by t/444-redact-literal.t: prints "ok NAME" or what differs, one a
- * check.
+ * UTF-8 check (ngx_http_llm_redact.c) against plain loops, at every
+ * length and alignment. Used by t/444-redact-literal.t: prints "ok NAME"
+ * or what differs, one a check.
  */
 
 

@@ -8,10 +8,10 @@ LLM::Unit - builds a C harness of t/unit/ with nginx's headers and runs it
 
     use LLM::Unit qw(run_harness);
 
-    run_harness(name => 'redact_stream', min => 40,
-                sources => ['t/unit/redact_stream.c', 't/unit/pool_malloc.c',
-                            'ngx_http_llm_module/ngx_http_llm_redact.c'],
-                libs => '-lpcre2-8');
+    run_harness(name => 'redact_stream', min => 40, libs => '-lpcre2-8',
+        sources => ['t/unit/redact_stream.c', 't/unit/pool_malloc.c',
+                    'ngx_http_llm_module/ngx_http_llm_redact.c',
+                    'ngx_http_llm_module/ngx_http_llm_redact_literal.c']);
 
 The harness prints one line a check, "ok NAME" or what differs; each
 line is a test, and so are the build, the number of lines (at least
