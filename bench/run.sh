@@ -335,8 +335,12 @@ issue_targets() {
         after=$(awk '{ printf "%s%.1f", (NR > 1 ? ", " : ""), $2 / 1024 }' "$rounds")
         echo "| RSS after 1,000 streams within 1 MiB of before, flat over rounds | after rounds: $after MiB (+$grow) | $(met "$grow" 1 le) |"
     fi
-    k=$(awk -v g="$g_rps" '$1 == 10000 { printf "%.2f", $2 / g }' "$srows_scale")
-    [ -n "$k" ] && echo "| 10,000 keys and routes ≥ 0.95× one | ${k}× | $(met "$k" 0.95) |"
+    # against N = 1 measured the same way (a reload, then a short row),
+    # not against the main row: a short row just after a reload is
+    # slower whatever N is
+    k=$(awk '$1 == 1 { one = $2 } $1 == 10000 { n = $2 }
+             END { if (one && n) printf "%.2f", n / one }' "$srows_scale")
+    [ -n "$k" ] && echo "| 10,000 keys and routes ≥ 0.95× one (both rows after a reload) | ${k}× | $(met "$k" 0.95) |"
     return 0
 }
 
@@ -466,7 +470,7 @@ if [ "$only" = callgrind ]; then
     exit 0
 fi
 
-nscales=$(echo $scales | wc -w)
+nscales=$(( $(echo $scales | wc -w) + 1 ))
 estimate=$(( 9 * (secs + (secs + 2) / 3 + 2) + 13 * (stream_secs + 3)
              + 6 * (short_secs + 1) + 30 + short_secs
              + nscales * (short_secs + 4) ))
@@ -479,8 +483,11 @@ rows=$prefix/rows.txt
     row direct "$direct$url" "$prefix/chat.json" "$prefix/client.h" "$mock_pid"
     row proxy "$proxy$url" "$prefix/chat.json" "$prefix/client.h" "$front_pid"
     row gateway "$gateway$url" "$prefix/chat.json" "$prefix/client.h" "$front_pid"
-    row cache "$cached$url" "$prefix/chat0.json" "$prefix/client.h" "$front_pid"
+    # next to the gateway row it is compared with: after the cache row it
+    # measured up to a third slower than alone (a machine this small
+    # drifts between rows), although it runs fewer instructions
     row open "$open$url" "$prefix/chat.json" "$prefix/client.h" "$front_pid"
+    row cache "$cached$url" "$prefix/chat0.json" "$prefix/client.h" "$front_pid"
     row nginx_cache "$proxy/cached$url" "$prefix/chat0.json" \
         "$prefix/client.h" "$front_pid"
     row portkey "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h" \
@@ -601,7 +608,8 @@ echo "profile done"
 
 srows_scale=$prefix/scale.txt
 : > "$srows_scale"
-for n in $scales; do
+# N = 1 first, the row the others are compared with
+for n in 1 $(echo $scales | tr ' ' '\n' | grep -vx 1); do
     # route scale-i to the mock, key sk-scale-i in the bench team
     awk -v n="$n" -v p="$prefix" 'BEGIN {
         printf "llm_keys_file %s/scale.keys;\n", p
@@ -692,7 +700,7 @@ body_rows() {
 }
 
 scale_rows() {
-    echo "| 1 (the main row) | $g_rps | $(get gateway 3) | $(get gateway 4) | $g_cpu | – | – |"
+    echo "| the main row ($secs s, no reload) | $g_rps | $(get gateway 3) | $(get gateway 4) | $g_cpu | – | – |"
     while read -r n rps p50 p99 cpu rss t; do
         echo "| $n | $rps | $p50 | $p99 | $cpu | $(mib "$rss") | $t |"
     done < "$srows_scale"
@@ -943,6 +951,8 @@ spilled body up to 256 KiB from one buffer.
 N routes (\`scale-00001\` ...) and N keys in an \`llm_keys_file\`, on top of
 the main configuration; wrk cycles through all N keys and routes, request
 i with key i and route i, so the zone holds N key meters and N series.
+Each N is measured the same way, just after a reload, and the target
+compares N = 10,000 with N = 1 of this table.
 ${short_secs} s a row, $conns connections. RSS: the worker after the run;
 start: seconds until nginx has read the configuration and started.
 

@@ -40,7 +40,8 @@ static ngx_int_t ngx_http_llm_entity_add(ngx_conf_t *cf,
 static ngx_http_llm_entity_t *ngx_http_llm_entity_find(ngx_array_t *a,
     ngx_str_t *name);
 static ngx_uint_t ngx_http_llm_glob(ngx_str_t *pattern, ngx_str_t *s);
-static ngx_uint_t ngx_http_llm_hex(u_char *dst, u_char *digest);
+static ngx_http_llm_entity_t **ngx_http_llm_key_slot(
+    ngx_http_llm_main_conf_t *lmcf, u_char *digest);
 
 
 static ngx_str_t  ngx_http_llm_entity_prefix[] = {
@@ -611,13 +612,9 @@ ngx_http_llm_entity_find(ngx_array_t *a, ngx_str_t *name)
 ngx_int_t
 ngx_http_llm_init_keys(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
 {
-    u_char                   *hex;
-    ngx_str_t                 name;
-    ngx_uint_t                i, k;
+    ngx_uint_t                i, k, size;
     ngx_array_t              *parents;
-    ngx_hash_init_t           hash;
-    ngx_hash_keys_arrays_t    keys;
-    ngx_http_llm_entity_t   **e;
+    ngx_http_llm_entity_t   **e, **slot;
     ngx_array_t              *lists[2];
 
     if (ngx_http_llm_guard_entities(cf, lmcf) != NGX_OK) {
@@ -649,69 +646,69 @@ ngx_http_llm_init_keys(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
         }
     }
 
-    keys.pool = cf->pool;
-    keys.temp_pool = cf->temp_pool;
+    /*
+     * An open-addressed table of the digests, at most half full: a lookup
+     * is one probe or two and a compare of 32 bytes, where ngx_hash_t
+     * needed the digest in hex, hashed and compared byte by byte
+     */
 
-    if (ngx_hash_keys_array_init(&keys, NGX_HASH_SMALL) != NGX_OK) {
+    for (size = 16; size < 2 * lmcf->keys.nelts; size *= 2) {
+        /* void */
+    }
+
+    lmcf->keys_table = ngx_pcalloc(cf->pool,
+                                   size * sizeof(ngx_http_llm_entity_t *));
+    if (lmcf->keys_table == NULL) {
         return NGX_ERROR;
     }
+
+    lmcf->keys_mask = size - 1;
 
     e = lmcf->keys.elts;
 
     for (i = 0; i < lmcf->keys.nelts; i++) {
-        hex = ngx_pnalloc(cf->pool, 64);
-        if (hex == NULL) {
-            return NGX_ERROR;
-        }
+        slot = ngx_http_llm_key_slot(lmcf, e[i]->digest);
 
-        (void) ngx_http_llm_hex(hex, e[i]->digest);
-
-        name.data = hex;
-        name.len = 64;
-
-        switch (ngx_hash_add_key(&keys, &name, e[i], NGX_HASH_READONLY_KEY)) {
-
-        case NGX_OK:
-            break;
-
-        case NGX_BUSY:
-            /* an error only: the other one is looked for */
-
-            for (k = 0; k < i; k++) {
-                if (ngx_memcmp(e[k]->digest, e[i]->digest, 32) == 0) {
-                    break;
-                }
-            }
-
+        if (*slot) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "key \"%V\" in %s:%ui is the same as key \"%V\" "
                           "in %s:%ui", &e[i]->name, e[i]->file_name,
-                          e[i]->line, &e[k]->name, e[k]->file_name,
-                          e[k]->line);
-            return NGX_ERROR;
-
-        default:
+                          e[i]->line, &(*slot)->name, (*slot)->file_name,
+                          (*slot)->line);
             return NGX_ERROR;
         }
+
+        *slot = e[i];
     }
 
-    hash.hash = &lmcf->keys_hash;
-    hash.key = ngx_hash_key;
-    hash.max_size = 1048576;
+    return NGX_OK;
+}
 
-    /*
-     * room for 8 keys of 64 hex digits a bucket: with one, ngx_hash_init()
-     * looks for a perfect hash, and tries every size up to max_size in
-     * vain (seconds of start-up with 10,000 keys)
-     */
-    hash.bucket_size = ngx_align(8 * (sizeof(void *)
-                                      + ngx_align(64 + 2, sizeof(void *)))
-                                 + sizeof(void *), ngx_cacheline_size);
-    hash.name = "llm_keys_hash";
-    hash.pool = cf->pool;
-    hash.temp_pool = NULL;
 
-    return ngx_hash_init(&hash, keys.keys.elts, keys.keys.nelts);
+/*
+ * The slot of a digest: its entity's, or the empty one where it would
+ * go. The digest is SHA-256 of the key, so its first bytes are as good
+ * an index as any hash of them; a client's digests are never inserted,
+ * so a client cannot lengthen the runs a lookup walks.
+ */
+
+static ngx_http_llm_entity_t **
+ngx_http_llm_key_slot(ngx_http_llm_main_conf_t *lmcf, u_char *digest)
+{
+    uint64_t                 index;
+    ngx_http_llm_entity_t  **slot;
+
+    ngx_memcpy(&index, digest, sizeof(uint64_t));
+
+    for ( ;; ) {
+        slot = &lmcf->keys_table[index & lmcf->keys_mask];
+
+        if (*slot == NULL || ngx_memcmp((*slot)->digest, digest, 32) == 0) {
+            return slot;
+        }
+
+        index++;
+    }
 }
 
 
@@ -770,12 +767,13 @@ ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
-    e = ngx_hash_find(&lmcf->keys_hash, ngx_http_llm_hex(hex, digest), hex,
-                      64);
+    e = *ngx_http_llm_key_slot(lmcf, digest);
 
     if (e == NULL && ngx_http_llm_redis_keys(lmcf)) {
 
         /* not configured: perhaps a key created at run time, in Redis */
+
+        ngx_hex_dump(hex, digest, 32);
 
         switch (ngx_http_llm_redis_find_key(r, &ctx->timer, digest, hex, &e)) {
 
@@ -891,29 +889,4 @@ ngx_http_llm_glob(ngx_str_t *pattern, ngx_str_t *s)
     }
 
     return p == pe;
-}
-
-
-/* the digest in hex, and ngx_hash_key() of that, in one pass */
-
-static ngx_uint_t
-ngx_http_llm_hex(u_char *dst, u_char *digest)
-{
-    ngx_uint_t  i, key;
-
-    static u_char  hex[] = "0123456789abcdef";
-
-    key = 0;
-
-    for (i = 0; i < 32; i++) {
-        *dst = hex[digest[i] >> 4];
-        key = ngx_hash(key, *dst);
-        dst++;
-
-        *dst = hex[digest[i] & 0xf];
-        key = ngx_hash(key, *dst);
-        dst++;
-    }
-
-    return key;
 }

@@ -278,11 +278,12 @@ typedef struct {
     ngx_str_t                      models_json;    /* GET /v1/models body */
     time_t                         created;
 
-    /* gateway keys: digests (hex) to ngx_http_llm_entity_t */
+    /* gateway keys: SHA-256 digests to ngx_http_llm_entity_t */
     ngx_array_t                    keys;           /* ngx_http_llm_entity_t * */
     ngx_array_t                    teams;          /* ngx_http_llm_entity_t * */
     ngx_array_t                    orgs;           /* ngx_http_llm_entity_t * */
-    ngx_hash_t                     keys_hash;
+    ngx_http_llm_entity_t        **keys_table;     /* by digest, see keys.c */
+    ngx_uint_t                     keys_mask;
     ngx_array_t                    keys_files;     /* ngx_str_t, with lines */
     ngx_int_t                      default_max_tokens;
     ngx_int_t                      cache_charge;   /* percent, for hits */

@@ -262,3 +262,34 @@ POST /v1/chat/completions
 --- response_headers
 x-ratelimit-limit-requests: 10000
 !x-provider-ratelimit-limit-requests
+
+
+
+=== TEST 18: many keys: each finds its own entity, a near miss none
+The digests are looked up in a table at most half full, probing on: with
+3,000 keys, runs of occupied slots are walked for keys far from the
+first or last, and a wrong key must still walk to an empty slot.
+--- user_files eval
+[[keys => join '', map { sprintf "k%04d sk-many-%04d-0123456789;\n", $_, $_ }
+    1 .. 3000]]
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route m { target mock; }
+    llm_keys_file $TEST_NGINX_SERVER_ROOT/html/keys;
+--- config
+    location /v1/ {
+        add_header X-Key-Name "$llm_key" always;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+[("POST /v1/chat/completions\n{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}") x 6]
+--- more_headers eval
+[map { "Authorization: Bearer $_\n" } qw(sk-many-0001-0123456789
+    sk-many-1500-0123456789 sk-many-3000-0123456789 sk-many-2999-0123456789
+    sk-many-3001-0123456789 sk-many-0042-0123456789)]
+--- error_code eval
+[200, 200, 200, 200, 401, 200]
+--- response_headers eval
+["X-Key-Name: k0001", "X-Key-Name: k1500", "X-Key-Name: k3000",
+ "X-Key-Name: k2999", "!X-Key-Name", "X-Key-Name: k0042"]
