@@ -193,6 +193,41 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
                     goto failed;
                 }
 
+                /*
+                 * APIs send compact JSON: a name's ":", and a string's
+                 * opening quote after it, or ',"' after a string, are
+                 * taken here rather than a byte a pass of the loop
+                 */
+
+                if (last - p < 2) {
+                    continue;
+                }
+
+                if (js->state == ngx_jscan_colon) {
+                    if (p[0] != ':' || p[1] != '"') {
+                        continue;
+                    }
+
+                    js->key = 0;
+
+                } else if (js->state == ngx_jscan_after
+                           && p[0] == ',' && p[1] == '"')
+                {
+                    js->key = (js->objects[(js->level - 1) / 8]
+                               >> ((js->level - 1) % 8)) & 1;
+
+                } else {
+                    continue;
+                }
+
+                p++;
+                js->start = js->base + (p - start);
+                js->end = js->start + 1;
+                p++;
+                js->state = ngx_jscan_string;
+                js->len = 0;
+                js->size = 0;
+
                 continue;
             }
 
