@@ -55,11 +55,12 @@ static ngx_uint_t ngx_http_llm_response_type_is(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    ngx_uint_t                native, translate, status;
-    ngx_http_llm_api_e        client;
-    ngx_http_llm_guard_t     *guard;
-    ngx_http_llm_dialect_t   *dialect;
-    ngx_http_llm_response_t  *resp;
+    ngx_uint_t                 native, translate, status;
+    ngx_http_llm_api_e         client;
+    ngx_http_llm_guard_t      *guard;
+    ngx_http_llm_dialect_t    *dialect;
+    ngx_http_llm_response_t   *resp;
+    ngx_http_llm_main_conf_t  *lmcf;
 
     dialect = ctx->target->provider->dialect;
     client = ngx_http_llm_client_api(ctx);
@@ -147,7 +148,17 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     if (status / 100 == 2) {
 
         if (!translate && client != NGX_HTTP_LLM_API_ANTHROPIC) {
-            if (dialect->response_json) {
+            lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+            /*
+             * a hit charged nothing needs no usage (llm_cache_charge 0,
+             * the default): the stored answer goes unread, from the file
+             * as nginx sends any hit
+             */
+
+            if (dialect->response_json
+                && !(ctx->cache_hit && lmcf->cache_charge == 0))
+            {
                 resp->mode = NGX_HTTP_LLM_RESP_SCAN;
                 r->filter_need_in_memory = 1;
             }
