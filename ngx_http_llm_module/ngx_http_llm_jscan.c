@@ -132,6 +132,11 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
     while (p < last) {
         ch = *p;
 
+        if (js->state <= ngx_jscan_after) {
+            /* between tokens, the most frequent: no jump through a table */
+            goto between;
+        }
+
         switch (js->state) {
 
         case ngx_jscan_string:
@@ -349,6 +354,26 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
 
         case ngx_jscan_number:
 
+            /* digits after the first, most of a number: a run at once */
+
+            if (js->sub == ngx_jscan_int || js->sub == ngx_jscan_frac
+                || js->sub == ngx_jscan_exp)
+            {
+                while (ch >= '0' && ch <= '9') {
+                    ngx_http_llm_jscan_keep(js, ch);
+
+                    if (++p == last) {
+                        break;
+                    }
+
+                    ch = *p;
+                }
+
+                if (p == last) {
+                    continue;
+                }
+            }
+
             switch (js->sub) {
 
             case ngx_jscan_minus:
@@ -469,7 +494,7 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
             break;
         }
 
-        /* between tokens */
+    between:
 
         p++;
 
