@@ -21,6 +21,8 @@ static ngx_int_t ngx_http_llm_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_llm_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_llm_node_memo_t *ngx_http_llm_node_memo(
+    ngx_http_llm_zone_t *zone, uint32_t hash);
 static ngx_uint_t ngx_http_llm_expire(ngx_http_llm_zone_t *zone,
     ngx_uint_t force);
 
@@ -158,6 +160,7 @@ ngx_http_llm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     zone->shpool->data = zone->sh;
+    zone->sh->generation = 0;
 
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_http_llm_rbtree_insert_value);
@@ -204,9 +207,33 @@ ngx_http_llm_node_t *
 ngx_http_llm_node_find(ngx_http_llm_zone_t *zone, ngx_uint_t kind,
     ngx_str_t *name, uint32_t hash)
 {
-    ngx_int_t             rc;
-    ngx_rbtree_node_t    *node, *sentinel;
-    ngx_http_llm_node_t  *ln;
+    ngx_int_t                  rc;
+    ngx_uint_t                 i;
+    ngx_rbtree_node_t         *node, *sentinel;
+    ngx_http_llm_node_t       *ln;
+    ngx_http_llm_node_memo_t  *memo;
+
+    /*
+     * With thousands of keys and routes, the tree's levels are cache
+     * misses, a dozen a lookup; the memo is one, and the node itself,
+     * which the caller reads anyway. A node it names is alive as long as
+     * no node has been freed (the zone's generation), which the mutex
+     * held here makes certain.
+     */
+
+    memo = ngx_http_llm_node_memo(zone, hash);
+
+    for (i = 0; memo && i < 2; i++) {
+        ln = memo[i].node;
+
+        if (ln && memo[i].hash == hash
+            && memo[i].generation == zone->sh->generation
+            && ln->kind == kind
+            && ngx_memn2cmp(name->data, ln->name, name->len, ln->len) == 0)
+        {
+            return ln;
+        }
+    }
 
     node = zone->sh->rbtree.root;
     sentinel = zone->sh->rbtree.sentinel;
@@ -232,6 +259,14 @@ ngx_http_llm_node_find(ngx_http_llm_zone_t *zone, ngx_uint_t kind,
         }
 
         if (rc == 0) {
+            if (memo) {
+                /* the newest first, the one it displaces second */
+                memo[1] = memo[0];
+                memo[0].node = ln;
+                memo[0].generation = zone->sh->generation;
+                memo[0].hash = hash;
+            }
+
             return ln;
         }
 
@@ -239,6 +274,48 @@ ngx_http_llm_node_find(ngx_http_llm_zone_t *zone, ngx_uint_t kind,
     }
 
     return NULL;
+}
+
+
+/*
+ * The worker's pair of memo slots for a hash. Workers only (and nginx
+ * without a master): the memo comes from the cycle's pool, which in the
+ * master would outlive a reload's cycle. A slot for every 256 bytes of
+ * the zone (about a node's), from 256 to 262,144 slots: at most 6 MiB a
+ * worker, 1.5 MiB for a zone of 16m.
+ */
+
+static ngx_http_llm_node_memo_t *
+ngx_http_llm_node_memo(ngx_http_llm_zone_t *zone, uint32_t hash)
+{
+    size_t      size;
+    ngx_uint_t  n;
+
+    if (zone->memo) {
+        return &zone->memo[hash & zone->memo_mask & ~(ngx_uint_t) 1];
+    }
+
+    if (zone->memo_failed
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
+        return NULL;
+    }
+
+    size = zone->shm_zone->shm.size / 256;
+
+    for (n = 256; n < size && n < 262144; n *= 2) { /* void */ }
+
+    zone->memo = ngx_pcalloc(ngx_cycle->pool,
+                             n * sizeof(ngx_http_llm_node_memo_t));
+    if (zone->memo == NULL) {
+        zone->memo_failed = 1;
+        return NULL;
+    }
+
+    zone->memo_mask = n - 1;
+
+    return &zone->memo[hash & zone->memo_mask & ~(ngx_uint_t) 1];
 }
 
 
@@ -337,6 +414,9 @@ ngx_http_llm_expire(ngx_http_llm_zone_t *zone, ngx_uint_t force)
             ngx_queue_remove(q);
             ngx_rbtree_delete(&zone->sh->rbtree, &ln->node);
             ngx_slab_free_locked(zone->shpool, ln);
+
+            /* every worker's memo of nodes is void from now */
+            zone->sh->generation++;
 
             if (++freed == (force ? 10 : 2)) {
                 break;

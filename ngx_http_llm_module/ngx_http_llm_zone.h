@@ -52,13 +52,27 @@ typedef struct {
     ngx_rbtree_t                   rbtree;
     ngx_rbtree_node_t              sentinel;
     ngx_queue_t                    queue;
+    /* nodes freed so far: what a worker remembers of older ones is void */
+    uint64_t                       generation;
 } ngx_http_llm_shctx_t;
+
+
+/* a node a worker found, as long as no node has been freed since */
+typedef struct {
+    ngx_http_llm_node_t           *node;
+    uint64_t                       generation;
+    uint32_t                       hash;
+} ngx_http_llm_node_memo_t;
 
 
 struct ngx_http_llm_zone_s {
     ngx_shm_zone_t                *shm_zone;
     ngx_slab_pool_t               *shpool;
     ngx_http_llm_shctx_t          *sh;
+    /* this worker's memo of nodes by hash (pairs of slots), made on use */
+    ngx_http_llm_node_memo_t      *memo;
+    ngx_uint_t                     memo_mask;
+    ngx_uint_t                     memo_failed;
 };
 
 
