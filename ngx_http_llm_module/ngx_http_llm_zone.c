@@ -280,9 +280,9 @@ ngx_http_llm_node_find(ngx_http_llm_zone_t *zone, ngx_uint_t kind,
 /*
  * The worker's pair of memo slots for a hash. Workers only (and nginx
  * without a master): the memo comes from the cycle's pool, which in the
- * master would outlive a reload's cycle. A slot for every 256 bytes of
- * the zone (about a node's), from 256 to 262,144 slots: at most 6 MiB a
- * worker, 1.5 MiB for a zone of 16m.
+ * master would outlive a reload's cycle. A slot for every 512 bytes of
+ * the zone (nodes take 300 bytes to 1 KB), from 256 to 131,072 slots:
+ * at most 3 MiB a worker, 768 KiB for a zone of 16m.
  */
 
 static ngx_http_llm_node_memo_t *
@@ -302,9 +302,9 @@ ngx_http_llm_node_memo(ngx_http_llm_zone_t *zone, uint32_t hash)
         return NULL;
     }
 
-    size = zone->shm_zone->shm.size / 256;
+    size = zone->shm_zone->shm.size / 512;
 
-    for (n = 256; n < size && n < 262144; n *= 2) { /* void */ }
+    for (n = 256; n < size && n < 131072; n *= 2) { /* void */ }
 
     zone->memo = ngx_pcalloc(ngx_cycle->pool,
                              n * sizeof(ngx_http_llm_node_memo_t));
