@@ -77,25 +77,10 @@ static ngx_int_t ngx_http_llm_digest_value(ngx_http_llm_digest_t *d,
 static ngx_int_t ngx_http_llm_digest_sort(ngx_http_llm_digest_t *d,
     ngx_http_llm_digest_frame_t *f);
 static int ngx_http_llm_digest_cmp(const void *a, const void *b);
-static ngx_int_t ngx_http_llm_digest_jscan_open(void *data,
-    ngx_uint_t token);
-static ngx_int_t ngx_http_llm_digest_jscan_close(void *data);
-static ngx_int_t ngx_http_llm_digest_jscan_key(void *data, u_char *text,
-    size_t len);
-static ngx_int_t ngx_http_llm_digest_jscan_scalar(void *data,
-    ngx_uint_t token, u_char *text, size_t len);
 static ngx_int_t ngx_http_llm_cache_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_llm_cache_control(ngx_http_request_t *r,
     char *directive);
-
-
-static const ngx_http_llm_jscan_calls_t  ngx_http_llm_digest_calls = {
-    ngx_http_llm_digest_jscan_open,
-    ngx_http_llm_digest_jscan_close,
-    ngx_http_llm_digest_jscan_key,
-    ngx_http_llm_digest_jscan_scalar
-};
 
 
 static ngx_str_t  ngx_http_llm_uncached_members[] = {
@@ -618,61 +603,50 @@ ngx_http_llm_digest_result(ngx_http_llm_digest_t *d, ngx_str_t *form)
 ngx_int_t
 ngx_http_llm_digest_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 {
-    return ngx_http_llm_jscan_dispatch(js, token, &ngx_http_llm_digest_calls);
-}
+    ngx_str_t               value;
+    ngx_http_llm_digest_t  *d;
 
-
-static ngx_int_t
-ngx_http_llm_digest_jscan_open(void *data, ngx_uint_t token)
-{
-    return ngx_http_llm_digest_open(data, token == NGX_HTTP_LLM_JSCAN_OBJECT);
-}
-
-
-static ngx_int_t
-ngx_http_llm_digest_jscan_close(void *data)
-{
-    return ngx_http_llm_digest_close(data);
-}
-
-
-static ngx_int_t
-ngx_http_llm_digest_jscan_key(void *data, u_char *text, size_t len)
-{
-    return ngx_http_llm_digest_key(data, text, len);
-}
-
-
-static ngx_int_t
-ngx_http_llm_digest_jscan_scalar(void *data, ngx_uint_t token, u_char *text,
-    size_t len)
-{
-    u_char  type;
+    d = js->data;
 
     switch (token) {
 
-    case NGX_HTTP_LLM_JSCAN_STRING:
-        type = 's';
-        break;
+    case NGX_HTTP_LLM_JSCAN_OBJECT:
+        return ngx_http_llm_digest_open(d, 1);
 
-    case NGX_HTTP_LLM_JSCAN_NUMBER:
-        type = 'n';
-        break;
+    case NGX_HTTP_LLM_JSCAN_ARRAY:
+        return ngx_http_llm_digest_open(d, 0);
+
+    case NGX_HTTP_LLM_JSCAN_END:
+        return ngx_http_llm_digest_close(d);
 
     case NGX_HTTP_LLM_JSCAN_TRUE:
-        type = 't';
-        break;
+        return ngx_http_llm_digest_scalar(d, 't', NULL, 0);
 
     case NGX_HTTP_LLM_JSCAN_FALSE:
-        type = 'f';
-        break;
+        return ngx_http_llm_digest_scalar(d, 'f', NULL, 0);
 
-    default: /* NGX_HTTP_LLM_JSCAN_NULL */
-        type = 'z';
+    case NGX_HTTP_LLM_JSCAN_NULL:
+        return ngx_http_llm_digest_scalar(d, 'z', NULL, 0);
+
+    default:
         break;
     }
 
-    return ngx_http_llm_digest_scalar(data, type, text, len);
+    if (ngx_http_llm_jscan_value(js, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    switch (token) {
+
+    case NGX_HTTP_LLM_JSCAN_KEY:
+        return ngx_http_llm_digest_key(d, value.data, value.len);
+
+    case NGX_HTTP_LLM_JSCAN_STRING:
+        return ngx_http_llm_digest_scalar(d, 's', value.data, value.len);
+
+    default: /* NGX_HTTP_LLM_JSCAN_NUMBER */
+        return ngx_http_llm_digest_scalar(d, 'n', value.data, value.len);
+    }
 }
 
 

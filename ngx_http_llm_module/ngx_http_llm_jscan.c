@@ -910,49 +910,6 @@ ngx_http_llm_jscan_sink_free(ngx_http_llm_jscan_sink_t *sink)
 }
 
 
-/*
- * Where a key's or scalar's whole text is, so that its consumers need not
- * know: the scanner's first bytes, or its sink for a longer value.
- */
-
-ngx_int_t
-ngx_http_llm_jscan_dispatch(ngx_http_llm_jscan_t *js, ngx_uint_t token,
-    const ngx_http_llm_jscan_calls_t *calls)
-{
-    ngx_str_t  value;
-
-    switch (token) {
-
-    case NGX_HTTP_LLM_JSCAN_OBJECT:
-    case NGX_HTTP_LLM_JSCAN_ARRAY:
-        return calls->open(js->data, token);
-
-    case NGX_HTTP_LLM_JSCAN_END:
-        return calls->close(js->data);
-
-    case NGX_HTTP_LLM_JSCAN_TRUE:
-    case NGX_HTTP_LLM_JSCAN_FALSE:
-    case NGX_HTTP_LLM_JSCAN_NULL:
-        return calls->scalar(js->data, token, NULL, 0);
-
-    default:
-        break;
-    }
-
-    if (ngx_http_llm_jscan_value(js, &value) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (token == NGX_HTTP_LLM_JSCAN_KEY) {
-        return calls->key(js->data, value.data, value.len);
-    }
-
-    /* NGX_HTTP_LLM_JSCAN_STRING or NGX_HTTP_LLM_JSCAN_NUMBER */
-
-    return calls->scalar(js->data, token, value.data, value.len);
-}
-
-
 /* a \uXXXX escape, as UTF-8; surrogate pairs joined, a lone half is "?" */
 
 static void

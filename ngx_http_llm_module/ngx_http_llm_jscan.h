@@ -110,26 +110,6 @@ ngx_int_t ngx_http_llm_jscan_finish(ngx_http_llm_jscan_t *js);
 void ngx_http_llm_jscan_sink_free(ngx_http_llm_jscan_sink_t *sink);
 
 
-/*
- * A consumer of every value whole (a JSON tree, the cache key's digest),
- * its data the scanner's: told of an OBJECT or ARRAY by open(), of its
- * END by close(), of a key's decoded text by key(), and by scalar() of a
- * STRING (decoded), a NUMBER (as written), TRUE, FALSE or NULL (text
- * NULL).
- */
-typedef struct {
-    ngx_int_t  (*open)(void *data, ngx_uint_t token);
-    ngx_int_t  (*close)(void *data);
-    ngx_int_t  (*key)(void *data, u_char *text, size_t len);
-    ngx_int_t  (*scalar)(void *data, ngx_uint_t token, u_char *text,
-                         size_t len);
-} ngx_http_llm_jscan_calls_t;
-
-/* a handler's token to such a consumer; NGX_ERROR: a value cut */
-ngx_int_t ngx_http_llm_jscan_dispatch(ngx_http_llm_jscan_t *js,
-    ngx_uint_t token, const ngx_http_llm_jscan_calls_t *calls);
-
-
 /* a key's or scalar's decoded bytes, whole with a sink; NGX_ERROR: cut */
 
 static ngx_inline ngx_int_t

@@ -23,22 +23,8 @@ struct ngx_http_llm_arena_block_s {
 };
 
 
-static ngx_int_t ngx_http_llm_tree_jscan_open(void *data, ngx_uint_t token);
-static ngx_int_t ngx_http_llm_tree_jscan_close(void *data);
-static ngx_int_t ngx_http_llm_tree_jscan_key(void *data, u_char *text,
-    size_t len);
-static ngx_int_t ngx_http_llm_tree_jscan_scalar(void *data, ngx_uint_t token,
-    u_char *text, size_t len);
 static ngx_int_t ngx_http_llm_json_any_token(ngx_http_llm_jscan_t *js,
     ngx_uint_t token);
-
-
-static const ngx_http_llm_jscan_calls_t  ngx_http_llm_tree_calls = {
-    ngx_http_llm_tree_jscan_open,
-    ngx_http_llm_tree_jscan_close,
-    ngx_http_llm_tree_jscan_key,
-    ngx_http_llm_tree_jscan_scalar
-};
 
 
 void
@@ -335,65 +321,59 @@ ngx_http_llm_tree_close(ngx_http_llm_tree_t *t)
  */
 
 ngx_int_t
-ngx_http_llm_tree_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
+ngx_http_llm_tree_jscan(ngx_http_llm_tree_t *t, ngx_http_llm_jscan_t *js,
+    ngx_uint_t token)
 {
-    return ngx_http_llm_jscan_dispatch(js, token, &ngx_http_llm_tree_calls);
-}
-
-
-static ngx_int_t
-ngx_http_llm_tree_jscan_open(void *data, ngx_uint_t token)
-{
-    return ngx_http_llm_tree_open(data, (token == NGX_HTTP_LLM_JSCAN_OBJECT)
-                                        ? NGX_HTTP_LLM_JSON_OBJECT
-                                        : NGX_HTTP_LLM_JSON_ARRAY);
-}
-
-
-static ngx_int_t
-ngx_http_llm_tree_jscan_close(void *data)
-{
-    return ngx_http_llm_tree_close(data);
-}
-
-
-static ngx_int_t
-ngx_http_llm_tree_jscan_key(void *data, u_char *text, size_t len)
-{
-    return ngx_http_llm_tree_key(data, text, len);
-}
-
-
-static ngx_int_t
-ngx_http_llm_tree_jscan_scalar(void *data, ngx_uint_t token, u_char *text,
-    size_t len)
-{
-    ngx_http_llm_json_type_e  type;
+    ngx_str_t  value;
 
     switch (token) {
 
-    case NGX_HTTP_LLM_JSCAN_STRING:
-        type = NGX_HTTP_LLM_JSON_STRING;
-        break;
+    case NGX_HTTP_LLM_JSCAN_OBJECT:
+        return ngx_http_llm_tree_open(t, NGX_HTTP_LLM_JSON_OBJECT);
 
-    case NGX_HTTP_LLM_JSCAN_NUMBER:
-        type = NGX_HTTP_LLM_JSON_NUMBER;
-        break;
+    case NGX_HTTP_LLM_JSCAN_ARRAY:
+        return ngx_http_llm_tree_open(t, NGX_HTTP_LLM_JSON_ARRAY);
+
+    case NGX_HTTP_LLM_JSCAN_END:
+        return ngx_http_llm_tree_close(t);
 
     case NGX_HTTP_LLM_JSCAN_TRUE:
-        type = NGX_HTTP_LLM_JSON_TRUE;
-        break;
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_TRUE, NULL, 0);
 
     case NGX_HTTP_LLM_JSCAN_FALSE:
-        type = NGX_HTTP_LLM_JSON_FALSE;
-        break;
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_FALSE, NULL, 0);
 
-    default: /* NGX_HTTP_LLM_JSCAN_NULL */
-        type = NGX_HTTP_LLM_JSON_NULL;
+    case NGX_HTTP_LLM_JSCAN_NULL:
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_NULL, NULL, 0);
+
+    default:
         break;
     }
 
-    return ngx_http_llm_tree_scalar(data, type, text, len);
+    if (ngx_http_llm_jscan_value(js, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    switch (token) {
+
+    case NGX_HTTP_LLM_JSCAN_KEY:
+        return ngx_http_llm_tree_key(t, value.data, value.len);
+
+    case NGX_HTTP_LLM_JSCAN_STRING:
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_STRING,
+                                        value.data, value.len);
+
+    default: /* NGX_HTTP_LLM_JSCAN_NUMBER */
+        return ngx_http_llm_tree_scalar(t, NGX_HTTP_LLM_JSON_NUMBER,
+                                        value.data, value.len);
+    }
+}
+
+
+ngx_int_t
+ngx_http_llm_tree_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
+{
+    return ngx_http_llm_tree_jscan(js->data, js, token);
 }
 
 

@@ -113,7 +113,10 @@ ngx_int_t ngx_http_llm_tree_key(ngx_http_llm_tree_t *t, const u_char *s,
 ngx_int_t ngx_http_llm_tree_open(ngx_http_llm_tree_t *t,
     ngx_http_llm_json_type_e type);
 ngx_int_t ngx_http_llm_tree_close(ngx_http_llm_tree_t *t);
-/* a scanner's handler (with a sink), its data the tree */
+/* a scanner's token (whole, from its sink) to the tree */
+ngx_int_t ngx_http_llm_tree_jscan(ngx_http_llm_tree_t *t,
+    ngx_http_llm_jscan_t *js, ngx_uint_t token);
+/* the same as a scanner's handler, its data the tree */
 ngx_int_t ngx_http_llm_tree_token(ngx_http_llm_jscan_t *js,
     ngx_uint_t token);
 

@@ -1,4 +1,4 @@
-# JSON trees from the scanner's tokens (ngx_http_llm_tree_token(), long
+# JSON trees from the scanner's tokens (ngx_http_llm_tree_jscan(), long
 # values whole from the scanner's sink) against trees from yajl's
 # callbacks, as the body's tree and providers' answers were built: the
 # same tree and the same memory charged to llm_request_memory's cap, for

@@ -1,6 +1,6 @@
 
 /*
- * JSON trees built from the scanner's tokens (ngx_http_llm_tree_token(),
+ * JSON trees built from the scanner's tokens (ngx_http_llm_tree_jscan(),
  * values whole from the scanner's sink) against trees built from yajl's
  * callbacks, as body.c and json_tree.c built them before: the same nodes,
  * keys, strings and numbers, in the same order, and the same memory
