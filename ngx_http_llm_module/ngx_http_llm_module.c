@@ -32,6 +32,7 @@
 
 static ngx_int_t ngx_http_llm_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_llm_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_llm_init_process(ngx_cycle_t *cycle);
 static void *ngx_http_llm_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_llm_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_llm_create_loc_conf(ngx_conf_t *cf);
@@ -204,7 +205,7 @@ ngx_module_t  ngx_http_llm_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_http_llm_init_module,              /* init module */
-    ngx_http_llm_redis_init_process,       /* init process */
+    ngx_http_llm_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_llm_redis_exit_process,       /* exit process */
@@ -230,6 +231,19 @@ ngx_http_llm_init_module(ngx_cycle_t *cycle)
                   OpenSSL_version(OPENSSL_VERSION));
 
     return NGX_OK;
+}
+
+
+/* a worker's own state: its memo of the zone, its Redis connection */
+
+static ngx_int_t
+ngx_http_llm_init_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_llm_zone_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_llm_redis_init_process(cycle);
 }
 
 

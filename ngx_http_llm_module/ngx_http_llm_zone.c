@@ -21,8 +21,6 @@ static ngx_int_t ngx_http_llm_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_llm_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_http_llm_node_memo_t *ngx_http_llm_node_memo(
-    ngx_http_llm_zone_t *zone, uint32_t hash);
 static ngx_uint_t ngx_http_llm_expire(ngx_http_llm_zone_t *zone,
     ngx_uint_t force);
 
@@ -221,7 +219,8 @@ ngx_http_llm_node_find(ngx_http_llm_zone_t *zone, ngx_uint_t kind,
      * held here makes certain.
      */
 
-    memo = ngx_http_llm_node_memo(zone, hash);
+    memo = zone->memo ? &zone->memo[hash & zone->memo_mask & ~(ngx_uint_t) 1]
+                      : NULL;
 
     for (i = 0; memo && i < 2; i++) {
         ln = memo[i].node;
@@ -278,44 +277,46 @@ ngx_http_llm_node_find(ngx_http_llm_zone_t *zone, ngx_uint_t kind,
 
 
 /*
- * The worker's pair of memo slots for a hash. Workers only (and nginx
- * without a master): the memo comes from the cycle's pool, which in the
- * master would outlive a reload's cycle. A slot for every 512 bytes of
- * the zone (nodes take 300 bytes to 1 KB), from 256 to 131,072 slots:
- * at most 3 MiB a worker, 768 KiB for a zone of 16m.
+ * A worker's memo of nodes, from its cycle's pool (the master has none:
+ * its memo would outlive a reload's cycle). A slot for every 512 bytes
+ * of the zone (nodes take 300 bytes to 1 KB), from 256 to 131,072
+ * slots: at most 3 MiB a worker, 768 KiB for a zone of 16m.
  */
 
-static ngx_http_llm_node_memo_t *
-ngx_http_llm_node_memo(ngx_http_llm_zone_t *zone, uint32_t hash)
+ngx_int_t
+ngx_http_llm_zone_init_process(ngx_cycle_t *cycle)
 {
-    size_t      size;
-    ngx_uint_t  n;
+    size_t                     size;
+    ngx_uint_t                 n;
+    ngx_http_llm_zone_t       *zone;
+    ngx_http_llm_main_conf_t  *lmcf;
 
-    if (zone->memo) {
-        return &zone->memo[hash & zone->memo_mask & ~(ngx_uint_t) 1];
-    }
-
-    if (zone->memo_failed
-        || (ngx_process != NGX_PROCESS_WORKER
-            && ngx_process != NGX_PROCESS_SINGLE))
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
     {
-        return NULL;
+        return NGX_OK;
     }
 
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_llm_module);
+
+    if (lmcf == NULL || lmcf->zone == NULL) {
+        return NGX_OK;
+    }
+
+    zone = lmcf->zone;
     size = zone->shm_zone->shm.size / 512;
 
     for (n = 256; n < size && n < 131072; n *= 2) { /* void */ }
 
-    zone->memo = ngx_pcalloc(ngx_cycle->pool,
+    zone->memo = ngx_pcalloc(cycle->pool,
                              n * sizeof(ngx_http_llm_node_memo_t));
     if (zone->memo == NULL) {
-        zone->memo_failed = 1;
-        return NULL;
+        return NGX_ERROR;
     }
 
     zone->memo_mask = n - 1;
 
-    return &zone->memo[hash & zone->memo_mask & ~(ngx_uint_t) 1];
+    return NGX_OK;
 }
 
 

@@ -69,16 +69,17 @@ struct ngx_http_llm_zone_s {
     ngx_shm_zone_t                *shm_zone;
     ngx_slab_pool_t               *shpool;
     ngx_http_llm_shctx_t          *sh;
-    /* this worker's memo of nodes by hash (pairs of slots), made on use */
+    /* this worker's memo of nodes by hash (pairs of slots); NULL else */
     ngx_http_llm_node_memo_t      *memo;
     ngx_uint_t                     memo_mask;
-    ngx_uint_t                     memo_failed;
 };
 
 
 char *ngx_http_llm_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_llm_zone_default(ngx_conf_t *cf,
     ngx_http_llm_main_conf_t *lmcf);
+/* a worker's memo of the zone's nodes */
+ngx_int_t ngx_http_llm_zone_init_process(ngx_cycle_t *cycle);
 
 /*
  * with the mutex held: the node of kind and name, created with a zeroed
