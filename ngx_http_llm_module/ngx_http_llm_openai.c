@@ -758,7 +758,12 @@ ngx_http_llm_openai_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     for (v = tree->child; v; v = v->next) {
 
-        if (ngx_strncmp(v->key.data, "model", 5) == 0 && v->key.len == 5) {
+        /* the gateway's "cache" member is left out, as splicing does */
+
+        if (v->key.len == 5
+            && (ngx_strncmp(v->key.data, "model", 5) == 0
+                || ngx_strncmp(v->key.data, "cache", 5) == 0))
+        {
             continue;
         }
 

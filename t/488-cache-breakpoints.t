@@ -246,6 +246,18 @@ POST /v1/chat/completions
 
 
 
+=== TEST 6b: nor does the gateway's own "cache" member, whichever place it has
+--- request eval
+["POST /v1/chat/completions\n"
+ . '{"cache":true,"model":"oa","messages":[{"role":"user","content":[{"type":"text","text":"A","cache_control":{"type":"ephemeral"}}]}]}',
+ "POST /v1/chat/completions\n"
+ . '{"model":"oa","messages":[{"role":"user","content":[{"type":"text","text":"A","cache_control":{"type":"ephemeral"}}]}],"cache":{"no-store":true}}']
+--- response_body_like eval
+[::echoed('{"model":"gpt-x","messages":[{"role":"user","content":[{"type":"text","text":"A"}]}]}'),
+ ::echoed('{"model":"gpt-x","messages":[{"role":"user","content":[{"type":"text","text":"A"}]}]}')]
+
+
+
 === TEST 7: Anthropic's door to an OpenAI target: none either
 --- request eval
 ::door(oa => %::Door)
