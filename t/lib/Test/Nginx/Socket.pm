@@ -698,6 +698,7 @@ sub tn_run_once {
             sleep $block->wait if $block->wait;
             $ctx->{log} = [map { "$_\n" } split /\n/, $server->error_log . $server->stderr];
             $ctx->{access_log} = [map { "$_\n" } split /\n/, $server->access_log];
+            local $ctx->{between} = 1;
             $_->{run}->($ctx, $_->{name})
                 for grep { $_->{phase} eq 'log-between' && $_->{req} == $i } @checks;
         }
@@ -966,11 +967,26 @@ sub tn_check_log_pattern {
     my ($pat, $file, $want, $ctx, $t) = @_;
     my $lines = $file eq 'access.log' ? $ctx->{access_log} : $ctx->{log};
     my $hit;
-    for my $l (@$lines) {
-        if (ref $pat ? $l =~ $pat : index($l, $pat) >= 0) {
-            $hit = $l;
-            last;
+    my $find = sub {
+        for my $l (@$lines) {
+            if (ref $pat ? $l =~ $pat : index($l, $pat) >= 0) {
+                $hit = $l;
+                last;
+            }
         }
+        return defined $hit;
+    };
+    # between requests nginx runs: it writes a request's log lines after
+    # the response, so a line that must be there is waited for (after the
+    # last request nginx has stopped: all is written)
+    if (!$find->() && $want && $ctx->{between}) {
+        my $srv = $ctx->{server};
+        Test::Nginx::LLM::wait_until(sub {
+            $lines = [map { "$_\n" } split /\n/,
+                      $file eq 'access.log' ? $srv->access_log
+                                            : $srv->error_log . $srv->stderr];
+            $find->();
+        }, timeout => 5 * Test::Nginx::LLM::slow_factor(), interval => 0.01);
     }
     if ($want) {
         Test::More::ok(defined $hit, $t)
