@@ -17,6 +17,14 @@
 #endif
 
 
+/* the string run in each of its three places: a call costs a short run */
+#if (__GNUC__)
+#define ngx_http_llm_jscan_inline  __inline__ __attribute__((always_inline))
+#else
+#define ngx_http_llm_jscan_inline  ngx_inline
+#endif
+
+
 typedef enum {
     ngx_jscan_value = 0,          /* a value */
     ngx_jscan_value_or_end,       /* after "[" */
@@ -73,12 +81,15 @@ static ngx_int_t ngx_http_llm_jscan_emit(ngx_http_llm_jscan_t *js,
     ngx_uint_t token, off_t end);
 static ngx_int_t ngx_http_llm_jscan_number_end(ngx_http_llm_jscan_t *js,
     off_t end);
+static u_char *ngx_http_llm_jscan_fast(ngx_http_llm_jscan_t *js, u_char *p,
+    u_char *start, u_char *last, ngx_int_t *rc);
 static void ngx_http_llm_jscan_code(ngx_http_llm_jscan_t *js, uint32_t c);
 static void ngx_http_llm_jscan_more(ngx_http_llm_jscan_t *js, u_char *p,
     size_t n);
 static void ngx_http_llm_jscan_spill(ngx_http_llm_jscan_t *js, u_char *p,
     size_t n);
-static ngx_inline u_char *ngx_http_llm_jscan_run(u_char *p, u_char *last);
+static ngx_http_llm_jscan_inline u_char *ngx_http_llm_jscan_run(u_char *p,
+    u_char *last);
 static ngx_inline void ngx_http_llm_jscan_put(ngx_http_llm_jscan_t *js,
     u_char ch);
 
@@ -122,18 +133,37 @@ ngx_http_llm_jscan_init(ngx_http_llm_jscan_t *js,
 ngx_int_t
 ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
 {
-    u_char     *start, *last, *run, ch;
+    u_char     *start, *last, *run, *fast_stop, ch;
     size_t      n;
     ngx_int_t   rc;
 
     start = p;
     last = p + len;
+    fast_stop = NULL;
 
     while (p < last) {
         ch = *p;
 
         if (js->state <= ngx_jscan_after) {
-            /* between tokens, the most frequent: no jump through a table */
+
+            /*
+             * between tokens: whole tokens of the piece through the fast
+             * path; where it stops, this machine takes the byte it
+             * stopped at (and then the fast path may go on)
+             */
+
+            if (p != fast_stop) {
+                rc = NGX_OK;
+                p = ngx_http_llm_jscan_fast(js, p, start, last, &rc);
+
+                if (rc != NGX_OK) {
+                    goto failed;
+                }
+
+                fast_stop = p;
+                continue;
+            }
+
             goto between;
         }
 
@@ -704,6 +734,331 @@ ngx_http_llm_jscan_emit(ngx_http_llm_jscan_t *js, ngx_uint_t token,
 }
 
 
+/*
+ * The fast path: whole tokens of compact or pretty JSON in one piece,
+ * the machine's state where the code is (a label a state) and in
+ * locals, the text of a string or number given to the handler where it
+ * is in the piece (not copied to keep). It stops, with the state as the
+ * byte-at-a-time machine has it there, at anything else: an escape or a
+ * byte from 0x80 in a string, a string or number longer than
+ * NGX_HTTP_LLM_JSCAN_KEEP, a token the piece cuts, an error (for the
+ * machine to name), the end of the root.
+ */
+
+/* the offset of q in the document */
+#define ngx_http_llm_jscan_off(q)  (base + ((q) - start))
+
+/* white space skipped (none, mostly); at the piece's end, stop in s */
+#define ngx_http_llm_jscan_skip(s)                                          \
+    if (p == last || *p <= ' ') {                                           \
+        while (p < last && ngx_http_llm_jscan_space(*p)) {                  \
+            p++;                                                            \
+        }                                                                   \
+                                                                            \
+        if (p == last) {                                                    \
+            state = s;                                                      \
+            goto stop;                                                      \
+        }                                                                   \
+    }
+
+#define ngx_http_llm_jscan_stop_in(s)                                       \
+    state = s;                                                              \
+    goto stop
+
+#define ngx_http_llm_jscan_call(token)                                      \
+    *rc = js->handler(js, token);                                           \
+                                                                            \
+    if (*rc != NGX_OK) {                                                    \
+        goto stop;                                                          \
+    }
+
+
+static u_char *
+ngx_http_llm_jscan_fast(ngx_http_llm_jscan_t *js, u_char *p, u_char *start,
+    u_char *last, ngx_int_t *rc)
+{
+    u_char      *q, ch;
+    off_t        base;
+    ngx_uint_t   state, level, token, object;
+
+    static const char    *literals[] = { "true", "false", "null" };
+    static const u_char   literal_len[] = { 4, 5, 4 };
+
+    state = js->state;
+    level = js->level;
+    base = js->base;
+
+    switch (state) {
+    case ngx_jscan_value_or_end:
+        goto value_or_end;
+    case ngx_jscan_key:
+        goto key;
+    case ngx_jscan_key_or_end:
+        goto key_or_end;
+    case ngx_jscan_colon:
+        goto colon;
+    case ngx_jscan_after:
+        goto after;
+    default: /* ngx_jscan_value */
+        goto value;
+    }
+
+key_or_end:
+
+    ngx_http_llm_jscan_skip(ngx_jscan_key_or_end);
+    state = ngx_jscan_key_or_end;
+
+    if (*p == '}') {
+        ch = '}';
+        goto close;
+    }
+
+    goto key_quote;
+
+key:
+
+    ngx_http_llm_jscan_skip(ngx_jscan_key);
+    state = ngx_jscan_key;
+
+key_quote:
+
+    if (*p != '"') {
+        goto stop;
+    }
+
+    q = ngx_http_llm_jscan_run(p + 1, last);
+
+    if (q == last || *q != '"' || q - p - 1 > NGX_HTTP_LLM_JSCAN_KEEP) {
+        goto stop;
+    }
+
+    js->depth = level;
+    js->start = ngx_http_llm_jscan_off(p);
+    js->text = p + 1;
+    js->len = q - p - 1;
+    js->size = js->len;
+    p = q + 1;
+    js->end = ngx_http_llm_jscan_off(p);
+    state = ngx_jscan_colon;
+
+    ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_KEY);
+
+colon:
+
+    ngx_http_llm_jscan_skip(ngx_jscan_colon);
+
+    if (*p != ':') {
+        ngx_http_llm_jscan_stop_in(ngx_jscan_colon);
+    }
+
+    p++;
+
+value:
+
+    ngx_http_llm_jscan_skip(ngx_jscan_value);
+    state = ngx_jscan_value;
+
+value_first:
+
+    ch = *p;
+
+    switch (ch) {
+
+    case '"':
+        q = ngx_http_llm_jscan_run(p + 1, last);
+
+        if (q == last || *q != '"' || q - p - 1 > NGX_HTTP_LLM_JSCAN_KEEP) {
+            goto stop;
+        }
+
+        js->start = ngx_http_llm_jscan_off(p);
+        js->text = p + 1;
+        js->len = q - p - 1;
+        js->size = js->len;
+        p = q + 1;
+        token = NGX_HTTP_LLM_JSCAN_STRING;
+        goto scalar;
+
+    case '{':
+    case '[':
+        if (level == NGX_HTTP_LLM_JSCAN_MAX_DEPTH) {
+            goto stop;
+        }
+
+        js->depth = level;
+        js->start = ngx_http_llm_jscan_off(p);
+        p++;
+        js->end = ngx_http_llm_jscan_off(p);
+
+        if (ch == '{') {
+            js->objects[level / 8] |= (uint8_t) (1 << (level % 8));
+            level++;
+            state = ngx_jscan_key_or_end;
+            ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_OBJECT);
+            goto key_or_end;
+        }
+
+        js->objects[level / 8] &= (uint8_t) ~(1 << (level % 8));
+        level++;
+        state = ngx_jscan_value_or_end;
+        ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_ARRAY);
+        goto value_or_end;
+
+    case 't':
+    case 'f':
+    case 'n':
+        token = (ch == 't') ? 0 : (ch == 'f') ? 1 : 2;
+
+        if ((size_t) (last - p) < literal_len[token]
+            || ngx_memcmp(p, literals[token], literal_len[token]) != 0)
+        {
+            goto stop;
+        }
+
+        js->start = ngx_http_llm_jscan_off(p);
+        p += literal_len[token];
+        token += NGX_HTTP_LLM_JSCAN_TRUE;
+        goto scalar;
+
+    default:
+        break;
+    }
+
+    /* a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+
+    q = p;
+
+    if (*q == '-' && ++q == last) {
+        goto stop;
+    }
+
+    if (*q == '0') {
+        q++;
+
+    } else if (*q >= '1' && *q <= '9') {
+        do { q++; } while (q < last && *q >= '0' && *q <= '9');
+
+    } else {
+        goto stop;
+    }
+
+    if (q < last && *q == '.') {
+        if (++q == last || *q < '0' || *q > '9') {
+            goto stop;
+        }
+
+        do { q++; } while (q < last && *q >= '0' && *q <= '9');
+    }
+
+    if (q < last && (*q == 'e' || *q == 'E')) {
+        if (++q < last && (*q == '+' || *q == '-')) {
+            q++;
+        }
+
+        if (q == last || *q < '0' || *q > '9') {
+            goto stop;
+        }
+
+        do { q++; } while (q < last && *q >= '0' && *q <= '9');
+    }
+
+    /* the byte after it tells that it ended; a digit after a 0 errs */
+
+    if (q == last || (*q >= '0' && *q <= '9')
+        || q - p > NGX_HTTP_LLM_JSCAN_KEEP)
+    {
+        goto stop;
+    }
+
+    js->start = ngx_http_llm_jscan_off(p);
+    js->text = p;
+    js->len = q - p;
+    js->size = js->len;
+    p = q;
+    token = NGX_HTTP_LLM_JSCAN_NUMBER;
+
+scalar:
+
+    js->depth = level;
+    js->end = ngx_http_llm_jscan_off(p);
+
+    if (level == 0) {
+        state = ngx_jscan_done;
+        *rc = js->handler(js, token);
+        goto stop;
+    }
+
+    state = ngx_jscan_after;
+    ngx_http_llm_jscan_call(token);
+
+after:
+
+    ngx_http_llm_jscan_skip(ngx_jscan_after);
+    state = ngx_jscan_after;
+    ch = *p;
+
+    if (ch == ',') {
+        p++;
+
+        if (js->objects[(level - 1) / 8] & (1 << ((level - 1) % 8))) {
+            goto key;
+        }
+
+        goto value;
+    }
+
+close:
+
+    /* "after", "key_or_end" and "value_or_end" are within a level */
+
+    object = js->objects[(level - 1) / 8] & (1 << ((level - 1) % 8));
+
+    if ((ch != '}' && ch != ']') || (ch == '}') != (object != 0)) {
+        goto stop;
+    }
+
+    level--;
+    js->depth = level;
+    p++;
+    js->end = ngx_http_llm_jscan_off(p);
+
+    if (level == 0) {
+        state = ngx_jscan_done;
+        *rc = js->handler(js, NGX_HTTP_LLM_JSCAN_END);
+        goto stop;
+    }
+
+    state = ngx_jscan_after;
+    ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_END);
+    goto after;
+
+value_or_end:
+
+    ngx_http_llm_jscan_skip(ngx_jscan_value_or_end);
+    state = ngx_jscan_value_or_end;
+
+    if (*p == ']') {
+        ch = ']';
+        goto close;
+    }
+
+    goto value_first;
+
+stop:
+
+    js->state = state;
+    js->level = level;
+    js->text = js->keep;
+
+    return p;
+}
+
+#undef ngx_http_llm_jscan_off
+#undef ngx_http_llm_jscan_skip
+#undef ngx_http_llm_jscan_stop_in
+#undef ngx_http_llm_jscan_call
+
+
 static ngx_int_t
 ngx_http_llm_jscan_number_end(ngx_http_llm_jscan_t *js, off_t end)
 {
@@ -739,7 +1094,7 @@ ngx_http_llm_jscan_number_end(ngx_http_llm_jscan_t *js, off_t end)
 #endif
 
 
-static ngx_inline u_char *
+static ngx_http_llm_jscan_inline u_char *
 ngx_http_llm_jscan_run(u_char *p, u_char *last)
 {
 #if (__SSE2__)

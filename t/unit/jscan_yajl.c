@@ -3,7 +3,11 @@
  * ngx_http_llm_jscan.c against yajl: for a document, the same verdict
  * (JSON or not) and the same tokens (kind, depth, decoded text up to
  * NGX_HTTP_LLM_JSCAN_KEEP bytes and its whole length), whether it is fed
- * whole, cut in two at every offset, or a byte at a time. Included by
+ * whole, cut in two at every offset, or a byte at a time. And against
+ * itself: fed a byte at a time, the scanner never takes its fast path
+ * (whole tokens of a piece), so every other way must give the same
+ * offsets of each token, and for what is not JSON the same error at the
+ * same offset. Included by
  * fuzz/fuzz_jscan.c; alone (t/441-jscan.t) it reads the documents named
  * on its command line and prints "ok NAME" or what differs.
  */
@@ -26,6 +30,9 @@ typedef struct {
     size_t        len;
     size_t        size;
     ngx_uint_t    depth;      /* yajl's side: open containers */
+    u_char       *offsets;    /* the scanner's side: where tokens are */
+    size_t        olen;
+    size_t        osize;
 } jscan_log_t;
 
 
@@ -143,6 +150,25 @@ static yajl_callbacks  y_callbacks = {
 };
 
 
+/* a token's offsets (an END has no start), and the whole length */
+
+static void
+log_offsets(jscan_log_t *l, ngx_http_llm_jscan_t *js, ngx_uint_t token)
+{
+    if (l->olen + 64 > l->osize) {
+        l->osize = (l->olen + 64) * 2;
+        l->offsets = realloc(l->offsets, l->osize);
+        if (l->offsets == NULL) {
+            abort();
+        }
+    }
+
+    l->olen += snprintf((char *) l->offsets + l->olen, 64, "%ld %ld\n",
+                        token == NGX_HTTP_LLM_JSCAN_END
+                        ? -1L : (long) js->start, (long) js->end);
+}
+
+
 static ngx_int_t
 j_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 {
@@ -151,6 +177,8 @@ j_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
         "", "object", "array", "end", "key", "string", "number", "true",
         "false", "null"
     };
+
+    log_offsets(l, js, token);
 
     if (token >= NGX_HTTP_LLM_JSCAN_KEY && token <= NGX_HTTP_LLM_JSCAN_NUMBER) {
         log_add(l, kinds[token], js->depth, js->text, js->len, js->size);
@@ -184,7 +212,7 @@ yajl_run(const u_char *doc, size_t len, jscan_log_t *l)
 
 static int
 jscan_run(const u_char *doc, size_t len, ssize_t cut, jscan_log_t *l,
-    const char **error)
+    const char **error, off_t *at)
 {
     size_t                 i;
     ngx_int_t              rc;
@@ -215,6 +243,7 @@ jscan_run(const u_char *doc, size_t len, ssize_t cut, jscan_log_t *l,
     }
 
     *error = js.error;
+    *at = js.at;
 
     return rc == NGX_OK;
 }
@@ -251,6 +280,7 @@ yajl_open_string_after(const u_char *doc, size_t len)
     }
 
     free(l.buf);
+    free(l.offsets);
 
     if (rc == NGX_OK || js.error == NULL
         || ngx_strcmp(js.error, "bytes after the document") != 0
@@ -271,6 +301,7 @@ yajl_open_string_after(const u_char *doc, size_t len)
     }
 
     free(l.buf);
+    free(l.offsets);
 
     return rc != NGX_OK && js.error != NULL
            && ngx_strcmp(js.error, "the document ends too soon") == 0;
@@ -280,10 +311,11 @@ yajl_open_string_after(const u_char *doc, size_t len)
 static int
 jscan_compare(const u_char *doc, size_t len, const char *name)
 {
-    int           y_ok, j_ok, bad;
+    int           y_ok, j_ok, one_ok, bad;
+    off_t         at, one_at;
     ssize_t       cut;
-    const char   *error;
-    jscan_log_t   yl, jl;
+    const char   *error, *one_error;
+    jscan_log_t   yl, jl, one;
 
     ngx_memzero(&yl, sizeof(jscan_log_t));
     y_ok = yajl_run(doc, len, &yl);
@@ -314,6 +346,11 @@ jscan_compare(const u_char *doc, size_t len, const char *name)
 
     bad = 0;
 
+    /* a byte at a time: the machine alone, what the fast path must match */
+
+    ngx_memzero(&one, sizeof(jscan_log_t));
+    one_ok = jscan_run(doc, len, -1, &one, &one_error, &one_at);
+
     for (cut = -1; cut <= (ssize_t) len && !bad; cut++) {
 
         if (len > 4096 && cut > 64 && cut < (ssize_t) len - 64
@@ -324,7 +361,24 @@ jscan_compare(const u_char *doc, size_t len, const char *name)
         }
 
         ngx_memzero(&jl, sizeof(jscan_log_t));
-        j_ok = jscan_run(doc, len, cut, &jl, &error);
+        j_ok = jscan_run(doc, len, cut, &jl, &error, &at);
+
+        if (j_ok != one_ok
+            || jl.olen != one.olen
+            || (one.olen && memcmp(jl.offsets, one.offsets, one.olen) != 0)
+            || (!j_ok && (at != one_at || strcmp(error, one_error) != 0)))
+        {
+            printf("%s: cut %ld differs from a byte at a time: %s at %ld "
+                   "against %s at %ld\n--- a byte at a time\n%.*s"
+                   "--- cut\n%.*s", name, (long) cut,
+                   j_ok ? "JSON" : error, (long) at,
+                   one_ok ? "JSON" : one_error, (long) one_at,
+                   (int) one.olen, one.offsets, (int) jl.olen, jl.offsets);
+            free(jl.buf);
+            free(jl.offsets);
+            bad = 1;
+            break;
+        }
 
 #ifdef JSCAN_FUZZ
         if (y_ok && !j_ok
@@ -332,6 +386,7 @@ jscan_compare(const u_char *doc, size_t len, const char *name)
         {
             /* the scanner's bound, which yajl does not have */
             free(jl.buf);
+            free(jl.offsets);
             break;
         }
 #endif
@@ -352,9 +407,12 @@ jscan_compare(const u_char *doc, size_t len, const char *name)
         }
 
         free(jl.buf);
+        free(jl.offsets);
     }
 
     free(yl.buf);
+    free(one.buf);
+    free(one.offsets);
 
     return bad;
 }
