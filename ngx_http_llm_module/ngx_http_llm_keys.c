@@ -575,6 +575,8 @@ ngx_http_llm_entity_add(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf,
 
     e->node_hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_COUNTER,
                                           &e->node_name);
+    e->spend_hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_SPEND,
+                                           &e->node_name);
 
     pe = ngx_array_push(a);
     if (pe == NULL) {

@@ -65,6 +65,7 @@ struct ngx_http_llm_entity_s {
     /* its meters in the zone: "key:alice", "team:eng", "org:acme" */
     ngx_str_t                      node_name;
     uint32_t                       node_hash;
+    uint32_t                       spend_hash;     /* its spend, same name */
 
     u_char                         digest[32];      /* keys */
     unsigned                       has_digest:1;

@@ -63,6 +63,10 @@ typedef struct {
 } ngx_http_llm_buckets_t;
 
 
+static ngx_int_t ngx_http_llm_series(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_str_t *name, uint32_t *hash);
+static ngx_int_t ngx_http_llm_series_name(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_str_t *name);
 static void ngx_http_llm_metrics_guard(ngx_http_request_t *r,
     ngx_http_llm_zone_t *zone, ngx_http_llm_ctx_t *ctx);
 static ngx_int_t ngx_http_llm_snapshot_guards(ngx_http_request_t *r,
@@ -141,7 +145,39 @@ static const char  *ngx_http_llm_breaker_states[] = {
 };
 
 
-/* the series of the current attempt's target: "route\0provider\0model" */
+/*
+ * the series of the current attempt's target, "route\0provider\0model",
+ * and its hash: the target's own when its model is fixed or the request's
+ * is one past max_models, else made for the request
+ */
+
+static ngx_int_t
+ngx_http_llm_series(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_str_t *name, uint32_t *hash)
+{
+    ngx_http_llm_target_t  *t;
+
+    t = ctx->target;
+
+    if (t && ctx->route == t->route
+        && (t->stats_name.len || ctx->other_model))
+    {
+        *name = t->series_name;
+        *hash = t->series_hash;
+        return NGX_OK;
+    }
+
+    if (ngx_http_llm_series_name(r, ctx, name) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_METRICS, name);
+
+    return NGX_OK;
+}
+
+
+/* the same, made: "route\0provider\0model" */
 
 static ngx_int_t
 ngx_http_llm_series_name(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
@@ -205,7 +241,7 @@ ngx_http_llm_metrics_failover(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
     if (lmcf->zone == NULL
-        || ngx_http_llm_series_name(r, ctx, &name) != NGX_OK)
+        || ngx_http_llm_series(r, ctx, &name, &hash) != NGX_OK)
     {
         return;
     }
@@ -215,8 +251,6 @@ ngx_http_llm_metrics_failover(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
             break;
         }
     }
-
-    hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_METRICS, &name);
 
     ngx_http_llm_zone_lock(lmcf->zone);
 
@@ -258,11 +292,9 @@ ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return;
     }
 
-    if (ngx_http_llm_series_name(r, ctx, &name) != NGX_OK) {
+    if (ngx_http_llm_series(r, ctx, &name, &hash) != NGX_OK) {
         return;
     }
-
-    hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_METRICS, &name);
 
     status = r->headers_out.status;
     status = (status >= 100 && status < 600) ? status / 100 : 0;
@@ -372,9 +404,7 @@ ngx_http_llm_spend(ngx_http_llm_zone_t *zone, ngx_http_llm_entity_t *e,
     ngx_http_llm_spend_t  *s;
 
     node = ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_SPEND, &e->node_name,
-                             ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_SPEND,
-                                                    &e->node_name),
-                             sizeof(ngx_http_llm_spend_t), 1);
+                             e->spend_hash, sizeof(ngx_http_llm_spend_t), 1);
     if (node == NULL) {
         return;
     }

@@ -192,6 +192,13 @@ struct ngx_http_llm_target_s {
     /* the node of models past the route's max_models, when it is not */
     ngx_str_t                      other_name;
     uint32_t                       other_hash;
+
+    /*
+     * its metrics series, "route\0provider\0model", for the fixed model
+     * or, when the model is not fixed, for the models past max_models
+     */
+    ngx_str_t                      series_name;
+    uint32_t                       series_hash;
 };
 
 

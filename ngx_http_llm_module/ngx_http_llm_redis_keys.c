@@ -563,6 +563,8 @@ ngx_http_llm_redis_key_parse(ngx_http_llm_redis_worker_t *w,
 
     e->node_hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_COUNTER,
                                           &e->node_name);
+    e->spend_hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_SPEND,
+                                           &e->node_name);
 
     *out = k;
 

@@ -61,6 +61,8 @@ static char *ngx_http_llm_route_failover(ngx_conf_t *cf,
     ngx_http_llm_route_t *route, ngx_str_t *value, ngx_uint_t n);
 static ngx_int_t ngx_http_llm_price(ngx_str_t *value, size_t skip,
     double *price);
+static ngx_int_t ngx_http_llm_series_conf(ngx_pool_t *pool,
+    ngx_http_llm_target_t *t);
 static ngx_int_t ngx_http_llm_stats_name(ngx_pool_t *pool,
     ngx_http_llm_target_t *t, ngx_str_t *model, ngx_str_t *name,
     uint32_t *hash);
@@ -825,6 +827,10 @@ ngx_http_llm_init_routes(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
             {
                 return NGX_ERROR;
             }
+
+            if (ngx_http_llm_series_conf(cf->pool, &t[j]) != NGX_OK) {
+                return NGX_ERROR;
+            }
         }
 
         /* patterns are tried in order; '@' names are for rules only */
@@ -939,6 +945,38 @@ ngx_http_llm_stats_name(ngx_pool_t *pool, ngx_http_llm_target_t *t,
     ngx_memcpy(p, model->data, model->len);
 
     *hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_TARGET, name);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A target's metrics series: its route's name before its health node's
+ * name, so that a request to a fixed model (or past max_models) builds
+ * and hashes no name of its own
+ */
+
+static ngx_int_t
+ngx_http_llm_series_conf(ngx_pool_t *pool, ngx_http_llm_target_t *t)
+{
+    u_char     *p;
+    ngx_str_t  *stats;
+
+    stats = t->stats_name.len ? &t->stats_name : &t->other_name;
+
+    t->series_name.len = t->route->name.len + 1 + stats->len;
+    t->series_name.data = ngx_pnalloc(pool, t->series_name.len);
+    if (t->series_name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(t->series_name.data, t->route->name.data,
+                   t->route->name.len);
+    *p++ = '\0';
+    ngx_memcpy(p, stats->data, stats->len);
+
+    t->series_hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_METRICS,
+                                            &t->series_name);
 
     return NGX_OK;
 }
