@@ -239,11 +239,33 @@ ngx_http_llm_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_llm_init_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_llm_zone_init_process(cycle) != NGX_OK) {
+    ngx_http_llm_main_conf_t  *lmcf;
+
+    /* workers only: not the cache manager and loader */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_llm_module);
+
+    if (lmcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (lmcf->zone
+        && ngx_http_llm_zone_init_process(cycle, lmcf->zone) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    return ngx_http_llm_redis_init_process(cycle);
+    if (lmcf->redis) {
+        return ngx_http_llm_redis_init_process(cycle, lmcf);
+    }
+
+    return NGX_OK;
 }
 
 

@@ -321,24 +321,10 @@ ngx_http_llm_redis_keys(ngx_http_llm_main_conf_t *lmcf)
 
 
 ngx_int_t
-ngx_http_llm_redis_init_process(ngx_cycle_t *cycle)
+ngx_http_llm_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_llm_main_conf_t *lmcf)
 {
-    ngx_http_llm_main_conf_t     *lmcf;
     ngx_http_llm_redis_worker_t  *w;
-
-    /* workers only: not the cache manager and loader */
-
-    if (ngx_process != NGX_PROCESS_WORKER
-        && ngx_process != NGX_PROCESS_SINGLE)
-    {
-        return NGX_OK;
-    }
-
-    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_llm_module);
-
-    if (lmcf == NULL || lmcf->redis == NULL) {
-        return NGX_OK;
-    }
 
     w = &ngx_http_llm_redis_worker;
 

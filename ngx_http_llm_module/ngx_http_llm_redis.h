@@ -35,7 +35,8 @@ struct ngx_http_llm_redis_s {
 
 char *ngx_http_llm_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
-ngx_int_t ngx_http_llm_redis_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_llm_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_llm_main_conf_t *lmcf);
 void ngx_http_llm_redis_exit_process(ngx_cycle_t *cycle);
 
 /* keys=on: whether keys not in the configuration are looked up in Redis */

@@ -284,26 +284,11 @@ ngx_http_llm_node_find(ngx_http_llm_zone_t *zone, ngx_uint_t kind,
  */
 
 ngx_int_t
-ngx_http_llm_zone_init_process(ngx_cycle_t *cycle)
+ngx_http_llm_zone_init_process(ngx_cycle_t *cycle, ngx_http_llm_zone_t *zone)
 {
-    size_t                     size;
-    ngx_uint_t                 n;
-    ngx_http_llm_zone_t       *zone;
-    ngx_http_llm_main_conf_t  *lmcf;
+    size_t      size;
+    ngx_uint_t  n;
 
-    if (ngx_process != NGX_PROCESS_WORKER
-        && ngx_process != NGX_PROCESS_SINGLE)
-    {
-        return NGX_OK;
-    }
-
-    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_llm_module);
-
-    if (lmcf == NULL || lmcf->zone == NULL) {
-        return NGX_OK;
-    }
-
-    zone = lmcf->zone;
     size = zone->shm_zone->shm.size / 512;
 
     for (n = 256; n < size && n < 131072; n *= 2) { /* void */ }

@@ -79,7 +79,8 @@ char *ngx_http_llm_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_llm_zone_default(ngx_conf_t *cf,
     ngx_http_llm_main_conf_t *lmcf);
 /* a worker's memo of the zone's nodes */
-ngx_int_t ngx_http_llm_zone_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_llm_zone_init_process(ngx_cycle_t *cycle,
+    ngx_http_llm_zone_t *zone);
 
 /*
  * with the mutex held: the node of kind and name, created with a zeroed
