@@ -163,6 +163,10 @@ ngx_http_llm_window(ngx_uint_t period, time_t now)
 {
     ngx_tm_t  tm;
 
+    /* the month of the last day asked for: a day's month never changes */
+    static time_t   day = -1;
+    static int64_t  month;
+
     switch (period) {
     case NGX_HTTP_LLM_MINUTE:
         return now / 60;
@@ -171,8 +175,13 @@ ngx_http_llm_window(ngx_uint_t period, time_t now)
     case NGX_HTTP_LLM_DAY:
         return now / 86400;
     default:
-        ngx_gmtime(now, &tm);
-        return (int64_t) tm.ngx_tm_year * 12 + tm.ngx_tm_mon - 1;
+        if (now / 86400 != day) {
+            ngx_gmtime(now, &tm);
+            month = (int64_t) tm.ngx_tm_year * 12 + tm.ngx_tm_mon - 1;
+            day = now / 86400;
+        }
+
+        return month;
     }
 }
 
