@@ -47,6 +47,18 @@ ngx_http_llm_prepare_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     ctx->nheaders = 0;
 
+    /* from the pool, as the provider needs: few, where ctx had room for 16 */
+
+    if (ctx->headers_room < provider->max_headers) {
+        ctx->headers = ngx_palloc(r->pool, provider->max_headers
+                                           * sizeof(ngx_http_llm_header_t));
+        if (ctx->headers == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->headers_room = provider->max_headers;
+    }
+
     h = provider->headers->elts;
 
     for (i = 0; i < provider->headers->nelts; i++) {
@@ -78,7 +90,7 @@ ngx_http_llm_add_header(ngx_http_llm_ctx_t *ctx, char *name,
 {
     ngx_http_llm_header_t  *h;
 
-    if (ctx->nheaders == NGX_HTTP_LLM_MAX_HEADERS) {
+    if (ctx->nheaders == ctx->headers_room) {
         return NGX_ERROR;
     }
 

@@ -136,6 +136,8 @@ struct ngx_http_llm_provider_s {
 
     ngx_str_t                      key;            /* secret */
     ngx_array_t                   *headers;        /* ngx_http_llm_header_t */
+    /* those and the ones its dialect adds: an attempt's at most */
+    ngx_uint_t                     max_headers;
 
     /* options of the dialect ("version", "region", ...): ngx_keyval_t */
     ngx_array_t                   *options;
@@ -455,8 +457,10 @@ struct ngx_http_llm_ctx_s {
     /* the target's node is its route's "(other)": past max_models */
     unsigned                       other_model:1;
     ngx_str_t                      upstream_url;
-    ngx_http_llm_header_t          headers[NGX_HTTP_LLM_MAX_HEADERS];
+    /* the attempt's headers: room for its provider's max_headers */
+    ngx_http_llm_header_t         *headers;
     ngx_uint_t                     nheaders;
+    ngx_uint_t                     headers_room;
 
     /* why the last attempt failed: status from the provider or nginx */
     ngx_uint_t                     failed_status;

@@ -907,6 +907,8 @@ ngx_http_llm_check_providers(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
             return NGX_ERROR;
         }
 
+        p->max_headers = p->headers->nelts + k;
+
         h = p->headers->elts;
 
         for (k = 0; k < p->headers->nelts; k++) {
