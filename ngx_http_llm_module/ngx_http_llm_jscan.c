@@ -781,8 +781,7 @@ ngx_http_llm_jscan_fast(ngx_http_llm_jscan_t *js, u_char *p, u_char *start,
     off_t        base;
     ngx_uint_t   state, level, token, object;
 
-    static const char    *literals[] = { "true", "false", "null" };
-    static const u_char   literal_len[] = { 4, 5, 4 };
+    static const u_char  literal_len[] = { 4, 5, 4 };  /* of "literals" */
 
     state = js->state;
     level = js->level;
@@ -910,7 +909,9 @@ value_first:
         token = (ch == 't') ? 0 : (ch == 'f') ? 1 : 2;
 
         if ((size_t) (last - p) < literal_len[token]
-            || ngx_memcmp(p, literals[token], literal_len[token]) != 0)
+            || ngx_memcmp(p, ngx_http_llm_jscan_literals[token],
+                          literal_len[token])
+               != 0)
         {
             goto stop;
         }
