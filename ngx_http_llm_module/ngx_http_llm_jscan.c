@@ -761,10 +761,6 @@ ngx_http_llm_jscan_emit(ngx_http_llm_jscan_t *js, ngx_uint_t token,
         }                                                                   \
     }
 
-#define ngx_http_llm_jscan_stop_in(s)                                       \
-    state = s;                                                              \
-    goto stop
-
 #define ngx_http_llm_jscan_call(token)                                      \
     *rc = js->handler(js, token);                                           \
                                                                             \
@@ -825,29 +821,16 @@ key_quote:
         goto stop;
     }
 
-    q = ngx_http_llm_jscan_run(p + 1, last);
-
-    if (q == last || *q != '"' || q - p - 1 > NGX_HTTP_LLM_JSCAN_KEEP) {
-        goto stop;
-    }
-
-    js->depth = level;
-    js->start = ngx_http_llm_jscan_off(p);
-    js->text = p + 1;
-    js->len = q - p - 1;
-    js->size = js->len;
-    p = q + 1;
-    js->end = ngx_http_llm_jscan_off(p);
-    state = ngx_jscan_colon;
-
-    ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_KEY);
+    token = NGX_HTTP_LLM_JSCAN_KEY;
+    goto string;
 
 colon:
 
     ngx_http_llm_jscan_skip(ngx_jscan_colon);
+    state = ngx_jscan_colon;
 
     if (*p != ':') {
-        ngx_http_llm_jscan_stop_in(ngx_jscan_colon);
+        goto stop;
     }
 
     p++;
@@ -864,19 +847,8 @@ value_first:
     switch (ch) {
 
     case '"':
-        q = ngx_http_llm_jscan_run(p + 1, last);
-
-        if (q == last || *q != '"' || q - p - 1 > NGX_HTTP_LLM_JSCAN_KEEP) {
-            goto stop;
-        }
-
-        js->start = ngx_http_llm_jscan_off(p);
-        js->text = p + 1;
-        js->len = q - p - 1;
-        js->size = js->len;
-        p = q + 1;
         token = NGX_HTTP_LLM_JSCAN_STRING;
-        goto scalar;
+        goto string;
 
     case '{':
     case '[':
@@ -977,20 +949,43 @@ value_first:
     js->size = js->len;
     p = q;
     token = NGX_HTTP_LLM_JSCAN_NUMBER;
+    goto scalar;
+
+string:
+
+    /* a name or a string value, plain and whole in the piece */
+
+    q = ngx_http_llm_jscan_run(p + 1, last);
+
+    if (q == last || *q != '"' || q - p - 1 > NGX_HTTP_LLM_JSCAN_KEEP) {
+        goto stop;
+    }
+
+    js->start = ngx_http_llm_jscan_off(p);
+    js->text = p + 1;
+    js->len = q - p - 1;
+    js->size = js->len;
+    p = q + 1;
+
+    if (token == NGX_HTTP_LLM_JSCAN_KEY) {
+        js->depth = level;
+        js->end = ngx_http_llm_jscan_off(p);
+        state = ngx_jscan_colon;
+        ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_KEY);
+        goto colon;
+    }
 
 scalar:
 
     js->depth = level;
     js->end = ngx_http_llm_jscan_off(p);
+    state = level ? ngx_jscan_after : ngx_jscan_done;
+
+    ngx_http_llm_jscan_call(token);
 
     if (level == 0) {
-        state = ngx_jscan_done;
-        *rc = js->handler(js, token);
         goto stop;
     }
-
-    state = ngx_jscan_after;
-    ngx_http_llm_jscan_call(token);
 
 after:
 
@@ -1022,16 +1017,15 @@ close:
     js->depth = level;
     p++;
     js->end = ngx_http_llm_jscan_off(p);
+    state = level ? ngx_jscan_after : ngx_jscan_done;
 
-    if (level == 0) {
-        state = ngx_jscan_done;
-        *rc = js->handler(js, NGX_HTTP_LLM_JSCAN_END);
-        goto stop;
+    ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_END);
+
+    if (level) {
+        goto after;
     }
 
-    state = ngx_jscan_after;
-    ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_END);
-    goto after;
+    goto stop;
 
 value_or_end:
 
@@ -1056,7 +1050,6 @@ stop:
 
 #undef ngx_http_llm_jscan_off
 #undef ngx_http_llm_jscan_skip
-#undef ngx_http_llm_jscan_stop_in
 #undef ngx_http_llm_jscan_call
 
 
