@@ -889,7 +889,10 @@ ngx_http_llm_check_providers(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
             }
         }
 
-        /* each attempt's headers go in NGX_HTTP_LLM_MAX_HEADERS slots */
+        /*
+         * at most NGX_HTTP_LLM_MAX_HEADERS, its own and its dialect's: an
+         * attempt makes room for max_headers of them
+         */
 
         for (k = 0; p->dialect->dynamic_headers
                     && p->dialect->dynamic_headers[k]; k++)

@@ -61,11 +61,8 @@ static char *ngx_http_llm_route_failover(ngx_conf_t *cf,
     ngx_http_llm_route_t *route, ngx_str_t *value, ngx_uint_t n);
 static ngx_int_t ngx_http_llm_price(ngx_str_t *value, size_t skip,
     double *price);
-static ngx_int_t ngx_http_llm_series_conf(ngx_pool_t *pool,
-    ngx_http_llm_target_t *t);
-static ngx_int_t ngx_http_llm_stats_name(ngx_pool_t *pool,
-    ngx_http_llm_target_t *t, ngx_str_t *model, ngx_str_t *name,
-    uint32_t *hash);
+static ngx_int_t ngx_http_llm_node_name(ngx_pool_t *pool, ngx_uint_t kind,
+    ngx_str_t *first, ngx_str_t *second, ngx_str_t *name, uint32_t *hash);
 static char *ngx_http_llm_target_captures(ngx_conf_t *cf,
     ngx_http_llm_route_t *route, ngx_http_llm_target_t *t);
 static ngx_int_t ngx_http_llm_model_captures(ngx_pool_t *pool,
@@ -778,6 +775,8 @@ ngx_http_llm_price(ngx_str_t *value, size_t skip, double *price)
 ngx_int_t
 ngx_http_llm_init_routes(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
 {
+    uint32_t                *stats_hash;
+    ngx_str_t               *model, *stats;
     ngx_uint_t               i, j;
     ngx_hash_init_t          hash;
     ngx_hash_keys_arrays_t   keys;
@@ -811,24 +810,34 @@ ngx_http_llm_init_routes(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
                 return NGX_ERROR;
             }
 
-            if (t[j].model.len && !t[j].model_star && !t[j].model_captures) {
-                if (ngx_http_llm_stats_name(cf->pool, &t[j], &t[j].model,
-                                            &t[j].stats_name,
-                                            &t[j].stats_hash)
-                    != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
+            /*
+             * its health node, "provider\0model", for the fixed model or
+             * the models past max_models; its metrics series the same
+             * after its route's name, so that such a request builds and
+             * hashes no name of its own
+             */
 
-            } else if (ngx_http_llm_stats_name(cf->pool, &t[j], &other,
-                                               &t[j].other_name,
-                                               &t[j].other_hash)
-                       != NGX_OK)
-            {
-                return NGX_ERROR;
+            if (t[j].model.len && !t[j].model_star && !t[j].model_captures) {
+                model = &t[j].model;
+                stats = &t[j].stats_name;
+                stats_hash = &t[j].stats_hash;
+
+            } else {
+                model = &other;
+                stats = &t[j].other_name;
+                stats_hash = &t[j].other_hash;
             }
 
-            if (ngx_http_llm_series_conf(cf->pool, &t[j]) != NGX_OK) {
+            if (ngx_http_llm_node_name(cf->pool, NGX_HTTP_LLM_NODE_TARGET,
+                                       &t[j].provider->name, model, stats,
+                                       stats_hash)
+                != NGX_OK
+                || ngx_http_llm_node_name(cf->pool, NGX_HTTP_LLM_NODE_METRICS,
+                                          &rr[i]->name, stats,
+                                          &t[j].series_name,
+                                          &t[j].series_hash)
+                   != NGX_OK)
+            {
                 return NGX_ERROR;
             }
         }
@@ -926,57 +935,25 @@ ngx_http_llm_find_route(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *model,
 }
 
 
-/* a target's health node: "provider\0model" */
+/* a node's name, "first\0second", and its hash */
 
 static ngx_int_t
-ngx_http_llm_stats_name(ngx_pool_t *pool, ngx_http_llm_target_t *t,
-    ngx_str_t *model, ngx_str_t *name, uint32_t *hash)
+ngx_http_llm_node_name(ngx_pool_t *pool, ngx_uint_t kind, ngx_str_t *first,
+    ngx_str_t *second, ngx_str_t *name, uint32_t *hash)
 {
     u_char  *p;
 
-    name->len = t->provider->name.len + 1 + model->len;
+    name->len = first->len + 1 + second->len;
     name->data = ngx_pnalloc(pool, name->len);
     if (name->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(name->data, t->provider->name.data, t->provider->name.len);
+    p = ngx_cpymem(name->data, first->data, first->len);
     *p++ = '\0';
-    ngx_memcpy(p, model->data, model->len);
+    ngx_memcpy(p, second->data, second->len);
 
-    *hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_TARGET, name);
-
-    return NGX_OK;
-}
-
-
-/*
- * A target's metrics series: its route's name before its health node's
- * name, so that a request to a fixed model (or past max_models) builds
- * and hashes no name of its own
- */
-
-static ngx_int_t
-ngx_http_llm_series_conf(ngx_pool_t *pool, ngx_http_llm_target_t *t)
-{
-    u_char     *p;
-    ngx_str_t  *stats;
-
-    stats = t->stats_name.len ? &t->stats_name : &t->other_name;
-
-    t->series_name.len = t->route->name.len + 1 + stats->len;
-    t->series_name.data = ngx_pnalloc(pool, t->series_name.len);
-    if (t->series_name.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(t->series_name.data, t->route->name.data,
-                   t->route->name.len);
-    *p++ = '\0';
-    ngx_memcpy(p, stats->data, stats->len);
-
-    t->series_hash = ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_METRICS,
-                                            &t->series_name);
+    *hash = ngx_http_llm_node_hash(kind, name);
 
     return NGX_OK;
 }

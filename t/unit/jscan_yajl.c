@@ -150,7 +150,7 @@ static yajl_callbacks  y_callbacks = {
 };
 
 
-/* a token's offsets (an END has no start), and the whole length */
+/* a token's offsets: where it starts (an END has none) and ends */
 
 static void
 log_offsets(jscan_log_t *l, ngx_http_llm_jscan_t *js, ngx_uint_t token)
