@@ -32,6 +32,8 @@
 
 /* upstream header slots one attempt may fill */
 #define NGX_HTTP_LLM_MAX_HEADERS       16
+/* a provider's "keepalive": idle connections kept per worker */
+#define NGX_HTTP_LLM_MAX_KEEPALIVE     1024
 
 /* the longest model name a client may send */
 #define NGX_HTTP_LLM_MAX_MODEL         256
@@ -152,6 +154,9 @@ struct ngx_http_llm_provider_s {
     ngx_str_t                      completions_url;
     /* OpenAI's Responses API, taken as it is; or empty: translated */
     ngx_str_t                      responses_url;
+
+    /* "keepalive": idle connections per worker; 0: no pool of its own */
+    ngx_uint_t                     keepalive;
 
     /* an env: key that is not set disables the provider when optional */
     unsigned                       disabled:1;

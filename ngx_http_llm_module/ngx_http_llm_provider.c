@@ -31,6 +31,8 @@ static char *ngx_http_llm_provider_header(ngx_conf_t *cf,
 static ngx_int_t ngx_http_llm_valid_header_value(ngx_str_t *value);
 static ngx_int_t ngx_http_llm_host_is_upstream(ngx_conf_t *cf,
     ngx_str_t *host);
+static char *ngx_http_llm_provider_pool(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_has_slot(ngx_http_llm_main_conf_t *lmcf,
     ngx_str_t *header);
 
@@ -97,6 +99,8 @@ ngx_http_llm_provider_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_http_llm_health_defaults(&p->health);
 
+    p->keepalive = NGX_CONF_UNSET_UINT;
+
     save = *cf;
     cf->handler = ngx_http_llm_provider_directive;
     cf->handler_conf = (char *) p;
@@ -126,6 +130,22 @@ ngx_http_llm_provider_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (p->dialect == NULL) {
         p->dialect = &ngx_http_llm_openai_dialect;
+    }
+
+    /*
+     * a pool only when asked: it moves a DNS name's resolution to load
+     * time, and its idle connections keep memory a burst of requests
+     * would otherwise give back. Before the dialect builds its URLs from
+     * the origin.
+     */
+
+    if (p->keepalive == NGX_CONF_UNSET_UINT) {
+        p->keepalive = 0;
+
+    } else if (p->keepalive
+               && ngx_http_llm_provider_pool(cf, p) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_llm_check_options(cf, p) != NGX_CONF_OK) {
@@ -238,6 +258,37 @@ ngx_http_llm_provider_directive(ngx_conf_t *cf, ngx_command_t *dummy,
 
         return ngx_http_llm_health_directive(cf, &p->health, &value[1],
                                              n - 1);
+    }
+
+    if (value[0].len == 9 && ngx_strncmp(value[0].data, "keepalive", 9) == 0)
+    {
+        if (n != 2) {
+            goto invalid_args;
+        }
+
+        if (p->keepalive != NGX_CONF_UNSET_UINT) {
+            goto duplicate;
+        }
+
+        if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+            p->keepalive = 0;
+            return NGX_CONF_OK;
+        }
+
+        p->keepalive = ngx_atoi(value[1].data, value[1].len);
+
+        if (p->keepalive == (ngx_uint_t) NGX_ERROR || p->keepalive == 0
+            || p->keepalive > NGX_HTTP_LLM_MAX_KEEPALIVE)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid keepalive \"%V\" in llm_provider "
+                               "\"%V\": connections from 1 to %d, or off",
+                               &value[1], &p->name,
+                               NGX_HTTP_LLM_MAX_KEEPALIVE);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
     }
 
     if (value[0].len == 4 && ngx_strncmp(value[0].data, "host", 4) == 0) {
@@ -1009,6 +1060,182 @@ ngx_http_llm_has_slot(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *header)
     }
 
     return 0;
+}
+
+
+/*
+ * "keepalive N": the provider gets an upstream block of its own, written
+ * as an operator would write it and built by nginx's upstream directive,
+ * so that each worker keeps up to N idle connections (and TLS sessions)
+ * to it; a URL in $llm_upstream that names no upstream block opens a new
+ * connection every request. A DNS name is then resolved when the
+ * configuration loads, as an upstream block's server is. max_fails=0:
+ * the gateway's health, not nginx's, takes the provider out of rotation.
+ */
+
+static char *
+ngx_http_llm_provider_pool(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
+{
+    char             *rv;
+    u_char            c, *s, *colon, *text;
+    size_t            scheme, len;
+    ngx_str_t        *arg, name, host;
+    ngx_buf_t         b;
+    ngx_uint_t        i, has_port;
+    ngx_array_t      *args, *saved_args;
+    ngx_command_t    *cmd;
+    ngx_conf_file_t   file, *saved_file;
+
+    for (i = 0; i < p->name.len; i++) {
+        c = p->name.data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "llm_provider \"%V\" has \"keepalive\": its "
+                               "name may then have only letters, digits, "
+                               "'_', '-' and '.'", &p->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (cmd = ngx_http_upstream_module.commands; cmd->name.len; cmd++) {
+        if (cmd->name.len == sizeof("upstream") - 1
+            && ngx_strncmp(cmd->name.data, "upstream", cmd->name.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (cmd->name.len == 0) {
+        return NGX_CONF_ERROR;
+    }
+
+    name.len = sizeof("llm_provider_") - 1 + p->name.len;
+    name.data = ngx_pnalloc(cf->pool, name.len);
+    if (name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(name.data, "llm_provider_",
+                          sizeof("llm_provider_") - 1),
+               p->name.data, p->name.len);
+
+    /* the server: a unix socket, or host:port with the scheme's port */
+
+    scheme = p->authority.data - p->origin.data;
+
+    if (p->authority.len > 5
+        && ngx_strncmp(p->authority.data, "unix:", 5) == 0)
+    {
+        has_port = 1;       /* a socket has none to add */
+
+    } else {
+        s = p->authority.data;
+
+        if (*s == '[') {
+            s = ngx_strlchr(s, s + p->authority.len, ']');
+        }
+
+        colon = s ? ngx_strlchr(s, p->authority.data + p->authority.len, ':')
+                  : NULL;
+        has_port = (colon != NULL);
+
+        host.data = p->authority.data;
+        host.len = colon ? (size_t) (colon - host.data) : p->authority.len;
+
+        if (ngx_http_llm_host_is_upstream(cf, &host)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "llm_provider \"%V\" has \"keepalive\", but "
+                               "its url names upstream \"%V\", whose own "
+                               "\"keepalive\" applies", &p->name, &host);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* "server <authority>[:port] max_fails=0; keepalive N; }" */
+
+    len = sizeof("server ") - 1 + p->authority.len + sizeof(":443") - 1
+          + sizeof(" max_fails=0; keepalive ; }") - 1 + NGX_INT_T_LEN;
+
+    text = ngx_pnalloc(cf->temp_pool, len);
+    if (text == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    s = ngx_cpymem(text, "server ", sizeof("server ") - 1);
+    s = ngx_cpymem(s, p->authority.data, p->authority.len);
+
+    if (!has_port) {
+        s = (scheme == sizeof("https://") - 1)
+            ? ngx_cpymem(s, ":443", sizeof(":443") - 1)
+            : ngx_cpymem(s, ":80", sizeof(":80") - 1);
+    }
+
+    s = ngx_sprintf(s, " max_fails=0; keepalive %ui; }", p->keepalive);
+
+    /*
+     * nginx's own "upstream" directive reads the block from this text as
+     * if it came from the provider's line of the configuration file; the
+     * text ends with the block's '}', so the file itself is never read
+     */
+
+    args = ngx_array_create(cf->temp_pool, 2, sizeof(ngx_str_t));
+    if (args == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    arg = ngx_array_push_n(args, 2);
+    if (arg == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&arg[0], "upstream");
+    arg[1] = name;
+
+    ngx_memzero(&b, sizeof(ngx_buf_t));
+    b.start = text;
+    b.pos = text;
+    b.last = s;
+    b.end = s;
+    b.temporary = 1;
+
+    file = *cf->conf_file;
+    file.buffer = &b;
+    file.dump = NULL;
+    file.line = p->line;
+
+    saved_file = cf->conf_file;
+    saved_args = cf->args;
+    cf->conf_file = &file;
+    cf->args = args;
+
+    rv = cmd->set(cf, cmd, NULL);
+
+    cf->conf_file = saved_file;
+    cf->args = saved_args;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    /* the URLs now name the block: "https://llm_provider_<name>" */
+
+    len = scheme + name.len;
+
+    s = ngx_pnalloc(cf->pool, len);
+    if (s == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(s, p->origin.data, scheme), name.data, name.len);
+
+    p->origin.data = s;
+    p->origin.len = len;
+    p->needs_resolver = 0;
+
+    return NGX_CONF_OK;
 }
 
 

@@ -1,0 +1,224 @@
+# A provider's "keepalive": its own upstream block, so that attempts reuse
+# idle connections to it instead of opening one each. The providers below
+# answer with the number of requests their connection has carried.
+
+use Test::Nginx::Socket 'no_plan';
+use LLM::Fixtures;
+
+no_shuffle();
+
+our $COUNTING_SERVER = <<'CONF';
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        listen unix:$TEST_NGINX_SERVROOT/provider.sock;
+        access_log off;
+        location / {
+            default_type application/json;
+            return 200 '{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"requests=$connection_requests"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}';
+        }
+    }
+CONF
+
+LLM::Fixtures::defaults(
+    config => $LLM::Fixtures::GATEWAY_CONFIG,
+);
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    my $http = LLM::Fixtures::section($block, 'http_config') // '';
+    $block->set_value(http_config => $http . $COUNTING_SERVER);
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: with keepalive, the attempts of three requests share one connection
+--- http_config
+    llm_provider counting {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 4;
+    }
+    llm_route m { target counting; }
+--- request eval
+[map { "POST /v1/chat/completions\n"
+       . '{"model":"m","messages":[{"role":"user","content":"hi"}]}' } 1 .. 3]
+--- error_code eval
+[200, 200, 200]
+--- response_body_like eval
+['"content":"requests=1"', '"content":"requests=2"', '"content":"requests=3"']
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: without keepalive, or with keepalive off, each attempt opens a connection of its own
+--- http_config
+    llm_provider counting {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+    }
+    llm_provider counting_off {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive off;
+    }
+    llm_route m { target counting; }
+    llm_route n { target counting_off; }
+--- request eval
+[map { "POST /v1/chat/completions\n"
+       . qq({"model":"$_","messages":[{"role":"user","content":"hi"}]}) }
+     qw(m m n n)]
+--- response_body_like eval
+[('"content":"requests=1"') x 4]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a unix socket with keepalive
+--- http_config
+    llm_provider counting {
+        url http://unix:$TEST_NGINX_SERVROOT/provider.sock:/v1;
+        keepalive 2;
+    }
+    llm_route m { target counting; }
+--- request eval
+[map { "POST /v1/chat/completions\n"
+       . '{"model":"m","messages":[{"role":"user","content":"hi"}]}' } 1 .. 2]
+--- response_body_like eval
+['"content":"requests=1"', '"content":"requests=2"']
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: failover between two pooled providers keeps each one's pool
+--- http_config
+    llm_provider dead {
+        url http://127.0.0.1:$TEST_NGINX_DEAD_PORT/v1;
+        keepalive 2;
+    }
+    llm_provider counting {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2;
+    }
+    llm_route m {
+        target dead;
+        target counting;
+    }
+--- request eval
+[map { "POST /v1/chat/completions\n"
+       . '{"model":"m","messages":[{"role":"user","content":"hi"}]}' } 1 .. 2]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+['"content":"requests=1"', '"content":"requests=2"']
+--- response_headers eval
+["X-LLM-Provider: counting", "X-LLM-Provider: counting"]
+
+
+
+=== TEST 5: a host name with keepalive is resolved when the configuration loads: no resolver needed
+--- http_config
+    llm_provider named {
+        url http://localhost:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2;
+    }
+    llm_route m { target named; }
+--- request
+GET /v1/models
+--- error_code: 200
+--- response_body_like eval
+qr/"id":"m","object":"model"/
+
+
+
+=== TEST 6: a host name without keepalive still needs a resolver
+--- http_config
+    llm_provider named {
+        url http://localhost:$TEST_NGINX_MOCK2_PORT/v1;
+    }
+    llm_route m { target named; }
+--- must_die
+--- error_log
+llm_provider "named" in
+
+
+
+=== TEST 7: keepalive 0
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 0;
+    }
+--- must_die
+--- error_log eval
+qr/invalid keepalive "0" in llm_provider "p": connections from 1 to 1024, or off in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 8: keepalive above the bound
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 1025;
+    }
+--- must_die
+--- error_log
+invalid keepalive "1025" in llm_provider "p"
+
+
+
+=== TEST 9: keepalive twice
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2;
+        keepalive 3;
+    }
+--- must_die
+--- error_log
+"keepalive" is duplicate in llm_provider "p"
+
+
+
+=== TEST 10: a provider name that cannot name an upstream block
+--- http_config
+    llm_provider "p:x" {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2;
+    }
+--- must_die
+--- error_log
+llm_provider "p:x" has "keepalive": its name may then have only letters, digits, '_', '-' and '.'
+
+
+
+=== TEST 11: the block's name is the gateway's: an upstream block of that name is a conflict
+--- http_config
+    upstream llm_provider_p {
+        server 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+    }
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2;
+    }
+--- must_die
+--- error_log eval
+qr/duplicate upstream "llm_provider_p" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 12: a url that names an upstream block has that block's pool
+--- http_config
+    upstream pool {
+        server 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        keepalive 2;
+    }
+    llm_provider p {
+        url http://pool/v1;
+        host 127.0.0.1;
+        keepalive 2;
+    }
+--- must_die
+--- error_log
+llm_provider "p" has "keepalive", but its url names upstream "pool", whose own "keepalive" applies
