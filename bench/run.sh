@@ -135,6 +135,7 @@ body() {    # model stream temperature content
 say='Write one sentence about nginx and why a gateway inside it is fast.'
 body gpt-4o-mini false 0.7 "$say" > "$prefix/chat.json"
 body gpt-4o-mini false 0 "$say" > "$prefix/chat0.json"
+body gpt-4o-mini-unpooled false 0.7 "$say" > "$prefix/unpooled.json"
 body gpt-4o-mini-stream true 0.7 "$say" > "$prefix/stream.json"
 body gpt-4o-mini-stream true 0 "$say" > "$prefix/stream0.json"
 body gpt-4o-mini-slow true 0.7 "$say" > "$prefix/slow.json"
@@ -229,6 +230,8 @@ stream_ok gateway "$gateway$url" "$prefix/stream.json" "$prefix/client.h" \
     'x-llm-provider: mock_stream'
 check gateway "$gateway$url" "$prefix/chat.json" "$prefix/client.h" \
     'x-llm-provider: mock'
+check unpooled "$gateway$url" "$prefix/unpooled.json" "$prefix/client.h" \
+    'x-llm-provider: mock_unpooled' 'How can I help you today'
 if [ -z "$only" ]; then
     check portkey "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h" \
         '^HTTP/1.1 200' 'How can I help you today'
@@ -504,7 +507,7 @@ if [ "$only" = callgrind ]; then
 fi
 
 nscales=$(( $(echo $scales | wc -w) + 1 ))
-estimate=$(( 9 * (secs + (secs + 2) / 3 + 2) + 13 * (stream_secs + 3)
+estimate=$(( 10 * (secs + (secs + 2) / 3 + 2) + 13 * (stream_secs + 3)
              + 6 * (short_secs + 1) + 30 + short_secs
              + nscales * (short_secs + 4) ))
 echo "every path answers; measuring for about $(( (estimate + 59) / 60 )) minutes"
@@ -525,6 +528,9 @@ rows=$prefix/rows.txt
         "$prefix/client.h" "$front_pid"
     row portkey "$portkey$url" "$prefix/chat.json" "$prefix/portkey.h" \
         "$portkey_pid"
+    # last: its connections leave sockets in TIME_WAIT for a minute
+    row unpooled "$gateway$url" "$prefix/unpooled.json" "$prefix/client.h" \
+        "$front_pid"
 } > "$rows"
 echo "non-streaming done"
 
@@ -688,6 +694,7 @@ table_rows() {    # file
         gateway) label='gateway: keys, routing, accounting → mock' ;;
         cache)   label='gateway, cache hit' ;;
         open)    label='gateway, routing only (llm_auth off)' ;;
+        unpooled) label='gateway, provider without keepalive (a connection a request)' ;;
         nginx_cache) label='plain nginx proxy_cache hit (no gateway)' ;;
         portkey) label='Portkey gateway → mock' ;;
         gateway_4k) label='gateway, 4 KiB conversation' ;;
@@ -887,6 +894,9 @@ $(table_rows "$rows")
   request $(ratio "$k_cpu" "$g_cpu")× less, p50 with one connection
   $(ratio "$(get portkey 6)" "$(get gateway 6)")× lower
 - cache hit / proxy_pass: throughput $(ratio "$(get cache 2)" "$p_rps")
+- what a provider's \`keepalive\` saves: the gateway row (a pool) against
+  the same provider without one, throughput $(ratio "$g_rps" "$(get unpooled 2)")×, $(awk -v a="$(get unpooled 5)" -v b="$g_cpu" 'BEGIN { printf "%+.1f", a - b }') µs of
+  CPU a request without
 - what keys and accounting cost: the gateway row against routing only,
   $(awk -v a="$g_cpu" -v b="$(get open 5)" 'BEGIN { printf "%+.1f", a - b }') µs of CPU a request
 

@@ -18,7 +18,9 @@ static ngx_log_t       ngx_fuzz_log;
 static ngx_open_file_t ngx_fuzz_log_file;
 
 
-static void
+/* inline: a harness that uses one of these does not warn of the other */
+
+static ngx_inline void
 ngx_fuzz_init(void)
 {
     ngx_pagesize = getpagesize();
@@ -41,7 +43,7 @@ ngx_fuzz_init(void)
  * at offsets taken from the bits of that byte.
  */
 
-static ngx_uint_t
+static ngx_inline ngx_uint_t
 ngx_fuzz_cuts(const uint8_t **data, size_t *size, size_t *cut)
 {
     uint8_t     seed;

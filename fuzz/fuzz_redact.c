@@ -26,14 +26,14 @@ typedef struct {
 
 
 static rule_set_t  rule_sets[] = {
-    { 0, { "ab+c", "a|ab", "\\d{3,}", NULL } },
-    { 0, { "\\bx\\w*", "(?<=q)z+", "[a-c]{2}$", NULL } },
+    { 0, { "ab+c", "a|ab", "\\d{3,}", NULL }, 0, 0 },
+    { 0, { "\\bx\\w*", "(?<=q)z+", "[a-c]{2}$", NULL }, 0, 0 },
     { 0, { "[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}", "sk-\\w{4,}",
-           "(\\w)\\1\\1", NULL } },
+           "(\\w)\\1\\1", NULL }, 0, 0 },
     { NGX_HTTP_LLM_REDACT_UTF, { "\xc3\xa9+", "\\w\xe2\x82\xac", ".\\b.",
-                                 NULL } },
+                                 NULL }, 0, 0 },
     { NGX_HTTP_LLM_REDACT_UTF | NGX_HTTP_LLM_REDACT_CASELESS,
-      { "\xc3\xa9t\xc3\xa9", "ab?c?d", "(?<!a)b", NULL } },
+      { "\xc3\xa9t\xc3\xa9", "ab?c?d", "(?<!a)b", NULL }, 0, 0 },
     { 0, { "password", "ab+c", "\xe2\x80\x8b|\xc2", NULL }, 1, 0 },
     { 0, { "\\d(?:[ -]?\\d){12,18}", "\\d{3}", NULL }, 0, 1 },
     { NGX_HTTP_LLM_REDACT_UTF, { "\\w+\xe2\x80\x94", "(?<=\\d)x", NULL },

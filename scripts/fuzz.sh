@@ -105,7 +105,9 @@ status=0
 
 for h in $harnesses; do
     bin=$build/$h
+    # the harnesses are held to the module's warnings (nginx's own set)
     (cd "$build/nginx" && $cc $cflags -fsanitize=fuzzer \
+         -W -Wall -Wpointer-arith -Wno-unused-parameter -Werror \
          $incs -I"$top/ngx_http_llm_module" \
          -I"$top/fuzz" "$top/fuzz/$h.c" "$build/nginx_main.o" \
          $(cat "$objs") $libs -o "$bin")
