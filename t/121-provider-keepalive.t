@@ -12,6 +12,16 @@ our $COUNTING_SERVER = <<'CONF';
         listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
         listen unix:$TEST_NGINX_SERVROOT/provider.sock;
         access_log off;
+        location /stream/ {
+            default_type text/event-stream;
+            echo 'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"requests=$connection_requests"},"finish_reason":null}]}';
+            echo;
+            echo_flush;
+            echo 'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}';
+            echo;
+            echo 'data: [DONE]';
+            echo;
+        }
         location / {
             default_type application/json;
             return 200 '{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"requests=$connection_requests"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}';
@@ -69,6 +79,23 @@ __DATA__
      qw(m m n n)]
 --- response_body_like eval
 [('"content":"requests=1"') x 4]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2c: a stream (chunked, to its last event) leaves its connection to the next request
+--- http_config
+    llm_provider counting {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/stream/v1;
+        keepalive 2;
+    }
+    llm_route m { target counting; }
+--- request eval
+[map { "POST /v1/chat/completions\n"
+       . '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}' } 1 .. 2]
+--- response_body_like eval
+['"content":"requests=1".*data: \[DONE\]', '"content":"requests=2".*data: \[DONE\]']
 --- no_error_log
 [error]
 
