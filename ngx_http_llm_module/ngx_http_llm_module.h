@@ -34,6 +34,7 @@
 #define NGX_HTTP_LLM_MAX_HEADERS       16
 /* a provider's "keepalive": idle connections kept per worker */
 #define NGX_HTTP_LLM_MAX_KEEPALIVE     1024
+#define NGX_HTTP_LLM_MAX_KEEPALIVE_TIMEOUT  3600000     /* ms: an hour */
 
 /* the longest model name a client may send */
 #define NGX_HTTP_LLM_MAX_MODEL         256
@@ -157,6 +158,7 @@ struct ngx_http_llm_provider_s {
 
     /* "keepalive": idle connections per worker; 0: no pool of its own */
     ngx_uint_t                     keepalive;
+    ngx_msec_t                     keepalive_timeout;  /* 0: nginx's */
 
     /* an env: key that is not set disables the provider when optional */
     unsigned                       disabled:1;

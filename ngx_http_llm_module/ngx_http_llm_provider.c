@@ -181,7 +181,7 @@ ngx_http_llm_provider_directive(ngx_conf_t *cf, ngx_command_t *dummy,
 {
     ngx_http_llm_provider_t  *p = (ngx_http_llm_provider_t *) conf;
 
-    ngx_str_t                *value;
+    ngx_str_t                *value, time;
     ngx_uint_t                i, n;
     ngx_http_llm_dialect_t   *d;
 
@@ -262,7 +262,7 @@ ngx_http_llm_provider_directive(ngx_conf_t *cf, ngx_command_t *dummy,
 
     if (value[0].len == 9 && ngx_strncmp(value[0].data, "keepalive", 9) == 0)
     {
-        if (n != 2) {
+        if (n != 2 && n != 3) {
             goto invalid_args;
         }
 
@@ -271,8 +271,35 @@ ngx_http_llm_provider_directive(ngx_conf_t *cf, ngx_command_t *dummy,
         }
 
         if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+            if (n != 2) {
+                goto invalid_args;
+            }
+
             p->keepalive = 0;
             return NGX_CONF_OK;
+        }
+
+        if (n == 3) {
+            /* timeout=: sooner than the provider closes idle connections */
+
+            if (value[2].len > 8
+                && ngx_strncmp(value[2].data, "timeout=", 8) == 0)
+            {
+                time.data = value[2].data + 8;
+                time.len = value[2].len - 8;
+                p->keepalive_timeout = ngx_parse_time(&time, 0);
+            }
+
+            if (p->keepalive_timeout == (ngx_msec_t) NGX_ERROR
+                || p->keepalive_timeout == 0
+                || p->keepalive_timeout > NGX_HTTP_LLM_MAX_KEEPALIVE_TIMEOUT)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" in keepalive of "
+                                   "llm_provider \"%V\": timeout=time, from "
+                                   "1ms to 1h", &value[2], &p->name);
+                return NGX_CONF_ERROR;
+            }
         }
 
         p->keepalive = ngx_atoi(value[1].data, value[1].len);
@@ -1154,10 +1181,15 @@ ngx_http_llm_provider_pool(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
         }
     }
 
-    /* "server <authority>[:port] max_fails=0; keepalive N; }" */
+    /*
+     * "server <authority>[:port] max_fails=0; keepalive N;
+     *  [keepalive_timeout Tms;] }"
+     */
 
     len = sizeof("server ") - 1 + p->authority.len + sizeof(":443") - 1
-          + sizeof(" max_fails=0; keepalive ; }") - 1 + NGX_INT_T_LEN;
+          + sizeof(" max_fails=0; keepalive ;") - 1 + NGX_INT_T_LEN
+          + sizeof(" keepalive_timeout ms;") - 1 + NGX_INT_T_LEN
+          + sizeof("}") - 1;
 
     text = ngx_pnalloc(cf->temp_pool, len);
     if (text == NULL) {
@@ -1173,7 +1205,13 @@ ngx_http_llm_provider_pool(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
             : ngx_cpymem(s, ":80", sizeof(":80") - 1);
     }
 
-    s = ngx_sprintf(s, " max_fails=0; keepalive %ui; }", p->keepalive);
+    s = ngx_sprintf(s, " max_fails=0; keepalive %ui;", p->keepalive);
+
+    if (p->keepalive_timeout) {
+        s = ngx_sprintf(s, " keepalive_timeout %Mms;", p->keepalive_timeout);
+    }
+
+    *s++ = '}';
 
     /*
      * nginx's own "upstream" directive reads the block from this text as

@@ -101,11 +101,37 @@ __DATA__
 
 
 
-=== TEST 3: a unix socket with keepalive
+=== TEST 2d: keepalive timeout=: an idle connection is closed after it
+A request to a provider that answers in 100 ms lies between the two to
+the pooled one: its connection, idle for 1 ms at most, is closed by then.
+--- http_config
+    llm_provider counting {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2 timeout=1ms;
+    }
+    llm_provider slow {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/delay=100/v1;
+    }
+    llm_route m { target counting; }
+    llm_route s { target slow; }
+--- request eval
+[map { "POST /v1/chat/completions\n"
+       . qq({"model":"$_","messages":[{"role":"user","content":"hi"}]}) }
+     qw(m s m)]
+--- error_code eval
+[200, 200, 200]
+--- response_body_like eval
+['"content":"requests=1"', '"object":"chat.completion"', '"content":"requests=1"']
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a unix socket with keepalive, and a timeout longer than the time between requests
 --- http_config
     llm_provider counting {
         url http://unix:$TEST_NGINX_SERVROOT/provider.sock:/v1;
-        keepalive 2;
+        keepalive 2 timeout=1h;
     }
     llm_route m { target counting; }
 --- request eval
@@ -192,6 +218,30 @@ qr/invalid keepalive "0" in llm_provider "p": connections from 1 to 1024, or off
 --- must_die
 --- error_log
 invalid keepalive "1025" in llm_provider "p"
+
+
+
+=== TEST 8b: a keepalive timeout that is not one
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2 timeout=2h;
+    }
+--- must_die
+--- error_log eval
+qr/invalid "timeout=2h" in keepalive of llm_provider "p": timeout=time, from 1ms to 1h in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 8c: keepalive with another parameter
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2 requests=10;
+    }
+--- must_die
+--- error_log
+invalid "requests=10" in keepalive of llm_provider "p"
 
 
 
