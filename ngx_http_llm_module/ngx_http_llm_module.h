@@ -35,6 +35,8 @@
 /* a provider's "keepalive": idle connections kept per worker */
 #define NGX_HTTP_LLM_MAX_KEEPALIVE     1024
 #define NGX_HTTP_LLM_MAX_KEEPALIVE_TIMEOUT  3600000     /* ms: an hour */
+/* the shared memory of a provider's pool with "resolve": its addresses */
+#define NGX_HTTP_LLM_KEEPALIVE_ZONE    65536
 
 /* the longest model name a client may send */
 #define NGX_HTTP_LLM_MAX_MODEL         256
@@ -159,6 +161,8 @@ struct ngx_http_llm_provider_s {
     /* "keepalive": idle connections per worker; 0: no pool of its own */
     ngx_uint_t                     keepalive;
     ngx_msec_t                     keepalive_timeout;  /* 0: nginx's */
+    /* nginx 1.27.3+: its name resolved at run time, in a zone */
+    unsigned                       keepalive_resolve:1;
 
     /* an env: key that is not set disables the provider when optional */
     unsigned                       disabled:1;

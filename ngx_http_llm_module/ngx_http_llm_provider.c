@@ -31,6 +31,8 @@ static char *ngx_http_llm_provider_header(ngx_conf_t *cf,
 static ngx_int_t ngx_http_llm_valid_header_value(ngx_str_t *value);
 static ngx_int_t ngx_http_llm_host_is_upstream(ngx_conf_t *cf,
     ngx_str_t *host);
+static char *ngx_http_llm_provider_keepalive(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p, ngx_str_t *value, ngx_uint_t n);
 static char *ngx_http_llm_provider_pool(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_has_slot(ngx_http_llm_main_conf_t *lmcf,
@@ -181,7 +183,7 @@ ngx_http_llm_provider_directive(ngx_conf_t *cf, ngx_command_t *dummy,
 {
     ngx_http_llm_provider_t  *p = (ngx_http_llm_provider_t *) conf;
 
-    ngx_str_t                *value, time;
+    ngx_str_t                *value;
     ngx_uint_t                i, n;
     ngx_http_llm_dialect_t   *d;
 
@@ -262,7 +264,7 @@ ngx_http_llm_provider_directive(ngx_conf_t *cf, ngx_command_t *dummy,
 
     if (value[0].len == 9 && ngx_strncmp(value[0].data, "keepalive", 9) == 0)
     {
-        if (n != 2 && n != 3) {
+        if (n < 2 || n > 4) {
             goto invalid_args;
         }
 
@@ -270,52 +272,7 @@ ngx_http_llm_provider_directive(ngx_conf_t *cf, ngx_command_t *dummy,
             goto duplicate;
         }
 
-        if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-            if (n != 2) {
-                goto invalid_args;
-            }
-
-            p->keepalive = 0;
-            return NGX_CONF_OK;
-        }
-
-        if (n == 3) {
-            /* timeout=: sooner than the provider closes idle connections */
-
-            if (value[2].len > 8
-                && ngx_strncmp(value[2].data, "timeout=", 8) == 0)
-            {
-                time.data = value[2].data + 8;
-                time.len = value[2].len - 8;
-                p->keepalive_timeout = ngx_parse_time(&time, 0);
-            }
-
-            if (p->keepalive_timeout == (ngx_msec_t) NGX_ERROR
-                || p->keepalive_timeout == 0
-                || p->keepalive_timeout > NGX_HTTP_LLM_MAX_KEEPALIVE_TIMEOUT)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"%V\" in keepalive of "
-                                   "llm_provider \"%V\": timeout=time, from "
-                                   "1ms to 1h", &value[2], &p->name);
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        p->keepalive = ngx_atoi(value[1].data, value[1].len);
-
-        if (p->keepalive == (ngx_uint_t) NGX_ERROR || p->keepalive == 0
-            || p->keepalive > NGX_HTTP_LLM_MAX_KEEPALIVE)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid keepalive \"%V\" in llm_provider "
-                               "\"%V\": connections from 1 to %d, or off",
-                               &value[1], &p->name,
-                               NGX_HTTP_LLM_MAX_KEEPALIVE);
-            return NGX_CONF_ERROR;
-        }
-
-        return NGX_CONF_OK;
+        return ngx_http_llm_provider_keepalive(cf, p, value, n);
     }
 
     if (value[0].len == 4 && ngx_strncmp(value[0].data, "host", 4) == 0) {
@@ -1090,14 +1047,103 @@ ngx_http_llm_has_slot(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *header)
 }
 
 
+/* keepalive connections [timeout=time] [resolve] | off */
+
+static char *
+ngx_http_llm_provider_keepalive(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_str_t   time;
+    ngx_uint_t  i;
+
+    i = 2;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        if (n != 2) {
+            goto invalid;
+        }
+
+        p->keepalive = 0;
+        return NGX_CONF_OK;
+    }
+
+    p->keepalive = ngx_atoi(value[1].data, value[1].len);
+
+    if (p->keepalive == (ngx_uint_t) NGX_ERROR || p->keepalive == 0
+        || p->keepalive > NGX_HTTP_LLM_MAX_KEEPALIVE)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid keepalive \"%V\" in llm_provider "
+                           "\"%V\": connections from 1 to %d, or off",
+                           &value[1], &p->name, NGX_HTTP_LLM_MAX_KEEPALIVE);
+        return NGX_CONF_ERROR;
+    }
+
+    for ( /* void */ ; i < n; i++) {
+
+        /* timeout=: sooner than the provider closes idle connections */
+
+        if (value[i].len > 8 && p->keepalive_timeout == 0
+            && ngx_strncmp(value[i].data, "timeout=", 8) == 0)
+        {
+            time.data = value[i].data + 8;
+            time.len = value[i].len - 8;
+            p->keepalive_timeout = ngx_parse_time(&time, 0);
+
+            if (p->keepalive_timeout == (ngx_msec_t) NGX_ERROR
+                || p->keepalive_timeout == 0
+                || p->keepalive_timeout > NGX_HTTP_LLM_MAX_KEEPALIVE_TIMEOUT)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" in keepalive of "
+                                   "llm_provider \"%V\": timeout=time, from "
+                                   "1ms to 1h", &value[i], &p->name);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (value[i].len == 7 && !p->keepalive_resolve
+            && ngx_strncmp(value[i].data, "resolve", 7) == 0)
+        {
+#if (nginx_version >= 1027003 && NGX_HTTP_UPSTREAM_ZONE)
+            p->keepalive_resolve = 1;
+            continue;
+#else
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"resolve\" in keepalive of llm_provider "
+                               "\"%V\" needs nginx 1.27.3 or newer with "
+                               "the upstream zone module (this is "
+                               NGINX_VERSION ")", &p->name);
+            return NGX_CONF_ERROR;
+#endif
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid \"%V\" in keepalive of llm_provider \"%V\"",
+                       &value[i], &p->name);
+    return NGX_CONF_ERROR;
+}
+
+
 /*
  * "keepalive N": the provider gets an upstream block of its own, written
  * as an operator would write it and built by nginx's upstream directive,
  * so that each worker keeps up to N idle connections (and TLS sessions)
  * to it; a URL in $llm_upstream that names no upstream block opens a new
  * connection every request. A DNS name is then resolved when the
- * configuration loads, as an upstream block's server is. max_fails=0:
- * the gateway's health, not nginx's, takes the provider out of rotation.
+ * configuration loads, as an upstream block's server is, or with
+ * "resolve" (nginx 1.27.3+) at run time, which needs the block in shared
+ * memory. max_fails=0: the gateway's health, not nginx's, takes the
+ * provider out of rotation.
  */
 
 static char *
@@ -1181,13 +1227,21 @@ ngx_http_llm_provider_pool(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
         }
     }
 
+    if (p->keepalive_resolve && !p->needs_resolver) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"resolve\" in keepalive of llm_provider \"%V\" "
+                           "is for a url with a host name", &p->name);
+        return NGX_CONF_ERROR;
+    }
+
     /*
-     * "server <authority>[:port] max_fails=0; keepalive N;
-     *  [keepalive_timeout Tms;] }"
+     * "[zone <name> 64k;] server <authority>[:port] [resolve] max_fails=0;
+     *  keepalive N; [keepalive_timeout Tms;] }"
      */
 
-    len = sizeof("server ") - 1 + p->authority.len + sizeof(":443") - 1
-          + sizeof(" max_fails=0; keepalive ;") - 1 + NGX_INT_T_LEN
+    len = sizeof("zone  64k; ") - 1 + name.len
+          + sizeof("server ") - 1 + p->authority.len + sizeof(":443") - 1
+          + sizeof(" resolve max_fails=0; keepalive ;") - 1 + NGX_INT_T_LEN
           + sizeof(" keepalive_timeout ms;") - 1 + NGX_INT_T_LEN
           + sizeof("}") - 1;
 
@@ -1196,13 +1250,25 @@ ngx_http_llm_provider_pool(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
         return NGX_CONF_ERROR;
     }
 
-    s = ngx_cpymem(text, "server ", sizeof("server ") - 1);
+    s = text;
+
+    if (p->keepalive_resolve) {
+        /* nginx re-resolves a name at run time only in shared memory */
+        s = ngx_sprintf(s, "zone %V %uz; ", &name,
+                        (size_t) NGX_HTTP_LLM_KEEPALIVE_ZONE);
+    }
+
+    s = ngx_cpymem(s, "server ", sizeof("server ") - 1);
     s = ngx_cpymem(s, p->authority.data, p->authority.len);
 
     if (!has_port) {
         s = (scheme == sizeof("https://") - 1)
             ? ngx_cpymem(s, ":443", sizeof(":443") - 1)
             : ngx_cpymem(s, ":80", sizeof(":80") - 1);
+    }
+
+    if (p->keepalive_resolve) {
+        s = ngx_cpymem(s, " resolve", sizeof(" resolve") - 1);
     }
 
     s = ngx_sprintf(s, " max_fails=0; keepalive %ui;", p->keepalive);

@@ -35,6 +35,7 @@ LLM::Fixtures::defaults(
 
 add_block_preprocessor(sub {
     my $block = shift;
+    return if defined $block->must_die;     # nginx must stop at ours
     my $http = LLM::Fixtures::section($block, 'http_config') // '';
     $block->set_value(http_config => $http . $COUNTING_SERVER);
 });
@@ -299,3 +300,69 @@ qr/duplicate upstream "llm_provider_p" in \S+nginx\.conf:\d+/
 --- must_die
 --- error_log
 llm_provider "p" has "keepalive", but its url names upstream "pool", whose own "keepalive" applies
+
+
+
+=== TEST 13: resolve (names resolved at run time) needs nginx 1.27.3
+--- skip_nginx: 3: >= 1.27.3
+--- http_config
+    llm_provider p {
+        url http://localhost:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2 resolve;
+    }
+--- no_mock
+--- must_die
+--- error_log eval
+qr/"resolve" in keepalive of llm_provider "p" needs nginx 1\.27\.3 or newer with the upstream zone module \(this is [\d.]+\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 14: with resolve, nginx resolves the name at run time: with the http block's resolver
+--- skip_nginx: 3: < 1.27.3
+--- http_config
+    llm_provider p {
+        url http://localhost:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2 timeout=10s resolve;
+    }
+--- no_mock
+--- must_die
+--- error_log eval
+qr/no resolver defined to resolve names at run time in upstream "llm_provider_p" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 15: resolve is for a host name
+--- skip_nginx: 3: < 1.27.3
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2 resolve;
+    }
+--- no_mock
+--- must_die
+--- error_log
+"resolve" in keepalive of llm_provider "p" is for a url with a host name
+
+
+
+=== TEST 16: a parameter twice
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive 2 timeout=1s timeout=2s;
+    }
+--- must_die
+--- error_log
+invalid "timeout=2s" in keepalive of llm_provider "p"
+
+
+
+=== TEST 17: off takes no parameters
+--- http_config
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        keepalive off timeout=1s;
+    }
+--- must_die
+--- error_log
+invalid "timeout=1s" in keepalive of llm_provider "p"
