@@ -1,10 +1,10 @@
 # The smoke test run against every nginx the module is built for (make
-# smoke NGINX_SRC=...; docs/install.md): chat, a stream, failover, a key
-# with limits and a translated dialect, with providers that are Perl
-# processes (LLM::Faults), so that no dynamic module but ours is needed:
-# Debian's echo and njs modules load only into Debian's nginx. In make test
-# it runs against Debian's nginx like the rest. A script: the fault server
-# is a forked process.
+# smoke NGINX_SRC=...; docs/install.md): chat, a stream, a pooled
+# provider, failover, a key with limits and a translated dialect, with
+# providers that are Perl processes (LLM::Faults), so that no dynamic
+# module but ours is needed: Debian's echo and njs modules load only into
+# Debian's nginx. In make test it runs against Debian's nginx like the
+# rest. A script: the fault server is a forked process.
 
 use strict;
 use warnings;
@@ -30,7 +30,12 @@ my $srv = start_nginx(
         format anthropic;
         key sk-ant-smoke;
     }
+    llm_provider pooled {
+        url http://127.0.0.1:$F/ok/v1;
+        keepalive 4 timeout=30s;
+    }
     llm_route chat { target ok m; }
+    llm_route pooled { target pooled m; }
     llm_route failover { target dead m; target ok m2; }
     llm_route claude { target claude claude-x; }
     llm_key free { key sk-free-0123456789; }
@@ -69,6 +74,12 @@ is($ev[-1][1], '[DONE]', 'stream: ends with [DONE]');
 is(join('', map { eval { JSON::PP::decode_json($_->[1])->{choices}[0]{delta}{content} } // '' }
             @ev[0 .. $#ev - 1]),
    'Hello from a fault', 'stream: the text whole');
+
+# a provider with keepalive: its upstream block made by this nginx's own
+# upstream directive
+$res = ask('pooled');
+is($res->{status}, 200, 'keepalive: 200');
+is($res->header('x-llm-provider'), 'pooled', 'keepalive: its provider');
 
 $res = ask('failover');
 is($res->{status}, 200, 'failover: 200');
