@@ -4,7 +4,6 @@
 
 use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
-use Digest::SHA ();
 
 no_shuffle();
 
@@ -29,11 +28,6 @@ sub chat_body {
          . qq("content":"$content"}]});
 }
 
-sub digest_re {
-    my $body = shift;
-    return qr/"body_sha256":"${\ Digest::SHA::sha256_hex($body)}"/;
-}
-
 run_tests();
 
 __DATA__
@@ -48,7 +42,7 @@ __DATA__
 --- request eval
 "POST /v1/chat/completions\n" . main::chat_body('small', 'z' x 50000)
 --- response_body_like eval
-main::digest_re(main::chat_body('provider-side-model', 'z' x 50000))
+LLM::Fixtures::body_digest_re(main::chat_body('provider-side-model', 'z' x 50000))
 --- error_log eval
 [qr/llm body: 50059 bytes in 1 segments, file: yes/,
  'a client request body is buffered to a temporary file']
@@ -66,7 +60,7 @@ main::digest_re(main::chat_body('provider-side-model', 'z' x 50000))
 --- request eval
 "POST /v1/chat/completions\n" . main::chat_body('small', 'x' x (1024 * 1024))
 --- response_body_like eval
-main::digest_re(main::chat_body('provider-side-model', 'x' x (1024 * 1024)))
+LLM::Fixtures::body_digest_re(main::chat_body('provider-side-model', 'x' x (1024 * 1024)))
 --- timeout: 20
 
 
@@ -82,7 +76,7 @@ main::digest_re(main::chat_body('provider-side-model', 'x' x (1024 * 1024)))
 --- request eval
 "POST /v1/chat/completions\n" . main::chat_body('small', 'q' x (1024 * 1024))
 --- response_body_like eval
-main::digest_re(main::chat_body('provider-side-model', 'q' x (1024 * 1024)))
+LLM::Fixtures::body_digest_re(main::chat_body('provider-side-model', 'q' x (1024 * 1024)))
 --- error_log
 file: no
 --- timeout: 20
@@ -96,7 +90,7 @@ Transfer-Encoding: chunked
 "POST /v1/chat/completions\n"
 . LLM::Fixtures::chunked(main::chat_body('small', 'c' x 5000))
 --- response_body_like eval
-main::digest_re(main::chat_body('provider-side-model', 'c' x 5000))
+LLM::Fixtures::body_digest_re(main::chat_body('provider-side-model', 'c' x 5000))
 
 
 
@@ -113,7 +107,7 @@ Transfer-Encoding: chunked
 "POST /v1/chat/completions\n"
 . LLM::Fixtures::chunked(main::chat_body('small', 'f' x 40000))
 --- response_body_like eval
-main::digest_re(main::chat_body('provider-side-model', 'f' x 40000))
+LLM::Fixtures::body_digest_re(main::chat_body('provider-side-model', 'f' x 40000))
 --- error_log
 file: yes
 
@@ -124,7 +118,7 @@ file: yes
 "POST /v1/chat/completions\n"
 . qq({"messages":[{"role":"user","content":"hi"}],"temperature":0,\n  "model"\n :\t "small"\n})
 --- response_body_like eval
-main::digest_re(qq({"messages":[{"role":"user","content":"hi"}],"temperature":0,\n  "model":"provider-side-model"\n}))
+LLM::Fixtures::body_digest_re(qq({"messages":[{"role":"user","content":"hi"}],"temperature":0,\n  "model":"provider-side-model"\n}))
 
 
 
@@ -136,7 +130,7 @@ main::digest_re(qq({"messages":[{"role":"user","content":"hi"}],"temperature":0,
 . '"tools":[{"type":"function","function":{"name":"f","parameters":'
 . '{"type":"object","properties":{"model":{"type":"string"}}}}}]}'
 --- response_body_like eval
-main::digest_re('{"metadata":{"model":"small"},"model":"provider-side-model",'
+LLM::Fixtures::body_digest_re('{"metadata":{"model":"small"},"model":"provider-side-model",'
 . '"messages":[{"role":"user","content":"the \"model\":\"small\" text stays",'
 . '"name":"model"}],"tools":[{"type":"function","function":{"name":"f",'
 . '"parameters":{"type":"object","properties":{"model":{"type":"string"}}}}}]}')
@@ -160,7 +154,7 @@ main::digest_re('{"metadata":{"model":"small"},"model":"provider-side-model",'
 --- request eval
 "POST /v1/chat/completions\n" . main::chat_body('small', 'k' x 3000, sep => ' : ')
 --- response_body_like eval
-main::digest_re(main::chat_body('small', 'k' x 3000, sep => ' : '))
+LLM::Fixtures::body_digest_re(main::chat_body('small', 'k' x 3000, sep => ' : '))
 
 
 

@@ -5,7 +5,6 @@
 
 use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
-use Digest::SHA ();
 
 no_shuffle();
 
@@ -21,19 +20,9 @@ LLM::Fixtures::defaults(
     }
     llm_key alice { key sk-alice-0123456789; }
 CONF
-    config => <<'CONF',
-    location /v1/ {
-        access_log logs/access.log usage;
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-CONF
+    config => $LLM::Fixtures::USAGE_CONFIG,
     more_headers => 'Authorization: Bearer sk-alice-0123456789',
 );
-
-sub digest_re {
-    return qr/"body_sha256":"${\ Digest::SHA::sha256_hex(shift)}"/;
-}
 
 run_tests();
 
@@ -75,7 +64,7 @@ alice p=30 c=12 cached=0 cost=0.000195000
 "POST /v1/chat/completions\n"
 . '{"model":"m","stream":true,"stream_options":{"include_obfuscation":false},"messages":[{"role":"user","content":"x"}]}'
 --- response_body_like eval
-main::digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true,"include_obfuscation":false},"messages":[{"role":"user","content":"x"}]}')
+LLM::Fixtures::body_digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true,"include_obfuscation":false},"messages":[{"role":"user","content":"x"}]}')
 
 
 
@@ -84,7 +73,7 @@ main::digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":tr
 "POST /v1/chat/completions\n"
 . '{"model":"m","stream":true,"stream_options":{},"messages":[{"role":"user","content":"x"}]}'
 --- response_body_like eval
-main::digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}')
+LLM::Fixtures::body_digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}')
 
 
 
@@ -93,7 +82,7 @@ main::digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":tr
 "POST /v1/chat/completions\n"
 . '{"model":"m","stream":true,"stream_options":{"include_usage" : false},"messages":[{"role":"user","content":"x"}]}'
 --- response_body_like eval
-qr/(?!.*"usage")${\ main::digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}')}/s
+qr/(?!.*"usage")${\ LLM::Fixtures::body_digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}')}/s
 
 
 
@@ -102,7 +91,7 @@ qr/(?!.*"usage")${\ main::digest_re('{"model":"m","stream":true,"stream_options"
 "POST /v1/chat/completions\n"
 . '{"model":"m","stream":true,"stream_options":null,"messages":[{"role":"user","content":"x"}]}'
 --- response_body_like eval
-main::digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}')
+LLM::Fixtures::body_digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}')
 
 
 
@@ -111,7 +100,7 @@ main::digest_re('{"model":"m","stream":true,"stream_options":{"include_usage":tr
 "POST /v1/chat/completions\n"
 . '{"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]}'
 --- response_body_like eval
-main::digest_re('{"stream_options":{"include_usage":true},"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]}')
+LLM::Fixtures::body_digest_re('{"stream_options":{"include_usage":true},"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]}')
 
 
 

@@ -6,7 +6,6 @@
 
 use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
-use Digest::SHA ();
 
 no_shuffle();
 
@@ -44,19 +43,9 @@ LLM::Fixtures::defaults(
     }
     llm_key alice { key sk-alice-0123456789; models m twice mixed claude-only; }
 CONF
-    config => <<'CONF',
-    location /v1/ {
-        access_log logs/access.log usage;
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-CONF
+    config => $LLM::Fixtures::USAGE_CONFIG,
     more_headers => 'Authorization: Bearer sk-alice-0123456789',
 );
-
-sub digest_re {
-    return qr/"body_sha256":"${\ Digest::SHA::sha256_hex(shift)}"/;
-}
 
 run_tests();
 
@@ -85,7 +74,7 @@ alice 200 p=1000 c=200 cost=0.004500000 provider=mock attempts=1
 "POST /v1/completions\n"
 . '{"echo":false,"model" : "m","prompt":["one","two"],"n":2,"logprobs":null}'
 --- response_body_like eval
-main::digest_re('{"echo":false,"model":"text-model-v2","prompt":["one","two"],"n":2,"logprobs":null}')
+LLM::Fixtures::body_digest_re('{"echo":false,"model":"text-model-v2","prompt":["one","two"],"n":2,"logprobs":null}')
 
 
 

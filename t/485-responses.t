@@ -7,7 +7,6 @@
 
 use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
-use Digest::SHA ();
 
 no_shuffle();
 
@@ -95,19 +94,9 @@ LLM::Fixtures::defaults(
     }
     llm_key alice { key sk-alice-0123456789; }
 CONF
-    config => <<'CONF',
-    location /v1/ {
-        access_log logs/access.log usage;
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
-CONF
+    config => $LLM::Fixtures::USAGE_CONFIG,
     more_headers => 'Authorization: Bearer sk-alice-0123456789',
 );
-
-sub digest_re {
-    return qr/"body_sha256":"${\ Digest::SHA::sha256_hex(shift)}"/;
-}
 
 run_tests();
 
@@ -135,7 +124,7 @@ alice 200 p=1000 c=200 cached=400 cost=0.004000000 provider=mock attempts=1
 "POST /v1/responses\n"
 . '{"store":false,"model" : "m","input":[{"role":"user","content":"hi"}],"reasoning":{"effort":"low"},"stream":false}'
 --- response_body_like eval
-main::digest_re('{"store":false,"model":"resp-model-v2","input":[{"role":"user","content":"hi"}],"reasoning":{"effort":"low"},"stream":false}')
+LLM::Fixtures::body_digest_re('{"store":false,"model":"resp-model-v2","input":[{"role":"user","content":"hi"}],"reasoning":{"effort":"low"},"stream":false}')
 
 
 

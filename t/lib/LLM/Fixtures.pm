@@ -96,6 +96,23 @@ our $GATEWAY_CONFIG = <<'CONF';
     }
 CONF
 
+# the same, with the access log in a log_format "usage" the test declares
+our $USAGE_CONFIG = <<'CONF';
+    location /v1/ {
+        access_log logs/access.log usage;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+CONF
+
+# what the mock logs of the body it received (its "body_sha256"), for an
+# error_log pattern: the body the provider got, byte for byte
+sub body_digest_re {
+    my ($body) = @_;
+    require Digest::SHA;
+    return qr/"body_sha256":"${\ Digest::SHA::sha256_hex($body)}"/;
+}
+
 our $MOCK_HTTP_CONFIG = <<'CONF';
     js_path "$TEST_NGINX_MOCK_DIR";
     js_import openai.js;
