@@ -128,6 +128,43 @@ the pooled one: its connection, idle for 1 ms at most, is closed by then.
 
 
 
+=== TEST 2e: a provider that closes idle connections itself: the pool lets them go, nothing fails
+It closes them after 500 ms (nginx's keepalive_timeout on its side, as
+uvicorn does after 5 s); a request to another provider that answers in
+a second lies between the second and the third to it.
+--- http_config
+    server {
+        listen unix:$TEST_NGINX_SERVROOT/closing.sock;
+        keepalive_timeout 500ms;
+        access_log off;
+        location / {
+            default_type application/json;
+            return 200 '{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"requests=$connection_requests"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}';
+        }
+    }
+    llm_provider closing {
+        url http://unix:$TEST_NGINX_SERVROOT/closing.sock:/v1;
+        keepalive 2;
+    }
+    llm_provider slow {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/delay=1000/v1;
+    }
+    llm_route m { target closing; }
+    llm_route s { target slow; }
+--- request eval
+[map { "POST /v1/chat/completions\n"
+       . qq({"model":"$_","messages":[{"role":"user","content":"hi"}]}) }
+     qw(m m s m)]
+--- error_code eval
+[200, 200, 200, 200]
+--- response_body_like eval
+['"content":"requests=1"', '"content":"requests=2"', '"object":"chat.completion"', '"content":"requests=1"']
+--- no_error_log
+[error]
+[warn]
+
+
+
 === TEST 3: a unix socket with keepalive, and a timeout longer than the time between requests
 --- http_config
     llm_provider counting {
