@@ -265,8 +265,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dialect = ngx_fuzz_dialects[choice % 4];
     stream = (choice >> 2) & 1;
 
-    if (dialect == &ngx_http_llm_openai_dialect) {
-        /* OpenAI's own answers reach only the Anthropic door's client */
+    if (dialect == &ngx_http_llm_openai_dialect && !(choice & 0x10)) {
+        /*
+         * OpenAI's own answers are encoded again for the Anthropic
+         * door's client, or (0x10) for a legacy completion a guard reads
+         */
         choice |= 0x08;
     }
 
@@ -303,7 +306,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ctx.target = &target;
     ngx_str_set(&ctx.target_model, "fuzz-model");
     ctx.endpoint = (choice & 0x08) ? NGX_HTTP_LLM_EP_MESSAGES
-                                   : NGX_HTTP_LLM_EP_CHAT;
+                   : (dialect == &ngx_http_llm_openai_dialect)
+                     ? NGX_HTTP_LLM_EP_COMPLETIONS : NGX_HTTP_LLM_EP_CHAT;
 
     whole[0] = size;
 

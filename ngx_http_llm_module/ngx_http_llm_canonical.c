@@ -64,7 +64,9 @@ ngx_http_llm_canon_init(ngx_http_llm_canon_t *c, ngx_http_request_t *r,
     c->r = r;
     c->ctx = ctx;
     c->client = ngx_http_llm_client_api(ctx);
-    c->enc = ngx_http_llm_encoder(c->client);
+    c->enc = (ctx->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS)
+             ? &ngx_http_llm_completions_encoder
+             : ngx_http_llm_encoder(c->client);
     c->mode = mode;
     c->created = ngx_time();
     c->block_tool = -1;
@@ -914,6 +916,11 @@ ngx_http_llm_canon_flush(ngx_http_llm_canon_t *c)
 
     if (c->out.error) {
         return NGX_ERROR;
+    }
+
+    if (c->out.last == c->out.start) {
+        /* a delta its client's API has nothing for (legacy: a tool call) */
+        return NGX_OK;
     }
 
     rc = c->write(c->data, c->out.start, c->out.last - c->out.start);

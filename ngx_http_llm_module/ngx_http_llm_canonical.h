@@ -101,6 +101,7 @@ struct ngx_http_llm_encoder_s {
 
 
 extern ngx_http_llm_encoder_t  ngx_http_llm_openai_encoder;
+extern ngx_http_llm_encoder_t  ngx_http_llm_completions_encoder;
 extern ngx_http_llm_encoder_t  ngx_http_llm_anthropic_encoder;
 extern ngx_http_llm_encoder_t  ngx_http_llm_responses_encoder;
 

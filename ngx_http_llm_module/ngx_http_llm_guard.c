@@ -53,6 +53,8 @@ static ngx_int_t ngx_http_llm_guard_text(ngx_http_llm_guard_walk_t *w,
 static char *ngx_http_llm_guard_roles(ngx_conf_t *cf,
     ngx_http_llm_guard_t *guard, ngx_str_t *value);
 static ngx_uint_t ngx_http_llm_guard_role(ngx_str_t *role);
+static ngx_int_t ngx_http_llm_guard_prompt(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *prompt);
 static ngx_int_t ngx_http_llm_guard_responses(ngx_http_llm_guard_walk_t *w,
     ngx_http_llm_json_t *member);
 static ngx_int_t ngx_http_llm_guard_messages(ngx_http_llm_guard_walk_t *w,
@@ -957,6 +959,10 @@ ngx_http_llm_guard_request(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         } else if (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES) {
             rc = ngx_http_llm_guard_responses(&w, member);
 
+        } else if (ctx->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS) {
+            rc = ngx_http_llm_str_is(&member->key, "prompt")
+                 ? ngx_http_llm_guard_prompt(&w, member) : NGX_OK;
+
         } else if (!(member->key.len == 8
               && ngx_strncmp(member->key.data, "messages", 8) == 0)
             && !(member->key.len == 6
@@ -1036,6 +1042,35 @@ ngx_http_llm_guard_embeddings(ngx_http_llm_guard_walk_t *w,
     }
 
     return ngx_http_llm_guard_walk(w, input, 1);
+}
+
+
+/*
+ * A legacy completion's prompt, the user's: a string or strings; token
+ * ids cannot be read by the rules and are refused, as embeddings' are.
+ */
+
+static ngx_int_t
+ngx_http_llm_guard_prompt(ngx_http_llm_guard_walk_t *w,
+    ngx_http_llm_json_t *prompt)
+{
+    ngx_http_llm_json_t  *p;
+
+    if (prompt->type == NGX_HTTP_LLM_JSON_ARRAY) {
+        for (p = prompt->child; p; p = p->next) {
+            if (p->type != NGX_HTTP_LLM_JSON_STRING) {
+                w->failed = 1;
+                return NGX_DECLINED;
+            }
+        }
+
+    } else if (prompt->type != NGX_HTTP_LLM_JSON_STRING) {
+        w->failed = 1;
+        return NGX_DECLINED;
+    }
+
+    return (w->guard->roles & NGX_HTTP_LLM_GUARD_USER) || w->guard->last_user
+           ? ngx_http_llm_guard_walk(w, prompt, 1) : NGX_OK;
 }
 
 

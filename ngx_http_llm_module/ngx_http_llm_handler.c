@@ -406,8 +406,7 @@ ngx_http_llm_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 /*
  * Legacy completions go to OpenAI-format targets only, which take them as
  * they are: the others of the route are skipped, as if tried already; a
- * route without one is refused. Guard policies read chat messages, not
- * prompts: a guarded request is refused rather than passed unread.
+ * route without one is refused.
  */
 
 static ngx_int_t
@@ -415,15 +414,6 @@ ngx_http_llm_legacy_targets(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
     ngx_uint_t              i, usable;
     ngx_http_llm_target_t  *t;
-
-    if (ctx->guard) {
-        return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST,
-                                 "unsupported_endpoint", NULL,
-                                 "The endpoint /v1/completions is not "
-                                 "served where a guard policy applies: "
-                                 "its policies read chat messages; use "
-                                 "/v1/chat/completions.");
-    }
 
     t = ctx->route->targets.elts;
     usable = 0;

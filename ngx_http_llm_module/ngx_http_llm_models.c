@@ -32,8 +32,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_llm_serves_embeddings(ngx_pool_t *pool,
     ngx_http_llm_route_t *route, ngx_str_t *model, ngx_str_t *capture);
-static ngx_int_t ngx_http_llm_serves_unguarded(ngx_pool_t *pool,
-    ngx_http_llm_route_t *route, ngx_str_t *model, ngx_str_t *capture);
 static ngx_int_t ngx_http_llm_serves_completions(ngx_pool_t *pool,
     ngx_http_llm_route_t *route, ngx_str_t *model, ngx_str_t *capture);
 static ngx_int_t ngx_http_llm_serves_count(ngx_pool_t *pool,
@@ -338,32 +336,12 @@ ngx_http_llm_serves_embeddings(ngx_pool_t *pool, ngx_http_llm_route_t *route,
 }
 
 
-/*
- * Legacy completions are refused where a guard policy applies: the
- * route's own is known here (a key's or a location's may still refuse
- * them).
- */
-
-static ngx_int_t
-ngx_http_llm_serves_unguarded(ngx_pool_t *pool, ngx_http_llm_route_t *route,
-    ngx_str_t *model, ngx_str_t *capture)
-{
-    return (route->guard_set && route->guard) ? NGX_DECLINED : NGX_OK;
-}
-
-
-/* as the handler decides: some OpenAI-format target, and unguarded */
+/* as the handler decides: some OpenAI-format target */
 
 static ngx_int_t
 ngx_http_llm_serves_completions(ngx_pool_t *pool, ngx_http_llm_route_t *route,
     ngx_str_t *model, ngx_str_t *capture)
 {
-    if (ngx_http_llm_serves_unguarded(pool, route, model, capture)
-        != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
     return ngx_http_llm_serves_some(route, 0);
 }
 

@@ -71,6 +71,8 @@ static char *ngx_http_llm_openai_init_provider(ngx_conf_t *cf,
 static ngx_int_t ngx_http_llm_openai_create_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 static void ngx_http_llm_openai_scan_init(ngx_http_llm_openai_scan_t *scan);
+static ngx_int_t ngx_http_llm_openai_text(ngx_http_llm_canon_t *c,
+    ngx_http_llm_json_t *choice);
 static ngx_int_t ngx_http_llm_openai_token(ngx_http_llm_jscan_t *js,
     ngx_uint_t token);
 static ngx_int_t ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
@@ -948,6 +950,19 @@ ngx_http_llm_openai_message(ngx_http_llm_canon_t *c, ngx_http_llm_json_t *m,
 }
 
 
+/* a legacy completion's choice: its text is the choice's own member */
+
+static ngx_int_t
+ngx_http_llm_openai_text(ngx_http_llm_canon_t *c, ngx_http_llm_json_t *choice)
+{
+    ngx_str_t  *s;
+
+    s = ngx_http_llm_json_str(choice, "text");
+
+    return (s && s->len) ? ngx_http_llm_canon_text(c, s) : NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_llm_openai_decode_body(ngx_http_llm_canon_t *c, ngx_str_t *body)
 {
@@ -989,6 +1004,7 @@ ngx_http_llm_openai_decode_body(ngx_http_llm_canon_t *c, ngx_str_t *body)
                                                               "message"),
                                         0)
             != NGX_OK
+            || ngx_http_llm_openai_text(c, choice) != NGX_OK
             || ngx_http_llm_canon_finish(c, ngx_http_llm_openai_finish(
                                 ngx_http_llm_json_get(choice,
                                                       "finish_reason")))
@@ -1054,7 +1070,8 @@ ngx_http_llm_openai_decode_event(ngx_http_llm_canon_t *c,
                                         ngx_http_llm_json_get(choice,
                                                               "delta"),
                                         1)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_llm_openai_text(c, choice) != NGX_OK)
         {
             return NGX_ERROR;
         }

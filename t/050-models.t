@@ -87,7 +87,8 @@ qr/^\{"object":"list","data":\[
 \{"id":"cohere",[^}]*"endpoints":\["chat.completions","messages","responses","embeddings",
 "completions"\]\},
 \{"id":"br-claude",[^}]*"endpoints":\["chat.completions","messages","responses"\]\},
-\{"id":"guarded",[^}]*"endpoints":\["chat.completions","messages","responses","embeddings"\]\}
+\{"id":"guarded",[^}]*"endpoints":\["chat.completions","messages","responses","embeddings",
+"completions"\]\}
 \]\}$/x
 
 
@@ -136,12 +137,14 @@ POST /v1/embeddings
 
 
 
-=== TEST 8: and legacy completions of a route with its own guard policy refused
---- request
-POST /v1/completions
-{"model":"guarded","prompt":"x"}
---- error_code: 400
---- response_body_like: "code":"unsupported_endpoint"
+=== TEST 8: and legacy completions of a route with its own guard policy served, its rules applied
+--- request eval
+["POST /v1/completions\n" . '{"model":"guarded","prompt":"x"}',
+ "POST /v1/completions\n" . '{"model":"guarded","prompt":"x sk-abcdefghijklmnopqrstuvwxyz"}']
+--- error_code eval
+[200, 400]
+--- response_body_like eval
+['"object":"text_completion"', '"code":"content_policy_violation"']
 
 
 

@@ -2,7 +2,8 @@
 # targets as they are (the target's model spliced in, usage asked for in
 # streams), answered as text_completion objects, usage charged; the
 # route's targets in other formats are skipped, and a route with none in
-# OpenAI's format is refused; keys' model allowlists hold.
+# OpenAI's format is refused; keys' model allowlists hold; a guard policy
+# reads prompts and answers as it reads chat's.
 
 use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
@@ -41,7 +42,18 @@ LLM::Fixtures::defaults(
     llm_route claude-only {
         target claude claude-haiku;
     }
-    llm_key alice { key sk-alice-0123456789; models m twice mixed claude-only; }
+    llm_guard legacy {
+        deny   secret "sk-[A-Za-z0-9]{20,}" where=both;
+        redact email  "[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}";
+    }
+    llm_route guarded {
+        target mock text-model-v2;
+        guard legacy;
+    }
+    llm_key alice {
+        key sk-alice-0123456789;
+        models m twice mixed claude-only guarded;
+    }
 CONF
     config => $LLM::Fixtures::USAGE_CONFIG,
     more_headers => 'Authorization: Bearer sk-alice-0123456789',
@@ -210,25 +222,68 @@ GET /v1/completions
 
 
 
-=== TEST 14: where a guard policy applies, refused rather than passed unread
---- http_config
-    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
-    llm_route m { target mock; }
-    llm_guard secrets { deny openai_key "sk-[A-Za-z0-9]{20,}"; }
---- config
-    llm_guard_policy secrets;
+=== TEST 14: a guard policy reads the prompt: a string, or an array of strings
+--- request eval
+["POST /v1/completions\n" . '{"model":"guarded","prompt":"use sk-abcdefghijklmnopqrstuvwxyz please"}',
+ "POST /v1/completions\n" . '{"model":"guarded","prompt":["fine","use sk-abcdefghijklmnopqrstuvwxyz"]}']
+--- error_code eval
+[400, 400]
+--- response_body eval
+[('{"error":{"message":"The request was refused by the guard policy `legacy` (rule `secret`).","type":"invalid_request_error","param":null,"code":"content_policy_violation"}}') x 2]
 
-    location /v1/ {
-        llm_gateway;
-        include $TEST_NGINX_LLM_PARAMS;
-    }
---- more_headers
+
+
+=== TEST 14b: token ids cannot be read by its rules: refused, as embeddings' are
+--- request eval
+["POST /v1/completions\n" . '{"model":"guarded","prompt":[1212,318]}',
+ "POST /v1/completions\n" . '{"model":"guarded","prompt":[[1212],[318]]}']
+--- error_code eval
+[400, 400]
+--- response_body_like eval
+[("could not be checked by the guard policy `legacy`") x 2]
+
+
+
+=== TEST 14c: a redact rule: the provider gets the prompt redacted (the mock echoes its body)
 --- request
 POST /v1/completions
-{"model":"m","prompt":"use sk-abcdefghijklmnopqrstuvwxyz please"}
---- error_code: 400
---- response_body chomp
-{"error":{"message":"The endpoint /v1/completions is not served where a guard policy applies: its policies read chat messages; use /v1/chat/completions.","type":"invalid_request_error","param":null,"code":"unsupported_endpoint"}}
+{"model":"guarded","prompt":"mail bob@example.com today","max_tokens":5,"mock":{"echo":1}}
+--- error_code: 200
+--- response_body_like: ^\{"id":"cmpl-[^"]+","object":"text_completion","created":\d+,"model":"text-model-v2","choices":\[\{"text":"\{.*\\"prompt\\":\\"mail \[EMAIL\] today\\".*\\"max_tokens\\":5.*","index":0,"logprobs":null,"finish_reason":"stop"\}\],"usage":\{"prompt_tokens":\d+,
+--- response_body_unlike: bob@
+
+
+
+=== TEST 14d: an answer redacted, whole: a text_completion, its usage charged
+--- request
+POST /v1/completions
+{"model":"guarded","prompt":"hi","mock":{"reply":"write to alice@example.com today","prompt_tokens":100,"completion_tokens":20}}
+--- error_code: 200
+--- response_body_like: ^\{"id":"cmpl-mock-\w+","object":"text_completion","created":\d+,"model":"text-model-v2","choices":\[\{"text":"write to \[EMAIL\] today","index":0,"logprobs":null,"finish_reason":"stop"\}\],"usage":\{"prompt_tokens":100,"completion_tokens":20,"total_tokens":120,
+--- response_body_unlike: alice@
+--- access_log
+alice 200 p=100 c=20
+
+
+
+=== TEST 14e: an answer redacted as it streams: text_completion chunks, the placeholder whole
+--- request
+POST /v1/completions
+{"model":"guarded","prompt":"hi","stream":true,"stream_options":{"include_usage":true},"mock":{"reply":"write to alice@example.com today","prompt_tokens":100,"completion_tokens":20}}
+--- error_code: 200
+--- response_headers
+Content-Type: text/event-stream
+--- response_body_like: \A(?!.*alice)data: \{"id":"cmpl-mock-\w+","object":"text_completion","created":\d+,"model":"text-model-v2","choices":\[\{"text":"write ","index":0,"logprobs":null,"finish_reason":null\}\]\}\n\n.*"text":"\[EMAIL\]".*"text":"today".*"choices":\[\{"text":"","index":0,"logprobs":null,"finish_reason":"stop"\}\]\}\n\ndata: \{[^\n]*"choices":\[\],"usage":\{"prompt_tokens":100,"completion_tokens":20,[^\n]*\}\n\ndata: \[DONE\]\n\n\z
+
+
+
+=== TEST 14f: a deny rule stops a streamed answer before the match, with an error event
+--- request
+POST /v1/completions
+{"model":"guarded","prompt":"hi","stream":true,"mock":{"reply":"here it is: sk-abcdefghijklmnopqrstuvwxyz and more"}}
+--- response_body_like: \A(?!.*abcdefghij)(?!.*and more).*"text":"here ".*data: \{"error":\{"message":"The answer was stopped by the guard policy `legacy` \(rule `secret`\)\.","type":"invalid_request_error","param":null,"code":"content_policy_violation"\}\}\n\n
+--- error_log
+llm: answer stopped by guard policy "legacy", rule "secret"
 
 
 

@@ -1,8 +1,8 @@
 // Guard policies through the official SDKs: streamed answers redacted
 // (a card cut into several events arrives as one placeholder, never a
 // digit of it), numbered placeholders, and an answer stopped by a deny
-// rule surfacing as the SDK's error; at both doors, and for Responses
-// calls (which a policy sends through chat).
+// rule surfacing as the SDK's error; at both doors, for Responses calls
+// (which a policy sends through chat) and legacy completions.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,6 +74,45 @@ test('openai: a deny rule stops the stream with an error', async () => {
     }, /guard policy `pii` \(rule `secret`\)/);
 
     assert.equal(parts.join(''), 'the key is ');
+});
+
+test('openai: a legacy completion redacted as it streams, with usage', async () => {
+    const stream = await openai.completions.create({
+        model: 'gpt-4o-mini',
+        prompt: 'hi',
+        stream: true,
+        stream_options: { include_usage: true },
+        mock: { reply },
+    });
+
+    const parts = [];
+    let usage = null, finish = null;
+
+    for await (const chunk of stream) {
+        assert.equal(chunk.object, 'text_completion');
+
+        if (chunk.choices.length) {
+            parts.push(chunk.choices[0].text);
+            finish = chunk.choices[0].finish_reason || finish;
+        }
+
+        usage = chunk.usage || usage;
+    }
+
+    assert.equal(parts.join(''), redacted);
+    assert.ok(!parts.some((p) => /1111|example/.test(p)));
+    assert.equal(finish, 'stop');
+    assert.ok(usage.total_tokens > 0);
+});
+
+test('openai: a legacy completion whose prompt a deny rule refuses', async () => {
+    await assert.rejects(
+        openai.completions.create({
+            model: 'gpt-4o-mini',
+            prompt: ['fine', 'my key is sk-abcdefghijklmnopqrstuvwxyz'],
+        }),
+        (e) => e instanceof OpenAI.BadRequestError
+               && e.code === 'content_policy_violation');
 });
 
 test('anthropic: a streamed answer redacted at the Messages door', async () => {
