@@ -4,8 +4,9 @@
  * a decoder per provider dialect turns what the provider sends into
  * deltas (start, text, tool call, tool arguments, finish, usage, error,
  * end); an encoder per client API (ngx_http_llm_encode_<api>.c) turns
- * deltas into what the client reads: OpenAI chat.completion(.chunk) or
- * Anthropic Messages.
+ * deltas into what the client reads: OpenAI chat.completion(.chunk),
+ * Anthropic Messages, a Responses object or events, or (a guard reading
+ * legacy completions) text_completion objects.
  *
  * A stream's deltas are encoded as they come; a complete response's are
  * gathered and encoded at the end; a response that passes as it is (its
