@@ -919,7 +919,7 @@ ngx_http_llm_canon_flush(ngx_http_llm_canon_t *c)
     }
 
     if (c->out.last == c->out.start) {
-        /* a delta its client's API has nothing for (legacy: a tool call) */
+        /* nothing in the client's API (legacy: the start, tool calls) */
         return NGX_OK;
     }
 

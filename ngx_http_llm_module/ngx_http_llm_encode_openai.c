@@ -263,11 +263,10 @@ ngx_http_llm_oa_body(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b)
         ngx_http_llm_jbuf_lit(b, "]");
     }
 
-    ngx_http_llm_jbuf_lit(b, "},\"logprobs\":null,\"finish_reason\":\"");
-    ngx_http_llm_jbuf_raw(b,
-                          (u_char *) ngx_http_llm_oa_finish_reason[c->finish],
-                          ngx_strlen(ngx_http_llm_oa_finish_reason[c->finish]));
-    ngx_http_llm_jbuf_lit(b, "\"}]");
+    ngx_http_llm_jbuf_lit(b, "},\"logprobs\":null,\"finish_reason\":");
+    ngx_http_llm_oa_reason(b, c->finish ? c->finish
+                                        : NGX_HTTP_LLM_FINISH_STOP);
+    ngx_http_llm_jbuf_lit(b, "}]");
 
     if (c->has_usage) {
         ngx_http_llm_jbuf_lit(b, ",\"usage\":");

@@ -1150,11 +1150,12 @@ static char *
 ngx_http_llm_provider_pool(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
 {
     char             *rv;
-    u_char            c, *s, *colon, *text;
+    u_char            c, *s, *text;
     size_t            scheme, len;
-    ngx_str_t        *arg, name, host;
+    ngx_url_t         u;
+    ngx_str_t        *arg, name;
     ngx_buf_t         b;
-    ngx_uint_t        i, has_port;
+    ngx_uint_t        i;
     ngx_array_t      *args, *saved_args;
     ngx_command_t    *cmd;
     ngx_conf_file_t   file, *saved_file;
@@ -1199,32 +1200,23 @@ ngx_http_llm_provider_pool(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
 
     scheme = p->authority.data - p->origin.data;
 
-    if (p->authority.len > 5
-        && ngx_strncmp(p->authority.data, "unix:", 5) == 0)
-    {
-        has_port = 1;       /* a socket has none to add */
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = p->authority;
+    u.no_resolve = 1;
 
-    } else {
-        s = p->authority.data;
+    if (ngx_parse_url(cf->temp_pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in the url of llm_provider \"%V\"",
+                           u.err ? u.err : "invalid host", &p->name);
+        return NGX_CONF_ERROR;
+    }
 
-        if (*s == '[') {
-            s = ngx_strlchr(s, s + p->authority.len, ']');
-        }
-
-        colon = s ? ngx_strlchr(s, p->authority.data + p->authority.len, ':')
-                  : NULL;
-        has_port = (colon != NULL);
-
-        host.data = p->authority.data;
-        host.len = colon ? (size_t) (colon - host.data) : p->authority.len;
-
-        if (ngx_http_llm_host_is_upstream(cf, &host)) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "llm_provider \"%V\" has \"keepalive\", but "
-                               "its url names upstream \"%V\", whose own "
-                               "\"keepalive\" applies", &p->name, &host);
-            return NGX_CONF_ERROR;
-        }
+    if (u.family != AF_UNIX && ngx_http_llm_host_is_upstream(cf, &u.host)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "llm_provider \"%V\" has \"keepalive\", but "
+                           "its url names upstream \"%V\", whose own "
+                           "\"keepalive\" applies", &p->name, &u.host);
+        return NGX_CONF_ERROR;
     }
 
     if (p->keepalive_resolve && !p->needs_resolver) {
@@ -1261,7 +1253,7 @@ ngx_http_llm_provider_pool(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
     s = ngx_cpymem(s, "server ", sizeof("server ") - 1);
     s = ngx_cpymem(s, p->authority.data, p->authority.len);
 
-    if (!has_port) {
+    if (u.no_port && u.family != AF_UNIX) {
         s = (scheme == sizeof("https://") - 1)
             ? ngx_cpymem(s, ":443", sizeof(":443") - 1)
             : ngx_cpymem(s, ":80", sizeof(":80") - 1);

@@ -105,8 +105,9 @@ our $USAGE_CONFIG = <<'CONF';
     }
 CONF
 
-# what the mock logs of the body it received (its "body_sha256"), for an
-# error_log pattern: the body the provider got, byte for byte
+# what the mock reports of the body it received (the "body_sha256" of the
+# "mock" member of its answer), for a response_body_like pattern: the body
+# the provider got, byte for byte
 sub body_digest_re {
     my ($body) = @_;
     require Digest::SHA;
