@@ -50,7 +50,8 @@ my @cuts = ("\x00", "\x05", "\x2a", "\xff");
 
 # fuzz_translate: choice byte = dialect (0 anthropic, 1 gemini, 2 bedrock,
 # 3 openai) | 4 for a stream | 8 for the Anthropic door's client
-my %dialect = (anthropic => 0, gemini => 1, bedrock => 2, openai => 3);
+my %dialect = (anthropic => 0, gemini => 1, bedrock => 2, openai => 3,
+               azure => 3);
 
 for my $file (glob "$top/t/fixtures/*/*") {
     next if $file =~ /\.expected$/;
@@ -114,6 +115,13 @@ for my $doc ((map { slurp($_) } sort glob("$top/t/fixtures/*/*.json")),
              '[01]', '{"a":1,}', "\"\xc3(\"", '"\ud83d\ude00"') {
     seed('fuzz_jtree', 'doc.' . $j, $doc);
     seed('fuzz_jscan', 'doc.' . $j++, $doc);
+}
+
+# usage read from an answer's end: the OpenAI-format answers of the
+# fixtures, whole and cut
+my $u = 0;
+for my $doc (map { slurp($_) } sort glob("$top/t/fixtures/openai/*.json")) {
+    seed('fuzz_usage', 'answer.' . $u++, $_ . $doc) for @cuts[0, 2];
 }
 
 # trees: a value, a key and a number longer than the scanner's first bytes

@@ -40,6 +40,13 @@ typedef enum {
 } ngx_http_llm_openai_key_e;
 
 
+/*
+ * How far from its end a whole answer's usage is looked for: OpenAI's
+ * has a few members after it, each a short string or null
+ */
+#define NGX_HTTP_LLM_OPENAI_TAIL  2048
+
+
 /* what a completion or a chunk says about usage, read incrementally */
 typedef struct {
     ngx_http_llm_jscan_t           js;
@@ -77,6 +84,8 @@ static ngx_int_t ngx_http_llm_openai_token(ngx_http_llm_jscan_t *js,
     ngx_uint_t token);
 static ngx_int_t ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_openai_scan_t *scan);
+static ngx_int_t ngx_http_llm_openai_usage_tail(
+    ngx_http_llm_openai_scan_t *scan, u_char *p, size_t len);
 static void ngx_http_llm_openai_cut_usage_null(ngx_http_llm_sse_event_t *ev,
     size_t end);
 static void ngx_http_llm_openai_name_chunk(ngx_http_llm_sse_event_t *ev,
@@ -306,6 +315,20 @@ ngx_http_llm_openai_response_json(ngx_http_request_t *r,
 
         ngx_http_llm_openai_scan_init(scan);
         ctx->resp->dialect = scan;
+
+        if (len && (off_t) len == r->headers_out.content_length_n) {
+
+            /* the whole answer in one piece: its usage read from the end */
+
+            if (ngx_http_llm_openai_usage_tail(scan, p, len) == NGX_OK) {
+                ctx->usage = scan->usage;
+                ctx->usage.reported = 1;
+                ctx->resp->done = 1;
+                return NGX_OK;
+            }
+
+            ngx_http_llm_openai_scan_init(scan);
+        }
     }
 
     if (scan->over) {
@@ -328,6 +351,97 @@ ngx_http_llm_openai_response_json(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * An answer that came whole (its Content-Length in one piece): rather
+ * than every token of it, only its end from the root's "usage" member is
+ * read, as the document {"usage":...,<the members after it>} -- JSON that
+ * closes where the answer does only if the member is the root's. In JSON
+ * a '"' after an even number of backslashes opens or closes a string, and
+ * none closes before the letters usage: the bytes found are the string
+ * "usage" itself. The middle is not checked: the provider's framing said
+ * the answer is whole. Anything else (no usage near the end, an error
+ * object, a "usage" that is not the root's) is read in full, as before.
+ */
+
+static ngx_int_t
+ngx_http_llm_openai_usage_tail(ngx_http_llm_openai_scan_t *scan, u_char *p,
+    size_t len)
+{
+    u_char      *last, *s, *from, *b;
+    ngx_uint_t   backslashes;
+
+    static u_char  open[] = "{";
+
+    last = p + len;
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\n'
+                        || last[-1] == '\r' || last[-1] == '\t'))
+    {
+        last--;
+    }
+
+    while (p < last && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    {
+        p++;
+    }
+
+    if (last - p < (ssize_t) sizeof("{\"usage\":{}}") - 1
+        || *p != '{' || last[-1] != '}')
+    {
+        return NGX_DECLINED;
+    }
+
+    /* a 200 carrying an error begins with it: read whole, a failure */
+
+    for (b = p + 1; b < last && (*b == ' ' || *b == '\n' || *b == '\r'
+                                 || *b == '\t');
+         b++)
+    {
+        /* void */
+    }
+
+    if (last - b > 7 && ngx_strncmp(b, "\"error\"", 7) == 0) {
+        return NGX_DECLINED;
+    }
+
+    from = (last - p > NGX_HTTP_LLM_OPENAI_TAIL)
+           ? last - NGX_HTTP_LLM_OPENAI_TAIL : p + 1;
+
+    for (s = last - (sizeof("\"usage\"") - 1); s >= from; s--) {
+
+        if (*s != '"' || s[6] != '"' || ngx_strncmp(s + 1, "usage", 5) != 0)
+        {
+            continue;
+        }
+
+        backslashes = 0;
+
+        for (b = s - 1; b > p && *b == '\\'; b--) {
+            backslashes++;
+        }
+
+        if (backslashes % 2) {
+            /* within a string */
+            continue;
+        }
+
+        if (ngx_http_llm_jscan_feed(&scan->js, open, 1) != NGX_OK
+            || ngx_http_llm_jscan_feed(&scan->js, s, last - s) != NGX_OK
+            || ngx_http_llm_jscan_finish(&scan->js) != NGX_OK
+            || !scan->closed || !scan->has_usage || scan->has_error)
+        {
+            return NGX_DECLINED;
+        }
+
+        scan->over = 1;
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -629,6 +743,11 @@ ngx_http_llm_openai_key(ngx_http_llm_openai_scan_t *scan, u_char *s,
 
         if (scan->key == NGX_HTTP_LLM_OA_ERROR) {
             scan->has_error = 1;
+
+        } else if (scan->key == NGX_HTTP_LLM_OA_USAGE) {
+            /* a member twice: the last one counts, as JSON parsers read */
+            ngx_memzero(&scan->usage, sizeof(ngx_http_llm_usage_t));
+            scan->has_usage = 0;
         }
 
     } else if (scan->depth == 2 && scan->in == NGX_HTTP_LLM_OA_USAGE) {

@@ -34,7 +34,7 @@ use LLM::Faults qw(fault_server openai_error_ok sse_error_event parse_sse
                    sse_stream completion_json big_completion big_stream
                    cpu_seconds);
 use LLM::Routing qw(chat idle_target);
-use Test::Nginx::LLM qw(start_nginx free_port);
+use Test::Nginx::LLM qw(start_nginx free_port read_file);
 
 my $SLOW = Test::Nginx::LLM::slow_factor();
 
@@ -56,7 +56,12 @@ my %URL = (
 );
 
 my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
-    . "    llm_provider healthy { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n";
+    . "    llm_provider healthy { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n"
+    # an error with a usage member, in one piece (a Content-Length): the
+    # usage read from the end must not make it an answer
+    . "    llm_provider f_error_usage { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
+    . "fixture/fixture=openai:error-usage.json,length=1/v1; }\n"
+    . "    llm_route error_usage { target f_error_usage; target healthy; }\n";
 for my $name (sort keys %URL) {
     $http .= <<CONF;
     llm_provider f_$name { url http://127.0.0.1:$F/$URL{$name}/v1; }
@@ -193,6 +198,16 @@ subtest 'a 200 carrying an error: passed on, a failure of the target' => sub {
         'stream: the provider\'s error event, then stream_interrupted (no [DONE] came)';
     is $ev[0]{error}{message}, 'overloaded, in a 200', 'the provider\'s event as it came';
     failed_ok('error_200', 2);
+};
+
+
+subtest 'a 200 carrying an error and a usage: passed on, a failure of the target' => sub {
+    my $res = ask('error_usage', 0);
+    is $res->{status}, 200, 'status 200';
+    served_by_fault($res, 'error_usage');
+    is $res->{body}, read_file("$ENV{TEST_NGINX_FIXTURE_DIR}/openai/error-usage.json"),
+        'the provider\'s error, as it came';
+    failed_ok('error_usage', 1);
 };
 
 

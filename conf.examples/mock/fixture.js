@@ -14,6 +14,8 @@
  *   status=N                     the status (default 200)
  *   errortype=ThrottlingException    an x-amzn-ErrorType header
  *   corrupt=N                    the byte at offset N is flipped
+ *   length=1                     a Content-Length (one piece, not
+ *                                chunked; not with split)
  *
  * The type comes from the name: .sse text/event-stream, .json
  * application/json, .es.json an AWS event stream: a JSON array of
@@ -119,6 +121,10 @@ function serve(r) {
 
     r.status = Number(c.status || 200);
     r.headersOut['Content-Type'] = c.type || type;
+
+    if (c.length) {
+        r.headersOut['Content-Length'] = String(bytes.length);
+    }
     r.sendHeader();
 
     if (c.split === 'bytewise') {
