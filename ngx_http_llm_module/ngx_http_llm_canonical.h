@@ -106,6 +106,14 @@ extern ngx_http_llm_encoder_t  ngx_http_llm_completions_encoder;
 extern ngx_http_llm_encoder_t  ngx_http_llm_anthropic_encoder;
 extern ngx_http_llm_encoder_t  ngx_http_llm_responses_encoder;
 
+/* parts of OpenAI's chat encoder that its legacy completions' uses */
+void ngx_http_llm_oa_error(ngx_http_llm_canon_t *c,
+    ngx_http_llm_perror_t *err);
+void ngx_http_llm_oa_ping(ngx_http_llm_canon_t *c);
+void ngx_http_llm_oa_reason(ngx_http_llm_jbuf_t *b,
+    ngx_http_llm_finish_e finish);
+void ngx_http_llm_oa_usage(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b);
+
 
 struct ngx_http_llm_canon_s {
     ngx_http_request_t            *r;

@@ -1,8 +1,9 @@
 
 /*
- * The encoders of OpenAI's chat completions API (deltas as
- * chat.completion.chunk events, or one chat.completion) and of its legacy
- * completions (text_completion objects, the text in choices[].text).
+ * The encoder of OpenAI's chat completions API: deltas as
+ * chat.completion.chunk events, or one chat.completion. Its errors,
+ * pings, finish reasons and usage serve the legacy completions' encoder
+ * too (encode_completions.c).
  */
 
 
@@ -20,34 +21,12 @@ static void ngx_http_llm_oa_tool(ngx_http_llm_canon_t *c, ngx_uint_t index,
 static void ngx_http_llm_oa_args(ngx_http_llm_canon_t *c, ngx_uint_t index,
     ngx_str_t *args);
 static void ngx_http_llm_oa_finish(ngx_http_llm_canon_t *c);
-static void ngx_http_llm_oa_error(ngx_http_llm_canon_t *c,
-    ngx_http_llm_perror_t *err);
 static void ngx_http_llm_oa_end(ngx_http_llm_canon_t *c);
-static void ngx_http_llm_oa_ping(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_oa_body(ngx_http_llm_canon_t *c,
     ngx_http_llm_jbuf_t *b);
 static void ngx_http_llm_oa_chunk_head(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_oa_chunk_open(ngx_http_llm_canon_t *c);
 static void ngx_http_llm_oa_chunk_close(ngx_http_llm_canon_t *c,
-    ngx_http_llm_finish_e finish);
-static void ngx_http_llm_oa_usage(ngx_http_llm_canon_t *c,
-    ngx_http_llm_jbuf_t *b);
-
-static void ngx_http_llm_tc_start(ngx_http_llm_canon_t *c);
-static void ngx_http_llm_tc_text(ngx_http_llm_canon_t *c, ngx_str_t *text);
-static void ngx_http_llm_tc_tool(ngx_http_llm_canon_t *c, ngx_uint_t index,
-    ngx_str_t *id, ngx_str_t *name);
-static void ngx_http_llm_tc_args(ngx_http_llm_canon_t *c, ngx_uint_t index,
-    ngx_str_t *args);
-static void ngx_http_llm_tc_finish(ngx_http_llm_canon_t *c);
-static void ngx_http_llm_tc_end(ngx_http_llm_canon_t *c);
-static void ngx_http_llm_tc_body(ngx_http_llm_canon_t *c,
-    ngx_http_llm_jbuf_t *b);
-static void ngx_http_llm_tc_chunk(ngx_http_llm_canon_t *c, ngx_str_t *text,
-    ngx_http_llm_finish_e finish);
-static void ngx_http_llm_tc_head(ngx_http_llm_canon_t *c,
-    ngx_http_llm_jbuf_t *b);
-static void ngx_http_llm_oa_reason(ngx_http_llm_jbuf_t *b,
     ngx_http_llm_finish_e finish);
 
 
@@ -64,29 +43,6 @@ ngx_http_llm_encoder_t  ngx_http_llm_openai_encoder = {
     ngx_http_llm_oa_end,
     ngx_http_llm_oa_ping,
     ngx_http_llm_oa_body,
-    ngx_http_llm_openai_error_json
-};
-
-
-/*
- * Legacy completions: a text and a finish, no tool calls (a provider's
- * are dropped, as the legacy API has none); used where a guard policy
- * reads the answers of /v1/completions
- */
-
-ngx_http_llm_encoder_t  ngx_http_llm_completions_encoder = {
-    NGX_HTTP_LLM_API_OPENAI,
-    "cmpl-",
-    "call_",
-    ngx_http_llm_tc_start,
-    ngx_http_llm_tc_text,
-    ngx_http_llm_tc_tool,
-    ngx_http_llm_tc_args,
-    ngx_http_llm_tc_finish,
-    ngx_http_llm_oa_error,
-    ngx_http_llm_tc_end,
-    ngx_http_llm_oa_ping,
-    ngx_http_llm_tc_body,
     ngx_http_llm_openai_error_json
 };
 
@@ -171,7 +127,7 @@ ngx_http_llm_oa_finish(ngx_http_llm_canon_t *c)
 }
 
 
-static void
+void
 ngx_http_llm_oa_error(ngx_http_llm_canon_t *c, ngx_http_llm_perror_t *err)
 {
     ngx_http_llm_jbuf_lit(&c->out, "data: ");
@@ -206,7 +162,7 @@ ngx_http_llm_oa_end(ngx_http_llm_canon_t *c)
 
 /* idle streams: an SSE comment, which clients ignore */
 
-static void
+void
 ngx_http_llm_oa_ping(ngx_http_llm_canon_t *c)
 {
     ngx_http_llm_jbuf_lit(&c->out, ": ping\n\n");
@@ -365,7 +321,7 @@ ngx_http_llm_oa_chunk_close(ngx_http_llm_canon_t *c,
 
 /* a finish reason: a string, or null while the answer goes on */
 
-static void
+void
 ngx_http_llm_oa_reason(ngx_http_llm_jbuf_t *b, ngx_http_llm_finish_e finish)
 {
     const char  *reason;
@@ -383,7 +339,7 @@ ngx_http_llm_oa_reason(ngx_http_llm_jbuf_t *b, ngx_http_llm_finish_e finish)
 }
 
 
-static void
+void
 ngx_http_llm_oa_usage(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b)
 {
     int64_t  prompt, completion;
@@ -400,120 +356,4 @@ ngx_http_llm_oa_usage(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b)
     ngx_http_llm_jbuf_lit(b, ",\"prompt_tokens_details\":{\"cached_tokens\":");
     ngx_http_llm_jbuf_int(b, ngx_max(c->usage.cached, 0));
     ngx_http_llm_jbuf_lit(b, "}}");
-}
-
-
-/* legacy completions: a stream starts with its first text */
-
-static void
-ngx_http_llm_tc_start(ngx_http_llm_canon_t *c)
-{
-}
-
-
-static void
-ngx_http_llm_tc_text(ngx_http_llm_canon_t *c, ngx_str_t *text)
-{
-    ngx_http_llm_tc_chunk(c, text, NGX_HTTP_LLM_FINISH_NONE);
-}
-
-
-static void
-ngx_http_llm_tc_tool(ngx_http_llm_canon_t *c, ngx_uint_t index,
-    ngx_str_t *id, ngx_str_t *name)
-{
-}
-
-
-static void
-ngx_http_llm_tc_args(ngx_http_llm_canon_t *c, ngx_uint_t index,
-    ngx_str_t *args)
-{
-}
-
-
-static void
-ngx_http_llm_tc_finish(ngx_http_llm_canon_t *c)
-{
-    ngx_str_t  empty = ngx_null_string;
-
-    ngx_http_llm_tc_chunk(c, &empty, c->finish);
-}
-
-
-static void
-ngx_http_llm_tc_end(ngx_http_llm_canon_t *c)
-{
-    ngx_str_t             empty = ngx_null_string;
-    ngx_http_llm_jbuf_t  *b;
-
-    b = &c->out;
-
-    if (!c->finished) {
-        ngx_http_llm_tc_chunk(c, &empty, NGX_HTTP_LLM_FINISH_STOP);
-    }
-
-    if (c->ctx->chat.include_usage && c->has_usage) {
-        ngx_http_llm_jbuf_lit(b, "data: ");
-        ngx_http_llm_tc_head(c, b);
-        ngx_http_llm_jbuf_lit(b, ",\"choices\":[],\"usage\":");
-        ngx_http_llm_oa_usage(c, b);
-        ngx_http_llm_jbuf_lit(b, "}\n\n");
-    }
-
-    ngx_http_llm_jbuf_lit(b, "data: [DONE]\n\n");
-}
-
-
-static void
-ngx_http_llm_tc_body(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b)
-{
-    ngx_http_llm_tc_head(c, b);
-    ngx_http_llm_jbuf_lit(b, ",\"choices\":[{\"text\":");
-    ngx_http_llm_jbuf_str(b, c->text.start, ngx_http_llm_jbuf_len(&c->text));
-    ngx_http_llm_jbuf_lit(b, ",\"index\":0,\"logprobs\":null,"
-                             "\"finish_reason\":");
-    ngx_http_llm_oa_reason(b, c->finish ? c->finish
-                                        : NGX_HTTP_LLM_FINISH_STOP);
-    ngx_http_llm_jbuf_lit(b, "}]");
-
-    if (c->has_usage) {
-        ngx_http_llm_jbuf_lit(b, ",\"usage\":");
-        ngx_http_llm_oa_usage(c, b);
-    }
-
-    ngx_http_llm_jbuf_lit(b, "}");
-}
-
-
-static void
-ngx_http_llm_tc_chunk(ngx_http_llm_canon_t *c, ngx_str_t *text,
-    ngx_http_llm_finish_e finish)
-{
-    ngx_http_llm_jbuf_t  *b;
-
-    b = &c->out;
-
-    ngx_http_llm_jbuf_lit(b, "data: ");
-    ngx_http_llm_tc_head(c, b);
-    ngx_http_llm_jbuf_lit(b, ",\"choices\":[{\"text\":");
-    ngx_http_llm_jbuf_qstr(b, text);
-    ngx_http_llm_jbuf_lit(b, ",\"index\":0,\"logprobs\":null,"
-                             "\"finish_reason\":");
-    ngx_http_llm_oa_reason(b, finish);
-    ngx_http_llm_jbuf_lit(b, "}]}\n\n");
-}
-
-
-/* a text_completion up to its choices: id, object, created, model */
-
-static void
-ngx_http_llm_tc_head(ngx_http_llm_canon_t *c, ngx_http_llm_jbuf_t *b)
-{
-    ngx_http_llm_jbuf_lit(b, "{\"id\":");
-    ngx_http_llm_jbuf_qstr(b, &c->id);
-    ngx_http_llm_jbuf_lit(b, ",\"object\":\"text_completion\",\"created\":");
-    ngx_http_llm_jbuf_int(b, c->created);
-    ngx_http_llm_jbuf_lit(b, ",\"model\":");
-    ngx_http_llm_jbuf_qstr(b, &c->model);
 }
