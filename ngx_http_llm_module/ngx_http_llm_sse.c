@@ -19,11 +19,34 @@ static ngx_int_t ngx_http_llm_sse_keep(ngx_http_llm_sse_t *sse, u_char *p,
     u_char *last);
 
 
+/*
+ * The end of the line at p: its LF or CR, or last. memchr() runs at
+ * memory speed (lines of data are a few hundred bytes); a CR is looked
+ * for only before the LF, where a line ending in CR would end sooner.
+ */
+
+static ngx_inline u_char *
+ngx_http_llm_sse_eol(u_char *p, u_char *last)
+{
+    u_char  *lf, *cr;
+
+    lf = memchr(p, '\n', last - p);
+
+    if (lf == NULL) {
+        lf = last;
+    }
+
+    cr = memchr(p, '\r', lf - p);
+
+    return cr ? cr : lf;
+}
+
+
 ngx_int_t
 ngx_http_llm_sse_feed(ngx_http_llm_sse_t *sse, u_char *p, u_char *last,
     ngx_http_llm_sse_handler_pt handler, void *data)
 {
-    u_char     *start, ch;
+    u_char     *start, *eol, ch;
     ngx_int_t   rc;
     ngx_uint_t  blank;
 
@@ -31,28 +54,29 @@ ngx_http_llm_sse_feed(ngx_http_llm_sse_t *sse, u_char *p, u_char *last,
 
     for ( /* void */ ; p < last; p++) {
         ch = *p;
-        blank = 0;
 
-        if (ch == '\n') {
-            if (sse->cr) {
-                /* the LF of a CRLF: the line ended at the CR */
-                sse->cr = 0;
-                continue;
-            }
+        if (ch != '\n' && ch != '\r') {
+            /* within a line: on to its end at once */
 
-            blank = (sse->column == 0);
-            sse->column = 0;
+            eol = ngx_http_llm_sse_eol(p, last);
 
-        } else if (ch == '\r') {
-            blank = (sse->column == 0);
-            sse->column = 0;
-            sse->cr = 1;
+            sse->column += eol - p;
+            sse->cr = 0;
 
-        } else {
-            sse->column++;
+            p = eol - 1;
+            continue;
+        }
+
+        if (ch == '\n' && sse->cr) {
+            /* the LF of a CRLF: the line ended at the CR */
             sse->cr = 0;
             continue;
         }
+
+        sse->cr = (ch == '\r');
+
+        blank = (sse->column == 0);
+        sse->column = 0;
 
         if (!blank) {
             continue;
@@ -71,6 +95,11 @@ ngx_http_llm_sse_feed(ngx_http_llm_sse_t *sse, u_char *p, u_char *last,
             sse->partial->last = sse->partial->start;
 
         } else {
+            if ((size_t) (p + 1 - start) > sse->max) {
+                /* as large as one gathered from pieces would be refused */
+                return NGX_DECLINED;
+            }
+
             rc = ngx_http_llm_sse_event(sse, start, p + 1, handler, data);
         }
 
@@ -146,10 +175,7 @@ ngx_http_llm_sse_event(ngx_http_llm_sse_t *sse, u_char *start, u_char *end,
 
     for (line = start; line < end; line = eol) {
 
-        for (eol = line; eol < end && *eol != '\n' && *eol != '\r'; eol++) {
-            /* void */
-        }
-
+        eol = ngx_http_llm_sse_eol(line, end);
         len = eol - line;
 
         /* skip the line's end: LF, CR or CRLF */
