@@ -104,9 +104,6 @@ static ngx_inline void ngx_http_llm_jscan_put(ngx_http_llm_jscan_t *js,
     }                                                                       \
     (js)->size++
 
-#define ngx_http_llm_jscan_space(ch)                                        \
-    ((ch) == ' ' || (ch) == '\n' || (ch) == '\r' || (ch) == '\t')
-
 #define ngx_http_llm_jscan_fail(js, reason)                                 \
     (js)->error = reason;                                                   \
     return NGX_ERROR

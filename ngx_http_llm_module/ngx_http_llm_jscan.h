@@ -21,6 +21,10 @@
 /* deeper documents are refused (docs/directives.md, "Limits") */
 #define NGX_HTTP_LLM_JSCAN_MAX_DEPTH  1024
 
+/* JSON's white space */
+#define ngx_http_llm_jscan_space(ch)                                        \
+    ((ch) == ' ' || (ch) == '\n' || (ch) == '\r' || (ch) == '\t')
+
 
 typedef enum {
     NGX_HTTP_LLM_JSCAN_OBJECT = 1,           /* "{" */

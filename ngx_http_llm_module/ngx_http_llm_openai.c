@@ -375,35 +375,25 @@ ngx_http_llm_openai_usage_tail(ngx_http_llm_openai_scan_t *scan, u_char *p,
 
     static u_char  open[] = "{";
 
+    /* after the "usage" found, the scanner reads to the very end */
+
     last = p + len;
 
-    while (last > p && (last[-1] == ' ' || last[-1] == '\n'
-                        || last[-1] == '\r' || last[-1] == '\t'))
-    {
-        last--;
-    }
-
-    while (p < last && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-    {
+    while (p < last && ngx_http_llm_jscan_space(*p)) {
         p++;
     }
 
-    if (last - p < (ssize_t) sizeof("{\"usage\":{}}") - 1
-        || *p != '{' || last[-1] != '}')
-    {
+    if (last - p < (ssize_t) sizeof("{\"usage\":{}}") - 1 || *p != '{') {
         return NGX_DECLINED;
     }
 
     /* a 200 carrying an error begins with it: read whole, a failure */
 
-    for (b = p + 1; b < last && (*b == ' ' || *b == '\n' || *b == '\r'
-                                 || *b == '\t');
-         b++)
-    {
+    for (b = p + 1; b < last && ngx_http_llm_jscan_space(*b); b++) {
         /* void */
     }
 
-    if (last - b > 7 && ngx_strncmp(b, "\"error\"", 7) == 0) {
+    if (last - b >= 7 && ngx_strncmp(b, "\"error\"", 7) == 0) {
         return NGX_DECLINED;
     }
 
