@@ -78,4 +78,44 @@ ngx_fuzz_cuts(const uint8_t **data, size_t *size, size_t *cut)
 }
 
 
+/*
+ * One run's input: cut as above, and copied into the run's own pool (the
+ * readers take it writable, and a harness may damage a byte of it);
+ * NGX_ERROR without memory.
+ */
+
+typedef struct {
+    ngx_pool_t  *pool;
+    u_char      *in;
+    size_t       size;
+    size_t       cut[4];
+    size_t       whole[1];
+    ngx_uint_t   n;
+} ngx_fuzz_input_t;
+
+
+static ngx_inline ngx_int_t
+ngx_fuzz_input(ngx_fuzz_input_t *fi, const uint8_t *data, size_t size)
+{
+    fi->n = ngx_fuzz_cuts(&data, &size, fi->cut);
+    fi->size = size;
+    fi->whole[0] = size;
+
+    fi->pool = ngx_create_pool(4096, &ngx_fuzz_log);
+    if (fi->pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    fi->in = ngx_pnalloc(fi->pool, size + 1);
+    if (fi->in == NULL) {
+        ngx_destroy_pool(fi->pool);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(fi->in, data, size);
+
+    return NGX_OK;
+}
+
+
 #endif /* _NGX_HTTP_LLM_FUZZ_H_INCLUDED_ */

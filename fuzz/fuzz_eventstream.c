@@ -115,31 +115,17 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char             *in;
-    size_t              cut[4], whole[1], at;
+    size_t              at;
     ngx_int_t           rc1, rc2, rc3;
-    ngx_uint_t          n;
-    ngx_pool_t         *pool;
+    ngx_fuzz_input_t    fi;
     ngx_fuzz_events_t   one, pieces, damaged;
 
-    n = ngx_fuzz_cuts(&data, &size, cut);
-
-    pool = ngx_create_pool(4096, &ngx_fuzz_log);
-    if (pool == NULL) {
+    if (ngx_fuzz_input(&fi, data, size) != NGX_OK) {
         return 0;
     }
 
-    in = ngx_pnalloc(pool, size + 1);
-    if (in == NULL) {
-        ngx_destroy_pool(pool);
-        return 0;
-    }
-
-    ngx_memcpy(in, data, size);
-    whole[0] = size;
-
-    rc1 = ngx_fuzz_decode(pool, in, whole, 1, &one);
-    rc2 = ngx_fuzz_decode(pool, in, cut, n, &pieces);
+    rc1 = ngx_fuzz_decode(fi.pool, fi.in, fi.whole, 1, &one);
+    rc2 = ngx_fuzz_decode(fi.pool, fi.in, fi.cut, fi.n, &pieces);
 
     if (rc1 != rc2) {
         abort();                         /* the cuts changed the verdict */
@@ -159,11 +145,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * differs).
      */
 
-    if (rc1 == NGX_OK && one.events > 0 && size >= 16) {
-        at = (size_t) (cut[0] % 16);
-        in[at] ^= 0x5a;
+    if (rc1 == NGX_OK && one.events > 0 && fi.size >= 16) {
+        at = (size_t) (fi.cut[0] % 16);
+        fi.in[at] ^= 0x5a;
 
-        rc3 = ngx_fuzz_decode(pool, in, whole, 1, &damaged);
+        rc3 = ngx_fuzz_decode(fi.pool, fi.in, fi.whole, 1, &damaged);
 
         if (rc3 == NGX_OK && damaged.events == one.events
             && damaged.len == one.len
@@ -173,7 +159,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    ngx_destroy_pool(pool);
+    ngx_destroy_pool(fi.pool);
 
     return 0;
 }

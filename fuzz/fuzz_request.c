@@ -242,30 +242,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char             *in;
-    size_t              cut[4], whole[1];
-    ngx_uint_t          n;
-    ngx_pool_t         *pool;
+    ngx_fuzz_input_t    fi;
     ngx_fuzz_result_t   one, pieces;
 
-    n = ngx_fuzz_cuts(&data, &size, cut);
-
-    pool = ngx_create_pool(4096, &ngx_fuzz_log);
-    if (pool == NULL) {
+    if (ngx_fuzz_input(&fi, data, size) != NGX_OK) {
         return 0;
     }
 
-    in = ngx_pnalloc(pool, size + 1);
-    if (in == NULL) {
-        ngx_destroy_pool(pool);
-        return 0;
-    }
-
-    ngx_memcpy(in, data, size);
-    whole[0] = size;
-
-    ngx_fuzz_run(pool, in, size, whole, 1, &one);
-    ngx_fuzz_run(pool, in, size, cut, n, &pieces);
+    ngx_fuzz_run(fi.pool, fi.in, fi.size, fi.whole, 1, &one);
+    ngx_fuzz_run(fi.pool, fi.in, fi.size, fi.cut, fi.n, &pieces);
 
     if (one.rc != pieces.rc
         || one.problem.status != pieces.problem.status
@@ -292,7 +277,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ngx_fuzz_check_rewritten(&one);
     }
 
-    ngx_destroy_pool(pool);
+    ngx_destroy_pool(fi.pool);
 
     return 0;
 }

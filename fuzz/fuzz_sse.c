@@ -94,34 +94,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char             *in;
-    size_t              cut[4], whole[1];
     ngx_int_t           rc1, rc2;
-    ngx_uint_t          n;
-    ngx_pool_t         *pool;
+    ngx_fuzz_input_t    fi;
     ngx_fuzz_events_t   one, pieces;
 
-    n = ngx_fuzz_cuts(&data, &size, cut);
-
-    pool = ngx_create_pool(4096, &ngx_fuzz_log);
-    if (pool == NULL) {
+    if (ngx_fuzz_input(&fi, data, size) != NGX_OK) {
         return 0;
     }
 
-    /* the reader may not read past what it was given */
-
-    in = ngx_pnalloc(pool, size + 1);
-    if (in == NULL) {
-        ngx_destroy_pool(pool);
-        return 0;
-    }
-
-    ngx_memcpy(in, data, size);
-
-    whole[0] = size;
-
-    rc1 = ngx_fuzz_read(pool, in, size, whole, 1, &one);
-    rc2 = ngx_fuzz_read(pool, in, size, cut, n, &pieces);
+    rc1 = ngx_fuzz_read(fi.pool, fi.in, fi.size, fi.whole, 1, &one);
+    rc2 = ngx_fuzz_read(fi.pool, fi.in, fi.size, fi.cut, fi.n, &pieces);
 
     if (rc1 != rc2) {
         abort();
@@ -138,11 +120,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();                         /* the cuts changed the events */
     }
 
-    if (rc1 == NGX_OK && ngx_memcmp(one.raw.data, in, one.raw.len) != 0) {
+    if (rc1 == NGX_OK && ngx_memcmp(one.raw.data, fi.in, one.raw.len) != 0) {
         abort();                         /* events are the input, in order */
     }
 
-    ngx_destroy_pool(pool);
+    ngx_destroy_pool(fi.pool);
 
     return 0;
 }

@@ -242,11 +242,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char                   *in, choice;
-    size_t                    cut[4], whole[1];
+    u_char                    choice;
     ngx_int_t                 rc1, rc2;
-    ngx_uint_t                n, stream;
-    ngx_pool_t               *pool;
+    ngx_uint_t                stream;
+    ngx_fuzz_input_t          fi;
     ngx_connection_t          c;
     ngx_fuzz_output_t         one, pieces;
     ngx_http_request_t        r;
@@ -273,26 +272,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         choice |= 0x08;
     }
 
-    n = ngx_fuzz_cuts(&data, &size, cut);
-
-    pool = ngx_create_pool(4096, &ngx_fuzz_log);
-    if (pool == NULL) {
+    if (ngx_fuzz_input(&fi, data, size) != NGX_OK) {
         return 0;
     }
-
-    in = ngx_pnalloc(pool, size + 1);
-    if (in == NULL) {
-        ngx_destroy_pool(pool);
-        return 0;
-    }
-
-    ngx_memcpy(in, data, size);
 
     ngx_memzero(&c, sizeof(ngx_connection_t));
     c.log = &ngx_fuzz_log;
 
     ngx_memzero(&r, sizeof(ngx_http_request_t));
-    r.pool = pool;
+    r.pool = fi.pool;
     r.connection = &c;
 
     ngx_memzero(&provider, sizeof(ngx_http_llm_provider_t));
@@ -309,14 +297,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    : (dialect == &ngx_http_llm_openai_dialect)
                      ? NGX_HTTP_LLM_EP_COMPLETIONS : NGX_HTTP_LLM_EP_CHAT;
 
-    whole[0] = size;
-
-    rc1 = ngx_fuzz_translate(pool, &ctx, &r, dialect, stream, in, size,
-                             whole, 1, &one);
+    rc1 = ngx_fuzz_translate(fi.pool, &ctx, &r, dialect, stream, fi.in,
+                             fi.size, fi.whole, 1, &one);
 
     if (stream) {
-        rc2 = ngx_fuzz_translate(pool, &ctx, &r, dialect, stream, in, size,
-                                 cut, n, &pieces);
+        rc2 = ngx_fuzz_translate(fi.pool, &ctx, &r, dialect, stream, fi.in,
+                                 fi.size, fi.cut, fi.n, &pieces);
 
         if (rc1 != rc2) {
             abort();                         /* the cuts changed the outcome */
@@ -333,7 +319,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    ngx_destroy_pool(pool);
+    ngx_destroy_pool(fi.pool);
 
     return 0;
 }

@@ -111,38 +111,29 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char                *in;
-    size_t                 cut[4], whole[1];
-    ngx_uint_t             n;
-    ngx_pool_t            *pool;
+    ngx_fuzz_input_t       fi;
     ngx_fuzz_root_t        root;
     ngx_fuzz_result_t      one, pieces;
     ngx_http_llm_jscan_t  *js;
 
-    n = ngx_fuzz_cuts(&data, &size, cut);
-
-    pool = ngx_create_pool(4096, &ngx_fuzz_log);
-    if (pool == NULL) {
+    if (ngx_fuzz_input(&fi, data, size) != NGX_OK) {
         return 0;
     }
 
-    in = ngx_pnalloc(pool, size + 1);
-    js = ngx_palloc(pool, sizeof(ngx_http_llm_jscan_t));
-
-    if (in == NULL || js == NULL) {
-        ngx_destroy_pool(pool);
+    js = ngx_palloc(fi.pool, sizeof(ngx_http_llm_jscan_t));
+    if (js == NULL) {
+        ngx_destroy_pool(fi.pool);
         return 0;
     }
-
-    ngx_memcpy(in, data, size);
-    whole[0] = size;
 
     ngx_memzero(&one, sizeof(ngx_fuzz_result_t));
     ngx_memzero(&pieces, sizeof(ngx_fuzz_result_t));
 
-    if (ngx_fuzz_read(pool, in, size, whole, 1, (off_t) size, &one)
+    if (ngx_fuzz_read(fi.pool, fi.in, fi.size, fi.whole, 1, (off_t) fi.size,
+                      &one)
         != NGX_OK
-        || ngx_fuzz_read(pool, in, size, cut, n, -1, &pieces) != NGX_OK)
+        || ngx_fuzz_read(fi.pool, fi.in, fi.size, fi.cut, fi.n, -1, &pieces)
+           != NGX_OK)
     {
         abort();                         /* no memory, in a fuzzer: a bug */
     }
@@ -152,7 +143,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     root.error = 0;
     ngx_http_llm_jscan_init(js, ngx_fuzz_root_token, &root);
 
-    if (ngx_http_llm_jscan_feed(js, in, size) == NGX_OK
+    if (ngx_http_llm_jscan_feed(js, fi.in, fi.size) == NGX_OK
         && ngx_http_llm_jscan_finish(js) == NGX_OK)
     {
         if (one.usage.reported != pieces.usage.reported
@@ -180,7 +171,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    ngx_destroy_pool(pool);
+    ngx_destroy_pool(fi.pool);
 
     return 0;
 }
