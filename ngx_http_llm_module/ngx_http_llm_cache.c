@@ -17,6 +17,7 @@
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_limits.h"
+#include "ngx_http_llm_variables.h"
 
 
 #define NGX_HTTP_LLM_DIGEST  32
@@ -917,18 +918,7 @@ ngx_http_llm_cache_variable(ngx_http_request_t *r,
         }
     }
 
-    if (value.data == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->data = value.data;
-    v->len = value.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_llm_variable_set(v, &value);
 }
 
 

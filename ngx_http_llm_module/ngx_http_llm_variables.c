@@ -387,20 +387,7 @@ ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
     }
 
-
-
-    if (value.data == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->data = value.data;
-    v->len = value.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_llm_variable_set(v, &value);
 }
 
 

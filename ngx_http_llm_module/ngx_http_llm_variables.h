@@ -17,4 +17,24 @@ ngx_int_t ngx_http_llm_collect_header_slots(ngx_conf_t *cf,
     ngx_http_llm_main_conf_t *lmcf);
 
 
+/* a value read anew each time it is asked for; none without data */
+
+static ngx_inline ngx_int_t
+ngx_http_llm_variable_set(ngx_http_variable_value_t *v, ngx_str_t *value)
+{
+    if (value->data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = value->data;
+    v->len = value->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 #endif /* _NGX_HTTP_LLM_VARIABLES_H_INCLUDED_ */
