@@ -74,12 +74,13 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_llm_main_conf_t *lmcf = conf;
 
-    char                  *rv;
-    u_char                *star, err[256];
-    ngx_str_t             *value;
-    ngx_uint_t             i;
-    ngx_conf_t             save;
-    ngx_http_llm_route_t  *route, **rr;
+    char                   *rv;
+    u_char                 *star, err[256];
+    ngx_str_t              *value;
+    ngx_uint_t              i;
+    ngx_conf_t              save;
+    ngx_http_llm_route_t   *route, **rr;
+    ngx_http_llm_target_t  *targets, gathered[NGX_HTTP_LLM_MAX_TARGETS];
 
     value = cf->args->elts;
 
@@ -152,12 +153,17 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         route->suffix.len = value[1].data + value[1].len - star - 1;
     }
 
-    if (ngx_array_init(&route->targets, cf->pool, 4,
-                       sizeof(ngx_http_llm_target_t))
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
+    /*
+     * the block's targets are gathered here, then kept in an array of
+     * their number: thousands of routes have one or two (the limit is
+     * checked before each is added)
+     */
+
+    route->targets.elts = gathered;
+    route->targets.nelts = 0;
+    route->targets.size = sizeof(ngx_http_llm_target_t);
+    route->targets.nalloc = NGX_HTTP_LLM_MAX_TARGETS;
+    route->targets.pool = cf->pool;
 
     save = *cf;
     cf->handler = ngx_http_llm_route_directive;
@@ -176,6 +182,19 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "llm_route \"%V\" has no \"target\"", &route->name);
         return NGX_CONF_ERROR;
     }
+
+    targets = ngx_palloc(cf->pool,
+                         route->targets.nelts * sizeof(ngx_http_llm_target_t));
+    if (targets == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(targets, gathered,
+               route->targets.nelts * sizeof(ngx_http_llm_target_t));
+
+    route->targets.elts = targets;
+    route->targets.nalloc = route->targets.nelts;
+    route->targets.pool = cf->pool;
 
     ngx_conf_init_uint_value(route->strategy, NGX_HTTP_LLM_ORDERED);
     ngx_conf_init_uint_value(route->retries, 0);

@@ -413,3 +413,35 @@ qr/\[emerg\].*invalid size "1k" in "llm_request_memory": at least 64k is expecte
 --- must_die
 --- error_log eval
 qr/\[emerg\].*invalid "max_models" value "0": it must be a number from 1 to 100000 in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 32: a route of 64 targets, the most: every one kept, in order
+--- http_config eval
+"    llm_provider p { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n"
+. "    llm_route many {\n"
+. CORE::join('', map { "        target p m$_;\n" } 1 .. 64)
+. "    }\n"
+--- config
+    location = /llm/status {
+        llm_status;
+    }
+--- request
+GET /llm/status
+--- response_body_like eval
+my $t = CORE::join ',', map {
+    qq({"provider":"p","model":"m$_","weight":1,"enabled":true})
+} 1 .. 64;
+qr/"name":"many",[^\[]*"targets":\[\Q$t\E\]/
+
+
+
+=== TEST 33: a route of 65 targets is refused
+--- http_config eval
+"    llm_provider p { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n"
+. "    llm_route many {\n"
+. CORE::join('', map { "        target p m$_;\n" } 1 .. 65)
+. "    }\n"
+--- must_die
+--- error_log eval
+qr/\[emerg\].*llm_route "many" has more than 64 targets in \S+nginx\.conf:\d+/
