@@ -32,7 +32,9 @@ typedef enum {
     NGX_HTTP_LLM_RS_CACHED,
     NGX_HTTP_LLM_RS_TYPE,
     NGX_HTTP_LLM_RS_DELTA,
-    NGX_HTTP_LLM_RS_ITEMS
+    NGX_HTTP_LLM_RS_ITEMS,
+    NGX_HTTP_LLM_RS_ERROR,
+    NGX_HTTP_LLM_RS_STATUS
 } ngx_http_llm_rs_key_e;
 
 
@@ -50,6 +52,7 @@ typedef struct {
     unsigned                       event:1;
     unsigned                       has_usage:1;
     unsigned                       final:1;      /* the stream's last */
+    unsigned                       failed:1;     /* the provider says so */
     unsigned                       closed:1;
     unsigned                       over:1;
 } ngx_http_llm_rs_scan_t;
@@ -692,7 +695,8 @@ ngx_http_llm_responses_json(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         return NGX_OK;
     }
 
-    if (scan->closed) {
+    if (scan->closed && !scan->failed) {
+        /* a whole answer, and not a failure of the target */
         ctx->resp->done = 1;
     }
 
@@ -734,6 +738,11 @@ ngx_http_llm_responses_event(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     if (scan.final) {
         ctx->resp->done = 1;
+
+        if (scan.failed) {
+            /* whole, but ended by the provider's error: a failure */
+            ctx->resp->broken = 1;
+        }
     }
 
     return NGX_OK;
@@ -786,6 +795,8 @@ ngx_http_llm_rs_key_of(ngx_http_llm_jscan_t *js)
     ngx_http_llm_rs_name("type", NGX_HTTP_LLM_RS_TYPE)
     ngx_http_llm_rs_name("delta", NGX_HTTP_LLM_RS_DELTA)
     ngx_http_llm_rs_name("output", NGX_HTTP_LLM_RS_ITEMS)
+    ngx_http_llm_rs_name("error", NGX_HTTP_LLM_RS_ERROR)
+    ngx_http_llm_rs_name("status", NGX_HTTP_LLM_RS_STATUS)
 
 #undef ngx_http_llm_rs_name
 
@@ -859,13 +870,30 @@ ngx_http_llm_rs_string(ngx_http_llm_rs_scan_t *scan, ngx_http_llm_jscan_t *js)
 
             /* the last event of a stream, and an error, which ends it */
 
-            if (ngx_http_llm_rs_is(&s, "response.completed")
-                || ngx_http_llm_rs_is(&s, "response.failed")
-                || ngx_http_llm_rs_is(&s, "response.incomplete")
+            if (ngx_http_llm_rs_is(&s, "response.failed")
                 || ngx_http_llm_rs_is(&s, "error"))
             {
                 scan->final = 1;
+                scan->failed = 1;
+
+            } else if (ngx_http_llm_rs_is(&s, "response.completed")
+                       || ngx_http_llm_rs_is(&s, "response.incomplete"))
+            {
+                scan->final = 1;
             }
+        }
+
+        return;
+    }
+
+    if (!scan->event && scan->depth == 1
+        && scan->path[1] == NGX_HTTP_LLM_RS_STATUS)
+    {
+        s.data = js->text;
+        s.len = js->len;
+
+        if (ngx_http_llm_rs_is(&s, "failed")) {
+            scan->failed = 1;
         }
 
         return;
@@ -892,6 +920,14 @@ ngx_http_llm_rs_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 
         if (scan->depth < NGX_HTTP_LLM_RS_DEPTH) {
             scan->path[scan->depth] = NGX_HTTP_LLM_RS_OTHER;
+        }
+
+        /* an answer's "error" is null unless the model failed */
+
+        if (!scan->event && scan->depth == 2
+            && scan->path[1] == NGX_HTTP_LLM_RS_ERROR)
+        {
+            scan->failed = 1;
         }
 
         break;

@@ -34,6 +34,8 @@ use LLM::Faults qw(fault_server openai_error_ok sse_error_event parse_sse
                    sse_stream completion_json big_completion big_stream
                    cpu_seconds);
 use LLM::Routing qw(chat idle_target);
+use LLM::Dialects qw(post);
+use JSON::PP ();
 use Test::Nginx::LLM qw(start_nginx free_port read_file);
 
 my $SLOW = Test::Nginx::LLM::slow_factor();
@@ -62,6 +64,21 @@ my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
     . "    llm_provider f_error_usage { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
     . "fixture/fixture=openai:error-usage.json,length=1/v1; }\n"
     . "    llm_route error_usage { target f_error_usage; target healthy; }\n";
+
+# the Responses API from an OpenAI-format target: a whole answer that says
+# it failed ("status":"failed" with an error, or an error object alone)
+# and a stream that ends with response.failed are whole, and failures
+my %RESPONSES = (
+    rs_ok            => 'responses.json,length=1',
+    rs_failed        => 'responses-failed.json,length=1',
+    rs_error         => 'error.json,length=1',
+    rs_failed_stream => 'responses-failed.sse',
+);
+for my $name (sort keys %RESPONSES) {
+    $http .= "    llm_provider f_$name { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
+           . "fixture/fixture=openai:$RESPONSES{$name}/v1; }\n"
+           . "    llm_route $name { target f_$name; target healthy; }\n";
+}
 for my $name (sort keys %URL) {
     $http .= <<CONF;
     llm_provider f_$name { url http://127.0.0.1:$F/$URL{$name}/v1; }
@@ -208,6 +225,28 @@ subtest 'a 200 carrying an error and a usage: passed on, a failure of the target
     is $res->{body}, read_file("$ENV{TEST_NGINX_FIXTURE_DIR}/openai/error-usage.json"),
         'the provider\'s error, as it came';
     failed_ok('error_usage', 1);
+};
+
+
+subtest 'the Responses API: an answer or a stream that failed is a failure of the target' => sub {
+    my $fixtures = "$ENV{TEST_NGINX_FIXTURE_DIR}/openai";
+    my %file = (rs_ok => 'responses.json', rs_failed => 'responses-failed.json',
+                rs_error => 'error.json', rs_failed_stream => 'responses-failed.sse');
+
+    for my $name (sort keys %file) {
+        my $stream = $name =~ /stream/ ? JSON::PP::true() : JSON::PP::false();
+        my $res = post($port, '/v1/responses',
+                       { model => $name, input => 'Hi', stream => $stream });
+        is $res->{status}, 200, "$name: 200";
+        served_by_fault($res, $name);
+        is $res->{body}, read_file("$fixtures/$file{$name}"),
+            "$name: the provider's answer, as it came";
+    }
+
+    my $t = idle_target($port, 'f_rs_ok', 'rs_ok');
+    ok $t && $t->{successes} == 1 && $t->{failures} == 0,
+        'rs_ok: a success of the target' or diag explain $t;
+    failed_ok($_, 1) for qw(rs_failed rs_error rs_failed_stream);
 };
 
 
