@@ -894,6 +894,11 @@ ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
             {
                 return NGX_ERROR;
             }
+
+            if (resp->canon->failed && !resp->canon->refused) {
+                /* a 2xx carrying an error: passed on, the target failed */
+                resp->broken = 1;
+            }
         }
 
         return NGX_OK;
@@ -1012,6 +1017,14 @@ ngx_http_llm_response_translated(ngx_http_request_t *r,
         }
 
         if (rc == NGX_OK) {
+            if (resp->canon->failed && !resp->canon->refused) {
+                /*
+                 * a 2xx carrying the provider's error: nothing went out,
+                 * the attempt failed as if its status had said so
+                 */
+                resp->broken = 1;
+            }
+
             return ngx_http_llm_canon_body(resp->canon, out);
         }
     }

@@ -74,6 +74,13 @@ my %RESPONSES = (
     rs_error         => 'error.json,length=1',
     rs_failed_stream => 'responses-failed.sse',
 );
+# translated dialects whose 2xx body is the provider's error
+$http .= "    llm_provider f_a_over { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
+       . "fixture/fixture=anthropic:overloaded.json,length=1/v1; format anthropic; key k; }\n"
+       . "    llm_route a_over { target f_a_over; target healthy; }\n"
+       . "    llm_provider f_g_error { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
+       . "fixture/fixture=gemini:error.json,length=1/v1beta; format gemini; key k; }\n"
+       . "    llm_route g_error { target f_g_error; target healthy; }\n";
 for my $name (sort keys %RESPONSES) {
     $http .= "    llm_provider f_$name { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
            . "fixture/fixture=openai:$RESPONSES{$name}/v1; }\n"
@@ -247,6 +254,29 @@ subtest 'the Responses API: an answer or a stream that failed is a failure of th
     ok $t && $t->{successes} == 1 && $t->{failures} == 0,
         'rs_ok: a success of the target' or diag explain $t;
     failed_ok($_, 1) for qw(rs_failed rs_error rs_failed_stream);
+};
+
+
+subtest 'a translated 2xx carrying the provider\'s error: the next target answers' => sub {
+    for my $name (qw(a_over g_error)) {
+        my $res = ask($name, 0);
+        is $res->{status}, 200, "$name: 200";
+        is $res->header('x-llm-provider') . ' ' . $res->header('x-llm-attempts'),
+           'healthy 2', "$name: from the second target, after the first failed";
+        like $res->{body}, qr/"object":"chat\.completion"/, "$name: a completion";
+        failed_ok($name, 1);
+    }
+    like $srv->error_log, qr/Overloaded/, 'the error log has what the provider said';
+
+    # at Anthropic's door, Anthropic's answer passes as it comes
+    my $res = post($port, '/v1/messages',
+                   { model => 'a_over', max_tokens => 10,
+                     messages => [{ role => 'user', content => 'Hi' }] });
+    is $res->{status}, 200, '/v1/messages: 200';
+    served_by_fault($res, 'a_over');
+    is $res->{body}, read_file("$ENV{TEST_NGINX_FIXTURE_DIR}/anthropic/overloaded.json"),
+        '/v1/messages: the provider\'s error, as it came';
+    failed_ok('a_over', 2);
 };
 
 
