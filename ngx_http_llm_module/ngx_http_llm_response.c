@@ -37,6 +37,7 @@ static ngx_int_t ngx_http_llm_response_end(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp);
 static ngx_int_t ngx_http_llm_response_buffer(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
+static ngx_int_t ngx_http_llm_response_decode(ngx_http_llm_ctx_t *ctx);
 static ngx_uint_t ngx_http_llm_response_arrived(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp);
 static ngx_int_t ngx_http_llm_response_translated(ngx_http_request_t *r,
@@ -821,6 +822,7 @@ ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_chain_t *in, ngx_chain_t **out)
 {
     size_t                    len;
+    ngx_int_t                 rc;
     ngx_buf_t                *b;
     ngx_str_t                 body;
     ngx_uint_t                last, observe;
@@ -871,11 +873,18 @@ ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     {
         /*
          * nginx stores the body before the last buffer reaches this
-         * filter: a whole 2xx body is let through to the cache; that it
-         * translates is known only at the last buffer (one that does not
-         * is stored all the same, and replays as the same error)
+         * filter: a whole 2xx body is decoded as soon as it is here, and
+         * let through to the cache only if it is an answer (not the
+         * provider's error, nor unreadable)
          */
-        ngx_http_llm_cache_complete(r, ctx, 1);
+
+        rc = ctx->embed ? NGX_OK : ngx_http_llm_response_decode(ctx);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_llm_cache_complete(r, ctx, rc == NGX_OK && !resp->broken);
     }
 
     if (observe) {
@@ -884,20 +893,8 @@ ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         if (last && !resp->ended) {
             resp->ended = 1;
 
-            body.data = resp->body.start;
-            body.len = ngx_http_llm_jbuf_len(&resp->body);
-
-            if (!resp->overflow
-                && ctx->target->provider->dialect->decode_body(resp->canon,
-                                                               &body)
-                   == NGX_ERROR)
-            {
+            if (ngx_http_llm_response_decode(ctx) == NGX_ERROR) {
                 return NGX_ERROR;
-            }
-
-            if (resp->canon->failed && !resp->canon->refused) {
-                /* a 2xx carrying an error: passed on, the target failed */
-                resp->broken = 1;
             }
         }
 
@@ -927,6 +924,46 @@ ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     *out = resp->out;
 
     return NGX_OK;
+}
+
+
+/*
+ * A buffered 2xx body decoded by the dialect, once: when all of it has
+ * come (for the cache) or at its last buffer. A body that is the
+ * provider's error is an answer to pass on in the client's own API, but
+ * a failure of the target; a translated one fails the attempt, as if its
+ * status had said so.
+ */
+
+static ngx_int_t
+ngx_http_llm_response_decode(ngx_http_llm_ctx_t *ctx)
+{
+    ngx_str_t                 body;
+    ngx_http_llm_response_t  *resp;
+
+    resp = ctx->resp;
+
+    if (resp->decoded) {
+        return resp->decode_rc;
+    }
+
+    resp->decoded = 1;
+
+    body.data = resp->body.start;
+    body.len = ngx_http_llm_jbuf_len(&resp->body);
+
+    resp->decode_rc = resp->overflow
+                      ? NGX_DECLINED
+                      : ctx->target->provider->dialect->decode_body(
+                                                         resp->canon, &body);
+
+    if (resp->decode_rc == NGX_OK && resp->canon->failed
+        && !resp->canon->refused)
+    {
+        resp->broken = 1;
+    }
+
+    return resp->decode_rc;
 }
 
 
@@ -1009,22 +1046,13 @@ ngx_http_llm_response_translated(ngx_http_request_t *r,
         }
 
     } else {
-        rc = resp->overflow ? NGX_DECLINED
-                            : dialect->decode_body(resp->canon, &body);
+        rc = ngx_http_llm_response_decode(ctx);
 
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
 
         if (rc == NGX_OK) {
-            if (resp->canon->failed && !resp->canon->refused) {
-                /*
-                 * a 2xx carrying the provider's error: nothing went out,
-                 * the attempt failed as if its status had said so
-                 */
-                resp->broken = 1;
-            }
-
             return ngx_http_llm_canon_body(resp->canon, out);
         }
     }

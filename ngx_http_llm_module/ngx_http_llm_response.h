@@ -45,6 +45,7 @@ struct ngx_http_llm_response_s {
     ngx_chain_t                   *busy;
 
     void                          *dialect;     /* the dialect's state */
+    ngx_int_t                      decode_rc;   /* BUFFER, decoded */
 
     unsigned                       done:1;      /* the final event came */
     unsigned                       events:1;    /* an event went out */
@@ -55,6 +56,7 @@ struct ngx_http_llm_response_s {
     unsigned                       overflow:1;  /* BUFFER: too large */
     unsigned                       header_held:1; /* BUFFER: the header
                                                      waits for the body */
+    unsigned                       decoded:1;   /* BUFFER: the body read */
 };
 
 

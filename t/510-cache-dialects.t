@@ -56,6 +56,20 @@ my $srv = start_nginx(
     llm_route gemini { target gm gemini-x; }
     llm_route bedrock { target bd m1; }
 
+    # a 2xx that is the provider's error, and one that is no answer
+    llm_provider an_error {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=anthropic:overloaded.json,length=1/v1;
+        key sk-ant-mock-key;
+        format anthropic;
+    }
+    llm_provider gm_junk {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=gemini:not-json.json,length=1/v1beta;
+        key gemini-mock-key;
+        format gemini;
+    }
+    llm_route claude-error { target an_error claude-x; }
+    llm_route gemini-junk { target gm_junk gemini-x; }
+
     # an Anthropic stream that stops after its first text delta
     server {
         listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
@@ -151,6 +165,18 @@ like(ask('/v1/chat/completions', $cut)->{body}, qr/"error"/,
      'a cut Anthropic stream ends with an error event');
 is(ask('/v1/chat/completions', $cut)->header('x-llm-cache'), 'MISS',
    'and is not stored');
+
+# nginx stores a body before its last buffer reaches the gateway: one that
+# is not an answer must not be let through to the cache
+for my $model ('claude-error', 'gemini-junk') {
+    my $body = qq({"model":"$model","temperature":0,"messages":[{"role":"user",)
+             . qq("content":"not an answer"}]});
+    my $before = provider_requests();
+    is(ask('/v1/chat/completions', $body)->{status}, 502, "$model: 502");
+    is(ask('/v1/chat/completions', $body)->{status}, 502, "$model: 502 again");
+    is(provider_requests() - $before, 2,
+       "$model: the provider asked again: nothing was stored");
+}
 
 $srv->check_clean('no alerts');
 
