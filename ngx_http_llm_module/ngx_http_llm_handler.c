@@ -47,6 +47,7 @@ ngx_http_llm_handler(ngx_http_request_t *r)
 {
     uint64_t                  t0;
     ngx_int_t                 rc;
+    ngx_table_elt_t          *h;
     ngx_http_llm_ctx_t       *ctx;
     ngx_http_llm_loc_conf_t  *llcf;
 
@@ -126,6 +127,24 @@ ngx_http_llm_handler(ngx_http_request_t *r)
                                          "Method %V is not allowed for %V; "
                                          "use POST.", &r->method_name,
                                          &r->uri);
+            }
+
+            /* a compressed body would read as JSON that is not */
+
+            h = ngx_http_llm_find_header(&r->headers_in.headers,
+                                         "content-encoding");
+
+            if (h && !(h->value.len == sizeof("identity") - 1
+                       && ngx_strncasecmp(h->value.data,
+                                          (u_char *) "identity",
+                                          sizeof("identity") - 1)
+                          == 0))
+            {
+                return ngx_http_llm_fail(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                         "unsupported_content_encoding",
+                                         NULL, "Content-Encoding `%V` is not "
+                                         "supported: send the request body "
+                                         "uncompressed.", &h->value);
             }
 
             break;

@@ -450,3 +450,38 @@ Content-Type: application/json
 Retry-After: 12
 --- response_body chomp
 {"error":{"message":"Provider `cdn` answered HTTP 503 without a JSON error.","type":"server_error","param":null,"code":"upstream_error"}}
+
+
+
+=== TEST 36: a compressed body is refused with 415, before it is read
+--- more_headers
+Content-Encoding: gzip
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 415
+--- response_body chomp
+{"error":{"message":"Content-Encoding `gzip` is not supported: send the request body uncompressed.","type":"invalid_request_error","param":null,"code":"unsupported_content_encoding"}}
+
+
+
+=== TEST 37: at Anthropic's door, in Anthropic's shape
+--- more_headers
+Content-Encoding: br
+--- request
+POST /v1/messages
+{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 415
+--- response_body chomp
+{"type":"error","error":{"type":"invalid_request_error","message":"Content-Encoding `br` is not supported: send the request body uncompressed."}}
+
+
+
+=== TEST 38: Content-Encoding identity is no encoding
+--- more_headers
+Content-Encoding: Identity
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 200
+--- response_body_like: "object":"chat\.completion"
