@@ -485,3 +485,45 @@ POST /v1/chat/completions
 {"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
 --- error_code: 200
 --- response_body_like: "object":"chat\.completion"
+
+
+
+=== TEST 39: browsers: a CORS preflight is the location's own, before the gateway
+--- config
+    location /v1/ {
+        if ($request_method = OPTIONS) {
+            add_header Access-Control-Allow-Origin  "https://app.example";
+            add_header Access-Control-Allow-Headers "Authorization, Content-Type";
+            return 204;
+        }
+        add_header Access-Control-Allow-Origin "https://app.example" always;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request
+OPTIONS /v1/chat/completions
+--- error_code: 204
+--- response_headers
+Access-Control-Allow-Origin: https://app.example
+Access-Control-Allow-Headers: Authorization, Content-Type
+!Content-Type
+
+
+
+=== TEST 40: and the answers carry the origin, errors too
+--- config
+    location /v1/ {
+        add_header Access-Control-Allow-Origin "https://app.example" always;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+["POST /v1/chat/completions\n"
+ . '{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}',
+ "POST /v1/chat/completions\n"
+ . '{"model":"no-such-model","messages":[{"role":"user","content":"x"}]}']
+--- error_code eval
+[200, 404]
+--- response_headers eval
+["Access-Control-Allow-Origin: https://app.example",
+ "Access-Control-Allow-Origin: https://app.example"]
