@@ -50,7 +50,8 @@ my @per_block = (
     2,  # TEST 23: error_log, global
     16, # TEST 24: 3 requests x (status, header, body) + 3 x 2 log patterns + global
     7,  # TEST 25: 2 requests x (status, body, access_log) + global
-    # TEST 26 has --- SKIP: Test::Base drops it, blocks() does not count it
+    7,  # TEST 26: 2 requests x (status, header, body) + global
+    # TEST 27 has --- SKIP: Test::Base drops it, blocks() does not count it
 );
 my $sum = 0;
 $sum += $_ for @per_block;
@@ -416,7 +417,27 @@ GET /n?n=1 HTTP/1.1
 
 
 
-=== TEST 26: --- SKIP removes the block
+=== TEST 26: --- http2: requests over HTTP/2 by curl, a chunked one without a length
+--- http2
+--- config
+    location = /h2 {
+        echo_read_request_body;
+        echo "$server_protocol $request_method $http_x_one [$http_content_length]";
+        echo $request_body;
+        add_header X-Got $http_x_one;
+    }
+--- more_headers eval
+["X-One: 1", "X-One: 2\nTransfer-Encoding: chunked"]
+--- request eval
+["POST /h2\nhello", "POST /h2\nhello"]
+--- response_headers eval
+["X-Got: 1", "X-Got: 2"]
+--- response_body eval
+["HTTP/2.0 POST 1 [5]\nhello\n", "HTTP/2.0 POST 2 []\nhello\n"]
+
+
+
+=== TEST 27: --- SKIP removes the block
 --- config
     location = /t { echo hello; }
 --- request

@@ -164,6 +164,7 @@ use Exporter 'import';
 use File::Basename ();
 use File::Path ();
 use File::Spec;
+use File::Temp ();
 use IO::Select;
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
@@ -173,7 +174,7 @@ use Test::More ();
 use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(
-    start_nginx http_request http_stream wait_until
+    start_nginx http_request http2_request http_stream wait_until
     check_no_alerts find_alerts free_port nginx_binary
     expand_env build_request chunk_encode valgrind_errors asan_errors
     read_file lock_resource
@@ -739,6 +740,95 @@ sub http_stream {
     return http_request(%o);
 }
 
+=head2 http2_request(%opt)
+
+Like C<http_request> (C<port>, C<raw>, C<timeout>) over HTTP/2 without
+TLS (prior knowledge), sent by curl as the real Test::Nginx does for
+C<--- http2>. The HTTP/1.1 text in C<raw> says what is sent: its method,
+URI, headers (but C<Host>, which curl sends as C<:authority>, and
+C<Connection>) and body. A C<Transfer-Encoding: chunked> request is sent
+with the body decoded and no length: HTTP/2's frames carry a body of
+unknown length. The result has the fields of C<http_request>'s but
+C<chunks> and C<reads> (empty): curl gives the whole response.
+
+=cut
+
+sub http2_request {
+    my %o = @_;
+    my $port = $o{port} // croak "http2_request: port is required";
+    croak "http2_request: on_data is not supported" if $o{on_data};
+    my $timeout = $o{timeout} // $DefaultTimeout * slow_factor();
+    my $req = defined $o{raw} ? $o{raw} : build_request(%o);
+    my ($head, $body) = split /\r?\n\r?\n/, $req, 2;
+    $body //= '';
+    my ($first, @lines) = split /\r?\n/, $head;
+    my ($method, $uri) = $first =~ m{^\s*(\S+)\s+(\S+)}
+        or croak "http2_request: bad request line '$first'";
+
+    my $dir = File::Temp::tempdir(CLEANUP => 1);
+    my @args = ('curl', '-sS', '--http2-prior-knowledge', '-X', $method,
+                '-H', 'User-Agent:', '-H', 'Accept:',
+                '--max-time', 3 * $timeout, '--connect-timeout', $timeout,
+                '-D', "$dir/head", '-o', "$dir/body", '--stderr', "$dir/err");
+    my ($chunked, $type) = (0, 0);
+    for my $l (@lines) {
+        my ($k, $v) = split /\s*:\s*/, $l, 2;
+        $v //= '';
+        next if $k =~ /^(?:connection|content-length)$/i;
+        if ($k =~ /^transfer-encoding$/i) {
+            $chunked = $v =~ /\bchunked\b/i;
+            next;
+        }
+        $type = 1 if $k =~ /^content-type$/i;
+        push @args, '-H', "$k: $v";
+    }
+    if ($chunked) {
+        my $p = Test::Nginx::LLM::ResponseParser->new(body_only => 'chunked');
+        $p->feed($body, 0);
+        $body = $p->{body};
+        push @args, '-H', 'Content-Length:';
+    }
+    if (length $body || $method eq 'POST' || $method eq 'PUT') {
+        open my $fh, '>:raw', "$dir/req" or croak "cannot write $dir/req: $!";
+        print $fh $body;
+        close $fh;
+        push @args, '--data-binary', "\@$dir/req";
+        push @args, '-H', 'Content-Type:' unless $type;
+    }
+    push @args, "http://127.0.0.1:$port$uri";
+
+    my $res = {
+        status => undef, reason => '', protocol => undef,
+        headers => {}, raw_headers => '', body => '', chunks => [],
+        trailers => {}, raw => '', reads => [], t_start => time,
+        t_first_byte => undef, t_end => undef,
+        complete => 0, timed_out => 0, aborted => 0, error => undef,
+    };
+    bless $res, 'Test::Nginx::LLM::Response';
+
+    my $rc = system(@args);
+    $res->{t_end} = time;
+    $res->{raw_headers} = read_file("$dir/head") // '';
+    $res->{body} = read_file("$dir/body") // '';
+    $res->{raw} = $res->{raw_headers} . $res->{body};
+    if ($res->{raw_headers} =~ m{^(HTTP/\S+)\s+(\d{3})[^\n]*\n(.*?)\r?\n\r?\n}s) {
+        ($res->{protocol}, $res->{status}) = ($1, $2);
+        for my $l (split /\r?\n/, $3) {
+            my ($k, $v) = split /\s*:\s*/, $l, 2;
+            push @{ $res->{headers}{lc $k} }, $v // '';
+        }
+    }
+    if ($rc == 0 && defined $res->{status}) {
+        $res->{complete} = 1;
+    } else {
+        my $err = read_file("$dir/err") // '';
+        $err =~ s/\s+$//;
+        $res->{timed_out} = ($rc >> 8) == 28 ? 1 : 0;
+        $res->{error} = "curl exited with " . ($rc >> 8) . ": $err";
+    }
+    return $res;
+}
+
 package Test::Nginx::LLM::Response;
 
 sub header {
@@ -1028,6 +1118,9 @@ sub new {
     $self->{worker_connections} = $o{worker_connections} // 1024;
     $self->{log_level} = $o{log_level} // 'debug';
     $self->{no_root_location} = $o{no_root_location} ? 1 : 0;
+    # HTTP/2 without TLS (prior knowledge): 'listen' (before 1.25.1) or
+    # 'directive' ("http2 on;", 1.25.1 and later)
+    $self->{http2}    = $o{http2} // '';
     $self->{env}      = $o{env} || [];
     $self->{load_modules} = $o{load_modules}
         || [grep { length } split /\s+/, $ENV{TEST_NGINX_LOAD_MODULES} // ''];
@@ -1121,7 +1214,10 @@ sub conf_text {
     }
     $c .= "    default_type text/plain;\n    keepalive_timeout 65;\n";
     $c .= "\n$http\n" if length $http;
-    $c .= "\n    server {\n        listen 127.0.0.1:$self->{port};\n"
+    my $h2 = $self->{http2};
+    $c .= "\n    server {\n        listen 127.0.0.1:$self->{port}"
+        . ($h2 eq 'listen' ? ' http2' : '') . ";\n"
+        . ($h2 eq 'directive' ? "        http2 on;\n" : '')
         . "        server_name localhost;\n        client_max_body_size 30M;\n\n";
     $c .= "$server\n" if length $server;
     $c .= "\n        location / {\n            root html;\n"

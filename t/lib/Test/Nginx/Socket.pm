@@ -118,6 +118,15 @@ Assertion names end in C<(req N)>, N from 0.
 
 Bytes sent verbatim (usually with C<eval>).
 
+=item http2
+
+The server listens for HTTP/2 without TLS (C<listen ... http2>, or
+C<http2 on;> from nginx 1.25.1) and the requests of the block are sent by
+curl with C<--http2-prior-knowledge>, as the real module does. A
+C<Transfer-Encoding: chunked> request goes without a length (HTTP/2 has
+no chunked encoding). Not with C<raw_request> (refused, as by the real
+module).
+
 =item more_headers
 
 Extra request headers, one C<Name: value> per line (C<#> lines skipped);
@@ -687,7 +696,10 @@ sub tn_run_once {
         }
         for my $i (0 .. $#reqs) {
             my %req = %{ $reqs[$i] };
-            $ctx->{res} = http_request(port => $ServerPort, timeout => $timeout, %req);
+            $ctx->{res} = defined $block->http2
+                ? Test::Nginx::LLM::http2_request(port => $ServerPort,
+                                                  timeout => $timeout, %req)
+                : http_request(port => $ServerPort, timeout => $timeout, %req);
             if ($Verbose) {
                 Test::More::diag("$name: request $i:\n" . tn_excerpt($req{raw}, 2000));
                 Test::More::diag("$name: response:\n" . tn_excerpt($ctx->{res}{raw}, 4000));
@@ -746,6 +758,9 @@ sub tn_make_server {
         workers => $Workers, master => $MasterOn,
         log_level => $block->log_level // $LogLevel,
         no_root_location => $NoRootLocation, env => [@EnvToNginx],
+        http2 => !defined $block->http2 ? ''
+                 : tn_nginx_version() >= tn_canon(1, 25, 1) ? 'directive'
+                 : 'listen',
         map { ($_ => expand_env($block->$_ // '', $over)) }
             qw(main_config http_config config));
     $srv->prepare_servroot;
@@ -792,6 +807,7 @@ sub tn_write_user_files {
 sub tn_block_requests {
     my ($block, $over) = @_;
     if (defined(my $raw = $block->raw_request)) {
+        die "--- http2 cannot go with --- raw_request\n" if defined $block->http2;
         $raw = join '', @$raw if ref $raw eq 'ARRAY';
         return ({ raw => expand_env($raw, $over) });
     }
