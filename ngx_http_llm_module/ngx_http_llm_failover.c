@@ -52,7 +52,10 @@ ngx_http_llm_after_failure(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         }
 
         if (status < NGX_HTTP_SPECIAL_RESPONSE) {
-            status = NGX_HTTP_BAD_GATEWAY;
+            /* a 2xx whose body was the provider's error: the error's */
+            status = (ctx->error_status >= NGX_HTTP_BAD_REQUEST
+                      && ctx->error_status < 600)
+                     ? ctx->error_status : NGX_HTTP_BAD_GATEWAY;
         }
 
         o.result = (status == NGX_HTTP_GATEWAY_TIME_OUT)
@@ -278,6 +281,16 @@ ngx_http_llm_all_failed(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         break;
     default:
         status = NGX_HTTP_BAD_GATEWAY;
+    }
+
+    if (ctx->error_message.len) {
+        return ngx_http_llm_fail(r, status, "upstream_error", NULL,
+                                 "Model `%V` failed after %ui attempt%s; "
+                                 "provider `%V` answered with an error: %V",
+                                 &ctx->chat.model, ctx->attempts,
+                                 ctx->attempts == 1 ? "" : "s",
+                                 &ctx->failed_provider->name,
+                                 &ctx->error_message);
     }
 
     return ngx_http_llm_fail(r, status,

@@ -624,9 +624,15 @@ ngx_http_llm_held_answer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         *chain = cl;
 
     } else if (resp->broken) {
-        /* a whole body, unreadable: the attempt failed */
+        /* a whole body, unreadable or the provider's error: failed */
 
         if (u && !r->cached) {
+            if (resp->canon && resp->canon->failed) {
+                /* for the client's error, if no other target answers */
+                ctx->error_status = resp->canon->error.status;
+                ctx->error_message = resp->canon->error.message;
+            }
+
             u->header_sent = 0;
             return NGX_HTTP_BAD_GATEWAY;
         }

@@ -531,6 +531,9 @@ ngx_http_llm_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         ctx->target = t;
     }
 
+    ctx->error_status = 0;
+    ngx_str_null(&ctx->error_message);
+
     ctx->attempts++;
     ctx->same[t->index]++;
     ctx->attempt_start = ngx_current_msec;

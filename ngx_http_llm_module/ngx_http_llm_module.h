@@ -477,6 +477,9 @@ struct ngx_http_llm_ctx_s {
     ngx_uint_t                     failed_status;
     ngx_msec_t                     retry_after;
     ngx_http_llm_provider_t       *failed_provider;
+    /* what the provider said, when its 2xx body was an error */
+    ngx_uint_t                     error_status;
+    ngx_str_t                      error_message;
 
     /* time spent in the module before the response, in microseconds */
     uint64_t                       overhead;

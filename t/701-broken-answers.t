@@ -80,7 +80,9 @@ $http .= "    llm_provider f_a_over { url http://127.0.0.1:\$TEST_NGINX_MOCK_POR
        . "    llm_route a_over { target f_a_over; target healthy; }\n"
        . "    llm_provider f_g_error { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
        . "fixture/fixture=gemini:error.json,length=1/v1beta; format gemini; key k; }\n"
-       . "    llm_route g_error { target f_g_error; target healthy; }\n";
+       . "    llm_route g_error { target f_g_error; target healthy; }\n"
+       . "    llm_route a_over_alone { target f_a_over; }\n"
+       . "    llm_route g_error_alone { target f_g_error; }\n";
 for my $name (sort keys %RESPONSES) {
     $http .= "    llm_provider f_$name { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
            . "fixture/fixture=openai:$RESPONSES{$name}/v1; }\n"
@@ -277,6 +279,31 @@ subtest 'a translated 2xx carrying the provider\'s error: the next target answer
     is $res->{body}, read_file("$ENV{TEST_NGINX_FIXTURE_DIR}/anthropic/overloaded.json"),
         '/v1/messages: the provider\'s error, as it came';
     failed_ok('a_over', 2);
+};
+
+
+subtest 'a translated 2xx carrying the provider\'s error, no target left: what the provider said' => sub {
+    # Gemini's error says 429 (RESOURCE_EXHAUSTED); Anthropic's overloaded
+    # error has no status of its own: a 502
+    my %want = (a_over_alone  => [502, 'server_error', 'f_a_over', 'Overloaded'],
+                g_error_alone => [429, 'rate_limit_error', 'f_g_error',
+                                  'Resource has been exhausted (e.g. check quota).']);
+    for my $name (sort keys %want) {
+        my ($status, $type, $provider, $message) = @{ $want{$name} };
+        my $res = ask($name, 0);
+        is $res->{status}, $status, "$name: $status";
+        my $err = eval { JSON::PP::decode_json($res->{body}) } || {};
+        is $err->{error}{type}, $type, "$name: $type";
+        is $err->{error}{code}, 'upstream_error', "$name: upstream_error";
+        is $err->{error}{message}, "Model `$name` failed after 1 attempt; "
+           . "provider `$provider` answered with an error: $message",
+           "$name: the provider's own message";
+        my $t = idle_target($port, $provider, $name);
+        ok $t && $t->{failures} == 1 && $t->{successes} == 0,
+            "$name: a failure of the target" or diag explain $t;
+    }
+    like $srv->error_log, qr/provider "f_g_error" failed with 429 for model "g_error_alone"/,
+        'the error log has the status the error said';
 };
 
 
