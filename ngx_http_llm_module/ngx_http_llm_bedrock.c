@@ -251,6 +251,14 @@ ngx_http_llm_bedrock_init_provider(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
         return NGX_CONF_ERROR;
     }
 
+    /* the signature's secret never travels; the session token does */
+
+    if (ngx_http_llm_provider_secret(cf, p, &bcf->secret_key) != NGX_OK
+        || ngx_http_llm_provider_secret(cf, p, &bcf->session_token) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 

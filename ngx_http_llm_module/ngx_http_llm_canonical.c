@@ -12,6 +12,7 @@
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_canonical.h"
 #include "ngx_http_llm_guard.h"
+#include "ngx_http_llm_provider.h"
 
 
 static u_char *ngx_http_llm_canon_dup(ngx_pool_t *pool, ngx_str_t *s);
@@ -516,9 +517,10 @@ ngx_http_llm_canon_usage(ngx_http_llm_canon_t *c, int64_t prompt,
 ngx_int_t
 ngx_http_llm_canon_error(ngx_http_llm_canon_t *c, ngx_http_llm_perror_t *err)
 {
-    u_char  *t, *m;
-    u_char   type[NGX_HTTP_LLM_LOG_SAFE_SIZE(64)];
-    u_char   message[NGX_HTTP_LLM_LOG_SAFE_SIZE(256)];
+    u_char                 *t, *m;
+    ngx_http_llm_perror_t   masked;
+    u_char                  type[NGX_HTTP_LLM_LOG_SAFE_SIZE(64)];
+    u_char                  message[NGX_HTTP_LLM_LOG_SAFE_SIZE(256)];
 
     if (c->done) {
         return NGX_OK;
@@ -536,6 +538,20 @@ ngx_http_llm_canon_error(ngx_http_llm_canon_t *c, ngx_http_llm_perror_t *err)
 
     c->failed = 1;
     c->done = 1;
+
+    /* a key the provider quotes goes neither to the log nor the client */
+
+    masked = *err;
+
+    if (c->ctx->target
+        && ngx_http_llm_provider_masked(c->r->pool, c->ctx->target->provider,
+                                        &masked.message)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    err = &masked;
 
     t = ngx_http_llm_log_safe(type, sizeof(type), err->type.data,
                               err->type.len);

@@ -141,6 +141,8 @@ struct ngx_http_llm_provider_s {
 
     ngx_str_t                      key;            /* secret */
     ngx_array_t                   *headers;        /* ngx_http_llm_header_t */
+    /* ngx_str_t: masked where its errors quote them; NULL: none */
+    ngx_array_t                   *secrets;
     /* those and the ones its dialect adds: an attempt's at most */
     ngx_uint_t                     max_headers;
 

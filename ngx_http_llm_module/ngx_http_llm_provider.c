@@ -29,6 +29,8 @@ static char *ngx_http_llm_check_options(ngx_conf_t *cf,
 static char *ngx_http_llm_provider_header(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p, ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_llm_valid_header_value(ngx_str_t *value);
+static ngx_int_t ngx_http_llm_provider_secrets(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_host_is_upstream(ngx_conf_t *cf,
     ngx_str_t *host);
 static char *ngx_http_llm_provider_keepalive(ngx_conf_t *cf,
@@ -159,6 +161,10 @@ ngx_http_llm_provider_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (rv != NGX_CONF_OK) {
             return rv;
         }
+    }
+
+    if (ngx_http_llm_provider_secrets(cf, p) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (p->dialect->api != NGX_HTTP_LLM_API_OPENAI) {
@@ -1420,4 +1426,158 @@ ngx_http_llm_provider_key_header(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
     ngx_memcpy(s, p->key.data, p->key.len);
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A provider's error may quote the credential it was sent ("Incorrect API
+ * key provided: sk-..."): the key and the values of secret headers (the
+ * token after a scheme such as "Bearer ") are masked in what the gateway
+ * passes on or logs of its errors. Shorter than 8 bytes, a secret would
+ * mask ordinary words; such keys are not masked.
+ */
+
+static ngx_int_t
+ngx_http_llm_provider_secrets(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
+{
+    u_char                 *sp;
+    ngx_str_t               token;
+    ngx_uint_t              i;
+    ngx_http_llm_header_t  *h;
+
+    if (ngx_http_llm_provider_secret(cf, p, &p->key) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    h = p->headers->elts;
+
+    for (i = 0; i < p->headers->nelts; i++) {
+        if (!h[i].secret) {
+            continue;
+        }
+
+        token = h[i].value;
+
+        for (sp = token.data + token.len; sp > token.data; sp--) {
+            if (sp[-1] == ' ') {
+                token.len -= sp - token.data;
+                token.data = sp;
+                break;
+            }
+        }
+
+        if (ngx_http_llm_provider_secret(cf, p, &token) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_llm_provider_secret(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
+    ngx_str_t *secret)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    if (secret->len < 8) {
+        return NGX_OK;
+    }
+
+    if (p->secrets == NULL) {
+        p->secrets = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (p->secrets == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    s = p->secrets->elts;
+
+    for (i = 0; i < p->secrets->nelts; i++) {
+        if (s[i].len == secret->len
+            && ngx_memcmp(s[i].data, secret->data, secret->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    s = ngx_array_push(p->secrets);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    *s = *secret;
+
+    return NGX_OK;
+}
+
+
+/* each secret in s..s+len becomes as many '*': the length stays */
+
+ngx_uint_t
+ngx_http_llm_provider_mask(ngx_http_llm_provider_t *p, u_char *s, size_t len)
+{
+    u_char      *f, *last;
+    ngx_str_t   *secret;
+    ngx_uint_t   i, n;
+
+    if (p->secrets == NULL) {
+        return 0;
+    }
+
+    n = 0;
+    last = s + len;
+    secret = p->secrets->elts;
+
+    for (i = 0; i < p->secrets->nelts; i++) {
+        f = s;
+
+        while ((size_t) (last - f) >= secret[i].len) {
+            f = ngx_strlchr(f, last - secret[i].len + 1, secret[i].data[0]);
+
+            if (f == NULL) {
+                break;
+            }
+
+            if (ngx_memcmp(f, secret[i].data, secret[i].len) != 0) {
+                f++;
+                continue;
+            }
+
+            ngx_memset(f, '*', secret[i].len);
+            f += secret[i].len;
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/* a string the gateway does not own: masked in a copy, if need be */
+
+ngx_int_t
+ngx_http_llm_provider_masked(ngx_pool_t *pool, ngx_http_llm_provider_t *p,
+    ngx_str_t *s)
+{
+    u_char  *copy;
+
+    if (p->secrets == NULL || s->len == 0) {
+        return NGX_OK;
+    }
+
+    copy = ngx_pnalloc(pool, s->len);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(copy, s->data, s->len);
+
+    if (ngx_http_llm_provider_mask(p, copy, s->len)) {
+        s->data = copy;
+    }
+
+    return NGX_OK;
 }

@@ -27,5 +27,13 @@ ngx_int_t ngx_http_llm_provider_chat_url(ngx_conf_t *cf,
 char *ngx_http_llm_provider_key_header(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p, char *name, char *shown, char *prefix);
 
+/* what a provider's errors must not show: its key, and other credentials */
+ngx_int_t ngx_http_llm_provider_secret(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p, ngx_str_t *secret);
+ngx_uint_t ngx_http_llm_provider_mask(ngx_http_llm_provider_t *p, u_char *s,
+    size_t len);
+ngx_int_t ngx_http_llm_provider_masked(ngx_pool_t *pool,
+    ngx_http_llm_provider_t *p, ngx_str_t *s);
+
 
 #endif /* _NGX_HTTP_LLM_PROVIDER_H_INCLUDED_ */

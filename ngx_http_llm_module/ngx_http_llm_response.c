@@ -16,6 +16,7 @@
 #include "ngx_http_llm_guard.h"
 #include "ngx_http_llm_embeddings.h"
 #include "ngx_http_llm_responses.h"
+#include "ngx_http_llm_provider.h"
 
 
 /* an event longer than this is not an LLM stream event */
@@ -192,6 +193,25 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                            ? NGX_HTTP_LLM_CANON_ACCUMULATE
                                            : NGX_HTTP_LLM_CANON_OBSERVE,
                                            guard);
+    }
+
+    if (status >= NGX_HTTP_BAD_REQUEST && native
+        && ctx->target->provider->secrets)
+    {
+        /*
+         * the provider's error, in the client's API already: read whole,
+         * so that a key it quotes is masked wherever the network cut it
+         */
+
+        resp->mode = NGX_HTTP_LLM_RESP_BUFFER;
+        resp->error_body = 1;
+        resp->native_error = 1;
+        r->filter_need_in_memory = 1;
+
+        ngx_http_clear_content_length(r);
+        ngx_http_clear_accept_ranges(r);
+
+        return NGX_OK;
     }
 
     if (status >= NGX_HTTP_BAD_REQUEST && !native
@@ -564,6 +584,8 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
             if (rc == NGX_DECLINED) {
                 p = ngx_http_llm_log_safe(safe, sizeof(safe), ev->data.data,
                                           ev->data.len);
+                (void) ngx_http_llm_provider_mask(ctx->target->provider, safe,
+                                                  p - safe);
 
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                               "llm: provider \"%V\" sent an event the "
@@ -1010,11 +1032,27 @@ ngx_http_llm_response_translated(ngx_http_request_t *r,
     ngx_memzero(&err, sizeof(ngx_http_llm_perror_t));
     err.status = r->headers_out.status;
 
+    if (resp->native_error && !resp->overflow) {
+        (void) ngx_http_llm_provider_mask(ctx->target->provider, body.data,
+                                          body.len);
+        *out = body;
+        return NGX_OK;
+    }
+
     if (resp->error_body) {
-        rc = resp->overflow ? NGX_DECLINED
-                            : dialect->decode_error(r, &body, &err);
+        rc = (resp->overflow || resp->native_error)
+             ? NGX_DECLINED
+             : dialect->decode_error(r, &body, &err);
 
         if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK
+            && ngx_http_llm_provider_masked(r->pool, ctx->target->provider,
+                                            &err.message)
+               != NGX_OK)
+        {
             return NGX_ERROR;
         }
 

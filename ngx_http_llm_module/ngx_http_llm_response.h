@@ -53,6 +53,7 @@ struct ngx_http_llm_response_s {
     unsigned                       broken:1;    /* ended by an error */
     unsigned                       cache_held:1;
     unsigned                       error_body:1; /* BUFFER: an error */
+    unsigned                       native_error:1; /* passed, masked */
     unsigned                       overflow:1;  /* BUFFER: too large */
     unsigned                       header_held:1; /* BUFFER: the header
                                                      waits for the body */

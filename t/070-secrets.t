@@ -42,6 +42,29 @@ CONF
     llm_route broken {
         target down;
     }
+    # errors that quote the key they were sent
+    llm_provider quoting {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=openai:error-quotes-key.json,status=401,length=1/v1;
+        key sk-PROVIDER-QUOTED-secret-0001;
+    }
+    llm_provider quoting_split {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=openai:error-quotes-key.json,status=401,split=60/v1;
+        key sk-PROVIDER-QUOTED-secret-0001;
+    }
+    llm_provider aquoting {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=anthropic:error-quotes-key.json,status=401,length=1/v1;
+        format anthropic;
+        key sk-PROVIDER-QUOTED-secret-0001;
+    }
+    llm_provider aquoting_stream {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=anthropic:error-quotes-key.sse/v1;
+        format anthropic;
+        key sk-PROVIDER-QUOTED-secret-0001;
+    }
+    llm_route q { target quoting; }
+    llm_route q_split { target quoting_split; }
+    llm_route aq { target aquoting; }
+    llm_route aq_stream { target aquoting_stream; }
 CONF
 );
 
@@ -109,3 +132,66 @@ POST /v1/chat/completions
 --- error_log
 http upstream process header
 http proxy status 200
+
+
+
+=== TEST 6: a provider's error that quotes its key: passed on with the key masked, not logged
+--- request
+POST /v1/chat/completions
+{"model":"q","messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body_like chomp
+^\{"error":\{"message":"Incorrect API key provided: \*{30}\. You can find your API key at https://platform\.openai\.com/account/api-keys\.","type":"invalid_request_error","param":null,"code":"invalid_api_key"\}\}$
+--- no_error_log
+sk-PROVIDER-QUOTED
+
+
+
+=== TEST 7: the same error cut by the network in the middle of the key: masked all the same
+--- request
+POST /v1/chat/completions
+{"model":"q_split","messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body_like chomp
+^\{"error":\{"message":"Incorrect API key provided: \*{30}\. You can
+--- no_error_log
+sk-PROVIDER-QUOTED
+
+
+
+=== TEST 8: translated (Anthropic's error to an OpenAI client): the key masked in the message
+--- request
+POST /v1/chat/completions
+{"model":"aq","messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body_like chomp
+^\{"error":\{"message":"invalid x-api-key: \*{30}","type":"authentication_error",
+--- no_error_log
+sk-PROVIDER-QUOTED
+
+
+
+=== TEST 9: at Anthropic's door, Anthropic's error as it came but for the key
+--- request
+POST /v1/messages
+{"model":"aq","max_tokens":5,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body eval
+qq({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key: ${\ ('*' x 30)}"},"request_id":"req_011QuotesKey"}\n)
+--- no_error_log
+sk-PROVIDER-QUOTED
+
+
+
+=== TEST 10: a translated stream: the key masked in its error event and in what the log quotes of its events
+--- request
+POST /v1/chat/completions
+{"model":"aq_stream","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like chomp
+"message":"key \*{30} was revoked"
+--- response_body_unlike: sk-PROVIDER-QUOTED
+--- error_log eval
+[qr/sent an error in its response: permission_error: key \*{30} was revoked/,
+ qr/sent an event the gateway does not understand: "not JSON, with \*{30} in it"/]
+--- no_error_log
+sk-PROVIDER-QUOTED
