@@ -127,6 +127,14 @@ ngx_http_llm_send_body(ngx_http_request_t *r, ngx_uint_t status,
         }
     }
 
+    if (r->request_body == NULL) {
+        /*
+         * refused before its body was read: a client waiting for
+         * "100 Continue" is not invited to send what is thrown away
+         */
+        r->expect_tested = 1;
+    }
+
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }

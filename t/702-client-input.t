@@ -309,6 +309,50 @@ subtest 'odd gateway keys: 401, nothing proxied' => sub {
 };
 
 
+subtest 'Expect: 100-continue: a request refused before its body is not invited to send it' => sub {
+    # what nginx sends first to a client that waits before sending its body
+    my $first = sub {
+        my ($uri, @headers) = @_;
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+            or die "connect: $!";
+        print $s "POST $uri HTTP/1.1\r\nHost: x\r\nContent-Length: "
+            . length($valid) . "\r\nExpect: 100-continue\r\n"
+            . join('', map { "$_\r\n" } @headers) . "\r\n";
+        my $got = '';
+        wait_until(sub {
+            my $rin = '';
+            vec($rin, fileno($s), 1) = 1;
+            select(my $rout = $rin, undef, undef, 0) or return 0;
+            my $n = sysread($s, my $buf, 4096);
+            $got .= $buf if $n;
+            return !$n || $got =~ /\r\n\r\n/;
+        }, timeout => 10 * $SLOW, interval => 0.02);
+        my $line = $got =~ /^([^\r\n]*)/ ? $1 : '';
+        return ($line, $s);
+    };
+
+    my ($line, $s) = $first->('/keyed/v1/chat/completions');
+    is $line, 'HTTP/1.1 401 Unauthorized', 'no key: 401 at once, no 100 Continue';
+    close $s;
+    ($line, $s) = $first->('/v1/chat/completions', 'Content-Encoding: gzip');
+    is $line, 'HTTP/1.1 415 Unsupported Media Type', 'a compressed body: 415 at once';
+    close $s;
+
+    # a request the gateway reads: invited, then served
+    ($line, $s) = $first->('/v1/chat/completions');
+    is $line, 'HTTP/1.1 100 Continue', 'a request to serve: 100 Continue';
+    print $s $valid;
+    my $rest = '';
+    wait_until(sub {
+        my $n = sysread($s, my $buf, 65536);
+        $rest .= $buf if $n;
+        return !$n || $rest =~ /"object":"chat\.completion"/;
+    }, timeout => 10 * $SLOW, interval => 0.02);
+    like $rest, qr{HTTP/1\.1 200 OK.*"object":"chat\.completion"}s, 'then the answer';
+    close $s;
+};
+
+
 subtest 'a client that stops in the middle of its body' => sub {
     my $before = provider_requests();
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
