@@ -194,12 +194,27 @@ met() {
 
 # --- callgrind: instructions per request -------------------------------------
 
+# cache_geometry LEVEL: "size,associativity,line" of this CPU's data (or
+# unified) cache of that level, as valgrind's --D1 and --LL take it;
+# 1 MiB, 16-way, 64-byte lines when sysfs does not say
+cache_geometry() {
+    for d in /sys/devices/system/cpu/cpu0/cache/index*; do
+        [ "$(cat "$d/level" 2>/dev/null)" = "$1" ] || continue
+        [ "$(cat "$d/type")" = Instruction ] && continue
+        size=$(sed 's/K$//' "$d/size")
+        echo "$((size * 1024)),$(cat "$d/ways_of_associativity"),$(cat "$d/coherency_line_size")"
+        return
+    done
+    if [ "$1" = 1 ]; then echo 32768,8,64; else echo 1048576,16,64; fi
+}
+
 # cg_start CONF: nginx under callgrind, one process (no master), nothing
 # counted until cg_run zeroes and turns instrumentation on.
 cg_start() {
     mkdir -p "$prefix/cg"
+    # shellcheck disable=SC2086 # cg_opts: options, one word each
     valgrind --tool=callgrind --instr-atstart=no --trace-children=yes \
-        --callgrind-out-file="$prefix/cg/out.%p" \
+        ${cg_opts:-} --callgrind-out-file="$prefix/cg/out.%p" \
         --log-file="$prefix/logs/callgrind.log" \
         "$nginx" -p "$prefix" -c "$prefix/$1.conf" -g 'master_process off;'
     i=0
@@ -226,7 +241,9 @@ cg_stop() {
 # cg_run URL BODY HEADERS PID: instructions executed by process PID per
 # request, over a run of 1 connection; a warm-up first (caches, keepalive
 # connections, the zone's entries). Deterministic, unlike time on a shared
-# machine. Prints "instructions requests".
+# machine. Prints "instructions requests", and with a cache simulated
+# (cg_opts="--cache-sim=yes ...") the data reads and writes that missed
+# the first level and the last a request: "... d1-misses ll-misses".
 cg_run() {
     export BENCH_BODY=$2 BENCH_HEADERS=$3
     wrk -t1 -c1 -d2s -s "$top/bench/post.lua" "$1" > /dev/null
@@ -246,6 +263,11 @@ cg_run() {
     fi
     # the newest dump of that process
     dump=$(ls -t "$prefix/cg/out.$4".* | head -1)
-    awk -v n="$requests" '/^(summary|totals):/ { ir = $2 }
-        END { printf "%.0f %d\n", ir / n, n }' "$dump"
+    awk -v n="$requests" '
+        /^events:/ { for (i = 2; i <= NF; i++) col[$i] = i }
+        /^(summary|totals):/ { ir = $2; d1 = $(col["D1mr"]) + $(col["D1mw"])
+                               ll = $(col["DLmr"]) + $(col["DLmw"]) }
+        END { printf "%.0f %d", ir / n, n
+              if (col["DLmr"]) printf " %.1f %.1f", d1 / n, ll / n
+              printf "\n" }' "$dump"
 }

@@ -331,11 +331,16 @@ g_guard_stream $guard$url stream4k.json
 ROWS
     cg_stop "$cg_pid"
     # N keys and routes, each request with its own (as the scale rows):
-    # what the per-request cost does with N, without the machine's noise
+    # what the per-request cost does with N, without the machine's noise;
+    # with this machine's first level of data cache and its L2 simulated
+    # as the last level, the misses a request (what N costs beyond
+    # instructions: its keys, routes and meters spread over more memory)
     for n in 1 10000; do
         case " ${BENCH_CG_ROWS:-scale} " in *" scale "*) ;; *) continue ;; esac
         scale_files "$n"
+        cg_opts="--cache-sim=yes --D1=$(cache_geometry 1) --LL=$(cache_geometry 2)"
         cg_pid=$(cg_start nginx)
+        cg_opts=""
         export BENCH_SCALE=$n
         r=$(cg_run "$gateway$url" "$prefix/chat.json" "$h" "$cg_pid")
         unset BENCH_SCALE
@@ -373,7 +378,9 @@ issue_targets() {
              END { if (one && n) printf "%.2f", n / one }' "$srows_scale")
     ki=
     if [ -n "$(cg_get scale_1)" ] && [ -n "$(cg_get scale_10000)" ]; then
-        ki=" (instructions a request: $(ratio "$(cg_get scale_10000)" "$(cg_get scale_1)")× one)"
+        ki=" (instructions a request: $(ratio "$(cg_get scale_10000)" "$(cg_get scale_1)")× one"
+        ki="$ki$(awk '$1 == "scale_1" { a = $5 } $1 == "scale_10000" { b = $5 }
+                     END { if (b != "") printf "; L2 misses %s against %s", b, a }' "$cgrows"))"
     fi
     [ -n "$k" ] && echo "| 10,000 keys and routes ≥ 0.95× one (both rows after a reload) | ${k}×$ki | $(met "$k" 0.95) |"
     return 0
@@ -395,7 +402,7 @@ callgrind_table() {
     p=$(cg_get proxy)
     echo "| path | instructions/request | / proxy_pass | requests counted |"
     echo "|------|---------------------:|-------------:|-----------------:|"
-    while read -r name ir n; do
+    while read -r name ir n _; do
         case $name in
         g_*) continue ;;    # the guard rows: in their own section
         *_1k|*_32k|*_256k|*_1m)
@@ -413,6 +420,19 @@ callgrind_table() {
         esac
         echo "| $label | $ir | $(ratio "$ir" "$base") | $n |"
     done < "$cgrows"
+    awk '$1 ~ /^scale_/ && NF >= 5 {
+            if (!done++) {
+                print ""
+                print "The N rows ran with the cache simulated (this CPU'"'"'s"
+                print "first level of data cache, and its L2 as the last):"
+                print "misses of data reads and writes a request, which is"
+                print "what N costs beyond instructions."
+                print ""
+                print "| N keys and routes | L1 data misses/request | L2 misses/request |"
+                print "|------------------:|-----------------------:|------------------:|"
+            }
+            printf "| %s | %s | %s |\n", substr($1, 7), $4, $5
+         }' "$cgrows"
 }
 
 # a wrk row: loaded, then with one connection (results are assigned

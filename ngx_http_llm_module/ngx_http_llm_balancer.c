@@ -104,9 +104,11 @@ ngx_http_llm_choose(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     for (i = 0, k = 0; i < n; i++) {
         c[i].node = c[i].target->stats_name.len
-                    ? ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_TARGET,
-                                        &c[i].name, c[i].hash,
-                                        sizeof(ngx_http_llm_stats_t), 1)
+                    ? ngx_http_llm_node_by_ref(zone, &c[i].target->stats_ref,
+                                               NGX_HTTP_LLM_NODE_TARGET,
+                                               &c[i].name, c[i].hash,
+                                               sizeof(ngx_http_llm_stats_t),
+                                               1)
                     : ngx_http_llm_model_node(ctx, zone, &c[i]);
 
         if (c[i].node == NULL) {

@@ -373,9 +373,10 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     for (i = 0; i < hold->n; i++) {
         e = hold->entity[i];
 
-        node = ngx_http_llm_node(lmcf->zone, NGX_HTTP_LLM_NODE_COUNTER,
-                                 &e->node_name, e->node_hash,
-                                 sizeof(ngx_http_llm_account_t), 1);
+        node = ngx_http_llm_node_by_ref(lmcf->zone, &e->node_ref,
+                                        NGX_HTTP_LLM_NODE_COUNTER,
+                                        &e->node_name, e->node_hash,
+                                        sizeof(ngx_http_llm_account_t), 1);
         if (node == NULL) {
             ngx_http_llm_zone_unlock(lmcf->zone);
 

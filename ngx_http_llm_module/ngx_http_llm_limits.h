@@ -66,6 +66,9 @@ struct ngx_http_llm_entity_s {
     ngx_str_t                      node_name;
     uint32_t                       node_hash;
     uint32_t                       spend_hash;     /* its spend, same name */
+    /* this worker's pointers to them */
+    ngx_http_llm_node_ref_t        node_ref;
+    ngx_http_llm_node_ref_t        spend_ref;
 
     u_char                         digest[32];      /* keys */
     unsigned                       has_digest:1;

@@ -64,7 +64,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_llm_series(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx, ngx_str_t *name, uint32_t *hash);
+    ngx_http_llm_ctx_t *ctx, ngx_str_t *name, uint32_t *hash,
+    ngx_http_llm_node_ref_t **ref);
 static ngx_int_t ngx_http_llm_series_name(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_str_t *name);
 static void ngx_http_llm_metrics_guard(ngx_http_request_t *r,
@@ -148,12 +149,13 @@ static const char  *ngx_http_llm_breaker_states[] = {
 /*
  * the series of the current attempt's target, "route\0provider\0model",
  * and its hash: the target's own when its model is fixed or the request's
- * is one past max_models, else made for the request
+ * is one past max_models (with the target's ref to its node), else made
+ * for the request (no ref)
  */
 
 static ngx_int_t
 ngx_http_llm_series(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
-    ngx_str_t *name, uint32_t *hash)
+    ngx_str_t *name, uint32_t *hash, ngx_http_llm_node_ref_t **ref)
 {
     ngx_http_llm_target_t  *t;
 
@@ -164,8 +166,11 @@ ngx_http_llm_series(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     {
         *name = t->series_name;
         *hash = t->series_hash;
+        *ref = &t->series_ref;
         return NGX_OK;
     }
+
+    *ref = NULL;
 
     if (ngx_http_llm_series_name(r, ctx, name) != NGX_OK) {
         return NGX_ERROR;
@@ -235,13 +240,14 @@ ngx_http_llm_metrics_failover(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_str_t                  name;
     ngx_uint_t                 cause;
     ngx_http_llm_node_t       *node;
+    ngx_http_llm_node_ref_t   *ref;
     ngx_http_llm_series_t     *s;
     ngx_http_llm_main_conf_t  *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
     if (lmcf->zone == NULL
-        || ngx_http_llm_series(r, ctx, &name, &hash) != NGX_OK)
+        || ngx_http_llm_series(r, ctx, &name, &hash, &ref) != NGX_OK)
     {
         return;
     }
@@ -254,8 +260,9 @@ ngx_http_llm_metrics_failover(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     ngx_http_llm_zone_lock(lmcf->zone);
 
-    node = ngx_http_llm_node(lmcf->zone, NGX_HTTP_LLM_NODE_METRICS, &name,
-                             hash, sizeof(ngx_http_llm_series_t), 1);
+    node = ngx_http_llm_node_by_ref(lmcf->zone, ref,
+                                    NGX_HTTP_LLM_NODE_METRICS, &name, hash,
+                                    sizeof(ngx_http_llm_series_t), 1);
 
     if (node) {
         s = node->data;
@@ -273,6 +280,7 @@ ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     ngx_str_t                  name;
     ngx_uint_t                 status;
     ngx_http_llm_node_t       *node;
+    ngx_http_llm_node_ref_t   *ref;
     ngx_http_llm_series_t     *s;
     ngx_http_llm_entity_t     *e;
     ngx_http_llm_main_conf_t  *lmcf;
@@ -292,7 +300,7 @@ ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return;
     }
 
-    if (ngx_http_llm_series(r, ctx, &name, &hash) != NGX_OK) {
+    if (ngx_http_llm_series(r, ctx, &name, &hash, &ref) != NGX_OK) {
         return;
     }
 
@@ -301,8 +309,9 @@ ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     ngx_http_llm_zone_lock(lmcf->zone);
 
-    node = ngx_http_llm_node(lmcf->zone, NGX_HTTP_LLM_NODE_METRICS, &name,
-                             hash, sizeof(ngx_http_llm_series_t), 1);
+    node = ngx_http_llm_node_by_ref(lmcf->zone, ref,
+                                    NGX_HTTP_LLM_NODE_METRICS, &name, hash,
+                                    sizeof(ngx_http_llm_series_t), 1);
 
     if (node) {
         s = node->data;
@@ -403,8 +412,10 @@ ngx_http_llm_spend(ngx_http_llm_zone_t *zone, ngx_http_llm_entity_t *e,
     ngx_http_llm_node_t   *node;
     ngx_http_llm_spend_t  *s;
 
-    node = ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_SPEND, &e->node_name,
-                             e->spend_hash, sizeof(ngx_http_llm_spend_t), 1);
+    node = ngx_http_llm_node_by_ref(zone, &e->spend_ref,
+                                    NGX_HTTP_LLM_NODE_SPEND, &e->node_name,
+                                    e->spend_hash,
+                                    sizeof(ngx_http_llm_spend_t), 1);
     if (node == NULL) {
         return;
     }

@@ -62,6 +62,17 @@ typedef struct ngx_http_llm_zone_s      ngx_http_llm_zone_t;
 typedef struct ngx_http_llm_response_s  ngx_http_llm_response_t;
 typedef struct ngx_http_llm_entity_s    ngx_http_llm_entity_t;
 typedef struct ngx_http_llm_redis_s     ngx_http_llm_redis_t;
+typedef struct ngx_http_llm_node_s      ngx_http_llm_node_t;
+
+
+/*
+ * The zone's node an object of the configuration names, found once and
+ * kept in the object while no node is freed (ngx_http_llm_zone.c)
+ */
+typedef struct {
+    ngx_http_llm_node_t           *node;
+    uint64_t                       generation;
+} ngx_http_llm_node_ref_t;
 
 
 /* tokens a response used, as the provider reported or as estimated */
@@ -214,6 +225,10 @@ struct ngx_http_llm_target_s {
      */
     ngx_str_t                      series_name;
     uint32_t                       series_hash;
+
+    /* this worker's pointers to the nodes of stats_name and series_name */
+    ngx_http_llm_node_ref_t        stats_ref;
+    ngx_http_llm_node_ref_t        series_ref;
 };
 
 

@@ -16,6 +16,14 @@
 /* nodes unused this long are expired as new ones are created */
 #define NGX_HTTP_LLM_NODE_IDLE  (3600 * 1000)
 
+/*
+ * A node used again is moved to the head of the LRU queue at most once
+ * in this many milliseconds: a move writes to its two neighbours, which
+ * among thousands of nodes are two cache misses; the order stays that of
+ * "used", to the second, which expiry (an hour idle) does not notice.
+ */
+#define NGX_HTTP_LLM_NODE_TOUCH  1000
+
 
 static ngx_int_t ngx_http_llm_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
@@ -23,6 +31,8 @@ static void ngx_http_llm_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_uint_t ngx_http_llm_expire(ngx_http_llm_zone_t *zone,
     ngx_uint_t force);
+static void ngx_http_llm_node_touch(ngx_http_llm_zone_t *zone,
+    ngx_http_llm_node_t *ln);
 
 
 char *
@@ -315,9 +325,7 @@ ngx_http_llm_node(ngx_http_llm_zone_t *zone, ngx_uint_t kind, ngx_str_t *name,
     ln = ngx_http_llm_node_find(zone, kind, name, hash);
 
     if (ln) {
-        ngx_queue_remove(&ln->queue);
-        ngx_queue_insert_head(&zone->sh->queue, &ln->queue);
-        ln->used = ngx_current_msec;
+        ngx_http_llm_node_touch(zone, ln);
         return ln;
     }
 
@@ -365,6 +373,51 @@ ngx_http_llm_node(ngx_http_llm_zone_t *zone, ngx_uint_t kind, ngx_str_t *name,
  * Removes nodes no request holds, oldest first: one or two idle ones on
  * every creation, and when memory ran out (force) up to ten of any age.
  */
+
+/*
+ * Without a hash, a memo or a name to compare, which with thousands of
+ * keys are cache misses: the node found last time, if no node has been
+ * freed since (the name of an entity's meter never changes). Without a
+ * ref, as ngx_http_llm_node().
+ */
+
+ngx_http_llm_node_t *
+ngx_http_llm_node_by_ref(ngx_http_llm_zone_t *zone,
+    ngx_http_llm_node_ref_t *ref, ngx_uint_t kind, ngx_str_t *name,
+    uint32_t hash, size_t size, ngx_uint_t create)
+{
+    ngx_http_llm_node_t  *ln;
+
+    if (ref == NULL) {
+        return ngx_http_llm_node(zone, kind, name, hash, size, create);
+    }
+
+    if (ref->node && ref->generation == zone->sh->generation) {
+        ngx_http_llm_node_touch(zone, ref->node);
+        return ref->node;
+    }
+
+    ln = ngx_http_llm_node(zone, kind, name, hash, size, create);
+
+    ref->node = ln;
+    ref->generation = zone->sh->generation;
+
+    return ln;
+}
+
+
+static void
+ngx_http_llm_node_touch(ngx_http_llm_zone_t *zone, ngx_http_llm_node_t *ln)
+{
+    if (ngx_current_msec - ln->used < NGX_HTTP_LLM_NODE_TOUCH) {
+        return;
+    }
+
+    ngx_queue_remove(&ln->queue);
+    ngx_queue_insert_head(&zone->sh->queue, &ln->queue);
+    ln->used = ngx_current_msec;
+}
+
 
 static ngx_uint_t
 ngx_http_llm_expire(ngx_http_llm_zone_t *zone, ngx_uint_t force)

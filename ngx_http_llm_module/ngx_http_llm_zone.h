@@ -31,8 +31,6 @@ typedef enum {
 } ngx_http_llm_node_kind_e;
 
 
-typedef struct ngx_http_llm_node_s  ngx_http_llm_node_t;
-
 struct ngx_http_llm_node_s {
     ngx_rbtree_node_t              node;        /* key: crc32 of the name */
     ngx_queue_t                    queue;       /* most recently used first */
@@ -90,6 +88,11 @@ ngx_int_t ngx_http_llm_zone_init_process(ngx_cycle_t *cycle,
 ngx_http_llm_node_t *ngx_http_llm_node(ngx_http_llm_zone_t *zone,
     ngx_uint_t kind, ngx_str_t *name, uint32_t hash, size_t size,
     ngx_uint_t create);
+
+/* the same, for an object whose node's name never changes: found once */
+ngx_http_llm_node_t *ngx_http_llm_node_by_ref(ngx_http_llm_zone_t *zone,
+    ngx_http_llm_node_ref_t *ref, ngx_uint_t kind, ngx_str_t *name,
+    uint32_t hash, size_t size, ngx_uint_t create);
 
 /* with the mutex held: the node, if any, not counted as used (a report) */
 ngx_http_llm_node_t *ngx_http_llm_node_find(ngx_http_llm_zone_t *zone,
