@@ -89,6 +89,25 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     ctx->resp = resp;
 
+    if (status >= NGX_HTTP_BAD_REQUEST && native
+        && ctx->target->provider->secrets)
+    {
+        /*
+         * the provider's error, in the client's API already: read whole,
+         * so that a key it quotes is masked wherever the network cut it
+         */
+
+        resp->mode = NGX_HTTP_LLM_RESP_BUFFER;
+        resp->error_body = 1;
+        resp->native_error = 1;
+        r->filter_need_in_memory = 1;
+
+        ngx_http_clear_content_length(r);
+        ngx_http_clear_accept_ranges(r);
+
+        return NGX_OK;
+    }
+
     if (ctx->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS) {
         /* {"input_tokens":N}, or an error, in the client's API: passed */
         return NGX_OK;
@@ -193,25 +212,6 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                            ? NGX_HTTP_LLM_CANON_ACCUMULATE
                                            : NGX_HTTP_LLM_CANON_OBSERVE,
                                            guard);
-    }
-
-    if (status >= NGX_HTTP_BAD_REQUEST && native
-        && ctx->target->provider->secrets)
-    {
-        /*
-         * the provider's error, in the client's API already: read whole,
-         * so that a key it quotes is masked wherever the network cut it
-         */
-
-        resp->mode = NGX_HTTP_LLM_RESP_BUFFER;
-        resp->error_body = 1;
-        resp->native_error = 1;
-        r->filter_need_in_memory = 1;
-
-        ngx_http_clear_content_length(r);
-        ngx_http_clear_accept_ranges(r);
-
-        return NGX_OK;
     }
 
     if (status >= NGX_HTTP_BAD_REQUEST && !native

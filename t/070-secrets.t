@@ -195,3 +195,15 @@ POST /v1/chat/completions
  qr/sent an event the gateway does not understand: "not JSON, with \*{30} in it"/]
 --- no_error_log
 sk-PROVIDER-QUOTED
+
+
+
+=== TEST 11: token counting at Anthropic's door: its error passed with the key masked
+--- request
+POST /v1/messages/count_tokens
+{"model":"aq","messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body eval
+qq({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key: ${\ ('*' x 30)}"},"request_id":"req_011QuotesKey"}\n)
+--- no_error_log
+sk-PROVIDER-QUOTED
