@@ -616,6 +616,12 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
 
         /* the client's own API: the event passes as it is */
 
+        if (resp->canon->failed) {
+            /* but for a key the provider quotes in its error */
+            (void) ngx_http_llm_provider_mask(ctx->target->provider,
+                                              ev->raw.data, ev->raw.len);
+        }
+
         return ngx_http_llm_response_write(r, resp, ev->raw.data,
                                            ev->raw.len);
     }

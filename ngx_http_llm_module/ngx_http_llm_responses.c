@@ -20,6 +20,7 @@
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_responses.h"
+#include "ngx_http_llm_provider.h"
 
 
 typedef enum {
@@ -742,6 +743,10 @@ ngx_http_llm_responses_event(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         if (scan.failed) {
             /* whole, but ended by the provider's error: a failure */
             ctx->resp->broken = 1;
+
+            /* as it goes out: a key the provider quotes is masked */
+            (void) ngx_http_llm_provider_mask(ctx->target->provider,
+                                              ev->raw.data, ev->raw.len);
         }
     }
 

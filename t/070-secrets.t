@@ -61,6 +61,16 @@ CONF
         format anthropic;
         key sk-PROVIDER-QUOTED-secret-0001;
     }
+    llm_provider quoting_stream {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=openai:error-event-quotes-key.sse/v1;
+        key sk-PROVIDER-QUOTED-secret-0001;
+    }
+    llm_provider quoting_responses {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=openai:responses-failed-quotes-key.sse/v1;
+        key sk-PROVIDER-QUOTED-secret-0001;
+    }
+    llm_route q_stream { target quoting_stream; }
+    llm_route q_responses { target quoting_responses; }
     llm_route q { target quoting; }
     llm_route q_split { target quoting_split; }
     llm_route aq { target aquoting; }
@@ -189,7 +199,6 @@ POST /v1/chat/completions
 {"model":"aq_stream","stream":true,"messages":[{"role":"user","content":"x"}]}
 --- response_body_like chomp
 "message":"key \*{30} was revoked"
---- response_body_unlike: sk-PROVIDER-QUOTED
 --- error_log eval
 [qr/sent an error in its response: permission_error: key \*{30} was revoked/,
  qr/sent an event the gateway does not understand: "not JSON, with \*{30} in it"/]
@@ -205,5 +214,38 @@ POST /v1/messages/count_tokens
 --- error_code: 401
 --- response_body eval
 qq({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key: ${\ ('*' x 30)}"},"request_id":"req_011QuotesKey"}\n)
+--- no_error_log
+sk-PROVIDER-QUOTED
+
+
+
+=== TEST 12: a stream in the client's own API whose error event quotes the key: masked in it
+--- request
+POST /v1/chat/completions
+{"model":"q_stream","stream":true,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like chomp
+"content":"Partial".*\n\ndata: \{"error":\{"message":"The key \*{30} was revoked\.",
+--- no_error_log
+sk-PROVIDER-QUOTED
+
+
+
+=== TEST 13: the same at Anthropic's door, Anthropic's stream: its error event masked
+--- request
+POST /v1/messages
+{"model":"aq_stream","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like chomp
+event: error\ndata: \{"type":"error","error":\{"type":"permission_error","message":"key \*{30} was revoked"\}\}
+--- no_error_log
+sk-PROVIDER-QUOTED
+
+
+
+=== TEST 14: the Responses API's stream ending with response.failed: its error masked
+--- request
+POST /v1/responses
+{"model":"q_responses","stream":true,"input":"x"}
+--- response_body_like chomp
+event: response\.failed\ndata: .*"message":"The key \*{30} was revoked\."
 --- no_error_log
 sk-PROVIDER-QUOTED
