@@ -588,6 +588,31 @@ _EOT_
 }
 
 {
+    # two body checks: the real module checks only the first; ours refuses
+    # the block rather than report a check it never made
+    my $code = <<'_EOT_';
+use Test::Nginx::Socket 'no_plan';
+run_tests();
+
+__DATA__
+
+=== TEST 1: a body like and unlike
+--- config
+    location = /t { echo hello; }
+--- request
+GET /t
+--- response_body_like: hello
+--- response_body_unlike: hello
+_EOT_
+    my ($res, $err, $exit, $out) = run_meta('twobody', $code);
+    check_meta('two body checks in a block: refused', $res, [
+        [0, 'TEST 1: a body like and unlike - block setup'],
+    ], $out, $err);
+    like $err, qr/--- response_body_unlike is never checked with --- response_body_like/,
+        'why the second body check is refused';
+}
+
+{
     # nginx (single process) dies while a block runs: the request fails and
     # the global check reports the unexpected exit.
     my $code = <<'_EOT_';

@@ -67,8 +67,7 @@ POST /v1/chat/completions
 POST /v1/chat/completions
 {"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hello"},{"type":"text","text":"my PASSWORD: hunter2"}]}]}
 --- error_code: 400
---- response_body_like: rule `password`
---- response_body_unlike: hunter2
+--- response_body_like: ^(?![\s\S]*hunter2)[\s\S]*?rule `password`
 
 
 

@@ -174,8 +174,7 @@ POST /v1/messages
 --- request
 POST /v1/chat/completions
 {"model":"prompts","messages":[{"role":"system","content":"you help project  falcon"},{"role":"user","content":[{"type":"text","text":"mail bob@example.com"}]}],"mock":{"echo":1}}
---- response_body_like: you help \[CODENAME\].*mail \[EMAIL\]
---- response_body_unlike: falcon|bob@
+--- response_body_like: ^(?![\s\S]*(?:falcon|bob@))[\s\S]*?you help \[CODENAME\].*mail \[EMAIL\]
 
 
 

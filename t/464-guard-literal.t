@@ -54,8 +54,7 @@ POST /v1/chat/completions
 POST /v1/chat/completions
 {"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hello"},{"type":"text","text":"my PASSWORD= hunter2"}]}]}
 --- error_code: 400
---- response_body_like: rule `password`
---- response_body_unlike: hunter2
+--- response_body_like: ^(?![\s\S]*hunter2)[\s\S]*?rule `password`
 
 
 
@@ -128,8 +127,7 @@ POST /v1/chat/completions
 --- request
 POST /v1/chat/completions
 {"model":"m","messages":[{"role":"user","content":"PROJECT  Falcon is a BLOODY mess, see http://x.CORP.Example.COM/a"}],"mock":{"echo":1}}
---- response_body_like: \[CODENAME\] is a \[BLEEP\] mess, see \[URL\]
---- response_body_unlike: (?i)falcon|bloody|corp
+--- response_body_like: ^(?![\s\S]*(?i:falcon|bloody|corp))[\s\S]*?\[CODENAME\] is a \[BLEEP\] mess, see \[URL\]
 
 
 

@@ -249,8 +249,7 @@ GET /v1/completions
 POST /v1/completions
 {"model":"guarded","prompt":"mail bob@example.com today","max_tokens":5,"mock":{"echo":1}}
 --- error_code: 200
---- response_body_like: ^\{"id":"cmpl-[^"]+","object":"text_completion","created":\d+,"model":"text-model-v2","choices":\[\{"text":"\{.*\\"prompt\\":\\"mail \[EMAIL\] today\\".*\\"max_tokens\\":5.*","index":0,"logprobs":null,"finish_reason":"stop"\}\],"usage":\{"prompt_tokens":\d+,
---- response_body_unlike: bob@
+--- response_body_like: ^(?![\s\S]*bob@)\{"id":"cmpl-[^"]+","object":"text_completion","created":\d+,"model":"text-model-v2","choices":\[\{"text":"\{.*\\"prompt\\":\\"mail \[EMAIL\] today\\".*\\"max_tokens\\":5.*","index":0,"logprobs":null,"finish_reason":"stop"\}\],"usage":\{"prompt_tokens":\d+,
 
 
 
@@ -259,8 +258,7 @@ POST /v1/completions
 POST /v1/completions
 {"model":"guarded","prompt":"hi","mock":{"reply":"write to alice@example.com today","prompt_tokens":100,"completion_tokens":20}}
 --- error_code: 200
---- response_body_like: ^\{"id":"cmpl-mock-\w+","object":"text_completion","created":\d+,"model":"text-model-v2","choices":\[\{"text":"write to \[EMAIL\] today","index":0,"logprobs":null,"finish_reason":"stop"\}\],"usage":\{"prompt_tokens":100,"completion_tokens":20,"total_tokens":120,
---- response_body_unlike: alice@
+--- response_body_like: ^(?![\s\S]*alice@)\{"id":"cmpl-mock-\w+","object":"text_completion","created":\d+,"model":"text-model-v2","choices":\[\{"text":"write to \[EMAIL\] today","index":0,"logprobs":null,"finish_reason":"stop"\}\],"usage":\{"prompt_tokens":100,"completion_tokens":20,"total_tokens":120,
 --- access_log
 alice 200 p=100 c=20
 

@@ -256,7 +256,8 @@ grep or the global check) once per request
 =item * 1 each for raw_response_headers_like, raw_response_headers_unlike
 
 =item * 1 for the body check (response_body, response_body_like or
-response_body_unlike; only the first present counts)
+response_body_unlike: only one of them, or the block fails at setup; the
+real module would check only the first)
 
 =item * 1 for each pattern of error_log, no_error_log, shutdown_error_log,
 no_shutdown_error_log, access_log, no_access_log
@@ -579,6 +580,14 @@ sub tn_plan_response_checks {
         qw(error_code error_code_like raw_response_headers_like
            raw_response_headers_unlike response_headers response_headers_like
            response_body response_body_like response_body_unlike);
+
+    # the real module reads only the first of them: a second would be a
+    # check that looks made and is not
+    my @body = grep { defined $v{$_} } qw(response_body response_body_like
+                                          response_body_unlike);
+    die "--- $body[1] is never checked with --- $body[0] (only the first"
+        . " counts, as in the real module): one pattern can say both\n"
+        if @body > 1;
 
     $add->('status code ok', sub { tn_check_status(\%v, @_) });
     for my $which (qw(raw_response_headers_like raw_response_headers_unlike)) {
