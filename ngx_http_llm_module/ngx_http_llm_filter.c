@@ -213,11 +213,19 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_llm_response_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    u_char     *p;
-    ngx_str_t   value;
+    u_char                   *p;
+    ngx_str_t                 value;
+    ngx_http_llm_loc_conf_t  *llcf;
 
     if (ngx_http_llm_ratelimit_headers(r, ctx) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
+
+    if (!llcf->response_headers) {
+        /* "llm_response_headers off": clients are not told what served */
+        return NGX_OK;
     }
 
     if (ctx->digest && ctx->attempts) {

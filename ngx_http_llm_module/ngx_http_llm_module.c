@@ -107,6 +107,13 @@ static ngx_command_t  ngx_http_llm_commands[] = {
       offsetof(ngx_http_llm_loc_conf_t, auth),
       NULL },
 
+    { ngx_string("llm_response_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_llm_loc_conf_t, response_headers),
+      NULL },
+
     { ngx_string("llm_cache"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_llm_cache_directive,
@@ -360,6 +367,7 @@ ngx_http_llm_create_loc_conf(ngx_conf_t *cf)
 
     llcf->enable = NGX_CONF_UNSET;
     llcf->auth = NGX_CONF_UNSET;
+    llcf->response_headers = NGX_CONF_UNSET;
     llcf->cache = NGX_CONF_UNSET_UINT;
     llcf->cache_scope = NGX_CONF_UNSET_UINT;
     llcf->memory_ratio = NGX_CONF_UNSET_UINT;
@@ -385,6 +393,8 @@ ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* gateways with keys declared require them, unless told otherwise */
     ngx_conf_merge_value(conf->auth, prev->auth,
                          lmcf->keys.nelts > 0 || ngx_http_llm_redis_keys(lmcf));
+
+    ngx_conf_merge_value(conf->response_headers, prev->response_headers, 1);
 
     ngx_conf_merge_uint_value(conf->cache, prev->cache,
                               NGX_HTTP_LLM_CACHE_OFF);

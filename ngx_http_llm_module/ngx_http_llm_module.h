@@ -341,6 +341,8 @@ typedef struct {
 typedef struct {
     ngx_flag_t                     enable;
     ngx_flag_t                     auth;           /* gateway keys required */
+    /* the x-llm-* headers on answers: which provider, model, attempts */
+    ngx_flag_t                     response_headers;
     /* ngx_http_llm_cache_mode_e */
     ngx_uint_t                     cache;
     ngx_uint_t                     cache_scope;

@@ -371,3 +371,47 @@ POST /v1/chat/completions
 --- response_body_like: "model":"x-one"
 --- access_log
 model=fam/one route=fam/* provider=mock target=x-one attempts=1 stream=0
+
+
+
+=== TEST 16: llm_response_headers off: no x-llm-* on an answer, a cache hit or a failure; the log still knows
+--- http_config
+    log_format llm 'provider=$llm_provider attempts=$llm_attempts';
+    proxy_cache_path llm_cache keys_zone=answers:1m;
+    llm_provider mock {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    llm_provider down {
+        url http://127.0.0.1:$TEST_NGINX_DEAD_PORT/v1;
+    }
+    llm_route m {
+        target mock;
+    }
+    llm_route down {
+        target down;
+    }
+    llm_response_headers off;
+--- config
+    location /v1/ {
+        access_log logs/access.log llm;
+        proxy_cache answers;
+        proxy_cache_valid 200 1m;
+        llm_cache on;
+        add_header X-Cache $llm_cache_status;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"down\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- error_code eval
+[200, 200, 502]
+--- response_headers eval
+["X-Cache: MISS", "X-Cache: HIT", "!X-Cache"]
+--- raw_response_headers_unlike eval
+[qr/^x-llm-/mi, qr/^x-llm-/mi, qr/^x-llm-/mi]
+--- response_body_like eval
+['"object":"chat\.completion"', '"object":"chat\.completion"', '"code":"upstream_error"']
+--- access_log
+provider=mock attempts=1

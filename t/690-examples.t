@@ -64,6 +64,8 @@ my %checks = (
         is($res->{status}, 200, 'keys: alice');
         like($res->header('x-ratelimit-limit-requests') // '', qr/^30$/,
              'keys: her rate limit');
+        ok(!grep(/^x-llm-/, keys %{ $res->{headers} }),
+           'keys: llm_response_headers off, no x-llm-* header');
         is(chat($port, 'gpt-4o',
                 headers => { Authorization => 'Bearer sk-alice-demo-0001' })
            ->{status}, 403, 'keys: alice may not use gpt-4o');
