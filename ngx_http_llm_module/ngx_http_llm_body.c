@@ -469,6 +469,7 @@ ngx_http_llm_not_json(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     u_char                  *msg;
     ngx_int_t                rc;
     const char              *why;
+    ngx_http_llm_segment_t  *seg;
     ngx_http_llm_problem_t  *problem;
     ngx_http_llm_builder_t   b;
 
@@ -505,6 +506,17 @@ ngx_http_llm_not_json(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         }
 
         at = b.base + (off_t) yajl_get_bytes_consumed(b.yajl);
+    }
+
+    seg = ctx->segments ? ctx->segments->elts : NULL;
+
+    if (seg && seg[0].pos && seg[0].end - seg[0].start >= 3
+        && ngx_strncmp(seg[0].pos, "\xef\xbb\xbf", 3) == 0)
+    {
+        /* what editors on Windows write first, which JSON has not */
+        why = "it begins with a UTF-8 byte order mark (EF BB BF), which "
+              "JSON does not allow: send the body without it";
+        at = 0;
     }
 
     problem = p->problem;

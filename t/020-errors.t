@@ -527,3 +527,12 @@ Access-Control-Allow-Headers: Authorization, Content-Type
 --- response_headers eval
 ["Access-Control-Allow-Origin: https://app.example",
  "Access-Control-Allow-Origin: https://app.example"]
+
+
+
+=== TEST 41: a body that begins with a byte order mark is told so
+--- request eval
+qq(POST /v1/chat/completions\n\xef\xbb\xbf{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]})
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"We could not parse the JSON body of your request: it begins with a UTF-8 byte order mark (EF BB BF), which JSON does not allow: send the body without it (at byte 0).","type":"invalid_request_error","param":null,"code":null}}
