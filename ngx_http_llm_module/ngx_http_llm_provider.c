@@ -1503,12 +1503,20 @@ ngx_http_llm_provider_secret(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
         }
     }
 
-    s = ngx_array_push(p->secrets);
-    if (s == NULL) {
+    if (ngx_array_push(p->secrets) == NULL) {
         return NGX_ERROR;
     }
 
-    *s = *secret;
+    /* the longest first: one within another is masked with it, whole */
+
+    s = p->secrets->elts;
+
+    for (i = p->secrets->nelts - 1; i > 0 && s[i - 1].len < secret->len; i--)
+    {
+        s[i] = s[i - 1];
+    }
+
+    s[i] = *secret;
 
     return NGX_OK;
 }

@@ -71,6 +71,12 @@ CONF
     }
     llm_route q_stream { target quoting_stream; }
     llm_route q_responses { target quoting_responses; }
+    llm_provider quoting_nested {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=openai:error-quotes-key.json,status=401,length=1/v1;
+        key QUOTED-secret-0001;
+        header x-api-key sk-PROVIDER-QUOTED-secret-0001;
+    }
+    llm_route q_nested { target quoting_nested; }
     llm_route q { target quoting; }
     llm_route q_split { target quoting_split; }
     llm_route aq { target aquoting; }
@@ -247,5 +253,17 @@ POST /v1/responses
 {"model":"q_responses","stream":true,"input":"x"}
 --- response_body_like chomp
 event: response\.failed\ndata: .*"message":"The key \*{30} was revoked\."
+--- no_error_log
+sk-PROVIDER-QUOTED
+
+
+
+=== TEST 15: one secret within another (the key, in a header's value): the longer masked whole
+--- request
+POST /v1/chat/completions
+{"model":"q_nested","messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body_like chomp
+^\{"error":\{"message":"Incorrect API key provided: \*{30}\. You can
 --- no_error_log
 sk-PROVIDER-QUOTED
