@@ -464,11 +464,7 @@ ngx_http_llm_openai_response_event(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (scan.has_error) {
-        /* as it goes out: a key the provider quotes is masked */
-        (void) ngx_http_llm_provider_mask(ctx->target->provider,
-                                          ev->raw.data, ev->raw.len);
-    }
+    ev->error = scan.has_error;
 
     if (!ctx->chat.include_usage) {
         if (scan.has_usage && scan.choices == 0) {

@@ -31,6 +31,8 @@ static char *ngx_http_llm_provider_header(ngx_conf_t *cf,
 static ngx_int_t ngx_http_llm_valid_header_value(ngx_str_t *value);
 static ngx_int_t ngx_http_llm_provider_secrets(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
+static ngx_int_t ngx_http_llm_provider_secret_add(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p, ngx_str_t *secret);
 static ngx_int_t ngx_http_llm_host_is_upstream(ngx_conf_t *cf,
     ngx_str_t *host);
 static char *ngx_http_llm_provider_keepalive(ngx_conf_t *cf,
@@ -1475,8 +1477,58 @@ ngx_http_llm_provider_secrets(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
 }
 
 
+/*
+ * A secret, and the form JSON gives it when it holds '/', '"' or a
+ * backslash (an AWS secret has '/', which some encoders escape): an
+ * error body quotes it either way.
+ */
+
 ngx_int_t
 ngx_http_llm_provider_secret(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
+    ngx_str_t *secret)
+{
+    u_char     *s, *d;
+    size_t      n;
+    ngx_str_t   escaped;
+
+    if (ngx_http_llm_provider_secret_add(cf, p, secret) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    for (s = secret->data; s < secret->data + secret->len; s++) {
+        if (*s == '/' || *s == '"' || *s == '\\') {
+            n++;
+        }
+    }
+
+    if (n == 0 || secret->len < 8) {
+        return NGX_OK;
+    }
+
+    escaped.len = secret->len + n;
+    escaped.data = ngx_pnalloc(cf->pool, escaped.len);
+    if (escaped.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = escaped.data;
+
+    for (s = secret->data; s < secret->data + secret->len; s++) {
+        if (*s == '/' || *s == '"' || *s == '\\') {
+            *d++ = '\\';
+        }
+
+        *d++ = *s;
+    }
+
+    return ngx_http_llm_provider_secret_add(cf, p, &escaped);
+}
+
+
+static ngx_int_t
+ngx_http_llm_provider_secret_add(ngx_conf_t *cf, ngx_http_llm_provider_t *p,
     ngx_str_t *secret)
 {
     ngx_str_t   *s;
@@ -1543,7 +1595,7 @@ ngx_http_llm_provider_mask(ngx_http_llm_provider_t *p, u_char *s, size_t len)
         f = s;
 
         while ((size_t) (last - f) >= secret[i].len) {
-            f = ngx_strlchr(f, last - secret[i].len + 1, secret[i].data[0]);
+            f = memchr(f, secret[i].data[0], last - secret[i].len + 1 - f);
 
             if (f == NULL) {
                 break;

@@ -30,6 +30,8 @@ static ngx_int_t ngx_http_llm_response_event(void *data,
     ngx_http_llm_sse_event_t *ev);
 static ngx_int_t ngx_http_llm_response_write_edited(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp, ngx_http_llm_sse_event_t *ev);
+static ngx_int_t ngx_http_llm_response_event_out(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev);
 static ngx_int_t ngx_http_llm_response_write(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp, u_char *data, size_t len);
 static ngx_int_t ngx_http_llm_response_fail(ngx_http_request_t *r,
@@ -616,14 +618,9 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
 
         /* the client's own API: the event passes as it is */
 
-        if (resp->canon->failed) {
-            /* but for a key the provider quotes in its error */
-            (void) ngx_http_llm_provider_mask(ctx->target->provider,
-                                              ev->raw.data, ev->raw.len);
-        }
+        ev->error = resp->canon->failed;
 
-        return ngx_http_llm_response_write(r, resp, ev->raw.data,
-                                           ev->raw.len);
+        return ngx_http_llm_response_event_out(r, ctx, ev);
     }
 
     if (ev->data.len == sizeof("[DONE]") - 1
@@ -643,13 +640,30 @@ ngx_http_llm_response_event(void *data, ngx_http_llm_sse_event_t *ev)
         if (rc != NGX_OK) {
             return rc;
         }
-
-        if (ev->nedits) {
-            return ngx_http_llm_response_write_edited(r, resp, ev);
-        }
     }
 
-    return ngx_http_llm_response_write(r, resp, ev->raw.data, ev->raw.len);
+    return ngx_http_llm_response_event_out(r, ctx, ev);
+}
+
+
+/* an event in the client's own API, as it came but for a dialect's edits */
+
+static ngx_int_t
+ngx_http_llm_response_event_out(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev)
+{
+    if (ev->error) {
+        /* a key the provider quotes in its error is masked */
+        (void) ngx_http_llm_provider_mask(ctx->target->provider,
+                                          ev->raw.data, ev->raw.len);
+    }
+
+    if (ev->nedits) {
+        return ngx_http_llm_response_write_edited(r, ctx->resp, ev);
+    }
+
+    return ngx_http_llm_response_write(r, ctx->resp, ev->raw.data,
+                                       ev->raw.len);
 }
 
 
@@ -1046,9 +1060,9 @@ ngx_http_llm_response_translated(ngx_http_request_t *r,
     }
 
     if (resp->error_body) {
-        rc = (resp->overflow || resp->native_error)
-             ? NGX_DECLINED
-             : dialect->decode_error(r, &body, &err);
+        /* a native error got here only if it overflowed */
+        rc = resp->overflow ? NGX_DECLINED
+                            : dialect->decode_error(r, &body, &err);
 
         if (rc == NGX_ERROR) {
             return NGX_ERROR;

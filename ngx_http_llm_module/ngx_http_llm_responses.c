@@ -743,10 +743,7 @@ ngx_http_llm_responses_event(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         if (scan.failed) {
             /* whole, but ended by the provider's error: a failure */
             ctx->resp->broken = 1;
-
-            /* as it goes out: a key the provider quotes is masked */
-            (void) ngx_http_llm_provider_mask(ctx->target->provider,
-                                              ev->raw.data, ev->raw.len);
+            ev->error = 1;
         }
     }
 

@@ -32,6 +32,9 @@ typedef struct {
     ngx_uint_t                     nedits;
     unsigned                       exception:1; /* an eventstream exception:
                                                    event is its type */
+    unsigned                       error:1;     /* the provider's error: a
+                                                   key it quotes is masked
+                                                   as it goes out */
 } ngx_http_llm_sse_event_t;
 
 

@@ -77,6 +77,12 @@ CONF
         header x-api-key sk-PROVIDER-QUOTED-secret-0001;
     }
     llm_route q_nested { target quoting_nested; }
+    # a key with '/', which the error's JSON writes "\/"
+    llm_provider quoting_escaped {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=openai:error-quotes-escaped-key.json,status=401,length=1/v1;
+        key sk-PROVIDER/QUOTED/secret-0002;
+    }
+    llm_route q_escaped { target quoting_escaped; }
     llm_route q { target quoting; }
     llm_route q_split { target quoting_split; }
     llm_route aq { target aquoting; }
@@ -267,3 +273,27 @@ POST /v1/chat/completions
 ^\{"error":\{"message":"Incorrect API key provided: \*{30}\. You can
 --- no_error_log
 sk-PROVIDER-QUOTED
+
+
+
+=== TEST 16: a key with '/' that the error's JSON escapes ("\/"): masked as written
+--- request
+POST /v1/chat/completions
+{"model":"q_escaped","messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body_like chomp
+^\{"error":\{"message":"Incorrect API key provided: \*{32}\. You can find your API key at https:\\/\\/platform
+--- no_error_log
+QUOTED
+
+
+
+=== TEST 17: the same error translated for Anthropic's door: decoded, then masked
+--- request
+POST /v1/messages
+{"model":"q_escaped","max_tokens":5,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body_like chomp
+"message":"Incorrect API key provided: \*{30}\. You can
+--- no_error_log
+QUOTED
