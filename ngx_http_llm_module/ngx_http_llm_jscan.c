@@ -272,13 +272,29 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
                 ngx_http_llm_jscan_stop(js, "a control character in a string");
             }
 
-            /* UTF-8, as yajl checks it: a lead byte, then 1 to 3 more */
+            /*
+             * UTF-8 as RFC 3629 has it: a lead byte, then 1 to 3 more in
+             * the range it allows; no overlong form, no surrogate, nothing
+             * above U+10FFFF
+             */
 
-            js->sub = ((ch >> 5) == 0x06) ? 1
-                      : ((ch >> 4) == 0x0e) ? 2
-                      : ((ch >> 3) == 0x1e) ? 3 : 0;
+            js->lo = 0x80;
+            js->hi = 0xbf;
 
-            if (js->sub == 0) {
+            if (ch >= 0xc2 && ch <= 0xdf) {
+                js->sub = 1;
+
+            } else if (ch >= 0xe0 && ch <= 0xef) {
+                js->sub = 2;
+                js->lo = (ch == 0xe0) ? 0xa0 : 0x80;
+                js->hi = (ch == 0xed) ? 0x9f : 0xbf;
+
+            } else if (ch >= 0xf0 && ch <= 0xf4) {
+                js->sub = 3;
+                js->lo = (ch == 0xf0) ? 0x90 : 0x80;
+                js->hi = (ch == 0xf4) ? 0x8f : 0xbf;
+
+            } else {
                 ngx_http_llm_jscan_stop(js, "invalid UTF-8 in a string");
             }
 
@@ -288,10 +304,14 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
 
             if ((size_t) (last - p) >= js->sub) {
                 do {
-                    if ((*p & 0xc0) != 0x80) {
+                    if (*p < js->lo || *p > js->hi) {
+                        p++;
                         ngx_http_llm_jscan_stop(js, "invalid UTF-8 in a "
                                                     "string");
                     }
+
+                    js->lo = 0x80;
+                    js->hi = 0xbf;
 
                     ngx_http_llm_jscan_keep(js, *p);
                     p++;
@@ -306,9 +326,13 @@ ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p, size_t len)
 
         case ngx_jscan_utf8:
 
-            if ((ch & 0xc0) != 0x80) {
+            if (ch < js->lo || ch > js->hi) {
+                p++;
                 ngx_http_llm_jscan_stop(js, "invalid UTF-8 in a string");
             }
+
+            js->lo = 0x80;
+            js->hi = 0xbf;
 
             ngx_http_llm_jscan_keep(js, ch);
             p++;

@@ -101,6 +101,8 @@ struct ngx_http_llm_jscan_s {
     ngx_uint_t                     key;      /* the string is a key */
     uint32_t                       code;     /* \uXXXX being read */
     uint32_t                       high;     /* a high surrogate before */
+    u_char                         lo;       /* the range of a character's */
+    u_char                         hi;       /* next byte (RFC 3629) */
     u_char                         keep[NGX_HTTP_LLM_JSCAN_KEEP];
     uint8_t                        objects[NGX_HTTP_LLM_JSCAN_MAX_DEPTH / 8];
 };

@@ -536,3 +536,35 @@ qq(POST /v1/chat/completions\n\xef\xbb\xbf{"model":"gpt-4o","messages":[{"role":
 --- error_code: 400
 --- response_body chomp
 {"error":{"message":"We could not parse the JSON body of your request: it begins with a UTF-8 byte order mark (EF BB BF), which JSON does not allow: send the body without it (at byte 0).","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 42: what is not UTF-8 by RFC 3629 is refused: overlong forms, surrogates, above U+10FFFF, leads C0, C1, F5
+--- request eval
+[map { qq(POST /v1/chat/completions\n{"model":"gpt-4o","messages":[{"role":"user","content":"$_"}]}) }
+ "\xc0\xaf", "\xc1\xbf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf0\x80\x80\x80",
+ "\xf4\x90\x80\x80", "\xf5\x80\x80\x80"]
+--- error_code eval
+[(400) x 7]
+--- response_headers eval
+[("Content-Type: application/json") x 7]
+--- response_body eval
+[map { qq({"error":{"message":"We could not parse the JSON body of your request: invalid UTF-8 in a string (at byte $_).","type":"invalid_request_error","param":null,"code":null}}) }
+ 57, 57, 58, 58, 58, 58, 57]
+
+
+
+=== TEST 43: the edges of every range are UTF-8, and pass
+--- request eval
+qq(POST /v1/chat/completions\n{"model":"gpt-4o","messages":[{"role":"user","content":"\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf"}]})
+--- error_code: 200
+--- response_body_like: "object":"chat\.completion"
+
+
+
+=== TEST 44: what the gateway quotes in its own JSON is UTF-8: a byte that is not becomes U+FFFD
+--- request
+GET /v1/models/%ff%c3%a9%e2%82
+--- error_code: 404
+--- response_body eval
+qq({"error":{"message":"The model `\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd` does not exist or you do not have access to it.","type":"invalid_request_error","param":"model","code":"model_not_found"}})
