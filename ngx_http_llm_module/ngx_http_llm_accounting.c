@@ -169,6 +169,25 @@ ngx_http_llm_account(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return;
     }
 
+    if (ctx->usage.reported
+        && (ctx->usage.prompt < 0
+            || ctx->usage.prompt > NGX_HTTP_LLM_TOKENS_MAX
+            || ctx->usage.completion < 0
+            || ctx->usage.completion > NGX_HTTP_LLM_TOKENS_MAX
+            || ctx->usage.cached < 0
+            || ctx->usage.cached > NGX_HTTP_LLM_TOKENS_MAX
+            || ctx->usage.cache_write < 0
+            || ctx->usage.cache_write > NGX_HTTP_LLM_TOKENS_MAX))
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "llm: provider \"%V\" reported a usage beyond belief "
+                      "(%L prompt, %L completion tokens): estimated instead",
+                      &ctx->target->provider->name, ctx->usage.prompt,
+                      ctx->usage.completion);
+
+        ctx->usage.reported = 0;
+    }
+
     if (!ctx->usage.reported) {
         ctx->usage.prompt = (ctx->chat.message_bytes + 3) / 4
                             + 4 * ctx->chat.messages;

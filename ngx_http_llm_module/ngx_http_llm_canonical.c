@@ -504,7 +504,10 @@ ngx_http_llm_canon_usage(ngx_http_llm_canon_t *c, int64_t prompt,
         c->usage.cache_write = cache_write;
     }
 
-    if (prompt < 0 && completion < 0 && cached < 0 && cache_write < 0) {
+    /* cache reads or writes alone (as Bedrock's, with the rest invalid)
+       are not a usage: the request is estimated */
+
+    if (prompt < 0 && completion < 0) {
         return NGX_OK;
     }
 

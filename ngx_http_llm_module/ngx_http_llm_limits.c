@@ -872,19 +872,40 @@ ngx_http_llm_ratelimit_rename(ngx_http_request_t *r,
 int64_t
 ngx_http_llm_cost(ngx_http_llm_target_t *t, ngx_http_llm_usage_t *usage)
 {
-    double  cost;
+    double   cost;
+    int64_t  uncached;
 
     if (t == NULL || t->input_price < 0 || t->output_price < 0) {
         return 0;
     }
 
+    /* a provider counting more cached tokens than prompt ones earns
+       nothing back */
+
+    uncached = ngx_max(usage->prompt - usage->cached - usage->cache_write, 0);
+
     /* USD per million tokens is micro-USD per token: x1000 is nano-USD */
 
-    cost = (double) (usage->prompt - usage->cached - usage->cache_write)
-           * t->input_price
+    cost = (double) uncached * t->input_price
            + (double) usage->cached * t->cached_price
            + (double) usage->cache_write * t->cache_write_price
            + (double) usage->completion * t->output_price;
 
-    return (int64_t) llround(cost * 1000);
+    cost *= 1000;
+
+    /*
+     * bounded: llround() of what int64_t cannot hold is undefined, and
+     * a request costs at most NGX_HTTP_LLM_COST_MAX ($10,000,000), which
+     * sums and shares of it can hold
+     */
+
+    if (!(cost >= 0)) {
+        return 0;
+    }
+
+    if (cost > (double) NGX_HTTP_LLM_COST_MAX) {
+        return NGX_HTTP_LLM_COST_MAX;
+    }
+
+    return (int64_t) llround(cost);
 }

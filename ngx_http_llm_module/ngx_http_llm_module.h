@@ -44,6 +44,15 @@
 
 /* llm_route "max_models": distinct client-chosen models it tracks apart */
 #define NGX_HTTP_LLM_DEFAULT_MAX_MODELS  100
+
+/*
+ * the most tokens a provider may report for a request (12 digits): more
+ * is not believed, and the request is estimated as with no usage
+ */
+#define NGX_HTTP_LLM_TOKENS_MAX        999999999999LL
+
+/* the most a request costs, nano-USD ($10,000,000) */
+#define NGX_HTTP_LLM_COST_MAX          10000000000000000LL
 #define NGX_HTTP_LLM_OTHER_MODEL       "(other)"
 
 /* nesting a request body may have; deeper is refused with 400 */

@@ -174,3 +174,70 @@ POST /v1/chat/completions
 --- error_code: 503
 --- access_log
 alice p=0 c=0 cost=0.000000000
+
+
+
+=== TEST 13: a translated answer whose usage is beyond belief is estimated, not charged (nor overflowed)
+--- http_config
+    log_format usage '$llm_key p=$llm_prompt_tokens c=$llm_completion_tokens '
+                     'cost=$llm_cost';
+    llm_provider absurd {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        format anthropic;
+        key sk-absurd-0123456789;
+    }
+    llm_route m { target absurd input=2.50 output=10.00; }
+    llm_key alice { key sk-alice-0123456789; }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        location / {
+            default_type application/json;
+            return 200 '{"id":"msg_1","type":"message","role":"assistant","model":"c","content":[{"type":"text","text":"0123456789abcdef"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":999999999999999999,"output_tokens":999999999999999999}}';
+        }
+    }
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"x"}]}
+--- access_log eval
+# prompt: 5 bytes, 2 tokens, and 4; completion: the 16 bytes of text
+# translated, 4 tokens
+[qr/^alice p=6 c=4 cost=0\.000055000$/m]
+--- error_log
+reported a usage beyond belief (999999999999999999 prompt, 999999999999999999 completion tokens): estimated instead
+
+
+
+=== TEST 14: Bedrock's usage with no valid count (only cache counts default to 0): estimated, not zero
+--- http_config
+    log_format usage '$llm_key p=$llm_prompt_tokens c=$llm_completion_tokens '
+                     'cost=$llm_cost';
+    llm_provider bedrock {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        format bedrock;
+        region us-east-1;
+        access_key AKIDEXAMPLE;
+        secret_key wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY;
+    }
+    llm_route m { target bedrock input=2.50 output=10.00; }
+    llm_key alice { key sk-alice-0123456789; }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        location / {
+            default_type application/json;
+            return 200 '{"output":{"message":{"role":"assistant","content":[{"text":"0123456789abcdef"}]}},"stopReason":"end_turn","usage":{"inputTokens":-5,"outputTokens":"12","totalTokens":3.7}}';
+        }
+    }
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"x"}]}
+--- access_log eval
+[qr/^alice p=6 c=4 cost=0\.000055000$/m]
+
+
+
+=== TEST 15: more cached tokens than prompt tokens: the cost is never negative
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"x"}],"mock":{"prompt_tokens":10,"completion_tokens":0,"cached_tokens":1000}}
+--- access_log
+alice p=10 c=0 cached=1000 cost=0.001250000

@@ -308,6 +308,65 @@ yajl_open_string_after(const u_char *doc, size_t len)
 }
 
 
+/*
+ * yajl's third leniency: UTF-8 checked by its shape only, so overlong
+ * forms, encoded surrogates, code points above U+10FFFF and the leads
+ * C0, C1, F5-F7 pass. The scanner refuses them (RFC 3629). True when a
+ * document has one (bytes from 0x80 are only in strings in one yajl
+ * takes).
+ */
+
+static int
+not_rfc3629(const u_char *doc, size_t len)
+{
+    size_t  i, n, k;
+    u_char  c, lo, hi;
+
+    for (i = 0; i < len; i += n) {
+        c = doc[i];
+        n = 1;
+        lo = 0x80;
+        hi = 0xbf;
+
+        if (c < 0x80) {
+            continue;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 3;
+            lo = (c == 0xe0) ? 0xa0 : 0x80;
+            hi = (c == 0xed) ? 0x9f : 0xbf;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            lo = (c == 0xf0) ? 0x90 : 0x80;
+            hi = (c == 0xf4) ? 0x8f : 0xbf;
+
+        } else {
+            return 1;
+        }
+
+        if (len - i < n) {
+            return 1;
+        }
+
+        for (k = 1; k < n; k++) {
+            if (doc[i + k] < lo || doc[i + k] > hi) {
+                return 1;
+            }
+
+            lo = 0x80;
+            hi = 0xbf;
+        }
+    }
+
+    return 0;
+}
+
+
 static int
 jscan_compare(const u_char *doc, size_t len, const char *name)
 {
@@ -327,6 +386,12 @@ jscan_compare(const u_char *doc, size_t len, const char *name)
      * accepts they are white space, and the scanner must refuse it.
      */
     if (y_ok && (memchr(doc, '\v', len) || memchr(doc, '\f', len))) {
+        free(yl.buf);
+        y_ok = 0;
+        ngx_memzero(&yl, sizeof(jscan_log_t));
+    }
+
+    if (y_ok && not_rfc3629(doc, len)) {
         free(yl.buf);
         y_ok = 0;
         ngx_memzero(&yl, sizeof(jscan_log_t));
