@@ -45,6 +45,11 @@ ngx_http_llm_prepare_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    if (ctx->target_model.len == 0) {
+        /* a pattern's capture left empty ("openai/"): no model to ask */
+        return NGX_DECLINED;
+    }
+
     ctx->nheaders = 0;
 
     /* from the pool, as the provider needs: few, where ctx had room for 16 */

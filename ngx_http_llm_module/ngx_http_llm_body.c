@@ -101,6 +101,8 @@ static ngx_int_t ngx_http_llm_build(ngx_http_request_t *r,
 static ngx_int_t ngx_http_llm_rescan(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_jscan_handler_pt handler,
     void *data);
+static ngx_int_t ngx_http_llm_duplicate(ngx_http_request_t *r,
+    ngx_http_llm_problem_t *problem, ngx_str_t *name);
 static ngx_int_t ngx_http_llm_not_json(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_parser_t *p);
 static ngx_int_t ngx_http_llm_refuse(ngx_http_llm_parser_t *p,
@@ -371,8 +373,13 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         ngx_http_llm_tree_init(tree, arena);
 
         arena->cap = cap;
+        tree->unique_root = 1;
 
         rc = ngx_http_llm_rescan(r, ctx, ngx_http_llm_tree_token, tree);
+
+        if (tree->duplicate.data) {
+            return ngx_http_llm_duplicate(r, problem, &tree->duplicate);
+        }
 
         if (cap->exceeded) {
             problem->status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
@@ -767,6 +774,34 @@ ngx_http_llm_rescan(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_jscan_sink_free(&sink);
 
     return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * A name given twice at the top of a body read whole (a translation, a
+ * guard): the name as the client wrote it, within a bound, is the param.
+ */
+
+static ngx_int_t
+ngx_http_llm_duplicate(ngx_http_request_t *r, ngx_http_llm_problem_t *problem,
+    ngx_str_t *name)
+{
+    u_char  *param;
+    size_t   len;
+
+    len = ngx_min(name->len, NGX_HTTP_LLM_MAX_MODEL);
+
+    param = ngx_pnalloc(r->pool, len + 1);
+    if (param == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(param, name->data, len);
+    param[len] = '\0';
+
+    return ngx_http_llm_problem(problem, (const char *) param, NULL,
+                                "Duplicate key '%s' in the request body.",
+                                param);
 }
 
 

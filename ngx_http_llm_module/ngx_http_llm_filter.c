@@ -17,6 +17,7 @@
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_cache.h"
+#include "ngx_http_llm_provider.h"
 
 
 static ngx_int_t ngx_http_llm_header_filter(ngx_http_request_t *r);
@@ -37,6 +38,8 @@ static ngx_int_t ngx_http_llm_header_out(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
 static ngx_int_t ngx_http_llm_provider_error_page(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_uint_t status, ngx_uint_t invalid);
+static void ngx_http_llm_mask_headers(ngx_http_request_t *r,
+    ngx_http_llm_provider_t *p);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -106,6 +109,28 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
         ngx_http_llm_clear_headers_out(r);
         r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
         invalid = 1;
+
+    } else if (!r->cached
+               && (r->headers_out.status < NGX_HTTP_OK
+                   || (r->headers_out.status >= NGX_HTTP_SPECIAL_RESPONSE
+                       && r->headers_out.status < NGX_HTTP_BAD_REQUEST
+                       && r->headers_out.status != NGX_HTTP_NOT_MODIFIED)))
+    {
+        /*
+         * An interim answer (103 Early Hints, 100 Continue), which the
+         * proxy module takes for the final one and would pass on with
+         * what follows it as a body, or a redirect to where the gateway
+         * does not send the client: not an answer, an invalid response.
+         */
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "llm: provider \"%V\" answered with status %ui, "
+                      "which is not an answer", &ctx->target->provider->name,
+                      r->headers_out.status);
+
+        ngx_http_llm_clear_headers_out(r);
+        r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+        invalid = 1;
     }
 
     status = r->headers_out.status;
@@ -142,6 +167,10 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
 
     if (ctx->deadline.timer_set) {
         ngx_del_timer(&ctx->deadline);
+    }
+
+    if (ctx->target->provider->secrets && !invalid) {
+        ngx_http_llm_mask_headers(r, ctx->target->provider);
     }
 
     ngx_http_llm_cache_response(r, ctx);
@@ -201,6 +230,41 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * The provider's own headers, passed on: one that echoes a secret (a
+ * debugging header, a Location with the key in its query) has it masked.
+ */
+
+static void
+ngx_http_llm_mask_headers(ngx_http_request_t *r, ngx_http_llm_provider_t *p)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash && h[i].value.len >= 8) {
+            (void) ngx_http_llm_provider_mask(p, h[i].value.data,
+                                              h[i].value.len);
+        }
+    }
 }
 
 

@@ -549,6 +549,15 @@ ngx_http_llm_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         ngx_http_llm_release_abandoned(ctx, ctx->zone);
         ngx_http_llm_restore_request(r, ctx);
 
+        if (ctx->target_model.len == 0) {
+            return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST, "invalid_model",
+                                     "model", "The model `%V` names no model "
+                                     "for provider `%V`: the route's "
+                                     "pattern leaves it empty.",
+                                     &ctx->chat.model,
+                                     &ctx->target->provider->name);
+        }
+
         return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST, "invalid_model",
                                  "model", "The model `%V` cannot be sent "
                                  "to provider `%V`: its name may hold "

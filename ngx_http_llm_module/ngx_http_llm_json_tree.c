@@ -25,6 +25,10 @@ struct ngx_http_llm_arena_block_s {
 
 static ngx_int_t ngx_http_llm_json_any_token(ngx_http_llm_jscan_t *js,
     ngx_uint_t token);
+static int ngx_libc_cdecl ngx_http_llm_tree_name_cmp(const void *one,
+    const void *two);
+static ngx_int_t ngx_http_llm_tree_unique(ngx_http_llm_tree_t *t,
+    ngx_http_llm_json_t *obj);
 
 
 void
@@ -308,7 +312,83 @@ ngx_http_llm_tree_close(ngx_http_llm_tree_t *t)
         t->depth--;
     }
 
+    if (t->unique_root && t->current->parent == NULL
+        && t->current->type == NGX_HTTP_LLM_JSON_OBJECT
+        && ngx_http_llm_tree_unique(t, t->current) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     t->current = t->current->parent;
+
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_llm_tree_name_cmp(const void *one, const void *two)
+{
+    int         rc;
+    ngx_str_t  *a, *b;
+
+    a = *(ngx_str_t **) one;
+    b = *(ngx_str_t **) two;
+
+    rc = ngx_memcmp(a->data, b->data, ngx_min(a->len, b->len));
+
+    if (rc) {
+        return rc;
+    }
+
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+
+/*
+ * A request's members, each given once: with two of a name, the gateway
+ * would read one (a guard, a translation) and a provider another. Sorted,
+ * so that a root of many members costs n log n, not n squared.
+ */
+
+static ngx_int_t
+ngx_http_llm_tree_unique(ngx_http_llm_tree_t *t, ngx_http_llm_json_t *obj)
+{
+    ngx_str_t            **names;
+    ngx_uint_t             n, i;
+    ngx_http_llm_json_t   *v;
+
+    n = 0;
+
+    for (v = obj->child; v; v = v->next) {
+        n++;
+    }
+
+    if (n < 2) {
+        return NGX_OK;
+    }
+
+    names = ngx_http_llm_arena_alloc(t->arena, n * sizeof(ngx_str_t *));
+    if (names == NULL) {
+        return NGX_ERROR;
+    }
+
+    i = 0;
+
+    for (v = obj->child; v; v = v->next) {
+        names[i++] = &v->key;
+    }
+
+    ngx_qsort(names, n, sizeof(ngx_str_t *), ngx_http_llm_tree_name_cmp);
+
+    for (i = 1; i < n; i++) {
+        if (names[i]->len == names[i - 1]->len
+            && ngx_memcmp(names[i]->data, names[i - 1]->data, names[i]->len)
+               == 0)
+        {
+            t->duplicate = *names[i];
+            return NGX_ERROR;
+        }
+    }
 
     return NGX_OK;
 }
@@ -453,21 +533,24 @@ ngx_http_llm_json_t *
 ngx_http_llm_json_get(ngx_http_llm_json_t *obj, const char *key)
 {
     size_t                len;
-    ngx_http_llm_json_t  *v;
+    ngx_http_llm_json_t  *v, *found;
 
     if (obj == NULL || obj->type != NGX_HTTP_LLM_JSON_OBJECT) {
         return NULL;
     }
 
     len = ngx_strlen(key);
+    found = NULL;
+
+    /* the last of a name given twice, as JSON.parse() and Python read it */
 
     for (v = obj->child; v; v = v->next) {
         if (v->key.len == len && ngx_strncmp(v->key.data, key, len) == 0) {
-            return v;
+            found = v;
         }
     }
 
-    return NULL;
+    return found;
 }
 
 

@@ -87,6 +87,10 @@ typedef struct {
     ngx_uint_t                     nodes;
     ngx_uint_t                     max_depth;   /* 0: no limit */
     ngx_uint_t                     max_nodes;   /* 0: no limit */
+    ngx_str_t                      duplicate;   /* unique_root: the name
+                                                   given twice */
+    unsigned                       unique_root:1; /* a root object's names
+                                                   are each given once */
 } ngx_http_llm_tree_t;
 
 

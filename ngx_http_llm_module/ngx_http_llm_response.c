@@ -30,6 +30,8 @@ static ngx_int_t ngx_http_llm_response_event(void *data,
     ngx_http_llm_sse_event_t *ev);
 static ngx_int_t ngx_http_llm_response_write_edited(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp, ngx_http_llm_sse_event_t *ev);
+static void ngx_http_llm_response_error_2xx(ngx_http_llm_response_t *resp,
+    ngx_chain_t *in);
 static ngx_int_t ngx_http_llm_response_event_out(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev);
 static ngx_int_t ngx_http_llm_response_write(ngx_http_request_t *r,
@@ -234,6 +236,58 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 }
 
 
+/*
+ * A 2xx answer in the client's own API that begins as an error object
+ * (OpenAI's {"error": ...}, Anthropic's {"type":"error", ...}: a failure
+ * of the target) may quote the key: it is held whole and masked as a 4xx
+ * is. Told by its first bytes: a first piece too short to tell that could
+ * begin so is held too.
+ */
+
+static void
+ngx_http_llm_response_error_2xx(ngx_http_llm_response_t *resp,
+    ngx_chain_t *in)
+{
+    u_char       *p, *last;
+    size_t        n, m;
+    ngx_chain_t  *cl;
+
+    static u_char  error[] = "{\"error\"";
+    static u_char  typed[] = "{\"type\":\"error\"";
+
+    for (cl = in; cl; cl = cl->next) {
+        if (!ngx_buf_in_memory(cl->buf) || cl->buf->pos == cl->buf->last) {
+            continue;
+        }
+
+        p = cl->buf->pos;
+        last = cl->buf->last;
+
+        while (p < last && (*p == ' ' || *p == '\t' || *p == '\r'
+                            || *p == '\n'))
+        {
+            p++;
+        }
+
+        if (p == last) {
+            continue;
+        }
+
+        resp->begun = 1;
+
+        n = ngx_min((size_t) (last - p), sizeof(error) - 1);
+        m = ngx_min((size_t) (last - p), sizeof(typed) - 1);
+
+        if (ngx_strncmp(p, error, n) == 0 || ngx_strncmp(p, typed, m) == 0) {
+            resp->error_body = 1;
+            resp->native_error = 1;
+        }
+
+        return;
+    }
+}
+
+
 static ngx_int_t
 ngx_http_llm_response_canon(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_canon_mode_e mode, ngx_http_llm_guard_t *guard)
@@ -368,6 +422,10 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     if (resp->mode == NGX_HTTP_LLM_RESP_SCAN) {
         dialect = ctx->target->provider->dialect;
 
+        if (!resp->begun && ctx->target->provider->secrets) {
+            ngx_http_llm_response_error_2xx(resp, in);
+        }
+
         for (cl = in; cl; cl = cl->next) {
             b = cl->buf;
 
@@ -389,6 +447,12 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                     return NGX_ERROR;
                 }
             }
+        }
+
+        if (resp->native_error) {
+            /* read (above), and held whole to be masked: ended there */
+            resp->ended = 0;
+            return ngx_http_llm_response_buffer(r, ctx, in, out);
         }
 
         *out = in;
@@ -876,6 +940,15 @@ ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                && resp->canon->mode == NGX_HTTP_LLM_CANON_OBSERVE);
     last = 0;
 
+    if (observe && !resp->begun && ctx->target->provider->secrets) {
+        ngx_http_llm_response_error_2xx(resp, in);
+    }
+
+    if (resp->native_error) {
+        /* the provider's error in the client's API: held, to be masked */
+        observe = 0;
+    }
+
     if (resp->body.start == NULL && !resp->overflow) {
         ngx_http_llm_jbuf_init(&resp->body, r->pool, 4096);
     }
@@ -947,6 +1020,13 @@ ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     if (!last || resp->ended) {
         return NGX_OK;
+    }
+
+    if (resp->native_error && resp->canon
+        && ngx_http_llm_response_decode(ctx) == NGX_ERROR)
+    {
+        /* observed: read as the target's failure all the same */
+        return NGX_ERROR;
     }
 
     if (ngx_http_llm_response_translated(r, ctx, &body) != NGX_OK) {

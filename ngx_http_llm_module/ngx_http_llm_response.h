@@ -54,6 +54,8 @@ struct ngx_http_llm_response_s {
     unsigned                       cache_held:1;
     unsigned                       error_body:1; /* BUFFER: an error */
     unsigned                       native_error:1; /* passed, masked */
+    unsigned                       begun:1;     /* SCAN: its first bytes
+                                                   seen */
     unsigned                       overflow:1;  /* BUFFER: too large */
     unsigned                       header_held:1; /* BUFFER: the header
                                                      waits for the body */

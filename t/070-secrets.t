@@ -83,6 +83,32 @@ CONF
         key sk-PROVIDER/QUOTED/secret-0002;
     }
     llm_route q_escaped { target quoting_escaped; }
+    # the same errors with a 200
+    llm_provider quoting_200 {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=openai:error-quotes-key.json,status=200,length=1/v1;
+        key sk-PROVIDER-QUOTED-secret-0001;
+    }
+    llm_provider aquoting_200 {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/fixture/fixture=anthropic:error-quotes-key.json,status=200,length=1/v1;
+        format anthropic;
+        key sk-PROVIDER-QUOTED-secret-0001;
+    }
+    llm_route q_200 { target quoting_200; }
+    llm_route aq_200 { target aquoting_200; }
+    # a provider whose answer echoes the Authorization it got in a header
+    llm_provider echoing {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        key sk-PROVIDER-QUOTED-secret-0001;
+    }
+    llm_route q_echo { target echoing; }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        location / {
+            add_header X-Echo-Authorization $http_authorization;
+            default_type application/json;
+            return 200 '{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}';
+        }
+    }
     llm_route q { target quoting; }
     llm_route q_split { target quoting_split; }
     llm_route aq { target aquoting; }
@@ -297,3 +323,38 @@ POST /v1/messages
 "message":"Incorrect API key provided: \*{30}\. You can
 --- no_error_log
 QUOTED
+
+
+
+=== TEST 18: the error with a 200, in the client's own API: masked all the same
+--- request
+POST /v1/chat/completions
+{"model":"q_200","messages":[{"role":"user","content":"x"}]}
+--- error_code: 200
+--- response_body_like chomp
+^\{"error":\{"message":"Incorrect API key provided: \*{30}\. You can find your API key at https://platform\.openai\.com/account/api-keys\.","type":"invalid_request_error","param":null,"code":"invalid_api_key"\}\}$
+--- no_error_log
+sk-PROVIDER-QUOTED
+
+
+
+=== TEST 19: Anthropic's error with a 200 at Anthropic's door: masked
+--- request
+POST /v1/messages
+{"model":"aq_200","max_tokens":5,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 200
+--- response_body eval
+qq({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key: ${\ ('*' x 30)}"},"request_id":"req_011QuotesKey"}\n)
+--- no_error_log
+sk-PROVIDER-QUOTED
+
+
+
+=== TEST 20: a provider's header that echoes the key: masked in what the client gets
+--- request
+POST /v1/chat/completions
+{"model":"q_echo","messages":[{"role":"user","content":"x"}]}
+--- error_code: 200
+--- response_headers eval
+"X-Echo-Authorization: Bearer " . ('*' x 30)
+--- response_body_like: "content":"ok"

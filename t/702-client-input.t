@@ -263,6 +263,35 @@ subtest 'duplicate keys the gateway reads: 400' => sub {
 };
 
 
+subtest 'a body read whole (embeddings, Responses, Anthropic\'s door): any name given twice at its top is a 400' => sub {
+    # the guard or a translation would read one, the provider the other
+    for my $c (['/v1/embeddings', '{"model":"m","input":"hello","input":"my secret"}', 'input'],
+               ['/v1/embeddings', '{"model":"m","input":"x","dimensions":5,"dimensions":0}', 'dimensions'],
+               ['/v1/responses', '{"model":"m","input":"a","instructions":"x","instructions":"y"}', 'instructions'],
+               ['/v1/responses', '{"model":"m","input":"a","store":false,"store":true}', 'store'],
+               ['/v1/messages', '{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"}],'
+                                . '"stop_sequences":["a"],"stop_sequences":["b"]}', 'stop_sequences'])
+    {
+        my ($uri, $body, $key) = @$c;
+        my $before = provider_requests();
+        my $res = post($body, uri => $uri);
+        is $res->{status}, 400, "$uri, $key twice: 400";
+        like $res->{body}, qr/Duplicate key '$key' in the request body\./, "$uri, $key twice: says which";
+        is provider_requests(), $before, "$uri, $key twice: nothing reached a provider";
+    }
+    # a top of many names, none twice, is read (sorted, not compared in pairs)
+    my $many = join ',', map { qq("x$_":$_) } 1 .. 20000;
+    my $res = post(qq({"model":"m","input":"x",$many}), uri => '/v1/embeddings');
+    is $res->{status}, 200, '20,000 names, none twice: served';
+};
+
+
+subtest 'a pattern route whose capture is empty: 400 invalid_model, nothing sent' => sub {
+    refused('{"model":"glob/","messages":[{"role":"user","content":"x"}]}', 400, 'model',
+            'model "glob/"', code => 'invalid_model', message => qr/names no model for provider `mock`/);
+};
+
+
 subtest 'control characters in the model name: 400, no header is split' => sub {
     for my $model ('glob/a\r\nSet-Cookie: x=1', 'glob/b\nX-Evil: 1', 'glob/c\u0000',
                    'glob/d\t', 'glob/e\u007f', 'm\r')

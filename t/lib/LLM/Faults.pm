@@ -34,6 +34,8 @@ got), then:
     cut_event   the header (no length), then one whole event and half of
                 the next (or 60 bytes of the JSON), then closes (FIN)
     junk_http   no status line at all: bytes that are not HTTP, then FIN
+    hint103     "103 Early Hints" first, then the whole valid answer
+    redirect    302 to another URL, an empty body
     junk_json   200 application/json whose body is not JSON
     junk_sse    200 text/event-stream: lines that are not SSE fields and
                 events whose data is not JSON, then data: [DONE]
@@ -542,6 +544,14 @@ sub _connection {
         close $c;
     } elsif ($name eq 'junk_http') {
         _send($c, "\x00\x01garbage, not HTTP\r\n\r\n{\"not\":\"a response\"}\n");
+        close $c;
+    } elsif ($name eq 'hint103') {
+        _send($c, "HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
+                  . $whole);
+        close $c;
+    } elsif ($name eq 'redirect') {
+        _send($c, "HTTP/1.1 302 Found\r\nLocation: http://mirror.example/v1\r\n"
+                  . "Content-Length: 0\r\nConnection: close\r\n\r\n");
         close $c;
     } elsif ($name eq 'junk_json') {
         my $junk = '{"id":"x","choices":[{"message":{"content":"half' . "\x00<html>";
