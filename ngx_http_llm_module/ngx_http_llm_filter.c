@@ -18,6 +18,7 @@
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_provider.h"
+#include "ngx_http_llm_handler.h"
 
 
 static ngx_int_t ngx_http_llm_header_filter(ngx_http_request_t *r);
@@ -447,6 +448,10 @@ ngx_http_llm_replace_error_page(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         if (ctx == NULL) {
             return NGX_ERROR;
         }
+
+        /* refused before the handler ran (a body too large by its
+           Content-Length): the door still chooses the error's shape */
+        ctx->endpoint = ngx_http_llm_endpoint(r);
     }
 
     status = r->err_status;

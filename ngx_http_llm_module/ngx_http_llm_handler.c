@@ -32,7 +32,6 @@
 #include "ngx_http_llm_dialect.h"
 
 
-static ngx_http_llm_endpoint_e ngx_http_llm_endpoint(ngx_http_request_t *r);
 static void ngx_http_llm_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llm_prepare(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
@@ -212,7 +211,7 @@ ngx_http_llm_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_http_llm_endpoint_e
+ngx_http_llm_endpoint_e
 ngx_http_llm_endpoint(ngx_http_request_t *r)
 {
     u_char     *p, *last;
