@@ -489,6 +489,14 @@ ngx_http_llm_replace_error_page(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         ngx_str_set(&message, "The request was not received in time.");
         break;
 
+    case NGX_HTTP_BAD_REQUEST:
+        /* nginx's own: its parser refused the request line, a header or
+           a chunked body */
+        ngx_str_set(&message, "The request is not valid HTTP: its request "
+                              "line, a header or its chunked body could not "
+                              "be read.");
+        break;
+
     case NGX_HTTP_TOO_MANY_REQUESTS:
         ngx_str_set(&message, "Too many requests.");
         code = "rate_limit_exceeded";

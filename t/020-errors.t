@@ -576,3 +576,12 @@ qq({"error":{"message":"The model `\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd`
 "POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Length: 40000000\r\nConnection: close\r\n\r\n"
 --- error_code: 413
 --- response_body_like: ^\{"type":"error","error":\{"type":"request_too_large","message":"The request body is larger than the gateway accepts \(\d+ bytes\)\."\}\}$
+
+
+
+=== TEST 46: a chunked body nginx cannot read: the 400 says what it is
+--- raw_request eval
+"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"The request is not valid HTTP: its request line, a header or its chunked body could not be read.","type":"invalid_request_error","param":null,"code":null}}
