@@ -45,13 +45,20 @@ ngx_http_llm_after_failure(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                   && r->upstream->state->status)
                  ? r->upstream->state->status : NGX_HTTP_BAD_GATEWAY;
 
-        if (ctx->resp && ctx->resp->header_held) {
+        if (ctx->resp && (ctx->resp->header_held || ctx->resp->stream_held))
+        {
             /* a held answer cut short or unreadable: its 200 never went */
             ctx->resp = NULL;
             ngx_http_llm_clear_headers_out(r);
         }
 
-        if (status < NGX_HTTP_SPECIAL_RESPONSE) {
+        if (status < NGX_HTTP_SPECIAL_RESPONSE
+            && ctx->upstream_rc == NGX_HTTP_GATEWAY_TIME_OUT)
+        {
+            /* a held stream that went silent after its header */
+            status = NGX_HTTP_GATEWAY_TIME_OUT;
+
+        } else if (status < NGX_HTTP_SPECIAL_RESPONSE) {
             /* a 2xx whose body was the provider's error: the error's */
             status = (ctx->error_status >= NGX_HTTP_BAD_REQUEST
                       && ctx->error_status < 600)

@@ -35,6 +35,13 @@ static ngx_int_t ngx_http_llm_held_input_filter(ngx_event_pipe_t *p,
     ngx_buf_t *buf);
 static ngx_int_t ngx_http_llm_held_answer(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **chain);
+static ngx_int_t ngx_http_llm_stream_filter_init(void *data);
+static ngx_int_t ngx_http_llm_stream_input_filter(void *data,
+    ssize_t bytes);
+static void ngx_http_llm_stream_finalize(ngx_http_request_t *r,
+    ngx_int_t rc);
+static ngx_int_t ngx_http_llm_held_stream(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **chain);
 static ngx_int_t ngx_http_llm_header_out(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
 static ngx_int_t ngx_http_llm_provider_error_page(ngx_http_request_t *r,
@@ -203,6 +210,24 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
 
         if (!(r->cache && ctx->cache_eligible && !ctx->cache_no_store)) {
             r->upstream->buffering = 0;
+
+            /*
+             * Its header waits for the first event of the answer: a
+             * provider that fails before it (its error event first, a
+             * connection closed or silent after the header) fails over
+             * as if it had never answered. Only a body whose end nginx
+             * can tell (chunked, or of a length): an end by closing the
+             * connection is not told from a failure.
+             */
+
+            if (r->upstream->headers_in.chunked
+                || r->upstream->headers_in.content_length_n > 0)
+            {
+                ctx->resp->stream_held = 1;
+                ctx->input_filter_init = r->upstream->input_filter_init;
+                r->upstream->input_filter_init =
+                                            ngx_http_llm_stream_filter_init;
+            }
         }
 
         /* and so do nginx instances in front of this one */
@@ -214,6 +239,11 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
         {
             return NGX_ERROR;
         }
+    }
+
+    if (ctx->resp->stream_held) {
+        /* sent with the answer's first event, ngx_http_llm_held_stream() */
+        return NGX_OK;
     }
 
     if (ctx->resp->header_held) {
@@ -750,6 +780,161 @@ ngx_http_llm_held_answer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 }
 
 
+/*
+ * A stream's header is held until its first event of the answer (see the
+ * header filter). Meanwhile the upstream is told that no header went
+ * out: a provider that closes the connection or stays silent makes nginx
+ * finalize with 502 or 504 before any header, and error_page brings the
+ * request back for its next attempt. Its error event first does the same,
+ * by the upstream's error flag (read when the write ends), or by a 502 at
+ * the body's end. The non-buffered upstream is given the header as sent
+ * at the body's end (below), so that the end reaches this filter.
+ */
+
+static ngx_int_t
+ngx_http_llm_stream_filter_init(void *data)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_int_t             rc;
+    ngx_http_llm_ctx_t   *ctx;
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    rc = ctx->input_filter_init(data);
+
+    if (rc == NGX_OK && ctx->resp && ctx->resp->stream_held) {
+        r->upstream->header_sent = 0;
+        ctx->upstream_input_filter = r->upstream->input_filter;
+        r->upstream->input_filter = ngx_http_llm_stream_input_filter;
+        ctx->upstream_finalize = r->upstream->finalize_request;
+        r->upstream->finalize_request = ngx_http_llm_stream_finalize;
+        ctx->upstream_rc = 0;
+    }
+
+    return rc;
+}
+
+
+/* how nginx ends it: a silence after the header is a timeout (504) */
+
+static void
+ngx_http_llm_stream_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_llm_ctx_t  *ctx;
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    ctx->upstream_rc = rc;
+
+    ctx->upstream_finalize(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_llm_stream_input_filter(void *data, ssize_t bytes)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_int_t             rc;
+    ngx_http_llm_ctx_t   *ctx;
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    rc = ctx->upstream_input_filter(data, bytes);
+
+    if (r->upstream->length == 0) {
+        /* the body's end: nginx sends it to the filters as for any */
+        r->upstream->header_sent = 1;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_llm_held_stream(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_chain_t *in, ngx_chain_t **chain)
+{
+    ngx_int_t                 rc;
+    ngx_chain_t             **ll;
+    ngx_http_upstream_t      *u;
+    ngx_http_llm_response_t  *resp;
+
+    resp = ctx->resp;
+    u = r->upstream;
+
+    if (!resp->answered && u && !r->cached
+        && (resp->error_first || resp->broken
+            || ngx_http_llm_chain_ends(in)))
+    {
+        /* nothing of the answer: a failed attempt */
+
+        if (!resp->stream_failed) {
+            resp->stream_failed = 1;
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "llm: the stream of provider \"%V\" for model "
+                          "\"%V\" failed before its answer began",
+                          &ctx->target->provider->name, &ctx->chat.model);
+        }
+
+        resp->held = NULL;
+        *chain = NULL;
+
+        if (ngx_http_llm_chain_ends(in)) {
+            u->header_sent = 0;
+            return NGX_HTTP_BAD_GATEWAY;
+        }
+
+        if (u->length == 0) {
+            /* the body's end was read: it comes next, and fails then */
+            return NGX_OK;
+        }
+
+        /* the upstream finalizes with 502 once this write returns */
+        u->header_sent = 0;
+        u->error = 1;
+
+        return NGX_OK;
+    }
+
+    if (!resp->answered) {
+        /* comments, or part of an event: kept until the answer starts */
+
+        for (ll = &resp->held; *ll; ll = &(*ll)->next) { /* void */ }
+
+        *ll = *chain;
+        *chain = NULL;
+
+        return NGX_OK;
+    }
+
+    resp->stream_held = 0;
+
+    if (u) {
+        u->header_sent = 1;
+    }
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        *chain = NULL;
+        return (rc == NGX_OK) ? NGX_OK : rc;
+    }
+
+    if (resp->held) {
+        for (ll = &resp->held; *ll; ll = &(*ll)->next) { /* void */ }
+
+        *ll = *chain;
+        *chain = resp->held;
+        resp->held = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_llm_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
@@ -779,6 +964,13 @@ ngx_http_llm_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 rc = ngx_http_llm_held_answer(r, ctx, in, &chain);
 
                 if (rc != NGX_OK) {
+                    return rc;
+                }
+
+            } else if (ctx->resp->stream_held) {
+                rc = ngx_http_llm_held_stream(r, ctx, in, &chain);
+
+                if (rc != NGX_OK || ctx->resp->stream_held) {
                     return rc;
                 }
             }

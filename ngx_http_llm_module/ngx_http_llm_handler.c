@@ -531,6 +531,7 @@ ngx_http_llm_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     ctx->error_status = 0;
+    ctx->upstream_rc = 0;
     ngx_str_null(&ctx->error_message);
 
     ctx->attempts++;

@@ -537,6 +537,11 @@ struct ngx_http_llm_ctx_s {
     ngx_http_llm_response_t       *resp;
     ngx_int_t                    (*input_filter_init)(void *data);
     ngx_event_pipe_input_filter_pt pipe_input_filter;
+    ngx_int_t                    (*upstream_input_filter)(void *data,
+                                                      ssize_t bytes);
+    void                         (*upstream_finalize)(ngx_http_request_t *r,
+                                                      ngx_int_t rc);
+    ngx_int_t                      upstream_rc;    /* a held stream's end */
     ngx_str_t                      replacement;    /* body replacing nginx's */
 
     /* keeps provider keys out of the debug log while proxy builds headers */

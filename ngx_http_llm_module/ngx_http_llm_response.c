@@ -34,6 +34,10 @@ static void ngx_http_llm_response_error_2xx(ngx_http_llm_response_t *resp,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_llm_response_event_out(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev);
+static void ngx_http_llm_response_error_event(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev);
+static void ngx_http_llm_response_canon_failed(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
 static ngx_int_t ngx_http_llm_response_write(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp, u_char *data, size_t len);
 static ngx_int_t ngx_http_llm_response_fail(ngx_http_request_t *r,
@@ -327,7 +331,90 @@ ngx_http_llm_response_canon_write(void *data, u_char *p, size_t len)
 
     ctx = ngx_http_llm_get_ctx(r);
 
+    if (ctx->resp->canon && ctx->resp->canon->failed
+        && !ctx->resp->canon->refused)
+    {
+        /* the provider's error, translated */
+        if (!ctx->resp->answered && !ctx->resp->error_first) {
+            ctx->resp->error_first = 1;
+            ngx_http_llm_response_canon_failed(r, ctx);
+        }
+
+    } else {
+        ctx->resp->answered = 1;
+    }
+
     return ngx_http_llm_response_write(r, ctx->resp, p, len);
+}
+
+
+/* the same, read by the canon: its message copied from the canon's arena */
+
+static void
+ngx_http_llm_response_canon_failed(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx)
+{
+    ngx_http_llm_perror_t  *err;
+
+    err = &ctx->resp->canon->error;
+
+    ctx->error_status = err->status;
+
+    if (err->message.len == 0) {
+        return;
+    }
+
+    ctx->error_message.data = ngx_pnalloc(r->pool, err->message.len);
+    if (ctx->error_message.data == NULL) {
+        return;
+    }
+
+    ngx_memcpy(ctx->error_message.data, err->message.data, err->message.len);
+    ctx->error_message.len = err->message.len;
+
+    (void) ngx_http_llm_provider_mask(ctx->target->provider,
+                                      ctx->error_message.data,
+                                      ctx->error_message.len);
+}
+
+
+/*
+ * The provider's error event before any answer, in the client's own API:
+ * its message kept (masked), for the client's error if no other target
+ * answers.
+ */
+
+static void
+ngx_http_llm_response_error_event(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev)
+{
+    ngx_http_llm_perror_t    err;
+    ngx_http_llm_dialect_t  *dialect;
+
+    dialect = ctx->target->provider->dialect;
+
+    ngx_memzero(&err, sizeof(ngx_http_llm_perror_t));
+
+    if (ev->data.len == 0 || dialect->decode_error == NULL
+        || dialect->decode_error(r, &ev->data, &err) != NGX_OK
+        || err.message.len == 0)
+    {
+        return;
+    }
+
+    ctx->error_message.data = ngx_pnalloc(r->pool, err.message.len);
+    if (ctx->error_message.data == NULL) {
+        return;
+    }
+
+    ngx_memcpy(ctx->error_message.data, err.message.data, err.message.len);
+    ctx->error_message.len = err.message.len;
+
+    (void) ngx_http_llm_provider_mask(ctx->target->provider,
+                                      ctx->error_message.data,
+                                      ctx->error_message.len);
+
+    ctx->error_status = err.status;
 }
 
 
@@ -720,6 +807,14 @@ ngx_http_llm_response_event_out(ngx_http_request_t *r,
         /* a key the provider quotes in its error is masked */
         (void) ngx_http_llm_provider_mask(ctx->target->provider,
                                           ev->raw.data, ev->raw.len);
+
+        if (!ctx->resp->answered) {
+            ctx->resp->error_first = 1;
+            ngx_http_llm_response_error_event(r, ctx, ev);
+        }
+
+    } else if (ev->data.data) {
+        ctx->resp->answered = 1;
     }
 
     if (ev->nedits) {

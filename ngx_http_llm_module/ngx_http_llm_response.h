@@ -43,6 +43,8 @@ struct ngx_http_llm_response_s {
 
     ngx_chain_t                   *free;
     ngx_chain_t                   *busy;
+    ngx_chain_t                   *held;        /* stream_held: written,
+                                                   not yet passed on */
 
     void                          *dialect;     /* the dialect's state */
     ngx_int_t                      decode_rc;   /* BUFFER, decoded */
@@ -59,6 +61,13 @@ struct ngx_http_llm_response_s {
     unsigned                       overflow:1;  /* BUFFER: too large */
     unsigned                       header_held:1; /* BUFFER: the header
                                                      waits for the body */
+    unsigned                       stream_held:1; /* a stream's header
+                                                     waits for its answer */
+    unsigned                       answered:1;  /* an event of the answer
+                                                   was written */
+    unsigned                       error_first:1; /* the provider's error
+                                                     before any answer */
+    unsigned                       stream_failed:1; /* held, and failed */
     unsigned                       decoded:1;   /* BUFFER: the body read */
 };
 

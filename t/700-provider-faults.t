@@ -59,6 +59,14 @@ my %FAULTS = (
 
 my $DEADLINE = 1500 * $SLOW;                  # ms, routes of the dripping provider
 
+# streams that fail after their header, before any event of the answer
+# (chunked, as providers stream): their header is held, so they fail over
+my %SSE_FAULTS = (
+    sse_error => [502, 'upstream_error', qr/answered with an error: Overloaded/],
+    sse_stall => [504, 'upstream_timeout', undef],
+    sse_close => [502, 'upstream_error', undef],
+);
+
 my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
     . "    llm_provider healthy { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n";
 for my $name (sort keys %FAULTS) {
@@ -67,6 +75,13 @@ for my $name (sort keys %FAULTS) {
     llm_provider f_$name { url $FAULTS{$name}[0]; }
     llm_route solo-$name { target f_$name; $deadline }
     llm_route pair-$name { target f_$name; target healthy pair-served; $deadline }
+CONF
+}
+for my $name (sort keys %SSE_FAULTS) {
+    $http .= <<CONF;
+    llm_provider f_$name { url http://127.0.0.1:$F/$name/v1; }
+    llm_route solo-$name { target f_$name; }
+    llm_route pair-$name { target f_$name; target healthy pair-served; }
 CONF
 }
 
@@ -171,6 +186,38 @@ for my $name (sort keys %FAULTS) {
             is idle_target($port, 'healthy', 'pair-served')->{successes},
                 $before + 2, 'the healthy target: two more successes';
         }
+    };
+}
+
+
+for my $name (sort keys %SSE_FAULTS) {
+    my ($status, $code, $message) = @{ $SSE_FAULTS{$name} };
+
+    subtest "$name: a stream that fails before its answer: alone, $status $code" => sub {
+        my $from = $srv->error_log_size;
+        my $res = ask("solo-$name", 1);
+        my $err = openai_error_ok($res, $status, $code, "$status, OpenAI JSON, code $code");
+        like $err->{message}, $message, 'the provider\'s message' if $err && $message;
+        is $res->header('x-llm-attempts'), 1, 'one attempt';
+        like $srv->error_log(from => $from),
+             $name eq 'sse_stall' ? qr/upstream timed out/
+                                  : qr/llm: the stream of provider "f_$name" for model "solo-$name" failed before its answer began|upstream prematurely closed connection/,
+             'the error log says why';
+        my $t = idle_target($port, "f_$name", "solo-$name");
+        is $t->{failures}, 1, 'a failure of the target';
+    };
+
+    subtest "$name: with a healthy target, it fails over" => sub {
+        my $res = ask("pair-$name", 1);
+        is $res->{status}, 200, 'status 200';
+        ok $res->{complete}, 'a complete response' or diag $res->{error};
+        is $res->header('x-llm-provider'), 'healthy', 'served by the healthy target';
+        is $res->header('x-llm-attempts'), 2, 'after two attempts';
+        like $res->{body},
+             qr/\A(?:data: \{[^\n]*"model":"pair-served"[^\n]*\}\n\n)+data: \[DONE\]\n\n\z/,
+             'the healthy target\'s whole stream, nothing of the first';
+        is idle_target($port, "f_$name", "pair-$name")->{failures}, 1,
+            'the faulty target: a failure';
     };
 }
 

@@ -102,6 +102,8 @@ sub normalize {
     $text =~ s/"created":\d+/"created":0/g;
     $text =~ s/\b(chatcmpl-|call_)[A-Za-z0-9]{24}\b/${1}ID/g;
     $text =~ s/split-(?:\d+|bytewise)/split-N/g;
+    # the client's model, in the gateway's own messages
+    $text =~ s/`(c\d+)-(?:\d+|bytewise)`/`$1-N`/g;
 
     return $text;
 }

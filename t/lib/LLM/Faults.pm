@@ -35,6 +35,9 @@ got), then:
                 the next (or 60 bytes of the JSON), then closes (FIN)
     junk_http   no status line at all: bytes that are not HTTP, then FIN
     hint103     "103 Early Hints" first, then the whole valid answer
+    sse_error   a chunked stream whose first event is an error, then its end
+    sse_stall   a chunked stream's header, then nothing (held 120 s)
+    sse_close   a chunked stream's header, then FIN before any chunk
     redirect    302 to another URL, an empty body
     junk_json   200 application/json whose body is not JSON
     junk_sse    200 text/event-stream: lines that are not SSE fields and
@@ -548,6 +551,20 @@ sub _connection {
     } elsif ($name eq 'hint103') {
         _send($c, "HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
                   . $whole);
+        close $c;
+    } elsif ($name =~ /^sse_(error|stall|close)$/) {
+        my $head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                 . "Transfer-Encoding: chunked\r\n\r\n";
+        if ($1 eq 'error') {
+            my $ev = 'data: {"error":{"message":"Overloaded","type":"overloaded_error",'
+                   . '"param":null,"code":null}}' . "\n\n";
+            _send($c, $head . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $ev, $ev));
+        } elsif ($1 eq 'stall') {
+            _send($c, $head);
+            _hold($c, 120);
+        } else {
+            _send($c, $head);
+        }
         close $c;
     } elsif ($name eq 'redirect') {
         _send($c, "HTTP/1.1 302 Found\r\nLocation: http://mirror.example/v1\r\n"
