@@ -139,6 +139,20 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
         ngx_http_llm_clear_headers_out(r);
         r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
         invalid = 1;
+
+    } else if (!r->cached && r->headers_out.status / 100 == 2
+               && r->headers_out.content_length_n == 0)
+    {
+        /* no API of the gateway's answers with nothing */
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "llm: provider \"%V\" answered %ui with an empty "
+                      "body, which is not an answer",
+                      &ctx->target->provider->name, r->headers_out.status);
+
+        ngx_http_llm_clear_headers_out(r);
+        r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+        invalid = 1;
     }
 
     status = r->headers_out.status;

@@ -14,7 +14,8 @@
 # and no worker crash or [crit]/[alert]/[emerg] in the error log. The
 # faulty providers are real servers: a forked Perl server (LLM::Faults)
 # misbehaving byte by byte, and a port nothing listens on. An interim
-# answer (103 Early Hints) or a redirect is not an answer either.
+# answer (103 Early Hints), a redirect or a 200 with an empty body is not
+# an answer either.
 #
 # A script: faulty providers are forked Perl servers that misbehave byte by
 # byte.
@@ -51,6 +52,8 @@ my %FAULTS = (
                   qr/llm: provider "f_hint103" answered with status 103, which is not an answer/],
     redirect  => ["http://127.0.0.1:$F/redirect/v1", 502, 'upstream_error',
                   qr/llm: provider "f_redirect" answered with status 302, which is not an answer/],
+    empty     => ["http://127.0.0.1:$F/empty/v1", 502, 'upstream_error',
+                  qr/llm: provider "f_empty" answered 200 with an empty body, which is not an answer/],
     stall     => ["http://127.0.0.1:$F/stall/v1", 504, 'upstream_timeout',
                   qr/upstream timed out \(110: Connection timed out\) while reading response header/],
     drip      => ["http://127.0.0.1:$F/drip,ms=1000/v1", 504, 'deadline_exceeded',

@@ -39,6 +39,7 @@ got), then:
     sse_stall   a chunked stream's header, then nothing (held 120 s)
     sse_close   a chunked stream's header, then FIN before any chunk
     redirect    302 to another URL, an empty body
+    empty       200 application/json with Content-Length: 0
     junk_json   200 application/json whose body is not JSON
     junk_sse    200 text/event-stream: lines that are not SSE fields and
                 events whose data is not JSON, then data: [DONE]
@@ -565,6 +566,9 @@ sub _connection {
         } else {
             _send($c, $head);
         }
+        close $c;
+    } elsif ($name eq 'empty') {
+        _send($c, _head('application/json', 0));
         close $c;
     } elsif ($name eq 'redirect') {
         _send($c, "HTTP/1.1 302 Found\r\nLocation: http://mirror.example/v1\r\n"
