@@ -65,6 +65,9 @@ typedef struct {
     ngx_http_llm_key_name_t   *keys;
     ngx_http_llm_main_conf_t  *lmcf;
     off_t                      member_end;    /* of the last root member */
+    ngx_uint_t                 prompt_items;  /* of the prompt's array */
+    ngx_uint_t                 prompt_tokens; /* of one of its arrays */
+    ngx_uint_t                 prompt_kind;   /* what its array holds */
     unsigned                   root:1;
     unsigned                   messages:1;
     unsigned                   anthropic:1;   /* /v1/messages */
@@ -109,6 +112,8 @@ static ngx_int_t ngx_http_llm_refuse(ngx_http_llm_parser_t *p,
     const char *param, const char *fmt, ...);
 static ngx_int_t ngx_http_llm_token(ngx_http_llm_jscan_t *js,
     ngx_uint_t token);
+static ngx_int_t ngx_http_llm_prompt_item(ngx_http_llm_parser_t *p,
+    ngx_uint_t kind);
 static ngx_int_t ngx_http_llm_scalar(ngx_http_llm_parser_t *p,
     const char *type);
 static ngx_int_t ngx_http_llm_null(ngx_http_llm_parser_t *p);
@@ -926,6 +931,36 @@ ngx_http_llm_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 
 
 /*
+ * A legacy prompt is a string, or an array, not empty, of strings, of
+ * token ids, or of arrays of token ids (not empty): anything else, or a
+ * mix, is refused as OpenAI refuses it. kind: 's' a string, 't' a token
+ * id, 'a' an array, as an item of the prompt's array.
+ */
+
+static ngx_int_t
+ngx_http_llm_prompt_item(ngx_http_llm_parser_t *p, ngx_uint_t kind)
+{
+    if (kind && p->depth == 2
+        && (p->prompt_kind == 0 || p->prompt_kind == kind))
+    {
+        p->prompt_kind = kind;
+        p->prompt_items++;
+        return NGX_OK;
+    }
+
+    if (p->depth == 3 && kind == 't') {
+        p->prompt_tokens++;
+        return NGX_OK;
+    }
+
+    return ngx_http_llm_refuse(p, "prompt", "Invalid 'prompt': expected a "
+                               "string, an array of strings, an array of "
+                               "token ids or an array of arrays of token "
+                               "ids, not empty.");
+}
+
+
+/*
  * A value other than the one expected for a known key: type is what the
  * value is; only the keys the gateway reads are checked.
  */
@@ -975,6 +1010,11 @@ ngx_http_llm_scalar(ngx_http_llm_parser_t *p, const char *type)
         return ngx_http_llm_refuse(p, "messages", "Invalid type for "
                                    "'messages[%ui]': expected an object, "
                                    "but got %s.", p->chat->messages, type);
+    }
+
+    if (p->depth > 1 && p->container == NGX_HTTP_LLM_KEY_PROMPT) {
+        /* null, a boolean, an object in a prompt */
+        return ngx_http_llm_prompt_item(p, 0);
     }
 
     return NGX_OK;
@@ -1082,7 +1122,20 @@ ngx_http_llm_number(ngx_http_llm_parser_t *p)
     if (p->depth > 1 && p->container == NGX_HTTP_LLM_KEY_PROMPT) {
         /* a prompt of token ids: a token is some four bytes of text */
         p->chat->message_bytes += 4;
-        return NGX_OK;
+
+        /* a token id is an integer from 0, of 10 digits at most */
+
+        if (p->js.size > 10 || len != p->js.size) {
+            return ngx_http_llm_prompt_item(p, 0);
+        }
+
+        for (i = 0; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9') {
+                return ngx_http_llm_prompt_item(p, 0);
+            }
+        }
+
+        return ngx_http_llm_prompt_item(p, 't');
     }
 
     if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_TEMPERATURE) {
@@ -1186,9 +1239,10 @@ ngx_http_llm_string(ngx_http_llm_parser_t *p)
         if (p->depth == 1) {
             p->messages = 1;
             p->key = NGX_HTTP_LLM_KEY_NONE;
+            return NGX_OK;
         }
 
-        return NGX_OK;
+        return ngx_http_llm_prompt_item(p, 's');
     }
 
     /* Anthropic's system prompt: a string, or text blocks */
@@ -1326,6 +1380,8 @@ ngx_http_llm_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
             }
 
             p->messages = 1;
+            p->prompt_items = 0;
+            p->prompt_kind = 0;
             break;
 
         case NGX_HTTP_LLM_KEY_CACHE:
@@ -1362,7 +1418,18 @@ ngx_http_llm_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
 
         } else if (p->container == NGX_HTTP_LLM_KEY_TOOLS) {
             p->chat->tools = 1;
+
+        } else if (p->container == NGX_HTTP_LLM_KEY_PROMPT) {
+            if (map || ngx_http_llm_prompt_item(p, 'a') != NGX_OK) {
+                return ngx_http_llm_prompt_item(p, 0);
+            }
+
+            p->prompt_tokens = 0;
         }
+
+    } else if (p->container == NGX_HTTP_LLM_KEY_PROMPT) {
+        /* deeper than an array of arrays of token ids */
+        return ngx_http_llm_prompt_item(p, 0);
     }
 
     p->depth++;
@@ -1375,6 +1442,15 @@ static ngx_int_t
 ngx_http_llm_close(ngx_http_llm_parser_t *p)
 {
     p->depth--;
+
+    if (p->container == NGX_HTTP_LLM_KEY_PROMPT
+        && ((p->depth == 1 && p->prompt_items == 0)
+            || (p->depth == 2 && p->prompt_tokens == 0)))
+    {
+        /* [] or [[]] */
+        p->depth++;
+        return ngx_http_llm_prompt_item(p, 0);
+    }
 
     if (p->depth == 1) {
         ngx_http_llm_member_end(p, p->container);

@@ -146,6 +146,18 @@ POST /v1/completions
 
 
 
+=== TEST 7b: a prompt of any other shape is refused before a provider sees it
+--- request eval
+[map { "POST /v1/completions\n" . qq({"model":"m","prompt":$_}) }
+ '[{}]', '[1,"a"]', '[[1],"a"]', '[1.5]', '[-1]', '[]', '[[]]', '[["a"]]',
+ '[[[1]]]', '[true]', '[null]', '[100000000000]', '[1e3]']
+--- error_code eval
+[(400) x 13]
+--- response_body eval
+[(q{{"error":{"message":"Invalid 'prompt': expected a string, an array of strings, an array of token ids or an array of arrays of token ids, not empty.","type":"invalid_request_error","param":"prompt","code":null}}}) x 13]
+
+
+
 === TEST 8: failover across two OpenAI-format targets
 --- request
 POST /v1/completions
