@@ -460,6 +460,11 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                                     "max_tokens: Field required");
     }
 
+    if (p.anthropic && ctx->tree) {
+        /* Anthropic's door, /v1/messages and count_tokens alike */
+        return ngx_http_llm_messages_check(ctx->tree, problem);
+    }
+
     return NGX_OK;
 }
 

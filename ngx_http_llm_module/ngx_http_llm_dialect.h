@@ -104,6 +104,10 @@ ngx_int_t ngx_http_llm_openai_decode_error(ngx_http_request_t *r,
     ngx_str_t *body, ngx_http_llm_perror_t *err);
 
 /* ngx_http_llm_messages.c: the client's request in OpenAI's format */
+/* an Anthropic Messages request's shape, before any target: NGX_DECLINED
+   with the problem told */
+ngx_int_t ngx_http_llm_messages_check(ngx_http_llm_json_t *tree,
+    ngx_http_llm_problem_t *problem);
 ngx_http_llm_json_t *ngx_http_llm_chat_tree(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 

@@ -15,8 +15,11 @@
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_json_tree.h"
 #include "ngx_http_llm_responses.h"
+#include "ngx_http_llm_body.h"
 
 
+static ngx_int_t ngx_http_llm_messages_block(ngx_http_llm_json_t *block,
+    ngx_uint_t i, ngx_uint_t k, ngx_http_llm_problem_t *problem);
 static ngx_http_llm_json_t *ngx_http_llm_convert(ngx_http_llm_conv_t *cv,
     ngx_http_llm_json_t *in);
 static ngx_int_t ngx_http_llm_convert_message(ngx_http_llm_conv_t *cv,
@@ -35,6 +38,162 @@ static ngx_http_llm_json_t *ngx_http_llm_convert_image(
  * Anthropic's door and for the Responses API, the tree converted (once
  * per request).
  */
+
+/*
+ * What Anthropic itself requires of a request's shape, told as it tells
+ * it ("messages.0.role: ..."): a message that would otherwise be dropped,
+ * or a block written out empty, by a translation to another API.
+ */
+
+ngx_int_t
+ngx_http_llm_messages_check(ngx_http_llm_json_t *tree,
+    ngx_http_llm_problem_t *problem)
+{
+    ngx_uint_t            i, k;
+    ngx_http_llm_json_t  *m, *content, *block, *v;
+
+    v = ngx_http_llm_json_get(tree, "messages");
+
+    i = 0;
+
+    for (m = v ? v->child : NULL; m; m = m->next) {
+
+        if (!ngx_http_llm_json_eq(ngx_http_llm_json_get(m, "role"), "user")
+            && !ngx_http_llm_json_eq(ngx_http_llm_json_get(m, "role"),
+                                     "assistant"))
+        {
+            return ngx_http_llm_problem(problem, "messages", NULL,
+                                        "messages.%ui.role: Input should be "
+                                        "'user' or 'assistant'", i);
+        }
+
+        content = ngx_http_llm_json_get(m, "content");
+
+        if (content == NULL) {
+            return ngx_http_llm_problem(problem, "messages", NULL,
+                                        "messages.%ui.content: Field "
+                                        "required", i);
+        }
+
+        if (content->type == NGX_HTTP_LLM_JSON_ARRAY) {
+            k = 0;
+
+            for (block = content->child; block; block = block->next) {
+                if (ngx_http_llm_messages_block(block, i, k, problem)
+                    != NGX_OK)
+                {
+                    return NGX_DECLINED;
+                }
+
+                k++;
+            }
+
+        } else if (content->type != NGX_HTTP_LLM_JSON_STRING) {
+            return ngx_http_llm_problem(problem, "messages", NULL,
+                                        "messages.%ui.content: Input should "
+                                        "be a valid string or list", i);
+        }
+
+        i++;
+    }
+
+    v = ngx_http_llm_json_get(tree, "system");
+
+    if (v && v->type == NGX_HTTP_LLM_JSON_ARRAY) {
+        k = 0;
+
+        for (block = v->child; block; block = block->next) {
+            if (!ngx_http_llm_json_eq(ngx_http_llm_json_get(block, "type"),
+                                      "text")
+                || ngx_http_llm_json_str(block, "text") == NULL)
+            {
+                return ngx_http_llm_problem(problem, "system", NULL,
+                                            "system.%ui: Input should be a "
+                                            "text block", k);
+            }
+
+            k++;
+        }
+    }
+
+    /* (a system of another type is refused by the body's parser) */
+
+    v = ngx_http_llm_json_get(tree, "tool_choice");
+
+    if (v && v->type != NGX_HTTP_LLM_JSON_NULL
+        && (ngx_http_llm_json_str(v, "type") == NULL
+            || (ngx_http_llm_json_eq(ngx_http_llm_json_get(v, "type"), "tool")
+                && ngx_http_llm_json_str(v, "name") == NULL)))
+    {
+        return ngx_http_llm_problem(problem, "tool_choice", NULL,
+                                    "tool_choice: Input should be an object "
+                                    "with a type (and the name of a tool)");
+    }
+
+    v = ngx_http_llm_json_get(tree, "tools");
+
+    if (v && v->type == NGX_HTTP_LLM_JSON_ARRAY) {
+        k = 0;
+
+        for (block = v->child; block; block = block->next) {
+            if (ngx_http_llm_json_str(block, "name") == NULL) {
+                return ngx_http_llm_problem(problem, "tools", NULL,
+                                            "tools.%ui.name: Field required",
+                                            k);
+            }
+
+            k++;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a content block: a type, and what its type needs */
+
+static ngx_int_t
+ngx_http_llm_messages_block(ngx_http_llm_json_t *block, ngx_uint_t i,
+    ngx_uint_t k, ngx_http_llm_problem_t *problem)
+{
+    ngx_http_llm_json_t  *type;
+
+    type = ngx_http_llm_json_get(block, "type");
+
+    if (type == NULL || type->type != NGX_HTTP_LLM_JSON_STRING) {
+        return ngx_http_llm_problem(problem, "messages", NULL,
+                                    "messages.%ui.content.%ui.type: Field "
+                                    "required", i, k);
+    }
+
+    if (ngx_http_llm_json_eq(type, "text")
+        && ngx_http_llm_json_str(block, "text") == NULL)
+    {
+        return ngx_http_llm_problem(problem, "messages", NULL,
+                                    "messages.%ui.content.%ui.text: Field "
+                                    "required", i, k);
+    }
+
+    if (ngx_http_llm_json_eq(type, "tool_use")
+        && (ngx_http_llm_json_str(block, "id") == NULL
+            || ngx_http_llm_json_str(block, "name") == NULL))
+    {
+        return ngx_http_llm_problem(problem, "messages", NULL,
+                                    "messages.%ui.content.%ui: a tool_use "
+                                    "block needs its id and name", i, k);
+    }
+
+    if (ngx_http_llm_json_eq(type, "tool_result")
+        && ngx_http_llm_json_str(block, "tool_use_id") == NULL)
+    {
+        return ngx_http_llm_problem(problem, "messages", NULL,
+                                    "messages.%ui.content.%ui.tool_use_id: "
+                                    "Field required", i, k);
+    }
+
+    return NGX_OK;
+}
+
 
 ngx_http_llm_json_t *
 ngx_http_llm_chat_tree(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)

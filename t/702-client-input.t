@@ -286,6 +286,38 @@ subtest 'a body read whole (embeddings, Responses, Anthropic\'s door): any name 
 };
 
 
+subtest 'Anthropic\'s door: a message, block or tool a translation would drop is a 400, in Anthropic\'s shape' => sub {
+    my $m = '"model":"m","max_tokens":5';
+    for my $c (['"messages":[{}]', qr/messages\.0\.role: Input should be 'user' or 'assistant'/],
+               ['"messages":[{"role":5,"content":"x"}]', qr/messages\.0\.role: /],
+               ['"messages":[{"role":"user","content":"a"},{"role":"system","content":"b"}]',
+                qr/messages\.1\.role: /],
+               ['"messages":[{"role":"user"}]', qr/messages\.0\.content: Field required/],
+               ['"messages":[{"role":"user","content":5}]', qr/messages\.0\.content: Input should be a valid string or list/],
+               ['"messages":[{"role":"user","content":[5]}]', qr/messages\.0\.content\.0\.type: Field required/],
+               ['"messages":[{"role":"user","content":[{"type":"text"}]}]', qr/messages\.0\.content\.0\.text: Field required/],
+               ['"messages":[{"role":"assistant","content":[{"type":"tool_use"}]}]', qr/messages\.0\.content\.0: a tool_use block needs its id and name/],
+               ['"messages":[{"role":"user","content":[{"type":"tool_result"}]}]', qr/messages\.0\.content\.0\.tool_use_id: Field required/],
+               ['"system":[5],"messages":[{"role":"user","content":"x"}]', qr/system\.0: Input should be a text block/],
+               ['"system":5,"messages":[{"role":"user","content":"x"}]', qr/Invalid type for 'system': got a number/],
+               ['"tool_choice":{"type":"tool","name":5},"messages":[{"role":"user","content":"x"}]', qr/tool_choice: /],
+               ['"tools":[{}],"messages":[{"role":"user","content":"x"}]', qr/tools\.0\.name: Field required/])
+    {
+        my ($rest, $re) = @$c;
+        my $before = provider_requests();
+        my $res = post("{$m,$rest}", uri => '/v1/messages');
+        is $res->{status}, 400, "$rest: 400";
+        like $res->{body}, qr/\A\{"type":"error","error":\{"type":"invalid_request_error","message":"[^"]*"\}\}\n?\z/,
+            "$rest: Anthropic's shape";
+        like $res->{body}, $re, "$rest: says what";
+        is provider_requests(), $before, "$rest: nothing reached a provider";
+    }
+    my $res = post(qq({$m,"system":[{"type":"text","text":"s"}],"messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}),
+                   uri => '/v1/messages');
+    is $res->{status}, 200, 'a well-formed request with blocks: served';
+};
+
+
 subtest 'a pattern route whose capture is empty: 400 invalid_model, nothing sent' => sub {
     refused('{"model":"glob/","messages":[{"role":"user","content":"x"}]}', 400, 'model',
             'model "glob/"', code => 'invalid_model', message => qr/names no model for provider `mock`/);
