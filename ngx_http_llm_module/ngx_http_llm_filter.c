@@ -50,6 +50,10 @@ static void ngx_http_llm_mask_headers(ngx_http_request_t *r,
     ngx_http_llm_provider_t *p);
 
 
+/* what a held stream keeps before its answer (comments): then it goes */
+#define NGX_HTTP_LLM_STREAM_HELD_MAX  65536
+
+
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
@@ -870,6 +874,7 @@ static ngx_int_t
 ngx_http_llm_held_stream(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_chain_t *in, ngx_chain_t **chain)
 {
+    off_t                     held;
     ngx_int_t                 rc;
     ngx_chain_t             **ll;
     ngx_http_upstream_t      *u;
@@ -916,12 +921,24 @@ ngx_http_llm_held_stream(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     if (!resp->answered) {
         /* comments, or part of an event: kept until the answer starts */
 
-        for (ll = &resp->held; *ll; ll = &(*ll)->next) { /* void */ }
+        held = 0;
+
+        for (ll = &resp->held; *ll; ll = &(*ll)->next) {
+            held += ngx_buf_size((*ll)->buf);
+        }
 
         *ll = *chain;
         *chain = NULL;
 
-        return NGX_OK;
+        if (held < NGX_HTTP_LLM_STREAM_HELD_MAX) {
+            return NGX_OK;
+        }
+
+        /* a provider that keeps the client waiting with comments: they
+           go out, and the stream with them */
+
+        *chain = resp->held;
+        resp->held = NULL;
     }
 
     resp->stream_held = 0;
