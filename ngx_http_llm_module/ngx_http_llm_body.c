@@ -40,7 +40,9 @@ typedef enum {
     NGX_HTTP_LLM_KEY_CACHE,
     NGX_HTTP_LLM_KEY_NO_CACHE,
     NGX_HTTP_LLM_KEY_NO_STORE,
-    NGX_HTTP_LLM_KEY_PROMPT
+    NGX_HTTP_LLM_KEY_PROMPT,
+    NGX_HTTP_LLM_KEY_TOOL_CHOICE,
+    NGX_HTTP_LLM_KEY_STOP
 } ngx_http_llm_key_e;
 
 
@@ -144,6 +146,10 @@ static ngx_http_llm_key_name_t  ngx_http_llm_chat_keys[] = {
     { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
     { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
     { "cache", 5, NGX_HTTP_LLM_KEY_CACHE },
+    /* checked here, as OpenAI checks them: a translation would rewrite
+       what it could not read */
+    { "tool_choice", 11, NGX_HTTP_LLM_KEY_TOOL_CHOICE },
+    { "stop", 4, NGX_HTTP_LLM_KEY_STOP },
     { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
 };
 
@@ -1022,6 +1028,18 @@ ngx_http_llm_scalar(ngx_http_llm_parser_t *p, const char *type)
         return ngx_http_llm_prompt_item(p, 0);
     }
 
+    if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_TOOLS) {
+        return ngx_http_llm_refuse(p, "tools", "Invalid type for "
+                                   "'tools[%ui]': expected an object, but "
+                                   "got %s.", p->chat->tools_n, type);
+    }
+
+    if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_STOP) {
+        return ngx_http_llm_refuse(p, "stop", "Invalid type for 'stop': "
+                                   "expected a string or an array of "
+                                   "strings, but an item is %s.", type);
+    }
+
     return NGX_OK;
 }
 
@@ -1051,6 +1069,8 @@ ngx_http_llm_null(ngx_http_llm_parser_t *p)
         case NGX_HTTP_LLM_KEY_TOOLS:
         case NGX_HTTP_LLM_KEY_TEMPERATURE:
         case NGX_HTTP_LLM_KEY_SYSTEM:
+        case NGX_HTTP_LLM_KEY_TOOL_CHOICE:
+        case NGX_HTTP_LLM_KEY_STOP:
             p->key = NGX_HTTP_LLM_KEY_NONE;
             return NGX_OK;
 
@@ -1303,6 +1323,25 @@ ngx_http_llm_string(ngx_http_llm_parser_t *p)
             dst = &p->chat->user;
             break;
 
+        case NGX_HTTP_LLM_KEY_TOOL_CHOICE:
+            p->key = NGX_HTTP_LLM_KEY_NONE;
+
+            if ((len == 4 && ngx_strncmp(s, "none", 4) == 0)
+                || (len == 4 && ngx_strncmp(s, "auto", 4) == 0)
+                || (len == 8 && ngx_strncmp(s, "required", 8) == 0))
+            {
+                return NGX_OK;
+            }
+
+            return ngx_http_llm_refuse(p, "tool_choice", "Invalid value "
+                                       "for 'tool_choice': expected "
+                                       "'none', 'auto', 'required' or an "
+                                       "object.");
+
+        case NGX_HTTP_LLM_KEY_STOP:
+            p->key = NGX_HTTP_LLM_KEY_NONE;
+            return NGX_OK;
+
         default:
             return ngx_http_llm_scalar(p, "a string");
         }
@@ -1319,6 +1358,10 @@ ngx_http_llm_string(ngx_http_llm_parser_t *p)
         dst->len = len;
 
         p->key = NGX_HTTP_LLM_KEY_NONE;
+        return NGX_OK;
+    }
+
+    if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_STOP) {
         return NGX_OK;
     }
 
@@ -1390,8 +1433,16 @@ ngx_http_llm_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
             break;
 
         case NGX_HTTP_LLM_KEY_CACHE:
+        case NGX_HTTP_LLM_KEY_TOOL_CHOICE:
             if (!map) {
                 return ngx_http_llm_scalar(p, "an array");
+            }
+
+            break;
+
+        case NGX_HTTP_LLM_KEY_STOP:
+            if (map) {
+                return ngx_http_llm_scalar(p, "an object");
             }
 
             break;
@@ -1422,7 +1473,15 @@ ngx_http_llm_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
             p->chat->messages++;
 
         } else if (p->container == NGX_HTTP_LLM_KEY_TOOLS) {
+            if (!map) {
+                return ngx_http_llm_scalar(p, "an array");
+            }
+
             p->chat->tools = 1;
+            p->chat->tools_n++;
+
+        } else if (p->container == NGX_HTTP_LLM_KEY_STOP) {
+            return ngx_http_llm_scalar(p, map ? "an object" : "an array");
 
         } else if (p->container == NGX_HTTP_LLM_KEY_PROMPT) {
             if (map || ngx_http_llm_prompt_item(p, 'a') != NGX_OK) {

@@ -422,6 +422,7 @@ typedef struct {
     ngx_uint_t                     messages;
     size_t                         message_bytes;  /* text in messages */
     ngx_str_t                      user;           /* its first 256 bytes */
+    ngx_uint_t                     tools_n;        /* of "tools" */
 
     unsigned                       stream:1;
     unsigned                       tools:1;

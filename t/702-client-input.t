@@ -234,6 +234,10 @@ subtest 'wrong types, for every parameter the gateway reads: 400' => sub {
         [temperature => '"hot"'], [temperature => '[]'], [temperature => 'true'],
         [user => '5'], [user => '{}'], [user => 'false'],
         [tools => '{}'], [tools => '"x"'], [tools => '3'],
+        # what a translation would rewrite (tools [] , tool_choice auto)
+        [tools => '[1]'], [tools => '[{},"x"]'], [tools => '[[]]'],
+        [tool_choice => '5'], [tool_choice => '"x"'], [tool_choice => '[]'],
+        [stop => '[1,2]'], [stop => '["a",{}]'], [stop => '{}'], [stop => 'true'],
     );
     for my $c (@cases) {
         my ($key, $value, $rest) = @$c;
