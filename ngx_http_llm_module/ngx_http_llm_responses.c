@@ -61,6 +61,8 @@ typedef struct {
 
 static size_t ngx_http_llm_responses_bytes(ngx_http_llm_json_t *v);
 static const char *ngx_http_llm_responses_unserved(ngx_http_llm_json_t *tree);
+static const char *ngx_http_llm_responses_item_invalid(
+    ngx_http_llm_json_t *it);
 static ngx_uint_t ngx_http_llm_responses_item_served(ngx_http_llm_json_t *it);
 static void ngx_http_llm_responses_item(ngx_http_llm_conv_t *cv,
     ngx_http_llm_json_t *msgs, ngx_http_llm_json_t *it);
@@ -183,8 +185,9 @@ ngx_int_t
 ngx_http_llm_responses_check_route(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx)
 {
-    ngx_uint_t              i;
-    const char             *param;
+    ngx_uint_t              i, n;
+    const char             *param, *why;
+    ngx_http_llm_json_t    *v, *it;
     ngx_http_llm_target_t  *t;
 
     t = ctx->route->targets.elts;
@@ -198,6 +201,32 @@ ngx_http_llm_responses_check_route(ngx_http_request_t *r,
     if (i == ctx->route->targets.nelts && ctx->guard == NULL) {
         /* every target takes the request as it is */
         return NGX_OK;
+    }
+
+    /* what is malformed is told so, before what is not served */
+
+    v = ngx_http_llm_json_get(ctx->tree, "input");
+
+    if (ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_STRING) && v->str.len == 0)
+    {
+        return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST, NULL, "input",
+                                 "Invalid 'input': an empty string.");
+    }
+
+    n = 0;
+
+    for (it = ngx_http_llm_json_is(v, NGX_HTTP_LLM_JSON_ARRAY) ? v->child
+                                                             : NULL;
+         it; it = it->next)
+    {
+        why = ngx_http_llm_responses_item_invalid(it);
+
+        if (why) {
+            return ngx_http_llm_fail(r, NGX_HTTP_BAD_REQUEST, NULL, "input",
+                                     "Invalid 'input[%ui]': %s.", n, why);
+        }
+
+        n++;
     }
 
     param = ngx_http_llm_responses_unserved(ctx->tree);
@@ -293,6 +322,77 @@ ngx_http_llm_responses_unserved(ngx_http_llm_json_t *tree)
             if (!ngx_http_llm_responses_item_served(it)) {
                 return "input";
             }
+        }
+    }
+
+    return NULL;
+}
+
+
+/* an input item that is not one, whatever the API serves: why, or NULL */
+
+static const char *
+ngx_http_llm_responses_item_invalid(ngx_http_llm_json_t *it)
+{
+    ngx_http_llm_json_t  *type, *content, *part, *output;
+
+    if (!ngx_http_llm_json_is(it, NGX_HTTP_LLM_JSON_OBJECT)) {
+        return "expected an object";
+    }
+
+    type = ngx_http_llm_json_get(it, "type");
+
+    if (type && type->type != NGX_HTTP_LLM_JSON_STRING) {
+        return "its type must be a string";
+    }
+
+    if (ngx_http_llm_json_eq(type, "function_call")) {
+        return (ngx_http_llm_json_str(it, "call_id") == NULL
+                || ngx_http_llm_json_str(it, "name") == NULL
+                || ngx_http_llm_json_str(it, "arguments") == NULL)
+               ? "a function_call needs its call_id, name and arguments"
+               : NULL;
+    }
+
+    if (ngx_http_llm_json_eq(type, "function_call_output")) {
+        output = ngx_http_llm_json_get(it, "output");
+
+        return (ngx_http_llm_json_str(it, "call_id") == NULL
+                || !(ngx_http_llm_json_is(output, NGX_HTTP_LLM_JSON_STRING)
+                     || ngx_http_llm_json_is(output,
+                                             NGX_HTTP_LLM_JSON_ARRAY)))
+               ? "a function_call_output needs its call_id and output"
+               : NULL;
+    }
+
+    if (type && !ngx_http_llm_json_eq(type, "message")) {
+        /* another item: served or not, ngx_http_llm_responses_unserved() */
+        return NULL;
+    }
+
+    if (!ngx_http_llm_json_eq(ngx_http_llm_json_get(it, "role"), "user")
+        && !ngx_http_llm_json_eq(ngx_http_llm_json_get(it, "role"),
+                                 "assistant")
+        && !ngx_http_llm_json_eq(ngx_http_llm_json_get(it, "role"), "system")
+        && !ngx_http_llm_json_eq(ngx_http_llm_json_get(it, "role"),
+                                 "developer"))
+    {
+        return "a message's role is user, assistant, system or developer";
+    }
+
+    content = ngx_http_llm_json_get(it, "content");
+
+    if (ngx_http_llm_json_is(content, NGX_HTTP_LLM_JSON_STRING)) {
+        return NULL;
+    }
+
+    if (!ngx_http_llm_json_is(content, NGX_HTTP_LLM_JSON_ARRAY)) {
+        return "a message's content is a string or a list of parts";
+    }
+
+    for (part = content->child; part; part = part->next) {
+        if (ngx_http_llm_json_str(part, "type") == NULL) {
+            return "each part of a message's content needs a type";
         }
     }
 

@@ -226,6 +226,29 @@ qr/"param":"tool_choice","code":"unsupported_parameter"/,
 
 
 
+=== TEST 10b: on translation, an input item that is malformed is told so (not "not served")
+--- request eval
+[map { "POST /v1/responses\n" . qq({"model":"c","input":$_}) }
+ '[{}]', '[5]', '[{"role":"user","content":5}]', '[{"role":"bogus","content":"x"}]',
+ '[{"role":"user","content":[{"text":"x"}]}]', '[{"type":"function_call"}]',
+ '[{"type":"function_call_output","call_id":"c"}]', '[{"type":5}]', '""']
+--- error_code eval
+[(400) x 9]
+--- response_body_like eval
+[
+qr/"message":"Invalid 'input\[0\]': a message's role is user, assistant, system or developer\.","type":"invalid_request_error","param":"input","code":null/,
+qr/"message":"Invalid 'input\[0\]': expected an object\."/,
+qr/"message":"Invalid 'input\[0\]': a message's content is a string or a list of parts\."/,
+qr/"message":"Invalid 'input\[0\]': a message's role is user, assistant, system or developer\."/,
+qr/"message":"Invalid 'input\[0\]': each part of a message's content needs a type\."/,
+qr/"message":"Invalid 'input\[0\]': a function_call needs its call_id, name and arguments\."/,
+qr/"message":"Invalid 'input\[0\]': a function_call_output needs its call_id and output\."/,
+qr/"message":"Invalid 'input\[0\]': its type must be a string\."/,
+qr/"message":"Invalid 'input': an empty string\.","type":"invalid_request_error","param":"input"/,
+]
+
+
+
 === TEST 11: translated to Anthropic: a response object, usage charged
 --- request
 POST /v1/responses
