@@ -574,6 +574,7 @@ qq({"error":{"message":"The model `\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd`
 === TEST 45: a body too large by its Content-Length at Anthropic's door: refused in Anthropic's shape
 --- raw_request eval
 "POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Length: 40000000\r\nConnection: close\r\n\r\n"
+--- timeout: 10
 --- error_code: 413
 --- response_body_like: ^\{"type":"error","error":\{"type":"request_too_large","message":"The request body is larger than the gateway accepts \(\d+ bytes\)\."\}\}$
 
