@@ -1,9 +1,10 @@
 
 /*
  * One attempt's upstream request, as proxy_pass consumes it: the URL in
- * $llm_upstream, provider headers in $llm_header_<name>, and the body
- * installed as the request body. Bodies are spliced from the regions the
- * client sent, so an attempt copies only the bytes it changes.
+ * $llm_upstream, the body installed as the request body, and the
+ * provider's headers written into the request proxy sends. Bodies are
+ * spliced from the regions the client sent, so an attempt copies only
+ * the bytes it changes.
  */
 
 
@@ -25,6 +26,7 @@ static ngx_chain_t *ngx_http_llm_gather(ngx_http_request_t *r,
     ngx_chain_t *in, off_t length);
 static ngx_int_t ngx_http_llm_add_range(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, off_t from, off_t to, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in);
 
 
 ngx_int_t
@@ -71,6 +73,140 @@ ngx_http_llm_prepare_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     }
 
     return provider->dialect->create_request(r, ctx);
+}
+
+
+/*
+ * Called as proxy_pass evaluates $llm_upstream, just after it created the
+ * upstream and before it builds the request: the provider's headers will
+ * be written by ngx_http_llm_upstream_writer() as the request is sent.
+ * Written there rather than by a proxy_set_header line each, they cost no
+ * variable per header per request, need no line in the configuration for
+ * a provider's own "header", and never appear in proxy's debug log of the
+ * request (the key among them).
+ */
+
+void
+ngx_http_llm_attach_writer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+{
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    /* an upstream that is built already is another's: a log's, a retry's */
+
+    if (u == NULL || u->state != NULL || u->output.output_filter != NULL
+        || ctx->target == NULL || ctx->nheaders == 0)
+    {
+        return;
+    }
+
+    u->output.output_filter = ngx_http_llm_upstream_writer;
+    u->output.filter_ctx = r;
+}
+
+
+/*
+ * nginx's chain writer, with the provider's headers after the request
+ * line of proxy's header buffer (the first of u->request_bufs). That
+ * buffer is passed once a send (again after a reinit), whole; a copy with
+ * the headers goes out in its place, so that a new send finds it intact.
+ */
+
+static ngx_int_t
+ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
+{
+    ngx_http_request_t *r = data;
+
+    u_char                 *line;
+    size_t                  len;
+    ngx_buf_t              *head, *b;
+    ngx_uint_t              i;
+    ngx_chain_t            *cl, *ln, *out, **ll;
+    ngx_http_llm_ctx_t     *ctx;
+    ngx_http_upstream_t    *u;
+    ngx_http_llm_header_t  *h;
+
+    u = r->upstream;
+    head = u->request_bufs ? u->request_bufs->buf : NULL;
+
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf == head) {
+            break;
+        }
+    }
+
+    ctx = ngx_http_llm_get_ctx(r);
+
+    if (cl == NULL || ctx == NULL || !ngx_buf_in_memory_only(head)) {
+        return ngx_chain_writer(&u->writer, in);
+    }
+
+    line = ngx_strlchr(head->pos, head->last, LF);
+
+    if (line == NULL) {
+        return ngx_chain_writer(&u->writer, in);
+    }
+
+    line++;
+
+    h = ctx->headers;
+    len = 0;
+
+    for (i = 0; i < ctx->nheaders; i++) {
+        if (h[i].value.len) {
+            len += h[i].name.len + sizeof(": \r\n") - 1 + h[i].value.len;
+        }
+    }
+
+    if (len == 0) {
+        return ngx_chain_writer(&u->writer, in);
+    }
+
+    b = ngx_create_temp_buf(r->pool, head->last - head->pos + len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, head->pos, line - head->pos);
+
+    for (i = 0; i < ctx->nheaders; i++) {
+        if (h[i].value.len) {
+            b->last = ngx_cpymem(b->last, h[i].name.data, h[i].name.len);
+            *b->last++ = ':'; *b->last++ = ' ';
+            b->last = ngx_cpymem(b->last, h[i].value.data, h[i].value.len);
+            *b->last++ = CR; *b->last++ = LF;
+        }
+    }
+
+    b->last = ngx_cpymem(b->last, line, head->last - line);
+    b->flush = head->flush;
+    b->last_buf = head->last_buf;
+    b->last_in_chain = head->last_in_chain;
+
+    /* the links before it (none from proxy), the copy, the rest as is */
+
+    out = NULL;
+    ll = &out;
+
+    for (ln = in; /* void */; ln = ln->next) {
+        *ll = ngx_alloc_chain_link(r->pool);
+        if (*ll == NULL) {
+            return NGX_ERROR;
+        }
+
+        (*ll)->buf = (ln == cl) ? b : ln->buf;
+        (*ll)->next = NULL;
+        ll = &(*ll)->next;
+
+        if (ln == cl) {
+            break;
+        }
+    }
+
+    *ll = cl->next;
+
+    return ngx_chain_writer(&u->writer, out);
 }
 
 

@@ -15,6 +15,8 @@
 
 ngx_int_t ngx_http_llm_prepare_attempt(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
+void ngx_http_llm_attach_writer(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
 void ngx_http_llm_restore_request(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 ngx_int_t ngx_http_llm_splice_body(ngx_http_request_t *r,

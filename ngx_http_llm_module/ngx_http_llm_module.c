@@ -295,9 +295,6 @@ ngx_http_llm_create_main_conf(ngx_conf_t *cf)
         || ngx_array_init(&lmcf->globs, cf->pool, 4,
                           sizeof(ngx_http_llm_route_t *))
            != NGX_OK
-        || ngx_array_init(&lmcf->header_slots, cf->pool, 16,
-                          sizeof(ngx_str_t))
-           != NGX_OK
         || ngx_array_init(&lmcf->gateways, cf->pool, 4,
                           sizeof(ngx_http_core_loc_conf_t *))
            != NGX_OK
@@ -560,10 +557,6 @@ ngx_http_llm_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (ngx_http_llm_collect_header_slots(cf, lmcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     if (ngx_http_llm_check_gateways(cf, lmcf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -622,17 +615,20 @@ ngx_http_llm_postconfiguration(ngx_conf_t *cf)
 
 
 /*
- * A gateway location hands attempts to a content handler (proxy_pass) and
- * needs error_page for 502 and 504 to fail over; without them requests
- * would fail in ways nginx -t can tell now.
+ * A gateway location hands attempts to a content handler (proxy_pass
+ * $llm_upstream: reading it attaches the writer of the provider's
+ * headers) and needs error_page for 502 and 504 to fail over; without
+ * them requests would fail in ways nginx -t can tell now.
  */
 
 static ngx_int_t
 ngx_http_llm_check_gateways(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
 {
     ngx_uint_t                  i, j, found;
+    ngx_http_variable_t        *v;
     ngx_http_err_page_t        *ep;
     ngx_http_core_loc_conf_t  **gw, *clcf;
+    ngx_http_core_main_conf_t  *cmcf;
 
     gw = lmcf->gateways.elts;
 
@@ -672,6 +668,28 @@ ngx_http_llm_check_gateways(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
                           "502 504 = $uri$is_args$args;\" and "
                           "\"recursive_error_pages on;\" to fail over: "
                           "include llm_proxy_params in it", &clcf->name);
+            return NGX_ERROR;
+        }
+    }
+
+    if (lmcf->gateways.nelts) {
+        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+        v = cmcf->variables.elts;
+
+        for (i = 0; i < cmcf->variables.nelts; i++) {
+            if (v[i].name.len == sizeof("llm_upstream") - 1
+                && ngx_strncmp(v[i].name.data, "llm_upstream",
+                               v[i].name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == cmcf->variables.nelts) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "llm_gateway location \"%V\" needs "
+                          "\"proxy_pass $llm_upstream;\": include "
+                          "llm_proxy_params in it", &gw[0]->name);
             return NGX_ERROR;
         }
     }
@@ -736,8 +754,6 @@ static void
 ngx_http_llm_ctx_cleanup(void *data)
 {
     ngx_http_llm_ctx_t  *ctx = data;
-
-    ngx_http_llm_unmute_debug(ctx);
 
     if (ctx->timer.timer_set) {
         ngx_del_timer(&ctx->timer);

@@ -315,7 +315,6 @@ typedef struct {
     ngx_hash_t                     routes_hash;    /* exact names */
 
     /* header slots the configuration reads through $llm_header_<name> */
-    ngx_array_t                    header_slots;   /* ngx_str_t */
 
     /* gateway locations, checked once the whole http block is known */
     /* ngx_http_core_loc_conf_t * */
@@ -544,11 +543,6 @@ struct ngx_http_llm_ctx_s {
                                                       ngx_int_t rc);
     ngx_int_t                      upstream_rc;    /* a held stream's end */
     ngx_str_t                      replacement;    /* body replacing nginx's */
-
-    /* keeps provider keys out of the debug log while proxy builds headers */
-    ngx_event_t                    unmute;
-    ngx_uint_t                     log_level;
-    ngx_log_t                     *muted_log;
 
     unsigned                       body_requested:1;
     unsigned                       body_waiting:1;

@@ -39,8 +39,6 @@ static char *ngx_http_llm_provider_keepalive(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p, ngx_str_t *value, ngx_uint_t n);
 static char *ngx_http_llm_provider_pool(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
-static ngx_int_t ngx_http_llm_has_slot(ngx_http_llm_main_conf_t *lmcf,
-    ngx_str_t *header);
 
 
 static ngx_http_llm_dialect_t  *ngx_http_llm_dialects[] = {
@@ -877,18 +875,16 @@ ngx_http_llm_find_provider(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *name)
 
 /*
  * Checks that need the whole http block: a provider named by hostname
- * needs a resolver where requests are proxied, and every header a provider
- * sends needs a proxy_set_header slot that reads $llm_header_<name>.
+ * needs a resolver where requests are proxied.
  */
 
 ngx_int_t
 ngx_http_llm_check_providers(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
 {
     u_char                     *colon;
-    ngx_str_t                   host, name;
+    ngx_str_t                   host;
     ngx_uint_t                  i, j, k;
     ngx_resolver_t             *resolver;
-    ngx_http_llm_header_t      *h;
     ngx_http_llm_provider_t   **pp, *p;
     ngx_http_core_loc_conf_t  **gw;
 
@@ -954,43 +950,6 @@ ngx_http_llm_check_providers(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
         }
 
         p->max_headers = p->headers->nelts + k;
-
-        h = p->headers->elts;
-
-        for (k = 0; k < p->headers->nelts; k++) {
-            if (!ngx_http_llm_has_slot(lmcf, &h[k].name)) {
-                goto no_slot;
-            }
-        }
-
-        if (p->dialect->dynamic_headers) {
-            for (k = 0; p->dialect->dynamic_headers[k]; k++) {
-                name.data = (u_char *) p->dialect->dynamic_headers[k];
-                name.len = ngx_strlen(name.data);
-
-                if (!ngx_http_llm_has_slot(lmcf, &name)) {
-                    h = NULL;
-                    goto no_slot;
-                }
-            }
-        }
-
-        continue;
-
-    no_slot:
-
-        if (h) {
-            name = h[k].name;
-        }
-
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "llm_provider \"%V\" in %s:%ui sends header \"%V\", "
-                      "but no proxy_set_header reads $llm_header_%V: include "
-                      "llm_proxy_params in the gateway location or add "
-                      "\"proxy_set_header %V $llm_header_%V;\"",
-                      &p->name, p->file_name, p->line, &name, &name, &name,
-                      &name);
-        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -1013,40 +972,6 @@ ngx_http_llm_host_is_upstream(ngx_conf_t *cf, ngx_str_t *host)
             && ngx_strncasecmp(uscfp[i]->host.data, host->data, host->len)
                == 0)
         {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-static ngx_int_t
-ngx_http_llm_has_slot(ngx_http_llm_main_conf_t *lmcf, ngx_str_t *header)
-{
-    u_char      c;
-    ngx_uint_t  i, k;
-    ngx_str_t  *slot;
-
-    slot = lmcf->header_slots.elts;
-
-    for (i = 0; i < lmcf->header_slots.nelts; i++) {
-        if (slot[i].len != header->len) {
-            continue;
-        }
-
-        for (k = 0; k < header->len; k++) {
-            c = ngx_tolower(header->data[k]);
-            if (c == '-') {
-                c = '_';
-            }
-
-            if (slot[i].data[k] != c) {
-                break;
-            }
-        }
-
-        if (k == header->len) {
             return 1;
         }
     }

@@ -1,9 +1,8 @@
 
 /*
  * Variables: what proxy_pass consumes for each attempt ($llm_upstream,
- * $llm_upstream_host, $llm_header_<name>) and what logs may show
- * ($llm_model, $llm_provider, ...). All change between attempts, so none
- * is cached.
+ * $llm_upstream_host) and what logs may show ($llm_model, $llm_provider,
+ * ...). All change between attempts, so none is cached.
  */
 
 
@@ -18,6 +17,7 @@
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_guard.h"
+#include "ngx_http_llm_attempt.h"
 
 
 #define NGX_HTTP_LLM_HEADER_PREFIX  "llm_header_"
@@ -53,11 +53,6 @@ static ngx_int_t ngx_http_llm_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_llm_seconds(ngx_pool_t *pool, ngx_msec_t ms,
     ngx_str_t *value);
-static void ngx_http_llm_mute_debug(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx);
-#if (NGX_DEBUG)
-static void ngx_http_llm_unmute_handler(ngx_event_t *ev);
-#endif
 
 
 static ngx_http_variable_t  ngx_http_llm_vars[] = {
@@ -191,45 +186,6 @@ ngx_http_llm_add_variables(ngx_conf_t *cf)
 }
 
 
-/*
- * Which $llm_header_<name> variables the configuration reads: only those
- * headers can reach a provider, which the provider check relies on.
- */
-
-ngx_int_t
-ngx_http_llm_collect_header_slots(ngx_conf_t *cf,
-    ngx_http_llm_main_conf_t *lmcf)
-{
-    size_t                      prefix;
-    ngx_str_t                  *slot;
-    ngx_uint_t                  i;
-    ngx_http_variable_t        *v;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    prefix = sizeof(NGX_HTTP_LLM_HEADER_PREFIX) - 1;
-    v = cmcf->variables.elts;
-
-    for (i = 0; i < cmcf->variables.nelts; i++) {
-        if (v[i].name.len > prefix
-            && ngx_strncmp(v[i].name.data, NGX_HTTP_LLM_HEADER_PREFIX,
-                           prefix) == 0)
-        {
-            slot = ngx_array_push(&lmcf->header_slots);
-            if (slot == NULL) {
-                return NGX_ERROR;
-            }
-
-            slot->data = v[i].name.data + prefix;
-            slot->len = v[i].name.len - prefix;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
@@ -251,6 +207,7 @@ ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_LLM_VAR_UPSTREAM:
         value = ctx->upstream_url;
+        ngx_http_llm_attach_writer(r, ctx);
         break;
 
     case NGX_HTTP_LLM_VAR_UPSTREAM_HOST:
@@ -410,10 +367,11 @@ ngx_http_llm_seconds(ngx_pool_t *pool, ngx_msec_t ms, ngx_str_t *value)
 
 /*
  * $llm_header_<name>: the value the current attempt sends in header
- * <name> ('_' matches '-'). Provider keys are secret: they are given out
- * only while proxy builds the upstream request (the upstream exists, has
- * no state yet, and the answer does not come from the cache), never to
- * log_format, add_header or anything else.
+ * <name> ('_' matches '-'), for logs. The module writes the headers into
+ * the request itself (ngx_http_llm_attach_writer): while proxy builds the
+ * request, the variable is empty, so that a copy of an older
+ * llm_proxy_params, which read it in proxy_set_header lines, still sends
+ * each header once. A secret header (a key) is never given out.
  */
 
 static ngx_int_t
@@ -435,12 +393,19 @@ ngx_http_llm_header_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    /* proxy builds the request after the cache lookup, before it connects
+       (which gives the upstream a state); a cache hit builds none */
+
+    if (r->upstream && r->upstream->state == NULL && !r->cached) {
+        return NGX_OK;
+    }
+
     len = name->len - (sizeof(NGX_HTTP_LLM_HEADER_PREFIX) - 1);
 
     for (i = 0; i < ctx->nheaders; i++) {
         h = &ctx->headers[i];
 
-        if (h->name.len != len) {
+        if (h->name.len != len || h->secret) {
             continue;
         }
 
@@ -459,21 +424,6 @@ ngx_http_llm_header_variable(ngx_http_request_t *r,
             continue;
         }
 
-        if (h->secret) {
-            /*
-             * proxy builds the upstream request after the cache lookup
-             * and before it connects (which gives the upstream a state);
-             * a cache hit builds none, and is r->cached from then on
-             */
-            if (r->upstream == NULL || r->upstream->state != NULL
-                || r->cached)
-            {
-                return NGX_OK;
-            }
-
-            ngx_http_llm_mute_debug(r, ctx);
-        }
-
         v->data = h->value.data;
         v->len = h->value.len;
         v->valid = 1;
@@ -484,60 +434,4 @@ ngx_http_llm_header_variable(ngx_http_request_t *r,
     }
 
     return NGX_OK;
-}
-
-
-/*
- * proxy_pass writes the upstream request headers, keys included, to the
- * debug log. While it builds them, debug logging of this connection is
- * paused; a posted event resumes it once the current handler returns.
- */
-
-static void
-ngx_http_llm_mute_debug(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
-{
-#if (NGX_DEBUG)
-    ngx_log_t  *log;
-
-    log = r->connection->log;
-
-    if (ctx->muted_log || !(log->log_level & NGX_LOG_DEBUG_ALL)) {
-        return;
-    }
-
-    ctx->muted_log = log;
-    ctx->log_level = log->log_level;
-    log->log_level &= ~NGX_LOG_DEBUG_ALL;
-
-    ctx->unmute.handler = ngx_http_llm_unmute_handler;
-    ctx->unmute.data = ctx;
-    ctx->unmute.log = log;
-
-    ngx_post_event(&ctx->unmute, &ngx_posted_events);
-#endif
-}
-
-
-#if (NGX_DEBUG)
-
-static void
-ngx_http_llm_unmute_handler(ngx_event_t *ev)
-{
-    ngx_http_llm_unmute_debug(ev->data);
-}
-
-#endif
-
-
-void
-ngx_http_llm_unmute_debug(ngx_http_llm_ctx_t *ctx)
-{
-    if (ctx->unmute.posted) {
-        ngx_delete_posted_event(&ctx->unmute);
-    }
-
-    if (ctx->muted_log) {
-        ctx->muted_log->log_level = ctx->log_level;
-        ctx->muted_log = NULL;
-    }
 }

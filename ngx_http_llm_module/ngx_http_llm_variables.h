@@ -12,9 +12,6 @@
 
 
 ngx_int_t ngx_http_llm_add_variables(ngx_conf_t *cf);
-void ngx_http_llm_unmute_debug(ngx_http_llm_ctx_t *ctx);
-ngx_int_t ngx_http_llm_collect_header_slots(ngx_conf_t *cf,
-    ngx_http_llm_main_conf_t *lmcf);
 
 
 /* a value read anew each time it is asked for; none without data */

@@ -163,16 +163,19 @@ GET /v1/models
 
 
 
-=== TEST 13: a header without a proxy_set_header slot
+=== TEST 13: a provider's own header needs no proxy_set_header line: it reaches the provider once
 --- http_config
     llm_provider p {
-        url http://127.0.0.1/v1;
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
         header X-Custom-Thing yes;
     }
---- must_die
---- error_log
-llm_provider "p" in
-sends header "x-custom-thing", but no proxy_set_header reads $llm_header_x-custom-thing
+    llm_route m { target p; }
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"x"}]}
+--- error_code: 200
+--- response_body_like eval
+qr/"headers":"(?![^"]*x-custom-thing[^"]*x-custom-thing)[^"]*x-custom-thing/
 
 
 
@@ -203,9 +206,10 @@ needs "error_page 502 504 = $uri$is_args$args;" and "recursive_error_pages on;"
 
 
 
-=== TEST 16: a provider key without the authorization slot
+=== TEST 16: a provider key needs no proxy_set_header line: the module writes it
 --- http_config
-    llm_provider p { url http://127.0.0.1/v1; key sk-1; }
+    llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; key sk-1; }
+    llm_route m { target p; }
 --- config
     location /v1/ {
         llm_gateway;
@@ -213,9 +217,27 @@ needs "error_page 502 504 = $uri$is_args$args;" and "recursive_error_pages on;"
         recursive_error_pages on;
         error_page 502 504 = $uri$is_args$args;
     }
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"x"}]}
+--- error_code: 200
+--- response_body_like: "authorization":"Bearer sk-1"
+
+
+
+=== TEST 16b: a gateway whose proxy_pass is not $llm_upstream
+--- http_config
+    llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; key sk-1; }
+--- config
+    location /v1/ {
+        llm_gateway;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+        recursive_error_pages on;
+        error_page 502 504 = $uri$is_args$args;
+    }
 --- must_die
 --- error_log
-sends header "authorization", but no proxy_set_header reads $llm_header_authorization
+llm_gateway location "/v1/" needs "proxy_pass $llm_upstream;": include llm_proxy_params in it
 
 
 

@@ -1,5 +1,5 @@
 # Configuration of dialects: options of the right format only, AWS
-# credentials required, the headers a dialect sends need slots.
+# credentials required; the headers a dialect sends need no lines.
 
 use Test::Nginx::Socket 'no_plan';
 use LLM::Fixtures;
@@ -71,27 +71,30 @@ invalid region "us east" in llm_provider "b"
 
 
 
-=== TEST 5: Bedrock's signature headers need their slots
+=== TEST 5: Bedrock's signature headers need no proxy_set_header lines: the mock verifies the signature
 --- http_config
     llm_provider b {
         url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/bedrock;
         format bedrock;
         region us-east-1;
         access_key AKIDEXAMPLE;
-        secret_key s;
+        secret_key wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY;
     }
     llm_route m { target b m; }
 --- config
     location /v1/ {
         llm_gateway;
         proxy_pass $llm_upstream;
-        proxy_set_header Authorization $llm_header_authorization;
+        proxy_pass_request_headers off;
+        proxy_set_header Host $llm_upstream_host;
         recursive_error_pages on;
         error_page 502 504 = $uri$is_args$args;
     }
---- must_die
---- error_log
-sends header "x-amz-date", but no proxy_set_header reads $llm_header_x-amz-date
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"hi"}]}
+--- error_code: 200
+--- response_body_like: "object":"chat.completion"
 
 
 

@@ -116,6 +116,9 @@ function seen(r, body, raw) {
         host: r.headersIn['Host'] || null,
         content_type: r.headersIn['Content-Type'] || null,
         extra: r.headersIn['X-Extra'] || null,
+        headers: r.rawHeadersIn.map(function (h) {
+                     return h[0].toLowerCase();
+                 }).join(','),
         body_bytes: r.requestBuffer ? r.requestBuffer.length : 0,
         body_sha256: crypto.createHash('sha256')
                      .update(r.requestBuffer || '').digest('hex'),
