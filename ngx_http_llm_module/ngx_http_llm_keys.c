@@ -5,8 +5,10 @@
  * nginx.conf (read again on reload).
  *
  * Keys are kept only as SHA-256 digests: a client's key is hashed, looked
- * up by its hex digest, and the digests compared in constant time. The
- * plain key is never stored, logged or shown.
+ * up by its digest, and the digests compared in constant time. The plain
+ * key is never stored, logged or shown. Each worker remembers the keys
+ * it authenticated by a keyed hash of them (the memo, below), so that a
+ * key seen again costs a SipHash instead of a SHA-256.
  */
 
 
@@ -15,6 +17,7 @@
 
 #include <openssl/sha.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_guard.h"
@@ -24,6 +27,7 @@
 #include "ngx_http_llm_error.h"
 #include "ngx_http_llm_redis.h"
 #include "ngx_http_llm_rules.h"
+#include "ngx_http_llm_siphash.h"
 
 
 static char *ngx_http_llm_entity_directive(ngx_conf_t *cf,
@@ -42,6 +46,7 @@ static ngx_http_llm_entity_t *ngx_http_llm_entity_find(ngx_array_t *a,
 static ngx_uint_t ngx_http_llm_glob(ngx_str_t *pattern, ngx_str_t *s);
 static ngx_http_llm_entity_t **ngx_http_llm_key_slot(
     ngx_http_llm_main_conf_t *lmcf, u_char *digest);
+static void ngx_http_llm_key_memo_cleanup(void *data);
 
 
 static ngx_str_t  ngx_http_llm_entity_prefix[] = {
@@ -54,6 +59,51 @@ static ngx_str_t  ngx_http_llm_entity_prefix[] = {
 typedef struct {
     ngx_http_llm_main_conf_t      *lmcf;
 } ngx_http_llm_keys_file_ctx_t;
+
+
+/*
+ * The worker's memo of keys it authenticated: a key's SipHash-2-4-128
+ * under a secret drawn when the worker starts, its length, and the
+ * entity it authenticated to; never the key. A presented key whose tag
+ * and length are in the memo is that entity's without a SHA-256.
+ *
+ * Why this is safe: an entry is made only after the key authenticated
+ * by its SHA-256 digest, so another key is taken for it only if its tag
+ * and length are the same: a collision of a 128-bit keyed PRF under a
+ * secret no client sees (drawn from RAND_bytes, never derived from
+ * anything a client can learn; tags never leave the worker), about
+ * 2^-128 a try against each of the two entries a key is compared with.
+ * Failures are not remembered, so unknown keys cannot fill it or evict
+ * a valid key's entry; the entries are compared without an early exit.
+ *
+ * Only keys of the configuration (llm_key, llm_keys_file) are
+ * remembered: their entities live as long as the cycle, and nothing
+ * changes them within it (keys files are read again only by a reload,
+ * which starts new workers with a new memo). Keys found in Redis are
+ * not: they can be changed or deleted at run time, and their entities
+ * are freed when no request holds them; they keep their own cache
+ * (ngx_http_llm_redis_keys.c).
+ */
+
+#define NGX_HTTP_LLM_KEY_MEMO_SETS  512         /* of 2 entries: 1024 */
+
+
+typedef struct {
+    uint64_t                       tag[2];
+    size_t                         len;
+    ngx_http_llm_entity_t         *entity;         /* NULL: empty */
+} ngx_http_llm_key_memo_entry_t;
+
+
+typedef struct {
+    /* the configuration the entries belong to: no other uses them */
+    ngx_http_llm_main_conf_t      *lmcf;
+    ngx_http_llm_key_memo_entry_t *sets;           /* [SETS][2] */
+    uint64_t                       secret[2];
+} ngx_http_llm_key_memo_t;
+
+
+static ngx_http_llm_key_memo_t  ngx_http_llm_key_memo;
 
 
 /* llm_key name { ... }, llm_team name { ... }, llm_org name { ... } */
@@ -715,6 +765,66 @@ ngx_http_llm_key_slot(ngx_http_llm_main_conf_t *lmcf, u_char *digest)
 
 
 /*
+ * A worker's memo, from the cycle's pool: it goes with the cycle, and a
+ * process that keeps running after a reload (master_process off, where
+ * init_process is not called again) does not use it for the new one
+ */
+
+ngx_int_t
+ngx_http_llm_keys_init_process(ngx_cycle_t *cycle,
+    ngx_http_llm_main_conf_t *lmcf)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_llm_key_memo_t  *memo;
+
+    memo = &ngx_http_llm_key_memo;
+
+    if (lmcf->keys.nelts == 0 || memo->sets) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    memo->sets = ngx_pcalloc(cycle->pool,
+                             NGX_HTTP_LLM_KEY_MEMO_SETS * 2
+                             * sizeof(ngx_http_llm_key_memo_entry_t));
+    if (memo->sets == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_llm_key_memo_cleanup;
+    cln->data = memo;
+
+    if (RAND_bytes((u_char *) memo->secret, sizeof(memo->secret)) != 1) {
+        /* keys are still checked, each by its SHA-256 */
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "llm: RAND_bytes() failed: authenticated keys are "
+                      "not remembered");
+        memo->sets = NULL;
+        return NGX_OK;
+    }
+
+    memo->lmcf = lmcf;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_llm_key_memo_cleanup(void *data)
+{
+    ngx_http_llm_key_memo_t  *memo = data;
+
+    OPENSSL_cleanse(memo->secret, sizeof(memo->secret));
+    memo->sets = NULL;
+    memo->lmcf = NULL;
+}
+
+
+/*
  * The client's key, from "Authorization: Bearer" as OpenAI clients send
  * it, or "x-api-key" as Anthropic clients may: the entity it belongs to,
  * in ctx->key. NGX_DECLINED: the request has been answered with 401 (or
@@ -725,12 +835,16 @@ ngx_http_llm_key_slot(ngx_http_llm_main_conf_t *lmcf, u_char *digest)
 ngx_int_t
 ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    u_char                     *p, *last;
-    ngx_str_t                   key;
-    ngx_table_elt_t            *h;
-    ngx_http_llm_entity_t      *e;
-    ngx_http_llm_main_conf_t   *lmcf;
-    u_char                      digest[32], hex[64];
+    u_char                         *p, *last;
+    ngx_str_t                       key;
+    uint64_t                        tag[2];
+    ngx_uint_t                      i;
+    ngx_table_elt_t                *h;
+    ngx_http_llm_entity_t          *e;
+    ngx_http_llm_key_memo_t        *memo;
+    ngx_http_llm_main_conf_t       *lmcf;
+    ngx_http_llm_key_memo_entry_t  *set;
+    u_char                          digest[32], hex[64];
 
     ngx_str_null(&key);
 
@@ -764,12 +878,48 @@ ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+    memo = &ngx_http_llm_key_memo;
+    set = NULL;
+
+    if (memo->lmcf == lmcf) {
+        ngx_http_llm_siphash128(memo->secret, key.data, key.len, tag);
+
+        set = &memo->sets[2 * (tag[0] & (NGX_HTTP_LLM_KEY_MEMO_SETS - 1))];
+
+        /* all 128 bits of the tag compared, without an early exit */
+
+        for (i = 0; i < 2; i++) {
+            if (((set[i].tag[0] ^ tag[0]) | (set[i].tag[1] ^ tag[1])) == 0
+                && set[i].len == key.len && set[i].entity)
+            {
+                ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "llm: key from the memo");
+                ctx->key = set[i].entity;
+                return NGX_OK;
+            }
+        }
+    }
+
     if (ngx_http_llm_sha256(key.data, key.len, digest) != NGX_OK) {
         return NGX_ERROR;
     }
-    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
     e = *ngx_http_llm_key_slot(lmcf, digest);
+
+    if (e && set && CRYPTO_memcmp(e->digest, digest, 32) == 0) {
+
+        /* a key of the configuration: remembered, the older entry out */
+
+        set[1] = set[0];
+        set[0].tag[0] = tag[0];
+        set[0].tag[1] = tag[1];
+        set[0].len = key.len;
+        set[0].entity = e;
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "llm: key remembered");
+    }
 
     if (e == NULL && ngx_http_llm_redis_keys(lmcf)) {
 

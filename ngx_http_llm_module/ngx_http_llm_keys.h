@@ -17,6 +17,8 @@ char *ngx_http_llm_entity_block(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_llm_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_llm_init_keys(ngx_conf_t *cf,
     ngx_http_llm_main_conf_t *lmcf);
+ngx_int_t ngx_http_llm_keys_init_process(ngx_cycle_t *cycle,
+    ngx_http_llm_main_conf_t *lmcf);
 ngx_int_t ngx_http_llm_authenticate(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 ngx_int_t ngx_http_llm_model_allowed(ngx_http_llm_entity_t *key,

@@ -241,7 +241,10 @@ ngx_http_llm_init_module(ngx_cycle_t *cycle)
 }
 
 
-/* a worker's own state: its memo of the zone, its Redis connection */
+/*
+ * a worker's own state: its memo of the zone, of authenticated keys, its
+ * Redis connection
+ */
 
 static ngx_int_t
 ngx_http_llm_init_process(ngx_cycle_t *cycle)
@@ -260,6 +263,10 @@ ngx_http_llm_init_process(ngx_cycle_t *cycle)
 
     if (lmcf == NULL) {
         return NGX_OK;
+    }
+
+    if (ngx_http_llm_keys_init_process(cycle, lmcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (lmcf->zone

@@ -16,8 +16,9 @@ LLM::Unit - builds a C harness of t/unit/ with nginx's headers and runs it
 The harness prints one line a check, "ok NAME" or what differs; each
 line is a test, and so are the build, the number of lines (at least
 min) and the exit status. It is built and run twice: as it is, and
-without the SSE2 paths (-U__SSE2__), which other machines take. Skips
-the file when nginx is not built.
+without the SSE2 paths (-U__SSE2__), which other machines take; or once
+for each of builds => [[' -DFLAG', ' (what)'], ...]. Skips the file
+when nginx is not built.
 
 =cut
 
@@ -53,7 +54,9 @@ sub run_harness {
 
     # the code's SSE2 paths, and again without them (-U__SSE2__): what
     # other machines (arm64) run is checked here too
-    for my $build (['', ''], [' -U__SSE2__', ' (no SSE2)']) {
+    my $builds = $a{builds} || [['', ''], [' -U__SSE2__', ' (no SSE2)']];
+
+    for my $build (@$builds) {
         my ($flags, $what) = @$build;
 
         unlink $bin;
