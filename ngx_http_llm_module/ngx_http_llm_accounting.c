@@ -181,9 +181,11 @@ ngx_http_llm_account(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "llm: provider \"%V\" reported a usage beyond belief "
-                      "(%L prompt, %L completion tokens): estimated instead",
+                      "(%L prompt, %L completion, %L cached, %L cache write "
+                      "tokens): estimated instead",
                       &ctx->target->provider->name, ctx->usage.prompt,
-                      ctx->usage.completion);
+                      ctx->usage.completion, ctx->usage.cached,
+                      ctx->usage.cache_write);
 
         ctx->usage.reported = 0;
     }

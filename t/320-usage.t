@@ -203,7 +203,35 @@ POST /v1/chat/completions
 # translated, 4 tokens
 [qr/^alice p=6 c=4 cost=0\.000055000$/m]
 --- error_log
-reported a usage beyond belief (999999999999999999 prompt, 999999999999999999 completion tokens): estimated instead
+reported a usage beyond belief (999999999999999999 prompt, 999999999999999999 completion, 0 cached, 0 cache write tokens): estimated instead
+
+
+
+=== TEST 13b: an absurd count of cached tokens is quoted in the warning too
+--- http_config
+    log_format usage '$llm_key p=$llm_prompt_tokens c=$llm_completion_tokens '
+                     'cost=$llm_cost';
+    llm_provider absurd {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1;
+        format anthropic;
+        key sk-absurd-0123456789;
+    }
+    llm_route m { target absurd input=2.50 output=10.00; }
+    llm_key alice { key sk-alice-0123456789; }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        location / {
+            default_type application/json;
+            return 200 '{"id":"msg_1","type":"message","role":"assistant","model":"c","content":[{"type":"text","text":"0123456789abcdef"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":4,"cache_read_input_tokens":999999999999999}}';
+        }
+    }
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"x"}]}
+--- access_log eval
+[qr/^alice p=6 c=4 cost=0\.000055000$/m]
+--- error_log eval
+qr/reported a usage beyond belief \(\d+ prompt, 4 completion, 999999999999999 cached, 0 cache write tokens\): estimated instead/
 
 
 
