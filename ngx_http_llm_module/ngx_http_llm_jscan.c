@@ -90,6 +90,8 @@ static void ngx_http_llm_jscan_spill(ngx_http_llm_jscan_t *js, u_char *p,
     size_t n);
 static ngx_http_llm_jscan_inline u_char *ngx_http_llm_jscan_run(u_char *p,
     u_char *last);
+static ngx_http_llm_jscan_inline u_char *ngx_http_llm_jscan_quote(u_char *p,
+    u_char *last);
 static ngx_inline void ngx_http_llm_jscan_put(ngx_http_llm_jscan_t *js,
     u_char ch);
 
@@ -763,11 +765,13 @@ ngx_http_llm_jscan_emit(ngx_http_llm_jscan_t *js, ngx_uint_t token,
  * byte-at-a-time machine has it there, at anything else: an escape or a
  * byte from 0x80 in a string, a string or number longer than
  * NGX_HTTP_LLM_JSCAN_KEEP, a token the piece cuts, an error (for the
- * machine to name), the end of the root.
+ * machine to name), the end of the root. The state is set only where
+ * it stops: where "key_or_end" or "value_or_end" stops at a byte other
+ * than the closing bracket, "key" or "value" takes that byte alike.
  */
 
-/* the offset of q in the document */
-#define ngx_http_llm_jscan_off(q)  (base + ((q) - start))
+/* the offset of q in the document: one addition (delta: base - start) */
+#define ngx_http_llm_jscan_off(q)  ((off_t) (uintptr_t) (q) + delta)
 
 /* white space skipped (none, mostly); at the piece's end, stop in s */
 #define ngx_http_llm_jscan_skip(s)                                          \
@@ -782,29 +786,35 @@ ngx_http_llm_jscan_emit(ngx_http_llm_jscan_t *js, ngx_uint_t token,
         }                                                                   \
     }
 
-#define ngx_http_llm_jscan_call(token)                                      \
+/* the handler; if it stops the scan, the state is s */
+#define ngx_http_llm_jscan_call(token, s)                                   \
     *rc = js->handler(js, token);                                           \
                                                                             \
     if (*rc != NGX_OK) {                                                    \
+        state = s;                                                          \
         goto stop;                                                          \
     }
+
+/* the container at a level from 1 is an object */
+#define ngx_http_llm_jscan_object(js, level)                                \
+    (((js)->objects[((level) - 1) / 8] >> (((level) - 1) % 8)) & 1)
 
 
 static u_char *
 ngx_http_llm_jscan_fast(ngx_http_llm_jscan_t *js, u_char *p, u_char *start,
     u_char *last, ngx_int_t *rc)
 {
-    u_char      *q, ch;
-    off_t        base;
+    u_char      *q;
+    off_t        delta;
     ngx_uint_t   state, level, token, object;
 
-    static const u_char  literal_len[] = { 4, 5, 4 };  /* of "literals" */
-
-    state = js->state;
     level = js->level;
-    base = js->base;
+    delta = js->base - (off_t) (uintptr_t) start;
 
-    switch (state) {
+    /* the open container's kind, looked up again only when it closes */
+    object = level ? ngx_http_llm_jscan_object(js, level) : 0;
+
+    switch (js->state) {
     case ngx_jscan_value_or_end:
         goto value_or_end;
     case ngx_jscan_key:
@@ -822,10 +832,8 @@ ngx_http_llm_jscan_fast(ngx_http_llm_jscan_t *js, u_char *p, u_char *start,
 key_or_end:
 
     ngx_http_llm_jscan_skip(ngx_jscan_key_or_end);
-    state = ngx_jscan_key_or_end;
 
     if (*p == '}') {
-        ch = '}';
         goto close;
     }
 
@@ -834,23 +842,37 @@ key_or_end:
 key:
 
     ngx_http_llm_jscan_skip(ngx_jscan_key);
-    state = ngx_jscan_key;
 
 key_quote:
 
     if (*p != '"') {
+        state = ngx_jscan_key;
         goto stop;
     }
 
-    token = NGX_HTTP_LLM_JSCAN_KEY;
-    goto string;
+    q = ngx_http_llm_jscan_quote(p, last);
+
+    if (q == NULL) {
+        state = ngx_jscan_key;
+        goto stop;
+    }
+
+    js->depth = level;
+    js->start = ngx_http_llm_jscan_off(p);
+    js->text = p + 1;
+    js->len = q - p - 1;
+    js->size = js->len;
+    p = q + 1;
+    js->end = ngx_http_llm_jscan_off(p);
+
+    ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_KEY, ngx_jscan_colon);
 
 colon:
 
     ngx_http_llm_jscan_skip(ngx_jscan_colon);
-    state = ngx_jscan_colon;
 
     if (*p != ':') {
+        state = ngx_jscan_colon;
         goto stop;
     }
 
@@ -859,21 +881,34 @@ colon:
 value:
 
     ngx_http_llm_jscan_skip(ngx_jscan_value);
-    state = ngx_jscan_value;
 
 value_first:
 
-    ch = *p;
-
-    switch (ch) {
+    switch (*p) {
 
     case '"':
+
+        /* a string value, plain and whole in the piece */
+
+        q = ngx_http_llm_jscan_quote(p, last);
+
+        if (q == NULL) {
+            state = ngx_jscan_value;
+            goto stop;
+        }
+
+        js->start = ngx_http_llm_jscan_off(p);
+        js->text = p + 1;
+        js->len = q - p - 1;
+        js->size = js->len;
+        p = q + 1;
         token = NGX_HTTP_LLM_JSCAN_STRING;
-        goto string;
+        goto scalar;
 
     case '{':
     case '[':
         if (level == NGX_HTTP_LLM_JSCAN_MAX_DEPTH) {
+            state = ngx_jscan_value;
             goto stop;
         }
 
@@ -882,85 +917,129 @@ value_first:
         p++;
         js->end = ngx_http_llm_jscan_off(p);
 
-        if (ch == '{') {
+        if (p[-1] == '{') {
             js->objects[level / 8] |= (uint8_t) (1 << (level % 8));
             level++;
-            state = ngx_jscan_key_or_end;
-            ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_OBJECT);
+            object = 1;
+
+            ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_OBJECT,
+                                    ngx_jscan_key_or_end);
             goto key_or_end;
         }
 
         js->objects[level / 8] &= (uint8_t) ~(1 << (level % 8));
         level++;
-        state = ngx_jscan_value_or_end;
-        ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_ARRAY);
+        object = 0;
+
+        ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_ARRAY,
+                                ngx_jscan_value_or_end);
         goto value_or_end;
 
-    case 't':
-    case 'f':
-    case 'n':
-        token = (ch == 't') ? 0 : (ch == 'f') ? 1 : 2;
+    /* literals: a compare of constant length, no call */
 
-        if ((size_t) (last - p) < literal_len[token]
-            || ngx_memcmp(p, ngx_http_llm_jscan_literals[token],
-                          literal_len[token])
-               != 0)
-        {
+    case 't':
+        if (last - p < 4 || ngx_memcmp(p, "true", 4) != 0) {
+            state = ngx_jscan_value;
             goto stop;
         }
 
         js->start = ngx_http_llm_jscan_off(p);
-        p += literal_len[token];
-        token += NGX_HTTP_LLM_JSCAN_TRUE;
+        p += 4;
+        token = NGX_HTTP_LLM_JSCAN_TRUE;
+        goto scalar;
+
+    case 'f':
+        if (last - p < 5 || ngx_memcmp(p, "false", 5) != 0) {
+            state = ngx_jscan_value;
+            goto stop;
+        }
+
+        js->start = ngx_http_llm_jscan_off(p);
+        p += 5;
+        token = NGX_HTTP_LLM_JSCAN_FALSE;
+        goto scalar;
+
+    case 'n':
+        if (last - p < 4 || ngx_memcmp(p, "null", 4) != 0) {
+            state = ngx_jscan_value;
+            goto stop;
+        }
+
+        js->start = ngx_http_llm_jscan_off(p);
+        p += 4;
+        token = NGX_HTTP_LLM_JSCAN_NULL;
         goto scalar;
 
     default:
         break;
     }
 
-    /* a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+    /*
+     * a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, which the
+     * byte after it tells has ended (a digit after a 0 errs)
+     */
 
     q = p;
 
     if (*q == '-' && ++q == last) {
+        state = ngx_jscan_value;
         goto stop;
     }
 
     if (*q == '0') {
-        q++;
+        if (++q == last || (*q >= '0' && *q <= '9')) {
+            state = ngx_jscan_value;
+            goto stop;
+        }
 
     } else if (*q >= '1' && *q <= '9') {
-        do { q++; } while (q < last && *q >= '0' && *q <= '9');
+        do {
+            if (++q == last) {
+                state = ngx_jscan_value;
+                goto stop;
+            }
+
+        } while (*q >= '0' && *q <= '9');
 
     } else {
+        state = ngx_jscan_value;
         goto stop;
     }
 
-    if (q < last && *q == '.') {
-        if (++q == last || *q < '0' || *q > '9') {
+    /* mostly an integer: a fraction or exponent apart */
+
+    if (*q == '.' || *q == 'e' || *q == 'E') {
+
+        if (*q == '.') {
+            if (++q == last || *q < '0' || *q > '9') {
+                state = ngx_jscan_value;
+                goto stop;
+            }
+
+            do { q++; } while (q < last && *q >= '0' && *q <= '9');
+        }
+
+        if (q < last && (*q == 'e' || *q == 'E')) {
+            if (++q < last && (*q == '+' || *q == '-')) {
+                q++;
+            }
+
+            if (q == last || *q < '0' || *q > '9') {
+                state = ngx_jscan_value;
+                goto stop;
+            }
+
+            do { q++; } while (q < last && *q >= '0' && *q <= '9');
+        }
+
+        if (q == last) {
+            state = ngx_jscan_value;
             goto stop;
         }
-
-        do { q++; } while (q < last && *q >= '0' && *q <= '9');
     }
 
-    if (q < last && (*q == 'e' || *q == 'E')) {
-        if (++q < last && (*q == '+' || *q == '-')) {
-            q++;
-        }
-
-        if (q == last || *q < '0' || *q > '9') {
-            goto stop;
-        }
-
-        do { q++; } while (q < last && *q >= '0' && *q <= '9');
-    }
-
-    /* the byte after it tells that it ended; a digit after a 0 errs */
-
-    if (q == last || (*q >= '0' && *q <= '9')
-        || q - p > NGX_HTTP_LLM_JSCAN_KEEP)
-    {
+    if (q - p > NGX_HTTP_LLM_JSCAN_KEEP) {
+        state = ngx_jscan_value;
         goto stop;
     }
 
@@ -970,54 +1049,28 @@ value_first:
     js->size = js->len;
     p = q;
     token = NGX_HTTP_LLM_JSCAN_NUMBER;
-    goto scalar;
-
-string:
-
-    /* a name or a string value, plain and whole in the piece */
-
-    q = ngx_http_llm_jscan_run(p + 1, last);
-
-    if (q == last || *q != '"' || q - p - 1 > NGX_HTTP_LLM_JSCAN_KEEP) {
-        goto stop;
-    }
-
-    js->start = ngx_http_llm_jscan_off(p);
-    js->text = p + 1;
-    js->len = q - p - 1;
-    js->size = js->len;
-    p = q + 1;
-
-    if (token == NGX_HTTP_LLM_JSCAN_KEY) {
-        js->depth = level;
-        js->end = ngx_http_llm_jscan_off(p);
-        state = ngx_jscan_colon;
-        ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_KEY);
-        goto colon;
-    }
 
 scalar:
 
     js->depth = level;
     js->end = ngx_http_llm_jscan_off(p);
-    state = level ? ngx_jscan_after : ngx_jscan_done;
-
-    ngx_http_llm_jscan_call(token);
 
     if (level == 0) {
+        *rc = js->handler(js, token);
+        state = ngx_jscan_done;
         goto stop;
     }
+
+    ngx_http_llm_jscan_call(token, ngx_jscan_after);
 
 after:
 
     ngx_http_llm_jscan_skip(ngx_jscan_after);
-    state = ngx_jscan_after;
-    ch = *p;
 
-    if (ch == ',') {
+    if (*p == ',') {
         p++;
 
-        if (js->objects[(level - 1) / 8] & (1 << ((level - 1) % 8))) {
+        if (object) {
             goto key;
         }
 
@@ -1026,35 +1079,37 @@ after:
 
 close:
 
-    /* "after", "key_or_end" and "value_or_end" are within a level */
+    /*
+     * from "key_or_end" with "}" or "value_or_end" with "]", which the
+     * open container takes; from "after" with any byte
+     */
 
-    object = js->objects[(level - 1) / 8] & (1 << ((level - 1) % 8));
-
-    if ((ch != '}' && ch != ']') || (ch == '}') != (object != 0)) {
+    if (*p != (object ? '}' : ']')) {
+        state = ngx_jscan_after;
         goto stop;
     }
 
     level--;
-    js->depth = level;
     p++;
+    js->depth = level;
     js->end = ngx_http_llm_jscan_off(p);
-    state = level ? ngx_jscan_after : ngx_jscan_done;
 
-    ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_END);
-
-    if (level) {
-        goto after;
+    if (level == 0) {
+        *rc = js->handler(js, NGX_HTTP_LLM_JSCAN_END);
+        state = ngx_jscan_done;
+        goto stop;
     }
 
-    goto stop;
+    object = ngx_http_llm_jscan_object(js, level);
+
+    ngx_http_llm_jscan_call(NGX_HTTP_LLM_JSCAN_END, ngx_jscan_after);
+    goto after;
 
 value_or_end:
 
     ngx_http_llm_jscan_skip(ngx_jscan_value_or_end);
-    state = ngx_jscan_value_or_end;
 
     if (*p == ']') {
-        ch = ']';
         goto close;
     }
 
@@ -1072,6 +1127,7 @@ stop:
 #undef ngx_http_llm_jscan_off
 #undef ngx_http_llm_jscan_skip
 #undef ngx_http_llm_jscan_call
+#undef ngx_http_llm_jscan_object
 
 
 static ngx_int_t
@@ -1092,19 +1148,20 @@ ngx_http_llm_jscan_number_end(ngx_http_llm_jscan_t *js, off_t end)
 /*
  * The end of a run of bytes that stand for themselves in a string: most
  * of a request body. With SSE2 (x86-64 always), 16 bytes at a time: a
- * byte XOR 2 is below 0x21, as a signed byte, for '"', a control
- * character or a byte from 0x80, and the backslash is compared apart.
- * Short runs end in the first 16 bytes; past them, 64 bytes a step.
- * Callgrind: ~0.5 instructions a byte of a long run, against 6 a byte
- * at a time.
+ * byte XOR 2 is above 0x20, as a signed byte, unless it is '"', a
+ * control character or a byte from 0x80, and the backslash is compared
+ * apart; the mask of the bytes that stand for themselves is all ones
+ * until the run ends. Short runs end in the first 16 bytes; past them,
+ * 64 bytes a step. Callgrind: ~0.5 instructions a byte of a long run,
+ * against 6 a byte at a time.
  */
 
 #if (__SSE2__)
 
-#define ngx_http_llm_jscan_stops(p)                                         \
+#define ngx_http_llm_jscan_plain16(p)                                       \
     (v = _mm_loadu_si128((const __m128i *) (p)),                            \
-     _mm_or_si128(_mm_cmplt_epi8(_mm_xor_si128(v, two), bound),             \
-                  _mm_cmpeq_epi8(v, backslash)))
+     _mm_andnot_si128(_mm_cmpeq_epi8(v, backslash),                         \
+                      _mm_cmpgt_epi8(_mm_xor_si128(v, two), bound)))
 
 #endif
 
@@ -1117,11 +1174,12 @@ ngx_http_llm_jscan_run(u_char *p, u_char *last)
     __m128i   v, two, bound, backslash, s0, s1, s2, s3;
 
     two = _mm_set1_epi8(0x02);
-    bound = _mm_set1_epi8(0x21);
+    bound = _mm_set1_epi8(0x20);
     backslash = _mm_set1_epi8('\\');
 
     if (last - p >= 16) {
-        mask = (unsigned) _mm_movemask_epi8(ngx_http_llm_jscan_stops(p));
+        mask = (unsigned) _mm_movemask_epi8(ngx_http_llm_jscan_plain16(p))
+               ^ 0xffff;
 
         if (mask) {
             return p + __builtin_ctzll(mask);
@@ -1130,18 +1188,19 @@ ngx_http_llm_jscan_run(u_char *p, u_char *last)
         p += 16;
 
         while (last - p >= 64) {
-            s0 = ngx_http_llm_jscan_stops(p);
-            s1 = ngx_http_llm_jscan_stops(p + 16);
-            s2 = ngx_http_llm_jscan_stops(p + 32);
-            s3 = ngx_http_llm_jscan_stops(p + 48);
+            s0 = ngx_http_llm_jscan_plain16(p);
+            s1 = ngx_http_llm_jscan_plain16(p + 16);
+            s2 = ngx_http_llm_jscan_plain16(p + 32);
+            s3 = ngx_http_llm_jscan_plain16(p + 48);
 
-            if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(s0, s1),
-                                               _mm_or_si128(s2, s3))))
+            if (_mm_movemask_epi8(_mm_and_si128(_mm_and_si128(s0, s1),
+                                                _mm_and_si128(s2, s3)))
+                != 0xffff)
             {
-                mask = (uint64_t) (unsigned) _mm_movemask_epi8(s0)
-                       | (uint64_t) (unsigned) _mm_movemask_epi8(s1) << 16
-                       | (uint64_t) (unsigned) _mm_movemask_epi8(s2) << 32
-                       | (uint64_t) (unsigned) _mm_movemask_epi8(s3) << 48;
+                mask = ~((uint64_t) (unsigned) _mm_movemask_epi8(s0)
+                         | (uint64_t) (unsigned) _mm_movemask_epi8(s1) << 16
+                         | (uint64_t) (unsigned) _mm_movemask_epi8(s2) << 32
+                         | (uint64_t) (unsigned) _mm_movemask_epi8(s3) << 48);
 
                 return p + __builtin_ctzll(mask);
             }
@@ -1150,7 +1209,8 @@ ngx_http_llm_jscan_run(u_char *p, u_char *last)
         }
 
         while (last - p >= 16) {
-            mask = (unsigned) _mm_movemask_epi8(ngx_http_llm_jscan_stops(p));
+            mask = (unsigned) _mm_movemask_epi8(ngx_http_llm_jscan_plain16(p))
+                   ^ 0xffff;
 
             if (mask) {
                 return p + __builtin_ctzll(mask);
@@ -1166,6 +1226,58 @@ ngx_http_llm_jscan_run(u_char *p, u_char *last)
     }
 
     return p;
+}
+
+
+/*
+ * The closing quote of a string opened at p, plain (no escape, no byte
+ * from 0x80) and whole in the piece, not longer than keep; NULL if not.
+ * Most strings end in the 16 bytes after the quote, where one step both
+ * finds the end and bounds the length; a longer one is looked at only
+ * as far as keep, the machine taking it from its start.
+ */
+
+static ngx_http_llm_jscan_inline u_char *
+ngx_http_llm_jscan_quote(u_char *p, u_char *last)
+{
+    u_char    *q, *end;
+#if (__SSE2__)
+    unsigned   mask;
+    __m128i    v, two, bound, backslash;
+
+    if (last - p > 16) {
+        two = _mm_set1_epi8(0x02);
+        bound = _mm_set1_epi8(0x20);
+        backslash = _mm_set1_epi8('\\');
+
+        mask = _mm_movemask_epi8(ngx_http_llm_jscan_plain16(p + 1)) ^ 0xffff;
+
+        if (mask) {
+            q = p + 1 + __builtin_ctz(mask);
+            return (*q == '"') ? q : NULL;
+        }
+
+        q = p + 17;
+
+    } else {
+        q = p + 1;
+    }
+#else
+    q = p + 1;
+#endif
+
+    /* the quote may be just after keep's bytes */
+
+    end = (last - p > NGX_HTTP_LLM_JSCAN_KEEP + 2)
+          ? p + NGX_HTTP_LLM_JSCAN_KEEP + 2 : last;
+
+    q = ngx_http_llm_jscan_run(q, end);
+
+    if (q == end || *q != '"') {
+        return NULL;
+    }
+
+    return q;
 }
 
 
