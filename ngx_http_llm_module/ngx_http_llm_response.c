@@ -45,6 +45,7 @@ static ngx_int_t ngx_http_llm_response_fail(ngx_http_request_t *r,
 static ngx_int_t ngx_http_llm_response_end(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp);
 static void ngx_http_llm_response_upstream_done(ngx_http_request_t *r);
+static ngx_int_t ngx_http_llm_response_drop(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_llm_response_buffer(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
 static ngx_int_t ngx_http_llm_response_decode(ngx_http_llm_ctx_t *ctx);
@@ -1055,6 +1056,14 @@ ngx_http_llm_response_upstream_done(ngx_http_request_t *r)
             u->keepalive = 0;
         }
 
+        /*
+         * while the client still takes the stream's end, nginx may read
+         * on: the proxy module's filter would count those bytes off a
+         * length of 0, and the end be missed
+         */
+
+        u->input_filter = ngx_http_llm_response_drop;
+
         return;
     }
 
@@ -1070,6 +1079,19 @@ ngx_http_llm_response_upstream_done(ngx_http_request_t *r)
     }
 
     p->upstream_done = 1;
+}
+
+
+/* what the provider sends after its stream's last event: not read */
+
+static ngx_int_t
+ngx_http_llm_response_drop(void *data, ssize_t bytes)
+{
+    ngx_http_request_t *r = data;
+
+    r->upstream->length = 0;
+
+    return NGX_OK;
 }
 
 
