@@ -14,7 +14,8 @@
 # message_stop) at once, not a stream_interrupted error at
 # proxy_read_timeout (30 s here; the client gives up after 5 s without a
 # byte); the request is accounted with the provider's usage, and the
-# provider's connection is not reused (a second stream is served alike).
+# provider's connection is not reused though the provider's keepalive is
+# on (a second stream is served alike).
 
 use strict;
 use warnings;
@@ -67,7 +68,7 @@ for my $o (@open) {
             : "http://127.0.0.1:$F/sse_open,dialect=$d$opt$base{$d}";
     my $a = $d eq 'openai' ? '' : $auth{$d};
     $http .= <<CONF;
-    llm_provider $name { url $url; $fmt $a }
+    llm_provider $name { url $url; $fmt $a keepalive 4; }
     llm_route $name { target $name m; }
 CONF
 }
