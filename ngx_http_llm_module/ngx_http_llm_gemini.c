@@ -460,12 +460,6 @@ static ngx_int_t
 ngx_http_llm_gemini_response(ngx_http_llm_canon_t *c,
     ngx_http_llm_json_t *tree)
 {
-    /*
-     * No event says a stream is over: it ends with the response, after
-     * the chunk with a finish reason (and the usage, which may come in a
-     * chunk of its own); the pipeline ends it then.
-     */
-
     int64_t                 completion, thoughts;
     ngx_str_t              *s;
     ngx_uint_t              index;
@@ -617,7 +611,8 @@ static ngx_int_t
 ngx_http_llm_gemini_decode_event(ngx_http_llm_canon_t *c,
     ngx_http_llm_sse_event_t *ev)
 {
-    ngx_http_llm_json_t  *tree;
+    ngx_int_t             rc;
+    ngx_http_llm_json_t  *tree, *u;
 
     if (ev->data.len == 0) {
         return NGX_OK;
@@ -628,7 +623,29 @@ ngx_http_llm_gemini_decode_event(ngx_http_llm_canon_t *c,
         return NGX_DECLINED;
     }
 
-    return ngx_http_llm_gemini_response(c, tree);
+    rc = ngx_http_llm_gemini_response(c, tree);
+
+    if (rc != NGX_OK || !c->finished) {
+        return rc;
+    }
+
+    /*
+     * No event says a stream is over, and a provider may keep its
+     * connection open after its last chunk: the stream ends with the
+     * final usage (the answer's count in it) in the chunk with the finish
+     * reason or in one after it. A finish without that count ends with
+     * the response.
+     */
+
+    u = ngx_http_llm_json_get(tree, "usageMetadata");
+
+    if (ngx_http_llm_json_int(u, "candidatesTokenCount") >= 0
+        || ngx_http_llm_json_int(u, "thoughtsTokenCount") >= 0)
+    {
+        return ngx_http_llm_canon_end(c);
+    }
+
+    return NGX_OK;
 }
 
 

@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_llm_response_fail(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, const char *message);
 static ngx_int_t ngx_http_llm_response_end(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp);
+static void ngx_http_llm_response_upstream_done(ngx_http_request_t *r);
+static ngx_int_t ngx_http_llm_response_drop(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_llm_response_buffer(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
 static ngx_int_t ngx_http_llm_response_decode(ngx_http_llm_ctx_t *ctx);
@@ -623,6 +625,22 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                 return NGX_ERROR;
             }
         }
+
+        if (resp->done && !resp->ended && !resp->broken && !resp->error_first)
+        {
+            /*
+             * its last event ([DONE], message_stop, Bedrock's metadata,
+             * Gemini's final usage): the stream ends now, not when the
+             * provider ends its response, which one that keeps the
+             * connection open does only at proxy_read_timeout
+             */
+
+            if (ngx_http_llm_response_end(r, resp) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            ngx_http_llm_response_upstream_done(r);
+        }
     }
 
     if (!resp->ended && last && resp->canon && !resp->canon->done
@@ -1007,6 +1025,71 @@ ngx_http_llm_response_end(ngx_http_request_t *r,
     resp->last_out = &cl->next;
 
     resp->ended = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A stream's last event came: what the provider sends after it is not
+ * read, and nginx ends the request as at the end of the provider's
+ * response (the upstream's input filter would have set u->length or
+ * p->length to 0 there). A connection whose response had not ended is
+ * not kept for another request.
+ */
+
+static void
+ngx_http_llm_response_upstream_done(ngx_http_request_t *r)
+{
+    ngx_event_pipe_t     *p;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (u == NULL || r->cached || u->peer.connection == NULL) {
+        return;
+    }
+
+    if (!u->buffering) {
+        if (u->length != 0) {
+            u->length = 0;
+            u->keepalive = 0;
+        }
+
+        /*
+         * while the client still takes the stream's end, nginx may read
+         * on: the proxy module's filter would count those bytes off a
+         * length of 0, and the end be missed
+         */
+
+        u->input_filter = ngx_http_llm_response_drop;
+
+        return;
+    }
+
+    p = u->pipe;
+
+    if (p == NULL || p->upstream_done) {
+        return;
+    }
+
+    if (p->length != 0) {
+        p->length = 0;
+        u->keepalive = 0;
+    }
+
+    p->upstream_done = 1;
+}
+
+
+/* what the provider sends after its stream's last event: not read */
+
+static ngx_int_t
+ngx_http_llm_response_drop(void *data, ssize_t bytes)
+{
+    ngx_http_request_t *r = data;
+
+    r->upstream->length = 0;
 
     return NGX_OK;
 }

@@ -50,6 +50,14 @@ got), then:
                 SSE error event, then the end of the response
     ok          a valid answer at once; hold=N: then keeps the connection
                 open for N seconds (a stream without length never ends)
+    sse_open    a whole stream in the provider's own format
+                (dialect=openai|anthropic|gemini|bedrock, default openai),
+                7 prompt and 4 completion tokens, its last event included,
+                chunked but without the last chunk, then holds the
+                connection (at most 120 s); late=1: a Gemini stream whose
+                finish chunk lacks the answer's count, which a usage chunk
+                after it brings; plain=1: no chunked encoding nor length
+                (Connection: close, the end would be a FIN)
 
 C<dialect=anthropic|gemini|bedrock>: a completion (not a stream) in that
 provider's own JSON instead of OpenAI's, for translated targets; with
@@ -65,6 +73,7 @@ use strict;
 use warnings;
 
 use Carp qw(croak);
+use Compress::Zlib ();
 use Digest::SHA ();
 use File::Spec;
 use File::Temp ();
@@ -477,6 +486,82 @@ sub _head {
         . "Connection: close\r\n\r\n";
 }
 
+# one message of an AWS event stream (Bedrock's ConverseStream)
+sub _es_frame {
+    my ($event, $payload) = @_;
+    my $h = '';
+    for my $kv ([':event-type', $event], [':content-type', 'application/json'],
+                [':message-type', 'event']) {
+        $h .= pack('C', length $kv->[0]) . $kv->[0] . pack('Cn', 7, length $kv->[1])
+            . $kv->[1];
+    }
+    my $prelude = pack('NN', 12 + length($h) + length($payload) + 4, length $h);
+    my $msg = $prelude . pack('N', Compress::Zlib::crc32($prelude)) . $h . $payload;
+    return $msg . pack('N', Compress::Zlib::crc32($msg));
+}
+
+# sse_open's stream: its events, each one a chunk
+sub _open_stream {
+    my ($d, $model, %o) = @_;
+    my @text = ('Hello', ' there');
+    if ($d eq 'gemini') {
+        my $ev = sub { 'data: ' . $Json->encode($_[0]) . "\n\n" };
+        my $cand = sub { +{ candidates => [{ content => { role => 'model',
+                                                         parts => [{ text => $_[0] }] },
+                                            index => 0, @_[1 .. $#_] }],
+                           modelVersion => $model, responseId => 'open-1' } };
+        my $final = { promptTokenCount => 7, candidatesTokenCount => 4,
+                      totalTokenCount => 11 };
+        return ($ev->({ %{ $cand->($text[0]) },
+                        usageMetadata => { promptTokenCount => 7, totalTokenCount => 7 } }),
+                $o{late}
+                ? ($ev->({ %{ $cand->($text[1], finishReason => 'STOP') },
+                           usageMetadata => { promptTokenCount => 7,
+                                              totalTokenCount => 7 } }),
+                   $ev->({ usageMetadata => $final, modelVersion => $model,
+                           responseId => 'open-1' }))
+                : $ev->({ %{ $cand->($text[1], finishReason => 'STOP') },
+                          usageMetadata => $final }));
+    }
+    if ($d eq 'anthropic') {
+        my $ev = sub { "event: $_[0]{type}\ndata: " . $Json->encode($_[0]) . "\n\n" };
+        return ($ev->({ type => 'message_start',
+                        message => { id => 'msg_open', type => 'message',
+                                     role => 'assistant', model => $model,
+                                     content => [], stop_reason => undef,
+                                     usage => { input_tokens => 7, output_tokens => 1 } } }),
+                $ev->({ type => 'content_block_start', index => 0,
+                        content_block => { type => 'text', text => '' } }),
+                (map { $ev->({ type => 'content_block_delta', index => 0,
+                               delta => { type => 'text_delta', text => $_ } }) } @text),
+                $ev->({ type => 'content_block_stop', index => 0 }),
+                $ev->({ type => 'message_delta',
+                        delta => { stop_reason => 'end_turn', stop_sequence => undef },
+                        usage => { output_tokens => 4 } }),
+                $ev->({ type => 'message_stop' }));
+    }
+    if ($d eq 'bedrock') {
+        my $ev = sub { _es_frame($_[0], $Json->encode($_[1])) };
+        return ($ev->('messageStart', { role => 'assistant' }),
+                (map { $ev->('contentBlockDelta', { contentBlockIndex => 0,
+                                                    delta => { text => $_ } }) } @text),
+                $ev->('contentBlockStop', { contentBlockIndex => 0 }),
+                $ev->('messageStop', { stopReason => 'end_turn' }),
+                $ev->('metadata', { usage => { inputTokens => 7, outputTokens => 4,
+                                               totalTokens => 11 },
+                                    metrics => { latencyMs => 1 } }));
+    }
+    return (sse_event($model, '', role => 1), (map { sse_event($model, $_) } @text),
+            sse_event($model, undef, finish => 'stop'),
+            'data: ' . $Json->encode({ id => 'chatcmpl-fault',
+                                       object => 'chat.completion.chunk',
+                                       created => 1, model => $model, choices => [],
+                                       usage => { prompt_tokens => 7,
+                                                  completion_tokens => 4,
+                                                  total_tokens => 11 } }) . "\n\n",
+            "data: [DONE]\n\n");
+}
+
 sub _connection {
     my ($c, $log) = @_;
     my ($path, $body) = _read_request($c) or return;
@@ -566,6 +651,19 @@ sub _connection {
         } else {
             _send($c, $head);
         }
+        close $c;
+    } elsif ($name eq 'sse_open') {
+        my $d = $o{dialect} // 'openai';
+        my @ev = _open_stream($d, $model, %o);
+        my $head = "HTTP/1.1 200 OK\r\nContent-Type: "
+                 . ($d eq 'bedrock' ? 'application/vnd.amazon.eventstream'
+                                    : 'text/event-stream') . "\r\n"
+                 . ($o{plain} ? "Connection: close\r\n"
+                              : "Transfer-Encoding: chunked\r\n") . "\r\n";
+        _send($c, $head . join '', map { $o{plain} ? $_
+                                         : sprintf("%x\r\n%s\r\n", length $_, $_) } @ev)
+            or return;
+        _hold($c, 120);
         close $c;
     } elsif ($name eq 'empty') {
         _send($c, _head('application/json', 0));
