@@ -25,6 +25,14 @@
 /* a body read whole for translation */
 #define NGX_HTTP_LLM_MAX_BODY   (64 * 1024 * 1024)
 
+/*
+ * After a stream's last event, the time its provider has to end its
+ * response itself (the connection then kept for another request) before
+ * the gateway ends it: the end of a chunked body may come in a segment of
+ * its own, delayed ACKs included
+ */
+#define NGX_HTTP_LLM_STREAM_END_GRACE  250
+
 
 static ngx_int_t ngx_http_llm_response_event(void *data,
     ngx_http_llm_sse_event_t *ev);
@@ -44,6 +52,9 @@ static ngx_int_t ngx_http_llm_response_fail(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, const char *message);
 static ngx_int_t ngx_http_llm_response_end(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp);
+static void ngx_http_llm_response_await_end(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx);
+static void ngx_http_llm_response_end_handler(ngx_event_t *ev);
 static void ngx_http_llm_response_upstream_done(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llm_response_drop(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_llm_response_buffer(ngx_http_request_t *r,
@@ -630,16 +641,12 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         {
             /*
              * its last event ([DONE], message_stop, Bedrock's metadata,
-             * Gemini's final usage): the stream ends now, not when the
-             * provider ends its response, which one that keeps the
-             * connection open does only at proxy_read_timeout
+             * Gemini's final usage): the stream ends with the provider's
+             * response, or shortly after if the provider keeps the
+             * connection open (it would end only at proxy_read_timeout)
              */
 
-            if (ngx_http_llm_response_end(r, resp) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            ngx_http_llm_response_upstream_done(r);
+            ngx_http_llm_response_await_end(r, ctx);
         }
     }
 
@@ -1031,10 +1038,78 @@ ngx_http_llm_response_end(ngx_http_request_t *r,
 
 
 /*
- * A stream's last event came: what the provider sends after it is not
- * read, and nginx ends the request as at the end of the provider's
- * response (the upstream's input filter would have set u->length or
- * p->length to 0 there). A connection whose response had not ended is
+ * A stream's last event came: unless the provider's response ends with
+ * it, the provider has NGX_HTTP_LLM_STREAM_END_GRACE to end it (its
+ * connection kept), then the gateway ends it
+ */
+
+static void
+ngx_http_llm_response_await_end(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx)
+{
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (u == NULL || r->cached || u->peer.connection == NULL
+        || ctx->timer.timer_set)
+    {
+        return;
+    }
+
+    if (u->buffering
+        ? (u->pipe == NULL || u->pipe->upstream_done || u->pipe->length == 0)
+        : (u->length == 0))
+    {
+        /* the response ends with this read */
+        return;
+    }
+
+    ctx->timer.handler = ngx_http_llm_response_end_handler;
+    ctx->timer.data = r;
+    ctx->timer.log = r->connection->log;
+
+    ngx_add_timer(&ctx->timer, NGX_HTTP_LLM_STREAM_END_GRACE);
+}
+
+
+/*
+ * The provider did not end its response after the stream's last event:
+ * the gateway ends it, and nginx, told by a posted event, ends the
+ * request (the client's response) as at the end of the provider's
+ */
+
+static void
+ngx_http_llm_response_end_handler(ngx_event_t *ev)
+{
+    ngx_http_request_t *r = ev->data;
+
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (u == NULL || u->peer.connection == NULL) {
+        return;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "llm: the provider's response did not end after the "
+                   "stream's last event");
+
+    ngx_http_llm_response_upstream_done(r);
+
+    /* the client's write event: nginx passes what it holds (to the cache
+       too), then sees the upstream done */
+
+    ngx_post_event(r->connection->write, &ngx_posted_events);
+}
+
+
+/*
+ * The provider's response did not end after its stream's last event: what
+ * the provider sends after it is not read, and nginx ends the request as
+ * at the end of the provider's response (the upstream's input filter
+ * would have set u->length or p->length to 0 there); the connection is
  * not kept for another request.
  */
 

@@ -22,6 +22,17 @@ our $COUNTING_SERVER = <<'CONF';
             echo 'data: [DONE]';
             echo;
         }
+        # the stream's last event, then the end of the chunked body
+        # 50 ms later, in a segment of its own
+        location /late/ {
+            default_type text/event-stream;
+            echo 'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"requests=$connection_requests"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}';
+            echo;
+            echo 'data: [DONE]';
+            echo;
+            echo_flush;
+            echo_sleep 0.05;
+        }
         location / {
             default_type application/json;
             return 200 '{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"requests=$connection_requests"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}';
@@ -97,6 +108,25 @@ __DATA__
        . '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}' } 1 .. 2]
 --- response_body_like eval
 ['"content":"requests=1".*data: \[DONE\]', '"content":"requests=2".*data: \[DONE\]']
+--- no_error_log
+[error]
+
+
+
+=== TEST 2c2: a stream whose provider ends its body a little after the last event: the connection is still reused
+The gateway waits a moment for the end of the body after a stream's last
+event before it ends the stream itself (and closes the connection).
+--- http_config
+    llm_provider counting {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/late/v1;
+        keepalive 2;
+    }
+    llm_route m { target counting; }
+--- request eval
+[map { "POST /v1/chat/completions\n"
+       . '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}' } 1 .. 3]
+--- response_body_like eval
+['"content":"requests=1".*data: \[DONE\]', '"content":"requests=2".*data: \[DONE\]', '"content":"requests=3".*data: \[DONE\]']
 --- no_error_log
 [error]
 

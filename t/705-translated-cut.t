@@ -11,7 +11,7 @@
 # finish reason and the final usage (or the usage chunk after it),
 # Anthropic's message_stop, Bedrock's metadata event, OpenAI's [DONE]. The
 # client gets the finish, the usage and [DONE] (or message_delta and
-# message_stop) at once, not a stream_interrupted error at
+# message_stop) 250 ms after it, not a stream_interrupted error at
 # proxy_read_timeout (30 s here; the client gives up after 5 s without a
 # byte); the request is accounted with the provider's usage, and the
 # provider's connection is not reused though the provider's keepalive is
