@@ -75,7 +75,7 @@ static ngx_int_t
 ngx_http_llm_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                 value;
-    ngx_uint_t                status, reason, invalid;
+    ngx_uint_t                status, reason, invalid, native;
     ngx_http_llm_ctx_t       *ctx;
     ngx_http_llm_outcome_t    o;
     ngx_http_llm_loc_conf_t  *llcf;
@@ -264,8 +264,20 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    if (ctx->resp->header_held) {
-        /* sent with the translated body, see ngx_http_llm_held_answer() */
+    /*
+     * An answer in the client's own API (observed, not translated) is
+     * held as a translated one is: its header waits for the whole body,
+     * so that one cut short fails over (ngx_http_llm_held_answer()). A
+     * hit is whole already; an end by closing is not told from a cut.
+     */
+
+    native = status / 100 == 2 && !r->cached && !ctx->resp->header_held
+             && (ctx->resp->mode == NGX_HTTP_LLM_RESP_SCAN
+                 || (ctx->resp->mode == NGX_HTTP_LLM_RESP_BUFFER
+                     && !ctx->resp->error_body));
+
+    if (ctx->resp->header_held || native) {
+        /* sent with the whole body, see ngx_http_llm_held_answer() */
 
         if (r->upstream->buffering && r->upstream->input_filter_init
             && (r->upstream->headers_in.content_length_n > 0
@@ -273,9 +285,16 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
         {
             ctx->input_filter_init = r->upstream->input_filter_init;
             r->upstream->input_filter_init = ngx_http_llm_held_filter_init;
+
+            if (native) {
+                ctx->resp->header_held = 1;
+                ctx->resp->native_held = 1;
+            }
         }
 
-        return NGX_OK;
+        if (ctx->resp->header_held) {
+            return NGX_OK;
+        }
     }
 
     return ngx_http_next_header_filter(r);
@@ -592,9 +611,7 @@ ngx_http_llm_replace_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 }
 
 
-/* whether the response ends with this chain */
-
-static ngx_uint_t
+ngx_uint_t
 ngx_http_llm_chain_ends(ngx_chain_t *cl)
 {
     for ( /* void */ ; cl; cl = cl->next) {
@@ -654,6 +671,16 @@ ngx_http_llm_held_input_filter(ngx_event_pipe_t *p, ngx_buf_t *buf)
     ctx = ngx_http_llm_get_ctx(r);
 
     rc = ctx->pipe_input_filter(p, buf);
+
+    if (rc == NGX_ERROR && !r->upstream->header_sent) {
+        /*
+         * a body that cannot be read (a chunk that is not one): the
+         * upstream then ends as for a body cut short (a 502, a failed
+         * attempt), not as if the client's connection had failed
+         */
+        p->upstream_error = 1;
+        return NGX_OK;
+    }
 
     /*
      * nothing left to read: the proxy module's filters set p->length to 0
@@ -756,8 +783,11 @@ ngx_http_llm_held_answer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
         *chain = cl;
 
-    } else if (resp->broken) {
-        /* a whole body, unreadable or the provider's error: failed */
+    } else if (resp->broken && !resp->native_held) {
+        /*
+         * a whole body, unreadable or the provider's error: failed (in
+         * the client's own API, the provider's error is passed on)
+         */
 
         if (u && !r->cached) {
             if (resp->canon && resp->canon->failed) {

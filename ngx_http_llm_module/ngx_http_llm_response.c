@@ -59,6 +59,8 @@ static void ngx_http_llm_response_upstream_done(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llm_response_drop(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_llm_response_buffer(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
+static ngx_int_t ngx_http_llm_response_keep(ngx_http_request_t *r,
+    ngx_http_llm_response_t *resp, ngx_chain_t *in, ngx_chain_t **out);
 static ngx_int_t ngx_http_llm_response_decode(ngx_http_llm_ctx_t *ctx);
 static ngx_uint_t ngx_http_llm_response_arrived(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp);
@@ -553,6 +555,10 @@ ngx_http_llm_response_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
             /* read (above), and held whole to be masked: ended there */
             resp->ended = 0;
             return ngx_http_llm_response_buffer(r, ctx, in, out);
+        }
+
+        if (resp->native_held && !resp->kept_whole) {
+            return ngx_http_llm_response_keep(r, resp, in, out);
         }
 
         *out = in;
@@ -1266,6 +1272,10 @@ ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
             }
         }
 
+        if (resp->native_held && !resp->kept_whole) {
+            return ngx_http_llm_response_keep(r, resp, in, out);
+        }
+
         return NGX_OK;
     }
 
@@ -1297,6 +1307,103 @@ ngx_http_llm_response_buffer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     }
 
     *out = resp->out;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An answer in the client's own API whose header is held (see the header
+ * filter): what comes of it before all of it has is copied out of the
+ * upstream's buffers (nginx reuses them) and kept; it goes out when the
+ * rest has come. An answer that came whole at once, the common case,
+ * goes out as it is, nothing copied. One larger than a body read whole
+ * may be goes out as it comes, what was kept first.
+ */
+
+static ngx_int_t
+ngx_http_llm_response_keep(ngx_http_request_t *r,
+    ngx_http_llm_response_t *resp, ngx_chain_t *in, ngx_chain_t **out)
+{
+    size_t                len;
+    ngx_buf_t            *b, *copy;
+    ngx_uint_t            whole;
+    ngx_chain_t          *cl, *ln;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    whole = u == NULL || u->pipe == NULL || u->pipe->upstream_done
+            || ngx_http_llm_chain_ends(in);
+
+    if (resp->last_kept == NULL) {
+        if (whole) {
+            resp->kept_whole = 1;
+            *out = in;
+            return NGX_OK;
+        }
+
+        resp->last_kept = &resp->kept;
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_special(b)) {
+            if (!whole) {
+                continue;
+            }
+
+            /* the end (or a flush) follows what was kept */
+            copy = b;
+            len = 0;
+
+        } else {
+            len = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos) : 0;
+
+            if (len == 0
+                || resp->kept_size + len > NGX_HTTP_LLM_MAX_BODY)
+            {
+                if (len == 0 && !b->in_file) {
+                    continue;
+                }
+
+                /* not to be kept: all goes on as it comes */
+                *resp->last_kept = cl;
+                *out = resp->kept;
+                resp->kept_whole = 1;
+
+                return NGX_OK;
+            }
+
+            copy = ngx_create_temp_buf(r->pool, len);
+            if (copy == NULL) {
+                return NGX_ERROR;
+            }
+
+            copy->last = ngx_cpymem(copy->last, b->pos, len);
+            b->pos = b->last;
+        }
+
+        ln = ngx_alloc_chain_link(r->pool);
+        if (ln == NULL) {
+            return NGX_ERROR;
+        }
+
+        ln->buf = copy;
+        ln->next = NULL;
+        *resp->last_kept = ln;
+        resp->last_kept = &ln->next;
+        resp->kept_size += len;
+    }
+
+    if (!whole) {
+        *out = NULL;
+        return NGX_OK;
+    }
+
+    *out = resp->kept;
+    resp->kept_whole = 1;
 
     return NGX_OK;
 }

@@ -45,6 +45,10 @@ struct ngx_http_llm_response_s {
     ngx_chain_t                   *busy;
     ngx_chain_t                   *held;        /* stream_held: written,
                                                    not yet passed on */
+    ngx_chain_t                   *kept;        /* native_held: copied,
+                                                   not yet passed on */
+    ngx_chain_t                  **last_kept;
+    size_t                         kept_size;
 
     void                          *dialect;     /* the dialect's state */
     ngx_int_t                      decode_rc;   /* BUFFER, decoded */
@@ -69,6 +73,10 @@ struct ngx_http_llm_response_s {
                                                      before any answer */
     unsigned                       stream_failed:1; /* held, and failed */
     unsigned                       decoded:1;   /* BUFFER: the body read */
+    unsigned                       native_held:1; /* in the client's API,
+                                                     its header held too */
+    unsigned                       kept_whole:1; /* native_held: the body
+                                                    whole, passed on */
 };
 
 
@@ -79,6 +87,9 @@ ngx_int_t ngx_http_llm_response_start(ngx_http_request_t *r,
 /* the body filter: what goes on to the next filter, in *out */
 ngx_int_t ngx_http_llm_response_body(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
+
+/* whether the response ends with this chain */
+ngx_uint_t ngx_http_llm_chain_ends(ngx_chain_t *cl);
 
 /* after the next filter took *out: buffers sent are reused */
 void ngx_http_llm_response_sent(ngx_http_request_t *r,

@@ -31,6 +31,10 @@ got), then:
                 (default 1000); from=N: the first N bytes at once
     rst_body    sends the header and part of the body (half the JSON, or
                 two whole events and half of a third), then resets
+    cut_len     the header with the answer's Content-Length, half the
+                JSON, then closes (FIN) short of that length
+    bad_chunk   a chunked answer: half the JSON in a first chunk, then a
+                chunk size that is not hexadecimal, then FIN
     cut_event   the header (no length), then one whole event and half of
                 the next (or 60 bytes of the JSON), then closes (FIN)
     junk_http   no status line at all: bytes that are not HTTP, then FIN
@@ -625,6 +629,19 @@ sub _connection {
         # let the gateway read what was sent before the reset
         sleep 0.2;
         _reset($c);
+    } elsif ($name eq 'cut_len' || $name eq 'bad_chunk') {
+        my $half = substr($answer, 0, int(length($answer) / 2));
+        if ($name eq 'cut_len') {
+            _send($c, _head($type, length $answer) . $half);
+        } else {
+            _send($c, "HTTP/1.1 200 OK\r\nContent-Type: $type\r\n"
+                      . "Transfer-Encoding: chunked\r\n\r\n"
+                      . sprintf("%x\r\n%s\r\n", length $half, $half));
+        }
+        # what was sent is read before the rest breaks the body
+        sleep 0.2;
+        _send($c, "zz\r\nnot a chunk\r\n") if $name eq 'bad_chunk';
+        close $c;
     } elsif ($name eq 'cut_event') {
         my @ev = split /(?<=\n\n)/, $answer;
         _send($c, _head($type) . ($stream ? $ev[0] . substr($ev[1], 0, 25)
