@@ -1,6 +1,7 @@
 # A translated answer (Anthropic, Gemini, Bedrock target; not a stream) is
 # read whole before anything reaches the client, so one that breaks off in
-# the middle of its body, or whose whole body is not JSON, is a failed
+# the middle of its body (a reset, a chunk that is not one), or whose
+# whole body is not JSON, is a failed
 # attempt like a 5xx: the route's next target answers; with none left
 # the client gets a 502 in its own API's shape (OpenAI's, or Anthropic's at
 # /v1/messages), never an empty reply; llm_status counts a failure of the
@@ -38,7 +39,7 @@ my %base = (anthropic => '/v1', gemini => '/v1beta', bedrock => '');
 my %auth = (anthropic => 'key k;', gemini => 'key k;',
             bedrock => 'region us-east-1; access_key AKIDEXAMPLE; '
                        . 'secret_key s3cr3t;');
-my @cases = map { my $d = $_; map { [$d, $_] } qw(rst_body junk_json) }
+my @cases = map { my $d = $_; map { [$d, $_] } qw(rst_body bad_chunk junk_json) }
             qw(anthropic gemini bedrock);
 
 my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
