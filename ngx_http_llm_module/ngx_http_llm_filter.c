@@ -118,8 +118,6 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
 
         r->http_version = r->http_major * 1000 + r->http_minor;
 
-        ngx_http_llm_clear_headers_out(r);
-        r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
         invalid = 1;
 
     } else if (!r->cached
@@ -140,8 +138,6 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
                       "which is not an answer", &ctx->target->provider->name,
                       r->headers_out.status);
 
-        ngx_http_llm_clear_headers_out(r);
-        r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
         invalid = 1;
 
     } else if (!r->cached && r->headers_out.status / 100 == 2
@@ -154,9 +150,13 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
                       "body, which is not an answer",
                       &ctx->target->provider->name, r->headers_out.status);
 
+        invalid = 1;
+    }
+
+    if (invalid) {
+        /* the client gets the gateway's 502, none of the provider's */
         ngx_http_llm_clear_headers_out(r);
         r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
-        invalid = 1;
     }
 
     status = r->headers_out.status;
@@ -981,7 +981,7 @@ ngx_http_llm_held_stream(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         *chain = NULL;
-        return (rc == NGX_OK) ? NGX_OK : rc;
+        return rc;
     }
 
     if (resp->held) {

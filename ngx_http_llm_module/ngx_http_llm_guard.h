@@ -71,7 +71,7 @@ typedef struct ngx_http_llm_guard_s {
 
     ngx_http_llm_guard_set_t       deny;          /* requests refused */
     ngx_http_llm_guard_set_t       allow;         /* one must match */
-    ngx_http_llm_guard_set_t       edit;          /* requests redacted, logged */
+    ngx_http_llm_guard_set_t       edit;          /* redacted, logged */
     ngx_http_llm_guard_set_t       answer;        /* answers: all actions */
 
     size_t                         max_hold;

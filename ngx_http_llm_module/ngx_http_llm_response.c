@@ -44,8 +44,8 @@ static ngx_int_t ngx_http_llm_response_event_out(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev);
 static void ngx_http_llm_response_error_event(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_sse_event_t *ev);
-static void ngx_http_llm_response_canon_failed(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx);
+static void ngx_http_llm_response_keep_error(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_perror_t *err);
 static ngx_int_t ngx_http_llm_response_write(ngx_http_request_t *r,
     ngx_http_llm_response_t *resp, u_char *data, size_t len);
 static ngx_int_t ngx_http_llm_response_fail(ngx_http_request_t *r,
@@ -352,7 +352,8 @@ ngx_http_llm_response_canon_write(void *data, u_char *p, size_t len)
         /* the provider's error, translated */
         if (!ctx->resp->answered && !ctx->resp->error_first) {
             ctx->resp->error_first = 1;
-            ngx_http_llm_response_canon_failed(r, ctx);
+            ngx_http_llm_response_keep_error(r, ctx,
+                                             &ctx->resp->canon->error);
         }
 
     } else {
@@ -360,36 +361,6 @@ ngx_http_llm_response_canon_write(void *data, u_char *p, size_t len)
     }
 
     return ngx_http_llm_response_write(r, ctx->resp, p, len);
-}
-
-
-/* the same, read by the canon: its message copied from the canon's arena */
-
-static void
-ngx_http_llm_response_canon_failed(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx)
-{
-    ngx_http_llm_perror_t  *err;
-
-    err = &ctx->resp->canon->error;
-
-    ctx->error_status = err->status;
-
-    if (err->message.len == 0) {
-        return;
-    }
-
-    ctx->error_message.data = ngx_pnalloc(r->pool, err->message.len);
-    if (ctx->error_message.data == NULL) {
-        return;
-    }
-
-    ngx_memcpy(ctx->error_message.data, err->message.data, err->message.len);
-    ctx->error_message.len = err->message.len;
-
-    (void) ngx_http_llm_provider_mask(ctx->target->provider,
-                                      ctx->error_message.data,
-                                      ctx->error_message.len);
 }
 
 
@@ -417,19 +388,36 @@ ngx_http_llm_response_error_event(ngx_http_request_t *r,
         return;
     }
 
-    ctx->error_message.data = ngx_pnalloc(r->pool, err.message.len);
+    ngx_http_llm_response_keep_error(r, ctx, &err);
+}
+
+
+/*
+ * A provider's error, for the client's if no other target answers: its
+ * status, and its message copied to the request's pool and masked
+ */
+
+static void
+ngx_http_llm_response_keep_error(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_perror_t *err)
+{
+    ctx->error_status = err->status;
+
+    if (err->message.len == 0) {
+        return;
+    }
+
+    ctx->error_message.data = ngx_pnalloc(r->pool, err->message.len);
     if (ctx->error_message.data == NULL) {
         return;
     }
 
-    ngx_memcpy(ctx->error_message.data, err.message.data, err.message.len);
-    ctx->error_message.len = err.message.len;
+    ngx_memcpy(ctx->error_message.data, err->message.data, err->message.len);
+    ctx->error_message.len = err->message.len;
 
     (void) ngx_http_llm_provider_mask(ctx->target->provider,
                                       ctx->error_message.data,
                                       ctx->error_message.len);
-
-    ctx->error_status = err.status;
 }
 
 
