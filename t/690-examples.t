@@ -255,7 +255,10 @@ for my $name (sort keys %examples) {
     eval { $checks{$name}->($port, $prefix, %fleet); 1 }
         or fail("$name: its checks died: $@");
 
-    kill 'QUIT', $pid;
+    # TERM, not QUIT: a shell (the fleet's scripts/run.sh) cannot trap a
+    # signal ignored when it started, and a job started with & in a
+    # script (a CI step run in the background) starts with QUIT ignored
+    kill 'TERM', $pid;
     my $gone = wait_until(sub { waitpid($pid, POSIX::WNOHANG()) == $pid },
                           timeout => 20, desc => "$name to stop");
     ok($gone && $? == 0, "$name: stops cleanly");
