@@ -30,6 +30,13 @@
 #include <hiredis/hiredis.h>
 
 
+/* a request's ctx, allocated with its pool cleanup */
+typedef struct {
+    ngx_pool_cleanup_t             cleanup;
+    ngx_http_llm_ctx_t             ctx;
+} ngx_http_llm_ctx_cleanup_t;
+
+
 static ngx_int_t ngx_http_llm_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_llm_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_llm_init_process(ngx_cycle_t *cycle);
@@ -736,20 +743,30 @@ ngx_http_llm_get_ctx(ngx_http_request_t *r)
 ngx_http_llm_ctx_t *
 ngx_http_llm_create_ctx(ngx_http_request_t *r)
 {
-    ngx_pool_cleanup_t  *cln;
-    ngx_http_llm_ctx_t  *ctx;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_llm_ctx_t          *ctx;
+    ngx_http_llm_ctx_cleanup_t  *c;
 
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_llm_ctx_t));
-    if (cln == NULL) {
+    /*
+     * the ctx and its pool cleanup in one allocation, the cleanup linked
+     * as ngx_pool_cleanup_add() would: that makes two; zeroed by libc's
+     * memset(), cheaper for a kilobyte than the inlined one of a constant
+     * size
+     */
+
+    c = ngx_pcalloc(r->pool, sizeof(ngx_http_llm_ctx_cleanup_t));
+    if (c == NULL) {
         return NULL;
     }
 
-    ctx = cln->data;
-    ngx_memzero(ctx, sizeof(ngx_http_llm_ctx_t));
-
+    ctx = &c->ctx;
     ctx->chat.max_tokens = -1;
 
+    cln = &c->cleanup;
     cln->handler = ngx_http_llm_ctx_cleanup;
+    cln->data = ctx;
+    cln->next = r->pool->cleanup;
+    r->pool->cleanup = cln;
 
     ngx_http_set_ctx(r, ctx, ngx_http_llm_module);
 
