@@ -133,7 +133,7 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
     size_t                  len;
     ngx_buf_t              *head, *b;
     ngx_uint_t              i;
-    ngx_chain_t            *cl, *ln, *out, **ll;
+    ngx_chain_t            *cl, *ln, *out, **ll, *copy;
     ngx_http_llm_ctx_t     *ctx;
     ngx_http_upstream_t    *u;
     ngx_http_llm_header_t  *h;
@@ -174,10 +174,26 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
         return ngx_chain_writer(&u->writer, in);
     }
 
-    b = ngx_create_temp_buf(r->pool, head->last - head->pos + len);
+    /* the copy's buffer, its link and its bytes in one allocation */
+
+    len += head->last - head->pos;
+
+    b = ngx_palloc(r->pool, sizeof(ngx_buf_t) + sizeof(ngx_chain_t) + len);
     if (b == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    copy = (ngx_chain_t *) (b + 1);
+    copy->buf = b;
+    copy->next = cl->next;
+
+    b->start = (u_char *) (copy + 1);
+    b->pos = b->start;
+    b->last = b->start;
+    b->end = b->start + len;
+    b->temporary = 1;
 
     b->last = ngx_cpymem(b->last, head->pos, line - head->pos);
 
@@ -200,22 +216,17 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
     out = NULL;
     ll = &out;
 
-    for (ln = in; /* void */; ln = ln->next) {
+    for (ln = in; ln != cl; ln = ln->next) {
         *ll = ngx_alloc_chain_link(r->pool);
         if (*ll == NULL) {
             return NGX_ERROR;
         }
 
-        (*ll)->buf = (ln == cl) ? b : ln->buf;
-        (*ll)->next = NULL;
+        (*ll)->buf = ln->buf;
         ll = &(*ll)->next;
-
-        if (ln == cl) {
-            break;
-        }
     }
 
-    *ll = cl->next;
+    *ll = copy;
 
     return ngx_chain_writer(&u->writer, out);
 }
