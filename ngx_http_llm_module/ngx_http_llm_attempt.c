@@ -22,10 +22,21 @@
 #define NGX_HTTP_LLM_BODY_GATHER  262144
 
 
+/* the buffers and links of a spliced body, allocated together */
+typedef struct {
+    ngx_buf_t                *bufs;
+    ngx_chain_t              *links;
+    ngx_uint_t                n;       /* left */
+} ngx_http_llm_pieces_t;
+
+
 static ngx_chain_t *ngx_http_llm_gather(ngx_http_request_t *r,
     ngx_chain_t *in, off_t length);
 static ngx_int_t ngx_http_llm_add_range(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx, off_t from, off_t to, ngx_chain_t ***ll);
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_pieces_t *pc, off_t from, off_t to,
+    ngx_chain_t ***ll);
+static ngx_chain_t *ngx_http_llm_piece(ngx_http_request_t *r,
+    ngx_http_llm_pieces_t *pc);
 static ngx_int_t ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in);
 
 
@@ -122,7 +133,7 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
     size_t                  len;
     ngx_buf_t              *head, *b;
     ngx_uint_t              i;
-    ngx_chain_t            *cl, *ln, *out, **ll;
+    ngx_chain_t            *cl, *ln, *out, **ll, *copy;
     ngx_http_llm_ctx_t     *ctx;
     ngx_http_upstream_t    *u;
     ngx_http_llm_header_t  *h;
@@ -163,10 +174,26 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
         return ngx_chain_writer(&u->writer, in);
     }
 
-    b = ngx_create_temp_buf(r->pool, head->last - head->pos + len);
+    /* the copy's buffer, its link and its bytes in one allocation */
+
+    len += head->last - head->pos;
+
+    b = ngx_palloc(r->pool, sizeof(ngx_buf_t) + sizeof(ngx_chain_t) + len);
     if (b == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    copy = (ngx_chain_t *) (b + 1);
+    copy->buf = b;
+    copy->next = cl->next;
+
+    b->start = (u_char *) (copy + 1);
+    b->pos = b->start;
+    b->last = b->start;
+    b->end = b->start + len;
+    b->temporary = 1;
 
     b->last = ngx_cpymem(b->last, head->pos, line - head->pos);
 
@@ -189,22 +216,17 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
     out = NULL;
     ll = &out;
 
-    for (ln = in; /* void */; ln = ln->next) {
+    for (ln = in; ln != cl; ln = ln->next) {
         *ll = ngx_alloc_chain_link(r->pool);
         if (*ll == NULL) {
             return NGX_ERROR;
         }
 
-        (*ll)->buf = (ln == cl) ? b : ln->buf;
-        (*ll)->next = NULL;
+        (*ll)->buf = ln->buf;
         ll = &(*ll)->next;
-
-        if (ln == cl) {
-            break;
-        }
     }
 
-    *ll = cl->next;
+    *ll = copy;
 
     return ngx_chain_writer(&u->writer, out);
 }
@@ -255,11 +277,12 @@ ngx_int_t
 ngx_http_llm_splice_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_edit_t *edits, ngx_uint_t nedits)
 {
-    off_t                 cursor, end, length;
-    ngx_buf_t            *b;
-    ngx_uint_t            i, j;
-    ngx_chain_t          *out, **ll, *cl;
-    ngx_http_llm_edit_t  *all, edit;
+    off_t                   cursor, end, length;
+    ngx_buf_t              *b;
+    ngx_uint_t              i, j;
+    ngx_chain_t            *out, **ll, *cl;
+    ngx_http_llm_edit_t    *all, edit;
+    ngx_http_llm_pieces_t   pc;
 
     if (ctx->chat.cache_member) {
 
@@ -299,6 +322,21 @@ ngx_http_llm_splice_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         return r->request_body->bufs ? NGX_OK : NGX_ERROR;
     }
 
+    /*
+     * Every piece in one allocation: the edits cut the ranges between
+     * them, which split at most one segment each, and a text is a piece.
+     */
+
+    pc.n = ctx->segments->nelts + 2 * nedits;
+
+    pc.bufs = ngx_palloc(r->pool,
+                         pc.n * (sizeof(ngx_buf_t) + sizeof(ngx_chain_t)));
+    if (pc.bufs == NULL) {
+        return NGX_ERROR;
+    }
+
+    pc.links = (ngx_chain_t *) (pc.bufs + pc.n);
+
     out = NULL;
     ll = &out;
     cl = NULL;
@@ -308,7 +346,8 @@ ngx_http_llm_splice_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     for (i = 0; i <= nedits; i++) {
         end = (i < nedits) ? edits[i].start : ctx->body_length;
 
-        if (ngx_http_llm_add_range(r, ctx, cursor, end, &ll) != NGX_OK) {
+        if (ngx_http_llm_add_range(r, ctx, &pc, cursor, end, &ll) != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
@@ -319,20 +358,18 @@ ngx_http_llm_splice_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         }
 
         if (edits[i].text.len) {
-            b = ngx_calloc_buf(r->pool);
-            cl = ngx_alloc_chain_link(r->pool);
-            if (b == NULL || cl == NULL) {
+            cl = ngx_http_llm_piece(r, &pc);
+            if (cl == NULL) {
                 return NGX_ERROR;
             }
 
+            b = cl->buf;
             b->start = edits[i].text.data;
             b->pos = b->start;
             b->last = b->start + edits[i].text.len;
             b->end = b->last;
             b->memory = 1;
 
-            cl->buf = b;
-            cl->next = NULL;
             *ll = cl;
             ll = &cl->next;
 
@@ -421,7 +458,7 @@ ngx_http_llm_gather(ngx_http_request_t *r, ngx_chain_t *in, off_t length)
 
 static ngx_int_t
 ngx_http_llm_add_range(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
-    off_t from, off_t to, ngx_chain_t ***ll)
+    ngx_http_llm_pieces_t *pc, off_t from, off_t to, ngx_chain_t ***ll)
 {
     off_t                    lo, hi;
     ngx_buf_t               *b;
@@ -440,11 +477,12 @@ ngx_http_llm_add_range(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         lo = ngx_max(from, s[i].start);
         hi = ngx_min(to, s[i].end);
 
-        b = ngx_calloc_buf(r->pool);
-        cl = ngx_alloc_chain_link(r->pool);
-        if (b == NULL || cl == NULL) {
+        cl = ngx_http_llm_piece(r, pc);
+        if (cl == NULL) {
             return NGX_ERROR;
         }
+
+        b = cl->buf;
 
         if (s[i].pos) {
             /* start = pos: upstream reinit rewinds buffers to start */
@@ -461,13 +499,43 @@ ngx_http_llm_add_range(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
             b->file_last = s[i].file_pos + (hi - s[i].start);
         }
 
-        cl->buf = b;
-        cl->next = NULL;
         **ll = cl;
         *ll = &cl->next;
     }
 
     return NGX_OK;
+}
+
+
+/* a zeroed buffer in its link, from the pieces allocated for a body */
+
+static ngx_chain_t *
+ngx_http_llm_piece(ngx_http_request_t *r, ngx_http_llm_pieces_t *pc)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (pc->n == 0) {
+        /* not expected: the count above is an upper bound */
+
+        b = ngx_palloc(r->pool, sizeof(ngx_buf_t));
+        cl = ngx_alloc_chain_link(r->pool);
+        if (b == NULL || cl == NULL) {
+            return NULL;
+        }
+
+    } else {
+        pc->n--;
+        b = pc->bufs++;
+        cl = pc->links++;
+    }
+
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    return cl;
 }
 
 

@@ -215,11 +215,16 @@ ngx_http_llm_read_segments(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     ngx_chain_t             *cl;
     ngx_http_llm_segment_t  *s;
 
-    ctx->segments = ngx_array_create(r->pool, 2,
-                                     sizeof(ngx_http_llm_segment_t));
-    if (ctx->segments == NULL) {
+    /* the array lives in the ctx: one allocation fewer, for its room */
+
+    if (ngx_array_init(&ctx->segments_array, r->pool, 2,
+                       sizeof(ngx_http_llm_segment_t))
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
+
+    ctx->segments = &ctx->segments_array;
 
     offset = 0;
     ctx->client_body = r->request_body ? r->request_body->bufs : NULL;

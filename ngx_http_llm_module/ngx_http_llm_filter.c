@@ -42,8 +42,8 @@ static void ngx_http_llm_stream_finalize(ngx_http_request_t *r,
     ngx_int_t rc);
 static ngx_int_t ngx_http_llm_held_stream(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **chain);
-static ngx_int_t ngx_http_llm_header_out(ngx_http_request_t *r, char *name,
-    ngx_str_t *value);
+static ngx_int_t ngx_http_llm_header_push(ngx_http_request_t *r,
+    u_char *name, size_t len, ngx_str_t *value);
 static ngx_int_t ngx_http_llm_provider_error_page(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_uint_t status, ngx_uint_t invalid);
 static void ngx_http_llm_mask_headers(ngx_http_request_t *r,
@@ -52,6 +52,10 @@ static void ngx_http_llm_mask_headers(ngx_http_request_t *r,
 
 /* what a held stream keeps before its answer (comments): then it goes */
 #define NGX_HTTP_LLM_STREAM_HELD_MAX  65536
+
+/* a header of a literal name, its length known when compiled */
+#define ngx_http_llm_header_out(r, name, value)                              \
+    ngx_http_llm_header_push(r, (u_char *) name, sizeof(name) - 1, value)
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -389,20 +393,19 @@ ngx_http_llm_response_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + sizeof(".000") - 1);
+    /* both numbers' text in one allocation */
+
+    p = ngx_pnalloc(r->pool,
+                    NGX_INT_T_LEN + NGX_INT64_LEN + sizeof(".000") - 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     value.data = p;
-    value.len = ngx_http_llm_uint_text(p, ctx->attempts) - p;
+    p = ngx_http_llm_uint_text(p, ctx->attempts);
+    value.len = p - value.data;
 
     if (ngx_http_llm_header_out(r, "x-llm-attempts", &value) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + sizeof(".000") - 1);
-    if (p == NULL) {
         return NGX_ERROR;
     }
 
@@ -419,7 +422,8 @@ ngx_http_llm_response_headers(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_http_llm_header_out(ngx_http_request_t *r, char *name, ngx_str_t *value)
+ngx_http_llm_header_push(ngx_http_request_t *r, u_char *name, size_t len,
+    ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
 
@@ -429,8 +433,8 @@ ngx_http_llm_header_out(ngx_http_request_t *r, char *name, ngx_str_t *value)
     }
 
     h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
+    h->key.data = name;
+    h->key.len = len;
     h->value = *value;
 
     return NGX_OK;

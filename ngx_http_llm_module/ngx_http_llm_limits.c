@@ -727,6 +727,7 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
 {
     u_char            *p;
     time_t             reset;
+    ngx_str_t          reset_text;
     ngx_uint_t         i;
     ngx_table_elt_t   *h;
     int64_t            values[4];
@@ -738,12 +739,33 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
         ngx_string("x-ratelimit-remaining-tokens")
     };
 
+    static ngx_str_t   resets[] = {
+        ngx_string("x-ratelimit-reset-requests"),
+        ngx_string("x-ratelimit-reset-tokens")
+    };
+
+    if (hold->limit_requests < 0 && hold->limit_tokens < 0) {
+        return NGX_OK;
+    }
+
     values[0] = hold->limit_requests;
     values[1] = ngx_max(hold->remaining_requests, 0);
     values[2] = hold->limit_tokens;
     values[3] = ngx_max(hold->remaining_tokens, 0);
 
     reset = ngx_max(hold->reset - ngx_time(), 0);
+
+    /* the text of every value in one allocation; both resets share one */
+
+    p = ngx_pnalloc(r->pool, 4 * NGX_INT64_LEN + NGX_TIME_T_LEN + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    reset_text.data = p;
+    p = ngx_http_llm_uint_text(p, (uint64_t) reset);
+    *p++ = 's';
+    reset_text.len = p - reset_text.data;
 
     for (i = 0; i < 4; i++) {
         if (values[i & ~1] < 0) {
@@ -757,16 +779,11 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
 
         h->hash = 1;
         h->key = names[i];
-
-        h->value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-        if (h->value.data == NULL) {
-            return NGX_ERROR;
-        }
+        h->value.data = p;
 
         /* not negative: a limit of -1 (none) is left out above */
-        h->value.len = ngx_http_llm_uint_text(h->value.data,
-                                              (uint64_t) values[i])
-                       - h->value.data;
+        p = ngx_http_llm_uint_text(p, (uint64_t) values[i]);
+        h->value.len = p - h->value.data;
 
         if (i & 1) {
             /* x-ratelimit-reset-*, in OpenAI's duration format */
@@ -777,22 +794,8 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
             }
 
             h->hash = 1;
-
-            if (i == 1) {
-                ngx_str_set(&h->key, "x-ratelimit-reset-requests");
-
-            } else {
-                ngx_str_set(&h->key, "x-ratelimit-reset-tokens");
-            }
-
-            h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 1);
-            if (h->value.data == NULL) {
-                return NGX_ERROR;
-            }
-
-            p = ngx_http_llm_uint_text(h->value.data, (uint64_t) reset);
-            *p++ = 's';
-            h->value.len = p - h->value.data;
+            h->key = resets[i >> 1];
+            h->value = reset_text;
         }
     }
 

@@ -463,6 +463,7 @@ struct ngx_http_llm_ctx_s {
     off_t                          content_length;
     ngx_chain_t                   *client_body;
     ngx_array_t                   *segments;       /* ngx_http_llm_segment_t */
+    ngx_array_t                    segments_array; /* where it points */
     off_t                          body_length;
 
     ngx_http_llm_chat_t            chat;
