@@ -164,6 +164,7 @@ static ngx_int_t ngx_http_llm_boolean(ngx_http_llm_parser_t *p,
     ngx_uint_t value);
 static ngx_int_t ngx_http_llm_number(ngx_http_llm_parser_t *p);
 static ngx_int_t ngx_http_llm_string(ngx_http_llm_parser_t *p);
+static ngx_uint_t ngx_http_llm_control(u_char *s, size_t n);
 static ngx_int_t ngx_http_llm_open(ngx_http_llm_parser_t *p,
     ngx_uint_t map);
 static ngx_int_t ngx_http_llm_close(ngx_http_llm_parser_t *p);
@@ -1012,6 +1013,15 @@ ngx_http_llm_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
         }
     }
 
+    if (p->depth == 2 && token == NGX_HTTP_LLM_JSCAN_OBJECT
+        && p->container == NGX_HTTP_LLM_KEY_MESSAGES)
+    {
+        /* a message */
+        p->chat->messages++;
+        p->depth++;
+        return NGX_OK;
+    }
+
     return ngx_http_llm_root_token(p, token);
 }
 
@@ -1347,7 +1357,7 @@ static ngx_int_t
 ngx_http_llm_string(ngx_http_llm_parser_t *p)
 {
     u_char     *s;
-    size_t      i, len;
+    size_t      len;
     ngx_str_t  *dst;
 
     /*
@@ -1408,13 +1418,10 @@ ngx_http_llm_string(ngx_http_llm_parser_t *p)
              * providers: a CR or LF in it would split a header
              */
 
-            for (i = 0; i < len; i++) {
-                if (s[i] < 0x20 || s[i] == 0x7f) {
-                    return ngx_http_llm_refuse(p, "model", "Invalid "
-                                               "'model': control "
-                                               "characters are not "
-                                               "allowed.");
-                }
+            if (ngx_http_llm_control(s, len)) {
+                return ngx_http_llm_refuse(p, "model", "Invalid 'model': "
+                                           "control characters are not "
+                                           "allowed.");
             }
 
             /* a client's name may become a node in the zone: bounded */
@@ -1480,6 +1487,57 @@ ngx_http_llm_string(ngx_http_llm_parser_t *p)
     }
 
     return ngx_http_llm_scalar(p, "a string");
+}
+
+
+/* a word of ngx_http_llm_control(): non-zero if it has one */
+
+static ngx_inline uint64_t
+ngx_http_llm_control_word(u_char *s)
+{
+    uint64_t  w, d;
+
+    ngx_memcpy(&w, s, 8);
+    d = w ^ 0x7f7f7f7f7f7f7f7fULL;
+
+    return (((w - 0x2020202020202020ULL) & ~w)
+            | ((d - 0x0101010101010101ULL) & ~d))
+           & 0x8080808080808080ULL;
+}
+
+
+/*
+ * Whether a control character, C0 or DEL, is among the n bytes at s:
+ * eight at a time, a byte below 0x20, or a DEL (a zero once XORed with
+ * 0x7f), found in a word by the borrow its subtraction makes
+ */
+
+static ngx_uint_t
+ngx_http_llm_control(u_char *s, size_t n)
+{
+    u_char  *last;
+
+    if (n < 8) {
+        for (last = s + n; s < last; s++) {
+            if (*s < 0x20 || *s == 0x7f) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    /* the last word may overlap the one before */
+
+    last = s + n - 8;
+
+    for ( /* void */ ; s < last; s += 8) {
+        if (ngx_http_llm_control_word(s)) {
+            return 1;
+        }
+    }
+
+    return ngx_http_llm_control_word(last) != 0;
 }
 
 
