@@ -22,6 +22,8 @@
 
 #define NGX_HTTP_LLM_READ_CHUNK  65536
 
+#define ngx_http_llm_noinline    __attribute__((noinline))
+
 
 typedef enum {
     NGX_HTTP_LLM_KEY_NONE = 0,
@@ -42,15 +44,52 @@ typedef enum {
     NGX_HTTP_LLM_KEY_NO_STORE,
     NGX_HTTP_LLM_KEY_PROMPT,
     NGX_HTTP_LLM_KEY_TOOL_CHOICE,
-    NGX_HTTP_LLM_KEY_STOP
+    NGX_HTTP_LLM_KEY_STOP,
+    NGX_HTTP_LLM_KEY_MAX_OUTPUT_TOKENS    /* found, read as MAX_TOKENS */
 } ngx_http_llm_key_e;
 
 
-typedef struct {
-    const char                *name;
-    size_t                     len;
-    ngx_http_llm_key_e         key;
-} ngx_http_llm_key_name_t;
+#define ngx_http_llm_key_bit(key)  ((ngx_uint_t) 1 << NGX_HTTP_LLM_KEY_##key)
+
+/*
+ * The members of the body's root the gateway reads, by door. The chat's
+ * "tool_choice" and "stop" are checked here, as OpenAI checks them: a
+ * translation would rewrite what it could not read.
+ */
+
+#define NGX_HTTP_LLM_CHAT_KEYS                                                \
+    (ngx_http_llm_key_bit(MODEL) | ngx_http_llm_key_bit(MESSAGES)             \
+     | ngx_http_llm_key_bit(STREAM) | ngx_http_llm_key_bit(STREAM_OPTIONS)    \
+     | ngx_http_llm_key_bit(MAX_TOKENS)                                       \
+     | ngx_http_llm_key_bit(MAX_COMPLETION_TOKENS)                            \
+     | ngx_http_llm_key_bit(USER) | ngx_http_llm_key_bit(TOOLS)               \
+     | ngx_http_llm_key_bit(TEMPERATURE) | ngx_http_llm_key_bit(CACHE)        \
+     | ngx_http_llm_key_bit(TOOL_CHOICE) | ngx_http_llm_key_bit(STOP))
+
+/* embeddings: their input is read from the tree (embeddings.c) */
+#define NGX_HTTP_LLM_EMBEDDINGS_KEYS                                          \
+    (ngx_http_llm_key_bit(MODEL) | ngx_http_llm_key_bit(USER)                 \
+     | ngx_http_llm_key_bit(CACHE))
+
+/* Anthropic Messages, at the /v1/messages door */
+#define NGX_HTTP_LLM_MESSAGES_KEYS                                            \
+    (ngx_http_llm_key_bit(MODEL) | ngx_http_llm_key_bit(MESSAGES)             \
+     | ngx_http_llm_key_bit(STREAM) | ngx_http_llm_key_bit(MAX_TOKENS)        \
+     | ngx_http_llm_key_bit(TOOLS) | ngx_http_llm_key_bit(SYSTEM)             \
+     | ngx_http_llm_key_bit(TEMPERATURE) | ngx_http_llm_key_bit(CACHE))
+
+/* legacy text completions, at /v1/completions: "prompt", not "messages" */
+#define NGX_HTTP_LLM_COMPLETIONS_KEYS                                         \
+    (ngx_http_llm_key_bit(MODEL) | ngx_http_llm_key_bit(PROMPT)               \
+     | ngx_http_llm_key_bit(STREAM) | ngx_http_llm_key_bit(STREAM_OPTIONS)    \
+     | ngx_http_llm_key_bit(MAX_TOKENS) | ngx_http_llm_key_bit(USER)          \
+     | ngx_http_llm_key_bit(TEMPERATURE))
+
+/* OpenAI's Responses API: its input is read from the tree (responses.c) */
+#define NGX_HTTP_LLM_RESPONSES_KEYS                                           \
+    (ngx_http_llm_key_bit(MODEL) | ngx_http_llm_key_bit(STREAM)               \
+     | ngx_http_llm_key_bit(MAX_OUTPUT_TOKENS) | ngx_http_llm_key_bit(USER)   \
+     | ngx_http_llm_key_bit(TOOLS) | ngx_http_llm_key_bit(TEMPERATURE))
 
 
 /* the scanner's pass: validation and what routing and accounting read */
@@ -61,10 +100,10 @@ typedef struct {
     ngx_http_llm_key_e         container;     /* depth-1 key we are inside */
     ngx_http_llm_key_e         sub_key;       /* key in stream_options */
     ngx_uint_t                 seen;          /* known keys seen, a bit each */
+    ngx_uint_t                 known;         /* the door's keys, a bit each */
     ngx_pool_t                *pool;
     ngx_http_llm_chat_t       *chat;
     ngx_http_llm_problem_t    *problem;
-    ngx_http_llm_key_name_t   *keys;
     ngx_http_llm_main_conf_t  *lmcf;
     off_t                      member_end;    /* of the last root member */
     ngx_uint_t                 prompt_items;  /* of the prompt's array */
@@ -114,6 +153,8 @@ static ngx_int_t ngx_http_llm_refuse(ngx_http_llm_parser_t *p,
     const char *param, const char *fmt, ...);
 static ngx_int_t ngx_http_llm_token(ngx_http_llm_jscan_t *js,
     ngx_uint_t token);
+static ngx_int_t ngx_http_llm_root_token(ngx_http_llm_parser_t *p,
+    ngx_uint_t token);
 static ngx_int_t ngx_http_llm_prompt_item(ngx_http_llm_parser_t *p,
     ngx_uint_t kind);
 static ngx_int_t ngx_http_llm_scalar(ngx_http_llm_parser_t *p,
@@ -123,10 +164,12 @@ static ngx_int_t ngx_http_llm_boolean(ngx_http_llm_parser_t *p,
     ngx_uint_t value);
 static ngx_int_t ngx_http_llm_number(ngx_http_llm_parser_t *p);
 static ngx_int_t ngx_http_llm_string(ngx_http_llm_parser_t *p);
+static ngx_uint_t ngx_http_llm_control(u_char *s, size_t n);
 static ngx_int_t ngx_http_llm_open(ngx_http_llm_parser_t *p,
     ngx_uint_t map);
 static ngx_int_t ngx_http_llm_close(ngx_http_llm_parser_t *p);
 static ngx_int_t ngx_http_llm_key(ngx_http_llm_parser_t *p);
+static ngx_http_llm_key_e ngx_http_llm_key_find(u_char *s, size_t len);
 static void ngx_http_llm_member_end(ngx_http_llm_parser_t *p,
     ngx_http_llm_key_e key);
 static ngx_int_t ngx_http_llm_cache_key(ngx_http_llm_parser_t *p,
@@ -135,70 +178,28 @@ static ngx_uint_t ngx_http_llm_route_needs_tree(
     ngx_http_llm_main_conf_t *lmcf, ngx_str_t *model);
 
 
-static ngx_http_llm_key_name_t  ngx_http_llm_chat_keys[] = {
-    { "model", 5, NGX_HTTP_LLM_KEY_MODEL },
-    { "messages", 8, NGX_HTTP_LLM_KEY_MESSAGES },
-    { "stream", 6, NGX_HTTP_LLM_KEY_STREAM },
-    { "stream_options", 14, NGX_HTTP_LLM_KEY_STREAM_OPTIONS },
-    { "max_tokens", 10, NGX_HTTP_LLM_KEY_MAX_TOKENS },
-    { "max_completion_tokens", 21, NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS },
-    { "user", 4, NGX_HTTP_LLM_KEY_USER },
-    { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
-    { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
-    { "cache", 5, NGX_HTTP_LLM_KEY_CACHE },
-    /* checked here, as OpenAI checks them: a translation would rewrite
-       what it could not read */
-    { "tool_choice", 11, NGX_HTTP_LLM_KEY_TOOL_CHOICE },
-    { "stop", 4, NGX_HTTP_LLM_KEY_STOP },
-    { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
-};
-
-
-/* embeddings: their input is read from the tree (embeddings.c) */
-static ngx_http_llm_key_name_t  ngx_http_llm_embeddings_keys[] = {
-    { "model", 5, NGX_HTTP_LLM_KEY_MODEL },
-    { "user", 4, NGX_HTTP_LLM_KEY_USER },
-    { "cache", 5, NGX_HTTP_LLM_KEY_CACHE },
-    { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
-};
-
-
-/* Anthropic Messages, at the /v1/messages door */
-static ngx_http_llm_key_name_t  ngx_http_llm_messages_keys[] = {
-    { "model", 5, NGX_HTTP_LLM_KEY_MODEL },
-    { "messages", 8, NGX_HTTP_LLM_KEY_MESSAGES },
-    { "stream", 6, NGX_HTTP_LLM_KEY_STREAM },
-    { "max_tokens", 10, NGX_HTTP_LLM_KEY_MAX_TOKENS },
-    { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
-    { "system", 6, NGX_HTTP_LLM_KEY_SYSTEM },
-    { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
-    { "cache", 5, NGX_HTTP_LLM_KEY_CACHE },
-    { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
-};
-
-
-/* legacy text completions, at /v1/completions: "prompt", not "messages" */
-static ngx_http_llm_key_name_t  ngx_http_llm_completions_keys[] = {
-    { "model", 5, NGX_HTTP_LLM_KEY_MODEL },
-    { "prompt", 6, NGX_HTTP_LLM_KEY_PROMPT },
-    { "stream", 6, NGX_HTTP_LLM_KEY_STREAM },
-    { "stream_options", 14, NGX_HTTP_LLM_KEY_STREAM_OPTIONS },
-    { "max_tokens", 10, NGX_HTTP_LLM_KEY_MAX_TOKENS },
-    { "user", 4, NGX_HTTP_LLM_KEY_USER },
-    { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
-    { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
-};
-
-
-/* OpenAI's Responses API: its input is read from the tree (responses.c) */
-static ngx_http_llm_key_name_t  ngx_http_llm_responses_keys[] = {
-    { "model", 5, NGX_HTTP_LLM_KEY_MODEL },
-    { "stream", 6, NGX_HTTP_LLM_KEY_STREAM },
-    { "max_output_tokens", 17, NGX_HTTP_LLM_KEY_MAX_TOKENS },
-    { "user", 4, NGX_HTTP_LLM_KEY_USER },
-    { "tools", 5, NGX_HTTP_LLM_KEY_TOOLS },
-    { "temperature", 11, NGX_HTTP_LLM_KEY_TEMPERATURE },
-    { NULL, 0, NGX_HTTP_LLM_KEY_NONE }
+/* the root's keys as the client writes them, in ngx_http_llm_key_e's order */
+static const char  *ngx_http_llm_key_names[] = {
+    NULL,
+    NULL,
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "max_tokens",
+    "max_completion_tokens",
+    "user",
+    "tools",
+    "temperature",
+    NULL,                      /* include_usage, in stream_options */
+    "system",
+    "cache",
+    NULL,                      /* no-cache and no-store, in cache */
+    NULL,
+    "prompt",
+    "tool_choice",
+    "stop",
+    "max_output_tokens"
 };
 
 
@@ -604,31 +605,34 @@ ngx_http_llm_parser_init(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_parser_t *p, ngx_http_llm_chat_t *chat,
     ngx_http_llm_problem_t *problem)
 {
-    ngx_memzero(p, sizeof(ngx_http_llm_parser_t));
+    /* the scanner's own state is its init's: its buffers need no zeros */
+
+    ngx_memzero(&p->depth, sizeof(ngx_http_llm_parser_t)
+                           - offsetof(ngx_http_llm_parser_t, depth));
 
     ngx_http_llm_jscan_init(&p->js, ngx_http_llm_token, p);
 
     p->pool = r->pool;
     p->chat = chat;
     p->problem = problem;
-    p->keys = ngx_http_llm_chat_keys;
+    p->known = NGX_HTTP_LLM_CHAT_KEYS;
     p->lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
     if (ngx_http_llm_anthropic_door(ctx)) {
         p->anthropic = 1;
-        p->keys = ngx_http_llm_messages_keys;
+        p->known = NGX_HTTP_LLM_MESSAGES_KEYS;
 
     } else if (ctx->endpoint == NGX_HTTP_LLM_EP_EMBEDDINGS) {
         p->embeddings = 1;
-        p->keys = ngx_http_llm_embeddings_keys;
+        p->known = NGX_HTTP_LLM_EMBEDDINGS_KEYS;
 
     } else if (ctx->endpoint == NGX_HTTP_LLM_EP_COMPLETIONS) {
         p->legacy = 1;
-        p->keys = ngx_http_llm_completions_keys;
+        p->known = NGX_HTTP_LLM_COMPLETIONS_KEYS;
 
     } else if (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES) {
         p->responses = 1;
-        p->keys = ngx_http_llm_responses_keys;
+        p->known = NGX_HTTP_LLM_RESPONSES_KEYS;
     }
 }
 
@@ -878,31 +882,76 @@ ngx_http_llm_refuse(ngx_http_llm_parser_t *p, const char *param,
 static const char *
 ngx_http_llm_key_param(ngx_http_llm_parser_t *p, ngx_http_llm_key_e key)
 {
-    ngx_uint_t  i;
-
     if (key == NGX_HTTP_LLM_KEY_MAX_TOKENS && p->responses) {
-        return "max_output_tokens";
+        key = NGX_HTTP_LLM_KEY_MAX_OUTPUT_TOKENS;
     }
 
-    for (i = 0; ngx_http_llm_chat_keys[i].name; i++) {
-        if (ngx_http_llm_chat_keys[i].key == key) {
-            return ngx_http_llm_chat_keys[i].name;
-        }
+    return ngx_http_llm_key_names[key];
+}
+
+
+/*
+ * One of the root's keys the gateway reads, whichever door: by length
+ * and letters, where a list's names were each compared.
+ */
+
+static ngx_http_llm_key_e
+ngx_http_llm_key_find(u_char *s, size_t len)
+{
+#define ngx_http_llm_key_is(name)  ngx_http_llm_jscan_is(s, name)
+
+    switch (len) {
+
+    case 4:
+        return ngx_http_llm_key_is("user") ? NGX_HTTP_LLM_KEY_USER
+               : ngx_http_llm_key_is("stop") ? NGX_HTTP_LLM_KEY_STOP
+               : NGX_HTTP_LLM_KEY_OTHER;
+
+    case 5:
+        return ngx_http_llm_key_is("model") ? NGX_HTTP_LLM_KEY_MODEL
+               : ngx_http_llm_key_is("tools") ? NGX_HTTP_LLM_KEY_TOOLS
+               : ngx_http_llm_key_is("cache") ? NGX_HTTP_LLM_KEY_CACHE
+               : NGX_HTTP_LLM_KEY_OTHER;
+
+    case 6:
+        return ngx_http_llm_key_is("stream") ? NGX_HTTP_LLM_KEY_STREAM
+               : ngx_http_llm_key_is("system") ? NGX_HTTP_LLM_KEY_SYSTEM
+               : ngx_http_llm_key_is("prompt") ? NGX_HTTP_LLM_KEY_PROMPT
+               : NGX_HTTP_LLM_KEY_OTHER;
+
+    case 8:
+        return ngx_http_llm_key_is("messages") ? NGX_HTTP_LLM_KEY_MESSAGES
+               : NGX_HTTP_LLM_KEY_OTHER;
+
+    case 10:
+        return ngx_http_llm_key_is("max_tokens") ? NGX_HTTP_LLM_KEY_MAX_TOKENS
+               : NGX_HTTP_LLM_KEY_OTHER;
+
+    case 11:
+        return ngx_http_llm_key_is("temperature")
+               ? NGX_HTTP_LLM_KEY_TEMPERATURE
+               : ngx_http_llm_key_is("tool_choice")
+                 ? NGX_HTTP_LLM_KEY_TOOL_CHOICE
+               : NGX_HTTP_LLM_KEY_OTHER;
+
+    case 14:
+        return ngx_http_llm_key_is("stream_options")
+               ? NGX_HTTP_LLM_KEY_STREAM_OPTIONS : NGX_HTTP_LLM_KEY_OTHER;
+
+    case 17:
+        return ngx_http_llm_key_is("max_output_tokens")
+               ? NGX_HTTP_LLM_KEY_MAX_OUTPUT_TOKENS : NGX_HTTP_LLM_KEY_OTHER;
+
+    case 21:
+        return ngx_http_llm_key_is("max_completion_tokens")
+               ? NGX_HTTP_LLM_KEY_MAX_COMPLETION_TOKENS
+               : NGX_HTTP_LLM_KEY_OTHER;
+
+    default:
+        return NGX_HTTP_LLM_KEY_OTHER;
     }
 
-    for (i = 0; ngx_http_llm_messages_keys[i].name; i++) {
-        if (ngx_http_llm_messages_keys[i].key == key) {
-            return ngx_http_llm_messages_keys[i].name;
-        }
-    }
-
-    for (i = 0; ngx_http_llm_completions_keys[i].name; i++) {
-        if (ngx_http_llm_completions_keys[i].key == key) {
-            return ngx_http_llm_completions_keys[i].name;
-        }
-    }
-
-    return NULL;
+#undef ngx_http_llm_key_is
 }
 
 
@@ -916,6 +965,80 @@ ngx_http_llm_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 {
     ngx_http_llm_parser_t  *p = js->data;
 
+    /*
+     * Below the root's members and their items -- a message's role and
+     * content, a tool's schema, a member the gateway does not read --
+     * only strings are counted and "cache_control" looked for: most of
+     * a body's tokens are these, told apart before anything else
+     */
+
+    if (p->depth > 2 && p->container != NGX_HTTP_LLM_KEY_PROMPT) {
+
+        switch (token) {
+
+        case NGX_HTTP_LLM_JSCAN_STRING:
+            if (p->container == NGX_HTTP_LLM_KEY_MESSAGES
+                || p->container == NGX_HTTP_LLM_KEY_SYSTEM)
+            {
+                p->chat->message_bytes += js->size;
+            }
+
+            return NGX_OK;
+
+        case NGX_HTTP_LLM_JSCAN_KEY:
+
+            /* Anthropic's breakpoints on OpenAI's parts and tools */
+
+            if (js->size == 13
+                && (p->container == NGX_HTTP_LLM_KEY_MESSAGES
+                    || p->container == NGX_HTTP_LLM_KEY_SYSTEM
+                    || p->container == NGX_HTTP_LLM_KEY_TOOLS)
+                && ngx_http_llm_jscan_is(js->text, "cache_control"))
+            {
+                p->chat->cache_control = 1;
+            }
+
+            return NGX_OK;
+
+        case NGX_HTTP_LLM_JSCAN_OBJECT:
+        case NGX_HTTP_LLM_JSCAN_ARRAY:
+            if (p->depth == NGX_HTTP_LLM_MAX_JSON_DEPTH) {
+                break;
+            }
+
+            p->depth++;
+            return NGX_OK;
+
+        case NGX_HTTP_LLM_JSCAN_END:
+            p->depth--;
+            return NGX_OK;
+
+        default:
+            return NGX_OK;
+        }
+    }
+
+    if (p->depth == 2 && token == NGX_HTTP_LLM_JSCAN_OBJECT
+        && p->container == NGX_HTTP_LLM_KEY_MESSAGES)
+    {
+        /* a message */
+        p->chat->messages++;
+        p->depth++;
+        return NGX_OK;
+    }
+
+    return ngx_http_llm_root_token(p, token);
+}
+
+
+/*
+ * The root's tokens and its members': a function apart, so that only
+ * these save and restore the registers its inlined handlers use
+ */
+
+static ngx_http_llm_noinline ngx_int_t
+ngx_http_llm_root_token(ngx_http_llm_parser_t *p, ngx_uint_t token)
+{
     switch (token) {
 
     case NGX_HTTP_LLM_JSCAN_OBJECT:
@@ -1172,8 +1295,6 @@ ngx_http_llm_number(ngx_http_llm_parser_t *p)
         p->key = NGX_HTTP_LLM_KEY_NONE;
 
         if (p->js.size < sizeof(number)) {
-            ngx_memcpy(number, s, len);
-            number[len] = '\0';
 
             if (ngx_http_llm_short_decimal(s, len, &p->chat->temperature)
                 == NGX_OK)
@@ -1181,6 +1302,9 @@ ngx_http_llm_number(ngx_http_llm_parser_t *p)
                 p->chat->has_temperature = 1;
 
             } else {
+                ngx_memcpy(number, s, len);
+                number[len] = '\0';
+
                 p->chat->temperature = strtod(number, &end);
                 p->chat->has_temperature = (*end == '\0');
             }
@@ -1238,7 +1362,7 @@ static ngx_int_t
 ngx_http_llm_string(ngx_http_llm_parser_t *p)
 {
     u_char     *s;
-    size_t      i, len;
+    size_t      len;
     ngx_str_t  *dst;
 
     /*
@@ -1299,13 +1423,10 @@ ngx_http_llm_string(ngx_http_llm_parser_t *p)
              * providers: a CR or LF in it would split a header
              */
 
-            for (i = 0; i < len; i++) {
-                if (s[i] < 0x20 || s[i] == 0x7f) {
-                    return ngx_http_llm_refuse(p, "model", "Invalid "
-                                               "'model': control "
-                                               "characters are not "
-                                               "allowed.");
-                }
+            if (ngx_http_llm_control(s, len)) {
+                return ngx_http_llm_refuse(p, "model", "Invalid 'model': "
+                                           "control characters are not "
+                                           "allowed.");
             }
 
             /* a client's name may become a node in the zone: bounded */
@@ -1331,9 +1452,9 @@ ngx_http_llm_string(ngx_http_llm_parser_t *p)
         case NGX_HTTP_LLM_KEY_TOOL_CHOICE:
             p->key = NGX_HTTP_LLM_KEY_NONE;
 
-            if ((len == 4 && ngx_strncmp(s, "none", 4) == 0)
-                || (len == 4 && ngx_strncmp(s, "auto", 4) == 0)
-                || (len == 8 && ngx_strncmp(s, "required", 8) == 0))
+            if ((len == 4 && ngx_http_llm_jscan_is(s, "none"))
+                || (len == 4 && ngx_http_llm_jscan_is(s, "auto"))
+                || (len == 8 && ngx_http_llm_jscan_is(s, "required")))
             {
                 return NGX_OK;
             }
@@ -1371,6 +1492,57 @@ ngx_http_llm_string(ngx_http_llm_parser_t *p)
     }
 
     return ngx_http_llm_scalar(p, "a string");
+}
+
+
+/* a word of ngx_http_llm_control(): non-zero if it has one */
+
+static ngx_inline uint64_t
+ngx_http_llm_control_word(u_char *s)
+{
+    uint64_t  w, d;
+
+    ngx_memcpy(&w, s, 8);
+    d = w ^ 0x7f7f7f7f7f7f7f7fULL;
+
+    return (((w - 0x2020202020202020ULL) & ~w)
+            | ((d - 0x0101010101010101ULL) & ~d))
+           & 0x8080808080808080ULL;
+}
+
+
+/*
+ * Whether a control character, C0 or DEL, is among the n bytes at s:
+ * eight at a time, a byte below 0x20, or a DEL (a zero once XORed with
+ * 0x7f), found in a word by the borrow its subtraction makes
+ */
+
+static ngx_uint_t
+ngx_http_llm_control(u_char *s, size_t n)
+{
+    u_char  *last;
+
+    if (n < 8) {
+        for (last = s + n; s < last; s++) {
+            if (*s < 0x20 || *s == 0x7f) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    /* the last word may overlap the one before */
+
+    last = s + n - 8;
+
+    for ( /* void */ ; s < last; s += 8) {
+        if (ngx_http_llm_control_word(s)) {
+            return 1;
+        }
+    }
+
+    return ngx_http_llm_control_word(last) != 0;
 }
 
 
@@ -1538,9 +1710,9 @@ ngx_http_llm_close(ngx_http_llm_parser_t *p)
 static ngx_int_t
 ngx_http_llm_key(ngx_http_llm_parser_t *p)
 {
-    u_char      *s;
-    size_t       len;
-    ngx_uint_t   i;
+    u_char              *s;
+    size_t               len;
+    ngx_http_llm_key_e   key;
 
     /* the names looked for are short: a longer one is none of them */
 
@@ -1550,7 +1722,7 @@ ngx_http_llm_key(ngx_http_llm_parser_t *p)
     if (p->depth == 2 && p->container == NGX_HTTP_LLM_KEY_STREAM_OPTIONS) {
         p->chat->options_members++;
 
-        if (len == 13 && ngx_strncmp(s, "include_usage", 13) == 0) {
+        if (len == 13 && ngx_http_llm_jscan_is(s, "include_usage")) {
             if (p->chat->has_include_usage) {
                 return ngx_http_llm_refuse(p, "stream_options",
                                            "Duplicate key 'include_usage' "
@@ -1578,7 +1750,7 @@ ngx_http_llm_key(ngx_http_llm_parser_t *p)
         if ((p->container == NGX_HTTP_LLM_KEY_MESSAGES
              || p->container == NGX_HTTP_LLM_KEY_SYSTEM
              || p->container == NGX_HTTP_LLM_KEY_TOOLS)
-            && len == 13 && ngx_strncmp(s, "cache_control", 13) == 0)
+            && len == 13 && ngx_http_llm_jscan_is(s, "cache_control"))
         {
             p->chat->cache_control = 1;
         }
@@ -1593,20 +1765,17 @@ ngx_http_llm_key(ngx_http_llm_parser_t *p)
         p->chat->cache_end = p->js.start;
     }
 
-    p->key = NGX_HTTP_LLM_KEY_OTHER;
+    key = ngx_http_llm_key_find(s, len);
 
-    for (i = 0; p->keys[i].name; i++) {
-        if (p->keys[i].len == len
-            && ngx_strncmp(p->keys[i].name, s, len) == 0)
-        {
-            p->key = p->keys[i].key;
-            break;
-        }
-    }
-
-    if (p->key == NGX_HTTP_LLM_KEY_OTHER) {
+    if (!(p->known & ((ngx_uint_t) 1 << key))) {
+        p->key = NGX_HTTP_LLM_KEY_OTHER;
         return NGX_OK;
     }
+
+    /* the Responses API's name for it */
+
+    p->key = (key == NGX_HTTP_LLM_KEY_MAX_OUTPUT_TOKENS)
+             ? NGX_HTTP_LLM_KEY_MAX_TOKENS : key;
 
     /*
      * A key the gateway interprets may appear once: otherwise the gateway
@@ -1614,9 +1783,9 @@ ngx_http_llm_key(ngx_http_llm_parser_t *p)
      */
 
     if (p->seen & ((ngx_uint_t) 1 << p->key)) {
-        return ngx_http_llm_refuse(p, p->keys[i].name,
+        return ngx_http_llm_refuse(p, ngx_http_llm_key_names[key],
                                    "Duplicate key '%s' in the request body.",
-                                   p->keys[i].name);
+                                   ngx_http_llm_key_names[key]);
     }
 
     p->seen |= (ngx_uint_t) 1 << p->key;
@@ -1664,10 +1833,10 @@ ngx_http_llm_member_end(ngx_http_llm_parser_t *p, ngx_http_llm_key_e key)
 static ngx_int_t
 ngx_http_llm_cache_key(ngx_http_llm_parser_t *p, u_char *s, size_t len)
 {
-    if (len == 8 && ngx_strncmp(s, "no-cache", 8) == 0) {
+    if (len == 8 && ngx_http_llm_jscan_is(s, "no-cache")) {
         p->sub_key = NGX_HTTP_LLM_KEY_NO_CACHE;
 
-    } else if (len == 8 && ngx_strncmp(s, "no-store", 8) == 0) {
+    } else if (len == 8 && ngx_http_llm_jscan_is(s, "no-store")) {
         p->sub_key = NGX_HTTP_LLM_KEY_NO_STORE;
 
     } else {

@@ -138,4 +138,53 @@ ngx_http_llm_jscan_value(ngx_http_llm_jscan_t *js, ngx_str_t *value)
 }
 
 
+/*
+ * Whether the n bytes at s are name's, n being its length (a key's or
+ * value's size was compared first): a literal name's words become
+ * constants, compared with overlapping loads of s that stay within its n
+ * bytes -- two or three instructions where memcmp() is a call at -O.
+ */
+
+static ngx_inline ngx_uint_t
+ngx_http_llm_jscan_eq(u_char *s, const char *name, size_t n)
+{
+    size_t    i;
+    uint32_t  h, w;
+    uint64_t  a, b, d;
+
+    if (n < 4) {
+        return ngx_memcmp(s, name, n) == 0;
+    }
+
+    if (n < 8) {
+        ngx_memcpy(&h, s, 4);
+        ngx_memcpy(&w, name, 4);
+        d = h ^ w;
+
+        ngx_memcpy(&h, s + n - 4, 4);
+        ngx_memcpy(&w, name + n - 4, 4);
+
+        return (d | (h ^ w)) == 0;
+    }
+
+    d = 0;
+
+    for (i = 0; i + 8 < n; i += 8) {
+        ngx_memcpy(&a, s + i, 8);
+        ngx_memcpy(&b, name + i, 8);
+        d |= a ^ b;
+    }
+
+    ngx_memcpy(&a, s + n - 8, 8);
+    ngx_memcpy(&b, name + n - 8, 8);
+
+    return (d | (a ^ b)) == 0;
+}
+
+
+/* a literal name: ngx_http_llm_jscan_is(s, "model"), its length checked */
+#define ngx_http_llm_jscan_is(s, name)                                       \
+    ngx_http_llm_jscan_eq(s, name, sizeof(name) - 1)
+
+
 #endif /* _NGX_HTTP_LLM_JSCAN_H_INCLUDED_ */

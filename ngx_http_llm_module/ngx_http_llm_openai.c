@@ -370,8 +370,8 @@ static ngx_int_t
 ngx_http_llm_openai_usage_tail(ngx_http_llm_openai_scan_t *scan, u_char *p,
     size_t len)
 {
-    u_char      *last, *s, *from, *b;
-    ngx_uint_t   backslashes;
+    u_char  *last, *s, *from, *b;
+    size_t   i, k;
 
     static u_char  open[] = "{";
 
@@ -393,45 +393,90 @@ ngx_http_llm_openai_usage_tail(ngx_http_llm_openai_scan_t *scan, u_char *p,
         /* void */
     }
 
-    if (last - b >= 7 && ngx_strncmp(b, "\"error\"", 7) == 0) {
+    if (last - b >= 7 && ngx_http_llm_jscan_is(b, "\"error\"")) {
         return NGX_DECLINED;
     }
 
     from = (last - p > NGX_HTTP_LLM_OPENAI_TAIL)
            ? last - NGX_HTTP_LLM_OPENAI_TAIL : p + 1;
 
-    for (s = last - (sizeof("\"usage\"") - 1); s >= from; s--) {
+    if (last - from < (ssize_t) sizeof("\"usage\"") - 1) {
+        return NGX_DECLINED;
+    }
 
-        if (*s != '"' || s[6] != '"' || ngx_strncmp(s + 1, "usage", 5) != 0)
-        {
-            continue;
+    /*
+     * Backwards, as Horspool searches: the byte under the first of the 7
+     * tells how far they may move without passing a "usage" (to where
+     * that byte is in it, or past it): most moves are of 6 or 7 bytes.
+     */
+
+    i = last - from - (sizeof("\"usage\"") - 1);
+
+    for ( ;; ) {
+        s = from + i;
+
+        switch (*s) {
+
+        case '"':
+            if (s[6] == '"' && ngx_http_llm_jscan_is(s + 1, "usage")) {
+
+                for (b = s - 1; b > p && *b == '\\'; b--) {
+                    /* void */
+                }
+
+                if ((s - 1 - b) % 2 == 0) {
+                    /* not within a string */
+                    goto found;
+                }
+            }
+
+            k = 6;
+            break;
+
+        case 'u':
+            k = 1;
+            break;
+
+        case 's':
+            k = 2;
+            break;
+
+        case 'a':
+            k = 3;
+            break;
+
+        case 'g':
+            k = 4;
+            break;
+
+        case 'e':
+            k = 5;
+            break;
+
+        default:
+            k = 7;
         }
 
-        backslashes = 0;
-
-        for (b = s - 1; b > p && *b == '\\'; b--) {
-            backslashes++;
-        }
-
-        if (backslashes % 2) {
-            /* within a string */
-            continue;
-        }
-
-        if (ngx_http_llm_jscan_feed(&scan->js, open, 1) != NGX_OK
-            || ngx_http_llm_jscan_feed(&scan->js, s, last - s) != NGX_OK
-            || ngx_http_llm_jscan_finish(&scan->js) != NGX_OK
-            || !scan->closed || !scan->has_usage || scan->has_error)
-        {
+        if (i < k) {
             return NGX_DECLINED;
         }
 
-        scan->over = 1;
-
-        return NGX_OK;
+        i -= k;
     }
 
-    return NGX_DECLINED;
+found:
+
+    if (ngx_http_llm_jscan_feed(&scan->js, open, 1) != NGX_OK
+        || ngx_http_llm_jscan_feed(&scan->js, s, last - s) != NGX_OK
+        || ngx_http_llm_jscan_finish(&scan->js) != NGX_OK
+        || !scan->closed || !scan->has_usage || scan->has_error)
+    {
+        return NGX_DECLINED;
+    }
+
+    scan->over = 1;
+
+    return NGX_OK;
 }
 
 
@@ -673,7 +718,7 @@ ngx_http_llm_openai_string(ngx_http_llm_openai_scan_t *scan, u_char *s,
 
     if (scan->depth == 1 && scan->key == NGX_HTTP_LLM_OA_OBJECT
         && !(scan->js.size == sizeof("chat.completion.chunk") - 1
-             && ngx_strncmp(s, "chat.completion.chunk", len) == 0))
+             && ngx_http_llm_jscan_is(s, "chat.completion.chunk")))
     {
         scan->object_end = scan->js.end;
         scan->object_len = scan->js.size;
@@ -724,7 +769,7 @@ ngx_http_llm_openai_key(ngx_http_llm_openai_scan_t *scan, u_char *s,
     size_t len)
 {
 #define ngx_http_llm_oa_is(k)                                                \
-    (len == sizeof(k) - 1 && ngx_strncmp(s, k, len) == 0)
+    (len == sizeof(k) - 1 && ngx_http_llm_jscan_is(s, k))
 
     if (scan->depth == 1) {
         scan->key = ngx_http_llm_oa_is("usage") ? NGX_HTTP_LLM_OA_USAGE

@@ -330,7 +330,11 @@ subtest 'a pattern route whose capture is empty: 400 invalid_model, nothing sent
 
 subtest 'control characters in the model name: 400, no header is split' => sub {
     for my $model ('glob/a\r\nSet-Cookie: x=1', 'glob/b\nX-Evil: 1', 'glob/c\u0000',
-                   'glob/d\t', 'glob/e\u007f', 'm\r')
+                   'glob/d\t', 'glob/e\u007f', 'm\r',
+                   # names read eight bytes at a time: in the first word, a
+                   # middle one, the last (which overlaps the one before)
+                   'glob/\u001fbcdefghijk', 'glob/abcdefgh\u0001ijklmnop',
+                   'glob/abcdefghijk\u007f')
     {
         my $res = refused(qq({"model":"$model","messages":[{"role":"user","content":"x"}]}),
                           400, 'model', "model \"$model\"",
@@ -339,6 +343,9 @@ subtest 'control characters in the model name: 400, no header is split' => sub {
     }
     my $res = post('{"model":"glob/plain","messages":[{"role":"user","content":"x"}]}');
     is $res->header('x-llm-model'), 'plain', 'a glob route still serves clean names';
+    # the bytes next to the control characters' are not theirs
+    $res = post('{"model":"glob/ ~ caf\u00e9 \u0080 ~ plain","messages":[{"role":"user","content":"x"}]}');
+    is $res->{status}, 200, 'a long name of spaces, tildes and UTF-8 is served';
 };
 
 
