@@ -102,6 +102,14 @@ is($c->{choices}[0]{message}{content}, 'Hello from a fault',
 like(join("\n", $faults->requests), qr/^ok model=claude-x stream=0 /m,
      'translated: the provider was asked for its own model');
 
+# the provider's key, written into the request by the module, once
+like(join("\n", $faults->requests),
+     qr/^ok model=m stream=0 auth=Authorization=Bearer sk-provider-smoke /mi,
+     'the provider got its key in the Authorization header, once');
+like(join("\n", $faults->requests),
+     qr/^ok model=claude-x stream=0 auth=x-api-key=sk-ant-smoke /mi,
+     'Anthropic got its key in x-api-key, once');
+
 $srv->check_clean('no alerts, crashes or sanitizer reports');
 
 done_testing();

@@ -19,8 +19,8 @@ C<fault_server> forks a small HTTP server (one process per connection)
 whose misbehaviour is chosen by the first segment of the request path,
 i.e. by the provider's C<url>: C<http://127.0.0.1:PORT/NAME[,k=v...]/v1>.
 It reads the whole request first (the gateway's request), logs one line
-per request (C<NAME model=M stream=0|1 bytes=N sha256=HEX> of the body it
-got), then:
+per request (C<NAME model=M stream=0|1 auth=HEADER=VALUE bytes=N
+sha256=HEX> of the body it got; C<auth=-> without a key), then:
 
     rst         resets the connection (SO_LINGER 0), nothing sent
     close       closes it (FIN), nothing sent
@@ -449,7 +449,7 @@ sub _read_request {
         return unless $n;
     }
     my ($path) = $head =~ m{^\S+ (\S+)};
-    return ($path, $body);
+    return ($path, $body, $head);
 }
 
 sub _send {
@@ -568,7 +568,7 @@ sub _open_stream {
 
 sub _connection {
     my ($c, $log) = @_;
-    my ($path, $body) = _read_request($c) or return;
+    my ($path, $body, $head) = _read_request($c) or return;
     my ($spec) = $path =~ m{^/([^/]*)/};
     $spec //= '';
     my ($name, @kv) = split /,/, $spec;
@@ -580,7 +580,12 @@ sub _connection {
     my $stream = ($body =~ /"stream"\s*:\s*true/
                   || $path =~ /:streamGenerateContent/) ? 1 : 0;
     if (open my $fh, '>>', $log) {
-        syswrite $fh, "$name model=$model stream=$stream bytes=" . length($body)
+        # the provider's key as it came: its header's name and value,
+        # each one if sent twice
+        my $auth = join '+', map { s/\s+$//r =~ s/:\s*/=/r }
+                   $head =~ /^((?:authorization|x-api-key):[^\r\n]*)/mgi;
+        syswrite $fh, "$name model=$model stream=$stream auth=" . ($auth || '-')
+                      . ' bytes=' . length($body)
                       . ' sha256=' . Digest::SHA::sha256_hex($body) . "\n";
         close $fh;
     }
