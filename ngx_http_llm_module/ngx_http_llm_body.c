@@ -45,8 +45,23 @@ typedef enum {
     NGX_HTTP_LLM_KEY_PROMPT,
     NGX_HTTP_LLM_KEY_TOOL_CHOICE,
     NGX_HTTP_LLM_KEY_STOP,
-    NGX_HTTP_LLM_KEY_MAX_OUTPUT_TOKENS    /* found, read as MAX_TOKENS */
+    NGX_HTTP_LLM_KEY_MAX_OUTPUT_TOKENS,   /* found, read as MAX_TOKENS */
+    NGX_HTTP_LLM_KEY_STORE,
+    NGX_HTTP_LLM_KEY_BACKGROUND
 } ngx_http_llm_key_e;
+
+
+/* deeper, in chat's messages and tools: the value whose shape is checked */
+typedef enum {
+    NGX_HTTP_LLM_SHAPE_NONE = 0,
+    NGX_HTTP_LLM_SHAPE_CONTENT,         /* a message's "content" */
+    NGX_HTTP_LLM_SHAPE_PART,            /* an item of its array */
+    NGX_HTTP_LLM_SHAPE_PART_TYPE,
+    NGX_HTTP_LLM_SHAPE_PART_TEXT,
+    NGX_HTTP_LLM_SHAPE_TOOL_TYPE,
+    NGX_HTTP_LLM_SHAPE_FUNCTION,
+    NGX_HTTP_LLM_SHAPE_FUNCTION_NAME
+} ngx_http_llm_shape_e;
 
 
 #define ngx_http_llm_key_bit(key)  ((ngx_uint_t) 1 << NGX_HTTP_LLM_KEY_##key)
@@ -85,11 +100,16 @@ typedef enum {
      | ngx_http_llm_key_bit(MAX_TOKENS) | ngx_http_llm_key_bit(USER)          \
      | ngx_http_llm_key_bit(TEMPERATURE))
 
-/* OpenAI's Responses API: its input is read from the tree (responses.c) */
+/*
+ * OpenAI's Responses API: its input is read from the tree (responses.c);
+ * "store" and "background" are booleans, as OpenAI refuses another type,
+ * which is not "not true"
+ */
 #define NGX_HTTP_LLM_RESPONSES_KEYS                                           \
     (ngx_http_llm_key_bit(MODEL) | ngx_http_llm_key_bit(STREAM)               \
      | ngx_http_llm_key_bit(MAX_OUTPUT_TOKENS) | ngx_http_llm_key_bit(USER)   \
-     | ngx_http_llm_key_bit(TOOLS) | ngx_http_llm_key_bit(TEMPERATURE))
+     | ngx_http_llm_key_bit(TOOLS) | ngx_http_llm_key_bit(TEMPERATURE)        \
+     | ngx_http_llm_key_bit(STORE) | ngx_http_llm_key_bit(BACKGROUND))
 
 
 /* the scanner's pass: validation and what routing and accounting read */
@@ -109,6 +129,11 @@ typedef struct {
     ngx_uint_t                 prompt_items;  /* of the prompt's array */
     ngx_uint_t                 prompt_tokens; /* of one of its arrays */
     ngx_uint_t                 prompt_kind;   /* what its array holds */
+    ngx_http_llm_shape_e       shape;         /* of the next value */
+    ngx_uint_t                 shape_end;     /* the depth whose end is */
+                                              /* checked, 0 none */
+    ngx_uint_t                 parts;         /* of a message's content */
+    const char                *part_text;     /* its "text": what it is */
     unsigned                   root:1;
     unsigned                   messages:1;
     unsigned                   anthropic:1;   /* /v1/messages */
@@ -116,6 +141,13 @@ typedef struct {
     unsigned                   guarded:1;     /* a guard reads the tree */
     unsigned                   legacy:1;      /* /v1/completions */
     unsigned                   responses:1;   /* /v1/responses */
+    unsigned                   chat_door:1;   /* /v1/chat/completions */
+    unsigned                   in_content:1;  /* a content array */
+    unsigned                   part_type:2;   /* 1 a string, 2 "text" */
+    unsigned                   tool_function:1;  /* "type":"function" */
+    unsigned                   has_function:1;
+    unsigned                   in_function:1;
+    unsigned                   function_name:1;
 } ngx_http_llm_parser_t;
 
 
@@ -128,6 +160,8 @@ typedef struct {
 
 typedef ngx_int_t (*ngx_http_llm_feed_pt)(void *data, u_char *buf,
     size_t len, off_t base);
+typedef ngx_int_t (*ngx_http_llm_token_pt)(ngx_http_llm_parser_t *p,
+    ngx_uint_t token);
 
 
 static void ngx_http_llm_parser_init(ngx_http_request_t *r,
@@ -160,6 +194,12 @@ static ngx_int_t ngx_http_llm_prompt_item(ngx_http_llm_parser_t *p,
 static ngx_int_t ngx_http_llm_scalar(ngx_http_llm_parser_t *p,
     const char *type);
 static ngx_int_t ngx_http_llm_null(ngx_http_llm_parser_t *p);
+static const char *ngx_http_llm_type_name(ngx_http_llm_parser_t *p,
+    const char *type);
+static ngx_int_t ngx_http_llm_shape(ngx_http_llm_parser_t *p,
+    ngx_uint_t token);
+static ngx_int_t ngx_http_llm_shape_end(ngx_http_llm_parser_t *p,
+    ngx_uint_t token);
 static ngx_int_t ngx_http_llm_boolean(ngx_http_llm_parser_t *p,
     ngx_uint_t value);
 static ngx_int_t ngx_http_llm_number(ngx_http_llm_parser_t *p);
@@ -199,8 +239,13 @@ static const char  *ngx_http_llm_key_names[] = {
     "prompt",
     "tool_choice",
     "stop",
-    "max_output_tokens"
+    "max_output_tokens",
+    "store",
+    "background"
 };
+
+
+static const char  ngx_http_llm_a_string[] = "a string";
 
 
 /*
@@ -633,6 +678,9 @@ ngx_http_llm_parser_init(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     } else if (ctx->endpoint == NGX_HTTP_LLM_EP_RESPONSES) {
         p->responses = 1;
         p->known = NGX_HTTP_LLM_RESPONSES_KEYS;
+
+    } else {
+        p->chat_door = 1;
     }
 }
 
@@ -911,6 +959,7 @@ ngx_http_llm_key_find(u_char *s, size_t len)
         return ngx_http_llm_key_is("model") ? NGX_HTTP_LLM_KEY_MODEL
                : ngx_http_llm_key_is("tools") ? NGX_HTTP_LLM_KEY_TOOLS
                : ngx_http_llm_key_is("cache") ? NGX_HTTP_LLM_KEY_CACHE
+               : ngx_http_llm_key_is("store") ? NGX_HTTP_LLM_KEY_STORE
                : NGX_HTTP_LLM_KEY_OTHER;
 
     case 6:
@@ -925,6 +974,8 @@ ngx_http_llm_key_find(u_char *s, size_t len)
 
     case 10:
         return ngx_http_llm_key_is("max_tokens") ? NGX_HTTP_LLM_KEY_MAX_TOKENS
+               : ngx_http_llm_key_is("background")
+                 ? NGX_HTTP_LLM_KEY_BACKGROUND
                : NGX_HTTP_LLM_KEY_OTHER;
 
     case 11:
@@ -956,6 +1007,66 @@ ngx_http_llm_key_find(u_char *s, size_t len)
 
 
 /*
+ * The shape of chat's messages and tools, which OpenAI checks and a
+ * translation would skip silently where it is wrong: a content part's
+ * "type" and "text", a tool's "type", "function" and its "name". A key
+ * here names the value that comes next, at the depth of its object (a
+ * message's members are at 3, a part's at 5, a tool's at 3, its
+ * function's at 4); the key's value resets it. Keys of 8 bytes at most.
+ */
+
+static ngx_inline void
+ngx_http_llm_shape_key(ngx_http_llm_parser_t *p, u_char *s, size_t len)
+{
+    switch (len) {
+
+    case 4:
+        if (p->depth == 5) {
+            if (p->in_content) {
+                p->shape = ngx_http_llm_jscan_is(s, "type")
+                           ? NGX_HTTP_LLM_SHAPE_PART_TYPE
+                           : ngx_http_llm_jscan_is(s, "text")
+                             ? NGX_HTTP_LLM_SHAPE_PART_TEXT
+                             : NGX_HTTP_LLM_SHAPE_NONE;
+            }
+
+        } else if (p->depth == 3) {
+            if (p->container == NGX_HTTP_LLM_KEY_TOOLS
+                && ngx_http_llm_jscan_is(s, "type"))
+            {
+                p->shape = NGX_HTTP_LLM_SHAPE_TOOL_TYPE;
+            }
+
+        } else if (p->depth == 4 && p->in_function
+                   && ngx_http_llm_jscan_is(s, "name"))
+        {
+            p->shape = NGX_HTTP_LLM_SHAPE_FUNCTION_NAME;
+        }
+
+        break;
+
+    case 7:
+        if (p->depth == 3 && p->container == NGX_HTTP_LLM_KEY_MESSAGES
+            && ngx_http_llm_jscan_is(s, "content"))
+        {
+            p->shape = NGX_HTTP_LLM_SHAPE_CONTENT;
+        }
+
+        break;
+
+    case 8:
+        if (p->depth == 3 && p->container == NGX_HTTP_LLM_KEY_TOOLS
+            && ngx_http_llm_jscan_is(s, "function"))
+        {
+            p->shape = NGX_HTTP_LLM_SHAPE_FUNCTION;
+        }
+
+        break;
+    }
+}
+
+
+/*
  * The scanner's tokens. Offsets are the scanner's: js.end is just after
  * the token, as yajl's bytes consumed were in its callbacks.
  */
@@ -963,6 +1074,7 @@ ngx_http_llm_key_find(u_char *s, size_t len)
 static ngx_int_t
 ngx_http_llm_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 {
+    ngx_http_llm_token_pt   handler;
     ngx_http_llm_parser_t  *p = js->data;
 
     /*
@@ -974,6 +1086,13 @@ ngx_http_llm_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 
     if (p->depth > 2 && p->container != NGX_HTTP_LLM_KEY_PROMPT) {
 
+        /*
+         * p->shape: a value of chat's messages or tools whose shape is
+         * checked (never a key's, nor an end's)
+         */
+
+        handler = ngx_http_llm_shape;
+
         switch (token) {
 
         case NGX_HTTP_LLM_JSCAN_STRING:
@@ -983,9 +1102,24 @@ ngx_http_llm_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
                 p->chat->message_bytes += js->size;
             }
 
-            return NGX_OK;
+            if (p->shape == NGX_HTTP_LLM_SHAPE_NONE) {
+                return NGX_OK;
+            }
+
+            if (p->shape == NGX_HTTP_LLM_SHAPE_CONTENT) {
+                /* the most frequent content, not worth a call */
+                p->shape = NGX_HTTP_LLM_SHAPE_NONE;
+                return NGX_OK;
+            }
+
+            goto call;
 
         case NGX_HTTP_LLM_JSCAN_KEY:
+
+            if (js->size <= 8 && p->chat_door) {
+                ngx_http_llm_shape_key(p, js->text, js->size);
+                return NGX_OK;
+            }
 
             /* Anthropic's breakpoints on OpenAI's parts and tools */
 
@@ -1002,6 +1136,10 @@ ngx_http_llm_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 
         case NGX_HTTP_LLM_JSCAN_OBJECT:
         case NGX_HTTP_LLM_JSCAN_ARRAY:
+            if (p->shape != NGX_HTTP_LLM_SHAPE_NONE) {
+                goto call;
+            }
+
             if (p->depth == NGX_HTTP_LLM_MAX_JSON_DEPTH) {
                 break;
             }
@@ -1011,9 +1149,19 @@ ngx_http_llm_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 
         case NGX_HTTP_LLM_JSCAN_END:
             p->depth--;
-            return NGX_OK;
+
+            if (p->depth != p->shape_end) {
+                return NGX_OK;
+            }
+
+            handler = ngx_http_llm_shape_end;
+            goto call;
 
         default:
+            if (p->shape != NGX_HTTP_LLM_SHAPE_NONE) {
+                goto call;
+            }
+
             return NGX_OK;
         }
     }
@@ -1027,7 +1175,16 @@ ngx_http_llm_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
         return NGX_OK;
     }
 
-    return ngx_http_llm_root_token(p, token);
+    handler = ngx_http_llm_root_token;
+
+call:
+
+    /*
+     * the handler's one call: the paths that return before it save no
+     * registers and make no frame
+     */
+
+    return handler(p, token);
 }
 
 
@@ -1122,6 +1279,15 @@ ngx_http_llm_scalar(ngx_http_llm_parser_t *p, const char *type)
 
         param = ngx_http_llm_key_param(p, p->key);
 
+        if (p->key == NGX_HTTP_LLM_KEY_STORE
+            || p->key == NGX_HTTP_LLM_KEY_BACKGROUND)
+        {
+            return ngx_http_llm_refuse(p, param, "Invalid type for '%s': "
+                                       "expected a boolean, but got %s "
+                                       "instead.", param,
+                                       ngx_http_llm_type_name(p, type));
+        }
+
         return ngx_http_llm_refuse(p, param, "Invalid type for '%s': "
                                    "got %s.", param, type);
     }
@@ -1199,6 +1365,8 @@ ngx_http_llm_null(ngx_http_llm_parser_t *p)
         case NGX_HTTP_LLM_KEY_SYSTEM:
         case NGX_HTTP_LLM_KEY_TOOL_CHOICE:
         case NGX_HTTP_LLM_KEY_STOP:
+        case NGX_HTTP_LLM_KEY_STORE:
+        case NGX_HTTP_LLM_KEY_BACKGROUND:
             p->key = NGX_HTTP_LLM_KEY_NONE;
             return NGX_OK;
 
@@ -1220,6 +1388,15 @@ ngx_http_llm_boolean(ngx_http_llm_parser_t *p, ngx_uint_t value)
 
     if (p->depth == 1 && p->key == NGX_HTTP_LLM_KEY_STREAM) {
         p->chat->stream = value ? 1 : 0;
+        p->key = NGX_HTTP_LLM_KEY_NONE;
+        return NGX_OK;
+    }
+
+    if (p->depth == 1
+        && (p->key == NGX_HTTP_LLM_KEY_STORE
+            || p->key == NGX_HTTP_LLM_KEY_BACKGROUND))
+    {
+        /* read from the tree (responses.c) */
         p->key = NGX_HTTP_LLM_KEY_NONE;
         return NGX_OK;
     }
@@ -1657,6 +1834,11 @@ ngx_http_llm_open(ngx_http_llm_parser_t *p, ngx_uint_t map)
             p->chat->tools = 1;
             p->chat->tools_n++;
 
+            /* its end is checked: whether a "function" tool has one */
+            p->tool_function = 0;
+            p->has_function = 0;
+            p->shape_end = 2;
+
         } else if (p->container == NGX_HTTP_LLM_KEY_STOP) {
             return ngx_http_llm_scalar(p, map ? "an object" : "an array");
 
@@ -1844,6 +2026,258 @@ ngx_http_llm_cache_key(ngx_http_llm_parser_t *p, u_char *s, size_t len)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The value a key of ngx_http_llm_shape_key() named, or an item of a
+ * content array: what it is; an object or array is counted here (at a
+ * depth of 5 at most, far from the limit's), a string was
+ */
+
+static ngx_http_llm_noinline ngx_int_t
+ngx_http_llm_shape(ngx_http_llm_parser_t *p, ngx_uint_t token)
+{
+    const char            *type;
+    ngx_uint_t             m, t;
+    ngx_http_llm_shape_e   shape;
+
+    shape = p->shape;
+    p->shape = NGX_HTTP_LLM_SHAPE_NONE;
+
+    switch (token) {
+
+    case NGX_HTTP_LLM_JSCAN_STRING:
+        type = ngx_http_llm_a_string;
+        break;
+
+    case NGX_HTTP_LLM_JSCAN_OBJECT:
+        type = "an object";
+        break;
+
+    case NGX_HTTP_LLM_JSCAN_ARRAY:
+        type = "an array";
+        break;
+
+    case NGX_HTTP_LLM_JSCAN_NUMBER:
+        type = ngx_http_llm_type_name(p, "a number");
+        break;
+
+    case NGX_HTTP_LLM_JSCAN_TRUE:
+    case NGX_HTTP_LLM_JSCAN_FALSE:
+        type = "a boolean";
+        break;
+
+    default: /* NGX_HTTP_LLM_JSCAN_NULL */
+        type = "null";
+        break;
+    }
+
+    m = p->chat->messages - 1;
+    t = p->chat->tools_n - 1;
+
+    switch (shape) {
+
+    case NGX_HTTP_LLM_SHAPE_CONTENT:
+
+        /* a string, or parts; another type is not checked here */
+
+        if (token == NGX_HTTP_LLM_JSCAN_ARRAY) {
+            p->in_content = 1;
+            p->parts = 0;
+            p->shape = NGX_HTTP_LLM_SHAPE_PART;
+            p->shape_end = 3;
+        }
+
+        break;
+
+    case NGX_HTTP_LLM_SHAPE_PART:
+        if (token != NGX_HTTP_LLM_JSCAN_OBJECT) {
+            return ngx_http_llm_refuse(p, "messages", "Invalid type for "
+                                       "'messages[%ui].content[%ui]': "
+                                       "expected an object, but got %s "
+                                       "instead.", m, p->parts, type);
+        }
+
+        p->parts++;
+        p->part_type = 0;
+        p->part_text = NULL;
+        p->shape_end = 4;
+        break;
+
+    case NGX_HTTP_LLM_SHAPE_PART_TYPE:
+        if (type != ngx_http_llm_a_string) {
+            return ngx_http_llm_refuse(p, "messages", "Invalid type for "
+                                       "'messages[%ui].content[%ui].type': "
+                                       "expected a string, but got %s "
+                                       "instead.", m, p->parts - 1, type);
+        }
+
+        p->part_type = (p->js.size == 4
+                        && ngx_http_llm_jscan_is(p->js.text, "text"))
+                       ? 2 : 1;
+        break;
+
+    case NGX_HTTP_LLM_SHAPE_PART_TEXT:
+        /* whether it had to be a string is known once the part ends */
+        p->part_text = type;
+        break;
+
+    case NGX_HTTP_LLM_SHAPE_TOOL_TYPE:
+        if (type != ngx_http_llm_a_string) {
+            return ngx_http_llm_refuse(p, "tools", "Invalid type for "
+                                       "'tools[%ui].type': expected a "
+                                       "string, but got %s instead.", t,
+                                       type);
+        }
+
+        p->tool_function = (p->js.size == 8
+                            && ngx_http_llm_jscan_is(p->js.text,
+                                                     "function"));
+        break;
+
+    case NGX_HTTP_LLM_SHAPE_FUNCTION:
+        if (token == NGX_HTTP_LLM_JSCAN_OBJECT) {
+            p->in_function = 1;
+            p->has_function = 1;
+            p->function_name = 0;
+            p->shape_end = 3;
+            break;
+        }
+
+        if (token != NGX_HTTP_LLM_JSCAN_NULL) {
+            return ngx_http_llm_refuse(p, "tools", "Invalid type for "
+                                       "'tools[%ui].function': expected an "
+                                       "object, but got %s instead.", t,
+                                       type);
+        }
+
+        break;
+
+    default: /* NGX_HTTP_LLM_SHAPE_FUNCTION_NAME */
+        if (type != ngx_http_llm_a_string) {
+            return ngx_http_llm_refuse(p, "tools", "Invalid type for "
+                                       "'tools[%ui].function.name': "
+                                       "expected a string, but got %s "
+                                       "instead.", t, type);
+        }
+
+        p->function_name = 1;
+        break;
+    }
+
+    if (token == NGX_HTTP_LLM_JSCAN_OBJECT
+        || token == NGX_HTTP_LLM_JSCAN_ARRAY)
+    {
+        p->depth++;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The end of what ngx_http_llm_shape() opened, p->depth now the one it
+ * was in: a content part (4), the content array or a tool's function
+ * (3), a tool (2)
+ */
+
+static ngx_http_llm_noinline ngx_int_t
+ngx_http_llm_shape_end(ngx_http_llm_parser_t *p, ngx_uint_t token)
+{
+    ngx_uint_t  m;
+
+    m = p->chat->messages - 1;
+
+    switch (p->depth) {
+
+    case 4:
+        /* a content part; the next item is one too */
+
+        p->shape = NGX_HTTP_LLM_SHAPE_PART;
+        p->shape_end = 3;
+
+        if (p->part_type == 0) {
+            return ngx_http_llm_refuse(p, "messages", "Missing required "
+                                       "parameter: 'messages[%ui].content"
+                                       "[%ui].type'.", m, p->parts - 1);
+        }
+
+        if (p->part_type == 2 && p->part_text != ngx_http_llm_a_string) {
+            if (p->part_text == NULL) {
+                return ngx_http_llm_refuse(p, "messages", "Missing required "
+                                           "parameter: 'messages[%ui]."
+                                           "content[%ui].text'.", m,
+                                           p->parts - 1);
+            }
+
+            return ngx_http_llm_refuse(p, "messages", "Invalid type for "
+                                       "'messages[%ui].content[%ui].text': "
+                                       "expected a string, but got %s "
+                                       "instead.", m, p->parts - 1,
+                                       p->part_text);
+        }
+
+        break;
+
+    case 3:
+        if (p->in_content) {
+            /* the content array, whose next item was awaited */
+            p->in_content = 0;
+            p->shape = NGX_HTTP_LLM_SHAPE_NONE;
+            p->shape_end = 0;
+            break;
+        }
+
+        /* a tool's function */
+
+        p->in_function = 0;
+        p->shape_end = 2;
+
+        if (!p->function_name) {
+            return ngx_http_llm_refuse(p, "tools", "Missing required "
+                                       "parameter: 'tools[%ui].function."
+                                       "name'.", p->chat->tools_n - 1);
+        }
+
+        break;
+
+    default: /* 2: a tool */
+        p->shape_end = 0;
+
+        if (p->tool_function && !p->has_function) {
+            return ngx_http_llm_refuse(p, "tools", "Missing required "
+                                       "parameter: 'tools[%ui].function'.",
+                                       p->chat->tools_n - 1);
+        }
+
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a value's type as OpenAI names it */
+
+static const char *
+ngx_http_llm_type_name(ngx_http_llm_parser_t *p, const char *type)
+{
+    size_t  i;
+
+    if (ngx_strcmp(type, "a number") != 0) {
+        return type;
+    }
+
+    for (i = 0; i < p->js.len; i++) {
+        if (p->js.text[i] == '.' || p->js.text[i] == 'e'
+            || p->js.text[i] == 'E')
+        {
+            return "a decimal";
+        }
+    }
+
+    return "an integer";
 }
 
 

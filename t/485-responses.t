@@ -249,6 +249,25 @@ qr/"message":"Invalid 'input': an empty string\.","type":"invalid_request_error"
 
 
 
+=== TEST 10c: store and background of another type than a boolean: refused as OpenAI refuses them, whatever the target
+--- request eval
+[map { "POST /v1/responses\n" . qq({"model":"$_->[0]","input":"x",$_->[1]}) }
+ ['m', '"store":"false"'], ['m', '"background":0'], ['c', '"store":[]'],
+ ['m', '"background":{}'], ['m', '"store":0.5'], ['m', '"store":null,"background":false']]
+--- error_code eval
+[400, 400, 400, 400, 400, 200]
+--- response_body_like eval
+[
+qr/^\{"error":\{"message":"Invalid type for 'store': expected a boolean, but got a string instead\.","type":"invalid_request_error","param":"store","code":null\}\}$/,
+qr/^\{"error":\{"message":"Invalid type for 'background': expected a boolean, but got an integer instead\.","type":"invalid_request_error","param":"background","code":null\}\}$/,
+qr/"message":"Invalid type for 'store': expected a boolean, but got an array instead\.","type":"invalid_request_error","param":"store"/,
+qr/"message":"Invalid type for 'background': expected a boolean, but got an object instead\.","type":"invalid_request_error","param":"background"/,
+qr/"message":"Invalid type for 'store': expected a boolean, but got a decimal instead\.","type":"invalid_request_error","param":"store"/,
+qr/"object":"response"/,
+]
+
+
+
 === TEST 11: translated to Anthropic: a response object, usage charged
 --- request
 POST /v1/responses

@@ -158,8 +158,10 @@ subtest 'nesting 10,000 levels deep, anywhere: 400' => sub {
     refused('{"model":"m","messages":[{"role":"user","content":"x"}],"metadata":'
             . ('{"a":' x $n) . '1' . ('}' x $n) . '}', 400, undef, 'objects',
             message => $deep);
-    refused('{"model":"m","messages":[{"role":"user","content":' . ('[' x $n)
-            . (']' x $n) . '}]}', 400, undef, 'inside a message', message => $deep);
+    # in a content part: an array straight in content is refused as a part
+    refused('{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x","n":'
+            . ('[' x $n) . (']' x $n) . '}]}]}', 400, undef, 'inside a message',
+            message => $deep);
     refused(('[' x $n) . (']' x $n), 400, undef, 'as the body');
     refused('{"model":"m","messages":[{"role":"user","content":"x"}],"metadata":'
             . ('[' x $n), 400, undef, 'never closed');
@@ -247,6 +249,54 @@ subtest 'wrong types, for every parameter the gateway reads: 400' => sub {
                                       : qq({$rest,"$key":$value});
         refused($body, 400, $param, "$key: $value");
     }
+};
+
+
+subtest 'chat: content parts and tools a translation would skip: 400, as OpenAI says it' => sub {
+    my $m = '"model":"m"';
+    my $tool = '"messages":[{"role":"user","content":"x"}],"tools":';
+    my $msg = '"messages":[{"role":"user","content":"x"},{"role":"user","content":';
+    for my $c (["$tool\[{\"type\":\"function\",\"function\":{\"name\":5}}]", 'tools',
+                "Invalid type for 'tools[0].function.name': expected a string, but got an integer instead."],
+               ["$tool\[{\"type\":\"function\",\"function\":{\"name\":\"f\"}},{\"type\":\"function\",\"function\":{\"name\":1.5}}]", 'tools',
+                "Invalid type for 'tools[1].function.name': expected a string, but got a decimal instead."],
+               ["$tool\[{\"type\":\"function\"}]", 'tools',
+                "Missing required parameter: 'tools[0].function'."],
+               ["$tool\[{\"type\":\"function\",\"function\":null}]", 'tools',
+                "Missing required parameter: 'tools[0].function'."],
+               ["$tool\[{\"type\":\"function\",\"function\":{\"description\":\"d\"}}]", 'tools',
+                "Missing required parameter: 'tools[0].function.name'."],
+               ["$tool\[{\"type\":\"function\",\"function\":\"f\"}]", 'tools',
+                "Invalid type for 'tools[0].function': expected an object, but got a string instead."],
+               ["$tool\[{\"type\":7,\"function\":{\"name\":\"f\"}}]", 'tools',
+                "Invalid type for 'tools[0].type': expected a string, but got an integer instead."],
+               ["$msg\[{\"text\":\"a\"}]}]", 'messages',
+                "Missing required parameter: 'messages[1].content[0].type'."],
+               ["$msg\[{\"type\":\"text\",\"text\":\"a\"},{\"type\":true,\"text\":\"b\"}]}]", 'messages',
+                "Invalid type for 'messages[1].content[1].type': expected a string, but got a boolean instead."],
+               ["$msg\[{\"type\":\"text\"}]}]", 'messages',
+                "Missing required parameter: 'messages[1].content[0].text'."],
+               ["$msg\[{\"text\":[\"a\"],\"type\":\"text\"}]}]", 'messages',
+                "Invalid type for 'messages[1].content[0].text': expected a string, but got an array instead."],
+               ["$msg\[{\"type\":\"text\",\"text\":null}]}]", 'messages',
+                "Invalid type for 'messages[1].content[0].text': expected a string, but got null instead."],
+               ["$msg\[\"a\"]}]", 'messages',
+                "Invalid type for 'messages[1].content[0]': expected an object, but got a string instead."],
+               ["$msg\[{\"type\":\"text\",\"text\":\"a\"},5]}]", 'messages',
+                "Invalid type for 'messages[1].content[1]': expected an object, but got an integer instead."])
+    {
+        my ($rest, $param, $message) = @$c;
+        refused("{$m,$rest}", 400, $param, $rest, message => qr/\A\Q$message\E\z/);
+    }
+    # well-formed: parts of other types, a text part's "text" anywhere in it,
+    # a tool of another type, names and types deeper that are not these
+    my $res = post(qq({$m,"messages":[{"role":"user","content":[{"text":"a","type":"text"},)
+                   . qq({"type":"image_url","image_url":{"url":"https://x/a.png","type":5}}]},)
+                   . qq({"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},)
+                   . qq({"role":"tool","tool_call_id":"c","content":[{"type":"text","text":"r"}]}],)
+                   . qq("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"name":{"type":"string"}}}}},)
+                   . qq({"type":"custom","custom":{"name":"g"}}]}));
+    is $res->{status}, 200, 'well-formed parts and tools: served';
 };
 
 
