@@ -634,13 +634,17 @@ ngx_http_llm_gemini_decode_event(ngx_http_llm_canon_t *c,
      * connection open after its last chunk: the stream ends with the
      * final usage (the answer's count in it) in the chunk with the finish
      * reason or in one after it. A finish without that count ends with
-     * the response.
+     * the response, unless it was blocked (a safety filter, or the prompt
+     * refused): then there is no answer to count, and the usage that
+     * comes with it is final.
      */
 
     u = ngx_http_llm_json_get(tree, "usageMetadata");
 
     if (ngx_http_llm_json_int(u, "candidatesTokenCount") >= 0
-        || ngx_http_llm_json_int(u, "thoughtsTokenCount") >= 0)
+        || ngx_http_llm_json_int(u, "thoughtsTokenCount") >= 0
+        || (c->finish == NGX_HTTP_LLM_FINISH_CONTENT_FILTER
+            && ngx_http_llm_json_is(u, NGX_HTTP_LLM_JSON_OBJECT)))
     {
         return ngx_http_llm_canon_end(c);
     }

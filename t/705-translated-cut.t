@@ -9,7 +9,8 @@
 #
 # A stream ends at its last event, even from a provider that then keeps
 # its connection open (its chunked body not ended): Gemini's chunk with the
-# finish reason and the final usage (or the usage chunk after it),
+# finish reason and the final usage (or the usage chunk after it, or a
+# chunk a safety filter blocked, whose usage has no answer's count),
 # Anthropic's message_stop, Bedrock's metadata event, OpenAI's [DONE]. The
 # client gets the finish, the usage and [DONE] (or message_delta and
 # message_stop) 250 ms after it, not a stream_interrupted error at
@@ -71,6 +72,19 @@ for my $o (@open) {
     $http .= <<CONF;
     llm_provider $name { url $url; $fmt $a keepalive 4; }
     llm_route $name { target $name m; }
+CONF
+}
+# Gemini streams that a safety filter stops: no answer's count in the
+# usage of their last chunk
+my @blocked = (['open_gemini_blocked', 'blocked=1'],
+               ['open_gemini_prompt_blocked', 'blocked=prompt']);
+for my $b (@blocked) {
+    $http .= <<CONF;
+    llm_provider $b->[0] {
+        url http://127.0.0.1:$F/sse_open,dialect=gemini,$b->[1]$base{gemini};
+        format gemini; $auth{gemini} keepalive 4;
+    }
+    llm_route $b->[0] { target $b->[0] m; }
 CONF
 }
 $http .= "    log_format usage '\$llm_model p=\$llm_prompt_tokens "
@@ -171,6 +185,33 @@ for my $o (@open) {
     wait_until(sub { @{ $usage->($name) } == 2 }, timeout => 5 * $SLOW);
     is_deeply($usage->($name), ["$name p=7 c=4", "$name p=7 c=4"],
               "$name: accounted with the provider's usage");
+}
+
+# a blocked Gemini stream ends at its last chunk too: with the filter's
+# finish, the text before it, and the prompt's count
+for my $b (['open_gemini_blocked', 'Hello'], ['open_gemini_prompt_blocked', '']) {
+    my ($name, $text) = @$b;
+    my $res = http_request(port => $port, method => "POST",
+                           uri => "/v1/chat/completions",
+                           headers => { 'Content-Type' => 'application/json' },
+                           body => qq({"model":"$name","stream":true,)
+                                 . '"stream_options":{"include_usage":true},'
+                                 . '"messages":[{"role":"user","content":"x"}]}',
+                           timeout => 5 * $SLOW);
+    ok($res->{complete} && !$res->{timed_out}, "$name: ended at once")
+        or diag $res->{error};
+    my @ev = LLM::Faults::parse_sse($res->{body});
+    my ($fin) = grep { ref $_ && $_->{choices} && @{ $_->{choices} }
+                       && $_->{choices}[0]{finish_reason} } @ev;
+    is($fin && $fin->{choices}[0]{finish_reason}, 'content_filter',
+       "$name: the filter's finish");
+    is(join('', map { ref $_ && $_->{choices} && @{ $_->{choices} }
+                      ? $_->{choices}[0]{delta}{content} // '' : '' } @ev),
+       $text, "$name: the text before it");
+    my ($u) = grep { ref $_ && $_->{usage} } @ev;
+    is($u && $u->{usage}{prompt_tokens}, 7, "$name: the prompt's count");
+    is(@ev ? $ev[-1] : undef, '[DONE]', "$name: [DONE] last");
+    unlike($res->{body}, qr/stream_interrupted/, "$name: no error event");
 }
 
 # the usage chunk a translated stream gives the client who asks for it

@@ -61,7 +61,11 @@ sha256=HEX> of the body it got; C<auth=-> without a key), then:
                 connection (at most 120 s); late=1: a Gemini stream whose
                 finish chunk lacks the answer's count, which a usage chunk
                 after it brings; plain=1: no chunked encoding nor length
-                (Connection: close, the end would be a FIN)
+                (Connection: close, the end would be a FIN); blocked=1: a
+                Gemini stream stopped by a safety filter after its first
+                text (finishReason SAFETY), blocked=prompt: a Gemini
+                prompt refused (promptFeedback, no candidates), both with
+                a usage that has no answer's count
 
 C<dialect=anthropic|gemini|bedrock>: a completion (not a stream) in that
 provider's own JSON instead of OpenAI's, for translated targets; with
@@ -516,6 +520,23 @@ sub _open_stream {
                            modelVersion => $model, responseId => 'open-1' } };
         my $final = { promptTokenCount => 7, candidatesTokenCount => 4,
                       totalTokenCount => 11 };
+        my $prompt_only = { promptTokenCount => 7, totalTokenCount => 7 };
+        # blocked: no answer to count, so no candidatesTokenCount
+        if ($o{blocked} && $o{blocked} eq 'prompt') {
+            return $ev->({ promptFeedback => { blockReason => 'SAFETY' },
+                           usageMetadata => $prompt_only,
+                           modelVersion => $model, responseId => 'open-1' });
+        }
+        if ($o{blocked}) {
+            return ($ev->({ %{ $cand->($text[0]) }, usageMetadata => $prompt_only }),
+                    $ev->({ candidates => [{ finishReason => 'SAFETY', index => 0,
+                                             safetyRatings => [{
+                                                 category => 'HARM_CATEGORY_HARASSMENT',
+                                                 probability => 'HIGH',
+                                                 blocked => JSON::PP::true() }] }],
+                            usageMetadata => $prompt_only,
+                            modelVersion => $model, responseId => 'open-1' }));
+        }
         return ($ev->({ %{ $cand->($text[0]) },
                         usageMetadata => { promptTokenCount => 7, totalTokenCount => 7 } }),
                 $o{late}
