@@ -787,10 +787,24 @@ ngx_http_llm_held_answer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
         *chain = cl;
 
-    } else if (resp->broken && !resp->native_held) {
+    } else if (resp->native_held && resp->unreadable
+               && !ngx_http_llm_chain_ends(*chain))
+    {
+        /*
+         * a whole body that is not JSON fails as a translated one does,
+         * at the response's end, where nginx's finalization takes the
+         * 502 below for the attempt's status: until then nothing goes out
+         */
+        *chain = NULL;
+        return NGX_OK;
+
+    } else if ((resp->broken && !resp->native_held)
+               || (resp->native_held && resp->unreadable))
+    {
         /*
          * a whole body, unreadable or the provider's error: failed (in
-         * the client's own API, the provider's error is passed on)
+         * the client's own API, the provider's error is passed on, and
+         * only a body that is not JSON fails)
          */
 
         if (u && !r->cached) {

@@ -329,7 +329,6 @@ typedef struct {
     ngx_array_t                    orgs;           /* ngx_http_llm_entity_t * */
     ngx_http_llm_entity_t        **keys_table;     /* by digest, see keys.c */
     ngx_uint_t                     keys_mask;
-    ngx_array_t                    keys_files;     /* ngx_str_t, with lines */
     ngx_int_t                      default_max_tokens;
     ngx_int_t                      cache_charge;   /* percent, for hits */
     ngx_uint_t                     route_cache;    /* a route sets "cache" */

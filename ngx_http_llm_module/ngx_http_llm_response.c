@@ -55,7 +55,7 @@ static ngx_int_t ngx_http_llm_response_end(ngx_http_request_t *r,
 static void ngx_http_llm_response_await_end(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 static void ngx_http_llm_response_end_handler(ngx_event_t *ev);
-static void ngx_http_llm_response_upstream_done(ngx_http_request_t *r);
+static void ngx_http_llm_response_end_upstream(ngx_http_request_t *r);
 static ngx_int_t ngx_http_llm_response_drop(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_llm_response_buffer(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
@@ -1090,7 +1090,7 @@ ngx_http_llm_response_end_handler(ngx_event_t *ev)
                    "llm: the provider's response did not end after the "
                    "stream's last event");
 
-    ngx_http_llm_response_upstream_done(r);
+    ngx_http_llm_response_end_upstream(r);
 
     /* the client's write event: nginx passes what it holds (to the cache
        too), then sees the upstream done */
@@ -1100,15 +1100,15 @@ ngx_http_llm_response_end_handler(ngx_event_t *ev)
 
 
 /*
- * The provider's response did not end after its stream's last event: what
- * the provider sends after it is not read, and nginx ends the request as
- * at the end of the provider's response (the upstream's input filter
- * would have set u->length or p->length to 0 there); the connection is
- * not kept for another request.
+ * The grace timer's work, when the provider's response did not end after
+ * its stream's last event: what the provider sends after it is not read,
+ * and nginx ends the request as at the end of the provider's response
+ * (the upstream's input filter would have set u->length or p->length to
+ * 0 there); the connection is not kept for another request.
  */
 
 static void
-ngx_http_llm_response_upstream_done(ngx_http_request_t *r)
+ngx_http_llm_response_end_upstream(ngx_http_request_t *r)
 {
     ngx_event_pipe_t     *p;
     ngx_http_upstream_t  *u;
@@ -1431,6 +1431,10 @@ ngx_http_llm_response_decode(ngx_http_llm_ctx_t *ctx)
         && !resp->canon->refused)
     {
         resp->broken = 1;
+    }
+
+    if (resp->decode_rc == NGX_DECLINED && !resp->overflow) {
+        resp->unreadable = 1;
     }
 
     return resp->decode_rc;

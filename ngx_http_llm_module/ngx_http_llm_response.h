@@ -77,6 +77,8 @@ struct ngx_http_llm_response_s {
                                                      its header held too */
     unsigned                       kept_whole:1; /* native_held: the body
                                                     whole, passed on */
+    unsigned                       unreadable:1; /* a whole body that
+                                                    is not JSON */
 };
 
 

@@ -270,7 +270,7 @@ The digests are looked up in a table at most half full, probing on: with
 3,000 keys, runs of occupied slots are walked for keys far from the
 first or last, and a wrong key must still walk to an empty slot.
 --- user_files eval
-[[keys => join '', map { sprintf "k%04d sk-many-%04d-0123456789;\n", $_, $_ }
+[[keys => CORE::join '', map { sprintf "k%04d sk-many-%04d-0123456789;\n", $_, $_ }
     1 .. 3000]]
 --- http_config
     llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }

@@ -11,9 +11,9 @@
 #   - a stream gets the events that were whole, never half of one, then
 #     an SSE error event with code stream_interrupted and a properly ended
 #     response;
-#   - a completion whose whole body is not a completion reaches the client
-#     as it came (one cut short of its Content-Length never started: its
-#     header waits for the whole body, and it fails over, t/709);
+#   - a completion's header waits for its whole body: one cut short of its
+#     Content-Length (t/709) or whose whole body is not JSON fails over;
+#     one that is the provider's error reaches the client as it came;
 #   - each of these counts as a failure of the target in llm_status, while
 #     a 10 MiB answer is passed on whole, with its usage read, at a cost in
 #     CPU linear in its size (the worker's CPU time is the measure).
@@ -63,7 +63,13 @@ my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
     # usage read from the end must not make it an answer
     . "    llm_provider f_error_usage { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
     . "fixture/fixture=openai:error-usage.json,length=1/v1; }\n"
-    . "    llm_route error_usage { target f_error_usage; target healthy; }\n";
+    . "    llm_route error_usage { target f_error_usage; target healthy; }\n"
+    . "    llm_route junk_json_alone { target f_junk_json junk_json; }\n"
+    # Anthropic's own answer at its door, whose whole body is not JSON
+    . "    llm_provider f_a_junk { url http://127.0.0.1:$F/"
+    . "junk_json/v1; format anthropic; key k; }\n"
+    . "    llm_route a_junk { target f_a_junk; target healthy; }\n"
+    . "    llm_route a_junk_alone { target f_a_junk a_junk; }\n";
 
 # the Responses API from an OpenAI-format target: a whole answer that says
 # it failed ("status":"failed" with an error, or an error object alone)
@@ -194,13 +200,38 @@ subtest 'a completion cut short without a Content-Length: passed on as it came' 
 };
 
 
-subtest 'a 200 whose body is not JSON: passed on, a failure of the target' => sub {
+subtest 'a 200 whose whole body is not JSON: held, it fails over' => sub {
     my $res = ask('junk_json', 0);
-    is $res->{status}, 200, 'status 200';
-    served_by_fault($res, 'junk_json');
-    is $res->{body}, qq({"id":"x","choices":[{"message":{"content":"half\x00<html>),
-        'the body as the provider sent it';
+    is $res->{status}, 200, 'answered';
+    is $res->header('x-llm-provider') . ' ' . $res->header('x-llm-attempts'),
+       'healthy 2', 'by the next target: nothing of the first had gone out';
+    like $res->{body}, qr/"object":"chat.completion"/, 'a completion';
+    unlike $res->{body}, qr/<html>/, 'nothing of the body that is not JSON';
     failed_ok('junk_json', 1);
+
+    $res = ask('junk_json_alone', 0);
+    openai_error_ok($res, 502, 'upstream_error', 'without a next target: a whole 502');
+    failed_ok('junk_json', 2);
+};
+
+
+subtest 'at Anthropic\'s door, Anthropic\'s 200 whose whole body is not JSON: it fails over' => sub {
+    my $res = post($port, '/v1/messages',
+                   { model => 'a_junk', max_tokens => 10,
+                     messages => [{ role => 'user', content => 'Hi' }] });
+    is $res->{status}, 200, 'answered';
+    is $res->header('x-llm-provider') . ' ' . $res->header('x-llm-attempts'),
+       'healthy 2', 'by the next target';
+    like $res->{body}, qr/"type":"message"/, 'a message, in Anthropic\'s shape';
+    failed_ok('a_junk', 1);
+
+    $res = post($port, '/v1/messages',
+                { model => 'a_junk_alone', max_tokens => 10,
+                  messages => [{ role => 'user', content => 'Hi' }] });
+    is $res->{status}, 502, 'without a next target: 502';
+    my $err = eval { JSON::PP::decode_json($res->{body}) } || {};
+    is $err->{type}, 'error', 'in Anthropic\'s shape';
+    failed_ok('a_junk', 2);
 };
 
 
