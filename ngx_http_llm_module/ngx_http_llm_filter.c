@@ -293,6 +293,8 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
             if (native) {
                 ctx->resp->header_held = 1;
                 ctx->resp->native_held = 1;
+                ctx->resp->encoded = r->headers_out.content_encoding
+                                     && r->headers_out.content_encoding->hash;
             }
         }
 
@@ -786,6 +788,10 @@ ngx_http_llm_held_answer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         r->headers_out.content_length_n = json.len;
 
         *chain = cl;
+
+    } else if (resp->native_held && resp->unreadable && resp->encoded) {
+        /* compressed, though not asked to be: not read, passed on */
+        resp->unreadable = 0;
 
     } else if (resp->native_held && resp->unreadable
                && !ngx_http_llm_chain_ends(*chain))

@@ -71,6 +71,22 @@ my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
     . "    llm_route a_junk { target f_a_junk; target healthy; }\n"
     . "    llm_route a_junk_alone { target f_a_junk a_junk; }\n";
 
+# a provider that compresses its answer though nobody asked it to: not
+# read, not "not JSON", passed on as it came
+my $GZ = free_port();
+$http .= <<CONF;
+    server {
+        listen 127.0.0.1:$GZ;
+        location /v1/ {
+            add_header Content-Encoding gzip;
+            default_type application/json;
+            return 200 "(compressed bytes)";
+        }
+    }
+    llm_provider f_gzipped { url http://127.0.0.1:$GZ/v1; }
+    llm_route gzipped { target f_gzipped; target healthy; }
+CONF
+
 # the Responses API from an OpenAI-format target: a whole answer that says
 # it failed ("status":"failed" with an error, or an error object alone)
 # and a stream that ends with response.failed are whole, and failures
@@ -232,6 +248,16 @@ subtest 'at Anthropic\'s door, Anthropic\'s 200 whose whole body is not JSON: it
     my $err = eval { JSON::PP::decode_json($res->{body}) } || {};
     is $err->{type}, 'error', 'in Anthropic\'s shape';
     failed_ok('a_junk', 2);
+};
+
+
+subtest 'a compressed answer (Content-Encoding): passed on as it came' => sub {
+    my $res = ask('gzipped', 0);
+    is $res->{status}, 200, 'status 200';
+    is $res->header('x-llm-provider') . ' ' . $res->header('x-llm-attempts'),
+       'f_gzipped 1', 'from its target, in one attempt';
+    is $res->header('content-encoding'), 'gzip', 'with its Content-Encoding';
+    is $res->{body}, "(compressed bytes)", 'its bytes';
 };
 
 
