@@ -29,21 +29,20 @@ use warnings;
 
 use Digest::SHA qw(sha256_hex);
 use Test::More;
-use LLM::Fixtures;
-use LLM::Faults qw(fault_server openai_error_ok sse_error_event parse_sse
+use LLM::FaultGateway;
+use LLM::Faults qw(openai_error_ok sse_error_event parse_sse
                    sse_stream completion_json big_completion big_stream
                    cpu_seconds);
 use LLM::Routing qw(chat idle_target);
 use LLM::Dialects qw(post);
 use JSON::PP ();
-use Test::Nginx::LLM qw(start_nginx free_port read_file);
+use Test::Nginx::LLM qw(read_file);
 
 my $SLOW = Test::Nginx::LLM::slow_factor();
 
-$ENV{TEST_NGINX_MOCK_PORT} = free_port();
-
-my $faults = fault_server();
-my $F = $faults->port;
+my $gw = LLM::FaultGateway->new;
+my $faults = $gw->faults;
+my $MOCK = 'http://127.0.0.1:$TEST_NGINX_MOCK_PORT';
 
 my %URL = (
     rst_body  => 'rst_body,kib=64',
@@ -57,13 +56,10 @@ my %URL = (
     hang      => 'ok,hold=60',
 );
 
-my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
-    . "    llm_provider healthy { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n"
-    # an error with a usage member, in one piece (a Content-Length): the
-    # usage read from the end must not make it an answer
-    . "    llm_provider f_error_usage { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
-    . "fixture/fixture=openai:error-usage.json,length=1/v1; }\n"
-    . "    llm_route error_usage { target f_error_usage; target healthy; }\n";
+# an error with a usage member, in one piece (a Content-Length): the
+# usage read from the end must not make it an answer
+$gw->target('f_error_usage', pair => 'error_usage',
+            url => "$MOCK/fixture/fixture=openai:error-usage.json,length=1/v1");
 
 # the Responses API from an OpenAI-format target: a whole answer that says
 # it failed ("status":"failed" with an error, or an error object alone)
@@ -75,45 +71,22 @@ my %RESPONSES = (
     rs_failed_stream => 'responses-failed.sse',
 );
 # translated dialects whose 2xx body is the provider's error
-$http .= "    llm_provider f_a_over { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
-       . "fixture/fixture=anthropic:overloaded.json,length=1/v1; format anthropic; key k; }\n"
-       . "    llm_route a_over { target f_a_over; target healthy; }\n"
-       . "    llm_provider f_g_error { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
-       . "fixture/fixture=gemini:error.json,length=1/v1beta; format gemini; key k; }\n"
-       . "    llm_route g_error { target f_g_error; target healthy; }\n"
-       . "    llm_route a_over_alone { target f_a_over; }\n"
-       . "    llm_route g_error_alone { target f_g_error; }\n";
+$gw->target('f_a_over', dialect => 'anthropic',
+            url => "$MOCK/fixture/fixture=anthropic:overloaded.json,length=1/v1",
+            pair => 'a_over', alone => 'a_over_alone');
+$gw->target('f_g_error', dialect => 'gemini',
+            url => "$MOCK/fixture/fixture=gemini:error.json,length=1/v1beta",
+            pair => 'g_error', alone => 'g_error_alone');
 for my $name (sort keys %RESPONSES) {
-    $http .= "    llm_provider f_$name { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
-           . "fixture/fixture=openai:$RESPONSES{$name}/v1; }\n"
-           . "    llm_route $name { target f_$name; target healthy; }\n";
+    $gw->target("f_$name", pair => $name,
+                url => "$MOCK/fixture/fixture=openai:$RESPONSES{$name}/v1");
 }
 for my $name (sort keys %URL) {
-    $http .= <<CONF;
-    llm_provider f_$name { url http://127.0.0.1:$F/$URL{$name}/v1; }
-    llm_route $name { target f_$name; target healthy; }
-CONF
+    $gw->target("f_$name", fault => $URL{$name}, pair => $name);
 }
 
-my $srv = start_nginx(
-    name        => 'faults-701',
-    http_config => $http,
-    config      => <<CONF,
-    location /v1/ {
-        proxy_read_timeout ${\ (5 * $SLOW)}s;
-        llm_gateway;
-        include \$TEST_NGINX_LLM_PARAMS;
-    }
-    location /short/v1/ {
-        proxy_read_timeout ${\ (500 * $SLOW)}ms;
-        llm_gateway;
-        include \$TEST_NGINX_LLM_PARAMS;
-    }
-    location = /llm/status {
-        llm_status;
-    }
-CONF
-);
+my $srv = $gw->start(name => 'faults-701', read_timeout => 5 * $SLOW . 's',
+                     short_read_timeout => 500 * $SLOW . 'ms');
 my $port = $srv->port;
 
 sub ask {
@@ -124,11 +97,9 @@ sub ask {
 # the route's faulty target after $n requests, all failures
 sub failed_ok {
     my ($name, $n) = @_;
-    my $t = idle_target($port, "f_$name", $name);
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    ok $t && $t->{failures} == $n && $t->{successes} == 0,
-        "llm_status: $n failure(s) of the target, no success"
-        or diag explain $t;
+    $gw->counts_ok("f_$name", $name, $n, 0,
+                   "llm_status: $n failure(s) of the target, no success");
 }
 
 sub served_by_fault {
@@ -249,9 +220,7 @@ subtest 'the Responses API: an answer or a stream that failed is a failure of th
             "$name: the provider's answer, as it came";
     }
 
-    my $t = idle_target($port, 'f_rs_ok', 'rs_ok');
-    ok $t && $t->{successes} == 1 && $t->{failures} == 0,
-        'rs_ok: a success of the target' or diag explain $t;
+    $gw->counts_ok('f_rs_ok', 'rs_ok', 0, 1, 'rs_ok: a success of the target');
     failed_ok($_, 1) for qw(rs_failed rs_error rs_failed_stream);
 };
 
@@ -295,9 +264,7 @@ subtest 'a translated 2xx carrying the provider\'s error, no target left: what t
         is $err->{error}{message}, "Model `$name` failed after 1 attempt; "
            . "provider `$provider` answered with an error: $message",
            "$name: the provider's own message";
-        my $t = idle_target($port, $provider, $name);
-        ok $t && $t->{failures} == 1 && $t->{successes} == 0,
-            "$name: a failure of the target" or diag explain $t;
+        $gw->counts_ok($provider, $name, 1, 0, "$name: a failure of the target");
     }
     like $srv->error_log, qr/provider "f_g_error" failed with 429 for model "g_error_alone"/,
         'the error log has the status the error said';
