@@ -24,17 +24,15 @@ use strict;
 use warnings;
 
 use Test::More;
-use LLM::Fixtures;
-use LLM::Faults qw(fault_server openai_error_ok);
+use LLM::FaultGateway;
+use LLM::Faults qw(openai_error_ok);
 use LLM::Routing qw(chat idle_target status_target);
-use Test::Nginx::LLM qw(start_nginx free_port);
+use Test::Nginx::LLM qw(free_port);
 
 my $SLOW = Test::Nginx::LLM::slow_factor();
 
-$ENV{TEST_NGINX_MOCK_PORT} = free_port();
-
-my $faults = fault_server();
-my $F = $faults->port;
+my $gw = LLM::FaultGateway->new;
+my $faults = $gw->faults;
 my $DEAD = free_port();                       # nothing listens there
 
 # fault => [provider url, expected status and code for a route alone,
@@ -42,21 +40,21 @@ my $DEAD = free_port();                       # nothing listens there
 my %FAULTS = (
     refuse    => ["http://127.0.0.1:$DEAD/v1", 502, 'upstream_error',
                   qr/connect\(\) failed \(111: Connection refused\)/],
-    rst       => ["http://127.0.0.1:$F/rst/v1", 502, 'upstream_error',
+    rst       => [$gw->fault_url('rst'), 502, 'upstream_error',
                   qr/\(104: Connection reset by peer\) while reading response header/],
-    close     => ["http://127.0.0.1:$F/close/v1", 502, 'upstream_error',
+    close     => [$gw->fault_url('close'), 502, 'upstream_error',
                   qr/upstream prematurely closed connection while reading response header/],
-    junk_http => ["http://127.0.0.1:$F/junk_http/v1", 502, 'upstream_error',
+    junk_http => [$gw->fault_url('junk_http'), 502, 'upstream_error',
                   qr/upstream sent no valid HTTP\/1\.0 header/],
-    hint103   => ["http://127.0.0.1:$F/hint103/v1", 502, 'upstream_error',
+    hint103   => [$gw->fault_url('hint103'), 502, 'upstream_error',
                   qr/llm: provider "f_hint103" answered with status 103, which is not an answer/],
-    redirect  => ["http://127.0.0.1:$F/redirect/v1", 502, 'upstream_error',
+    redirect  => [$gw->fault_url('redirect'), 502, 'upstream_error',
                   qr/llm: provider "f_redirect" answered with status 302, which is not an answer/],
-    empty     => ["http://127.0.0.1:$F/empty/v1", 502, 'upstream_error',
+    empty     => [$gw->fault_url('empty'), 502, 'upstream_error',
                   qr/llm: provider "f_empty" answered 200 with an empty body, which is not an answer/],
-    stall     => ["http://127.0.0.1:$F/stall/v1", 504, 'upstream_timeout',
+    stall     => [$gw->fault_url('stall'), 504, 'upstream_timeout',
                   qr/upstream timed out \(110: Connection timed out\) while reading response header/],
-    drip      => ["http://127.0.0.1:$F/drip,ms=1000/v1", 504, 'deadline_exceeded',
+    drip      => [$gw->fault_url('drip,ms=1000'), 504, 'deadline_exceeded',
                   qr/llm: deadline of \d+ ms for model "\w+-drip" passed/],
 );
 
@@ -70,44 +68,20 @@ my %SSE_FAULTS = (
     sse_close => [502, 'upstream_error', undef],
 );
 
-my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
-    . "    llm_provider healthy { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n";
 for my $name (sort keys %FAULTS) {
-    my $deadline = $name eq 'drip' ? "deadline ${DEADLINE}ms;" : '';
-    $http .= <<CONF;
-    llm_provider f_$name { url $FAULTS{$name}[0]; }
-    llm_route solo-$name { target f_$name; $deadline }
-    llm_route pair-$name { target f_$name; target healthy pair-served; $deadline }
-CONF
+    $gw->target("f_$name", url => $FAULTS{$name}[0],
+                alone => "solo-$name", pair => "pair-$name",
+                next_model => 'pair-served',
+                route => $name eq 'drip' ? "deadline ${DEADLINE}ms;" : undef);
 }
 for my $name (sort keys %SSE_FAULTS) {
-    $http .= <<CONF;
-    llm_provider f_$name { url http://127.0.0.1:$F/$name/v1; }
-    llm_route solo-$name { target f_$name; }
-    llm_route pair-$name { target f_$name; target healthy pair-served; }
-CONF
+    $gw->target("f_$name", fault => $name, alone => "solo-$name",
+                pair => "pair-$name", next_model => 'pair-served');
 }
 
-my $srv = start_nginx(
-    name        => 'faults-700',
-    http_config => $http,
-    config      => <<CONF,
-    # the dripping provider sends a byte a second: a longer read timeout
-    location /v1/ {
-        proxy_read_timeout ${\ (5 * $SLOW)}s;
-        llm_gateway;
-        include \$TEST_NGINX_LLM_PARAMS;
-    }
-    location /short/v1/ {
-        proxy_read_timeout ${\ (500 * $SLOW)}ms;
-        llm_gateway;
-        include \$TEST_NGINX_LLM_PARAMS;
-    }
-    location = /llm/status {
-        llm_status;
-    }
-CONF
-);
+# the dripping provider sends a byte a second: a longer read timeout
+my $srv = $gw->start(name => 'faults-700', read_timeout => 5 * $SLOW . 's',
+                     short_read_timeout => 500 * $SLOW . 'ms');
 my $port = $srv->port;
 
 sub ask {

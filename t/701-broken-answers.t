@@ -29,21 +29,20 @@ use warnings;
 
 use Digest::SHA qw(sha256_hex);
 use Test::More;
-use LLM::Fixtures;
-use LLM::Faults qw(fault_server openai_error_ok sse_error_event parse_sse
+use LLM::FaultGateway;
+use LLM::Faults qw(openai_error_ok sse_error_event parse_sse
                    sse_stream completion_json big_completion big_stream
                    cpu_seconds);
 use LLM::Routing qw(chat idle_target);
 use LLM::Dialects qw(post);
 use JSON::PP ();
-use Test::Nginx::LLM qw(start_nginx free_port read_file);
+use Test::Nginx::LLM qw(free_port read_file);
 
 my $SLOW = Test::Nginx::LLM::slow_factor();
 
-$ENV{TEST_NGINX_MOCK_PORT} = free_port();
-
-my $faults = fault_server();
-my $F = $faults->port;
+my $gw = LLM::FaultGateway->new;
+my $faults = $gw->faults;
+my $MOCK = 'http://127.0.0.1:$TEST_NGINX_MOCK_PORT';
 
 my %URL = (
     rst_body  => 'rst_body,kib=64',
@@ -57,24 +56,20 @@ my %URL = (
     hang      => 'ok,hold=60',
 );
 
-my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
-    . "    llm_provider healthy { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n"
-    # an error with a usage member, in one piece (a Content-Length): the
-    # usage read from the end must not make it an answer
-    . "    llm_provider f_error_usage { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
-    . "fixture/fixture=openai:error-usage.json,length=1/v1; }\n"
-    . "    llm_route error_usage { target f_error_usage; target healthy; }\n"
-    . "    llm_route junk_json_alone { target f_junk_json junk_json; }\n"
-    # Anthropic's own answer at its door, whose whole body is not JSON
-    . "    llm_provider f_a_junk { url http://127.0.0.1:$F/"
-    . "junk_json/v1; format anthropic; key k; }\n"
-    . "    llm_route a_junk { target f_a_junk; target healthy; }\n"
-    . "    llm_route a_junk_alone { target f_a_junk a_junk; }\n";
+# an error with a usage member, in one piece (a Content-Length): the
+# usage read from the end must not make it an answer
+$gw->target('f_error_usage', pair => 'error_usage',
+            url => "$MOCK/fixture/fixture=openai:error-usage.json,length=1/v1");
+# a whole body that is not JSON with no next target (f_junk_json's model)
+$gw->http("    llm_route junk_json_alone { target f_junk_json junk_json; }\n");
+# Anthropic's own answer at its door, whose whole body is not JSON
+$gw->target('f_a_junk', fault => 'junk_json', dialect => 'anthropic',
+            model => 'a_junk', pair => 'a_junk', alone => 'a_junk_alone');
 
 # a provider that compresses its answer though nobody asked it to: not
 # read, not "not JSON", passed on as it came
 my $GZ = free_port();
-$http .= <<CONF;
+$gw->http(<<CONF);
     server {
         listen 127.0.0.1:$GZ;
         location /v1/ {
@@ -83,9 +78,8 @@ $http .= <<CONF;
             return 200 "(compressed bytes)";
         }
     }
-    llm_provider f_gzipped { url http://127.0.0.1:$GZ/v1; }
-    llm_route gzipped { target f_gzipped; target healthy; }
 CONF
+$gw->target('f_gzipped', url => "http://127.0.0.1:$GZ/v1", pair => 'gzipped');
 
 # the Responses API from an OpenAI-format target: a whole answer that says
 # it failed ("status":"failed" with an error, or an error object alone)
@@ -97,45 +91,22 @@ my %RESPONSES = (
     rs_failed_stream => 'responses-failed.sse',
 );
 # translated dialects whose 2xx body is the provider's error
-$http .= "    llm_provider f_a_over { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
-       . "fixture/fixture=anthropic:overloaded.json,length=1/v1; format anthropic; key k; }\n"
-       . "    llm_route a_over { target f_a_over; target healthy; }\n"
-       . "    llm_provider f_g_error { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
-       . "fixture/fixture=gemini:error.json,length=1/v1beta; format gemini; key k; }\n"
-       . "    llm_route g_error { target f_g_error; target healthy; }\n"
-       . "    llm_route a_over_alone { target f_a_over; }\n"
-       . "    llm_route g_error_alone { target f_g_error; }\n";
+$gw->target('f_a_over', dialect => 'anthropic',
+            url => "$MOCK/fixture/fixture=anthropic:overloaded.json,length=1/v1",
+            pair => 'a_over', alone => 'a_over_alone');
+$gw->target('f_g_error', dialect => 'gemini',
+            url => "$MOCK/fixture/fixture=gemini:error.json,length=1/v1beta",
+            pair => 'g_error', alone => 'g_error_alone');
 for my $name (sort keys %RESPONSES) {
-    $http .= "    llm_provider f_$name { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/"
-           . "fixture/fixture=openai:$RESPONSES{$name}/v1; }\n"
-           . "    llm_route $name { target f_$name; target healthy; }\n";
+    $gw->target("f_$name", pair => $name,
+                url => "$MOCK/fixture/fixture=openai:$RESPONSES{$name}/v1");
 }
 for my $name (sort keys %URL) {
-    $http .= <<CONF;
-    llm_provider f_$name { url http://127.0.0.1:$F/$URL{$name}/v1; }
-    llm_route $name { target f_$name; target healthy; }
-CONF
+    $gw->target("f_$name", fault => $URL{$name}, pair => $name);
 }
 
-my $srv = start_nginx(
-    name        => 'faults-701',
-    http_config => $http,
-    config      => <<CONF,
-    location /v1/ {
-        proxy_read_timeout ${\ (5 * $SLOW)}s;
-        llm_gateway;
-        include \$TEST_NGINX_LLM_PARAMS;
-    }
-    location /short/v1/ {
-        proxy_read_timeout ${\ (500 * $SLOW)}ms;
-        llm_gateway;
-        include \$TEST_NGINX_LLM_PARAMS;
-    }
-    location = /llm/status {
-        llm_status;
-    }
-CONF
-);
+my $srv = $gw->start(name => 'faults-701', read_timeout => 5 * $SLOW . 's',
+                     short_read_timeout => 500 * $SLOW . 'ms');
 my $port = $srv->port;
 
 sub ask {
@@ -146,11 +117,9 @@ sub ask {
 # the route's faulty target after $n requests, all failures
 sub failed_ok {
     my ($name, $n) = @_;
-    my $t = idle_target($port, "f_$name", $name);
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    ok $t && $t->{failures} == $n && $t->{successes} == 0,
-        "llm_status: $n failure(s) of the target, no success"
-        or diag explain $t;
+    $gw->counts_ok("f_$name", $name, $n, 0,
+                   "llm_status: $n failure(s) of the target, no success");
 }
 
 sub served_by_fault {
@@ -218,9 +187,7 @@ subtest 'a completion cut short without a Content-Length: passed on as it came' 
 
 subtest 'a 200 whose whole body is not JSON: held, it fails over' => sub {
     my $res = ask('junk_json', 0);
-    is $res->{status}, 200, 'answered';
-    is $res->header('x-llm-provider') . ' ' . $res->header('x-llm-attempts'),
-       'healthy 2', 'by the next target: nothing of the first had gone out';
+    $gw->failover_ok($res, 'junk_json');
     like $res->{body}, qr/"object":"chat.completion"/, 'a completion';
     unlike $res->{body}, qr/<html>/, 'nothing of the body that is not JSON';
     failed_ok('junk_json', 1);
@@ -232,21 +199,13 @@ subtest 'a 200 whose whole body is not JSON: held, it fails over' => sub {
 
 
 subtest 'at Anthropic\'s door, Anthropic\'s 200 whose whole body is not JSON: it fails over' => sub {
-    my $res = post($port, '/v1/messages',
-                   { model => 'a_junk', max_tokens => 10,
-                     messages => [{ role => 'user', content => 'Hi' }] });
-    is $res->{status}, 200, 'answered';
-    is $res->header('x-llm-provider') . ' ' . $res->header('x-llm-attempts'),
-       'healthy 2', 'by the next target';
+    my $res = $gw->messages('a_junk', timeout => 10 * $SLOW);
+    $gw->failover_ok($res, 'a_junk');
     like $res->{body}, qr/"type":"message"/, 'a message, in Anthropic\'s shape';
     failed_ok('a_junk', 1);
 
-    $res = post($port, '/v1/messages',
-                { model => 'a_junk_alone', max_tokens => 10,
-                  messages => [{ role => 'user', content => 'Hi' }] });
-    is $res->{status}, 502, 'without a next target: 502';
-    my $err = eval { JSON::PP::decode_json($res->{body}) } || {};
-    is $err->{type}, 'error', 'in Anthropic\'s shape';
+    $res = $gw->messages('a_junk_alone', timeout => 10 * $SLOW);
+    $gw->error_502_ok($res, 'anthropic', 'a_junk_alone');
     failed_ok('a_junk', 2);
 };
 
@@ -306,9 +265,7 @@ subtest 'the Responses API: an answer or a stream that failed is a failure of th
             "$name: the provider's answer, as it came";
     }
 
-    my $t = idle_target($port, 'f_rs_ok', 'rs_ok');
-    ok $t && $t->{successes} == 1 && $t->{failures} == 0,
-        'rs_ok: a success of the target' or diag explain $t;
+    $gw->counts_ok('f_rs_ok', 'rs_ok', 0, 1, 'rs_ok: a success of the target');
     failed_ok($_, 1) for qw(rs_failed rs_error rs_failed_stream);
 };
 
@@ -352,9 +309,7 @@ subtest 'a translated 2xx carrying the provider\'s error, no target left: what t
         is $err->{error}{message}, "Model `$name` failed after 1 attempt; "
            . "provider `$provider` answered with an error: $message",
            "$name: the provider's own message";
-        my $t = idle_target($port, $provider, $name);
-        ok $t && $t->{failures} == 1 && $t->{successes} == 0,
-            "$name: a failure of the target" or diag explain $t;
+        $gw->counts_ok($provider, $name, 1, 0, "$name: a failure of the target");
     }
     like $srv->error_log, qr/provider "f_g_error" failed with 429 for model "g_error_alone"/,
         'the error log has the status the error said';

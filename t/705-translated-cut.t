@@ -23,40 +23,20 @@ use strict;
 use warnings;
 
 use Test::More;
-use JSON::PP ();
-use LLM::Fixtures;
-use LLM::Faults qw(fault_server openai_error_ok);
-use LLM::Routing qw(chat idle_target);
-use Test::Nginx::LLM qw(start_nginx free_port http_request wait_until);
+use LLM::FaultGateway qw(gateway_location);
+use LLM::Faults ();
+use LLM::Routing qw(chat);
+use Test::Nginx::LLM qw(free_port http_request wait_until);
 
 my $SLOW = Test::Nginx::LLM::slow_factor();
 
-$ENV{TEST_NGINX_MOCK_PORT} = free_port();
+my $gw = LLM::FaultGateway->new;
+my $faults = $gw->faults;
 
-my $faults = fault_server();
-my $F = $faults->port;
-
-my %base = (anthropic => '/v1', gemini => '/v1beta', bedrock => '');
-my %auth = (anthropic => 'key k;', gemini => 'key k;',
-            bedrock => 'region us-east-1; access_key AKIDEXAMPLE; '
-                       . 'secret_key s3cr3t;');
 my @cases = map { my $d = $_; map { [$d, $_] } qw(rst_body bad_chunk junk_json) }
             qw(anthropic gemini bedrock);
 
-my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
-    . "    llm_provider healthy { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n";
-for my $c (@cases) {
-    my ($d, $fault) = @$c;
-    $http .= <<CONF;
-    llm_provider ${d}_$fault {
-        url http://127.0.0.1:$F/$fault,dialect=$d$base{$d};
-        format $d;
-        $auth{$d}
-    }
-    llm_route ${d}_$fault { target ${d}_$fault m; target healthy; }
-    llm_route ${d}_${fault}_alone { target ${d}_$fault m; }
-CONF
-}
+$gw->dialect_fault(@$_) for @cases;
 
 # streams whose provider keeps the connection open after the last event
 my @open = (['gemini', ''], ['gemini', ',late=1'], ['gemini', ',plain=1'],
@@ -65,63 +45,34 @@ my @open = (['gemini', ''], ['gemini', ',late=1'], ['gemini', ',plain=1'],
 for my $o (@open) {
     my ($d, $opt) = @$o;
     (my $name = "open_$d$opt") =~ s/[,=]/_/g;
-    my $fmt = $d eq 'openai' ? '' : "format $d;";
-    my $url = $d eq 'openai' ? "http://127.0.0.1:$F/sse_open$opt/v1"
-            : "http://127.0.0.1:$F/sse_open,dialect=$d$opt$base{$d}";
-    my $a = $d eq 'openai' ? '' : $auth{$d};
-    $http .= <<CONF;
-    llm_provider $name { url $url; $fmt $a keepalive 4; }
-    llm_route $name { target $name m; }
-CONF
+    $gw->target($name, fault => "sse_open$opt", dialect => $d,
+                conf => 'keepalive 4;', model => 'm', alone => $name);
 }
 # Gemini streams that a safety filter stops: no answer's count in the
 # usage of their last chunk
-my @blocked = (['open_gemini_blocked', 'blocked=1'],
-               ['open_gemini_prompt_blocked', 'blocked=prompt']);
-for my $b (@blocked) {
-    $http .= <<CONF;
-    llm_provider $b->[0] {
-        url http://127.0.0.1:$F/sse_open,dialect=gemini,$b->[1]$base{gemini};
-        format gemini; $auth{gemini} keepalive 4;
-    }
-    llm_route $b->[0] { target $b->[0] m; }
-CONF
+for my $b (['open_gemini_blocked', 'blocked=1'],
+           ['open_gemini_prompt_blocked', 'blocked=prompt']) {
+    $gw->target($b->[0], fault => "sse_open,$b->[1]", dialect => 'gemini',
+                conf => 'keepalive 4;', model => 'm', alone => $b->[0]);
 }
-$http .= "    log_format usage '\$llm_model p=\$llm_prompt_tokens "
-       . "c=\$llm_completion_tokens';\n";
+$gw->http("    log_format usage '\$llm_model p=\$llm_prompt_tokens "
+          . "c=\$llm_completion_tokens';\n");
 
 # a stream on its way into the cache (buffered): the same, and it is stored
 my $CACHED = free_port();
-$http .= <<CONF;
+my $timeout = 30 * $SLOW . 's';
+my $cached = gateway_location('/v1/', $timeout, 'proxy_cache open;',
+                              'proxy_cache_valid 200 10m;',
+                              'llm_cache deterministic;');
+$gw->http(<<CONF);
     proxy_cache_path cache keys_zone=open:1m;
     server {
         listen 127.0.0.1:$CACHED;
-        location /v1/ {
-            proxy_read_timeout ${\ (30 * $SLOW)}s;
-            llm_gateway;
-            include \$TEST_NGINX_LLM_PARAMS;
-            proxy_cache open;
-            proxy_cache_valid 200 10m;
-            llm_cache deterministic;
-        }
-    }
+$cached    }
 CONF
 
-my $srv = start_nginx(
-    name        => 'translated-cut',
-    http_config => $http,
-    config      => <<CONF,
-    location /v1/ {
-        proxy_read_timeout ${\ (30 * $SLOW)}s;
-        access_log logs/usage.log usage;
-        llm_gateway;
-        include \$TEST_NGINX_LLM_PARAMS;
-    }
-    location = /llm/status {
-        llm_status;
-    }
-CONF
-);
+my $srv = $gw->start(name => 'translated-cut', read_timeout => $timeout,
+                     v1 => ['access_log logs/usage.log usage;']);
 my $port = $srv->port;
 
 for my $c (@cases) {
@@ -129,34 +80,20 @@ for my $c (@cases) {
     my $name = "${d}_$fault";
 
     my $res = chat($port, $name, timeout => 10 * $SLOW);
-    is($res->{status}, 200, "$name: answered");
-    is(($res->header('x-llm-provider') // '') . ' '
-       . ($res->header('x-llm-attempts') // ''),
-       'healthy 2', "$name: by the next target, in a second attempt");
+    $gw->failover_ok($res, $name);
     like($res->{body}, qr/"object":"chat.completion"/, "$name: a completion");
 
     $res = chat($port, "${name}_alone", timeout => 10 * $SLOW);
-    openai_error_ok($res, 502, 'upstream_error', "$name alone: a whole 502");
+    $gw->error_502_ok($res, 'openai', "$name alone");
 
     # the failed attempts, twice (with and without a next target)
-    my $t = idle_target($port, $name, 'm');
-    ok($t && $t->{failures} == 2 && $t->{successes} == 0,
-       "$name: llm_status counts two failures, no success")
-        or diag explain $t;
+    $gw->counts_ok($name, 'm', 2, 0,
+                   "$name: llm_status counts two failures, no success");
 }
 
 # Anthropic's door to a translated target: its own error shape
-my $res = http_request(port => $port, method => 'POST', uri => '/v1/messages',
-                       headers => { 'Content-Type' => 'application/json',
-                                    'anthropic-version' => '2023-06-01' },
-                       body => '{"model":"gemini_rst_body_alone",'
-                             . '"max_tokens":10,"messages":'
-                             . '[{"role":"user","content":"x"}]}',
-                       timeout => 10 * $SLOW);
-is($res->{status}, 502, '/v1/messages: a 502');
-my $err = eval { JSON::PP::decode_json($res->{body}) } // {};
-is($err->{type}, 'error', '/v1/messages: in Anthropic\'s shape');
-ok($err->{error} && $err->{error}{message}, '/v1/messages: with a message');
+my $res = $gw->messages('gemini_rst_body_alone', timeout => 10 * $SLOW);
+$gw->error_502_ok($res, 'anthropic', '/v1/messages');
 
 # the stream ends at its last event, the provider's connection still open
 my $usage = sub {
@@ -228,14 +165,7 @@ is($u && "$u->{usage}{prompt_tokens} $u->{usage}{completion_tokens}", '7 4',
 
 # Anthropic's door: message_delta and message_stop, at once
 for my $name (qw(open_gemini open_anthropic)) {
-    my $res = http_request(port => $port, method => 'POST',
-                           uri => '/v1/messages',
-                           headers => { 'Content-Type' => 'application/json',
-                                        'anthropic-version' => '2023-06-01' },
-                           body => qq({"model":"$name","max_tokens":10,)
-                                 . '"stream":true,"messages":'
-                                 . '[{"role":"user","content":"x"}]}',
-                           timeout => 5 * $SLOW);
+    my $res = $gw->messages($name, stream => 1, timeout => 5 * $SLOW);
     ok($res->{complete} && !$res->{timed_out}, "/v1/messages $name: ended at once")
         or diag $res->{error};
     my @ev = LLM::Faults::parse_sse($res->{body});

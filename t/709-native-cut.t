@@ -15,73 +15,33 @@ use warnings;
 
 use Test::More;
 use JSON::PP ();
-use LLM::Fixtures;
-use LLM::Faults qw(fault_server openai_error_ok);
-use LLM::Routing qw(chat idle_target);
-use Test::Nginx::LLM qw(start_nginx free_port http_request);
+use LLM::FaultGateway;
+use LLM::Routing qw(chat);
 
 my $SLOW = Test::Nginx::LLM::slow_factor();
 
-$ENV{TEST_NGINX_MOCK_PORT} = free_port();
-
-my $faults = fault_server();
-my $F = $faults->port;
+my $gw = LLM::FaultGateway->new;
 
 my @faults = qw(rst_body cut_len bad_chunk);
 my @cases = map { my $d = $_; map { [$d, $_] } @faults } qw(openai anthropic);
 
-my $http = $LLM::Fixtures::MOCK_HTTP_CONFIG
-    . "    llm_provider healthy { url http://127.0.0.1:\$TEST_NGINX_MOCK_PORT/v1; }\n";
-for my $c (@cases) {
-    my ($d, $fault) = @$c;
-    my $conf = $d eq 'openai' ? "url http://127.0.0.1:$F/$fault/v1;"
-             : "url http://127.0.0.1:$F/$fault,dialect=anthropic/v1; "
-               . "format anthropic; key k;";
-    $http .= <<CONF;
-    llm_provider ${d}_$fault { $conf }
-    llm_route ${d}_$fault { target ${d}_$fault m; target healthy; }
-    llm_route ${d}_${fault}_alone { target ${d}_$fault m; }
-CONF
-}
+$gw->dialect_fault(@$_) for @cases;
 
 # whole answers, at once and a byte a millisecond after the first 100
 for my $d (qw(openai anthropic)) {
-    my $dialect = $d eq 'openai' ? '' : ',dialect=anthropic';
-    my $fmt = $d eq 'openai' ? '' : 'format anthropic; key k;';
-    $http .= <<CONF;
-    llm_provider ${d}_ok { url http://127.0.0.1:$F/ok$dialect/v1; $fmt }
-    llm_route ${d}_ok { target ${d}_ok m; }
-    llm_provider ${d}_drip { url http://127.0.0.1:$F/drip,ms=1,from=100$dialect/v1; $fmt }
-    llm_route ${d}_drip { target ${d}_drip m; }
-CONF
+    $gw->target("${d}_ok", fault => 'ok', dialect => $d, model => 'm',
+                alone => "${d}_ok");
+    $gw->target("${d}_drip", fault => 'drip,ms=1,from=100', dialect => $d,
+                model => 'm', alone => "${d}_drip");
 }
 
-my $srv = start_nginx(
-    name        => 'native-cut',
-    http_config => $http,
-    config      => <<CONF,
-    location /v1/ {
-        proxy_read_timeout ${\ (30 * $SLOW)}s;
-        llm_gateway;
-        include \$TEST_NGINX_LLM_PARAMS;
-    }
-    location = /llm/status {
-        llm_status;
-    }
-CONF
-);
+my $srv = $gw->start(name => 'native-cut', read_timeout => 30 * $SLOW . 's');
 my $port = $srv->port;
 
 sub ask {
     my ($d, $model) = @_;
     return chat($port, $model, timeout => 10 * $SLOW) if $d eq 'openai';
-    return http_request(port => $port, method => 'POST',
-                        uri => '/v1/messages',
-                        headers => { 'Content-Type' => 'application/json',
-                                     'anthropic-version' => '2023-06-01' },
-                        body => '{"model":"' . $model . '","max_tokens":10,'
-                              . '"messages":[{"role":"user","content":"x"}]}',
-                        timeout => 10 * $SLOW);
+    return $gw->messages($model, timeout => 10 * $SLOW);
 }
 
 for my $c (@cases) {
@@ -89,31 +49,18 @@ for my $c (@cases) {
     my $name = "${d}_$fault";
 
     my $res = ask($d, $name);
-    is($res->{status}, 200, "$name: answered");
-    is(($res->header('x-llm-provider') // '') . ' '
-       . ($res->header('x-llm-attempts') // ''),
-       'healthy 2', "$name: by the next target, in a second attempt");
+    $gw->failover_ok($res, $name);
     my $body = eval { JSON::PP::decode_json($res->{body}) } // {};
     is($body->{$d eq 'openai' ? 'object' : 'type'},
        $d eq 'openai' ? 'chat.completion' : 'message',
        "$name: a whole answer in the client's API");
 
     $res = ask($d, "${name}_alone");
-    if ($d eq 'openai') {
-        openai_error_ok($res, 502, 'upstream_error', "$name alone: a whole 502");
-    } else {
-        is($res->{status}, 502, "$name alone: a 502");
-        my $err = eval { JSON::PP::decode_json($res->{body}) } // {};
-        is($err->{type}, 'error', "$name alone: in Anthropic's shape");
-        ok($err->{error} && $err->{error}{message},
-           "$name alone: with a message");
-    }
+    $gw->error_502_ok($res, $d, "$name alone");
 
     # the failed attempts, twice (with and without a next target)
-    my $t = idle_target($port, $name, 'm');
-    ok($t && $t->{failures} == 2 && $t->{successes} == 0,
-       "$name: llm_status counts two failures, no success")
-        or diag explain $t;
+    $gw->counts_ok($name, 'm', 2, 0,
+                   "$name: llm_status counts two failures, no success");
 }
 
 for my $d (qw(openai anthropic)) {
@@ -128,9 +75,7 @@ for my $d (qw(openai anthropic)) {
         like(($d eq 'openai' ? $body->{choices}[0]{message}{content}
                              : $body->{content}[0]{text}) // '',
              qr/^Hello from a fault$/, "$name: the whole answer, as it came");
-        my $t = idle_target($port, $name, 'm');
-        ok($t && $t->{successes} == 1 && $t->{failures} == 0,
-           "$name: llm_status counts a success") or diag explain $t;
+        $gw->counts_ok($name, 'm', 0, 1, "$name: llm_status counts a success");
     }
 }
 

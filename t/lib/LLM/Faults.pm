@@ -75,6 +75,10 @@ nested N levels deep (or an array of N values), a Gemini stream too.
 Answers to streams are SSE (C<text/event-stream>); C<len=1> gives them a
 Content-Length (default: none, C<Connection: close>, end by FIN).
 
+LLM::FaultGateway puts a gateway in front of this server: its providers,
+routes (a faulty target alone, and with a healthy one after it) and
+locations.
+
 =cut
 
 use strict;
