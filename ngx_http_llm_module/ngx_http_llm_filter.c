@@ -86,7 +86,17 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_llm_module);
 
-    if (!llcf->enable || r != r->main) {
+    if (r != r->main
+        || !(llcf->enable
+             || (llcf->gateway_server
+                 && r->err_status >= NGX_HTTP_BAD_REQUEST)))
+    {
+        /*
+         * not a gateway's; but in a server with a gateway, what nginx
+         * refuses before it chooses a location (a request line or header
+         * it cannot read, a URL no location takes) is answered as a
+         * gateway would
+         */
         return ngx_http_next_header_filter(r);
     }
 
@@ -573,6 +583,19 @@ ngx_http_llm_replace_error_page(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     case NGX_HTTP_TOO_MANY_REQUESTS:
         ngx_str_set(&message, "Too many requests.");
         code = "rate_limit_exceeded";
+        break;
+
+    case NGX_HTTP_NOT_FOUND:
+        /* a URL no location of a gateway's server takes, as OpenAI says */
+        message.len = sizeof("Invalid URL ( ).") - 1 + r->method_name.len
+                      + r->uri.len;
+        message.data = ngx_pnalloc(r->pool, message.len);
+        if (message.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(message.data, "Invalid URL (%V %V).", &r->method_name,
+                    &r->uri);
         break;
 
     default:

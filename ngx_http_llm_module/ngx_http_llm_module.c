@@ -394,7 +394,9 @@ ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_llm_loc_conf_t *prev = parent;
     ngx_http_llm_loc_conf_t *conf = child;
 
+    ngx_http_llm_loc_conf_t    *server;
     ngx_http_core_loc_conf_t   *clcf, **gw;
+    ngx_http_core_srv_conf_t   *cscf;
     ngx_http_llm_main_conf_t   *lmcf;
 
     lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llm_module);
@@ -430,6 +432,12 @@ ngx_http_llm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
 
         *gw = clcf;
+
+        /* the server's locations are merged after the server itself */
+
+        cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+        server = cscf->ctx->loc_conf[ngx_http_llm_module.ctx_index];
+        server->gateway_server = 1;
     }
 
     return NGX_CONF_OK;

@@ -348,6 +348,12 @@ typedef struct {
 typedef struct {
     ngx_flag_t                     enable;
     ngx_flag_t                     auth;           /* gateway keys required */
+    /*
+     * a server's own (not merged into its locations): a location of the
+     * server is a gateway, so errors nginx answers before any location
+     * is chosen are JSON too
+     */
+    ngx_uint_t                     gateway_server;
     /* the x-llm-* headers on answers: which provider, model, attempts */
     ngx_flag_t                     response_headers;
     /* ngx_http_llm_cache_mode_e */

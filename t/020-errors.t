@@ -586,3 +586,73 @@ qq({"error":{"message":"The model `\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd`
 --- error_code: 400
 --- response_body chomp
 {"error":{"message":"The request is not valid HTTP: its request line, a header or its chunked body could not be read.","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 47: in a server with a gateway, a request line nginx cannot read: the 400 in JSON too
+--- config
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- raw_request eval
+"GET /v1/models bad HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+--- error_code: 400
+--- response_body chomp
+{"error":{"message":"The request is not valid HTTP: its request line, a header or its chunked body could not be read.","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 48: in a server with a gateway, headers larger than nginx's buffers: the 400 in JSON too
+--- config
+    large_client_header_buffers 2 1k;
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+--- raw_request eval
+"GET /v1/models HTTP/1.1\r\nHost: localhost\r\nX-Big: " . ('a' x 2000) . "\r\nConnection: close\r\n\r\n"
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"message":"[^"]+","type":"invalid_request_error","param":null,"code":null\}\}$
+
+
+
+=== TEST 49: in a server with a gateway, a URL no location takes: a 404 in JSON, as OpenAI's
+--- http_config
+    llm_provider mock {
+        url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    llm_route gpt-4o {
+        target mock;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        server_name gateway.test;
+        location /v1/ {
+            llm_gateway;
+            include $TEST_NGINX_LLM_PARAMS;
+        }
+    }
+--- raw_request eval
+"GET /nothing/here HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\n\r\n"
+--- error_code: 404
+--- response_body chomp
+{"error":{"message":"Invalid URL (GET /nothing/here).","type":"invalid_request_error","param":null,"code":null}}
+
+
+
+=== TEST 50: a location of the same server that is not a gateway keeps nginx's own pages
+--- config
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+    }
+    location /site/ {
+        return 404;
+    }
+--- request
+GET /site/page
+--- error_code: 404
+--- response_headers
+Content-Type: text/html
+--- response_body_like: <center><h1>404 Not Found</h1></center>
