@@ -43,8 +43,6 @@ static ngx_int_t ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in);
 ngx_int_t
 ngx_http_llm_prepare_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    ngx_uint_t                i;
-    ngx_http_llm_header_t    *h;
     ngx_http_llm_provider_t  *provider;
 
     provider = ctx->target->provider;
@@ -63,24 +61,20 @@ ngx_http_llm_prepare_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
+    /* the provider's own headers go as its header_block; the dialect's
+       per attempt in ctx->headers, from the pool as it needs */
+
+    ctx->headers_provider = provider;
     ctx->nheaders = 0;
 
-    /* from the pool, as the provider needs: few, where ctx had room for 16 */
-
-    if (ctx->headers_room < provider->max_headers) {
-        ctx->headers = ngx_palloc(r->pool, provider->max_headers
+    if (ctx->headers_room < provider->max_dynamic) {
+        ctx->headers = ngx_palloc(r->pool, provider->max_dynamic
                                            * sizeof(ngx_http_llm_header_t));
         if (ctx->headers == NULL) {
             return NGX_ERROR;
         }
 
-        ctx->headers_room = provider->max_headers;
-    }
-
-    h = provider->headers->elts;
-
-    for (i = 0; i < provider->headers->nelts; i++) {
-        ctx->headers[ctx->nheaders++] = h[i];
+        ctx->headers_room = provider->max_dynamic;
     }
 
     return provider->dialect->create_request(r, ctx);
@@ -107,7 +101,9 @@ ngx_http_llm_attach_writer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     /* an upstream that is built already is another's: a log's, a retry's */
 
     if (u == NULL || u->state != NULL || u->output.output_filter != NULL
-        || ctx->target == NULL || ctx->nheaders == 0)
+        || ctx->headers_provider == NULL
+        || (ctx->headers_provider->header_block.len == 0
+            && ctx->nheaders == 0))
     {
         return;
     }
@@ -118,10 +114,11 @@ ngx_http_llm_attach_writer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
 
 /*
- * nginx's chain writer, with the provider's headers after the request
- * line of proxy's header buffer (the first of u->request_bufs). That
- * buffer is passed once a send (again after a reinit), whole; a copy with
- * the headers goes out in its place, so that a new send finds it intact.
+ * nginx's chain writer, with the attempt's headers after the request
+ * line of proxy's header buffer (the first of u->request_bufs): the
+ * provider's block, then the dialect's. That buffer is passed once a send
+ * (again after a reinit), whole; a copy with the headers goes out in its
+ * place, so that a new send finds it intact.
  */
 
 static ngx_int_t
@@ -129,14 +126,13 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
 {
     ngx_http_request_t *r = data;
 
-    u_char                 *line;
-    size_t                  len;
-    ngx_buf_t              *head, *b;
-    ngx_uint_t              i;
-    ngx_chain_t            *cl, *ln, *out, **ll, *copy;
-    ngx_http_llm_ctx_t     *ctx;
-    ngx_http_upstream_t    *u;
-    ngx_http_llm_header_t  *h;
+    u_char               *line;
+    size_t                len, dynamic;
+    ngx_str_t            *block;
+    ngx_buf_t            *head, *b;
+    ngx_chain_t          *cl, *ln, *out, **ll, *copy;
+    ngx_http_llm_ctx_t   *ctx;
+    ngx_http_upstream_t  *u;
 
     u = r->upstream;
     head = u->request_bufs ? u->request_bufs->buf : NULL;
@@ -149,11 +145,15 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
 
     ctx = ngx_http_llm_get_ctx(r);
 
-    if (cl == NULL || ctx == NULL || !ngx_buf_in_memory_only(head)) {
+    if (cl == NULL || ctx == NULL || ctx->headers_provider == NULL
+        || !ngx_buf_in_memory_only(head))
+    {
         return ngx_chain_writer(&u->writer, in);
     }
 
-    line = ngx_strlchr(head->pos, head->last, LF);
+    /* the request line's end: memchr() takes its bytes a vector at a time */
+
+    line = memchr(head->pos, LF, head->last - head->pos);
 
     if (line == NULL) {
         return ngx_chain_writer(&u->writer, in);
@@ -161,22 +161,16 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
 
     line++;
 
-    h = ctx->headers;
-    len = 0;
+    block = &ctx->headers_provider->header_block;
+    dynamic = ngx_http_llm_headers_size(ctx->headers, ctx->nheaders);
 
-    for (i = 0; i < ctx->nheaders; i++) {
-        if (h[i].value.len) {
-            len += h[i].name.len + sizeof(": \r\n") - 1 + h[i].value.len;
-        }
-    }
-
-    if (len == 0) {
+    if (block->len + dynamic == 0) {
         return ngx_chain_writer(&u->writer, in);
     }
 
     /* the copy's buffer, its link and its bytes in one allocation */
 
-    len += head->last - head->pos;
+    len = block->len + dynamic + (head->last - head->pos);
 
     b = ngx_palloc(r->pool, sizeof(ngx_buf_t) + sizeof(ngx_chain_t) + len);
     if (b == NULL) {
@@ -197,15 +191,11 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
 
     b->last = ngx_cpymem(b->last, head->pos, line - head->pos);
 
-    for (i = 0; i < ctx->nheaders; i++) {
-        if (h[i].value.len) {
-            b->last = ngx_cpymem(b->last, h[i].name.data, h[i].name.len);
-            *b->last++ = ':'; *b->last++ = ' ';
-            b->last = ngx_cpymem(b->last, h[i].value.data, h[i].value.len);
-            *b->last++ = CR; *b->last++ = LF;
-        }
+    if (block->len) {
+        b->last = ngx_cpymem(b->last, block->data, block->len);
     }
 
+    b->last = ngx_http_llm_write_headers(b->last, ctx->headers, ctx->nheaders);
     b->last = ngx_cpymem(b->last, line, head->last - line);
     b->flush = head->flush;
     b->last_buf = head->last_buf;
@@ -265,6 +255,42 @@ ngx_http_llm_add_header(ngx_http_llm_ctx_t *ctx, char *name,
     h->secret = secret;
 
     return NGX_OK;
+}
+
+
+size_t
+ngx_http_llm_headers_size(ngx_http_llm_header_t *h, ngx_uint_t n)
+{
+    size_t      len;
+    ngx_uint_t  i;
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        if (h[i].value.len) {
+            len += h[i].name.len + sizeof(": \r\n") - 1 + h[i].value.len;
+        }
+    }
+
+    return len;
+}
+
+
+u_char *
+ngx_http_llm_write_headers(u_char *p, ngx_http_llm_header_t *h, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (h[i].value.len) {
+            p = ngx_cpymem(p, h[i].name.data, h[i].name.len);
+            *p++ = ':'; *p++ = ' ';
+            p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+            *p++ = CR; *p++ = LF;
+        }
+    }
+
+    return p;
 }
 
 

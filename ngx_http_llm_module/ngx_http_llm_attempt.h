@@ -29,6 +29,10 @@ ngx_int_t ngx_http_llm_splice_body(ngx_http_request_t *r,
 ngx_int_t ngx_http_llm_model_segment(ngx_str_t *model);
 ngx_int_t ngx_http_llm_add_header(ngx_http_llm_ctx_t *ctx, char *name,
     ngx_str_t *value, ngx_uint_t secret);
+/* "name: value\r\n" for each of n headers with a value: its size, it */
+size_t ngx_http_llm_headers_size(ngx_http_llm_header_t *h, ngx_uint_t n);
+u_char *ngx_http_llm_write_headers(u_char *p, ngx_http_llm_header_t *h,
+    ngx_uint_t n);
 ngx_int_t ngx_http_llm_set_body(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     u_char *data, size_t len);
 /* the client's tree written again with the target's model (a guard

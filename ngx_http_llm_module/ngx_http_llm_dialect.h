@@ -44,7 +44,7 @@ struct ngx_http_llm_dialect_s {
     ngx_int_t    (*create_request)(ngx_http_request_t *r,
                                    ngx_http_llm_ctx_t *ctx);
 
-    /* names of headers added per attempt, for the slot check */
+    /* names of headers added per attempt: an attempt's room for them */
     char         **dynamic_headers;
 
     /*

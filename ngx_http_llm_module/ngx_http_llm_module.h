@@ -161,10 +161,12 @@ struct ngx_http_llm_provider_s {
 
     ngx_str_t                      key;            /* secret */
     ngx_array_t                   *headers;        /* ngx_http_llm_header_t */
+    /* those with a value, "name: value\r\n" each: copied whole a send */
+    ngx_str_t                      header_block;
     /* ngx_str_t: masked where its errors quote them; NULL: none */
     ngx_array_t                   *secrets;
-    /* those and the ones its dialect adds: an attempt's at most */
-    ngx_uint_t                     max_headers;
+    /* the headers its dialect adds per attempt: an attempt's at most */
+    ngx_uint_t                     max_dynamic;
 
     /* options of the dialect ("version", "region", ...): ngx_keyval_t */
     ngx_array_t                   *options;
@@ -502,7 +504,11 @@ struct ngx_http_llm_ctx_s {
     /* the target's node is its route's "(other)": past max_models */
     unsigned                       other_model:1;
     ngx_str_t                      upstream_url;
-    /* the attempt's headers: room for its provider's max_headers */
+    /*
+     * the attempt's headers: its provider's static ones (header_block),
+     * then the dialect's dynamic ones here, room for max_dynamic
+     */
+    ngx_http_llm_provider_t       *headers_provider;
     ngx_http_llm_header_t         *headers;
     ngx_uint_t                     nheaders;
     ngx_uint_t                     headers_room;

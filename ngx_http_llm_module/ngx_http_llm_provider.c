@@ -10,6 +10,7 @@
 
 #include "ngx_http_llm_module.h"
 #include "ngx_http_llm_provider.h"
+#include "ngx_http_llm_attempt.h"
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_health.h"
 
@@ -33,6 +34,8 @@ static ngx_int_t ngx_http_llm_provider_secrets(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_provider_secret_add(ngx_conf_t *cf,
     ngx_http_llm_provider_t *p, ngx_str_t *secret);
+static ngx_int_t ngx_http_llm_provider_header_block(ngx_conf_t *cf,
+    ngx_http_llm_provider_t *p);
 static ngx_int_t ngx_http_llm_host_is_upstream(ngx_conf_t *cf,
     ngx_str_t *host);
 static char *ngx_http_llm_provider_keepalive(ngx_conf_t *cf,
@@ -929,8 +932,8 @@ ngx_http_llm_check_providers(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
         }
 
         /*
-         * at most NGX_HTTP_LLM_MAX_HEADERS, its own and its dialect's: an
-         * attempt makes room for max_headers of them
+         * at most NGX_HTTP_LLM_MAX_HEADERS, its own and its dialect's; an
+         * attempt makes room for its dialect's, max_dynamic
          */
 
         for (k = 0; p->dialect->dynamic_headers
@@ -949,8 +952,43 @@ ngx_http_llm_check_providers(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
             return NGX_ERROR;
         }
 
-        p->max_headers = p->headers->nelts + k;
+        p->max_dynamic = k;
+
+        if (ngx_http_llm_provider_header_block(cf, p) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The provider's own headers as every attempt sends them, formatted once:
+ * the upstream writer copies the block whole. Their values hold no CR or
+ * LF (checked as each was set); those without a value are not sent.
+ */
+
+static ngx_int_t
+ngx_http_llm_provider_header_block(ngx_conf_t *cf, ngx_http_llm_provider_t *p)
+{
+    size_t  len;
+
+    len = ngx_http_llm_headers_size(p->headers->elts, p->headers->nelts);
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    p->header_block.data = ngx_pnalloc(cf->pool, len);
+    if (p->header_block.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p->header_block.len = len;
+
+    (void) ngx_http_llm_write_headers(p->header_block.data, p->headers->elts,
+                                      p->headers->nelts);
 
     return NGX_OK;
 }

@@ -49,6 +49,8 @@ static ngx_int_t ngx_http_llm_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_llm_header_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_http_llm_header_t *ngx_http_llm_sent_header(ngx_str_t *name,
+    ngx_http_llm_header_t *h, ngx_uint_t n);
 static ngx_int_t ngx_http_llm_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_llm_seconds(ngx_pool_t *pool, ngx_msec_t ms,
@@ -367,11 +369,13 @@ ngx_http_llm_seconds(ngx_pool_t *pool, ngx_msec_t ms, ngx_str_t *value)
 
 /*
  * $llm_header_<name>: the value the current attempt sends in header
- * <name> ('_' matches '-'), for logs. The module writes the headers into
- * the request itself (ngx_http_llm_attach_writer): while proxy builds the
- * request, the variable is empty, so that a copy of an older
- * llm_proxy_params, which read it in proxy_set_header lines, still sends
- * each header once. A secret header (a key) is never given out.
+ * <name> ('_' matches '-'), for logs: its provider's own, then those its
+ * dialect added. The module writes the headers into the request itself
+ * (ngx_http_llm_attach_writer): while proxy builds the request, the
+ * variable is empty, so that a copy of an older llm_proxy_params, which
+ * read it in proxy_set_header lines, still sends each header once. A
+ * secret header (a key) is never given out. Only log formats read it:
+ * the names are compared per request, a few short ones.
  */
 
 static ngx_int_t
@@ -380,16 +384,16 @@ ngx_http_llm_header_variable(ngx_http_request_t *r,
 {
     ngx_str_t *name = (ngx_str_t *) data;
 
-    u_char                  c;
-    ngx_uint_t              i, k, len;
-    ngx_http_llm_ctx_t     *ctx;
-    ngx_http_llm_header_t  *h;
+    ngx_str_t                 suffix;
+    ngx_http_llm_ctx_t       *ctx;
+    ngx_http_llm_header_t    *h;
+    ngx_http_llm_provider_t  *p;
 
     v->not_found = 1;
 
     ctx = ngx_http_llm_get_ctx(r);
 
-    if (ctx == NULL || ctx->target == NULL) {
+    if (ctx == NULL || ctx->headers_provider == NULL) {
         return NGX_OK;
     }
 
@@ -400,38 +404,59 @@ ngx_http_llm_header_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    len = name->len - (sizeof(NGX_HTTP_LLM_HEADER_PREFIX) - 1);
+    suffix.len = name->len - (sizeof(NGX_HTTP_LLM_HEADER_PREFIX) - 1);
+    suffix.data = name->data + name->len - suffix.len;
 
-    for (i = 0; i < ctx->nheaders; i++) {
-        h = &ctx->headers[i];
+    p = ctx->headers_provider;
 
-        if (h->name.len != len || h->secret) {
+    h = ngx_http_llm_sent_header(&suffix, p->headers->elts,
+                                 p->headers->nelts);
+    if (h == NULL) {
+        h = ngx_http_llm_sent_header(&suffix, ctx->headers, ctx->nheaders);
+        if (h == NULL) {
+            return NGX_OK;
+        }
+    }
+
+    v->data = h->value.data;
+    v->len = h->value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* the header of the n at h that is named name ('_' for '-'), not secret */
+
+static ngx_http_llm_header_t *
+ngx_http_llm_sent_header(ngx_str_t *name, ngx_http_llm_header_t *h,
+    ngx_uint_t n)
+{
+    u_char      c;
+    ngx_uint_t  i, k;
+
+    for (i = 0; i < n; i++) {
+        if (h[i].name.len != name->len || h[i].secret) {
             continue;
         }
 
-        for (k = 0; k < len; k++) {
-            c = h->name.data[k];
+        for (k = 0; k < name->len; k++) {
+            c = h[i].name.data[k];
             if (c == '-') {
                 c = '_';
             }
 
-            if (name->data[name->len - len + k] != c) {
+            if (name->data[k] != c) {
                 break;
             }
         }
 
-        if (k < len) {
-            continue;
+        if (k == name->len) {
+            return &h[i];
         }
-
-        v->data = h->value.data;
-        v->len = h->value.len;
-        v->valid = 1;
-        v->no_cacheable = 1;
-        v->not_found = 0;
-
-        return NGX_OK;
     }
 
-    return NGX_OK;
+    return NULL;
 }

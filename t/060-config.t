@@ -241,6 +241,48 @@ llm_gateway location "/v1/" needs "proxy_pass $llm_upstream;": include llm_proxy
 
 
 
+=== TEST 16c: a provider's several headers and its dialect's per-attempt one arrive once each, its own first; the log has their values, not the key
+--- http_config
+    # a hop before the mock, logging the request as it arrived
+    log_format hop escape=json 'hop $echo_client_request_headers';
+    log_format sent 'sent a=[$llm_header_x_a] b=[$llm_header_x_b] '
+                    'version=[$llm_header_anthropic_version] '
+                    'beta=[$llm_header_anthropic_beta] '
+                    'key=[$llm_header_x_api_key]';
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        location / {
+            access_log logs/access.log hop;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+        }
+    }
+    llm_provider p {
+        url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/anthropic/v1;
+        format anthropic;
+        key sk-ant-mock-key;
+        header X-A one;
+        header X-B two;
+    }
+    llm_route m { target p claude; }
+--- config
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        access_log logs/access.log sent;
+    }
+--- more_headers
+anthropic-beta: b1
+--- request
+POST /v1/messages
+{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 200
+--- response_body_like: "type":"message"
+--- access_log eval
+[qr/^hop POST \/anthropic\/v1\/messages HTTP\/1\.1\\r\\nx-a: one\\r\\nx-b: two\\r\\nanthropic-version: 2023-06-01\\r\\nx-api-key: sk-ant-mock-key\\r\\nanthropic-beta: b1\\r\\n(?!(?i).*(?:x-a|x-b|anthropic-version|x-api-key|anthropic-beta):)/,
+ "sent a=[one] b=[two] version=[2023-06-01] beta=[b1] key=[-]"]
+
+
+
 === TEST 17: a route with two stars
 --- http_config
     llm_provider p { url http://127.0.0.1/v1; }
