@@ -85,7 +85,14 @@ typedef struct {
  * (ngx_http_llm_redis_keys.c).
  */
 
-#define NGX_HTTP_LLM_KEY_MEMO_SETS  512         /* of 2 entries: 1024 */
+/*
+ * Sets of 2 entries: as many as the configuration has keys, a power of
+ * two, at least 512 (1,024 entries) and at most 16,384 (32,768 entries,
+ * 1 MiB a worker); more keys share the entries, the most recent kept
+ */
+
+#define NGX_HTTP_LLM_KEY_MEMO_MIN   512
+#define NGX_HTTP_LLM_KEY_MEMO_MAX   16384
 
 
 typedef struct {
@@ -98,7 +105,8 @@ typedef struct {
 typedef struct {
     /* the configuration the entries belong to: no other uses them */
     ngx_http_llm_main_conf_t      *lmcf;
-    ngx_http_llm_key_memo_entry_t *sets;           /* [SETS][2] */
+    ngx_http_llm_key_memo_entry_t *sets;           /* [nsets][2] */
+    ngx_uint_t                     mask;           /* nsets - 1 */
     uint64_t                       secret[2];
 } ngx_http_llm_key_memo_t;
 
@@ -774,6 +782,7 @@ ngx_int_t
 ngx_http_llm_keys_init_process(ngx_cycle_t *cycle,
     ngx_http_llm_main_conf_t *lmcf)
 {
+    ngx_uint_t                nsets;
     ngx_pool_cleanup_t       *cln;
     ngx_http_llm_key_memo_t  *memo;
 
@@ -783,17 +792,26 @@ ngx_http_llm_keys_init_process(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
+    for (nsets = NGX_HTTP_LLM_KEY_MEMO_MIN;
+         nsets < lmcf->keys.nelts && nsets < NGX_HTTP_LLM_KEY_MEMO_MAX;
+         nsets *= 2)
+    {
+        /* void */
+    }
+
     cln = ngx_pool_cleanup_add(cycle->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
     }
 
     memo->sets = ngx_pcalloc(cycle->pool,
-                             NGX_HTTP_LLM_KEY_MEMO_SETS * 2
+                             nsets * 2
                              * sizeof(ngx_http_llm_key_memo_entry_t));
     if (memo->sets == NULL) {
         return NGX_ERROR;
     }
+
+    memo->mask = nsets - 1;
 
     cln->handler = ngx_http_llm_key_memo_cleanup;
     cln->data = memo;
@@ -885,7 +903,7 @@ ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     if (memo->lmcf == lmcf) {
         ngx_http_llm_siphash128(memo->secret, key.data, key.len, tag);
 
-        set = &memo->sets[2 * (tag[0] & (NGX_HTTP_LLM_KEY_MEMO_SETS - 1))];
+        set = &memo->sets[2 * (tag[0] & memo->mask)];
 
         /* all 128 bits of the tag compared, without an early exit */
 
