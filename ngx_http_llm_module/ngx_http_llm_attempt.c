@@ -47,6 +47,8 @@ ngx_http_llm_prepare_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     provider = ctx->target->provider;
 
+    ctx->attempt_ready = 0;
+
     ngx_http_llm_restore_request(r, ctx);
 
     if (ngx_http_llm_target_model(r->pool, ctx->target, &ctx->chat.model,
@@ -64,7 +66,6 @@ ngx_http_llm_prepare_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     /* the provider's own headers go as its header_block; the dialect's
        per attempt in ctx->headers, from the pool as it needs */
 
-    ctx->headers_provider = provider;
     ctx->nheaders = 0;
 
     if (ctx->headers_room < provider->max_dynamic) {
@@ -76,6 +77,8 @@ ngx_http_llm_prepare_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
         ctx->headers_room = provider->max_dynamic;
     }
+
+    ctx->attempt_ready = 1;
 
     return provider->dialect->create_request(r, ctx);
 }
@@ -101,8 +104,8 @@ ngx_http_llm_attach_writer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     /* an upstream that is built already is another's: a log's, a retry's */
 
     if (u == NULL || u->state != NULL || u->output.output_filter != NULL
-        || ctx->headers_provider == NULL
-        || (ctx->headers_provider->header_block.len == 0
+        || !ctx->attempt_ready
+        || (ctx->target->provider->header_block.len == 0
             && ctx->nheaders == 0))
     {
         return;
@@ -145,7 +148,7 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
 
     ctx = ngx_http_llm_get_ctx(r);
 
-    if (cl == NULL || ctx == NULL || ctx->headers_provider == NULL
+    if (cl == NULL || ctx == NULL || !ctx->attempt_ready
         || !ngx_buf_in_memory_only(head))
     {
         return ngx_chain_writer(&u->writer, in);
@@ -161,7 +164,7 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
 
     line++;
 
-    block = &ctx->headers_provider->header_block;
+    block = &ctx->target->provider->header_block;
     dynamic = ngx_http_llm_headers_size(ctx->headers, ctx->nheaders);
 
     if (block->len + dynamic == 0) {

@@ -812,10 +812,6 @@ ngx_http_llm_held_answer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
         *chain = cl;
 
-    } else if (resp->native_held && resp->unreadable && resp->encoded) {
-        /* compressed, though not asked to be: not read, passed on */
-        resp->unreadable = 0;
-
     } else if (resp->native_held && resp->unreadable
                && !ngx_http_llm_chain_ends(*chain))
     {

@@ -508,7 +508,6 @@ struct ngx_http_llm_ctx_s {
      * the attempt's headers: its provider's static ones (header_block),
      * then the dialect's dynamic ones here, room for max_dynamic
      */
-    ngx_http_llm_provider_t       *headers_provider;
     ngx_http_llm_header_t         *headers;
     ngx_uint_t                     nheaders;
     ngx_uint_t                     headers_room;
@@ -560,6 +559,8 @@ struct ngx_http_llm_ctx_s {
     unsigned                       body_waiting:1;
     unsigned                       body_ready:1;
     unsigned                       prepared:1;
+    /* the headers are ctx->target's (a refused attempt's are not) */
+    unsigned                       attempt_ready:1;
     unsigned                       proxying:1;
     unsigned                       retrying:1;
     unsigned                       failover:1;

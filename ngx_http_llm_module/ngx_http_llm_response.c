@@ -1433,7 +1433,10 @@ ngx_http_llm_response_decode(ngx_http_llm_ctx_t *ctx)
         resp->broken = 1;
     }
 
-    if (resp->decode_rc == NGX_DECLINED && !resp->overflow) {
+    if (resp->decode_rc == NGX_DECLINED && !resp->overflow
+        && !resp->encoded)
+    {
+        /* compressed, though not asked to be: passed on unread */
         resp->unreadable = 1;
     }
 

@@ -393,7 +393,7 @@ ngx_http_llm_header_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_llm_get_ctx(r);
 
-    if (ctx == NULL || ctx->headers_provider == NULL) {
+    if (ctx == NULL || !ctx->attempt_ready) {
         return NGX_OK;
     }
 
@@ -407,7 +407,7 @@ ngx_http_llm_header_variable(ngx_http_request_t *r,
     suffix.len = name->len - (sizeof(NGX_HTTP_LLM_HEADER_PREFIX) - 1);
     suffix.data = name->data + name->len - suffix.len;
 
-    p = ctx->headers_provider;
+    p = ctx->target->provider;
 
     h = ngx_http_llm_sent_header(&suffix, p->headers->elts,
                                  p->headers->nelts);
