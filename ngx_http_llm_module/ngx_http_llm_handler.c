@@ -535,7 +535,7 @@ ngx_http_llm_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     ngx_str_null(&ctx->error_message);
 
     ctx->attempts++;
-    ctx->same[t->index]++;
+    ctx->same[ngx_http_llm_target_index(ctx->route, t)]++;
     ctx->attempt_start = ngx_current_msec;
     ctx->ttfb = (ngx_msec_t) -1;
 

@@ -128,7 +128,7 @@ ngx_http_llm_entity_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    e = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_entity_t));
+    e = ngx_http_llm_pcalloc_line(cf->pool, sizeof(ngx_http_llm_entity_t));
     if (e == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -239,7 +239,7 @@ ngx_http_llm_keys_file_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    e = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_entity_t));
+    e = ngx_http_llm_pcalloc_line(cf->pool, sizeof(ngx_http_llm_entity_t));
     if (e == NULL) {
         return NGX_CONF_ERROR;
     }

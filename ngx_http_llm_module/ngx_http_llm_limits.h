@@ -59,37 +59,44 @@ typedef struct {
 
 
 struct ngx_http_llm_entity_s {
-    ngx_uint_t                     kind;
-    ngx_str_t                      name;
-
-    /* its meters in the zone: "key:alice", "team:eng", "org:acme" */
-    ngx_str_t                      node_name;
-    uint32_t                       node_hash;
-    uint32_t                       spend_hash;     /* its spend, same name */
-    /* this worker's pointers to them */
-    ngx_http_llm_node_ref_t        node_ref;
-    ngx_http_llm_node_ref_t        spend_ref;
-
-    u_char                         digest[32];      /* keys */
-    unsigned                       has_digest:1;
+    /*
+     * What every request reads comes first, the entity aligned to a cache
+     * line (keys.c): with thousands of keys, each line is a miss
+     */
 
     /* a key's team, a team's organisation */
-    ngx_str_t                      parent_name;
     ngx_http_llm_entity_t         *parent;
 
     /* ngx_http_llm_model_pattern_t */
     ngx_array_t                   *models;
 
     /* "guard NAME|off": its policy, over its team's and the location's */
-    ngx_str_t                      guard_name;
     struct ngx_http_llm_guard_s   *guard;           /* NULL with "off" */
-    unsigned                       guard_set:1;
+
+    /* this worker's pointers to its meters and its spend in the zone */
+    ngx_http_llm_node_ref_t        node_ref;
+    ngx_http_llm_node_ref_t        spend_ref;
+    uint32_t                       node_hash;
+    uint32_t                       spend_hash;     /* its spend, same name */
 
     ngx_uint_t                     rpm;
     ngx_uint_t                     tpm;
     ngx_uint_t                     parallel;
     ngx_uint_t                     nbudgets;
+    unsigned                       guard_set:1;
+    unsigned                       has_digest:1;
     ngx_http_llm_budget_t          budgets[NGX_HTTP_LLM_MAX_BUDGETS];
+
+    ngx_uint_t                     kind;
+    ngx_str_t                      name;
+
+    /* its meters' name in the zone: "key:alice", "team:eng", "org:acme" */
+    ngx_str_t                      node_name;
+
+    u_char                         digest[32];      /* keys */
+
+    ngx_str_t                      parent_name;
+    ngx_str_t                      guard_name;
 
     u_char                        *file_name;
     ngx_uint_t                     line;
@@ -111,11 +118,12 @@ typedef struct {
 typedef struct {
     uint32_t                       parallel;
     uint32_t                       nbudgets;
+    /* with the counts, read by every request: one line less to miss */
+    uint8_t                        unit[NGX_HTTP_LLM_MAX_BUDGETS];
+    uint8_t                        period[NGX_HTTP_LLM_MAX_BUDGETS];
     ngx_http_llm_meter_t           requests;        /* rpm */
     ngx_http_llm_meter_t           tokens;          /* tpm */
     ngx_http_llm_meter_t           budgets[NGX_HTTP_LLM_MAX_BUDGETS];
-    uint8_t                        unit[NGX_HTTP_LLM_MAX_BUDGETS];
-    uint8_t                        period[NGX_HTTP_LLM_MAX_BUDGETS];
 } ngx_http_llm_account_t;
 
 

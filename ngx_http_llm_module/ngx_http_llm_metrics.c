@@ -161,7 +161,7 @@ ngx_http_llm_series(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     t = ctx->target;
 
-    if (t && ctx->route == t->route
+    if (t && ctx->route && ngx_http_llm_target_in(ctx->route, t)
         && (t->stats_name.len || ctx->other_model))
     {
         *name = t->series_name;

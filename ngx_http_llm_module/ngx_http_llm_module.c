@@ -838,6 +838,31 @@ ngx_http_llm_header_lookup(ngx_list_t *headers, u_char *name, size_t len)
 
 
 /*
+ * Configuration every request reads (a route, its targets, a key) on a
+ * cache line of its own start: with thousands of keys and routes what a
+ * request reads of them is rarely in the cache, and each line it spans
+ * is a miss. Its fields are ordered so (module.h, limits.h).
+ */
+
+void *
+ngx_http_llm_pcalloc_line(ngx_pool_t *pool, size_t size)
+{
+    u_char  *p;
+
+    p = ngx_palloc(pool, size + NGX_CPU_CACHE_LINE - 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    p = ngx_align_ptr(p, NGX_CPU_CACHE_LINE);
+
+    ngx_memzero(p, size);
+
+    return p;
+}
+
+
+/*
  * Two digits a division: limits of ten or more digits are common. The
  * length is found first, by comparisons, so that the digits are written
  * in place from the last one, with no copy.

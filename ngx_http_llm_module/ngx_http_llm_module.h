@@ -198,49 +198,67 @@ struct ngx_http_llm_provider_s {
 
 
 struct ngx_http_llm_target_s {
-    ngx_str_t                      provider_name;
-    ngx_uint_t                     line;           /* of its "target" */
-    ngx_http_llm_provider_t       *provider;
-    ngx_http_llm_route_t          *route;
-
     /*
-     * provider-side model; empty: the client's; one '*': the glob
-     * capture; "$0".."$9": a regex route's captures (model_captures)
+     * What every request reads fills the first two cache lines (route.c
+     * aligns the array): its index and route are found from the route's
+     * array instead (ngx_http_llm_target_in())
      */
-    ngx_str_t                      model;
-    ngx_uint_t                     model_star;     /* position of '*' + 1 */
-    ngx_uint_t                     model_captures;
-    /* a fixed model as the text after the "model" key: :"gpt-4o" */
-    ngx_str_t                      model_edit;
-
-    ngx_uint_t                     weight;
-    ngx_uint_t                     index;          /* within the route */
+    ngx_http_llm_provider_t       *provider;
 
     /* USD per million tokens; negative when not configured */
     double                         input_price;
-    double                         cached_price;
-    double                         cache_write_price;
     double                         output_price;
+
+    uint32_t                       stats_hash;
+    uint32_t                       series_hash;
+
+    /* this worker's pointers to the nodes of stats_name and series_name */
+    ngx_http_llm_node_ref_t        stats_ref;
+    ngx_http_llm_node_ref_t        series_ref;
 
     /* its health node, "provider\0model", when the model is fixed */
     ngx_str_t                      stats_name;
-    uint32_t                       stats_hash;
-
-    /* the node of models past the route's max_models, when it is not */
-    ngx_str_t                      other_name;
-    uint32_t                       other_hash;
 
     /*
      * its metrics series, "route\0provider\0model", for the fixed model
      * or, when the model is not fixed, for the models past max_models
      */
     ngx_str_t                      series_name;
-    uint32_t                       series_hash;
 
-    /* this worker's pointers to the nodes of stats_name and series_name */
-    ngx_http_llm_node_ref_t        stats_ref;
-    ngx_http_llm_node_ref_t        series_ref;
+    /*
+     * provider-side model; empty: the client's; one '*': the glob
+     * capture; "$0".."$9": a regex route's captures (model_captures)
+     */
+    ngx_str_t                      model;
+    /* a fixed model as the text after the "model" key: :"gpt-4o" */
+    ngx_str_t                      model_edit;
+
+    ngx_uint_t                     index;          /* within the route */
+    ngx_http_llm_route_t          *route;
+    ngx_uint_t                     model_star;     /* position of '*' + 1 */
+    ngx_uint_t                     model_captures;
+    ngx_uint_t                     weight;
+
+    double                         cached_price;
+    double                         cache_write_price;
+
+    /* the node of models past the route's max_models, when it is not */
+    ngx_str_t                      other_name;
+    uint32_t                       other_hash;
+
+    ngx_str_t                      provider_name;
+    ngx_uint_t                     line;           /* of its "target" */
 };
+
+
+/* whether a target is one of a route's: the route is read already */
+#define ngx_http_llm_target_in(route, t)                                     \
+    ((t) >= (ngx_http_llm_target_t *) (route)->targets.elts                  \
+     && (t) < (ngx_http_llm_target_t *) (route)->targets.elts                 \
+              + (route)->targets.nelts)
+
+#define ngx_http_llm_target_index(route, t)                                  \
+    ((ngx_uint_t) ((t) - (ngx_http_llm_target_t *) (route)->targets.elts))
 
 
 typedef enum {
@@ -263,6 +281,42 @@ typedef enum {
 
 
 struct ngx_http_llm_route_s {
+    /*
+     * What every request reads comes first, the route aligned to a cache
+     * line (route.c): with thousands of routes, each line is a miss
+     */
+
+    ngx_array_t                    targets;        /* ngx_http_llm_target_t */
+
+    /* "when" rules (ngx_http_llm_rule_t), tried in order; or NULL */
+    ngx_array_t                   *rules;
+
+    /* "guard NAME|off": its policy, over the location's */
+    struct ngx_http_llm_guard_s   *guard;            /* NULL with "off" */
+    unsigned                       guard_set:1;
+
+    /* the body's tree is kept for it: a rule or a target needs it */
+    unsigned                       needs_tree:1;
+
+    /* "cache_breakpoint auto": after the system prompt and the tools */
+    unsigned                       cache_breakpoint:1;
+    unsigned                       cache_breakpoint_set:1;
+    unsigned                       glob:1;
+
+    ngx_msec_t                     deadline;       /* 0: none */
+    ngx_uint_t                     attempts;       /* in all */
+    /* ngx_http_llm_cache_mode_e */
+    ngx_uint_t                     cache;
+    ngx_uint_t                     strategy;
+    ngx_uint_t                     explore;        /* percent */
+    /* distinct client-chosen models with their own nodes in the zone */
+    ngx_uint_t                     max_models;
+    uint32_t                       hash;           /* of its zone node */
+    ngx_uint_t                     retries;        /* on the same target */
+    ngx_msec_t                     backoff;
+    ngx_msec_t                     max_backoff;
+    ngx_uint_t                     failover;       /* NGX_HTTP_LLM_FO_* */
+
     ngx_str_t                      name;
 
     /*
@@ -271,37 +325,9 @@ struct ngx_http_llm_route_s {
      */
     ngx_str_t                      prefix;
     ngx_str_t                      suffix;
-    unsigned                       glob:1;
     struct ngx_http_llm_regex_s   *regex;
 
-    /* "when" rules (ngx_http_llm_rule_t), tried in order; or NULL */
-    ngx_array_t                   *rules;
-    /* the body's tree is kept for it: a rule or a target needs it */
-    unsigned                       needs_tree:1;
-
-    /* "guard NAME|off": its policy, over the location's */
     ngx_str_t                      guard_name;
-    struct ngx_http_llm_guard_s   *guard;            /* NULL with "off" */
-    unsigned                       guard_set:1;
-
-    ngx_array_t                    targets;        /* ngx_http_llm_target_t */
-
-    ngx_uint_t                     strategy;
-    ngx_uint_t                     attempts;       /* in all */
-    ngx_uint_t                     retries;        /* on the same target */
-    ngx_msec_t                     backoff;
-    ngx_msec_t                     max_backoff;
-    ngx_msec_t                     deadline;       /* 0: none */
-    ngx_uint_t                     failover;       /* NGX_HTTP_LLM_FO_* */
-    ngx_uint_t                     explore;        /* percent */
-    /* distinct client-chosen models with their own nodes in the zone */
-    ngx_uint_t                     max_models;
-    /* ngx_http_llm_cache_mode_e */
-    ngx_uint_t                     cache;
-    uint32_t                       hash;           /* of its zone node */
-    /* "cache_breakpoint auto": after the system prompt and the tools */
-    unsigned                       cache_breakpoint:1;
-    unsigned                       cache_breakpoint_set:1;
 
     u_char                        *file_name;
     ngx_uint_t                     line;
@@ -598,6 +624,7 @@ ngx_table_elt_t *ngx_http_llm_header_lookup(ngx_list_t *headers,
     ngx_http_llm_header_lookup(headers, (u_char *) name, sizeof(name) - 1)
 
 /* n in decimal at p, as ngx_sprintf("%uL") without its format parsing */
+void *ngx_http_llm_pcalloc_line(ngx_pool_t *pool, size_t size);
 u_char *ngx_http_llm_uint_text(u_char *p, uint64_t n);
 
 /*

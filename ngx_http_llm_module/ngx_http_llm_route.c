@@ -102,7 +102,7 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    route = ngx_pcalloc(cf->pool, sizeof(ngx_http_llm_route_t));
+    route = ngx_http_llm_pcalloc_line(cf->pool, sizeof(ngx_http_llm_route_t));
     if (route == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -183,8 +183,8 @@ ngx_http_llm_route_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    targets = ngx_palloc(cf->pool,
-                         route->targets.nelts * sizeof(ngx_http_llm_target_t));
+    targets = ngx_http_llm_pcalloc_line(cf->pool, route->targets.nelts
+                                              * sizeof(ngx_http_llm_target_t));
     if (targets == NULL) {
         return NGX_CONF_ERROR;
     }

@@ -31,17 +31,22 @@ typedef enum {
 } ngx_http_llm_node_kind_e;
 
 
+/*
+ * What a request found by its ref reads and writes (data, used, refs)
+ * shares the rbtree node's cache line: with thousands of keys and routes
+ * a node is rarely in the cache, and each line is a miss
+ */
 struct ngx_http_llm_node_s {
     ngx_rbtree_node_t              node;        /* key: crc32 of the name */
-    ngx_queue_t                    queue;       /* most recently used first */
+    void                          *data;        /* the kind's payload */
     ngx_msec_t                     used;
     uint32_t                       refs;        /* requests holding it */
     /* nodes counted against this one (a route's models); kept while any */
     uint32_t                       owned;
+    ngx_queue_t                    queue;       /* most recently used first */
+    ngx_http_llm_node_t           *owner;       /* the node counting it */
     uint16_t                       len;
     uint8_t                        kind;
-    ngx_http_llm_node_t           *owner;       /* the node counting it */
-    void                          *data;        /* the kind's payload */
     u_char                         name[1];
 };
 
