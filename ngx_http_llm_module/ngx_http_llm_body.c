@@ -1503,8 +1503,9 @@ ngx_http_llm_number(ngx_http_llm_parser_t *p)
                 return ngx_http_llm_refuse(p, param,
                                            "Invalid '%s': expected an "
                                            "integer from 1 to 1000000000, "
-                                           "got %*s.", param,
-                                           ngx_min(len, 32), s);
+                                           "got %*s%s.", param,
+                                           ngx_min(len, 32), s,
+                                           (len > 32) ? "..." : "");
             }
 
             n = n * 10 + (s[i] - '0');
@@ -1515,8 +1516,9 @@ ngx_http_llm_number(ngx_http_llm_parser_t *p)
 
             return ngx_http_llm_refuse(p, param,
                                        "Invalid '%s': expected an integer "
-                                       "from 1 to 1000000000, got %*s.",
-                                       param, ngx_min(len, 32), s);
+                                       "from 1 to 1000000000, got %*s%s.",
+                                       param, ngx_min(len, 32), s,
+                                       (len > 32) ? "..." : "");
         }
 
         /* max_completion_tokens supersedes the older max_tokens */

@@ -157,6 +157,15 @@ POST /v1/chat/completions
 
 
 
+=== TEST 14b: a max_tokens too long to quote is quoted cut, with a mark
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","max_tokens":1234567890123456789012345678901234567890,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 400
+--- response_body_like: "message":"Invalid 'max_tokens': expected an integer from 1 to 1000000000, got 12345678901234567890123456789012\.\.\.\.","type":"invalid_request_error","param":"max_tokens"
+
+
+
 === TEST 15: null optional parameters are accepted
 --- request
 POST /v1/chat/completions
