@@ -646,13 +646,25 @@ ngx_http_llm_postconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_llm_check_gateways(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
 {
-    ngx_uint_t                  i, j, found;
-    ngx_http_variable_t        *v;
-    ngx_http_err_page_t        *ep;
-    ngx_http_core_loc_conf_t  **gw, *clcf;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_uint_t                      i, j, found;
+    ngx_module_t                   *proxy;
+    ngx_http_variable_t            *v;
+    ngx_http_err_page_t            *ep;
+    ngx_http_core_loc_conf_t      **gw, *clcf;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_upstream_srv_conf_t   *fixed;
 
     gw = lmcf->gateways.elts;
+    proxy = NULL;
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_http_proxy_module")
+            == 0)
+        {
+            proxy = cf->cycle->modules[i];
+            break;
+        }
+    }
 
     for (i = 0; i < lmcf->gateways.nelts; i++) {
         clcf = gw[i];
@@ -665,6 +677,25 @@ ngx_http_llm_check_gateways(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
         if (clcf->handler == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "llm_gateway location \"%V\" has no proxy_pass: "
+                          "include llm_proxy_params in it", &clcf->name);
+            return NGX_ERROR;
+        }
+
+        /*
+         * proxy_pass with a fixed URL sends no provider's headers: the
+         * proxy module's location conf starts with its upstream conf,
+         * which starts with the upstream block a fixed URL names (NULL
+         * with variables), in every nginx from 1.0 to mainline
+         */
+
+        fixed = proxy ? *(ngx_http_upstream_srv_conf_t **)
+                            clcf->loc_conf[proxy->ctx_index]
+                      : NULL;
+
+        if (fixed) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "llm_gateway location \"%V\" needs "
+                          "\"proxy_pass $llm_upstream;\", not a fixed URL: "
                           "include llm_proxy_params in it", &clcf->name);
             return NGX_ERROR;
         }

@@ -231,13 +231,36 @@ POST /v1/chat/completions
 --- config
     location /v1/ {
         llm_gateway;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+        proxy_pass http://127.0.0.1:$server_port;
         recursive_error_pages on;
         error_page 502 504 = $uri$is_args$args;
     }
 --- must_die
 --- error_log
 llm_gateway location "/v1/" needs "proxy_pass $llm_upstream;": include llm_proxy_params in it
+
+
+
+=== TEST 16b2: a gateway whose proxy_pass is a fixed URL, beside one whose is $llm_upstream
+--- http_config
+    llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; key sk-1; }
+--- config
+    location /v1/ {
+        llm_gateway;
+        proxy_pass $llm_upstream;
+        recursive_error_pages on;
+        error_page 502 504 = $uri$is_args$args;
+    }
+
+    location /v2/ {
+        llm_gateway;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+        recursive_error_pages on;
+        error_page 502 504 = $uri$is_args$args;
+    }
+--- must_die
+--- error_log
+llm_gateway location "/v2/" needs "proxy_pass $llm_upstream;", not a fixed URL: include llm_proxy_params in it
 
 
 
