@@ -1281,6 +1281,19 @@ ngx_http_llm_jscan_quote(u_char *p, u_char *last)
 }
 
 
+/*
+ * The same run for a reader of its own (an OpenAI answer's tail): the
+ * first quote, backslash, control character or byte from 0x80 from p,
+ * or last
+ */
+
+u_char *
+ngx_http_llm_jscan_plain_run(u_char *p, u_char *last)
+{
+    return ngx_http_llm_jscan_run(p, last);
+}
+
+
 /* a byte past keep, to the sink */
 
 static ngx_inline void

@@ -114,6 +114,7 @@ ngx_int_t ngx_http_llm_jscan_feed(ngx_http_llm_jscan_t *js, u_char *p,
     size_t len);
 ngx_int_t ngx_http_llm_jscan_finish(ngx_http_llm_jscan_t *js);
 void ngx_http_llm_jscan_sink_free(ngx_http_llm_jscan_sink_t *sink);
+u_char *ngx_http_llm_jscan_plain_run(u_char *p, u_char *last);
 
 
 /* a key's or scalar's decoded bytes, whole with a sink; NGX_ERROR: cut */

@@ -46,6 +46,9 @@ typedef enum {
  */
 #define NGX_HTTP_LLM_OPENAI_TAIL  2048
 
+/* levels of a value the tail's reader skips; deeper: the scanner's */
+#define NGX_HTTP_LLM_OPENAI_TAIL_DEPTH  64
+
 
 /* what a completion or a chunk says about usage, read incrementally */
 typedef struct {
@@ -86,6 +89,22 @@ static ngx_int_t ngx_http_llm_openai_scan_done(ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_openai_scan_t *scan);
 static ngx_int_t ngx_http_llm_openai_usage_tail(
     ngx_http_llm_openai_scan_t *scan, u_char *p, size_t len);
+static ngx_int_t ngx_http_llm_openai_tail_read(
+    ngx_http_llm_openai_scan_t *scan, u_char *p, u_char *last);
+static u_char *ngx_http_llm_openai_tail_members(
+    ngx_http_llm_openai_scan_t *scan, u_char *p, u_char *last,
+    ngx_uint_t details);
+static u_char *ngx_http_llm_openai_tail_skip(u_char *p, u_char *last,
+    ngx_uint_t root);
+static u_char *ngx_http_llm_openai_tail_string(u_char *p, u_char *last,
+    ngx_uint_t *escaped);
+static u_char *ngx_http_llm_openai_tail_number(u_char *p, u_char *last);
+static ngx_inline u_char *ngx_http_llm_openai_tail_colon(u_char *p,
+    u_char *last);
+static ngx_inline u_char *ngx_http_llm_openai_tail_space(u_char *p,
+    u_char *last);
+static ngx_inline void ngx_http_llm_openai_count(
+    ngx_http_llm_openai_scan_t *scan, int64_t *dst, u_char *s, size_t len);
 static void ngx_http_llm_openai_cut_usage_null(ngx_http_llm_sse_event_t *ev,
     size_t end);
 static void ngx_http_llm_openai_name_chunk(ngx_http_llm_sse_event_t *ev,
@@ -321,6 +340,9 @@ ngx_http_llm_openai_response_json(ngx_http_request_t *r,
             /* the whole answer in one piece: its usage read from the end */
 
             if (ngx_http_llm_openai_usage_tail(scan, p, len) == NGX_OK) {
+                ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "llm: usage read from the answer's end");
+
                 ctx->usage = scan->usage;
                 ctx->usage.reported = 1;
                 ctx->resp->done = 1;
@@ -378,9 +400,7 @@ ngx_http_llm_openai_usage_tail(ngx_http_llm_openai_scan_t *scan, u_char *p,
     u_char  *last, *s, *from, *b;
     size_t   i, k;
 
-    static u_char  open[] = "{";
-
-    /* after the "usage" found, the scanner reads to the very end */
+    /* after the "usage" found, the tail's reader reads to the very end */
 
     last = p + len;
 
@@ -471,10 +491,8 @@ ngx_http_llm_openai_usage_tail(ngx_http_llm_openai_scan_t *scan, u_char *p,
 
 found:
 
-    if (ngx_http_llm_jscan_feed(&scan->js, open, 1) != NGX_OK
-        || ngx_http_llm_jscan_feed(&scan->js, s, last - s) != NGX_OK
-        || ngx_http_llm_jscan_finish(&scan->js) != NGX_OK
-        || !scan->closed || !scan->has_usage || scan->has_error)
+    if (ngx_http_llm_openai_tail_read(scan, s + sizeof("\"usage\"") - 1, last)
+        != NGX_OK)
     {
         return NGX_DECLINED;
     }
@@ -482,6 +500,514 @@ found:
     scan->over = 1;
 
     return NGX_OK;
+}
+
+
+/*
+ * The document {"usage":...,<the members after it>} read as the scanner
+ * with ngx_http_llm_openai_token() would, from just after "usage" to the
+ * end: what is accepted here the scanner accepts too and finds the same
+ * usage in. Whatever is not plain (a member name with an escape, a
+ * second "usage", an "error", "prompt_tokens_details" as an array, values
+ * nested deeper than NGX_HTTP_LLM_OPENAI_TAIL_DEPTH) is declined, for the
+ * scanner to read the whole answer.
+ */
+
+static ngx_int_t
+ngx_http_llm_openai_tail_read(ngx_http_llm_openai_scan_t *scan, u_char *p,
+    u_char *last)
+{
+    p = ngx_http_llm_openai_tail_colon(p, last);
+
+    if (p == NULL || *p != '{') {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_http_llm_openai_tail_members(scan, p, last, 0);
+
+    if (p == NULL || !scan->has_usage) {
+        return NGX_DECLINED;
+    }
+
+    /* the root's members after usage, if any, to its end and the answer's */
+
+    p = ngx_http_llm_openai_tail_space(p, last);
+
+    p = (p < last && *p == '}') ? p + 1
+                                : ngx_http_llm_openai_tail_skip(p, last, 1);
+
+    if (p == NULL || ngx_http_llm_openai_tail_space(p, last) != last) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The members of the object at p: usage's (details 0) or its
+ * prompt_tokens_details' (1), whose numbers are counted as
+ * ngx_http_llm_openai_number() counts them; the end of the object, or
+ * NULL
+ */
+
+static u_char *
+ngx_http_llm_openai_tail_members(ngx_http_llm_openai_scan_t *scan, u_char *p,
+    u_char *last, ngx_uint_t details)
+{
+    u_char      *v;
+    size_t       n;
+    int64_t     *dst;
+    ngx_uint_t   escaped, sub;
+
+    p = ngx_http_llm_openai_tail_space(p + 1, last);
+
+    if (p == last) {
+        return NULL;
+    }
+
+    if (*p == '}') {
+        return p + 1;
+    }
+
+    for ( ;; ) {
+        if (*p != '"') {
+            return NULL;
+        }
+
+        /*
+         * the names counted, written plainly, with their quotes: one
+         * compare each; any other name is skipped, and one with an escape
+         * (it may be one of them) is for the scanner
+         */
+
+        dst = NULL;
+        sub = 0;
+        n = last - p;
+
+        if (details) {
+            if (n > 15 && ngx_http_llm_jscan_is(p, "\"cached_tokens\"")) {
+                dst = &scan->usage.cached;
+                p += 15;
+            }
+
+        } else if (n > 15 && ngx_http_llm_jscan_is(p, "\"prompt_tokens\"")) {
+            dst = &scan->usage.prompt;
+            p += 15;
+
+        } else if (n > 19
+                   && ngx_http_llm_jscan_is(p, "\"completion_tokens\""))
+        {
+            dst = &scan->usage.completion;
+            p += 19;
+
+        } else if (n > 23
+                   && ngx_http_llm_jscan_is(p, "\"prompt_tokens_details\""))
+        {
+            sub = 1;
+            p += 23;
+        }
+
+        if (dst == NULL && !sub) {
+            escaped = 0;
+
+            p = ngx_http_llm_openai_tail_string(p, last, &escaped);
+            if (p == NULL || escaped) {
+                return NULL;
+            }
+        }
+
+        p = ngx_http_llm_openai_tail_colon(p, last);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (sub && *p == '{') {
+            p = ngx_http_llm_openai_tail_members(scan, p, last, 1);
+
+        } else if (sub && *p == '[') {
+            /* the scanner's handler reads its numbers: not here */
+            return NULL;
+
+        } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            v = p;
+            p = ngx_http_llm_openai_tail_number(p, last);
+
+            if (p != NULL && dst != NULL) {
+                ngx_http_llm_openai_count(scan, dst, v, p - v);
+            }
+
+        } else {
+            p = ngx_http_llm_openai_tail_skip(p, last, 0);
+        }
+
+        if (p == NULL) {
+            return NULL;
+        }
+
+        p = ngx_http_llm_openai_tail_space(p, last);
+
+        if (p == last) {
+            return NULL;
+        }
+
+        if (*p == '}') {
+            return p + 1;
+        }
+
+        if (*p != ',') {
+            return NULL;
+        }
+
+        p = ngx_http_llm_openai_tail_space(p + 1, last);
+
+        if (p == last) {
+            return NULL;
+        }
+    }
+}
+
+
+/*
+ * A value at p checked and skipped (root 0), or the rest of the root
+ * object after a member's value (root 1), whose member names must be
+ * plain and neither "usage" nor "error"; the end of it, or NULL
+ */
+
+static u_char *
+ngx_http_llm_openai_tail_skip(u_char *p, u_char *last, ngx_uint_t root)
+{
+    u_char      *name;
+    uint64_t     objects;
+    ngx_uint_t   level, object, escaped;
+
+    /* bit i: the container at level i + 1 is an object */
+    objects = root;
+    level = root;
+    escaped = 0;
+
+    if (root) {
+        goto after;
+    }
+
+value:
+
+    switch (*p) {
+
+    case '"':
+        p = ngx_http_llm_openai_tail_string(p, last, &escaped);
+        break;
+
+    case '{':
+    case '[':
+        if (level == NGX_HTTP_LLM_OPENAI_TAIL_DEPTH) {
+            return NULL;
+        }
+
+        object = (*p == '{');
+        objects = (objects & ~((uint64_t) 1 << level))
+                  | ((uint64_t) object << level);
+        level++;
+
+        p = ngx_http_llm_openai_tail_space(p + 1, last);
+
+        if (p == last) {
+            return NULL;
+        }
+
+        if (*p == (object ? '}' : ']')) {
+            level--;
+            p++;
+            break;
+        }
+
+        if (object) {
+            goto member;
+        }
+
+        goto value;
+
+    case 't':
+        if (last - p < 4 || !ngx_http_llm_jscan_is(p, "true")) {
+            return NULL;
+        }
+
+        p += 4;
+        break;
+
+    case 'f':
+        if (last - p < 5 || !ngx_http_llm_jscan_is(p, "false")) {
+            return NULL;
+        }
+
+        p += 5;
+        break;
+
+    case 'n':
+        if (last - p < 4 || !ngx_http_llm_jscan_is(p, "null")) {
+            return NULL;
+        }
+
+        p += 4;
+        break;
+
+    default:
+        p = ngx_http_llm_openai_tail_number(p, last);
+    }
+
+    if (p == NULL) {
+        return NULL;
+    }
+
+after:
+
+    if (level == 0) {
+        return p;
+    }
+
+    p = ngx_http_llm_openai_tail_space(p, last);
+
+    if (p == last) {
+        return NULL;
+    }
+
+    object = (objects >> (level - 1)) & 1;
+
+    if (*p == (object ? '}' : ']')) {
+        level--;
+        p++;
+        goto after;
+    }
+
+    if (*p != ',') {
+        return NULL;
+    }
+
+    p = ngx_http_llm_openai_tail_space(p + 1, last);
+
+    if (p == last) {
+        return NULL;
+    }
+
+    if (!object) {
+        goto value;
+    }
+
+member:
+
+    if (*p != '"') {
+        return NULL;
+    }
+
+    name = p + 1;
+    escaped = 0;
+
+    p = ngx_http_llm_openai_tail_string(p, last, &escaped);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    /* the root's: a second usage, or an error, is for the scanner */
+
+    if (root && level == 1
+        && (escaped
+            || (p - 1 - name == 5
+                && (ngx_http_llm_jscan_is(name, "usage")
+                    || ngx_http_llm_jscan_is(name, "error")))))
+    {
+        return NULL;
+    }
+
+    p = ngx_http_llm_openai_tail_colon(p, last);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    goto value;
+}
+
+
+/*
+ * A string at p checked as the scanner checks it (no control character,
+ * valid escapes, UTF-8 as RFC 3629 has it); just after its closing quote,
+ * or NULL. escaped is set if it has an escape.
+ */
+
+static u_char *
+ngx_http_llm_openai_tail_string(u_char *p, u_char *last,
+    ngx_uint_t *escaped)
+{
+    u_char      ch, lo, hi;
+    ngx_uint_t  n;
+
+    p++;
+
+    for ( ;; ) {
+
+        /* bytes that stand for themselves, 16 at a time */
+
+        p = ngx_http_llm_jscan_plain_run(p, last);
+
+        if (p == last) {
+            return NULL;
+        }
+
+        ch = *p++;
+
+        if (ch == '"') {
+            return p;
+        }
+
+        if (ch == '\\') {
+            *escaped = 1;
+
+            if (p == last) {
+                return NULL;
+            }
+
+            ch = *p++;
+
+            if (ch == 'u') {
+                if (last - p < 4) {
+                    return NULL;
+                }
+
+                for (n = 0; n < 4; n++, p++) {
+                    if (!((*p >= '0' && *p <= '9')
+                          || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')))
+                    {
+                        return NULL;
+                    }
+                }
+
+            } else if (ch != '"' && ch != '\\' && ch != '/' && ch != 'b'
+                       && ch != 'f' && ch != 'n' && ch != 'r' && ch != 't')
+            {
+                return NULL;
+            }
+
+            continue;
+        }
+
+        /* UTF-8 as RFC 3629 has it; a control character is no lead byte */
+
+        lo = 0x80;
+        hi = 0xbf;
+
+        if (ch >= 0xc2 && ch <= 0xdf) {
+            n = 1;
+
+        } else if (ch >= 0xe0 && ch <= 0xef) {
+            n = 2;
+            lo = (ch == 0xe0) ? 0xa0 : 0x80;
+            hi = (ch == 0xed) ? 0x9f : 0xbf;
+
+        } else if (ch >= 0xf0 && ch <= 0xf4) {
+            n = 3;
+            lo = (ch == 0xf0) ? 0x90 : 0x80;
+            hi = (ch == 0xf4) ? 0x8f : 0xbf;
+
+        } else {
+            return NULL;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return NULL;
+        }
+
+        do {
+            if (*p < lo || *p > hi) {
+                return NULL;
+            }
+
+            lo = 0x80;
+            hi = 0xbf;
+            p++;
+
+        } while (--n);
+    }
+}
+
+
+/*
+ * A number at p as JSON has it, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?
+ * [0-9]+)?; just after it, or NULL. What follows it is the caller's to
+ * check (a digit after a leading 0 is not a ',', '}' or ']').
+ */
+
+static u_char *
+ngx_http_llm_openai_tail_number(u_char *p, u_char *last)
+{
+    if (*p == '-' && ++p == last) {
+        return NULL;
+    }
+
+    if (*p == '0') {
+        p++;
+
+    } else if (*p >= '1' && *p <= '9') {
+        do { p++; } while (p < last && *p >= '0' && *p <= '9');
+
+    } else {
+        return NULL;
+    }
+
+    if (p < last && *p == '.') {
+        if (++p == last || *p < '0' || *p > '9') {
+            return NULL;
+        }
+
+        do { p++; } while (p < last && *p >= '0' && *p <= '9');
+    }
+
+    if (p < last && (*p == 'e' || *p == 'E')) {
+        if (++p < last && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        if (p == last || *p < '0' || *p > '9') {
+            return NULL;
+        }
+
+        do { p++; } while (p < last && *p >= '0' && *p <= '9');
+    }
+
+    /* a number does not end the document {"usage":...} */
+
+    return (p < last) ? p : NULL;
+}
+
+
+/* after a member's name: its ':', and the first byte of its value */
+
+static ngx_inline u_char *
+ngx_http_llm_openai_tail_colon(u_char *p, u_char *last)
+{
+    p = ngx_http_llm_openai_tail_space(p, last);
+
+    if (p == last || *p != ':') {
+        return NULL;
+    }
+
+    p = ngx_http_llm_openai_tail_space(p + 1, last);
+
+    return (p == last) ? NULL : p;
+}
+
+
+static ngx_inline u_char *
+ngx_http_llm_openai_tail_space(u_char *p, u_char *last)
+{
+    if (p < last && *p > ' ') {
+        /* compact JSON: none */
+        return p;
+    }
+
+    while (p < last && ngx_http_llm_jscan_space(*p)) {
+        p++;
+    }
+
+    return p;
 }
 
 
@@ -670,8 +1196,7 @@ static void
 ngx_http_llm_openai_number(ngx_http_llm_openai_scan_t *scan, u_char *s,
     size_t len)
 {
-    size_t    i;
-    int64_t   n, *dst;
+    int64_t  *dst;
 
     if (scan->in != NGX_HTTP_LLM_OA_USAGE) {
         return;
@@ -695,6 +1220,19 @@ ngx_http_llm_openai_number(ngx_http_llm_openai_scan_t *scan, u_char *s,
     if (dst == NULL) {
         return;
     }
+
+    ngx_http_llm_openai_count(scan, dst, s, len);
+}
+
+
+/* a count of tokens: digits only, 12 at most (NGX_HTTP_LLM_TOKENS_MAX) */
+
+static ngx_inline void
+ngx_http_llm_openai_count(ngx_http_llm_openai_scan_t *scan, int64_t *dst,
+    u_char *s, size_t len)
+{
+    size_t   i;
+    int64_t  n;
 
     n = 0;
 
