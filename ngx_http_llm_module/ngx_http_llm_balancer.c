@@ -384,7 +384,7 @@ ngx_http_llm_pick_weighted(ngx_http_llm_ctx_t *ctx, ngx_http_llm_zone_t *zone,
     ngx_http_llm_candidate_t *c, ngx_uint_t n)
 {
     int64_t                      total;
-    ngx_uint_t                   i, best, idx;
+    ngx_uint_t                   i, best, idx, best_idx;
     ngx_http_llm_node_t         *node;
     ngx_http_llm_route_state_t  *rs;
 
@@ -406,18 +406,21 @@ ngx_http_llm_pick_weighted(ngx_http_llm_ctx_t *ctx, ngx_http_llm_zone_t *zone,
     total = 0;
     best = 0;
 
+    best_idx = 0;
+
     for (i = 0; i < n; i++) {
-        idx = c[i].target->index;
+        idx = ngx_http_llm_target_index(ctx->route, c[i].target);
 
         rs->current[idx] += c[i].target->weight;
         total += c[i].target->weight;
 
-        if (rs->current[idx] > rs->current[c[best].target->index]) {
+        if (i == 0 || rs->current[idx] > rs->current[best_idx]) {
             best = i;
+            best_idx = idx;
         }
     }
 
-    rs->current[c[best].target->index] -= total;
+    rs->current[best_idx] -= total;
 
     return best;
 }

@@ -32,7 +32,7 @@ static void ngx_http_llm_resume(ngx_http_request_t *r);
 ngx_int_t
 ngx_http_llm_after_failure(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    ngx_uint_t              status, next;
+    ngx_uint_t              status, next, same;
     ngx_msec_t              delay, max;
     ngx_http_llm_outcome_t  o;
 
@@ -99,8 +99,9 @@ ngx_http_llm_after_failure(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     max = ctx->route->max_backoff;
     delay = ctx->route->backoff;
 
-    for (next = 1; next < ctx->same[ctx->target->index] && delay < max; next++)
-    {
+    same = ctx->same[ngx_http_llm_target_index(ctx->route, ctx->target)];
+
+    for (next = 1; next < same && delay < max; next++) {
         delay *= 2;
     }
 
@@ -224,7 +225,7 @@ ngx_http_llm_plan_next(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ctx->failed_provider = ctx->target->provider;
     ctx->retry_same = 0;
 
-    idx = ctx->target->index;
+    idx = ngx_http_llm_target_index(ctx->route, ctx->target);
 
     if (!(ctx->route->failover & reason)
         || ctx->deadline_hit

@@ -13,55 +13,6 @@
 static u_char  ngx_http_llm_hex[] = "0123456789abcdef";
 
 
-/*
- * The length of the UTF-8 character at s (a byte from 0x80), RFC 3629's
- * ranges; 0 if it is not one: such a byte is written as U+FFFD, so that
- * what the gateway writes is JSON whatever it quotes (a URI, a header).
- */
-
-static ngx_inline size_t
-ngx_http_llm_utf8_len(u_char *s, u_char *last)
-{
-    size_t  n, i;
-    u_char  lo, hi;
-
-    lo = 0x80;
-    hi = 0xbf;
-
-    if (*s >= 0xc2 && *s <= 0xdf) {
-        n = 2;
-
-    } else if (*s >= 0xe0 && *s <= 0xef) {
-        n = 3;
-        lo = (*s == 0xe0) ? 0xa0 : 0x80;
-        hi = (*s == 0xed) ? 0x9f : 0xbf;
-
-    } else if (*s >= 0xf0 && *s <= 0xf4) {
-        n = 4;
-        lo = (*s == 0xf0) ? 0x90 : 0x80;
-        hi = (*s == 0xf4) ? 0x8f : 0xbf;
-
-    } else {
-        return 0;
-    }
-
-    if ((size_t) (last - s) < n) {
-        return 0;
-    }
-
-    for (i = 1; i < n; i++) {
-        if (s[i] < lo || s[i] > hi) {
-            return 0;
-        }
-
-        lo = 0x80;
-        hi = 0xbf;
-    }
-
-    return n;
-}
-
-
 size_t
 ngx_http_llm_json_escaped_len(u_char *s, size_t len)
 {

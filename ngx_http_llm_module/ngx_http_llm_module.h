@@ -200,8 +200,9 @@ struct ngx_http_llm_provider_s {
 struct ngx_http_llm_target_s {
     /*
      * What every request reads fills the first two cache lines (route.c
-     * aligns the array): its index and route are found from the route's
-     * array instead (ngx_http_llm_target_in())
+     * aligns the array): whether it is a route's, and its index there,
+     * are found from the route's array (ngx_http_llm_target_in(),
+     * ngx_http_llm_target_index())
      */
     ngx_http_llm_provider_t       *provider;
 
@@ -233,7 +234,6 @@ struct ngx_http_llm_target_s {
     /* a fixed model as the text after the "model" key: :"gpt-4o" */
     ngx_str_t                      model_edit;
 
-    ngx_uint_t                     index;          /* within the route */
     ngx_http_llm_route_t          *route;
     ngx_uint_t                     model_star;     /* position of '*' + 1 */
     ngx_uint_t                     model_captures;

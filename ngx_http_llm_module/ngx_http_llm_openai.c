@@ -837,7 +837,7 @@ static u_char *
 ngx_http_llm_openai_tail_string(u_char *p, u_char *last,
     ngx_uint_t *escaped)
 {
-    u_char      ch, lo, hi;
+    u_char      ch;
     ngx_uint_t  n;
 
     p++;
@@ -891,40 +891,13 @@ ngx_http_llm_openai_tail_string(u_char *p, u_char *last,
 
         /* UTF-8 as RFC 3629 has it; a control character is no lead byte */
 
-        lo = 0x80;
-        hi = 0xbf;
+        n = ngx_http_llm_utf8_len(p - 1, last);
 
-        if (ch >= 0xc2 && ch <= 0xdf) {
-            n = 1;
-
-        } else if (ch >= 0xe0 && ch <= 0xef) {
-            n = 2;
-            lo = (ch == 0xe0) ? 0xa0 : 0x80;
-            hi = (ch == 0xed) ? 0x9f : 0xbf;
-
-        } else if (ch >= 0xf0 && ch <= 0xf4) {
-            n = 3;
-            lo = (ch == 0xf0) ? 0x90 : 0x80;
-            hi = (ch == 0xf4) ? 0x8f : 0xbf;
-
-        } else {
+        if (n == 0) {
             return NULL;
         }
 
-        if ((size_t) (last - p) < n) {
-            return NULL;
-        }
-
-        do {
-            if (*p < lo || *p > hi) {
-                return NULL;
-            }
-
-            lo = 0x80;
-            hi = 0xbf;
-            p++;
-
-        } while (--n);
+        p += n - 1;
     }
 }
 

@@ -608,7 +608,6 @@ ngx_http_llm_route_target(ngx_conf_t *cf, ngx_http_llm_route_t *route,
     t->provider_name = value[1];
     t->line = cf->conf_file->line;
     t->route = route;
-    t->index = route->targets.nelts - 1;
     t->weight = 1;
     t->input_price = -1;
     t->cached_price = -1;
