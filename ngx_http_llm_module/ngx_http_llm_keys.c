@@ -870,7 +870,12 @@ ngx_http_llm_authenticate(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         p = r->headers_in.authorization->value.data;
         last = p + r->headers_in.authorization->value.len;
 
-        if (last - p > 7 && ngx_strncasecmp(p, (u_char *) "Bearer ", 7) == 0)
+        /* "Bearer " in any case, without a call a byte */
+
+        if (last - p > 7
+            && (p[0] | 0x20) == 'b' && (p[1] | 0x20) == 'e'
+            && (p[2] | 0x20) == 'a' && (p[3] | 0x20) == 'r'
+            && (p[4] | 0x20) == 'e' && (p[5] | 0x20) == 'r' && p[6] == ' ')
         {
             for (p += 7; p < last && *p == ' '; p++) { /* void */ }
 

@@ -651,8 +651,8 @@ ngx_http_llm_check_gateways(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
     ngx_http_variable_t            *v;
     ngx_http_err_page_t            *ep;
     ngx_http_core_loc_conf_t      **gw, *clcf;
+    ngx_http_upstream_conf_t       *ucf;
     ngx_http_core_main_conf_t      *cmcf;
-    ngx_http_upstream_srv_conf_t   *fixed;
 
     gw = lmcf->gateways.elts;
     proxy = NULL;
@@ -669,6 +669,29 @@ ngx_http_llm_check_gateways(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
     for (i = 0; i < lmcf->gateways.nelts; i++) {
         clcf = gw[i];
 
+        /*
+         * The proxy module's location conf starts with its upstream
+         * conf, in every nginx from 1.0 to mainline, and this module is
+         * built with the same nginx's headers
+         */
+
+        ucf = proxy ? clcf->loc_conf[proxy->ctx_index] : NULL;
+
+#if (NGX_HTTP_CACHE)
+
+        /*
+         * proxy_no_cache is evaluated for every answer, cached or not;
+         * without proxy_cache its answer is never used, and a gateway
+         * location has $llm_no_cache in it (llm_proxy_params): an
+         * evaluation saved per request
+         */
+
+        if (ucf && ucf->cache <= 0) {
+            ucf->no_cache = NULL;
+        }
+
+#endif
+
         if (clcf->noname) {
             /* "if" and "limit_except" blocks inherit from their location */
             continue;
@@ -683,16 +706,11 @@ ngx_http_llm_check_gateways(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
 
         /*
          * proxy_pass with a fixed URL sends no provider's headers: the
-         * proxy module's location conf starts with its upstream conf,
-         * which starts with the upstream block a fixed URL names (NULL
-         * with variables), in every nginx from 1.0 to mainline
+         * upstream conf starts with the upstream block a fixed URL names
+         * (NULL with variables)
          */
 
-        fixed = proxy ? *(ngx_http_upstream_srv_conf_t **)
-                            clcf->loc_conf[proxy->ctx_index]
-                      : NULL;
-
-        if (fixed) {
+        if (ucf && ucf->upstream) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "llm_gateway location \"%V\" needs "
                           "\"proxy_pass $llm_upstream;\", not a fixed URL: "

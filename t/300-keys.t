@@ -77,6 +77,39 @@ qr/(?=.*"authorization":"Bearer sk-provider-key")(?=.*"x_api_key":null)/s
 
 
 
+=== TEST 3b: the scheme's name in any case (RFC 9110: case-insensitive)
+--- more_headers
+Authorization: bEARER sk-alice-0123456789
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- response_body_like eval
+qr/(?=.*"authorization":"Bearer sk-provider-key")(?=.*"x_api_key":null)/s
+
+
+
+=== TEST 3c: another scheme, or one a letter off, carries no key
+--- more_headers
+Authorization: Bearen sk-alice-0123456789
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body_like: "code":"missing_api_key"
+
+
+
+=== TEST 3d: the scheme without its space is no Bearer either
+--- more_headers
+Authorization: Bearer_sk-alice-0123456789
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 401
+--- response_body_like: "code":"missing_api_key"
+
+
+
 === TEST 4: an x-api-key, as Anthropic clients send
 --- more_headers
 x-api-key: sk-alice-0123456789
