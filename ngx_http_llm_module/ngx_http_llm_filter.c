@@ -303,8 +303,6 @@ ngx_http_llm_header_filter(ngx_http_request_t *r)
             if (native) {
                 ctx->resp->header_held = 1;
                 ctx->resp->native_held = 1;
-                ctx->resp->encoded = r->headers_out.content_encoding
-                                     && r->headers_out.content_encoding->hash;
             }
         }
 

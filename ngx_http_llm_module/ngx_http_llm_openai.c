@@ -359,12 +359,9 @@ ngx_http_llm_openai_response_json(ngx_http_request_t *r,
     }
 
     if (len && ngx_http_llm_jscan_feed(&scan->js, p, len) != NGX_OK) {
-        /*
-         * held, it fails over (ngx_http_llm_held_answer()); compressed,
-         * though not asked to be, it is passed on unread
-         */
+        /* held, it fails over (ngx_http_llm_held_answer()) */
         scan->over = 1;
-        ctx->resp->unreadable = !ctx->resp->encoded;
+        ctx->resp->unreadable = 1;
         return NGX_OK;
     }
 

@@ -191,6 +191,17 @@ ngx_http_llm_response_start(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     if (status / 100 == 2) {
 
+        if (!translate && r->headers_out.content_encoding
+            && r->headers_out.content_encoding->hash)
+        {
+            /*
+             * compressed, though no Accept-Encoding is sent: nothing of
+             * it can be read, so it is passed on as it came, neither held
+             * nor stored in the cache; the target answered
+             */
+            return NGX_OK;
+        }
+
         if (!translate && client != NGX_HTTP_LLM_API_ANTHROPIC) {
             lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
@@ -1433,10 +1444,7 @@ ngx_http_llm_response_decode(ngx_http_llm_ctx_t *ctx)
         resp->broken = 1;
     }
 
-    if (resp->decode_rc == NGX_DECLINED && !resp->overflow
-        && !resp->encoded)
-    {
-        /* compressed, though not asked to be: passed on unread */
+    if (resp->decode_rc == NGX_DECLINED && !resp->overflow) {
         resp->unreadable = 1;
     }
 

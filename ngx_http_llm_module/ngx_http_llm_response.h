@@ -79,7 +79,6 @@ struct ngx_http_llm_response_s {
                                                     whole, passed on */
     unsigned                       unreadable:1; /* a whole body that
                                                     is not JSON */
-    unsigned                       encoded:1;   /* a Content-Encoding */
 };
 
 

@@ -496,3 +496,24 @@ POST /v1/chat/completions
  '"content":"(?:abcdefghij ){12}\[BLOCK\] tail"',
  '\A(?!.*aaaa).*"code":"content_policy_violation"',
  '\A(?!.*aaaa).*"content":"start \[REDACTED\]ffffff gggggggggg never ends"']
+
+
+
+=== TEST 30: a compressed answer (Content-Encoding though none is asked for) cannot be checked: it fails, nothing of it goes out
+--- http_config
+    llm_provider gz { url http://127.0.0.1:$TEST_NGINX_MOCK2_PORT/v1; }
+    llm_route m { target gz; guard pii; }
+    llm_guard pii { redact email @email; }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_MOCK2_PORT;
+        location /v1/ {
+            add_header Content-Encoding gzip;
+            default_type application/json;
+            return 200 "(compressed bytes: a@example.com)";
+        }
+    }
+--- request
+POST /v1/chat/completions
+{"model":"m","messages":[{"role":"user","content":"hi"}]}
+--- error_code: 502
+--- response_body_like: \A(?!.*compressed)\{"error":\{.*"code":"upstream_error"

@@ -80,6 +80,12 @@ $gw->http(<<CONF);
     }
 CONF
 $gw->target('f_gzipped', url => "http://127.0.0.1:$GZ/v1", pair => 'gzipped');
+# translated (Anthropic's format for an OpenAI client): nothing to write
+$gw->target('f_t_gzipped', url => "http://127.0.0.1:$GZ/v1",
+            dialect => 'anthropic', pair => 't_gzipped');
+# the same at Anthropic's door, in its own API
+$gw->target('f_a_gzipped', url => "http://127.0.0.1:$GZ/v1",
+            dialect => 'anthropic', model => 'a_gzipped', pair => 'a_gzipped');
 
 # the Responses API from an OpenAI-format target: a whole answer that says
 # it failed ("status":"failed" with an error, or an error object alone)
@@ -217,6 +223,23 @@ subtest 'a compressed answer (Content-Encoding): passed on as it came' => sub {
        'f_gzipped 1', 'from its target, in one attempt';
     is $res->header('content-encoding'), 'gzip', 'with its Content-Encoding';
     is $res->{body}, "(compressed bytes)", 'its bytes';
+    $gw->counts_ok('f_gzipped', 'gzipped', 0, 1,
+                   'llm_status: a success of the target, no failure');
+
+    $res = $gw->messages('a_gzipped', timeout => 10 * $SLOW);
+    is $res->{status}, 200, 'at Anthropic\'s door: status 200';
+    is $res->header('x-llm-provider') . ' ' . $res->header('x-llm-attempts'),
+       'f_a_gzipped 1', 'at Anthropic\'s door: from its target, in one attempt';
+    is $res->header('content-encoding') . ' ' . $res->{body},
+       'gzip (compressed bytes)', 'at Anthropic\'s door: as it came';
+    $gw->counts_ok('f_a_gzipped', 'a_gzipped', 0, 1,
+                   'at Anthropic\'s door: a success of the target');
+
+    $res = ask('t_gzipped', 0);
+    is $res->{status}, 200, 'translated: answered';
+    is $res->header('x-llm-provider') . ' ' . $res->header('x-llm-attempts'),
+       'healthy 2', 'translated: by the next target, nothing of it written';
+    like $res->{body}, qr/"object":"chat.completion"/, 'translated: a completion';
 };
 
 
