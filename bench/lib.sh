@@ -243,7 +243,8 @@ cg_stop() {
 # connections, the zone's entries). Deterministic, unlike time on a shared
 # machine. Prints "instructions requests", and with a cache simulated
 # (cg_opts="--cache-sim=yes ...") the data reads and writes that missed
-# the first level and the last a request: "... d1-misses ll-misses".
+# the first level and the last a request, and the instruction fetches
+# that missed the first level: "... d1-misses ll-misses i1-misses".
 cg_run() {
     export BENCH_BODY=$2 BENCH_HEADERS=$3
     wrk -t1 -c1 -d2s -s "$top/bench/post.lua" "$1" > /dev/null
@@ -266,8 +267,9 @@ cg_run() {
     awk -v n="$requests" '
         /^events:/ { for (i = 2; i <= NF; i++) col[$i] = i }
         /^(summary|totals):/ { ir = $2; d1 = $(col["D1mr"]) + $(col["D1mw"])
-                               ll = $(col["DLmr"]) + $(col["DLmw"]) }
+                               ll = $(col["DLmr"]) + $(col["DLmw"])
+                               i1 = $(col["I1mr"]) }
         END { printf "%.0f %d", ir / n, n
-              if (col["DLmr"]) printf " %.1f %.1f", d1 / n, ll / n
+              if (col["DLmr"]) printf " %.1f %.1f %.1f", d1 / n, ll / n, i1 / n
               printf "\n" }' "$dump"
 }

@@ -334,7 +334,17 @@ ROWS
     # what the per-request cost does with N, without the machine's noise;
     # with this machine's first level of data cache and its L2 simulated
     # as the last level, the misses a request (what N costs beyond
-    # instructions: its keys, routes and meters spread over more memory)
+    # instructions: its keys, routes and meters spread over more memory);
+    # proxy_pass's first, for what the gateway touches beyond nginx's own
+    case " ${BENCH_CG_ROWS:-scale} " in
+    *" scale "*)
+        cg_opts="--cache-sim=yes --D1=$(cache_geometry 1) --LL=$(cache_geometry 2)"
+        cg_pid=$(cg_start nginx)
+        cg_opts=""
+        r=$(cg_run "$proxy$url" "$prefix/chat.json" "$h" "$cg_pid")
+        echo "scale_proxy $r" >> "$cgrows"
+        cg_stop "$cg_pid" ;;
+    esac
     for n in 1 10000; do
         case " ${BENCH_CG_ROWS:-scale} " in *" scale "*) ;; *) continue ;; esac
         scale_files "$n"
@@ -416,6 +426,7 @@ callgrind_table() {
         open)        label='gateway, routing only (llm_auth off)' ;;
         cache)       label='gateway, cache hit' ;;
         nginx_cache) label='plain nginx proxy_cache hit' ;;
+        scale_proxy) label='nginx proxy_pass, caches simulated' ;;
         scale_*)     label="gateway, N = ${name#scale_} keys and routes, each used in turn" ;;
         esac
         echo "| $label | $ir | $(ratio "$ir" "$base") | $n |"
@@ -423,15 +434,18 @@ callgrind_table() {
     awk '$1 ~ /^scale_/ && NF >= 5 {
             if (!done++) {
                 print ""
-                print "The N rows ran with the cache simulated (this CPU'"'"'s"
-                print "first level of data cache, and its L2 as the last):"
-                print "misses of data reads and writes a request, which is"
-                print "what N costs beyond instructions."
+                print "The N rows and a proxy_pass row ran with the caches"
+                print "simulated (this CPU'"'"'s first levels of data and"
+                print "instruction cache, and its L2 as the last): misses of"
+                print "data reads and writes a request, which is what N costs"
+                print "beyond instructions, and of instruction fetches."
                 print ""
-                print "| N keys and routes | L1 data misses/request | L2 misses/request |"
-                print "|------------------:|-----------------------:|------------------:|"
+                print "| N keys and routes | L1 data misses/request | L2 misses/request | L1 instruction misses/request |"
+                print "|------------------:|-----------------------:|------------------:|------------------------------:|"
             }
-            printf "| %s | %s | %s |\n", substr($1, 7), $4, $5
+            n = substr($1, 7)
+            if (n == "proxy") n = "proxy_pass"
+            printf "| %s | %s | %s | %s |\n", n, $4, $5, (NF >= 6) ? $6 : "-"
          }' "$cgrows"
 }
 
