@@ -340,6 +340,7 @@ ngx_http_llm_entity_attr_parse(ngx_pool_t *pool, ngx_http_llm_entity_t *e,
     u_char                        *p, *s, *end, *comma, *last, msg[192];
     ngx_int_t                      num;
     ngx_str_t                      item;
+    ngx_str_t                     *text;
     ngx_uint_t                     i, j, *limit, budget;
     ngx_http_llm_model_pattern_t  *glob;
 
@@ -463,11 +464,15 @@ ngx_http_llm_entity_attr_parse(ngx_pool_t *pool, ngx_http_llm_entity_t *e,
         return NGX_OK;
     }
 
+    text = NULL;
+
     if (ngx_http_llm_is("rpm")) {
         limit = &e->rpm;
+        text = &e->rpm_text;
 
     } else if (ngx_http_llm_is("tpm")) {
         limit = &e->tpm;
+        text = &e->tpm_text;
 
     } else if (ngx_http_llm_is("parallel")) {
         limit = &e->parallel;
@@ -520,6 +525,18 @@ ngx_http_llm_entity_attr_parse(ngx_pool_t *pool, ngx_http_llm_entity_t *e,
     /* 0: no limit, wherever the key comes from */
 
     *limit = num;
+
+    if (text && num) {
+        /* x-ratelimit-limit-*'s value, written once here, not a request */
+
+        text->data = ngx_pnalloc(pool, NGX_INT_T_LEN);
+        if (text->data == NULL) {
+            ngx_http_llm_err("out of memory");
+            return NGX_ERROR;
+        }
+
+        text->len = ngx_sprintf(text->data, "%i", num) - text->data;
+    }
 
     return NGX_OK;
 

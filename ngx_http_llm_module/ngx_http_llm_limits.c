@@ -29,6 +29,7 @@ typedef struct {
     int64_t                        remaining_requests;
     int64_t                        limit_tokens;
     int64_t                        remaining_tokens;
+    ngx_str_t                     *limit_text[2];  /* requests, tokens */
     time_t                         reset;
 } ngx_http_llm_hold_t;
 
@@ -485,6 +486,7 @@ ngx_http_llm_check(ngx_http_llm_entity_t *e, ngx_http_llm_account_t *a,
             no->what = "requests per minute";
             no->limit = e->rpm;
             hold->limit_requests = e->rpm;
+            hold->limit_text[0] = &e->rpm_text;
             hold->remaining_requests = 0;
             hold->reset = now + no->retry;
             return 0;
@@ -494,6 +496,7 @@ ngx_http_llm_check(ngx_http_llm_entity_t *e, ngx_http_llm_account_t *a,
             || (int64_t) e->rpm - used - 1 < hold->remaining_requests)
         {
             hold->limit_requests = e->rpm;
+            hold->limit_text[0] = &e->rpm_text;
             hold->remaining_requests = e->rpm - used - 1;
             hold->reset = now + no->retry;
         }
@@ -506,6 +509,7 @@ ngx_http_llm_check(ngx_http_llm_entity_t *e, ngx_http_llm_account_t *a,
             no->what = "tokens per minute";
             no->limit = e->tpm;
             hold->limit_tokens = e->tpm;
+            hold->limit_text[1] = &e->tpm_text;
             hold->remaining_tokens = ngx_max((int64_t) e->tpm - used, 0);
             hold->reset = now + no->retry;
             return 0;
@@ -515,6 +519,7 @@ ngx_http_llm_check(ngx_http_llm_entity_t *e, ngx_http_llm_account_t *a,
             || (int64_t) e->tpm - used - hold->tokens < hold->remaining_tokens)
         {
             hold->limit_tokens = e->tpm;
+            hold->limit_text[1] = &e->tpm_text;
             hold->remaining_tokens = e->tpm - used - hold->tokens;
             hold->reset = now + no->retry;
         }
@@ -755,9 +760,12 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
 
     reset = ngx_max(hold->reset - ngx_time(), 0);
 
-    /* the text of every value in one allocation; both resets share one */
+    /*
+     * the text of the values left in one allocation (the limits' was
+     * written with the configuration); both resets share one
+     */
 
-    p = ngx_pnalloc(r->pool, 4 * NGX_INT64_LEN + NGX_TIME_T_LEN + 1);
+    p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN + NGX_TIME_T_LEN + 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -779,11 +787,16 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
 
         h->hash = 1;
         h->key = names[i];
-        h->value.data = p;
 
-        /* not negative: a limit of -1 (none) is left out above */
-        p = ngx_http_llm_uint_text(p, (uint64_t) values[i]);
-        h->value.len = p - h->value.data;
+        if (!(i & 1)) {
+            h->value = *hold->limit_text[i >> 1];
+
+        } else {
+            /* not negative: a limit of -1 (none) is left out above */
+            h->value.data = p;
+            p = ngx_http_llm_uint_text(p, (uint64_t) values[i]);
+            h->value.len = p - h->value.data;
+        }
 
         if (i & 1) {
             /* x-ratelimit-reset-*, in OpenAI's duration format */

@@ -98,6 +98,10 @@ struct ngx_http_llm_entity_s {
     ngx_str_t                      parent_name;
     ngx_str_t                      guard_name;
 
+    /* rpm and tpm as text, for x-ratelimit-limit-* */
+    ngx_str_t                      rpm_text;
+    ngx_str_t                      tpm_text;
+
     u_char                        *file_name;
     ngx_uint_t                     line;
 };
