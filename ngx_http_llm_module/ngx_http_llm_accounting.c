@@ -16,6 +16,11 @@
 #include "ngx_http_llm_limits.h"
 #include "ngx_http_llm_cache.h"
 #include "ngx_http_llm_metrics.h"
+#include "ngx_http_llm_redis.h"
+
+
+static ngx_uint_t ngx_http_llm_outcome(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_outcome_t *o);
 
 
 uint64_t
@@ -31,19 +36,23 @@ ngx_http_llm_usec(void)
 
 /*
  * The response is complete (its last buffer went out), or the request
- * ends without one: what it used is settled against its limits, and the
- * attempt that answered goes into the target's health. A stream that
- * broke, a 429 or a 5xx passed on count against the target; the time to
- * first event (streams) or the upstream's response time (others) are its
- * latency samples. Done once, as soon as possible: the log phase may
- * come much later, after a lingering close.
+ * ends without one: it is counted in the metrics, what it used is
+ * settled against its limits, and the attempt that answered goes into
+ * the target's health, in this order and under one taking of the zone's
+ * lock (what needs no lock is found first). A stream that broke, a 429
+ * or a 5xx passed on count against the target; the time to first event
+ * (streams) or the upstream's response time (others) are its latency
+ * samples. Done once, as soon as possible: the log phase may come much
+ * later, after a lingering close.
  */
 
 void
 ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 {
-    ngx_uint_t              status;
-    ngx_http_llm_outcome_t  o;
+    ngx_uint_t                  counted, settled, abandoned;
+    ngx_http_llm_outcome_t      o;
+    ngx_http_llm_main_conf_t   *lmcf;
+    ngx_http_llm_metrics_rec_t  rec;
 
     if (ctx->completed) {
         return;
@@ -53,13 +62,51 @@ ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     ngx_http_llm_account(r, ctx);
 
-    ngx_http_llm_metrics_record(r, ctx);
+    counted = ngx_http_llm_metrics_prepare(r, ctx, &rec);
+    settled = (ctx->hold != NULL);
+    abandoned = (ctx->node != NULL) ? ngx_http_llm_outcome(r, ctx, &o) : 0;
 
-    ngx_http_llm_settle(r, ctx);
-
-    if (ctx->node == NULL) {
+    if (!counted && !settled && ctx->node == NULL) {
         return;
     }
+
+    /* one zone holds the metrics, the holds and the targets' health */
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    ngx_http_llm_zone_lock(lmcf->zone);
+
+    if (counted) {
+        ngx_http_llm_metrics_record_locked(r, ctx, &rec);
+    }
+
+    ngx_http_llm_settle_locked(ctx);
+
+    if (abandoned) {
+        ngx_http_llm_release_abandoned_locked(ctx);
+
+    } else {
+        (void) ngx_http_llm_release_locked(ctx, &o);
+    }
+
+    ngx_http_llm_zone_unlock(lmcf->zone);
+
+    if (settled) {
+        ngx_http_llm_redis_settled();
+    }
+}
+
+
+/*
+ * The outcome of the attempt that answered, for the target's health;
+ * 1 if there is none: no provider was asked, or the client went away.
+ */
+
+static ngx_uint_t
+ngx_http_llm_outcome(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_outcome_t *o)
+{
+    ngx_uint_t  status;
 
     status = r->headers_out.status;
 
@@ -67,19 +114,17 @@ ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         || status == 0 || status == NGX_HTTP_CLIENT_CLOSED_REQUEST
         || (r->connection->error && !(ctx->resp && ctx->resp->broken)))
     {
-        /* no provider was asked, or the client went away */
-        ngx_http_llm_release_abandoned(ctx, ctx->zone);
-        return;
+        return 1;
     }
 
-    o.status = status;
-    o.retry_after = ctx->retry_after;
-    o.ttfb = (ngx_msec_t) -1;
-    o.latency = (ngx_msec_t) -1;
-    o.output_tokens = ctx->usage.reported ? ctx->usage.completion : 0;
+    o->status = status;
+    o->retry_after = ctx->retry_after;
+    o->ttfb = (ngx_msec_t) -1;
+    o->latency = (ngx_msec_t) -1;
+    o->output_tokens = ctx->usage.reported ? ctx->usage.completion : 0;
 
     if (ctx->resp && ctx->resp->broken) {
-        o.result = NGX_HTTP_LLM_FAILED;
+        o->result = NGX_HTTP_LLM_FAILED;
 
     } else if (ctx->resp && ctx->resp->mode == NGX_HTTP_LLM_RESP_SCAN
                && !ctx->resp->done)
@@ -88,34 +133,34 @@ ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
          * a 2xx that was no whole answer (an error object, not JSON, cut
          * short) went to the client as it came, but the target failed
          */
-        o.result = NGX_HTTP_LLM_FAILED;
+        o->result = NGX_HTTP_LLM_FAILED;
 
     } else if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
-        o.result = NGX_HTTP_LLM_RATE_LIMITED;
+        o->result = NGX_HTTP_LLM_RATE_LIMITED;
 
     } else if (status == NGX_HTTP_GATEWAY_TIME_OUT) {
-        o.result = NGX_HTTP_LLM_TIMED_OUT;
+        o->result = NGX_HTTP_LLM_TIMED_OUT;
 
     } else if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-        o.result = NGX_HTTP_LLM_FAILED;
+        o->result = NGX_HTTP_LLM_FAILED;
 
     } else {
-        o.result = NGX_HTTP_LLM_OK;
+        o->result = NGX_HTTP_LLM_OK;
 
         if (ctx->endpoint == NGX_HTTP_LLM_EP_COUNT_TOKENS) {
             /* a count's time would skew the target's answer latency */
 
         } else if (ctx->chat.stream) {
-            o.ttfb = ctx->ttfb;
+            o->ttfb = ctx->ttfb;
 
         } else if (r->upstream && r->upstream->state
                    && r->upstream->state->response_time != (ngx_msec_t) -1)
         {
-            o.latency = r->upstream->state->response_time;
+            o->latency = r->upstream->state->response_time;
         }
     }
 
-    (void) ngx_http_llm_release(r, ctx, &o);
+    return 0;
 }
 
 

@@ -186,9 +186,29 @@ ngx_http_llm_release(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_outcome_t *o)
 {
     ngx_uint_t                 out;
-    ngx_http_llm_node_t       *node;
-    ngx_http_llm_stats_t      *st;
     ngx_http_llm_main_conf_t  *lmcf;
+
+    if (ctx->node == NULL) {
+        return 0;
+    }
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    ngx_http_llm_zone_lock(lmcf->zone);
+    out = ngx_http_llm_release_locked(ctx, o);
+    ngx_http_llm_zone_unlock(lmcf->zone);
+
+    return out;
+}
+
+
+ngx_uint_t
+ngx_http_llm_release_locked(ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_outcome_t *o)
+{
+    ngx_uint_t             out;
+    ngx_http_llm_node_t   *node;
+    ngx_http_llm_stats_t  *st;
 
     node = ctx->node;
 
@@ -197,10 +217,6 @@ ngx_http_llm_release(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     }
 
     ctx->node = NULL;
-
-    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
-
-    ngx_http_llm_zone_lock(lmcf->zone);
 
     st = node->data;
 
@@ -212,8 +228,6 @@ ngx_http_llm_release(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     out = ngx_http_llm_record(st, &ctx->target->provider->health, o,
                               ctx->probe, ngx_current_msec);
-
-    ngx_http_llm_zone_unlock(lmcf->zone);
 
     ctx->probe = 0;
 
@@ -227,6 +241,19 @@ void
 ngx_http_llm_release_abandoned(ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_zone_t *zone)
 {
+    if (ctx->node == NULL) {
+        return;
+    }
+
+    ngx_http_llm_zone_lock(zone);
+    ngx_http_llm_release_abandoned_locked(ctx);
+    ngx_http_llm_zone_unlock(zone);
+}
+
+
+void
+ngx_http_llm_release_abandoned_locked(ngx_http_llm_ctx_t *ctx)
+{
     ngx_http_llm_node_t   *node;
     ngx_http_llm_stats_t  *st;
 
@@ -237,8 +264,6 @@ ngx_http_llm_release_abandoned(ngx_http_llm_ctx_t *ctx,
     }
 
     ctx->node = NULL;
-
-    ngx_http_llm_zone_lock(zone);
 
     st = node->data;
 
@@ -251,8 +276,6 @@ ngx_http_llm_release_abandoned(ngx_http_llm_ctx_t *ctx,
     }
 
     node->refs--;
-
-    ngx_http_llm_zone_unlock(zone);
 }
 
 

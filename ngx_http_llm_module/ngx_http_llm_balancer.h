@@ -20,13 +20,19 @@
 ngx_http_llm_target_t *ngx_http_llm_choose(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
 
-/* records the attempt's outcome; 1 if it took the target out of service */
+/*
+ * records the attempt's outcome; 1 if it took the target out of service
+ * (_locked: with the zone's lock held)
+ */
 ngx_uint_t ngx_http_llm_release(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_http_llm_outcome_t *o);
+ngx_uint_t ngx_http_llm_release_locked(ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_outcome_t *o);
 
 /* lets go of a held node without an outcome (request gone) */
 void ngx_http_llm_release_abandoned(ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_zone_t *zone);
+void ngx_http_llm_release_abandoned_locked(ngx_http_llm_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_LLM_BALANCER_H_INCLUDED_ */

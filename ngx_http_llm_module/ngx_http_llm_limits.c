@@ -602,12 +602,14 @@ ngx_http_llm_refuse_request(ngx_http_request_t *r, ngx_http_llm_refusal_t *no)
 
 
 /*
- * Log phase: the reservation is replaced by what was used. A request
- * whose attempts all failed used nothing.
+ * At the request's end, with the zone's lock held (the caller lets the
+ * Redis worker know after it: ngx_http_llm_redis_settled()): the
+ * reservation is replaced by what was used. A request whose attempts all
+ * failed used nothing.
  */
 
 void
-ngx_http_llm_settle(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+ngx_http_llm_settle_locked(ngx_http_llm_ctx_t *ctx)
 {
     time_t                      now;
     int64_t                     tokens, cost;
@@ -615,7 +617,6 @@ ngx_http_llm_settle(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     ngx_http_llm_hold_t        *hold;
     ngx_http_llm_entity_t      *e;
     ngx_http_llm_account_t     *a;
-    ngx_http_llm_main_conf_t   *lmcf;
 
     hold = ctx->hold;
 
@@ -628,10 +629,7 @@ ngx_http_llm_settle(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     tokens = ctx->usage.prompt + ctx->usage.completion;
     cost = ctx->cost;
 
-    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
     now = ngx_time();
-
-    ngx_http_llm_zone_lock(lmcf->zone);
 
     for (i = 0; i < hold->n; i++) {
         e = hold->entity[i];
@@ -662,10 +660,6 @@ ngx_http_llm_settle(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
         hold->node[i]->refs--;
     }
-
-    ngx_http_llm_zone_unlock(lmcf->zone);
-
-    ngx_http_llm_redis_settled();
 }
 
 

@@ -139,7 +139,8 @@ extern const char  *ngx_http_llm_period_names[];
 /* ngx_http_llm_limits.c */
 ngx_int_t ngx_http_llm_reserve(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);
-void ngx_http_llm_settle(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx);
+/* with the zone's lock held */
+void ngx_http_llm_settle_locked(ngx_http_llm_ctx_t *ctx);
 void ngx_http_llm_unhold(ngx_http_llm_ctx_t *ctx);
 ngx_int_t ngx_http_llm_ratelimit_headers(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx);

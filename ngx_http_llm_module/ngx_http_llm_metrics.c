@@ -68,8 +68,8 @@ static ngx_int_t ngx_http_llm_series(ngx_http_request_t *r,
     ngx_http_llm_node_ref_t **ref);
 static ngx_int_t ngx_http_llm_series_name(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_str_t *name);
-static void ngx_http_llm_metrics_guard(ngx_http_request_t *r,
-    ngx_http_llm_zone_t *zone, ngx_http_llm_ctx_t *ctx);
+static void ngx_http_llm_metrics_guard(ngx_http_llm_zone_t *zone,
+    ngx_http_llm_ctx_t *ctx);
 static ngx_int_t ngx_http_llm_snapshot_guards(ngx_http_request_t *r,
     ngx_http_llm_main_conf_t *lmcf, ngx_http_llm_snapshot_t *snap);
 static void ngx_http_llm_prometheus_guards(ngx_http_llm_snapshot_t *snap,
@@ -273,45 +273,71 @@ ngx_http_llm_metrics_failover(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 }
 
 
-void
-ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
+/*
+ * Before the zone's lock: what a finished request counts (guard rules it
+ * hit; a completion in its series, whose name may be made here, and its
+ * spenders' totals). 0: nothing.
+ */
+
+ngx_uint_t
+ngx_http_llm_metrics_prepare(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
+    ngx_http_llm_metrics_rec_t *rec)
 {
-    uint32_t                   hash;
-    ngx_str_t                  name;
+    ngx_http_llm_main_conf_t  *lmcf;
+
+    rec->guard = 0;
+    rec->series = 0;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
+
+    if (lmcf->zone == NULL) {
+        return 0;
+    }
+
+    /* refused requests too: they are not completions */
+    rec->guard = (ctx->guard_hits[0] | ctx->guard_hits[1]) && ctx->guard;
+
+    if (ngx_http_llm_completion(ctx)
+        && ngx_http_llm_series(r, ctx, &rec->name, &rec->hash, &rec->ref)
+           == NGX_OK)
+    {
+        rec->series = 1;
+    }
+
+    return rec->guard || rec->series;
+}
+
+
+/* with the lock of lmcf->zone held: what ngx_http_llm_metrics_prepare()
+   found is counted */
+
+void
+ngx_http_llm_metrics_record_locked(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_metrics_rec_t *rec)
+{
     ngx_uint_t                 status;
     ngx_http_llm_node_t       *node;
-    ngx_http_llm_node_ref_t   *ref;
     ngx_http_llm_series_t     *s;
     ngx_http_llm_entity_t     *e;
     ngx_http_llm_main_conf_t  *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_llm_module);
 
-    if (lmcf->zone == NULL) {
-        return;
+    if (rec->guard) {
+        ngx_http_llm_metrics_guard(lmcf->zone, ctx);
     }
 
-    if (ctx->guard_hits[0] | ctx->guard_hits[1]) {
-        /* refused requests too: they are not completions */
-        ngx_http_llm_metrics_guard(r, lmcf->zone, ctx);
-    }
-
-    if (!ngx_http_llm_completion(ctx)) {
-        return;
-    }
-
-    if (ngx_http_llm_series(r, ctx, &name, &hash, &ref) != NGX_OK) {
+    if (!rec->series) {
         return;
     }
 
     status = r->headers_out.status;
     status = (status >= 100 && status < 600) ? status / 100 : 0;
 
-    ngx_http_llm_zone_lock(lmcf->zone);
-
-    node = ngx_http_llm_node_by_ref(lmcf->zone, ref,
-                                    NGX_HTTP_LLM_NODE_METRICS, &name, hash,
-                                    sizeof(ngx_http_llm_series_t), 1);
+    node = ngx_http_llm_node_by_ref(lmcf->zone, rec->ref,
+                                    NGX_HTTP_LLM_NODE_METRICS, &rec->name,
+                                    rec->hash, sizeof(ngx_http_llm_series_t),
+                                    1);
 
     if (node) {
         s = node->data;
@@ -343,14 +369,13 @@ ngx_http_llm_metrics_record(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
     for (e = ctx->key; e; e = e->parent) {
         ngx_http_llm_spend(lmcf->zone, e, ctx);
     }
-
-    ngx_http_llm_zone_unlock(lmcf->zone);
 }
 
 
+/* with the lock held */
+
 static void
-ngx_http_llm_metrics_guard(ngx_http_request_t *r, ngx_http_llm_zone_t *zone,
-    ngx_http_llm_ctx_t *ctx)
+ngx_http_llm_metrics_guard(ngx_http_llm_zone_t *zone, ngx_http_llm_ctx_t *ctx)
 {
     ngx_uint_t                  w, i;
     ngx_http_llm_node_t        *node;
@@ -358,12 +383,6 @@ ngx_http_llm_metrics_guard(ngx_http_request_t *r, ngx_http_llm_zone_t *zone,
     ngx_http_llm_guard_hits_t  *hits;
 
     guard = ctx->guard;
-
-    if (guard == NULL) {
-        return;
-    }
-
-    ngx_http_llm_zone_lock(zone);
 
     node = ngx_http_llm_node(zone, NGX_HTTP_LLM_NODE_GUARD, &guard->name,
                              ngx_http_llm_node_hash(NGX_HTTP_LLM_NODE_GUARD,
@@ -380,8 +399,6 @@ ngx_http_llm_metrics_guard(ngx_http_request_t *r, ngx_http_llm_zone_t *zone,
             }
         }
     }
-
-    ngx_http_llm_zone_unlock(zone);
 }
 
 

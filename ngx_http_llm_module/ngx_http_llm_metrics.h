@@ -115,11 +115,27 @@ typedef struct {
 } ngx_http_llm_snapshot_t;
 
 
-/* a finished request goes into its series and its spenders' totals */
+/* what a finished request counts, found before the zone's lock */
+typedef struct {
+    ngx_str_t                      name;        /* of its series */
+    uint32_t                       hash;
+    ngx_http_llm_node_ref_t       *ref;
+    unsigned                       guard:1;     /* guard rules it hit */
+    unsigned                       series:1;    /* a completion, named */
+} ngx_http_llm_metrics_rec_t;
+
+
 void ngx_http_llm_metrics_failover(ngx_http_request_t *r,
     ngx_http_llm_ctx_t *ctx, ngx_uint_t reason);
-void ngx_http_llm_metrics_record(ngx_http_request_t *r,
-    ngx_http_llm_ctx_t *ctx);
+
+/*
+ * a finished request goes into its series and its spenders' totals:
+ * prepared without the lock (0: nothing to count), recorded with it
+ */
+ngx_uint_t ngx_http_llm_metrics_prepare(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_metrics_rec_t *rec);
+void ngx_http_llm_metrics_record_locked(ngx_http_request_t *r,
+    ngx_http_llm_ctx_t *ctx, ngx_http_llm_metrics_rec_t *rec);
 
 ngx_int_t ngx_http_llm_metrics_snapshot(ngx_http_request_t *r,
     ngx_http_llm_snapshot_t *snap);
