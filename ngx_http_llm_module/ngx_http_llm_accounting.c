@@ -82,11 +82,15 @@ ngx_http_llm_complete(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     ngx_http_llm_settle_locked(ctx);
 
-    if (abandoned) {
-        ngx_http_llm_release_abandoned_locked(ctx);
+    /* the target's health, when one was chosen (o is set only then) */
 
-    } else {
-        (void) ngx_http_llm_release_locked(ctx, &o);
+    if (ctx->node) {
+        if (abandoned) {
+            ngx_http_llm_release_abandoned_locked(ctx);
+
+        } else {
+            (void) ngx_http_llm_release_locked(ctx, &o);
+        }
     }
 
     ngx_http_llm_zone_unlock(lmcf->zone);

@@ -24,12 +24,14 @@ typedef struct {
     int64_t                        tokens;
     int64_t                        cost;
 
-    /* for x-ratelimit-*: the tightest of the limits that apply */
-    int64_t                        limit_requests;
-    int64_t                        remaining_requests;
-    int64_t                        limit_tokens;
-    int64_t                        remaining_tokens;
+    /*
+     * for x-ratelimit-*: the tightest of the limits that apply, the
+     * binding limit's text (written with the configuration), NULL for
+     * a kind no limit applies to
+     */
     ngx_str_t                     *limit_text[2];  /* requests, tokens */
+    int64_t                        remaining_requests;
+    int64_t                        remaining_tokens;
     time_t                         reset;
 } ngx_http_llm_hold_t;
 
@@ -364,9 +366,6 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
         hold->cost = 0;
     }
 
-    hold->limit_requests = -1;
-    hold->limit_tokens = -1;
-
     now = ngx_time();
 
     ngx_http_llm_zone_lock(lmcf->zone);
@@ -485,17 +484,15 @@ ngx_http_llm_check(ngx_http_llm_entity_t *e, ngx_http_llm_account_t *a,
         if (used + 1 > (int64_t) e->rpm) {
             no->what = "requests per minute";
             no->limit = e->rpm;
-            hold->limit_requests = e->rpm;
             hold->limit_text[0] = &e->rpm_text;
             hold->remaining_requests = 0;
             hold->reset = now + no->retry;
             return 0;
         }
 
-        if (hold->limit_requests < 0
+        if (hold->limit_text[0] == NULL
             || (int64_t) e->rpm - used - 1 < hold->remaining_requests)
         {
-            hold->limit_requests = e->rpm;
             hold->limit_text[0] = &e->rpm_text;
             hold->remaining_requests = e->rpm - used - 1;
             hold->reset = now + no->retry;
@@ -508,17 +505,15 @@ ngx_http_llm_check(ngx_http_llm_entity_t *e, ngx_http_llm_account_t *a,
         if (used + hold->tokens > (int64_t) e->tpm) {
             no->what = "tokens per minute";
             no->limit = e->tpm;
-            hold->limit_tokens = e->tpm;
             hold->limit_text[1] = &e->tpm_text;
             hold->remaining_tokens = ngx_max((int64_t) e->tpm - used, 0);
             hold->reset = now + no->retry;
             return 0;
         }
 
-        if (hold->limit_tokens < 0
+        if (hold->limit_text[1] == NULL
             || (int64_t) e->tpm - used - hold->tokens < hold->remaining_tokens)
         {
-            hold->limit_tokens = e->tpm;
             hold->limit_text[1] = &e->tpm_text;
             hold->remaining_tokens = e->tpm - used - hold->tokens;
             hold->reset = now + no->retry;
@@ -729,7 +724,7 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
     ngx_str_t          reset_text;
     ngx_uint_t         i;
     ngx_table_elt_t   *h;
-    int64_t            values[4];
+    int64_t            remaining[2];
 
     static ngx_str_t   names[] = {
         ngx_string("x-ratelimit-limit-requests"),
@@ -743,14 +738,12 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
         ngx_string("x-ratelimit-reset-tokens")
     };
 
-    if (hold->limit_requests < 0 && hold->limit_tokens < 0) {
+    if (hold->limit_text[0] == NULL && hold->limit_text[1] == NULL) {
         return NGX_OK;
     }
 
-    values[0] = hold->limit_requests;
-    values[1] = ngx_max(hold->remaining_requests, 0);
-    values[2] = hold->limit_tokens;
-    values[3] = ngx_max(hold->remaining_tokens, 0);
+    remaining[0] = ngx_max(hold->remaining_requests, 0);
+    remaining[1] = ngx_max(hold->remaining_tokens, 0);
 
     reset = ngx_max(hold->reset - ngx_time(), 0);
 
@@ -770,7 +763,7 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
     reset_text.len = p - reset_text.data;
 
     for (i = 0; i < 4; i++) {
-        if (values[i & ~1] < 0) {
+        if (hold->limit_text[i >> 1] == NULL) {
             continue;
         }
 
@@ -786,9 +779,8 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
             h->value = *hold->limit_text[i >> 1];
 
         } else {
-            /* not negative: a limit of -1 (none) is left out above */
             h->value.data = p;
-            p = ngx_http_llm_uint_text(p, (uint64_t) values[i]);
+            p = ngx_http_llm_uint_text(p, (uint64_t) remaining[i >> 1]);
             h->value.len = p - h->value.data;
         }
 
@@ -853,9 +845,9 @@ ngx_http_llm_ratelimit_rename(ngx_http_request_t *r,
 
         p = h[i].key.data + h[i].key.len;
 
-        if (!((hold->limit_requests >= 0 && h[i].key.len > 9
+        if (!((hold->limit_text[0] && h[i].key.len > 9
                && ngx_strncasecmp(p - 9, (u_char *) "-requests", 9) == 0)
-              || (hold->limit_tokens >= 0 && h[i].key.len > 7
+              || (hold->limit_text[1] && h[i].key.len > 7
                   && ngx_strncasecmp(p - 7, (u_char *) "-tokens", 7) == 0)))
         {
             continue;
