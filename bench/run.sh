@@ -395,7 +395,12 @@ issue_targets() {
         ki="$ki$(awk '$1 == "scale_1" { a = $5 } $1 == "scale_10000" { b = $5 }
                      END { if (b != "") printf "; L2 misses %s against %s", b, a }' "$cgrows"))"
     fi
-    [ -n "$k" ] && echo "| 10,000 keys and routes ≥ 0.95× one (both rows after a reload) | ${k}×$ki | $(met "$k" 0.95) |"
+    kp=$(paired 10000 1 "$sprows" | cut -d' ' -f1)
+    if [ -n "$kp" ]; then
+        echo "| 10,000 keys and routes ≥ 0.95× one | all 10,000 in turn against one, paired in one configuration: $(paired_text 10000 1 "$sprows"); after a reload each: ${k}×$ki | $(met "$kp" 0.95) |"
+    elif [ -n "$k" ]; then
+        echo "| 10,000 keys and routes ≥ 0.95× one (both rows after a reload) | ${k}×$ki | $(met "$k" 0.95) |"
+    fi
     return 0
 }
 
@@ -546,7 +551,7 @@ fi
 nscales=$(( $(echo $scales | wc -w) + 1 ))
 estimate=$(( 10 * (secs + (secs + 2) / 3 + 2) + 13 * (stream_secs + 3)
              + 6 * (short_secs + 1) + 30 + short_secs
-             + nscales * (short_secs + 4) + paired_rounds * 5 * (short_secs + 1) ))
+             + nscales * (short_secs + 4) + paired_rounds * 7 * (short_secs + 1) ))
 echo "every path answers; measuring for about $(( (estimate + 59) / 60 )) minutes"
 
 # --- non-streaming: wrk, loaded and with one connection ----------------------------
@@ -608,8 +613,9 @@ while [ "$i" -le "$paired_rounds" ]; do
 done
 echo "paired rounds done"
 
-# paired A [B]: "median min max" of A's requests/s over B's (proxy_pass
-# unless named) within each round
+# paired A [B [FILE]]: "median min max" of A's requests/s over B's
+# (proxy_pass unless named) within each round (of the paired rounds
+# unless FILE is given)
 paired() {
     awk -v a="$1" -v b="${2:-proxy}" '
         $2 == a { x[$1] = $3 } $2 == b { y[$1] = $3 }
@@ -623,12 +629,26 @@ paired() {
             if (n % 2) med = v[(n + 1) / 2]
             else med = (v[n / 2] + v[n / 2 + 1]) / 2
             if (n) printf "%.2f %.2f %.2f\n", med, v[1], v[n]
-        }' "$prows"
+        }' "${3:-$prows}"
 }
 
 # paired_text A [B]: "median× (min–max×)"
 paired_text() {
     paired "$@" | awk '{ printf "%s× (%s–%s×)", $1, $2, $3 }'
+}
+
+# scale_paired_rows: the rounds of 10,000 keys in turn against one
+scale_paired_rows() {
+    [ -s "$sprows" ] || return 0
+    echo "| round | one key, requests/s | 10,000 in turn, requests/s | ratio | CPU µs/request, one | CPU µs/request, 10,000 |"
+    echo "|------:|--------------------:|---------------------------:|------:|--------------------:|-----------------------:|"
+    awk '{ rps[$1, $2] = $3; cpu[$1, $2] = $6; if ($1 > nr) nr = $1 }
+         END {
+             for (r = 1; r <= nr; r++)
+                 printf "| %d | %s | %s | %.2f | %s | %s |\n", r,
+                        rps[r, 1], rps[r, 10000], rps[r, 10000] / rps[r, 1],
+                        cpu[r, 1], cpu[r, 10000]
+         }' "$sprows"
 }
 
 # paired_rows: the rounds as a table, requests/s and the ratios
@@ -782,6 +802,31 @@ for n in 1 $(echo $scales | tr ' ' '\n' | grep -vx 1); do
     set -- $r
     echo "$n $1 $2 $3 $4 $(rss_kib "$pid") $load" >> "$srows_scale"
 done
+
+# paired, as the throughput targets: in the configuration of the largest
+# N, all 10,000 keys and routes in turn against one of them, alternated
+# with no reload between (a row just after a reload moved by a third
+# between runs whatever N was)
+sprows=$prefix/scale-paired.txt
+: > "$sprows"
+if [ "$n" = 10000 ]; then
+    i=1
+    while [ "$i" -le "$paired_rounds" ]; do
+        order="1 10000"
+        if [ $((i % 2)) -eq 0 ]; then
+            order="10000 1"
+        fi
+        for k in $order; do
+            export BENCH_BODY=$prefix/chat.json \
+                   BENCH_HEADERS=$prefix/client.h BENCH_SCALE=$k
+            r=$(wrk_run "$gateway$url" "$conns" "$short_secs" "$pid" \
+                "scale-paired$k")
+            unset BENCH_SCALE
+            echo "$i $k $r" >> "$sprows"
+        done
+        i=$((i + 1))
+    done
+fi
 echo "scaling done"
 
 # --- callgrind --------------------------------------------------------------------
@@ -1111,8 +1156,11 @@ spilled body up to 256 KiB from one buffer.
 N routes (\`scale-00001\` ...) and N keys in an \`llm_keys_file\`, on top of
 the main configuration; wrk cycles through all N keys and routes, request
 i with key i and route i, so the zone holds N key meters and N series.
-Each N is measured the same way, just after a reload, and the target
-compares N = 10,000 with N = 1 of this table. Instructions a request
+Each N is measured the same way, just after a reload. The target reads
+paired rounds instead (below the table): in the configuration of
+10,000, wrk cycling through all 10,000 keys and routes against wrk
+sending one of them, alternated with no reload between ($paired_rounds
+rounds, the ratio within each, the median). Instructions a request
 for N = 1 and 10,000 are in the callgrind section: they do not move
 with the machine's load, as these rows do.
 ${short_secs} s a row, $conns connections. RSS: the worker after the run;
@@ -1121,6 +1169,8 @@ start: seconds until nginx has read the configuration and started.
 | N | requests/s | p50 ms | p99 ms | CPU µs/request | worker RSS MiB | start s |
 |--:|-----------:|-------:|-------:|---------------:|---------------:|-----------:|
 $(scale_rows)
+
+$(scale_paired_rows)
 
 ## Streams held open
 
