@@ -17,6 +17,7 @@
 # BENCH_PROFILE=0    no perf profile
 # BENCH_CALLGRIND=0  no callgrind rows (instructions per request)
 # BENCH_ONLY=callgrind  only the callgrind rows, printed, RESULTS.md untouched
+# BENCH_ONLY=scale   only the 10,000 keys rows (paired rounds), printed
 # BENCH_ONLY=guard   only the guardrails rows and their targets, printed,
 #                    RESULTS.md untouched (what issue 16's figures need)
 # BENCH_CG_ROWS="proxy gateway"  only these callgrind rows
@@ -542,6 +543,81 @@ if [ "$only" = guard ]; then
     exit 0
 fi
 
+# scale_paired_rows: the rounds of 10,000 keys in turn against one
+scale_paired_rows() {
+    [ -s "$sprows" ] || return 0
+    echo "| round | one key, requests/s | 10,000 in turn, requests/s | ratio | CPU µs/request, one | CPU µs/request, 10,000 |"
+    echo "|------:|--------------------:|---------------------------:|------:|--------------------:|-----------------------:|"
+    awk '{ rps[$1, $2] = $3; cpu[$1, $2] = $6; if ($1 > nr) nr = $1 }
+         END {
+             for (r = 1; r <= nr; r++)
+                 printf "| %d | %s | %s | %.2f | %s | %s |\n", r,
+                        rps[r, 1], rps[r, 10000], rps[r, 10000] / rps[r, 1],
+                        cpu[r, 1], cpu[r, 10000]
+         }' "$sprows"
+}
+
+# scale_measure: N keys and routes after a reload each, then the paired rounds
+scale_measure() {
+    srows_scale=$prefix/scale.txt
+    : > "$srows_scale"
+    # N = 1 first, the row the others are compared with
+    for n in 1 $(echo $scales | tr ' ' '\n' | grep -vx 1); do
+        scale_files "$n"
+
+        nginx_stop nginx
+        # nginx returns once the master has read the configuration
+        t0=$(date +%s.%N)
+        nginx_start nginx
+        load=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+        pid=$(nginx_worker nginx)
+        last=$(printf 'scale-%05d' "$n")
+        sed "s/\"model\":\"[^\"]*\"/\"model\":\"$last\"/" "$prefix/chat.json" \
+            > "$prefix/scale.json"
+        printf 'Authorization: Bearer sk-%s\n' "$last" > "$prefix/scale.h"
+        wait_ok "$gateway$url" "$prefix/scale.json" "$prefix/scale.h"
+
+        export BENCH_BODY=$prefix/chat.json BENCH_HEADERS=$prefix/client.h \
+               BENCH_SCALE=$n
+        r=$(wrk_run "$gateway$url" "$conns" "$short_secs" "$pid" "scale$n")
+        unset BENCH_SCALE
+        set -- $r
+        echo "$n $1 $2 $3 $4 $(rss_kib "$pid") $load" >> "$srows_scale"
+    done
+
+    # paired, as the throughput targets: in the configuration of the largest
+    # N, all 10,000 keys and routes in turn against one of them, alternated
+    # with no reload between (a row just after a reload moved by a third
+    # between runs whatever N was)
+    sprows=$prefix/scale-paired.txt
+    : > "$sprows"
+    if [ "$n" = 10000 ]; then
+        i=1
+        while [ "$i" -le "$paired_rounds" ]; do
+            order="1 10000"
+            if [ $((i % 2)) -eq 0 ]; then
+                order="10000 1"
+            fi
+            for k in $order; do
+                export BENCH_BODY=$prefix/chat.json \
+                       BENCH_HEADERS=$prefix/client.h BENCH_SCALE=$k
+                r=$(wrk_run "$gateway$url" "$conns" "$short_secs" "$pid" \
+                    "scale-paired$k")
+                unset BENCH_SCALE
+                echo "$i $k $r" >> "$sprows"
+            done
+            i=$((i + 1))
+        done
+    fi
+}
+
+if [ "$only" = scale ]; then
+    scales=10000
+    scale_measure
+    scale_paired_rows
+    exit 0
+fi
+
 if [ "$only" = callgrind ]; then
     callgrind_rows
     callgrind_table
@@ -635,20 +711,6 @@ paired() {
 # paired_text A [B]: "median× (min–max×)"
 paired_text() {
     paired "$@" | awk '{ printf "%s× (%s–%s×)", $1, $2, $3 }'
-}
-
-# scale_paired_rows: the rounds of 10,000 keys in turn against one
-scale_paired_rows() {
-    [ -s "$sprows" ] || return 0
-    echo "| round | one key, requests/s | 10,000 in turn, requests/s | ratio | CPU µs/request, one | CPU µs/request, 10,000 |"
-    echo "|------:|--------------------:|---------------------------:|------:|--------------------:|-----------------------:|"
-    awk '{ rps[$1, $2] = $3; cpu[$1, $2] = $6; if ($1 > nr) nr = $1 }
-         END {
-             for (r = 1; r <= nr; r++)
-                 printf "| %d | %s | %s | %.2f | %s | %s |\n", r,
-                        rps[r, 1], rps[r, 10000], rps[r, 10000] / rps[r, 1],
-                        cpu[r, 1], cpu[r, 10000]
-         }' "$sprows"
 }
 
 # paired_rows: the rounds as a table, requests/s and the ratios
@@ -777,56 +839,7 @@ echo "profile done"
 
 # --- routes and keys: 10 ... 10,000 of each -----------------------------------------
 
-srows_scale=$prefix/scale.txt
-: > "$srows_scale"
-# N = 1 first, the row the others are compared with
-for n in 1 $(echo $scales | tr ' ' '\n' | grep -vx 1); do
-    scale_files "$n"
-
-    nginx_stop nginx
-    # nginx returns once the master has read the configuration
-    t0=$(date +%s.%N)
-    nginx_start nginx
-    load=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
-    pid=$(nginx_worker nginx)
-    last=$(printf 'scale-%05d' "$n")
-    sed "s/\"model\":\"[^\"]*\"/\"model\":\"$last\"/" "$prefix/chat.json" \
-        > "$prefix/scale.json"
-    printf 'Authorization: Bearer sk-%s\n' "$last" > "$prefix/scale.h"
-    wait_ok "$gateway$url" "$prefix/scale.json" "$prefix/scale.h"
-
-    export BENCH_BODY=$prefix/chat.json BENCH_HEADERS=$prefix/client.h \
-           BENCH_SCALE=$n
-    r=$(wrk_run "$gateway$url" "$conns" "$short_secs" "$pid" "scale$n")
-    unset BENCH_SCALE
-    set -- $r
-    echo "$n $1 $2 $3 $4 $(rss_kib "$pid") $load" >> "$srows_scale"
-done
-
-# paired, as the throughput targets: in the configuration of the largest
-# N, all 10,000 keys and routes in turn against one of them, alternated
-# with no reload between (a row just after a reload moved by a third
-# between runs whatever N was)
-sprows=$prefix/scale-paired.txt
-: > "$sprows"
-if [ "$n" = 10000 ]; then
-    i=1
-    while [ "$i" -le "$paired_rounds" ]; do
-        order="1 10000"
-        if [ $((i % 2)) -eq 0 ]; then
-            order="10000 1"
-        fi
-        for k in $order; do
-            export BENCH_BODY=$prefix/chat.json \
-                   BENCH_HEADERS=$prefix/client.h BENCH_SCALE=$k
-            r=$(wrk_run "$gateway$url" "$conns" "$short_secs" "$pid" \
-                "scale-paired$k")
-            unset BENCH_SCALE
-            echo "$i $k $r" >> "$sprows"
-        done
-        i=$((i + 1))
-    done
-fi
+scale_measure
 echo "scaling done"
 
 # --- callgrind --------------------------------------------------------------------

@@ -30,8 +30,7 @@ typedef struct {
      * a kind no limit applies to
      */
     ngx_str_t                     *limit_text[2];  /* requests, tokens */
-    int64_t                        remaining_requests;
-    int64_t                        remaining_tokens;
+    int64_t                        remaining[2];    /* requests, tokens */
     time_t                         reset;
 } ngx_http_llm_hold_t;
 
@@ -485,16 +484,16 @@ ngx_http_llm_check(ngx_http_llm_entity_t *e, ngx_http_llm_account_t *a,
             no->what = "requests per minute";
             no->limit = e->rpm;
             hold->limit_text[0] = &e->rpm_text;
-            hold->remaining_requests = 0;
+            hold->remaining[0] = 0;
             hold->reset = now + no->retry;
             return 0;
         }
 
         if (hold->limit_text[0] == NULL
-            || (int64_t) e->rpm - used - 1 < hold->remaining_requests)
+            || (int64_t) e->rpm - used - 1 < hold->remaining[0])
         {
             hold->limit_text[0] = &e->rpm_text;
-            hold->remaining_requests = e->rpm - used - 1;
+            hold->remaining[0] = e->rpm - used - 1;
             hold->reset = now + no->retry;
         }
     }
@@ -506,16 +505,16 @@ ngx_http_llm_check(ngx_http_llm_entity_t *e, ngx_http_llm_account_t *a,
             no->what = "tokens per minute";
             no->limit = e->tpm;
             hold->limit_text[1] = &e->tpm_text;
-            hold->remaining_tokens = ngx_max((int64_t) e->tpm - used, 0);
+            hold->remaining[1] = ngx_max((int64_t) e->tpm - used, 0);
             hold->reset = now + no->retry;
             return 0;
         }
 
         if (hold->limit_text[1] == NULL
-            || (int64_t) e->tpm - used - hold->tokens < hold->remaining_tokens)
+            || (int64_t) e->tpm - used - hold->tokens < hold->remaining[1])
         {
             hold->limit_text[1] = &e->tpm_text;
-            hold->remaining_tokens = e->tpm - used - hold->tokens;
+            hold->remaining[1] = e->tpm - used - hold->tokens;
             hold->reset = now + no->retry;
         }
     }
@@ -724,7 +723,6 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
     ngx_str_t          reset_text;
     ngx_uint_t         i;
     ngx_table_elt_t   *h;
-    int64_t            remaining[2];
 
     static ngx_str_t   names[] = {
         ngx_string("x-ratelimit-limit-requests"),
@@ -741,9 +739,6 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
     if (hold->limit_text[0] == NULL && hold->limit_text[1] == NULL) {
         return NGX_OK;
     }
-
-    remaining[0] = ngx_max(hold->remaining_requests, 0);
-    remaining[1] = ngx_max(hold->remaining_tokens, 0);
 
     reset = ngx_max(hold->reset - ngx_time(), 0);
 
@@ -780,7 +775,8 @@ ngx_http_llm_ratelimit_push(ngx_http_request_t *r, ngx_http_llm_hold_t *hold)
 
         } else {
             h->value.data = p;
-            p = ngx_http_llm_uint_text(p, (uint64_t) remaining[i >> 1]);
+            p = ngx_http_llm_uint_text(p, (uint64_t)
+                                 ngx_max(hold->remaining[i >> 1], 0));
             h->value.len = p - h->value.data;
         }
 

@@ -53,11 +53,16 @@ typedef struct {
 } ngx_http_llm_snap_names_t;
 
 
-/* bucket bounds in microseconds, with their labels; +Inf follows */
+/*
+ * bucket bounds in microseconds, with their labels; +Inf follows. A
+ * series' buckets of a histogram begin at "first", after the previous
+ * histogram's +Inf.
+ */
 typedef struct {
     const char                    *name;
     const char                    *help;
     ngx_uint_t                     n;
+    ngx_uint_t                     first;
     uint64_t                       bound[NGX_HTTP_LLM_MAX_BUCKETS - 1];
     const char                    *label[NGX_HTTP_LLM_MAX_BUCKETS - 1];
 } ngx_http_llm_buckets_t;
@@ -74,7 +79,7 @@ static ngx_int_t ngx_http_llm_snapshot_guards(ngx_http_request_t *r,
     ngx_http_llm_main_conf_t *lmcf, ngx_http_llm_snapshot_t *snap);
 static void ngx_http_llm_prometheus_guards(ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_jbuf_t *t);
-static void ngx_http_llm_observe(ngx_http_llm_histogram_t *h,
+static void ngx_http_llm_observe(ngx_http_llm_series_t *s,
     ngx_uint_t which, uint64_t usec);
 static void ngx_http_llm_spend(ngx_http_llm_zone_t *zone,
     ngx_http_llm_entity_t *e, ngx_http_llm_ctx_t *ctx);
@@ -103,18 +108,20 @@ static void ngx_http_llm_help(ngx_http_llm_jbuf_t *t, const char *name,
     const char *type, const char *help);
 
 
+/* n bounds and +Inf each: the last "first" + n + 1 is NGX_HTTP_LLM_NBUCKETS */
+
 static ngx_http_llm_buckets_t  ngx_http_llm_buckets[NGX_HTTP_LLM_NHIST] = {
 
     { "llm_time_to_first_byte_seconds",
       "Time from the start of the attempt that answered to the first byte "
       "of its response (the first event of a stream).",
-      8,
+      8, 0,
       { 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000 },
       { "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10" } },
 
     { "llm_request_duration_seconds",
       "Time from the parsed request to the end of its response.",
-      10,
+      10, 9,
       { 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
         30000000, 60000000, 120000000 },
       { "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60", "120" } },
@@ -122,7 +129,7 @@ static ngx_http_llm_buckets_t  ngx_http_llm_buckets[NGX_HTTP_LLM_NHIST] = {
     { "llm_gateway_overhead_seconds",
       "Time the gateway itself spent on a request: parsing, routing, "
       "accounting and rewriting, without waiting for anyone.",
-      9,
+      9, 20,
       { 10, 25, 50, 100, 250, 500, 1000, 2500, 10000 },
       { "0.00001", "0.000025", "0.00005", "0.0001", "0.00025", "0.0005",
         "0.001", "0.0025", "0.01" } }
@@ -265,7 +272,8 @@ ngx_http_llm_metrics_failover(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
                                     sizeof(ngx_http_llm_series_t), 1);
 
     if (node) {
-        s = node->data;
+        s = ngx_http_llm_node_payload(node,
+                                      sizeof(ngx_http_llm_series_t));
         s->causes[cause]++;
     }
 
@@ -340,7 +348,7 @@ ngx_http_llm_metrics_record_locked(ngx_http_request_t *r,
                                     1);
 
     if (node) {
-        s = node->data;
+        s = ngx_http_llm_node_payload(node, sizeof(ngx_http_llm_series_t));
 
         s->requests[status]++;
         ngx_http_llm_add_used(&s->used, ctx);
@@ -352,17 +360,17 @@ ngx_http_llm_metrics_record_locked(ngx_http_request_t *r,
         }
 
         if (ctx->attempts && ctx->ttfb != (ngx_msec_t) -1) {
-            ngx_http_llm_observe(s->hist, NGX_HTTP_LLM_HIST_TTFB,
+            ngx_http_llm_observe(s, NGX_HTTP_LLM_HIST_TTFB,
                                  (uint64_t) ctx->ttfb * 1000);
         }
 
         if (ctx->route) {
-            ngx_http_llm_observe(s->hist, NGX_HTTP_LLM_HIST_DURATION,
+            ngx_http_llm_observe(s, NGX_HTTP_LLM_HIST_DURATION,
                                  (uint64_t) (ngx_current_msec - ctx->start)
                                  * 1000);
         }
 
-        ngx_http_llm_observe(s->hist, NGX_HTTP_LLM_HIST_OVERHEAD,
+        ngx_http_llm_observe(s, NGX_HTTP_LLM_HIST_OVERHEAD,
                              ctx->overhead);
     }
 
@@ -403,20 +411,36 @@ ngx_http_llm_metrics_guard(ngx_http_llm_zone_t *zone, ngx_http_llm_ctx_t *ctx)
 
 
 static void
-ngx_http_llm_observe(ngx_http_llm_histogram_t *h, ngx_uint_t which,
+ngx_http_llm_observe(ngx_http_llm_series_t *s, ngx_uint_t which,
     uint64_t usec)
 {
     ngx_uint_t               i;
     ngx_http_llm_buckets_t  *b;
 
     b = &ngx_http_llm_buckets[which];
-    h = &h[which];
 
     for (i = 0; i < b->n && usec > b->bound[i]; i++) { /* void */ }
 
-    h->buckets[i]++;
-    h->count++;
-    h->sum += usec;
+    s->buckets[b->first + i]++;
+    s->sum[which] += usec;
+}
+
+
+uint64_t
+ngx_http_llm_hist_count(ngx_http_llm_series_t *s, ngx_uint_t which)
+{
+    uint64_t                 count;
+    ngx_uint_t               i;
+    ngx_http_llm_buckets_t  *b;
+
+    b = &ngx_http_llm_buckets[which];
+    count = 0;
+
+    for (i = 0; i <= b->n; i++) {
+        count += s->buckets[b->first + i];
+    }
+
+    return count;
 }
 
 
@@ -437,7 +461,7 @@ ngx_http_llm_spend(ngx_http_llm_zone_t *zone, ngx_http_llm_entity_t *e,
         return;
     }
 
-    s = node->data;
+    s = ngx_http_llm_node_payload(node, sizeof(ngx_http_llm_spend_t));
 
     s->requests++;
     ngx_http_llm_add_used(&s->used, ctx);
@@ -940,7 +964,7 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
     ngx_http_llm_ewma_t         *ewma;
     ngx_http_llm_budget_t       *b;
     ngx_http_llm_buckets_t      *bk;
-    ngx_http_llm_histogram_t    *h;
+    ngx_http_llm_series_t       *h;
     ngx_http_llm_spend_snap_t   *sp;
     ngx_http_llm_target_snap_t  *ts;
     ngx_http_llm_series_snap_t  *ss;
@@ -1012,11 +1036,11 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
         ngx_http_llm_help(t, bk->name, "histogram", bk->help);
 
         for (i = 0; i < snap->series.nelts; i++) {
-            h = &ss[i].series.hist[k];
+            h = &ss[i].series;
             cumulative = 0;
 
             for (c = 0; c <= bk->n; c++) {
-                cumulative += h->buckets[c];
+                cumulative += h->buckets[bk->first + c];
 
                 ngx_http_llm_text(t, "%s_bucket", bk->name);
                 ngx_http_llm_series_labels(t, &ss[i]);
@@ -1027,12 +1051,13 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
 
             ngx_http_llm_text(t, "%s_sum", bk->name);
             ngx_http_llm_series_labels(t, &ss[i]);
-            ngx_http_llm_text(t, "} %uL.%06uL\n", h->sum / 1000000,
-                              h->sum % 1000000);
+            ngx_http_llm_text(t, "} %uL.%06uL\n", h->sum[k] / 1000000,
+                              h->sum[k] % 1000000);
 
+            /* the +Inf bucket's, as Prometheus has it */
             ngx_http_llm_text(t, "%s_count", bk->name);
             ngx_http_llm_series_labels(t, &ss[i]);
-            ngx_http_llm_text(t, "} %uL\n", h->count);
+            ngx_http_llm_text(t, "} %uL\n", cumulative);
         }
     }
 

@@ -19,6 +19,9 @@
 
 #define NGX_HTTP_LLM_MAX_BUCKETS   12
 
+/* the three histograms' buckets, +Inf included: 9 + 11 + 10 */
+#define NGX_HTTP_LLM_NBUCKETS      30
+
 
 typedef enum {
     NGX_HTTP_LLM_HIST_TTFB = 0,
@@ -34,13 +37,6 @@ typedef enum {
 extern const char  *ngx_http_llm_failover_causes[];
 
 
-typedef struct {
-    uint64_t                       count;
-    uint64_t                       sum;         /* microseconds */
-    uint64_t                       buckets[NGX_HTTP_LLM_MAX_BUCKETS];
-} ngx_http_llm_histogram_t;
-
-
 /* what answers used */
 typedef struct {
     /* prompt, completion, cached (of prompt), cache_write (of prompt) */
@@ -49,14 +45,21 @@ typedef struct {
 } ngx_http_llm_used_t;
 
 
-/* what went through a route to a target */
+/*
+ * What went through a route to a target. What every request writes comes
+ * first, in the fewest cache lines (the zone aligns a payload to one):
+ * with thousands of series, each line is a miss. A histogram's count is
+ * the sum of its buckets (ngx_http_llm_hist_count()).
+ */
 typedef struct {
     uint64_t                       requests[6]; /* none, 1xx .. 5xx */
     ngx_http_llm_used_t            used;
+    uint64_t                       sum[NGX_HTTP_LLM_NHIST]; /* microseconds */
+    /* each histogram's buckets in turn, its last +Inf (metrics.c) */
+    uint64_t                       buckets[NGX_HTTP_LLM_NBUCKETS];
     uint64_t                       cache[3];    /* hit, miss, bypass */
     /* failovers of attempts to this target, by cause */
     uint64_t                       causes[NGX_HTTP_LLM_NCAUSES];
-    ngx_http_llm_histogram_t       hist[NGX_HTTP_LLM_NHIST];
 } ngx_http_llm_series_t;
 
 
@@ -147,6 +150,9 @@ int64_t ngx_http_llm_budget_remaining(ngx_http_llm_spend_snap_t *s,
 /* the Prometheus text exposition (format 0.0.4) */
 void ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
     ngx_http_llm_snapshot_t *snap, ngx_http_llm_jbuf_t *t);
+
+/* the observations of a series' histogram (NGX_HTTP_LLM_HIST_*) */
+uint64_t ngx_http_llm_hist_count(ngx_http_llm_series_t *s, ngx_uint_t which);
 
 /* nano-dollars written as a decimal number of dollars, exactly */
 void ngx_http_llm_text_usd(ngx_http_llm_jbuf_t *t, int64_t nano);

@@ -81,6 +81,8 @@ typedef struct ngx_http_llm_node_s      ngx_http_llm_node_t;
 typedef struct {
     ngx_http_llm_node_t           *node;
     uint64_t                       generation;
+    /* when this worker last moved it in the zone's queue */
+    ngx_msec_t                     touched;
 } ngx_http_llm_node_ref_t;
 
 

@@ -288,7 +288,7 @@ ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
     ngx_http_llm_jbuf_t *t)
 {
     char                        *sep;
-    uint64_t                     failovers;
+    uint64_t                     failovers, count;
     ngx_uint_t                   i, c;
     ngx_http_llm_series_t       *s;
     ngx_http_llm_series_snap_t  *ss;
@@ -336,10 +336,12 @@ ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
 
         ngx_http_llm_text(t, "},\"ttfb_ms_avg\":");
 
-        if (s->hist[NGX_HTTP_LLM_HIST_TTFB].count) {
+        count = ngx_http_llm_hist_count(s, NGX_HTTP_LLM_HIST_TTFB);
+
+        if (count) {
             ngx_http_llm_text(t, "%.3f",
-                              (double) s->hist[NGX_HTTP_LLM_HIST_TTFB].sum
-                              / s->hist[NGX_HTTP_LLM_HIST_TTFB].count / 1000);
+                              (double) s->sum[NGX_HTTP_LLM_HIST_TTFB]
+                              / count / 1000);
 
         } else {
             ngx_http_llm_text(t, "null");
@@ -347,10 +349,12 @@ ngx_http_llm_json_series(ngx_http_llm_snapshot_t *snap,
 
         ngx_http_llm_text(t, ",\"overhead_us_avg\":");
 
-        if (s->hist[NGX_HTTP_LLM_HIST_OVERHEAD].count) {
+        count = ngx_http_llm_hist_count(s, NGX_HTTP_LLM_HIST_OVERHEAD);
+
+        if (count) {
             ngx_http_llm_text(t, "%.1f",
-                              (double) s->hist[NGX_HTTP_LLM_HIST_OVERHEAD].sum
-                              / s->hist[NGX_HTTP_LLM_HIST_OVERHEAD].count);
+                              (double) s->sum[NGX_HTTP_LLM_HIST_OVERHEAD]
+                              / count);
 
         } else {
             ngx_http_llm_text(t, "null");

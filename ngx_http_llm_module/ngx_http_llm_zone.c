@@ -18,11 +18,13 @@
 
 /*
  * A node used again is moved to the head of the LRU queue at most once
- * in this many milliseconds: a move writes to its two neighbours, which
- * among thousands of nodes are two cache misses; the order stays that of
- * "used", to the second, which expiry (an hour idle) does not notice.
+ * in this many milliseconds: a move reads and writes its two neighbours
+ * and the old head, which among thousands of nodes are three cache
+ * misses each way. "used" and the order are then true to the minute,
+ * which neither expiry (an hour idle) nor the Redis sync (ten minutes
+ * active) notices.
  */
-#define NGX_HTTP_LLM_NODE_TOUCH  1000
+#define NGX_HTTP_LLM_NODE_TOUCH  (60 * 1000)
 
 
 static ngx_int_t ngx_http_llm_init_zone(ngx_shm_zone_t *shm_zone,
@@ -319,6 +321,7 @@ ngx_http_llm_node_t *
 ngx_http_llm_node(ngx_http_llm_zone_t *zone, ngx_uint_t kind, ngx_str_t *name,
     uint32_t hash, size_t size, ngx_uint_t create)
 {
+    u_char               *p;
     size_t                n;
     ngx_http_llm_node_t  *ln;
 
@@ -335,24 +338,31 @@ ngx_http_llm_node(ngx_http_llm_zone_t *zone, ngx_uint_t kind, ngx_str_t *name,
 
     (void) ngx_http_llm_expire(zone, 0);
 
-    n = ngx_align(offsetof(ngx_http_llm_node_t, name) + name->len,
-                  NGX_ALIGNMENT)
-        + size;
+    /*
+     * The payload first, the node after it (ngx_http_llm_node_payload()):
+     * the payload begins a cache line (the slab aligns a chunk to its
+     * size), what a request writes of it laid out to fill few lines, and
+     * a request that finds a node by its ref reads no line of the node's
+     */
+    n = ngx_align(size, NGX_ALIGNMENT)
+        + offsetof(ngx_http_llm_node_t, name) + name->len;
 
-    ln = ngx_slab_alloc_locked(zone->shpool, n);
+    p = ngx_slab_alloc_locked(zone->shpool, n);
 
-    if (ln == NULL) {
+    if (p == NULL) {
         if (ngx_http_llm_expire(zone, 1) == 0) {
             return NULL;
         }
 
-        ln = ngx_slab_alloc_locked(zone->shpool, n);
-        if (ln == NULL) {
+        p = ngx_slab_alloc_locked(zone->shpool, n);
+        if (p == NULL) {
             return NULL;
         }
     }
 
-    ngx_memzero(ln, n);
+    ngx_memzero(p, n);
+
+    ln = (ngx_http_llm_node_t *) (p + ngx_align(size, NGX_ALIGNMENT));
 
     ln->node.key = hash;
     ln->kind = (uint8_t) kind;
@@ -360,7 +370,7 @@ ngx_http_llm_node(ngx_http_llm_zone_t *zone, ngx_uint_t kind, ngx_str_t *name,
     ln->used = ngx_current_msec;
     ngx_memcpy(ln->name, name->data, name->len);
 
-    ln->data = (u_char *) ln + n - size;
+    ln->data = p;
 
     ngx_rbtree_insert(&zone->sh->rbtree, &ln->node);
     ngx_queue_insert_head(&zone->sh->queue, &ln->queue);
@@ -393,7 +403,14 @@ ngx_http_llm_node_by_ref(ngx_http_llm_zone_t *zone,
     }
 
     if (ref->node && ref->generation == zone->sh->generation) {
-        ngx_http_llm_node_touch(zone, ref->node);
+
+        /* the node's own lines are left unread until the time comes */
+
+        if (ngx_current_msec - ref->touched >= NGX_HTTP_LLM_NODE_TOUCH) {
+            ngx_http_llm_node_touch(zone, ref->node);
+            ref->touched = ngx_current_msec;
+        }
+
         return ref->node;
     }
 
@@ -401,6 +418,7 @@ ngx_http_llm_node_by_ref(ngx_http_llm_zone_t *zone,
 
     ref->node = ln;
     ref->generation = zone->sh->generation;
+    ref->touched = ngx_current_msec;
 
     return ln;
 }
@@ -452,7 +470,7 @@ ngx_http_llm_expire(ngx_http_llm_zone_t *zone, ngx_uint_t force)
 
             ngx_queue_remove(q);
             ngx_rbtree_delete(&zone->sh->rbtree, &ln->node);
-            ngx_slab_free_locked(zone->shpool, ln);
+            ngx_slab_free_locked(zone->shpool, ln->data);
 
             /* every worker's memo of nodes is void from now */
             zone->sh->generation++;

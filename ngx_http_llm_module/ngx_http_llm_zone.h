@@ -94,6 +94,13 @@ ngx_http_llm_node_t *ngx_http_llm_node(ngx_http_llm_zone_t *zone,
     ngx_uint_t kind, ngx_str_t *name, uint32_t hash, size_t size,
     ngx_uint_t create);
 
+/*
+ * a node's payload (ln->data) of size bytes, found without reading a line
+ * of the node: the payload comes first in the node's memory
+ */
+#define ngx_http_llm_node_payload(ln, size)                                  \
+    ((void *) ((u_char *) (ln) - ngx_align(size, NGX_ALIGNMENT)))
+
 /* the same, for an object whose node's name never changes: found once */
 ngx_http_llm_node_t *ngx_http_llm_node_by_ref(ngx_http_llm_zone_t *zone,
     ngx_http_llm_node_ref_t *ref, ngx_uint_t kind, ngx_str_t *name,
