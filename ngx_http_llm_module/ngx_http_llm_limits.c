@@ -19,7 +19,12 @@
 /* what a request holds against its key, team and organisation */
 typedef struct {
     ngx_http_llm_entity_t         *entity[3];
-    ngx_http_llm_node_t           *node[3];
+    /*
+     * their meters in the zone; a->parallel keeps the node alive while
+     * held (ngx_http_llm_account_live()), so that the node's own lines
+     * are not read
+     */
+    ngx_http_llm_account_t        *account[3];
     ngx_uint_t                     n;
     int64_t                        tokens;
     int64_t                        cost;
@@ -394,8 +399,8 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
                                      "request now. Retry later.");
         }
 
-        hold->node[i] = node;
-        a = node->data;
+        a = ngx_http_llm_node_payload(node, sizeof(ngx_http_llm_account_t));
+        hold->account[i] = a;
 
         /* budgets changed by a reload start afresh */
 
@@ -426,7 +431,7 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     for (i = 0; i < hold->n; i++) {
         e = hold->entity[i];
-        a = hold->node[i]->data;
+        a = hold->account[i];
 
         a->parallel++;
         a->requests.used++;
@@ -436,8 +441,6 @@ ngx_http_llm_reserve(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
             a->budgets[k].reserved += (e->budgets[k].unit == NGX_HTTP_LLM_USD)
                                       ? hold->cost : hold->tokens;
         }
-
-        hold->node[i]->refs++;
     }
 
     ngx_http_llm_zone_unlock(lmcf->zone);
@@ -627,7 +630,7 @@ ngx_http_llm_settle_locked(ngx_http_llm_ctx_t *ctx)
 
     for (i = 0; i < hold->n; i++) {
         e = hold->entity[i];
-        a = hold->node[i]->data;
+        a = hold->account[i];
 
         if (a->parallel) {
             a->parallel--;
@@ -651,8 +654,6 @@ ngx_http_llm_settle_locked(ngx_http_llm_ctx_t *ctx)
                 a->budgets[k].used += tokens;
             }
         }
-
-        hold->node[i]->refs--;
     }
 }
 
@@ -677,7 +678,7 @@ ngx_http_llm_unhold(ngx_http_llm_ctx_t *ctx)
     ngx_http_llm_zone_lock(ctx->zone);
 
     for (i = 0; i < hold->n; i++) {
-        a = hold->node[i]->data;
+        a = hold->account[i];
 
         if (a->parallel) {
             a->parallel--;
@@ -690,8 +691,6 @@ ngx_http_llm_unhold(ngx_http_llm_ctx_t *ctx)
                 (hold->entity[i]->budgets[k].unit == NGX_HTTP_LLM_USD)
                 ? hold->cost : hold->tokens;
         }
-
-        hold->node[i]->refs--;
     }
 
     ngx_http_llm_zone_unlock(ctx->zone);

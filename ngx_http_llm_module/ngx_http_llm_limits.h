@@ -82,7 +82,8 @@ struct ngx_http_llm_entity_s {
     ngx_uint_t                     rpm;
     ngx_uint_t                     tpm;
     ngx_uint_t                     parallel;
-    ngx_uint_t                     nbudgets;
+    /* 32 bits, beside the flags: the first budget within two lines */
+    uint32_t                       nbudgets;
     unsigned                       guard_set:1;
     unsigned                       has_digest:1;
     ngx_http_llm_budget_t          budgets[NGX_HTTP_LLM_MAX_BUDGETS];

@@ -504,7 +504,7 @@ ngx_http_llm_redis_meters(ngx_http_llm_node_t *ln, ngx_uint_t how,
     }
 
     *read = (how == NGX_HTTP_LLM_REDIS_SYNC)
-            && (ln->refs
+            && (a->parallel
                 || (ngx_msec_int_t) (msec - ln->used)
                    < NGX_HTTP_LLM_REDIS_ACTIVE);
 

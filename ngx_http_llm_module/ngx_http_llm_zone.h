@@ -40,7 +40,8 @@ struct ngx_http_llm_node_s {
     ngx_rbtree_node_t              node;        /* key: crc32 of the name */
     void                          *data;        /* the kind's payload */
     ngx_msec_t                     used;
-    uint32_t                       refs;        /* requests holding it */
+    /* requests holding it; a COUNTER's are its account's "parallel" */
+    uint32_t                       refs;
     /* nodes counted against this one (a route's models); kept while any */
     uint32_t                       owned;
     ngx_queue_t                    queue;       /* most recently used first */
