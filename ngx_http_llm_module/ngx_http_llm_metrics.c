@@ -964,7 +964,7 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
     ngx_http_llm_ewma_t         *ewma;
     ngx_http_llm_budget_t       *b;
     ngx_http_llm_buckets_t      *bk;
-    ngx_http_llm_series_t       *h;
+    ngx_http_llm_series_t       *series;
     ngx_http_llm_spend_snap_t   *sp;
     ngx_http_llm_target_snap_t  *ts;
     ngx_http_llm_series_snap_t  *ss;
@@ -1036,11 +1036,11 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
         ngx_http_llm_help(t, bk->name, "histogram", bk->help);
 
         for (i = 0; i < snap->series.nelts; i++) {
-            h = &ss[i].series;
+            series = &ss[i].series;
             cumulative = 0;
 
             for (c = 0; c <= bk->n; c++) {
-                cumulative += h->buckets[bk->first + c];
+                cumulative += series->buckets[bk->first + c];
 
                 ngx_http_llm_text(t, "%s_bucket", bk->name);
                 ngx_http_llm_series_labels(t, &ss[i]);
@@ -1051,8 +1051,8 @@ ngx_http_llm_metrics_prometheus(ngx_http_request_t *r,
 
             ngx_http_llm_text(t, "%s_sum", bk->name);
             ngx_http_llm_series_labels(t, &ss[i]);
-            ngx_http_llm_text(t, "} %uL.%06uL\n", h->sum[k] / 1000000,
-                              h->sum[k] % 1000000);
+            ngx_http_llm_text(t, "} %uL.%06uL\n", series->sum[k] / 1000000,
+                              series->sum[k] % 1000000);
 
             /* the +Inf bucket's, as Prometheus has it */
             ngx_http_llm_text(t, "%s_count", bk->name);

@@ -224,6 +224,15 @@ is($series->{requests}{'2xx'}, val($m2, "llm_requests_total{$S,status=2xx}"),
    'json: requests as in the exposition');
 is($series->{prompt_tokens}, val($m2, "llm_tokens_total{$S,kind=prompt}"),
    'json: prompt tokens as in the exposition');
+# the means are the histograms' sums over their counts (the buckets')
+my $n = val($m2, "llm_time_to_first_byte_seconds_count{$S}");
+cmp_ok(abs($series->{ttfb_ms_avg}
+           - val($m2, "llm_time_to_first_byte_seconds_sum{$S}") / $n * 1000),
+       '<', 0.001, 'json: the mean time to first byte, as in the exposition');
+$n = val($m2, "llm_gateway_overhead_seconds_count{$S}");
+cmp_ok(abs($series->{overhead_us_avg}
+           - val($m2, "llm_gateway_overhead_seconds_sum{$S}") / $n * 1e6),
+       '<', 0.06, 'json: the mean overhead, as in the exposition');
 # the first three requests (no temperature 0) were not eligible: bypasses
 is_deeply($series->{cache}, { hit => 1, miss => 1, bypass => 4 },
           'json: cache results since the start');
