@@ -23,6 +23,11 @@
 # BENCH_CG_ROWS="proxy gateway"  only these callgrind rows
 # BENCH_PAIRED_ROUNDS  rounds of the throughput targets' paths
 #                    alternated (3): the targets read their median
+# NGINX_BIN          the nginx measured (/usr/sbin/nginx), with the module
+#                    built for it: one built from source with -g names
+#                    nginx's own functions in callgrind's and perf's
+#                    reports (Debian's is stripped); the mock stays
+#                    Debian's nginx, for its echo module
 
 set -eu
 
@@ -543,6 +548,39 @@ if [ "$only" = guard ]; then
     exit 0
 fi
 
+# paired_run FILE PID PATH...: $paired_rounds rounds of the paths one
+# after the other, the order reversed every other round; "round path
+# wrk_run's fields" a line in FILE. A number as a path is that many keys
+# and routes of the scale configuration, each request with its own.
+paired_run() {
+    file=$1 measured=$2
+    shift 2
+    i=1
+    while [ "$i" -le "$paired_rounds" ]; do
+        order=$*
+        if [ $((i % 2)) -eq 0 ]; then
+            order=$(echo "$*" | tr ' ' '\n' | tac | tr '\n' ' ')
+        fi
+        for name in $order; do
+            b=chat.json
+            case $name in
+            proxy)       u=$proxy$url ;;
+            open)        u=$open$url ;;
+            cache)       u=$cached$url b=chat0.json ;;
+            nginx_cache) u=$proxy/cached$url b=chat0.json ;;
+            *)           u=$gateway$url ;;
+            esac
+            export BENCH_BODY=$prefix/$b BENCH_HEADERS=$prefix/client.h
+            case $name in [0-9]*) export BENCH_SCALE=$name ;; esac
+            r=$(wrk_run "$u" "$conns" "$short_secs" "$measured" \
+                "paired-$name")
+            unset BENCH_SCALE
+            echo "$i $name $r" >> "$file"
+        done
+        i=$((i + 1))
+    done
+}
+
 # scale_paired_rows: the rounds of 10,000 keys in turn against one
 scale_paired_rows() {
     [ -s "$sprows" ] || return 0
@@ -592,22 +630,7 @@ scale_measure() {
     sprows=$prefix/scale-paired.txt
     : > "$sprows"
     if [ "$n" = 10000 ]; then
-        i=1
-        while [ "$i" -le "$paired_rounds" ]; do
-            order="1 10000"
-            if [ $((i % 2)) -eq 0 ]; then
-                order="10000 1"
-            fi
-            for k in $order; do
-                export BENCH_BODY=$prefix/chat.json \
-                       BENCH_HEADERS=$prefix/client.h BENCH_SCALE=$k
-                r=$(wrk_run "$gateway$url" "$conns" "$short_secs" "$pid" \
-                    "scale-paired$k")
-                unset BENCH_SCALE
-                echo "$i $k $r" >> "$sprows"
-            done
-            i=$((i + 1))
-        done
+        paired_run "$sprows" "$pid" 1 10000
     fi
 }
 
@@ -667,26 +690,8 @@ get() { awk -v n="$1" -v f="$2" '$1 == n { print $f }' "$rows"; }
 prows=$prefix/paired.txt
 : > "$prows"
 paired_paths="proxy gateway open cache nginx_cache"
-i=1
-while [ "$i" -le "$paired_rounds" ]; do
-    order=$paired_paths
-    if [ $((i % 2)) -eq 0 ]; then
-        order=$(echo "$paired_paths" | tr ' ' '\n' | tac | tr '\n' ' ')
-    fi
-    for name in $order; do
-        case $name in
-        proxy)       u=$proxy$url b=chat.json ;;
-        gateway)     u=$gateway$url b=chat.json ;;
-        open)        u=$open$url b=chat.json ;;
-        cache)       u=$cached$url b=chat0.json ;;
-        nginx_cache) u=$proxy/cached$url b=chat0.json ;;
-        esac
-        export BENCH_BODY=$prefix/$b BENCH_HEADERS=$prefix/client.h
-        r=$(wrk_run "$u" "$conns" "$short_secs" "$front_pid" "paired-$name")
-        echo "$i $name $r" >> "$prows"
-    done
-    i=$((i + 1))
-done
+# shellcheck disable=SC2086 # the paths, one word each
+paired_run "$prows" "$front_pid" $paired_paths
 echo "paired rounds done"
 
 # paired A [B [FILE]]: "median min max" of A's requests/s over B's

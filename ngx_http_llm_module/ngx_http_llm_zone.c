@@ -342,7 +342,7 @@ ngx_http_llm_node(ngx_http_llm_zone_t *zone, ngx_uint_t kind, ngx_str_t *name,
      * The payload first, the node after it (ngx_http_llm_node_payload()):
      * the payload begins a cache line (the slab aligns a chunk to its
      * size), what a request writes of it laid out to fill few lines, and
-     * a request that finds a node by its ref reads no line of the node's
+     * a request that finds a node by its ref reads no line of the node
      */
     n = ngx_align(size, NGX_ALIGNMENT)
         + offsetof(ngx_http_llm_node_t, name) + name->len;
