@@ -337,7 +337,8 @@ ngx_http_llm_entity_attr_parse(ngx_pool_t *pool, ngx_http_llm_entity_t *e,
     u_char *err, size_t len)
 {
     char                          *rv;
-    u_char                        *p, *s, *end, *comma, *last, msg[192];
+    u_char                        *p, *s, *end, *comma, *last, *star,
+                                   msg[192];
     ngx_int_t                      num;
     ngx_str_t                      item;
     ngx_str_t                     *text;
@@ -429,9 +430,18 @@ ngx_http_llm_entity_attr_parse(ngx_pool_t *pool, ngx_http_llm_entity_t *e,
                     glob->glob = item;
                     glob->regex = NULL;
 
+                    /* the common "gpt-4o*": one comparison, not the glob */
+
+                    star = memchr(item.data, '*', item.len);
+                    glob->prefix = (star == item.data + item.len - 1
+                                    && item.len > 1)
+                                   ? item.len - 1 : 0;
+
                     if (item.data[0] != '~') {
                         continue;
                     }
+
+                    glob->prefix = 0;
 
                     glob->regex = ngx_http_llm_regex_name(pool, &item, msg,
                                                           sizeof(msg));
@@ -1025,6 +1035,17 @@ ngx_http_llm_model_allowed(ngx_http_llm_entity_t *e, ngx_str_t *model)
         glob = e->models->elts;
 
         for (i = 0; i < e->models->nelts; i++) {
+            if (glob[i].prefix) {
+                if (model->len >= glob[i].prefix
+                    && ngx_memcmp(model->data, glob[i].glob.data,
+                                  glob[i].prefix) == 0)
+                {
+                    break;
+                }
+
+                continue;
+            }
+
             /* a regex's match limit is no match: refusing is safe */
             if (glob[i].regex
                 ? ngx_http_llm_regex_exec(glob[i].regex, model->data,

@@ -55,6 +55,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                      glob;
     struct ngx_http_llm_regex_s   *regex;
+    size_t                         prefix;   /* "text*": the text's length */
 } ngx_http_llm_model_pattern_t;
 
 

@@ -326,3 +326,30 @@ first or last, and a wrong key must still walk to an empty slot.
 --- response_headers eval
 ["X-Key-Name: k0001", "X-Key-Name: k1500", "X-Key-Name: k3000",
  "X-Key-Name: k2999", "!X-Key-Name", "X-Key-Name: k0042"]
+
+
+
+=== TEST 19: "text*" is the text and anything after it; a regex or another glob keeps its own meaning
+"gpt-4o*" is compared as a prefix (keys.c): the text itself passes, a
+shorter or other name does not; "~^o1.*" ends in a star but is a regex;
+"claude-*-haiku" has its star inside.
+--- http_config
+    llm_provider mock { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; }
+    llm_route gpt-4o { target mock; }
+    llm_route gpt-4o-mini { target mock; }
+    llm_route gpt-4 { target mock; }
+    llm_route gpt-5o { target mock; }
+    llm_route o1-preview { target mock; }
+    llm_route claude-3-haiku { target mock; }
+    llm_route claude-3-sonnet { target mock; }
+    llm_key carol {
+        key sk-carol-0123456789;
+        models "gpt-4o*" "~^o1.*" "claude-*-haiku";
+    }
+--- request eval
+[map { "POST /v1/chat/completions\n{\"model\":\"$_\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}" }
+    qw(gpt-4o gpt-4o-mini gpt-4 gpt-5o o1-preview claude-3-haiku claude-3-sonnet)]
+--- more_headers eval
+[("Authorization: Bearer sk-carol-0123456789\n") x 7]
+--- error_code eval
+[200, 200, 403, 403, 200, 200, 403]
