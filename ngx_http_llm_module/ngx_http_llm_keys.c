@@ -429,19 +429,21 @@ ngx_http_llm_entity_attr_parse(ngx_pool_t *pool, ngx_http_llm_entity_t *e,
 
                     glob->glob = item;
                     glob->regex = NULL;
-
-                    /* the common "gpt-4o*": one comparison, not the glob */
-
-                    star = memchr(item.data, '*', item.len);
-                    glob->prefix = (star == item.data + item.len - 1
-                                    && item.len > 1)
-                                   ? item.len - 1 : 0;
+                    glob->prefix = 0;
 
                     if (item.data[0] != '~') {
+                        /* the common "gpt-4o*": one comparison */
+
+                        star = memchr(item.data, '*', item.len);
+
+                        if (item.len > 1
+                            && star == item.data + item.len - 1)
+                        {
+                            glob->prefix = item.len - 1;
+                        }
+
                         continue;
                     }
-
-                    glob->prefix = 0;
 
                     glob->regex = ngx_http_llm_regex_name(pool, &item, msg,
                                                           sizeof(msg));
@@ -1035,19 +1037,12 @@ ngx_http_llm_model_allowed(ngx_http_llm_entity_t *e, ngx_str_t *model)
         glob = e->models->elts;
 
         for (i = 0; i < e->models->nelts; i++) {
-            if (glob[i].prefix) {
-                if (model->len >= glob[i].prefix
-                    && ngx_memcmp(model->data, glob[i].glob.data,
-                                  glob[i].prefix) == 0)
-                {
-                    break;
-                }
-
-                continue;
-            }
-
             /* a regex's match limit is no match: refusing is safe */
-            if (glob[i].regex
+            if (glob[i].prefix
+                ? model->len >= glob[i].prefix
+                  && ngx_memcmp(model->data, glob[i].glob.data,
+                                glob[i].prefix) == 0
+                : glob[i].regex
                 ? ngx_http_llm_regex_exec(glob[i].regex, model->data,
                                           model->len) == NGX_OK
                 : ngx_http_llm_glob(&glob[i].glob, model))
