@@ -16,6 +16,7 @@
 #include "ngx_http_llm_attempt.h"
 #include "ngx_http_llm_dialect.h"
 #include "ngx_http_llm_json_tree.h"
+#include "ngx_http_llm_upstream.h"
 
 
 /* a spilled body up to this size goes upstream from one buffer */
@@ -86,12 +87,14 @@ ngx_http_llm_prepare_attempt(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
 /*
  * Called as proxy_pass evaluates $llm_upstream, just after it created the
- * upstream and before it builds the request: the provider's headers will
- * be written by ngx_http_llm_upstream_writer() as the request is sent.
- * Written there rather than by a proxy_set_header line each, they cost no
- * variable per header per request, need no line in the configuration for
- * a provider's own "header", and never appear in proxy's debug log of the
- * request (the key among them).
+ * upstream and before it builds the request, or as the upstream
+ * llm_upstream takes the attempt (ngx_http_llm_upstream.c): the
+ * provider's headers will be written by ngx_http_llm_upstream_writer()
+ * as the request is sent. Written there rather than by a
+ * proxy_set_header line each, they cost no variable per header per
+ * request, need no line in the configuration for a provider's own
+ * "header", and never appear in proxy's debug log of the request (the
+ * key among them).
  */
 
 void
@@ -101,12 +104,22 @@ ngx_http_llm_attach_writer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 
     u = r->upstream;
 
-    /* an upstream that is built already is another's: a log's, a retry's */
+    /*
+     * an upstream that has its peers already is another's: a log's, a
+     * retry's; nginx's own writer is there once proxy built the request
+     */
 
-    if (u == NULL || u->state != NULL || u->output.output_filter != NULL
-        || !ctx->attempt_ready
-        || (ctx->target->provider->header_block.len == 0
-            && ctx->nheaders == 0))
+    if (u == NULL || u->peer.get != NULL || !ctx->attempt_ready
+        || (u->output.output_filter != NULL
+            && u->output.output_filter != ngx_chain_writer))
+    {
+        return;
+    }
+
+    /* with llm_upstream the request line is the writer's too */
+
+    if (ctx->target->provider->header_block.len == 0 && ctx->nheaders == 0
+        && !ngx_http_llm_upstream_fixed(u))
     {
         return;
     }
@@ -119,9 +132,11 @@ ngx_http_llm_attach_writer(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx)
 /*
  * nginx's chain writer, with the attempt's headers after the request
  * line of proxy's header buffer (the first of u->request_bufs): the
- * provider's block, then the dialect's. That buffer is passed once a send
- * (again after a reinit), whole; a copy with the headers goes out in its
- * place, so that a new send finds it intact.
+ * provider's block, then the dialect's; with llm_upstream, the request
+ * line's target is the attempt's path (proxy wrote the client's). That
+ * buffer is passed once a send (again after a reinit), whole; a copy
+ * with the headers goes out in its place, so that a new send finds it
+ * intact.
  */
 
 static ngx_int_t
@@ -129,10 +144,11 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
 {
     ngx_http_request_t *r = data;
 
-    u_char               *line;
+    u_char               *line, *target, *version;
     size_t                len, dynamic;
-    ngx_str_t            *block;
+    ngx_str_t            *block, path;
     ngx_buf_t            *head, *b;
+    ngx_uint_t            fixed;
     ngx_chain_t          *cl, *ln, *out, **ll, *copy;
     ngx_http_llm_ctx_t   *ctx;
     ngx_http_upstream_t  *u;
@@ -146,12 +162,16 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
         }
     }
 
-    ctx = ngx_http_llm_get_ctx(r);
-
-    if (cl == NULL || ctx == NULL || !ctx->attempt_ready
-        || !ngx_buf_in_memory_only(head))
-    {
+    if (cl == NULL) {
+        /* the head went out in an earlier call */
         return ngx_chain_writer(&u->writer, in);
+    }
+
+    ctx = ngx_http_llm_get_ctx(r);
+    fixed = ngx_http_llm_upstream_fixed(u);
+
+    if (ctx == NULL || !ctx->attempt_ready || !ngx_buf_in_memory_only(head)) {
+        goto unexpected;
     }
 
     /* the request line's end: memchr() takes its bytes a vector at a time */
@@ -159,7 +179,7 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
     line = memchr(head->pos, LF, head->last - head->pos);
 
     if (line == NULL) {
-        return ngx_chain_writer(&u->writer, in);
+        goto unexpected;
     }
 
     line++;
@@ -167,13 +187,42 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
     block = &ctx->target->provider->header_block;
     dynamic = ngx_http_llm_headers_size(ctx->headers, ctx->nheaders);
 
-    if (block->len + dynamic == 0) {
+    if (block->len + dynamic == 0 && !fixed) {
         return ngx_chain_writer(&u->writer, in);
     }
 
-    /* the copy's buffer, its link and its bytes in one allocation */
-
     len = block->len + dynamic + (head->last - head->pos);
+
+    target = NULL;
+    version = NULL;
+    ngx_str_null(&path);
+
+    if (fixed) {
+        /* "METHOD target HTTP/1.x": the target is the attempt's path */
+
+        target = memchr(head->pos, ' ', line - head->pos);
+
+        for (version = line - 1; version > head->pos; version--) {
+            if (*version == ' ') {
+                break;
+            }
+        }
+
+        if (target == NULL || version <= target) {
+            goto unexpected;
+        }
+
+        target++;
+
+        path.data = ctx->upstream_url.data
+                    + ctx->target->provider->origin.len;
+        path.len = ctx->upstream_url.len - ctx->target->provider->origin.len;
+
+        /* as proxy_pass makes a URL's path: "/" when it has none */
+        len += path.len + 1;
+    }
+
+    /* the copy's buffer, its link and its bytes in one allocation */
 
     b = ngx_palloc(r->pool, sizeof(ngx_buf_t) + sizeof(ngx_chain_t) + len);
     if (b == NULL) {
@@ -192,7 +241,19 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
     b->end = b->start + len;
     b->temporary = 1;
 
-    b->last = ngx_cpymem(b->last, head->pos, line - head->pos);
+    if (fixed) {
+        b->last = ngx_cpymem(b->last, head->pos, target - head->pos);
+
+        if (path.len == 0 || path.data[0] != '/') {
+            *b->last++ = '/';
+        }
+
+        b->last = ngx_cpymem(b->last, path.data, path.len);
+        b->last = ngx_cpymem(b->last, version, line - version);
+
+    } else {
+        b->last = ngx_cpymem(b->last, head->pos, line - head->pos);
+    }
 
     if (block->len) {
         b->last = ngx_cpymem(b->last, block->data, block->len);
@@ -222,6 +283,19 @@ ngx_http_llm_upstream_writer(void *data, ngx_chain_t *in)
     *ll = copy;
 
     return ngx_chain_writer(&u->writer, out);
+
+unexpected:
+
+    if (!fixed) {
+        return ngx_chain_writer(&u->writer, in);
+    }
+
+    /* the client's target must not reach the provider */
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "llm_upstream: no request line to write");
+
+    return NGX_ERROR;
 }
 
 

@@ -24,6 +24,7 @@
 #include "ngx_http_llm_redis.h"
 #include "ngx_http_llm_keys.h"
 #include "ngx_http_llm_guard.h"
+#include "ngx_http_llm_upstream.h"
 
 #include <openssl/crypto.h>
 #include <yajl/yajl_version.h>
@@ -37,6 +38,7 @@ typedef struct {
 } ngx_http_llm_ctx_cleanup_t;
 
 
+static ngx_int_t ngx_http_llm_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_llm_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_llm_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_llm_init_process(ngx_cycle_t *cycle);
@@ -198,7 +200,7 @@ static ngx_command_t  ngx_http_llm_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_llm_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_llm_preconfiguration,         /* preconfiguration */
     ngx_http_llm_postconfiguration,        /* postconfiguration */
 
     ngx_http_llm_create_main_conf,         /* create main configuration */
@@ -563,6 +565,19 @@ ngx_http_llm_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* "proxy_pass https://llm_upstream" in the http block finds it made */
+
+static ngx_int_t
+ngx_http_llm_preconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_llm_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_llm_module);
+
+    return ngx_http_llm_upstream_add(cf, lmcf);
+}
+
+
 static ngx_int_t
 ngx_http_llm_postconfiguration(ngx_conf_t *cf)
 {
@@ -583,7 +598,9 @@ ngx_http_llm_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (ngx_http_llm_check_providers(cf, lmcf) != NGX_OK) {
+    if (ngx_http_llm_check_providers(cf, lmcf) != NGX_OK
+        || ngx_http_llm_upstream_providers(cf, lmcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -646,16 +663,16 @@ ngx_http_llm_postconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_llm_check_gateways(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
 {
-    ngx_uint_t                      i, j, found;
+    ngx_str_t                       name;
+    ngx_uint_t                      i, j, found, variables;
     ngx_module_t                   *proxy;
-    ngx_http_variable_t            *v;
     ngx_http_err_page_t            *ep;
     ngx_http_core_loc_conf_t      **gw, *clcf;
     ngx_http_upstream_conf_t       *ucf;
-    ngx_http_core_main_conf_t      *cmcf;
 
     gw = lmcf->gateways.elts;
     proxy = NULL;
+    variables = 0;
 
     for (i = 0; cf->cycle->modules[i]; i++) {
         if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_http_proxy_module")
@@ -705,17 +722,38 @@ ngx_http_llm_check_gateways(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
         }
 
         /*
-         * proxy_pass with a fixed URL sends no provider's headers: the
-         * upstream conf starts with the upstream block a fixed URL names
-         * (NULL with variables)
+         * proxy_pass with a fixed URL other than llm_upstream sends no
+         * provider's headers: the upstream conf starts with the upstream
+         * block a fixed URL names (NULL with variables)
          */
 
         if (ucf && ucf->upstream) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "llm_gateway location \"%V\" needs "
-                          "\"proxy_pass $llm_upstream;\", not a fixed URL: "
-                          "include llm_proxy_params in it", &clcf->name);
-            return NGX_ERROR;
+            if (ucf->upstream != lmcf->upstream) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "llm_gateway location \"%V\" needs "
+                              "\"proxy_pass https://llm_upstream;\" (or "
+                              "$llm_upstream), not another URL: include "
+                              "llm_proxy_params in it", &clcf->name);
+                return NGX_ERROR;
+            }
+
+#if (NGX_HTTP_SSL)
+            /* "http://llm_upstream": no TLS context for https providers */
+
+            if (ucf->ssl == NULL) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "llm_gateway location \"%V\" needs "
+                              "\"proxy_pass https://llm_upstream;\": each "
+                              "provider's url has its own scheme",
+                              &clcf->name);
+                return NGX_ERROR;
+            }
+#endif
+
+            lmcf->upstream_used = 1;
+
+        } else if (ucf) {
+            variables = 1;
         }
 
         found = 0;
@@ -743,24 +781,15 @@ ngx_http_llm_check_gateways(ngx_conf_t *cf, ngx_http_llm_main_conf_t *lmcf)
         }
     }
 
-    if (lmcf->gateways.nelts) {
-        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-        v = cmcf->variables.elts;
+    if (variables) {
+        ngx_str_set(&name, "llm_upstream");
 
-        for (i = 0; i < cmcf->variables.nelts; i++) {
-            if (v[i].name.len == sizeof("llm_upstream") - 1
-                && ngx_strncmp(v[i].name.data, "llm_upstream",
-                               v[i].name.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (i == cmcf->variables.nelts) {
+        if (!ngx_http_llm_variable_read(cf, &name)) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "llm_gateway location \"%V\" needs "
-                          "\"proxy_pass $llm_upstream;\": include "
-                          "llm_proxy_params in it", &gw[0]->name);
+                          "\"proxy_pass https://llm_upstream;\" (or "
+                          "$llm_upstream): include llm_proxy_params in it",
+                          &gw[0]->name);
             return NGX_ERROR;
         }
     }

@@ -193,6 +193,15 @@ struct ngx_http_llm_provider_s {
     /* an env: key that is not set disables the provider when optional */
     unsigned                       disabled:1;
     unsigned                       needs_resolver:1;
+    unsigned                       ssl:1;          /* https:// */
+
+    /*
+     * its peers for "proxy_pass https://llm_upstream": an upstream block
+     * (its keepalive pool, or the one its url names), else its address
+     * in peers; else peers.host is resolved per request
+     */
+    ngx_http_upstream_srv_conf_t  *pool;
+    ngx_http_upstream_resolved_t   peers;
 
     u_char                        *file_name;
     ngx_uint_t                     line;
@@ -349,6 +358,10 @@ typedef struct {
     /* gateway locations, checked once the whole http block is known */
     /* ngx_http_core_loc_conf_t * */
     ngx_array_t                    gateways;
+    /* "llm_upstream": proxy_pass hands it an attempt, it the provider */
+    ngx_http_upstream_srv_conf_t  *upstream;
+    /* a gateway location has "proxy_pass https://llm_upstream" */
+    ngx_uint_t                     upstream_used;
 
     ngx_str_t                      models_json;    /* GET /v1/models body */
     time_t                         created;

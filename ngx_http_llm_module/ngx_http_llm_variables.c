@@ -18,6 +18,7 @@
 #include "ngx_http_llm_response.h"
 #include "ngx_http_llm_guard.h"
 #include "ngx_http_llm_attempt.h"
+#include "ngx_http_llm_upstream.h"
 
 
 #define NGX_HTTP_LLM_HEADER_PREFIX  "llm_header_"
@@ -188,6 +189,28 @@ ngx_http_llm_add_variables(ngx_conf_t *cf)
 }
 
 
+ngx_uint_t
+ngx_http_llm_variable_read(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_uint_t                  i;
+    ngx_http_variable_t        *v;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    v = cmcf->variables.elts;
+
+    for (i = 0; i < cmcf->variables.nelts; i++) {
+        if (v[i].name.len == name->len
+            && ngx_strncmp(v[i].name.data, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static ngx_int_t
 ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
@@ -215,6 +238,7 @@ ngx_http_llm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case NGX_HTTP_LLM_VAR_UPSTREAM_HOST:
         if (ctx->target) {
             value = ctx->target->provider->host;
+            ngx_http_llm_upstream_resolve(r, ctx);
         }
         break;
 

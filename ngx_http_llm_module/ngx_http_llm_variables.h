@@ -12,6 +12,8 @@
 
 
 ngx_int_t ngx_http_llm_add_variables(ngx_conf_t *cf);
+/* whether the configuration reads $name somewhere (it has an index) */
+ngx_uint_t ngx_http_llm_variable_read(ngx_conf_t *cf, ngx_str_t *name);
 
 
 /* a value read anew each time it is asked for; none without data */

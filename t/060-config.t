@@ -225,7 +225,7 @@ POST /v1/chat/completions
 
 
 
-=== TEST 16b: a gateway whose proxy_pass is not $llm_upstream
+=== TEST 16b: a gateway whose proxy_pass is neither llm_upstream nor $llm_upstream
 --- http_config
     llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; key sk-1; }
 --- config
@@ -237,11 +237,11 @@ POST /v1/chat/completions
     }
 --- must_die
 --- error_log
-llm_gateway location "/v1/" needs "proxy_pass $llm_upstream;": include llm_proxy_params in it
+llm_gateway location "/v1/" needs "proxy_pass https://llm_upstream;" (or $llm_upstream): include llm_proxy_params in it
 
 
 
-=== TEST 16b2: a gateway whose proxy_pass is a fixed URL, beside one whose is $llm_upstream
+=== TEST 16b2: a gateway whose proxy_pass is another fixed URL, beside one whose is $llm_upstream
 --- http_config
     llm_provider p { url http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1; key sk-1; }
 --- config
@@ -260,7 +260,7 @@ llm_gateway location "/v1/" needs "proxy_pass $llm_upstream;": include llm_proxy
     }
 --- must_die
 --- error_log
-llm_gateway location "/v2/" needs "proxy_pass $llm_upstream;", not a fixed URL: include llm_proxy_params in it
+llm_gateway location "/v2/" needs "proxy_pass https://llm_upstream;" (or $llm_upstream), not another URL: include llm_proxy_params in it
 
 
 
