@@ -54,6 +54,10 @@ typedef struct {
 } ngx_http_llm_digest_frame_t;
 
 
+/* the levels a digest holds without an allocation of its own */
+#define NGX_HTTP_LLM_DIGEST_FRAMES  8
+
+
 struct ngx_http_llm_digest_s {
     ngx_pool_t                    *pool;
     ngx_uint_t                     depth;
@@ -66,7 +70,14 @@ struct ngx_http_llm_digest_s {
     size_t                         size;
     u_char                        *scratch;     /* for sorting members */
     size_t                         scratch_size;
-    ngx_http_llm_digest_frame_t    frames[NGX_HTTP_LLM_MAX_JSON_DEPTH + 1];
+
+    /*
+     * first, or all NGX_HTTP_LLM_MAX_JSON_DEPTH + 1 once a body goes
+     * deeper: the whole array would make the digest a large allocation
+     * (a malloc() and a free() a request) for the few levels bodies use
+     */
+    ngx_http_llm_digest_frame_t   *frames;
+    ngx_http_llm_digest_frame_t    first[NGX_HTTP_LLM_DIGEST_FRAMES];
 };
 
 
@@ -195,6 +206,7 @@ ngx_http_llm_digest_create(ngx_pool_t *pool, ngx_http_llm_memcap_t *cap)
 
     d->pool = pool;
     d->cap = cap;
+    d->frames = d->first;
 
     return d;
 }
@@ -240,7 +252,8 @@ ngx_int_t
 ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map)
 {
     u_char                       *p;
-    ngx_http_llm_digest_frame_t  *f;
+    size_t                        size;
+    ngx_http_llm_digest_frame_t  *f, *frames;
 
     if (d->skipping || (d->depth && d->frames[d->depth - 1].skip)) {
         d->skipping++;
@@ -249,6 +262,23 @@ ngx_http_llm_digest_open(ngx_http_llm_digest_t *d, ngx_uint_t map)
 
     if (d->depth > NGX_HTTP_LLM_MAX_JSON_DEPTH) {
         return NGX_ERROR;
+    }
+
+    if (d->depth == NGX_HTTP_LLM_DIGEST_FRAMES && d->frames == d->first) {
+        size = (NGX_HTTP_LLM_MAX_JSON_DEPTH + 1)
+               * sizeof(ngx_http_llm_digest_frame_t);
+
+        if (!ngx_http_llm_memcap_charge(d->cap, size)) {
+            return NGX_ERROR;
+        }
+
+        frames = ngx_palloc(d->pool, size);
+        if (frames == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(frames, d->first, sizeof(d->first));
+        d->frames = frames;
     }
 
     p = ngx_http_llm_digest_reserve(d, 1);

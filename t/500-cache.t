@@ -135,6 +135,29 @@ is(ask('{"model":"m","temperature":0,"stop":["xy","z"],'
        ->header('x-llm-cache'),
    'MISS', 'a character moved between strings: MISS');
 
+# deeper than the digest's first levels (a schema 14 objects deep):
+# members sorted there too, values told apart there too
+
+sub deep {
+    my ($n, $leaf) = @_;
+    return $n ? '{"z":' . $n . ',"k":' . deep($n - 1, $leaf) . '}' : $leaf;
+}
+
+sub deep_question {
+    my ($leaf) = @_;
+    return '{"model":"m","temperature":0,"response_format":{"type":'
+         . '"json_schema","json_schema":{"name":"s","schema":'
+         . deep(12, $leaf) . '}},"messages":[{"role":"user",'
+         . '"content":"deep"}]}';
+}
+
+is(ask(deep_question('{"a":1,"b":[2,{"c":3}]}'))->header('x-llm-cache'),
+   'MISS', 'deep: MISS');
+is(ask(deep_question('{"b":[2,{"c":3}],"a":1}'))->header('x-llm-cache'),
+   'HIT', 'deep, members in another order: HIT');
+is(ask(deep_question('{"a":1,"b":[2,{"c":4}]}'))->header('x-llm-cache'),
+   'MISS', 'deep, a value changed: MISS');
+
 # not deterministic: never cached, unless asked
 
 my $hot = '{"model":"m","temperature":0.7,"messages":[{"role":"user",'
