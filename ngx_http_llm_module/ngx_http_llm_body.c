@@ -134,6 +134,8 @@ typedef struct {
                                               /* checked, 0 none */
     ngx_uint_t                 parts;         /* of a message's content */
     const char                *part_text;     /* its "text": what it is */
+    /* "llm_cache on": the cache key's digest fed in the same pass */
+    ngx_http_llm_digest_t     *digest;
     unsigned                   root:1;
     unsigned                   messages:1;
     unsigned                   anthropic:1;   /* /v1/messages */
@@ -186,6 +188,8 @@ static ngx_int_t ngx_http_llm_not_json(ngx_http_request_t *r,
 static ngx_int_t ngx_http_llm_refuse(ngx_http_llm_parser_t *p,
     const char *param, const char *fmt, ...);
 static ngx_int_t ngx_http_llm_token(ngx_http_llm_jscan_t *js,
+    ngx_uint_t token);
+static ngx_int_t ngx_http_llm_token_digest(ngx_http_llm_jscan_t *js,
     ngx_uint_t token);
 static ngx_int_t ngx_http_llm_root_token(ngx_http_llm_parser_t *p,
     ngx_uint_t token);
@@ -322,12 +326,14 @@ ngx_int_t
 ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     ngx_http_llm_problem_t *problem)
 {
-    ngx_int_t                 rc;
-    ngx_http_llm_tree_t      *tree;
-    ngx_http_llm_arena_t     *arena;
-    ngx_http_llm_memcap_t    *cap;
-    ngx_http_llm_parser_t     p;
-    ngx_http_llm_loc_conf_t  *llcf;
+    ngx_int_t                   rc;
+    ngx_table_elt_t            *h;
+    ngx_http_llm_tree_t        *tree;
+    ngx_http_llm_arena_t       *arena;
+    ngx_http_llm_memcap_t      *cap;
+    ngx_http_llm_parser_t       p;
+    ngx_http_llm_loc_conf_t    *llcf;
+    ngx_http_llm_jscan_sink_t   sink;
 
     if (ctx->body_length == 0) {
         return ngx_http_llm_problem(problem, NULL, NULL,
@@ -351,31 +357,6 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     p.guarded = (llcf->guard != NULL || p.lmcf->entity_guards);
 
     /*
-     * One pass of the scanner validates the body and reads the members
-     * the gateway uses; an OpenAI-format request to OpenAI-format
-     * targets needs nothing more. It allocates nothing and copies only
-     * the first bytes of a value. Callgrind, per body byte: ~0.6
-     * instructions in long strings, ~9 in short chat messages, where
-     * yajl's lexer alone took 7 and 25, before its callbacks and copies
-     * (a 256 KiB body through the gateway: 2.18 M instructions with
-     * yajl, 0.3 M now; make bench).
-     */
-
-    rc = ngx_http_llm_scan(r, ctx, ngx_http_llm_feed_jscan, &p.js, 0);
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_llm_jscan_finish(&p.js);
-    }
-
-    if (rc == NGX_ERROR && p.js.error) {
-        return ngx_http_llm_not_json(r, ctx, &p);
-    }
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    /*
      * What the parse keeps beyond the body (the tree, the cache key's
      * member digests) is bounded by the body's size: values of a few bytes
      * each would otherwise cost ~80 bytes of tree apiece.
@@ -392,23 +373,87 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
 
     /*
      * legacy completions, token counts and Responses calls are not
-     * cached: the cache
-     * stores and replays answers as chat completions (docs/endpoints.md)
+     * cached: the cache stores and replays answers as chat completions
+     * (docs/endpoints.md)
      */
 
     if ((llcf->cache != NGX_HTTP_LLM_CACHE_OFF || p.lmcf->route_cache)
         && !p.legacy && !p.responses
         && ctx->endpoint != NGX_HTTP_LLM_EP_COUNT_TOKENS)
     {
+        ctx->digest = ngx_http_llm_digest_create(r->pool, cap);
+        if (ctx->digest == NULL) {
+            return NGX_ERROR;
+        }
+
         /*
-         * the cache key is computed later, by a second pass, and only if
-         * the request turns out to be cacheable (ngx_http_llm_body_digest)
+         * With "llm_cache on" a request is cacheable unless its client
+         * says no (or its route's "cache" does): its key's digest is fed
+         * in this same pass, whole values from a sink. Otherwise the key
+         * is computed later, by a second pass, and only if the request
+         * turns out to be cacheable (ngx_http_llm_body_digest).
          */
+
+        h = ngx_http_llm_find_header(&r->headers_in.headers, "x-llm-cache");
+
+        if (llcf->cache == NGX_HTTP_LLM_CACHE_ON
+            && (h == NULL || h->value.len != 3
+                || ngx_strncasecmp(h->value.data, (u_char *) "off", 3) != 0))
+        {
+            p.digest = ctx->digest;
+            p.js.handler = ngx_http_llm_token_digest;
+
+            ngx_memzero(&sink, sizeof(ngx_http_llm_jscan_sink_t));
+            sink.pool = r->pool;
+            p.js.sink = &sink;
+        }
+    }
+
+    /*
+     * One pass of the scanner validates the body and reads the members
+     * the gateway uses; an OpenAI-format request to OpenAI-format
+     * targets needs nothing more. It allocates nothing and copies only
+     * the first bytes of a value (but for the cache key's, above).
+     * Callgrind, per body byte: ~0.6 instructions in long strings, ~9 in
+     * short chat messages, where yajl's lexer alone took 7 and 25,
+     * before its callbacks and copies (a 256 KiB body through the
+     * gateway: 2.18 M instructions with yajl, 0.3 M now; make bench).
+     */
+
+    rc = ngx_http_llm_scan(r, ctx, ngx_http_llm_feed_jscan, &p.js, 0);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_llm_jscan_finish(&p.js);
+    }
+
+    if (p.js.sink) {
+        ngx_http_llm_jscan_sink_free(&sink);
+        p.js.sink = NULL;
+    }
+
+    if (rc == NGX_ERROR && p.js.error) {
+        return ngx_http_llm_not_json(r, ctx, &p);
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (p.digest) {
+        ctx->digested = 1;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "llm cache: the body's digest, %O bytes, in the "
+                       "request's scan", ctx->body_length);
+
+    } else if (p.js.handler == ngx_http_llm_token_digest) {
+        /* over its memory: a digest of its own says so, if asked */
         ctx->digest = ngx_http_llm_digest_create(r->pool, cap);
         if (ctx->digest == NULL) {
             return NGX_ERROR;
         }
     }
+
 
     /*
      * A tree (the Anthropic door, a route with targets in other dialects,
@@ -609,6 +654,32 @@ ngx_http_llm_not_json(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
     yajl_free(b.yajl);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * "llm_cache on": the parser's token, then the digest's, in one pass. A
+ * digest over its memory is dropped, never the request: it is then not
+ * cached, and ngx_http_llm_body_digest() says why.
+ */
+
+static ngx_int_t
+ngx_http_llm_token_digest(ngx_http_llm_jscan_t *js, ngx_uint_t token)
+{
+    ngx_int_t               rc;
+    ngx_http_llm_parser_t  *p;
+
+    p = js->data;
+
+    rc = ngx_http_llm_token(js, token);
+
+    if (rc == NGX_OK && p->digest
+        && ngx_http_llm_digest_feed(p->digest, js, token) != NGX_OK)
+    {
+        p->digest = NULL;
+    }
+
+    return rc;
 }
 
 

@@ -634,10 +634,15 @@ ngx_http_llm_digest_result(ngx_http_llm_digest_t *d, ngx_str_t *form)
 ngx_int_t
 ngx_http_llm_digest_token(ngx_http_llm_jscan_t *js, ngx_uint_t token)
 {
-    ngx_str_t               value;
-    ngx_http_llm_digest_t  *d;
+    return ngx_http_llm_digest_feed(js->data, js, token);
+}
 
-    d = js->data;
+
+ngx_int_t
+ngx_http_llm_digest_feed(ngx_http_llm_digest_t *d, ngx_http_llm_jscan_t *js,
+    ngx_uint_t token)
+{
+    ngx_str_t  value;
 
     switch (token) {
 

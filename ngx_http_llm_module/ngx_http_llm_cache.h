@@ -50,6 +50,9 @@ void ngx_http_llm_digest_result(ngx_http_llm_digest_t *d, ngx_str_t *form);
 /* the scanner's handler (with a sink), its data the digest */
 ngx_int_t ngx_http_llm_digest_token(ngx_http_llm_jscan_t *js,
     ngx_uint_t token);
+/* the same token to d, from a scanner whose data is another's */
+ngx_int_t ngx_http_llm_digest_feed(ngx_http_llm_digest_t *d,
+    ngx_http_llm_jscan_t *js, ngx_uint_t token);
 
 /* the request's cache decision, once it is parsed and routed */
 void ngx_http_llm_cache_decide(ngx_http_request_t *r,

@@ -85,3 +85,78 @@ x-llm-provider: mock
 qr/llm cache: the body's digest/
 --- grep_error_log_out
 llm cache: the body's digest
+
+
+
+=== TEST 5: "llm_cache on": the digest is fed in the request's own scan, no second pass
+--- config
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        proxy_cache llm;
+        proxy_cache_valid 200 1m;
+        llm_cache on;
+    }
+--- request eval
+sprintf 'POST /v1/chat/completions
+{"model":"twice","temperature":0.7,"messages":[{"role":"user","content":"%020d"}]}',
+    time * 100000 + $$
+--- response_headers
+x-llm-cache: MISS
+x-llm-provider: mock
+--- grep_error_log eval
+qr/llm cache: the body's digest[^,]*, \d+ bytes[^"\n]*/
+--- grep_error_log_out eval
+qr/\Allm cache: the body's digest, \d+ bytes, in the request's scan\n\z/
+
+
+
+=== TEST 6: "llm_cache on", the client says no: no digest at all
+--- config
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        proxy_cache llm;
+        proxy_cache_valid 200 1m;
+        llm_cache on;
+    }
+--- more_headers
+x-llm-cache: off
+--- request
+POST /v1/chat/completions
+{"model":"m","temperature":0.7,"messages":[{"role":"user","content":"not me either"}]}
+--- response_headers
+x-llm-cache: BYPASS
+--- no_error_log
+llm cache: the body's digest
+
+
+
+=== TEST 7: a key digested in the scan is the key of a pass of its own: "on" hits what "deterministic" stored
+--- config
+    location /v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        proxy_cache llm;
+        proxy_cache_valid 200 1m;
+        llm_cache deterministic;
+    }
+    location /on/v1/ {
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        proxy_cache llm;
+        proxy_cache_valid 200 1m;
+        llm_cache on;
+    }
+--- request eval
+my $q = sprintf '{"model":"m","temperature":0,"stop":["\\u00e9t\\u00e9",'
+              . '"%s"],"messages":[{"role":"user","content":"%020d"}]}',
+                'x' x 300, time * 100000 + $$;
+["POST /v1/chat/completions\n$q", "POST /on/v1/chat/completions\n$q"]
+--- response_headers eval
+["x-llm-cache: MISS", "x-llm-cache: HIT"]
+--- grep_error_log eval
+qr/llm cache: the body's digest[^,]*, \d+ bytes[^"\n]*/
+--- grep_error_log_out eval
+qr/\Allm cache: the body's digest, \d+ bytes
+llm cache: the body's digest, \d+ bytes, in the request's scan\n\z/
