@@ -454,7 +454,6 @@ ngx_http_llm_parse_chat(ngx_http_request_t *r, ngx_http_llm_ctx_t *ctx,
         }
     }
 
-
     /*
      * A tree (the Anthropic door, a route with targets in other dialects,
      * a guard policy) needs every value whole: the scanner builds it in a
