@@ -160,3 +160,51 @@ qr/llm cache: the body's digest[^,]*, \d+ bytes[^"\n]*/
 --- grep_error_log_out eval
 qr/\Allm cache: the body's digest, \d+ bytes
 llm cache: the body's digest, \d+ bytes, in the request's scan\n\z/
+
+
+
+=== TEST 8: a key that would take more than llm_request_memory: the request is answered, not cached (a pass of its own)
+--- config
+    location /v1/ {
+        llm_request_memory 1x;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        proxy_cache llm;
+        proxy_cache_valid 200 1m;
+        llm_cache deterministic;
+    }
+--- request eval
+"POST /v1/chat/completions\n"
+. '{"model":"m","temperature":0,"messages":[{"role":"user","content":"wide"}],'
+. '"metadata_wide":{' . CORE::join(',', map { sprintf '"k%05d":%d', $_, $_ } 1 .. 6000)
+. '}}'
+--- error_code: 200
+--- response_headers
+x-llm-cache: BYPASS
+--- error_log
+this request's cache key would take more memory than llm_request_memory allows: not cached
+
+
+
+=== TEST 9: the same with "llm_cache on": the digest of the scan is dropped, not the request
+--- config
+    location /v1/ {
+        llm_request_memory 1x;
+        llm_gateway;
+        include $TEST_NGINX_LLM_PARAMS;
+        proxy_cache llm;
+        proxy_cache_valid 200 1m;
+        llm_cache on;
+    }
+--- request eval
+"POST /v1/chat/completions\n"
+. '{"model":"m","temperature":0,"messages":[{"role":"user","content":"wide"}],'
+. '"metadata_wide":{' . CORE::join(',', map { sprintf '"k%05d":%d', $_, $_ } 1 .. 6000)
+. '}}'
+--- error_code: 200
+--- response_headers
+x-llm-cache: BYPASS
+--- error_log
+this request's cache key would take more memory than llm_request_memory allows: not cached
+--- no_error_log
+in the request's scan
