@@ -32,6 +32,12 @@ CONF
 CONF
 );
 
+# an object of 6,000 members: its key's member list outgrows
+# "llm_request_memory 1x"
+our $WIDE_BODY = '{"model":"m","temperature":0,"messages":[{"role":"user",'
+    . '"content":"wide"}],"metadata_wide":{'
+    . join(',', map { sprintf '"k%05d":%d', $_, $_ } 1 .. 6000) . '}}';
+
 run_tests();
 
 __DATA__
@@ -174,10 +180,7 @@ llm cache: the body's digest, \d+ bytes, in the request's scan\n\z/
         llm_cache deterministic;
     }
 --- request eval
-"POST /v1/chat/completions\n"
-. '{"model":"m","temperature":0,"messages":[{"role":"user","content":"wide"}],'
-. '"metadata_wide":{' . CORE::join(',', map { sprintf '"k%05d":%d', $_, $_ } 1 .. 6000)
-. '}}'
+"POST /v1/chat/completions\n$main::WIDE_BODY"
 --- error_code: 200
 --- response_headers
 x-llm-cache: BYPASS
@@ -197,10 +200,7 @@ this request's cache key would take more memory than llm_request_memory allows: 
         llm_cache on;
     }
 --- request eval
-"POST /v1/chat/completions\n"
-. '{"model":"m","temperature":0,"messages":[{"role":"user","content":"wide"}],'
-. '"metadata_wide":{' . CORE::join(',', map { sprintf '"k%05d":%d', $_, $_ } 1 .. 6000)
-. '}}'
+"POST /v1/chat/completions\n$main::WIDE_BODY"
 --- error_code: 200
 --- response_headers
 x-llm-cache: BYPASS
